@@ -1,0 +1,182 @@
+//! Every knob and every limit natter has, in one place.
+//!
+//! A limit is a named constant with a doc comment that says what it bounds, what
+//! happens when it is hit, and where the number comes from. The ones an operator
+//! may want to change are also fields of [`Config`], whose defaults are these
+//! constants; `main.rs` maps command-line flags onto those fields.
+
+use std::time::Duration;
+
+/// Longest display name, in characters, after trimming. A longer name is refused
+/// at login with a message that names this limit. 24 fits a member list on a phone.
+pub const MAX_NAME_CHARS: usize = 24;
+
+/// Longest room name, in characters, after trimming. Refused at login and in
+/// `join` (`bad_room`). 64 is plenty for a name and short enough for a URL.
+pub const MAX_ROOM_CHARS: usize = 64;
+
+/// Longest chat message, in characters, after trimming. A longer one gets an
+/// `error` with code `text_too_long` and is not posted. The seed had no limit;
+/// 4000 is a long screenful and keeps history in memory bounded.
+pub const MAX_TEXT_CHARS: usize = 4000;
+
+/// Longest `client_id` a page may attach to a message (`bad_client_id` beyond).
+/// A UUID is 36 characters.
+pub const MAX_CLIENT_ID_CHARS: usize = 64;
+
+/// Largest WebSocket message, and largest single frame, the server will read.
+/// A bigger one closes the connection with 1009 before the payload is buffered:
+/// tungstenite checks the announced length against this first. A 4000-character
+/// message is at most 16 KB of UTF-8, plus JSON escaping, so 64 KiB is generous.
+pub const MAX_WS_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// Size of tungstenite's read buffer for each connection. Its default is 128 KiB,
+/// allocated up front for every socket: 10,000 idle clients would pin 1.3 GB.
+/// Chat frames are small, so 4 KiB costs nothing in speed.
+pub const WS_READ_BUFFER_BYTES: usize = 4 * 1024;
+
+/// Stack size for each connection's reader thread. The default 2 MiB is mostly
+/// untouched virtual memory, but a small stack makes the cost of a thread visible
+/// and predictable. 256 KiB leaves room for serde_json's recursion limit (128
+/// levels) on hostile input.
+pub const READER_STACK_BYTES: usize = 256 * 1024;
+
+/// How many rooms one connection may be in at once (`too_many_rooms` beyond).
+pub const MAX_ROOMS_PER_CONNECTION: usize = 32;
+
+/// How many recent messages each room keeps in memory, sent in `joined` and used
+/// to answer `since`. Overridable with `--history`.
+pub const DEFAULT_HISTORY: usize = 200;
+
+/// How many of a session's recent `client_id`s the hub remembers to drop resent
+/// duplicates. A page resends at most its outbox after a reconnect, which is far
+/// smaller than this.
+pub const CLIENT_ID_MEMORY: usize = 256;
+
+/// Outbound queue bound, in bytes, for one connection: frames the socket has not
+/// accepted yet. A client that falls this far behind is closed with 1008 "slow
+/// consumer" so the hub never waits on it. 1 MiB is several seconds of a busy room.
+pub const MAX_OUTBOX_BYTES: usize = 1024 * 1024;
+
+/// Outbound queue bound, in queued chunks, for one connection. Each chunk is one
+/// hub pass's frames for a room, or one direct reply.
+pub const MAX_OUTBOX_CHUNKS: usize = 256;
+
+/// A peer whose socket has accepted no bytes for this long while we had data for
+/// it is dropped, even if its queue is not yet full.
+pub const WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long the hub waits before retrying writes that a full socket refused. The
+/// hub has no readiness notification (no epoll), so it polls while, and only
+/// while, some connection has bytes waiting.
+pub const WRITE_RETRY_INTERVAL: Duration = Duration::from_millis(2);
+
+/// A WebSocket handshake must complete within this time, or the socket is
+/// dropped. Each handshake runs in its own thread, so a slow one delays nobody.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How often the server pings every connection.
+pub const PING_INTERVAL: Duration = Duration::from_secs(25);
+
+/// A peer that sends nothing at all (pongs count) for this long is dropped. Two
+/// missed pings and some slack.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long after a user's last connection leaves a room before the leave notice
+/// is posted. A page reload reconnects well within this, so it posts nothing.
+pub const LEAVE_GRACE: Duration = Duration::from_secs(4);
+
+/// A session with no open socket for this long expires; its cookie stops working.
+pub const SESSION_IDLE_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// How long a server-initiated close (1001, 1008) may take to flush its queue and
+/// close frame before the socket is simply shut.
+pub const CLOSE_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long a graceful shutdown may take in all before the process stops anyway.
+pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// Capacity of the channel from reader threads to the hub. When it is full, a
+/// reader blocks on `send`, which stops it reading its socket: TCP flow control
+/// then slows that client down. The hub itself never blocks on this channel.
+pub const HUB_QUEUE: usize = 16 * 1024;
+
+/// At most this many events are handled in one hub pass before it writes. This
+/// bounds latency when the queue is long: writes are never starved.
+pub const MAX_EVENTS_PER_PASS: usize = 4096;
+
+/// How long a page request waits for the hub's answer before it fails with 503.
+pub const HUB_REPLY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Largest login form body. Names and rooms are short; anything bigger is refused
+/// with 413 without being read.
+pub const MAX_FORM_BYTES: usize = 4 * 1024;
+
+/// Threads that answer page requests. Pages are tiny; four keep a slow client
+/// from holding up others while costing little.
+pub const WEB_WORKERS: usize = 4;
+
+/// Everything `run` needs to start a server. `Config::default()` is what the
+/// binary runs with no flags, except that tests use port 0.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Address both listeners bind to (`--host`).
+    pub host: String,
+    /// Web port: pages, login, assets (`--port`). 0 picks a free port.
+    pub port: u16,
+    /// WebSocket port (`--ws-port`). `None` means web port + 1 (or a free port
+    /// when the web port is 0).
+    pub ws_port: Option<u16>,
+    /// The URL the page connects its WebSocket to (`--ws-url`), e.g.
+    /// `wss://chat.example.com/ws` behind a proxy. `None`: the page's own host
+    /// on the WebSocket port.
+    pub ws_url: Option<String>,
+    /// The public origin of the pages (`--public-url`), e.g.
+    /// `https://chat.example.com`. When set, it is the only Origin a WebSocket
+    /// handshake may carry. `None`: the page's own origin (same host, web port).
+    pub public_url: Option<String>,
+    /// Messages each room keeps in memory (`--history`).
+    pub history: usize,
+    /// See [`LEAVE_GRACE`].
+    pub leave_grace: Duration,
+    /// See [`PING_INTERVAL`].
+    pub ping_interval: Duration,
+    /// See [`IDLE_TIMEOUT`].
+    pub idle_timeout: Duration,
+    /// See [`SESSION_IDLE_TTL`].
+    pub session_ttl: Duration,
+    /// See [`MAX_OUTBOX_BYTES`].
+    pub max_outbox_bytes: usize,
+    /// See [`HANDSHAKE_TIMEOUT`].
+    pub handshake_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            host: "127.0.0.1".to_string(),
+            port: 8080,
+            ws_port: None,
+            ws_url: None,
+            public_url: None,
+            history: DEFAULT_HISTORY,
+            leave_grace: LEAVE_GRACE,
+            ping_interval: PING_INTERVAL,
+            idle_timeout: IDLE_TIMEOUT,
+            session_ttl: SESSION_IDLE_TTL,
+            max_outbox_bytes: MAX_OUTBOX_BYTES,
+            handshake_timeout: HANDSHAKE_TIMEOUT,
+        }
+    }
+}
+
+impl Config {
+    /// The WebSocket port to bind: explicit, or web port + 1, or 0 for tests.
+    pub fn ws_port(&self) -> u16 {
+        match self.ws_port {
+            Some(port) => port,
+            None if self.port == 0 => 0,
+            None => self.port.saturating_add(1),
+        }
+    }
+}

@@ -1,0 +1,970 @@
+//! The hub: the one thread that owns all chat state, and the one writer of every
+//! chat socket.
+//!
+//! Everything that changes state arrives as an [`Event`] on one channel: page
+//! requests from the web threads (log in, log out, who is this cookie?) and
+//! frames from the WebSocket reader threads. Because only this thread touches
+//! rooms, members, sessions and history, none of it needs a lock, and every
+//! change happens in one order that every client sees.
+//!
+//! # How a pass works
+//!
+//! `hub_loop` waits for an event, then drains everything else already queued (up
+//! to [`MAX_EVENTS_PER_PASS`]), handling each. Handling only *queues* bytes:
+//!
+//! - A chat message is serialised once, into the bytes of a WebSocket frame, and
+//!   appended to its room's `batch`.
+//! - At the end of the pass each room's batch becomes one shared chunk
+//!   (`Arc<[u8]>`) queued to every member. A thousand members cost a thousand
+//!   reference-count increments, not a thousand encodings.
+//! - Then each connection with something queued gets one non-blocking vectored
+//!   write (see `outbox.rs`). What the kernel does not take waits for the next
+//!   pass.
+//!
+//! Draining first and writing after is what makes fan-out cheap: under load one
+//! `send` carries many messages to a member, instead of one wake-up and one
+//! syscall per message.
+//!
+//! # The slow-client policy
+//!
+//! The hub never waits on a client. Each connection's queue is bounded
+//! ([`MAX_OUTBOX_BYTES`](crate::config::MAX_OUTBOX_BYTES),
+//! [`MAX_OUTBOX_CHUNKS`]). A client that lets it fill has stopped reading; it is
+//! closed with 1008 "slow consumer" and everyone else carries on. So is one whose
+//! socket takes nothing for [`WRITE_STALL_TIMEOUT`].
+//!
+//! # Time
+//!
+//! Every handler takes `now` as an argument instead of reading the clock, so
+//! grace periods, pings and expiry can be driven by tests.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::{Shutdown, TcpStream};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+
+use crate::config::{
+    Config, CLIENT_ID_MEMORY, CLOSE_FLUSH_TIMEOUT, MAX_EVENTS_PER_PASS, MAX_OUTBOX_CHUNKS,
+    MAX_ROOMS_PER_CONNECTION, SHUTDOWN_TIMEOUT, WRITE_RETRY_INTERVAL, WRITE_STALL_TIMEOUT,
+};
+use crate::outbox::Outbox;
+use crate::protocol::{
+    self, close, now_millis, room_key, ChatMessage, ErrorCode, Limits, Rejection, Reply, Request,
+    SystemEvent,
+};
+
+/// Identifies one WebSocket connection for its whole life. Never reused.
+pub type ConnId = u64;
+
+/// Identifies one login session. Internal; the browser holds the token instead.
+type SessionId = u64;
+
+/// How often expired sessions are swept.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Everything that can happen to the chat, as one enum: the hub's only input.
+pub enum Event {
+    /// A login form was accepted by `web.rs`. `token` is freshly generated;
+    /// `replaces` is the cookie the browser already had, if any. The reply is the
+    /// token to set as a cookie, or a message saying why the name is refused.
+    Login {
+        name: String,
+        room: String,
+        token: String,
+        replaces: Option<String>,
+        reply: Sender<Result<String, String>>,
+    },
+    /// End a session and close its sockets with 1008.
+    Logout { token: String },
+    /// Whose session is this token? Answers the display name, or `None`.
+    Lookup {
+        token: String,
+        reply: Sender<Option<String>>,
+    },
+    /// A WebSocket handshake completed. `socket` is a clone of the reader
+    /// thread's stream: from now on only the hub writes to it.
+    Connected {
+        conn: ConnId,
+        token: String,
+        socket: TcpStream,
+    },
+    /// A reader thread parsed a valid request.
+    Request { conn: ConnId, request: Request },
+    /// A reader thread got a frame that broke the protocol's rules.
+    Rejected { conn: ConnId, rejection: Rejection },
+    /// Bytes tungstenite wanted to write on the reader thread (a pong, or the
+    /// echo of the peer's close frame). Only the hub writes, so they come here.
+    AutoReply { conn: ConnId, bytes: Vec<u8> },
+    /// The reader thread is gone. `close` is the close code and reason to send
+    /// first when the reader stopped because the peer broke the rules.
+    Disconnected {
+        conn: ConnId,
+        close: Option<(u16, &'static str)>,
+    },
+    /// Close everyone with 1001, deliver what is queued, and return.
+    Shutdown,
+}
+
+/// One WebSocket connection, as the hub sees it.
+struct Conn {
+    session: SessionId,
+    /// The hub's write handle. The reader thread owns the other clone.
+    socket: TcpStream,
+    outbox: Outbox,
+    /// Keys of the rooms this connection is in.
+    rooms: Vec<String>,
+    /// Set once a close frame is queued: the time after which the socket is shut
+    /// whether or not the frame got out. A closing connection is in no room and
+    /// gets no new frames.
+    closing: Option<Instant>,
+    /// Whether the write side was shut after the close frame went out.
+    write_shut: bool,
+    /// When the socket last took bytes, or when bytes were first queued for it.
+    /// Used to spot a peer whose socket has stopped taking anything.
+    last_progress: Instant,
+    /// Already picked to be dropped this pass (queue overflow or write error).
+    doomed: bool,
+    /// Whether this connection still counts in its session and rooms. Cleared
+    /// by `part_all`, so leaving happens exactly once however the end comes.
+    counted: bool,
+    /// The reader thread has ended: once the queue is written, nothing is left.
+    reader_gone: bool,
+}
+
+struct Session {
+    token: String,
+    name: Arc<str>,
+    /// Open connections of this session.
+    conns: usize,
+    /// When `conns` last dropped to zero (or when the session was made).
+    idle_since: Instant,
+    /// Recent `client_id`s with the room key and message id they were posted as,
+    /// so a page that resends after a reconnect never posts twice.
+    recent: VecDeque<(String, String, u64)>,
+}
+
+/// A user shown in a room's member list.
+struct Presence {
+    name: Arc<str>,
+    /// This session's connections in the room.
+    conns: usize,
+}
+
+struct Room {
+    /// The first spelling of the room's name, sent in every `room` field.
+    name: Arc<str>,
+    /// Connections in the room: they receive its frames.
+    members: Vec<ConnId>,
+    /// Users in the member list, by session. A user whose last connection left
+    /// stays here during the leave grace period.
+    present: BTreeMap<SessionId, Presence>,
+    history: VecDeque<ChatMessage>,
+    next_id: u64,
+    /// Frames produced this pass, not yet handed to the members.
+    batch: Vec<u8>,
+}
+
+impl Room {
+    fn new(name: &str) -> Room {
+        Room {
+            name: name.into(),
+            members: Vec::new(),
+            present: BTreeMap::new(),
+            history: VecDeque::new(),
+            next_id: 1,
+            batch: Vec::new(),
+        }
+    }
+
+    /// Member names, sorted case-insensitively, for `joined` and `presence`.
+    fn member_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.present.values().map(|p| &*p.name).collect();
+        names.sort_by_key(|n| n.to_lowercase());
+        names
+    }
+
+    fn is_empty(&self) -> bool {
+        self.members.is_empty() && self.present.is_empty() && self.history.is_empty()
+    }
+}
+
+/// All chat state. Owned by the hub thread alone.
+pub struct Hub {
+    config: Config,
+    limits: Limits,
+    conns: HashMap<ConnId, Conn>,
+    rooms: HashMap<String, Room>,
+    sessions: HashMap<SessionId, Session>,
+    tokens: HashMap<String, SessionId>,
+    next_session: SessionId,
+    /// Connections with bytes queued: the only ones the write pass looks at.
+    dirty: Vec<ConnId>,
+    /// Connections to close at the end of this pass: overflowed or broken.
+    doomed: Vec<(ConnId, u16, &'static str)>,
+    /// Pending leave notices, in deadline order (the grace period is constant).
+    leaving: VecDeque<(Instant, String, SessionId)>,
+    /// Closing connections, in deadline order (the flush timeout is constant).
+    closing: VecDeque<(Instant, ConnId)>,
+    /// Keys of rooms whose `batch` is not empty.
+    batched: Vec<String>,
+    next_ping: Instant,
+    next_sweep: Instant,
+    ping: Arc<[u8]>,
+    /// Set by `Event::Shutdown`: the time by which the hub returns regardless.
+    shutdown_deadline: Option<Instant>,
+}
+
+/// Run the hub until it is told to shut down and has closed every connection.
+///
+/// This is the hub thread's whole body. It returns when shutdown completes, or
+/// when every sender is gone (which only happens if the server is torn down).
+pub fn hub_loop(mut hub: Hub, events: Receiver<Event>) {
+    loop {
+        let now = Instant::now();
+        let wait = hub.next_wakeup(now).saturating_duration_since(now);
+        match events.recv_timeout(wait) {
+            Ok(event) => {
+                hub.handle(event, Instant::now());
+                // Drain what else is already queued before writing anything: this
+                // is where batching comes from.
+                for event in events.try_iter().take(MAX_EVENTS_PER_PASS) {
+                    hub.handle(event, Instant::now());
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+        let now = Instant::now();
+        hub.tick(now);
+        hub.flush(now);
+        if hub.finished(now) {
+            return;
+        }
+    }
+}
+
+impl Hub {
+    pub fn new(config: Config, now: Instant) -> Hub {
+        Hub {
+            limits: Limits::new(config.history),
+            next_ping: now + config.ping_interval,
+            next_sweep: now + SWEEP_INTERVAL,
+            config,
+            conns: HashMap::new(),
+            rooms: HashMap::new(),
+            sessions: HashMap::new(),
+            tokens: HashMap::new(),
+            next_session: 1,
+            dirty: Vec::new(),
+            doomed: Vec::new(),
+            leaving: VecDeque::new(),
+            closing: VecDeque::new(),
+            batched: Vec::new(),
+            ping: protocol::ping_frame(),
+            shutdown_deadline: None,
+        }
+    }
+
+    /// Handle one event. Only queues bytes; `flush` writes them.
+    pub fn handle(&mut self, event: Event, now: Instant) {
+        match event {
+            Event::Login {
+                name,
+                room,
+                token,
+                replaces,
+                reply,
+            } => {
+                let answer = self.login(name, &room, token, replaces, now);
+                // The web thread waits on a fresh bounded(1) channel, so this
+                // send cannot block; if it gave up waiting, nobody cares.
+                let _ = reply.try_send(answer);
+            }
+            Event::Logout { token } => {
+                if let Some(id) = self.tokens.get(&token).copied() {
+                    self.end_session(id, now);
+                }
+            }
+            Event::Lookup { token, reply } => {
+                let name = self.session_by_token(&token).map(|s| s.name.to_string());
+                let _ = reply.try_send(name);
+            }
+            Event::Connected {
+                conn,
+                token,
+                socket,
+            } => self.connected(conn, &token, socket, now),
+            Event::Request { conn, request } => self.request(conn, request, now),
+            Event::Rejected { conn, rejection } => self.reject(conn, &rejection),
+            Event::AutoReply { conn, bytes } => self.queue(conn, bytes.into(), now),
+            Event::Disconnected { conn, close } => self.disconnected(conn, close, now),
+            Event::Shutdown => self.shutdown(now),
+        }
+    }
+
+    // -- sessions ---------------------------------------------------------------
+
+    fn session_by_token(&self, token: &str) -> Option<&Session> {
+        self.tokens.get(token).and_then(|id| self.sessions.get(id))
+    }
+
+    fn login(
+        &mut self,
+        name: String,
+        room: &str,
+        token: String,
+        replaces: Option<String>,
+        now: Instant,
+    ) -> Result<String, String> {
+        let previous = replaces.and_then(|t| self.tokens.get(&t).copied());
+        // Is the name held by another live session in that room?
+        let wanted = name.to_lowercase();
+        if let Some(r) = self.rooms.get(&room_key(room)) {
+            let taken = r.present.iter().any(|(&sid, p)| {
+                Some(sid) != previous && p.name.to_lowercase() == wanted
+            });
+            if taken {
+                return Err(format!(
+                    "The name \"{name}\" is already taken in #{}. Please choose another.",
+                    r.name
+                ));
+            }
+        }
+        if let Some(id) = previous {
+            let session = &self.sessions[&id];
+            if *session.name == *name {
+                // Logging in again under the same name keeps the session, so open
+                // tabs stay connected.
+                return Ok(session.token.clone());
+            }
+            // A new name replaces the old session; its tabs are logged out.
+            self.end_session(id, now);
+        }
+        let id = self.next_session;
+        self.next_session += 1;
+        self.tokens.insert(token.clone(), id);
+        self.sessions.insert(
+            id,
+            Session {
+                token: token.clone(),
+                name: name.into(),
+                conns: 0,
+                idle_since: now,
+                recent: VecDeque::new(),
+            },
+        );
+        Ok(token)
+    }
+
+    /// Forget a session (logout or expiry) and close its sockets with 1008.
+    fn end_session(&mut self, id: SessionId, now: Instant) {
+        let conns: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.session == id && c.closing.is_none())
+            .map(|(&cid, _)| cid)
+            .collect();
+        for conn in conns {
+            self.close(conn, close::POLICY, "session ended; log in again", false, now);
+        }
+        if let Some(session) = self.sessions.remove(&id) {
+            self.tokens.remove(&session.token);
+        }
+    }
+
+    // -- connections ------------------------------------------------------------
+
+    fn connected(&mut self, id: ConnId, token: &str, socket: TcpStream, now: Instant) {
+        let session = self.tokens.get(token).copied();
+        self.conns.insert(
+            id,
+            Conn {
+                session: session.unwrap_or(0),
+                socket,
+                outbox: Outbox::default(),
+                rooms: Vec::new(),
+                closing: None,
+                write_shut: false,
+                last_progress: now,
+                doomed: false,
+                counted: false,
+                reader_gone: false,
+            },
+        );
+        let Some(sid) = session else {
+            // Logged out between the handshake's check and now.
+            self.close(id, close::POLICY, "session ended; log in again", false, now);
+            return;
+        };
+        if self.shutdown_deadline.is_some() {
+            self.close(id, close::GOING_AWAY, "server shutting down", false, now);
+            return;
+        }
+        let session = self.sessions.get_mut(&sid).expect("tokens map to live sessions");
+        session.conns += 1;
+        self.conns.get_mut(&id).expect("inserted above").counted = true;
+        let user = session.name.clone();
+        let hello = protocol::encode(&Reply::Hello {
+            user: &user,
+            limits: &self.limits,
+        });
+        self.queue(id, hello, now);
+    }
+
+    /// The reader thread ended. Take the connection out of its rooms (leave
+    /// notices wait for the grace period) and let the hub finish writing to it.
+    fn disconnected(&mut self, id: ConnId, close: Option<(u16, &'static str)>, now: Instant) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        conn.reader_gone = true;
+        if conn.closing.is_none() {
+            if let Some((code, reason)) = close {
+                return self.close(id, code, reason, true, now);
+            }
+            self.part_all(id, now);
+        }
+        let conn = self.conns.get_mut(&id).expect("checked above");
+        if conn.outbox.is_empty() {
+            self.forget(id, now);
+        } else if conn.closing.is_none() {
+            // Finish writing what is queued (say, the echo of the peer's close
+            // frame), then shut.
+            conn.closing = Some(now + CLOSE_FLUSH_TIMEOUT);
+            self.closing.push_back((now + CLOSE_FLUSH_TIMEOUT, id));
+        }
+    }
+
+    /// Start closing a connection: leave its rooms, queue a close frame, and shut
+    /// the socket once the frame is out or `CLOSE_FLUSH_TIMEOUT` has passed.
+    /// `discard` drops queued frames first (a slow consumer will not read them).
+    fn close(&mut self, id: ConnId, code: u16, reason: &str, discard: bool, now: Instant) {
+        match self.conns.get(&id) {
+            Some(conn) if conn.closing.is_none() => {}
+            _ => return,
+        }
+        self.part_all(id, now);
+        let conn = self.conns.get_mut(&id).expect("checked above");
+        if discard {
+            conn.outbox.discard_unstarted();
+        }
+        let was_empty = conn.outbox.is_empty();
+        conn.outbox.push_final(protocol::close_frame(code, reason));
+        conn.closing = Some(now + CLOSE_FLUSH_TIMEOUT);
+        self.closing.push_back((now + CLOSE_FLUSH_TIMEOUT, id));
+        if was_empty {
+            self.dirty.push(id);
+        }
+    }
+
+    /// Drop a connection for good. Shutting the socket down wakes its reader
+    /// thread, whose blocking `read` then returns, so the thread ends too.
+    fn forget(&mut self, id: ConnId, now: Instant) {
+        self.part_all(id, now);
+        if let Some(conn) = self.conns.remove(&id) {
+            let _ = conn.socket.shutdown(Shutdown::Both);
+        }
+    }
+
+    /// Leave every room, and count the connection out of its session. Runs once
+    /// per connection, whichever way it ends.
+    fn part_all(&mut self, id: ConnId, now: Instant) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        if !conn.counted {
+            return;
+        }
+        conn.counted = false;
+        let rooms = std::mem::take(&mut conn.rooms);
+        let session = conn.session;
+        for key in rooms {
+            self.part(id, session, &key, true, now);
+        }
+        if let Some(s) = self.sessions.get_mut(&session) {
+            s.conns = s.conns.saturating_sub(1);
+            if s.conns == 0 {
+                s.idle_since = now;
+            }
+        }
+    }
+
+    // -- requests ---------------------------------------------------------------
+
+    fn request(&mut self, id: ConnId, request: Request, now: Instant) {
+        let (session, rooms) = match self.conns.get(&id) {
+            Some(c) if c.closing.is_none() => (c.session, c.rooms.len()),
+            _ => return,
+        };
+        match request {
+            Request::Join { room, since } => {
+                let key = room_key(&room);
+                let already = self.conns[&id].rooms.contains(&key);
+                if !already && rooms >= MAX_ROOMS_PER_CONNECTION {
+                    let message = format!(
+                        "a connection may be in at most {MAX_ROOMS_PER_CONNECTION} rooms; leave one first"
+                    );
+                    let mut r = Rejection::new(ErrorCode::TooManyRooms, message);
+                    r.room = Some(room);
+                    return self.reject(id, &r);
+                }
+                self.join(id, session, &room, key, since, already, now);
+            }
+            Request::Leave { room } => {
+                let key = room_key(&room);
+                if !self.require_member(id, &key, &room, None) {
+                    return;
+                }
+                self.conns
+                    .get_mut(&id)
+                    .expect("checked above")
+                    .rooms
+                    .retain(|k| *k != key);
+                self.part(id, session, &key, false, now);
+            }
+            Request::Message {
+                room,
+                text,
+                client_id,
+            } => {
+                let key = room_key(&room);
+                if !self.require_member(id, &key, &room, client_id.as_deref()) {
+                    return;
+                }
+                self.post(id, session, &key, text, client_id, now);
+            }
+            Request::Typing { room } => {
+                let key = room_key(&room);
+                if !self.require_member(id, &key, &room, None) {
+                    return;
+                }
+                self.typing(session, &key, now);
+            }
+        }
+    }
+
+    /// Reply `not_joined` unless the connection is in the room.
+    fn require_member(&mut self, id: ConnId, key: &str, room: &str, client_id: Option<&str>) -> bool {
+        if self.conns[&id].rooms.iter().any(|k| k == key) {
+            return true;
+        }
+        let mut r = Rejection::new(
+            ErrorCode::NotJoined,
+            format!("you are not in room \"{room}\"; send join first"),
+        );
+        r.room = Some(room.to_string());
+        r.client_id = client_id.map(str::to_string);
+        self.reject(id, &r);
+        false
+    }
+
+    fn reject(&mut self, id: ConnId, rejection: &Rejection) {
+        let frame = protocol::encode(&Reply::Error {
+            code: rejection.code,
+            message: rejection.message.clone(),
+            room: rejection.room.as_deref(),
+            client_id: rejection.client_id.as_deref(),
+        });
+        self.queue(id, frame, Instant::now());
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn join(
+        &mut self,
+        id: ConnId,
+        session: SessionId,
+        room: &str,
+        key: String,
+        since: Option<u64>,
+        already: bool,
+        now: Instant,
+    ) {
+        let name = self.sessions[&session].name.clone();
+        let r = self.rooms.entry(key.clone()).or_insert_with(|| Room::new(room));
+        let wanted = name.to_lowercase();
+        let clash = r
+            .present
+            .iter()
+            .any(|(&sid, p)| sid != session && p.name.to_lowercase() == wanted);
+        if clash {
+            let mut rejection = Rejection::new(
+                ErrorCode::NameTaken,
+                format!("the name \"{name}\" is already taken in #{}", r.name),
+            );
+            rejection.room = Some(r.name.to_string());
+            if r.is_empty() {
+                self.rooms.remove(&key);
+            }
+            return self.reject(id, &rejection);
+        }
+        // Frames already batched for this room were produced before this
+        // connection joined; hand them to the current members first, so the new
+        // member gets them through history only, never twice.
+        self.flush_room(&key, now);
+        let r = self.rooms.get_mut(&key).expect("inserted above");
+        let mut announce = false;
+        if !already {
+            r.members.push(id);
+            let presence = r.present.entry(session).or_insert_with(|| {
+                announce = true;
+                Presence {
+                    name: name.clone(),
+                    conns: 0,
+                }
+            });
+            presence.conns += 1;
+            self.conns
+                .get_mut(&id)
+                .expect("request() checked the connection")
+                .rooms
+                .push(key.clone());
+        }
+        // A user coming back within the grace period cancels their leave notice
+        // simply by being present again with conns > 0 (see `tick`).
+        let r = &self.rooms[&key];
+        let oldest = r.history.front().map(|m| m.id);
+        let last = r.next_id - 1;
+        let (history, gap): (Vec<&ChatMessage>, bool) = match since {
+            None => (r.history.iter().collect(), false),
+            // A `since` from the future means the server restarted and its ids
+            // started again: the page must start over.
+            Some(since) if since > last => (r.history.iter().collect(), true),
+            Some(since) => (
+                r.history.iter().filter(|m| m.id > since).collect(),
+                since < last && oldest.is_none_or(|o| o > since + 1),
+            ),
+        };
+        let members = r.member_names();
+        let joined = protocol::encode(&Reply::Joined {
+            room: &r.name,
+            members: &members,
+            history,
+            gap,
+        });
+        self.queue(id, joined, now);
+        if announce {
+            self.announce(&key, &name, SystemEvent::Join);
+        }
+    }
+
+    /// Take one connection out of a room. When it was the user's last connection
+    /// there, the leave notice is posted now (`explicit`: they chose to leave) or
+    /// after the grace period (a dropped socket may be a page reload).
+    fn part(&mut self, id: ConnId, session: SessionId, key: &str, grace: bool, now: Instant) {
+        self.flush_room(key, now);
+        let Some(r) = self.rooms.get_mut(key) else {
+            return;
+        };
+        r.members.retain(|&m| m != id);
+        let Some(presence) = r.present.get_mut(&session) else {
+            return;
+        };
+        presence.conns = presence.conns.saturating_sub(1);
+        if presence.conns > 0 || self.shutdown_deadline.is_some() {
+            return;
+        }
+        if grace {
+            self.leaving
+                .push_back((now + self.config.leave_grace, key.to_string(), session));
+        } else {
+            let name = r.present.remove(&session).expect("looked up above").name;
+            self.announce(key, &name, SystemEvent::Leave);
+        }
+    }
+
+    /// Post a join or leave notice and the new member list to a room.
+    fn announce(&mut self, key: &str, user: &str, event: SystemEvent) {
+        let Some(r) = self.rooms.get_mut(key) else {
+            return;
+        };
+        let verb = match event {
+            SystemEvent::Join => "joined",
+            SystemEvent::Leave => "left",
+        };
+        let system = protocol::encode(&Reply::System {
+            room: &r.name,
+            event,
+            user,
+            ts: now_millis(),
+            text: format!("{user} {verb}"),
+        });
+        let members = r.member_names();
+        let presence = protocol::encode(&Reply::Presence {
+            room: &r.name,
+            members: &members,
+        });
+        if r.batch.is_empty() {
+            self.batched.push(key.to_string());
+        }
+        r.batch.extend_from_slice(&system);
+        r.batch.extend_from_slice(&presence);
+        if r.is_empty() {
+            // Nobody left and nothing said: the room disappears.
+            self.rooms.remove(key);
+        }
+    }
+
+    fn post(
+        &mut self,
+        id: ConnId,
+        session: SessionId,
+        key: &str,
+        text: String,
+        client_id: Option<String>,
+        now: Instant,
+    ) {
+        let s = self.sessions.get_mut(&session).expect("connections have sessions");
+        if let Some(cid) = &client_id {
+            if let Some((_, _, msg_id)) = s.recent.iter().find(|(c, k, _)| c == cid && k == key) {
+                // A resend of something already posted (the page did not see the
+                // echo before it lost the connection). Send the original to this
+                // connection only; post nothing.
+                let msg_id = *msg_id;
+                let original = self.rooms[key].history.iter().find(|m| m.id == msg_id);
+                if let Some(message) = original {
+                    let frame = protocol::encode(&Reply::Message(message));
+                    self.queue(id, frame, now);
+                }
+                return;
+            }
+        }
+        let user = s.name.clone();
+        let r = self.rooms.get_mut(key).expect("members' rooms exist");
+        let message = ChatMessage {
+            room: r.name.clone(),
+            id: r.next_id,
+            user,
+            text,
+            ts: now_millis(),
+            client_id,
+        };
+        r.next_id += 1;
+        if r.batch.is_empty() {
+            self.batched.push(key.to_string());
+        }
+        r.batch
+            .extend_from_slice(&protocol::encode(&Reply::Message(&message)));
+        if let Some(cid) = &message.client_id {
+            if s.recent.len() == CLIENT_ID_MEMORY {
+                s.recent.pop_front();
+            }
+            s.recent.push_back((cid.clone(), key.to_string(), message.id));
+        }
+        r.history.push_back(message);
+        while r.history.len() > self.config.history {
+            r.history.pop_front();
+        }
+    }
+
+    /// Tell everyone else in the room that this user is typing.
+    fn typing(&mut self, session: SessionId, key: &str, now: Instant) {
+        self.flush_room(key, now);
+        let r = &self.rooms[key];
+        let user = &self.sessions[&session].name;
+        let frame = protocol::encode(&Reply::Typing {
+            room: &r.name,
+            user,
+        });
+        let others: Vec<ConnId> = r
+            .members
+            .iter()
+            .copied()
+            .filter(|m| self.conns.get(m).is_some_and(|c| c.session != session))
+            .collect();
+        for m in others {
+            self.queue(m, frame.clone(), now);
+        }
+    }
+
+    // -- writing ----------------------------------------------------------------
+
+    /// Queue a chunk for one connection. If it does not fit, the connection is
+    /// a slow consumer: it is marked to be closed at the end of the pass.
+    fn queue(&mut self, id: ConnId, chunk: Arc<[u8]>, now: Instant) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        if conn.closing.is_some() || conn.doomed {
+            return;
+        }
+        let was_empty = conn.outbox.is_empty();
+        match conn
+            .outbox
+            .push(chunk, self.config.max_outbox_bytes, MAX_OUTBOX_CHUNKS)
+        {
+            Ok(()) if was_empty => {
+                conn.last_progress = now;
+                self.dirty.push(id);
+            }
+            Ok(()) => {}
+            Err(_) => {
+                conn.doomed = true;
+                self.doomed.push((id, close::POLICY, "slow consumer"));
+            }
+        }
+    }
+
+    /// Hand a room's batched frames to its members as one shared chunk.
+    fn flush_room(&mut self, key: &str, now: Instant) {
+        let Some(r) = self.rooms.get_mut(key) else {
+            return;
+        };
+        if r.batch.is_empty() {
+            return;
+        }
+        let chunk: Arc<[u8]> = std::mem::take(&mut r.batch).into();
+        // Members are copied out because `queue` needs `&mut self`; this is a
+        // vector of integers, cheap next to the writes that follow.
+        let members = r.members.clone();
+        for m in members {
+            self.queue(m, chunk.clone(), now);
+        }
+    }
+
+    /// Hand every room's batch to its members.
+    fn flush_rooms(&mut self, now: Instant) {
+        for key in std::mem::take(&mut self.batched) {
+            self.flush_room(&key, now);
+        }
+    }
+
+    /// End of a pass: batches to members, doomed connections closed, then one
+    /// non-blocking write per connection with bytes queued.
+    fn flush(&mut self, now: Instant) {
+        self.flush_rooms(now);
+        while !self.doomed.is_empty() {
+            for (id, code, reason) in std::mem::take(&mut self.doomed) {
+                if let Some(conn) = self.conns.get_mut(&id) {
+                    conn.doomed = false;
+                }
+                self.close(id, code, reason, true, now);
+            }
+            // Leaving rooms hands out their batches, which may doom others.
+            self.flush_rooms(now);
+        }
+        let mut still_dirty = Vec::new();
+        for id in std::mem::take(&mut self.dirty) {
+            let Some(conn) = self.conns.get_mut(&id) else {
+                continue;
+            };
+            if conn.outbox.is_empty() {
+                continue;
+            }
+            match conn.outbox.write_to(&conn.socket) {
+                Ok(n) => {
+                    if n > 0 {
+                        conn.last_progress = now;
+                    }
+                    if !conn.outbox.is_empty() {
+                        if now.duration_since(conn.last_progress) >= WRITE_STALL_TIMEOUT {
+                            conn.doomed = true;
+                            self.doomed.push((id, close::POLICY, "write stalled"));
+                        }
+                        still_dirty.push(id);
+                    } else if conn.closing.is_some() {
+                        if conn.reader_gone {
+                            self.forget(id, now);
+                        } else if !conn.write_shut {
+                            // The close frame is out: half-close, and wait for
+                            // the reader to see the peer's reply (or the deadline).
+                            let _ = conn.socket.shutdown(Shutdown::Write);
+                            conn.write_shut = true;
+                        }
+                    }
+                }
+                // The peer is gone (reset, broken pipe). Its reader notices too.
+                Err(_) => self.forget(id, now),
+            }
+        }
+        // Forgetting may have parted rooms and queued to others meanwhile.
+        still_dirty.append(&mut self.dirty);
+        self.dirty = still_dirty;
+    }
+
+    // -- timers -----------------------------------------------------------------
+
+    /// The earliest moment something needs the hub without an event arriving.
+    fn next_wakeup(&self, now: Instant) -> Instant {
+        let mut at = self.next_ping.min(self.next_sweep);
+        if !self.dirty.is_empty() {
+            at = at.min(now + WRITE_RETRY_INTERVAL);
+        }
+        if let Some((deadline, _, _)) = self.leaving.front() {
+            at = at.min(*deadline);
+        }
+        if let Some(deadline) = self.shutdown_deadline {
+            at = at.min(deadline);
+        }
+        if let Some((deadline, _)) = self.closing.front() {
+            at = at.min(*deadline);
+        }
+        at
+    }
+
+    /// Timers: leave notices whose grace ran out, pings, expired sessions, and
+    /// closing sockets past their deadline.
+    pub fn tick(&mut self, now: Instant) {
+        while let Some((deadline, _, _)) = self.leaving.front() {
+            if *deadline > now {
+                break;
+            }
+            let (_, key, session) = self.leaving.pop_front().expect("front exists");
+            let gone = self
+                .rooms
+                .get(&key)
+                .and_then(|r| r.present.get(&session))
+                .is_some_and(|p| p.conns == 0);
+            if gone {
+                let r = self.rooms.get_mut(&key).expect("checked above");
+                let name = r.present.remove(&session).expect("checked above").name;
+                self.announce(&key, &name, SystemEvent::Leave);
+            }
+        }
+        if now >= self.next_ping {
+            self.next_ping = now + self.config.ping_interval;
+            let ids: Vec<ConnId> = self.conns.keys().copied().collect();
+            for id in ids {
+                self.queue(id, self.ping.clone(), now);
+            }
+        }
+        if now >= self.next_sweep {
+            self.next_sweep = now + SWEEP_INTERVAL;
+            let ttl = self.config.session_ttl;
+            let expired: Vec<SessionId> = self
+                .sessions
+                .iter()
+                .filter(|(_, s)| s.conns == 0 && now.duration_since(s.idle_since) >= ttl)
+                .map(|(&id, _)| id)
+                .collect();
+            for id in expired {
+                self.end_session(id, now);
+            }
+        }
+        while let Some(&(deadline, id)) = self.closing.front() {
+            if deadline > now {
+                break;
+            }
+            self.closing.pop_front();
+            self.forget(id, now);
+        }
+    }
+
+    fn shutdown(&mut self, now: Instant) {
+        self.shutdown_deadline = Some(now + SHUTDOWN_TIMEOUT);
+        let ids: Vec<ConnId> = self.conns.keys().copied().collect();
+        for id in ids {
+            // Queued frames stay: they are delivered before the close frame.
+            self.close(id, close::GOING_AWAY, "server shutting down", false, now);
+        }
+    }
+
+    /// Shutdown is complete when every connection is gone, or time is up.
+    fn finished(&self, now: Instant) -> bool {
+        match self.shutdown_deadline {
+            Some(deadline) => self.conns.is_empty() || now >= deadline,
+            None => false,
+        }
+    }
+}

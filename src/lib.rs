@@ -1,0 +1,215 @@
+//! natter: a small real-time web chat server, built to be read.
+//!
+//! One static binary, no async runtime: threads, blocking sockets and channels.
+//! Follow a message from the browser and back, and you have read the whole
+//! design:
+//!
+//! - [`config`]: every limit as a documented constant, and the [`Config`] that
+//!   `main.rs` builds from the command line.
+//! - [`web`]: the web listener (tiny_http): login form, chat page, embedded
+//!   assets. Asks the hub about sessions over a channel.
+//! - [`ws`]: the WebSocket listener: `accept_loop`, the handshake checks, and a
+//!   reader thread per connection that parses frames and sends them to the hub.
+//! - [`hub`]: the one thread that owns all chat state (sessions, rooms, members,
+//!   history) and writes every chat socket.
+//! - [`outbox`]: a connection's bounded outbound queue and its non-blocking write.
+//! - [`protocol`]: the JSON messages, the naming rules, error and close codes.
+//! - [`session`]: session tokens and cookies.
+//!
+//! ```text
+//!  browser ──HTTP──▶ web threads ──Event::Login/Lookup──▶ ┐
+//!  browser ──WS────▶ reader thread ──Event::Request─────▶ hub ──writes──▶ every socket
+//! ```
+//!
+//! [`start`] runs a server in the background and returns a handle, which is how
+//! the tests run the real thing on port 0. [`run`] is `start` plus signal
+//! handling, which is all `main.rs` calls.
+
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod hub;
+pub mod outbox;
+pub mod protocol;
+pub mod session;
+pub mod web;
+pub mod ws;
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, Sender};
+
+pub use config::Config;
+use config::{HUB_QUEUE, WEB_WORKERS};
+use hub::{Event, Hub};
+
+/// Errors while starting or running: plumbing, reported and then exit.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// A running server: both listeners, the hub, and the threads that serve them.
+pub struct Server {
+    web_addr: SocketAddr,
+    ws_addr: SocketAddr,
+    /// Send `Event::Shutdown` here to start closing the chat.
+    to_hub: Sender<Event>,
+    /// Set, then wake `accept` with a connection, to stop the WebSocket listener.
+    stop_accepting: Arc<AtomicBool>,
+    web: Arc<tiny_http::Server>,
+    web_workers: Vec<JoinHandle<()>>,
+    acceptor: JoinHandle<()>,
+    hub: JoinHandle<()>,
+    /// Closed (disconnected) when the hub thread ends, for whatever reason.
+    hub_done: Receiver<()>,
+}
+
+/// Bind both listeners and start every thread. Returns once the server is
+/// accepting connections.
+pub fn start(config: Config) -> Result<Server, Error> {
+    let web = tiny_http::Server::http((config.host.as_str(), config.port))
+        .map_err(|e| format!("cannot listen on {}:{}: {e}", config.host, config.port))?;
+    let web_addr = web
+        .server_addr()
+        .to_ip()
+        .ok_or("the web listener has no IP address")?;
+    let ws_listener = TcpListener::bind((config.host.as_str(), config.ws_port()))
+        .map_err(|e| format!("cannot listen on {}:{}: {e}", config.host, config.ws_port()))?;
+    let ws_addr = ws_listener.local_addr()?;
+
+    // The hub's input. Bounded: when the hub falls behind, readers block on
+    // `send`, stop reading their sockets, and TCP slows the senders down.
+    let (to_hub, events) = crossbeam_channel::bounded(HUB_QUEUE);
+    let (hub_alive, hub_done) = crossbeam_channel::bounded::<()>(0);
+    let hub_state = Hub::new(config.clone(), Instant::now());
+    let hub = thread::Builder::new().name("hub".into()).spawn(move || {
+        // Dropped when this thread ends, normally or by panic: that closes
+        // `hub_done`, which is how `run` notices a dead hub.
+        let _alive = hub_alive;
+        hub::hub_loop(hub_state, events);
+    })?;
+
+    let stop_accepting = Arc::new(AtomicBool::new(false));
+    let ws_context = Arc::new(ws::WsContext {
+        to_hub: to_hub.clone(),
+        config: config.clone(),
+        web_port: web_addr.port(),
+    });
+    let stop = stop_accepting.clone();
+    let acceptor = thread::Builder::new()
+        .name("ws-accept".into())
+        .spawn(move || ws::accept_loop(ws_listener, ws_context, stop))?;
+
+    let web = Arc::new(web);
+    let web_context = Arc::new(web::WebContext {
+        to_hub: to_hub.clone(),
+        config,
+        ws_port: ws_addr.port(),
+    });
+    let mut web_workers = Vec::with_capacity(WEB_WORKERS);
+    for i in 0..WEB_WORKERS {
+        let (web, context) = (web.clone(), web_context.clone());
+        web_workers.push(
+            thread::Builder::new()
+                .name(format!("web-{i}"))
+                .spawn(move || web::serve(web, context))?,
+        );
+    }
+
+    Ok(Server {
+        web_addr,
+        ws_addr,
+        to_hub,
+        stop_accepting,
+        web,
+        web_workers,
+        acceptor,
+        hub,
+        hub_done,
+    })
+}
+
+impl Server {
+    /// Where the pages are served.
+    pub fn web_addr(&self) -> SocketAddr {
+        self.web_addr
+    }
+
+    /// Where the WebSocket listener is.
+    pub fn ws_addr(&self) -> SocketAddr {
+        self.ws_addr
+    }
+
+    /// A channel that disconnects when the hub thread ends.
+    pub fn hub_done(&self) -> &Receiver<()> {
+        &self.hub_done
+    }
+
+    /// Shut down in order: stop accepting, tell every client (close 1001) after
+    /// what is already queued for it, wait for the hub, then stop the pages.
+    /// Returns whether the hub ended cleanly (it did not panic).
+    pub fn shutdown(self) -> bool {
+        self.stop_accepting.store(true, Ordering::SeqCst);
+        // Wake the blocking accept() by connecting to ourselves.
+        let _ = TcpStream::connect(self.ws_addr);
+        let _ = self.acceptor.join();
+        let _ = self.to_hub.send(Event::Shutdown);
+        let hub_ok = self.hub.join().is_ok();
+        for _ in &self.web_workers {
+            self.web.unblock();
+        }
+        for worker in self.web_workers {
+            let _ = worker.join();
+        }
+        hub_ok
+    }
+}
+
+/// Run until SIGINT or SIGTERM, then shut down gracefully; a second signal
+/// exits at once. Returns an error if the hub thread died, so that the process
+/// exits non-zero rather than living on serving nothing.
+pub fn run(config: Config) -> Result<(), Error> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+
+    let server = start(config)?;
+    let web = server.web_addr();
+    let host = match web.ip() {
+        ip if ip.is_unspecified() => "127.0.0.1".to_string(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    println!("natter is running: open http://{host}:{}/", web.port());
+    println!("(WebSocket listener on port {}; Ctrl-C to stop)", server.ws_addr().port());
+
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+    let (signalled, on_signal) = crossbeam_channel::bounded(1);
+    thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let mut count = 0;
+            for _ in signals.forever() {
+                count += 1;
+                if count > 1 {
+                    eprintln!("natter: second signal, exiting now");
+                    std::process::exit(130);
+                }
+                let _ = signalled.try_send(());
+            }
+        })?;
+
+    crossbeam_channel::select! {
+        recv(on_signal) -> _ => {
+            println!("natter: shutting down");
+            if server.shutdown() {
+                Ok(())
+            } else {
+                Err("the hub failed while shutting down".into())
+            }
+        }
+        recv(server.hub_done()) -> _ => {
+            Err("the hub thread stopped unexpectedly; every client was closed with 1011".into())
+        }
+    }
+}

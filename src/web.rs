@@ -1,0 +1,365 @@
+//! The web listener (tiny_http): pages, the form login, and the embedded assets.
+//!
+//! Nothing here holds chat state. A login or a page that needs to know who you
+//! are asks the hub with an [`Event`] carrying a one-shot reply channel, and
+//! waits at most [`HUB_REPLY_TIMEOUT`] for the answer.
+//!
+//! tiny_http has known gaps when it faces the open internet (no read timeouts,
+//! a thread per connection, no header-size limit: tiny-http #143, #221, #56).
+//! The chat does not depend on this listener once a page is loaded, and the
+//! README's deployment section says what to put in front of it.
+
+use std::io::Read;
+use std::sync::Arc;
+
+use crossbeam_channel::Sender;
+use rust_embed::RustEmbed;
+use tiny_http::{Header, Method, Request, Response, Server};
+
+use crate::config::{Config, HUB_REPLY_TIMEOUT, MAX_FORM_BYTES};
+use crate::hub::Event;
+use crate::protocol::{check_name, check_room};
+use crate::session;
+
+/// The files under `assets/`, compiled into the binary.
+#[derive(RustEmbed)]
+#[folder = "assets/"]
+struct Assets;
+
+/// What every request handler needs, shared read-only.
+pub struct WebContext {
+    pub to_hub: Sender<Event>,
+    pub config: Config,
+    /// The WebSocket listener's actual port, told to the chat page.
+    pub ws_port: u16,
+}
+
+/// Answer requests until the server is unblocked. Several threads run this on
+/// one `Server`; each request is handled start to finish by one of them.
+pub fn serve(server: Arc<Server>, context: Arc<WebContext>) {
+    for request in server.incoming_requests() {
+        handle(request, &context);
+    }
+}
+
+/// The body of every response: bytes, a status and extra headers.
+type Page = Response<std::io::Cursor<Vec<u8>>>;
+
+fn route(request: &Request, context: &WebContext) -> Page {
+    let url = request.url().to_string();
+    let (path, query) = url.split_once('?').unwrap_or((&url, ""));
+    let page = match (request.method(), path) {
+        (Method::Get | Method::Head, "/") => login_page(query),
+        (Method::Get | Method::Head, "/healthz") => text(200, "ok\n"),
+        (Method::Get | Method::Head, p) if p.starts_with("/assets/") => asset(request, p),
+        (Method::Get | Method::Head, p) if p.starts_with("/r/") => chat_page(request, p, context),
+        (Method::Post, "/logout") => logout(request, context),
+        (_, "/login" | "/logout") if *request.method() != Method::Post => {
+            text(405, "use POST\n").with_header(header("Allow", "POST"))
+        }
+        _ => not_found(),
+    };
+    secure(page)
+}
+
+/// Every page carries these. The CSP allows no inline script at all, so even a
+/// bug that put user text into the page as HTML could not run it.
+fn secure(page: Page) -> Page {
+    page.with_header(header(
+        "Content-Security-Policy",
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         connect-src 'self' ws: wss:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    ))
+    .with_header(header("X-Content-Type-Options", "nosniff"))
+    .with_header(header("Referrer-Policy", "same-origin"))
+    .with_header(header("X-Frame-Options", "DENY"))
+}
+
+fn header(name: &str, value: &str) -> Header {
+    Header::from_bytes(name.as_bytes(), value.as_bytes())
+        .expect("header names and values here are ASCII without newlines")
+}
+
+fn text(status: u16, body: &str) -> Page {
+    Response::from_data(body.as_bytes().to_vec())
+        .with_status_code(status)
+        .with_header(header("Content-Type", "text/plain; charset=utf-8"))
+}
+
+fn html(status: u16, body: String) -> Page {
+    Response::from_data(body.into_bytes())
+        .with_status_code(status)
+        .with_header(header("Content-Type", "text/html; charset=utf-8"))
+        .with_header(header("Cache-Control", "no-store"))
+}
+
+fn redirect(location: &str) -> Page {
+    Response::from_data(Vec::new())
+        .with_status_code(303)
+        .with_header(header("Location", location))
+}
+
+fn not_found() -> Page {
+    html(
+        404,
+        "<!doctype html><meta charset=utf-8><title>Not found · natter</title>\
+         <link rel=stylesheet href=/assets/css/app.css>\
+         <main class=notfound><h1>Not found</h1><p>There is nothing here. \
+         <a href=/>Go to the login page</a>.</p></main>"
+            .to_string(),
+    )
+}
+
+/// Escape text for HTML, in element content and in quoted attributes alike.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Fill a template from `assets/`: each `{{key}}` becomes its escaped value.
+fn render(template: &str, values: &[(&str, &str)]) -> String {
+    let file = Assets::get(template).expect("templates are embedded at build time");
+    let mut page = String::from_utf8_lossy(&file.data).into_owned();
+    for (key, value) in values {
+        page = page.replace(&format!("{{{{{key}}}}}"), &escape(value));
+    }
+    page
+}
+
+/// Percent-encode a room name for a path segment or a query value.
+fn encode_component(text: &str) -> String {
+    form_urlencoded::byte_serialize(text.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
+fn query_value(query: &str, key: &str) -> Option<String> {
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+}
+
+fn cookie_token(request: &Request) -> Option<String> {
+    request
+        .headers()
+        .iter()
+        .filter(|h| h.field.equiv("Cookie"))
+        .find_map(|h| session::token_from_cookies(h.value.as_str()))
+}
+
+/// Ask the hub something and wait for the answer, or give up with `None`.
+fn ask<T>(context: &WebContext, make: impl FnOnce(Sender<T>) -> Event) -> Option<T> {
+    let (reply, answer) = crossbeam_channel::bounded(1);
+    context.to_hub.send(make(reply)).ok()?;
+    answer.recv_timeout(HUB_REPLY_TIMEOUT).ok()
+}
+
+fn hub_unavailable() -> Page {
+    text(503, "the chat is not answering; try again in a moment\n")
+        .with_header(header("Retry-After", "5"))
+}
+
+// -- pages --------------------------------------------------------------------
+
+fn login_page(query: &str) -> Page {
+    let room = query_value(query, "room").unwrap_or_default();
+    login_form(200, "", &room, "")
+}
+
+fn login_form(status: u16, name: &str, room: &str, error: &str) -> Page {
+    html(
+        status,
+        render(
+            "login.html",
+            &[("name", name), ("room", room), ("error", error)],
+        ),
+    )
+}
+
+/// `POST /login`: check the form, ask the hub for a session, set the cookie,
+/// and send the browser to its room. A mistake re-renders the form with what
+/// the user typed and a message saying what to fix.
+fn login(request: &mut Request, context: &WebContext) -> Page {
+    let mut body = Vec::new();
+    let limit = MAX_FORM_BYTES as u64;
+    if let Err(err) = request.as_reader().take(limit + 1).read_to_end(&mut body) {
+        return text(400, &format!("could not read the form: {err}\n"));
+    }
+    if body.len() as u64 > limit {
+        return text(
+            413,
+            &format!("the login form is limited to {MAX_FORM_BYTES} bytes\n"),
+        );
+    }
+    let field = |key: &str| {
+        form_urlencoded::parse(&body)
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    let (raw_name, raw_room) = (field("name"), field("room"));
+    let name = match check_name(&raw_name) {
+        Ok(name) => name,
+        Err(message) => return login_form(400, &raw_name, &raw_room, &message),
+    };
+    let room = match check_room(&raw_room) {
+        Ok(room) => room,
+        Err(rejection) => return login_form(400, &raw_name, &raw_room, &rejection.message),
+    };
+    let token = match session::new_token() {
+        Ok(token) => token,
+        Err(err) => {
+            eprintln!("natter: no randomness for a session token: {err}");
+            return text(500, "could not create a session\n");
+        }
+    };
+    let replaces = cookie_token(request);
+    let answer = ask(context, |reply| Event::Login {
+        name: name.clone(),
+        room: room.clone(),
+        token,
+        replaces,
+        reply,
+    });
+    match answer {
+        Some(Ok(token)) => redirect(&format!("/r/{}", encode_component(&room)))
+            .with_header(header("Set-Cookie", &session::set_cookie(&token))),
+        Some(Err(message)) => login_form(400, &raw_name, &raw_room, &message),
+        None => hub_unavailable(),
+    }
+}
+
+/// `GET /r/<room>`: the chat page, or the login form for that room when the
+/// visitor has no session (so a room link can be shared).
+fn chat_page(request: &Request, path: &str, context: &WebContext) -> Page {
+    let raw: String = percent_decode(&path["/r/".len()..]);
+    let Ok(room) = check_room(&raw) else {
+        return not_found();
+    };
+    let user = match cookie_token(request) {
+        Some(token) => match ask(context, |reply| Event::Lookup { token, reply }) {
+            Some(user) => user,
+            None => return hub_unavailable(),
+        },
+        None => None,
+    };
+    let Some(user) = user else {
+        return redirect(&format!("/?room={}", encode_component(&room)));
+    };
+    let ws_port = context.ws_port.to_string();
+    let ws_url = context.config.ws_url.as_deref().unwrap_or("");
+    html(
+        200,
+        render(
+            "chat.html",
+            &[
+                ("room", &room),
+                ("user", &user),
+                ("ws_url", ws_url),
+                ("ws_port", &ws_port),
+            ],
+        ),
+    )
+}
+
+/// Decode `%xx` escapes (not `+`, which is literal in a path).
+fn percent_decode(text: &str) -> String {
+    // form_urlencoded decodes `+` as space, so protect literal pluses first.
+    let protected = text.replace('+', "%2B");
+    form_urlencoded::parse(format!("x={protected}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+/// `POST /logout`: end the session (its sockets close with 1008) and forget
+/// the cookie.
+fn logout(request: &Request, context: &WebContext) -> Page {
+    if let Some(token) = cookie_token(request) {
+        let _ = context.to_hub.send(Event::Logout { token });
+    }
+    redirect("/").with_header(header("Set-Cookie", &session::clear_cookie()))
+}
+
+/// `GET /assets/<path>`: an embedded file with its Content-Type, and an ETag so
+/// a browser that has it already gets a bodiless 304.
+fn asset(request: &Request, path: &str) -> Page {
+    let name = percent_decode(&path["/assets/".len()..]);
+    // Only plain relative paths: no `..`, no `.` segments, no empty segments, no
+    // backslashes. rust-embed only knows the embedded files anyway, but a path
+    // that could mean something else on disk is refused before it gets there.
+    let safe = !name.is_empty()
+        && !name.contains('\\')
+        && !name.contains('\0')
+        && name
+            .split('/')
+            .all(|seg| !seg.is_empty() && seg != "." && seg != "..");
+    let Some(file) = safe.then(|| Assets::get(&name)).flatten() else {
+        return not_found();
+    };
+    let etag = format!(
+        "\"{}\"",
+        file.metadata
+            .sha256_hash()
+            .iter()
+            .take(16)
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
+    let fresh = request
+        .headers()
+        .iter()
+        .any(|h| h.field.equiv("If-None-Match") && h.value.as_str() == etag);
+    let page = if fresh {
+        Response::from_data(Vec::new()).with_status_code(304)
+    } else {
+        Response::from_data(file.data.into_owned())
+            .with_header(header("Content-Type", file.metadata.mimetype()))
+    };
+    page.with_header(header("ETag", &etag))
+        .with_header(header("Cache-Control", "no-cache"))
+}
+
+/// Answer one request. `POST /login` is the one route that reads a body, so it
+/// needs the request mutably; every other route only looks at it.
+fn handle(mut request: Request, context: &WebContext) {
+    let response = if *request.method() == Method::Post && request.url() == "/login" {
+        secure(login(&mut request, context))
+    } else {
+        route(&request, context)
+    };
+    // A client that hung up before reading its answer is not our problem.
+    let _ = request.respond(response);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_covers_text_and_attributes() {
+        assert_eq!(
+            escape(r#"<img src=x onerror="alert('1')">&"#),
+            "&lt;img src=x onerror=&quot;alert(&#39;1&#39;)&quot;&gt;&amp;"
+        );
+    }
+
+    #[test]
+    fn room_names_survive_the_url() {
+        let room = "Café + Friends 100%";
+        let path = encode_component(room);
+        assert!(!path.contains(' ') && !path.contains('+'));
+        assert_eq!(percent_decode(&path), room);
+        assert_eq!(percent_decode("a+b"), "a+b");
+    }
+}

@@ -1,0 +1,330 @@
+//! Shared test helpers: start the real server in-process on port 0, log in over
+//! real HTTP, and talk WebSocket with a real tungstenite client. Every read has
+//! a deadline, so a bug fails a test instead of hanging it.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tungstenite::client::IntoClientRequest;
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::{Message, WebSocket};
+
+pub use natter::Config;
+
+/// How long any single expected event may take before the test fails. Generous:
+/// CI machines are shared and slow, and a passing test never waits this long.
+pub const DEADLINE: Duration = Duration::from_secs(10);
+
+/// A running server; shut down (close 1001 to everyone) when dropped.
+pub struct TestServer {
+    server: Option<natter::Server>,
+    pub web: SocketAddr,
+    pub ws: SocketAddr,
+}
+
+/// Start a server with test-friendly settings (port 0, a short leave grace).
+pub fn start() -> TestServer {
+    start_with(|_| {})
+}
+
+/// Start a server after adjusting its config.
+pub fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
+    let mut config = Config {
+        port: 0,
+        leave_grace: Duration::from_millis(300),
+        ..Config::default()
+    };
+    adjust(&mut config);
+    let server = natter::start(config).expect("the server starts on port 0");
+    TestServer {
+        web: server.web_addr(),
+        ws: server.ws_addr(),
+        server: Some(server),
+    }
+}
+
+impl TestServer {
+    /// Graceful shutdown, as SIGTERM does it. Returns whether the hub ended cleanly.
+    pub fn shutdown(mut self) -> bool {
+        self.server.take().map(|s| s.shutdown()).unwrap_or(true)
+    }
+
+    pub fn origin(&self) -> String {
+        format!("http://127.0.0.1:{}", self.web.port())
+    }
+
+    /// Log in and return the session token (the cookie's value).
+    pub fn login(&self, name: &str, room: &str) -> String {
+        let response = self.post_form("/login", &[("name", name), ("room", room)], None);
+        assert_eq!(response.status, 303, "login failed: {}", response.body);
+        response
+            .cookie()
+            .expect("a successful login sets the session cookie")
+    }
+
+    /// Log in and open a WebSocket for that session, already past `hello`.
+    pub fn user(&self, name: &str) -> Client {
+        let token = self.login(name, "lobby");
+        let mut client = self.connect(&token);
+        let hello = client.recv_type("hello");
+        assert_eq!(hello["user"], name);
+        client
+    }
+
+    /// Open a WebSocket with this session cookie and the page's own Origin.
+    pub fn connect(&self, token: &str) -> Client {
+        self.try_connect(Some(token), Some(&self.origin()))
+            .unwrap_or_else(|status| panic!("WebSocket refused with HTTP {status}"))
+    }
+
+    /// Open a WebSocket; on refusal return the HTTP status.
+    pub fn try_connect(&self, token: Option<&str>, origin: Option<&str>) -> Result<Client, u16> {
+        self.try_connect_path("/ws", token, origin)
+    }
+
+    pub fn try_connect_path(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        origin: Option<&str>,
+    ) -> Result<Client, u16> {
+        let stream = TcpStream::connect(self.ws).expect("the WebSocket port accepts");
+        stream.set_read_timeout(Some(DEADLINE)).unwrap();
+        stream.set_write_timeout(Some(DEADLINE)).unwrap();
+        let url = format!("ws://127.0.0.1:{}{path}", self.ws.port());
+        let mut request = url.into_client_request().unwrap();
+        if let Some(origin) = origin {
+            request
+                .headers_mut()
+                .insert("Origin", origin.parse().unwrap());
+        }
+        if let Some(token) = token {
+            let cookie = format!("natter_session={token}");
+            request
+                .headers_mut()
+                .insert("Cookie", cookie.parse().unwrap());
+        }
+        match tungstenite::client(request, stream) {
+            Ok((socket, _)) => Ok(Client { socket }),
+            Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(response))) => {
+                Err(response.status().as_u16())
+            }
+            Err(err) => panic!("handshake failed: {err}"),
+        }
+    }
+
+    pub fn get(&self, path: &str, cookie: Option<&str>) -> HttpResponse {
+        let mut headers = Vec::new();
+        if let Some(token) = cookie {
+            headers.push(format!("Cookie: natter_session={token}"));
+        }
+        self.request("GET", path, &headers, b"")
+    }
+
+    pub fn post_form(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        cookie: Option<&str>,
+    ) -> HttpResponse {
+        let body: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        let mut headers = vec!["Content-Type: application/x-www-form-urlencoded".to_string()];
+        if let Some(token) = cookie {
+            headers.push(format!("Cookie: natter_session={token}"));
+        }
+        self.request("POST", path, &headers, body.as_bytes())
+    }
+
+    /// One HTTP/1.1 request with `Connection: close`, read to the end.
+    pub fn request(&self, method: &str, path: &str, headers: &[String], body: &[u8]) -> HttpResponse {
+        let mut stream = TcpStream::connect(self.web).expect("the web port accepts");
+        stream.set_read_timeout(Some(DEADLINE)).unwrap();
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            self.web.port(),
+            body.len()
+        );
+        for h in headers {
+            head.push_str(h);
+            head.push_str("\r\n");
+        }
+        head.push_str("\r\n");
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(body).unwrap();
+        let mut raw = Vec::new();
+        stream
+            .read_to_end(&mut raw)
+            .expect("the response arrives before the deadline");
+        HttpResponse::parse(&raw)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown();
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl HttpResponse {
+    fn parse(raw: &[u8]) -> HttpResponse {
+        let text = String::from_utf8_lossy(raw);
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let mut lines = head.lines();
+        let status = lines
+            .next()
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|s| s.parse().ok())
+            .expect("an HTTP status line");
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        HttpResponse {
+            status,
+            headers,
+            body: body.to_string(),
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The session token from `Set-Cookie`, if one was set.
+    pub fn cookie(&self) -> Option<String> {
+        let value = self.header("set-cookie")?;
+        let token = value.strip_prefix("natter_session=")?.split(';').next()?;
+        (!token.is_empty()).then(|| token.to_string())
+    }
+}
+
+/// A WebSocket client, as a page would be.
+pub struct Client {
+    pub socket: WebSocket<TcpStream>,
+}
+
+impl Client {
+    pub fn send(&mut self, value: Value) {
+        self.socket
+            .send(Message::text(value.to_string()))
+            .expect("sending to the server works");
+    }
+
+    pub fn send_raw(&mut self, text: &str) {
+        self.socket
+            .send(Message::text(text))
+            .expect("sending to the server works");
+    }
+
+    pub fn join(&mut self, room: &str) -> Value {
+        self.send(json!({"type": "join", "room": room}));
+        self.recv_type("joined")
+    }
+
+    pub fn say(&mut self, room: &str, text: &str) {
+        self.send(json!({"type": "message", "room": room, "text": text}));
+    }
+
+    /// The next JSON message, whatever its type. Panics at the deadline or if
+    /// the connection closes.
+    pub fn recv(&mut self) -> Value {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            assert!(Instant::now() < deadline, "no message before the deadline");
+            match self.socket.read() {
+                Ok(Message::Text(text)) => {
+                    return serde_json::from_str(&text).expect("the server sends JSON")
+                }
+                Ok(Message::Close(frame)) => panic!("closed by the server: {frame:?}"),
+                Ok(_) => continue,
+                Err(err) => panic!("read failed: {err}"),
+            }
+        }
+    }
+
+    /// Skip messages until one of this type arrives, and return it.
+    pub fn recv_type(&mut self, kind: &str) -> Value {
+        loop {
+            let value = self.recv();
+            if value["type"] == kind {
+                return value;
+            }
+        }
+    }
+
+    /// The next chat message (skipping presence, typing and notices).
+    pub fn recv_message(&mut self) -> Value {
+        self.recv_type("message")
+    }
+
+    /// Expect nothing of this type within `wait`. Other types are skipped.
+    pub fn expect_none(&mut self, kind: &str, wait: Duration) {
+        let stream = self.socket.get_ref();
+        stream.set_read_timeout(Some(wait)).unwrap();
+        let until = Instant::now() + wait;
+        while Instant::now() < until {
+            match self.socket.read() {
+                Ok(Message::Text(text)) => {
+                    let value: Value = serde_json::from_str(&text).unwrap();
+                    assert_ne!(value["type"], kind, "unexpected {kind}: {value}");
+                }
+                Ok(_) => {}
+                Err(tungstenite::Error::Io(e))
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    break
+                }
+                Err(err) => panic!("read failed: {err}"),
+            }
+        }
+        self.socket
+            .get_ref()
+            .set_read_timeout(Some(DEADLINE))
+            .unwrap();
+    }
+
+    /// Read until the server closes, and return its close code (None when the
+    /// connection ended without a close frame).
+    pub fn expect_close(&mut self) -> Option<u16> {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            assert!(Instant::now() < deadline, "not closed before the deadline");
+            match self.socket.read() {
+                Ok(Message::Close(frame)) => return frame.map(|f| u16::from(f.code)),
+                Ok(_) => continue,
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Close abruptly: no close frame, as when a tab crashes or the network drops.
+    pub fn drop_abruptly(self) {
+        let _ = self.socket.get_ref().shutdown(std::net::Shutdown::Both);
+    }
+}
+
+/// `CloseCode` to number, for readable assertions.
+pub fn code(code: CloseCode) -> u16 {
+    u16::from(code)
+}
