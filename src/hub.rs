@@ -322,9 +322,10 @@ impl Hub {
         // Is the name held by another live session in that room?
         let wanted = name.to_lowercase();
         if let Some(r) = self.rooms.get(&room_key(room)) {
-            let taken = r.present.iter().any(|(&sid, p)| {
-                Some(sid) != previous && p.name.to_lowercase() == wanted
-            });
+            let taken = r
+                .present
+                .iter()
+                .any(|(&sid, p)| Some(sid) != previous && p.name.to_lowercase() == wanted);
             if taken {
                 return Err(format!(
                     "The name \"{name}\" is already taken in #{}. Please choose another.",
@@ -367,7 +368,13 @@ impl Hub {
             .map(|(&cid, _)| cid)
             .collect();
         for conn in conns {
-            self.close(conn, close::POLICY, "session ended; log in again", false, now);
+            self.close(
+                conn,
+                close::POLICY,
+                "session ended; log in again",
+                false,
+                now,
+            );
         }
         if let Some(session) = self.sessions.remove(&id) {
             self.tokens.remove(&session.token);
@@ -402,7 +409,10 @@ impl Hub {
             self.close(id, close::GOING_AWAY, "server shutting down", false, now);
             return;
         }
-        let session = self.sessions.get_mut(&sid).expect("tokens map to live sessions");
+        let session = self
+            .sessions
+            .get_mut(&sid)
+            .expect("tokens map to live sessions");
         session.conns += 1;
         self.conns.get_mut(&id).expect("inserted above").counted = true;
         let user = session.name.clone();
@@ -546,7 +556,13 @@ impl Hub {
     }
 
     /// Reply `not_joined` unless the connection is in the room.
-    fn require_member(&mut self, id: ConnId, key: &str, room: &str, client_id: Option<&str>) -> bool {
+    fn require_member(
+        &mut self,
+        id: ConnId,
+        key: &str,
+        room: &str,
+        client_id: Option<&str>,
+    ) -> bool {
         if self.conns[&id].rooms.iter().any(|k| k == key) {
             return true;
         }
@@ -582,7 +598,10 @@ impl Hub {
         now: Instant,
     ) {
         let name = self.sessions[&session].name.clone();
-        let r = self.rooms.entry(key.clone()).or_insert_with(|| Room::new(room));
+        let r = self
+            .rooms
+            .entry(key.clone())
+            .or_insert_with(|| Room::new(room));
         let wanted = name.to_lowercase();
         let clash = r
             .present
@@ -715,7 +734,10 @@ impl Hub {
         client_id: Option<String>,
         now: Instant,
     ) {
-        let s = self.sessions.get_mut(&session).expect("connections have sessions");
+        let s = self
+            .sessions
+            .get_mut(&session)
+            .expect("connections have sessions");
         if let Some(cid) = &client_id {
             if let Some((_, _, msg_id)) = s.recent.iter().find(|(c, k, _)| c == cid && k == key) {
                 // A resend of something already posted (the page did not see the
@@ -750,7 +772,8 @@ impl Hub {
             if s.recent.len() == CLIENT_ID_MEMORY {
                 s.recent.pop_front();
             }
-            s.recent.push_back((cid.clone(), key.to_string(), message.id));
+            s.recent
+                .push_back((cid.clone(), key.to_string(), message.id));
         }
         r.history.push_back(message);
         while r.history.len() > self.config.history {

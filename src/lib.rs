@@ -181,7 +181,10 @@ pub fn run(config: Config) -> Result<(), Error> {
         ip => ip.to_string(),
     };
     println!("natter is running: open http://{host}:{}/", web.port());
-    println!("(WebSocket listener on port {}; Ctrl-C to stop)", server.ws_addr().port());
+    println!(
+        "(WebSocket listener on port {}; Ctrl-C to stop)",
+        server.ws_addr().port()
+    );
 
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
     let (signalled, on_signal) = crossbeam_channel::bounded(1);

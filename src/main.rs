@@ -40,7 +40,10 @@ fn main() -> ExitCode {
 /// `Ok(None)` means help or version was printed and there is nothing to run.
 fn parse(mut args: pico_args::Arguments) -> Result<Option<Config>, String> {
     if args.contains(["-h", "--help"]) {
-        println!("natter {}: a small real-time chat server\n\n{USAGE}", env!("CARGO_PKG_VERSION"));
+        println!(
+            "natter {}: a small real-time chat server\n\n{USAGE}",
+            env!("CARGO_PKG_VERSION")
+        );
         return Ok(None);
     }
     if args.contains(["-V", "--version"]) {
@@ -50,12 +53,21 @@ fn parse(mut args: pico_args::Arguments) -> Result<Option<Config>, String> {
     let defaults = Config::default();
     let bad = |e: pico_args::Error| e.to_string();
     let config = Config {
-        host: args.opt_value_from_str("--host").map_err(bad)?.unwrap_or(defaults.host.clone()),
-        port: args.opt_value_from_str("--port").map_err(bad)?.unwrap_or(defaults.port),
+        host: args
+            .opt_value_from_str("--host")
+            .map_err(bad)?
+            .unwrap_or(defaults.host.clone()),
+        port: args
+            .opt_value_from_str("--port")
+            .map_err(bad)?
+            .unwrap_or(defaults.port),
         ws_port: args.opt_value_from_str("--ws-port").map_err(bad)?,
         ws_url: args.opt_value_from_str("--ws-url").map_err(bad)?,
         public_url: args.opt_value_from_str("--public-url").map_err(bad)?,
-        history: args.opt_value_from_str("--history").map_err(bad)?.unwrap_or(defaults.history),
+        history: args
+            .opt_value_from_str("--history")
+            .map_err(bad)?
+            .unwrap_or(defaults.history),
         ..defaults
     };
     let rest = args.finish();
@@ -64,12 +76,16 @@ fn parse(mut args: pico_args::Arguments) -> Result<Option<Config>, String> {
     }
     if let Some(url) = &config.ws_url {
         if !(url.starts_with("ws://") || url.starts_with("wss://")) {
-            return Err(format!("--ws-url must start with ws:// or wss://, got {url:?}"));
+            return Err(format!(
+                "--ws-url must start with ws:// or wss://, got {url:?}"
+            ));
         }
     }
     if let Some(url) = &config.public_url {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(format!("--public-url must start with http:// or https://, got {url:?}"));
+            return Err(format!(
+                "--public-url must start with http:// or https://, got {url:?}"
+            ));
         }
     }
     Ok(Some(config))

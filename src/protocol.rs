@@ -400,7 +400,10 @@ mod tests {
     #[test]
     fn names_follow_the_rules() {
         assert_eq!(check_name("  alice ").unwrap(), "alice");
-        assert!(check_name("Zoë_O'Neil").is_err(), "apostrophe is not allowed");
+        assert!(
+            check_name("Zoë_O'Neil").is_err(),
+            "apostrophe is not allowed"
+        );
         assert!(check_name("José-María.").is_ok());
         assert!(check_name("प्रिया").is_ok(), "Devanagari with vowel signs");
         assert!(check_name("李小龙").is_ok());

@@ -357,14 +357,30 @@ mod tests {
     #[test]
     fn origin_must_match_exactly() {
         let c = context(None);
-        assert!(origin_allowed("http://localhost:8080", "localhost:8081", &c));
+        assert!(origin_allowed(
+            "http://localhost:8080",
+            "localhost:8081",
+            &c
+        ));
         assert!(origin_allowed("http://[::1]:8080", "[::1]:8081", &c));
-        assert!(!origin_allowed("http://localhost:8080.evil.example", "localhost:8081", &c));
+        assert!(!origin_allowed(
+            "http://localhost:8080.evil.example",
+            "localhost:8081",
+            &c
+        ));
         assert!(!origin_allowed("http://evil.example", "localhost:8081", &c));
-        assert!(!origin_allowed("http://localhost:9999", "localhost:8081", &c));
+        assert!(!origin_allowed(
+            "http://localhost:9999",
+            "localhost:8081",
+            &c
+        ));
         assert!(!origin_allowed("", "localhost:8081", &c));
         let c = context(Some("https://chat.example.com/"));
         assert!(origin_allowed("https://chat.example.com", "anything", &c));
-        assert!(!origin_allowed("https://chat.example.com.evil", "anything", &c));
+        assert!(!origin_allowed(
+            "https://chat.example.com.evil",
+            "anything",
+            &c
+        ));
     }
 }
