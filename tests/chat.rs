@@ -19,7 +19,10 @@ fn two_users_exchange_messages_both_ways() {
     assert_eq!(got["text"], "hi bob");
     assert_eq!(got["room"], "lobby");
     assert!(got["id"].as_u64().unwrap() >= 1);
-    assert!(got["ts"].as_u64().unwrap() > 1_700_000_000_000, "ts is epoch ms");
+    assert!(
+        got["ts"].as_u64().unwrap() > 1_700_000_000_000,
+        "ts is epoch ms"
+    );
     // The sender gets its own message too, with the same id.
     assert_eq!(alice.recv_message()["id"], got["id"]);
 
@@ -78,7 +81,10 @@ fn one_connection_can_be_in_several_rooms() {
     bob.join("two");
     bob.say("two", "in two");
     let got = alice.recv_message();
-    assert_eq!((got["room"].as_str(), got["text"].as_str()), (Some("two"), Some("in two")));
+    assert_eq!(
+        (got["room"].as_str(), got["text"].as_str()),
+        (Some("two"), Some("in two"))
+    );
 }
 
 #[test]
@@ -97,5 +103,9 @@ fn a_resent_client_id_is_posted_once() {
     assert_eq!(alice.recv_message()["id"], first["id"]);
     alice.say("lobby", "after");
     assert_eq!(bob.recv_message()["text"], "once");
-    assert_eq!(bob.recv_message()["text"], "after", "no second copy of \"once\"");
+    assert_eq!(
+        bob.recv_message()["text"],
+        "after",
+        "no second copy of \"once\""
+    );
 }
