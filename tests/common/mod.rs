@@ -141,7 +141,13 @@ impl TestServer {
     }
 
     /// One HTTP/1.1 request with `Connection: close`, read to the end.
-    pub fn request(&self, method: &str, path: &str, headers: &[String], body: &[u8]) -> HttpResponse {
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[String],
+        body: &[u8],
+    ) -> HttpResponse {
         let mut stream = TcpStream::connect(self.web).expect("the web port accepts");
         stream.set_read_timeout(Some(DEADLINE)).unwrap();
         let mut head = format!(
@@ -327,4 +333,34 @@ impl Client {
 /// `CloseCode` to number, for readable assertions.
 pub fn code(code: CloseCode) -> u16 {
     u16::from(code)
+}
+
+/// A handle on a server that something else started (say, the real binary in
+/// another process), so the same HTTP and WebSocket helpers can talk to it.
+/// Dropping it does nothing: whoever started the server stops it.
+pub fn attach(web: SocketAddr, ws: SocketAddr) -> TestServer {
+    TestServer {
+        server: None,
+        web,
+        ws,
+    }
+}
+
+/// The value of the `<input name="...">` in a page, HTML entities left as sent.
+pub fn input_value<'a>(html: &'a str, name: &str) -> Option<&'a str> {
+    let at = html.find(&format!("name=\"{name}\""))?;
+    let tag_end = at + html[at..].find('>')?;
+    let tag = &html[at..tag_end];
+    let start = tag.find("value=\"")? + "value=\"".len();
+    let len = tag[start..].find('"')?;
+    Some(&html[at + start..at + start + len])
+}
+
+/// Undo the escaping `web.rs` applies to text put into a page.
+pub fn unescape_html(text: &str) -> String {
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
 }
