@@ -991,3 +991,22 @@ impl Hub {
         }
     }
 }
+
+/// If the hub panics, the chat is over: nobody else can write the sockets or
+/// knows the rooms. Tell every client plainly (close 1011) instead of leaving
+/// them connected to a server that will never answer. `run` sees the hub thread
+/// end and exits non-zero.
+impl Drop for Hub {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let farewell = protocol::close_frame(close::INTERNAL_ERROR, "server error");
+        for conn in self.conns.values_mut() {
+            conn.outbox.discard_unstarted();
+            conn.outbox.push_final(farewell.clone());
+            let _ = conn.outbox.write_to(&conn.socket);
+            let _ = conn.socket.shutdown(Shutdown::Both);
+        }
+    }
+}

@@ -304,10 +304,14 @@ fn check_label(raw: &str, what: &str, max: usize) -> Result<String, String> {
         ));
     }
     if let Some(bad) = label.chars().find(|&c| !allowed_char(c)) {
-        let shown = if bad.is_control() || !bad.is_alphanumeric() && bad != ' ' {
+        // Show a visible character as itself, an invisible one by its code.
+        let invisible = bad.is_control()
+            || bad.is_whitespace()
+            || matches!(bad as u32, 0xAD | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x206F | 0xFEFF);
+        let shown = if invisible {
             format!("U+{:04X}", bad as u32)
         } else {
-            bad.to_string()
+            format!("\"{bad}\"")
         };
         return Err(format!(
             "A {what} may only use letters, digits, spaces, \"_\", \"-\" and \".\" (found {shown})."
