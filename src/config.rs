@@ -116,6 +116,44 @@ pub const MAX_FORM_BYTES: usize = 4 * 1024;
 /// from holding up others while costing little.
 pub const WEB_WORKERS: usize = 4;
 
+/// Rate limit threshold: an address whose decaying score reaches this is refused
+/// (`rate_limited`) until it decays; at twice this its connection is closed with
+/// 1008. The numbers are hack.chat's: about 23 quick messages from rest pass.
+/// Overridable with `--rate-limit N`, or `--rate-limit off`.
+pub const RATE_THRESHOLD: f64 = 25.0;
+
+/// The score halves every this long.
+pub const RATE_HALF_LIFE: Duration = Duration::from_secs(30);
+
+/// Cost of a chat message: this, plus its length over [`RATE_CHARS_PER_POINT`].
+pub const RATE_COST_MESSAGE: f64 = 1.0;
+
+/// A message costs one more point per this many characters.
+pub const RATE_CHARS_PER_POINT: f64 = 332.0;
+
+/// Cost of joining a room (joining is work for the server and noise for others).
+pub const RATE_COST_JOIN: f64 = 3.0;
+
+/// Cost of a frame that breaks the protocol's rules: two of those are a burst.
+pub const RATE_COST_INVALID: f64 = 13.0;
+
+/// Most WebSocket connections at once, counting handshakes in progress. Past it
+/// a handshake is answered 503 with `Retry-After`. Overridable with
+/// `--max-connections`. 5,000 is well within a small host's threads and memory.
+pub const MAX_CONNECTIONS: usize = 5_000;
+
+/// Most WebSocket connections from one address (429 past it). A class behind one
+/// NAT address shares this, so it is generous. Overridable with `--max-per-ip`.
+pub const MAX_CONNECTIONS_PER_IP: usize = 64;
+
+/// Handshakes beyond `max_connections` that are still given a thread so they can
+/// be told 503 properly. Past this too, new sockets are closed at once.
+pub const REFUSAL_SLACK: usize = 64;
+
+/// Most live sessions. A login past it is refused with 503 until some expire, so
+/// a login flood cannot grow memory without bound.
+pub const MAX_SESSIONS: usize = 50_000;
+
 /// Everything `run` needs to start a server. `Config::default()` is what the
 /// binary runs with no flags, except that tests use port 0.
 #[derive(Clone, Debug)]
@@ -149,6 +187,15 @@ pub struct Config {
     pub max_outbox_bytes: usize,
     /// See [`HANDSHAKE_TIMEOUT`].
     pub handshake_timeout: Duration,
+    /// See [`RATE_THRESHOLD`]. `None` turns rate limiting off (`--rate-limit off`).
+    pub rate_limit: Option<f64>,
+    /// See [`MAX_CONNECTIONS`].
+    pub max_connections: usize,
+    /// See [`MAX_CONNECTIONS_PER_IP`].
+    pub max_per_ip: usize,
+    /// Take the client address from the last `X-Forwarded-For` entry, as set by a
+    /// reverse proxy (`--trust-proxy`). Off by default: anyone can send that header.
+    pub trust_proxy: bool,
 }
 
 impl Default for Config {
@@ -166,6 +213,10 @@ impl Default for Config {
             session_ttl: SESSION_IDLE_TTL,
             max_outbox_bytes: MAX_OUTBOX_BYTES,
             handshake_timeout: HANDSHAKE_TIMEOUT,
+            rate_limit: Some(RATE_THRESHOLD),
+            max_connections: MAX_CONNECTIONS,
+            max_per_ip: MAX_CONNECTIONS_PER_IP,
+            trust_proxy: false,
         }
     }
 }

@@ -39,7 +39,7 @@
 //! grace periods, pings and expiry can be driven by tests.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::net::{Shutdown, TcpStream};
+use std::net::{IpAddr, Shutdown, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -47,13 +47,16 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use crate::config::{
     Config, CLIENT_ID_MEMORY, CLOSE_FLUSH_TIMEOUT, MAX_EVENTS_PER_PASS, MAX_OUTBOX_CHUNKS,
-    MAX_ROOMS_PER_CONNECTION, SHUTDOWN_TIMEOUT, WRITE_RETRY_INTERVAL, WRITE_STALL_TIMEOUT,
+    MAX_ROOMS_PER_CONNECTION, MAX_SESSIONS, RATE_CHARS_PER_POINT, RATE_COST_INVALID,
+    RATE_COST_JOIN, RATE_COST_MESSAGE, RATE_HALF_LIFE, SHUTDOWN_TIMEOUT, WRITE_RETRY_INTERVAL,
+    WRITE_STALL_TIMEOUT,
 };
 use crate::outbox::Outbox;
 use crate::protocol::{
     self, close, now_millis, room_key, ChatMessage, ErrorCode, Limits, Rejection, Reply, Request,
     SystemEvent,
 };
+use crate::ratelimit::{RateLimiter, Verdict};
 
 /// Identifies one WebSocket connection for its whole life. Never reused.
 pub type ConnId = u64;
@@ -89,6 +92,8 @@ pub enum Event {
         conn: ConnId,
         token: String,
         socket: TcpStream,
+        /// The client's address, for rate limiting.
+        ip: IpAddr,
     },
     /// A reader thread parsed a valid request.
     Request { conn: ConnId, request: Request },
@@ -110,6 +115,8 @@ pub enum Event {
 /// One WebSocket connection, as the hub sees it.
 struct Conn {
     session: SessionId,
+    /// The client's address: the rate limit is per address, not per connection.
+    ip: IpAddr,
     /// The hub's write handle. The reader thread owns the other clone.
     socket: TcpStream,
     outbox: Outbox,
@@ -212,6 +219,8 @@ pub struct Hub {
     next_ping: Instant,
     next_sweep: Instant,
     ping: Arc<[u8]>,
+    /// Per-address scores; `None` when rate limiting is off.
+    limiter: Option<RateLimiter>,
     /// Set by `Event::Shutdown`: the time by which the hub returns regardless.
     shutdown_deadline: Option<Instant>,
 }
@@ -247,6 +256,9 @@ pub fn hub_loop(mut hub: Hub, events: Receiver<Event>) {
 
 impl Hub {
     pub fn new(config: Config, now: Instant) -> Hub {
+        let limiter = config
+            .rate_limit
+            .map(|threshold| RateLimiter::new(threshold, RATE_HALF_LIFE));
         Hub {
             limits: Limits::new(config.history),
             next_ping: now + config.ping_interval,
@@ -263,6 +275,7 @@ impl Hub {
             closing: VecDeque::new(),
             batched: Vec::new(),
             ping: protocol::ping_frame(),
+            limiter,
             shutdown_deadline: None,
         }
     }
@@ -295,9 +308,14 @@ impl Hub {
                 conn,
                 token,
                 socket,
-            } => self.connected(conn, &token, socket, now),
+                ip,
+            } => self.connected(conn, &token, socket, ip, now),
             Event::Request { conn, request } => self.request(conn, request, now),
-            Event::Rejected { conn, rejection } => self.reject(conn, &rejection),
+            Event::Rejected { conn, rejection } => {
+                if self.charge(conn, RATE_COST_INVALID, None, now) {
+                    self.reject(conn, &rejection);
+                }
+            }
             Event::AutoReply { conn, bytes } => self.queue(conn, bytes.into(), now),
             Event::Disconnected { conn, close } => self.disconnected(conn, close, now),
             Event::Shutdown => self.shutdown(now),
@@ -332,6 +350,11 @@ impl Hub {
                     r.name
                 ));
             }
+        }
+        if previous.is_none() && self.sessions.len() >= MAX_SESSIONS {
+            return Err(format!(
+                "The chat is full ({MAX_SESSIONS} sessions). Please try again later."
+            ));
         }
         if let Some(id) = previous {
             let session = &self.sessions[&id];
@@ -383,12 +406,13 @@ impl Hub {
 
     // -- connections ------------------------------------------------------------
 
-    fn connected(&mut self, id: ConnId, token: &str, socket: TcpStream, now: Instant) {
+    fn connected(&mut self, id: ConnId, token: &str, socket: TcpStream, ip: IpAddr, now: Instant) {
         let session = self.tokens.get(token).copied();
         self.conns.insert(
             id,
             Conn {
                 session: session.unwrap_or(0),
+                ip,
                 socket,
                 outbox: Outbox::default(),
                 rooms: Vec::new(),
@@ -508,6 +532,19 @@ impl Hub {
             Some(c) if c.closing.is_none() => (c.session, c.rooms.len()),
             _ => return,
         };
+        let (cost, client_id) = match &request {
+            Request::Join { .. } => (RATE_COST_JOIN, None),
+            Request::Message {
+                text, client_id, ..
+            } => (
+                RATE_COST_MESSAGE + text.chars().count() as f64 / RATE_CHARS_PER_POINT,
+                client_id.as_deref(),
+            ),
+            Request::Leave { .. } | Request::Typing { .. } => (0.0, None),
+        };
+        if cost > 0.0 && !self.charge(id, cost, client_id.map(str::to_string), now) {
+            return;
+        }
         match request {
             Request::Join { room, since } => {
                 let key = room_key(&room);
@@ -582,8 +619,35 @@ impl Hub {
             message: rejection.message.clone(),
             room: rejection.room.as_deref(),
             client_id: rejection.client_id.as_deref(),
+            retry_after: rejection.retry_after,
         });
         self.queue(id, frame, Instant::now());
+    }
+
+    /// Charge a request's cost to the connection's address. Returns whether it
+    /// may go ahead; if not, the client has been told (`rate_limited`) or, when
+    /// it kept going anyway, closed with 1008.
+    fn charge(&mut self, id: ConnId, cost: f64, client_id: Option<String>, now: Instant) -> bool {
+        let (Some(limiter), Some(conn)) = (self.limiter.as_mut(), self.conns.get(&id)) else {
+            return true;
+        };
+        match limiter.charge(conn.ip, cost, now) {
+            Verdict::Allow => true,
+            Verdict::Limit { retry_after_secs } => {
+                let mut r = Rejection::new(
+                    ErrorCode::RateLimited,
+                    format!("slow down: you can send again in {retry_after_secs} s"),
+                );
+                r.client_id = client_id;
+                r.retry_after = Some(retry_after_secs);
+                self.reject(id, &r);
+                false
+            }
+            Verdict::Close => {
+                self.close(id, close::POLICY, "rate limit exceeded", false, now);
+                false
+            }
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -963,6 +1027,9 @@ impl Hub {
                 .collect();
             for id in expired {
                 self.end_session(id, now);
+            }
+            if let Some(limiter) = &mut self.limiter {
+                limiter.sweep(now);
             }
         }
         while let Some(&(deadline, id)) = self.closing.front() {

@@ -14,6 +14,7 @@
 //!   history) and writes every chat socket.
 //! - [`outbox`]: a connection's bounded outbound queue and its non-blocking write.
 //! - [`protocol`]: the JSON messages, the naming rules, error and close codes.
+//! - [`ratelimit`]: the per-address decaying score that keeps floods out.
 //! - [`session`]: session tokens and cookies.
 //!
 //! ```text
@@ -31,6 +32,7 @@ pub mod config;
 pub mod hub;
 pub mod outbox;
 pub mod protocol;
+pub mod ratelimit;
 pub mod session;
 pub mod web;
 pub mod ws;
@@ -92,11 +94,11 @@ pub fn start(config: Config) -> Result<Server, Error> {
     })?;
 
     let stop_accepting = Arc::new(AtomicBool::new(false));
-    let ws_context = Arc::new(ws::WsContext {
-        to_hub: to_hub.clone(),
-        config: config.clone(),
-        web_port: web_addr.port(),
-    });
+    let ws_context = Arc::new(ws::WsContext::new(
+        to_hub.clone(),
+        config.clone(),
+        web_addr.port(),
+    ));
     let stop = stop_accepting.clone();
     let acceptor = thread::Builder::new()
         .name("ws-accept".into())

@@ -16,6 +16,10 @@ usage: natter [options]
   --ws-url URL       WebSocket URL the page connects to (e.g. wss://chat.example.com/ws)
   --public-url URL   public origin of the pages, behind a proxy (e.g. https://chat.example.com)
   --history N        messages each room keeps for people who join (default 200)
+  --rate-limit N     per-address rate limit score (default 25), or off
+  --max-connections N  WebSocket connections in all (default 5000)
+  --max-per-ip N     WebSocket connections from one address (default 64)
+  --trust-proxy      take client addresses from X-Forwarded-For (only behind a proxy)
   -h, --help         show this help
   -V, --version      show the version";
 
@@ -37,6 +41,18 @@ fn main() -> ExitCode {
     }
 }
 
+/// An optional flag's value, parsed; a malformed one is an error naming the flag.
+fn value<T: std::str::FromStr>(
+    args: &mut pico_args::Arguments,
+    flag: &'static str,
+) -> Result<Option<T>, String>
+where
+    T::Err: std::fmt::Display,
+{
+    args.opt_value_from_str(flag)
+        .map_err(|e| format!("bad value for {flag}: {e}"))
+}
+
 /// `Ok(None)` means help or version was printed and there is nothing to run.
 fn parse(mut args: pico_args::Arguments) -> Result<Option<Config>, String> {
     if args.contains(["-h", "--help"]) {
@@ -51,23 +67,28 @@ fn parse(mut args: pico_args::Arguments) -> Result<Option<Config>, String> {
         return Ok(None);
     }
     let defaults = Config::default();
-    let bad = |e: pico_args::Error| e.to_string();
     let config = Config {
-        host: args
-            .opt_value_from_str("--host")
-            .map_err(bad)?
-            .unwrap_or(defaults.host.clone()),
-        port: args
-            .opt_value_from_str("--port")
-            .map_err(bad)?
-            .unwrap_or(defaults.port),
-        ws_port: args.opt_value_from_str("--ws-port").map_err(bad)?,
-        ws_url: args.opt_value_from_str("--ws-url").map_err(bad)?,
-        public_url: args.opt_value_from_str("--public-url").map_err(bad)?,
-        history: args
-            .opt_value_from_str("--history")
-            .map_err(bad)?
-            .unwrap_or(defaults.history),
+        host: value(&mut args, "--host")?.unwrap_or(defaults.host.clone()),
+        port: value(&mut args, "--port")?.unwrap_or(defaults.port),
+        ws_port: value(&mut args, "--ws-port")?,
+        ws_url: value(&mut args, "--ws-url")?,
+        public_url: value(&mut args, "--public-url")?,
+        history: value(&mut args, "--history")?.unwrap_or(defaults.history),
+        rate_limit: match value::<String>(&mut args, "--rate-limit")? {
+            None => defaults.rate_limit,
+            Some(v) if v == "off" => None,
+            Some(v) => match v.parse::<f64>() {
+                Ok(n) if n > 0.0 && n.is_finite() => Some(n),
+                _ => {
+                    return Err(format!(
+                        "--rate-limit takes a positive number or off, got {v:?}"
+                    ))
+                }
+            },
+        },
+        max_connections: value(&mut args, "--max-connections")?.unwrap_or(defaults.max_connections),
+        max_per_ip: value(&mut args, "--max-per-ip")?.unwrap_or(defaults.max_per_ip),
+        trust_proxy: args.contains("--trust-proxy"),
         ..defaults
     };
     let rest = args.finish();

@@ -107,6 +107,9 @@ pub enum Reply<'a> {
         room: Option<&'a str>,
         #[serde(skip_serializing_if = "Option::is_none")]
         client_id: Option<&'a str>,
+        /// With `rate_limited`: seconds until a request would pass.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        retry_after: Option<u64>,
     },
 }
 
@@ -132,6 +135,7 @@ pub enum ErrorCode {
     NotJoined,
     NameTaken,
     TooManyRooms,
+    RateLimited,
 }
 
 /// A refused request: the code the page branches on and a message a person reads.
@@ -143,6 +147,8 @@ pub struct Rejection {
     pub room: Option<String>,
     /// The refused message's `client_id`, so the page can mark it failed.
     pub client_id: Option<String>,
+    /// With `RateLimited`: seconds until a request would pass.
+    pub retry_after: Option<u64>,
 }
 
 impl Rejection {
@@ -152,6 +158,7 @@ impl Rejection {
             message: message.into(),
             room: None,
             client_id: None,
+            retry_after: None,
         }
     }
 }

@@ -19,10 +19,11 @@
 //! handshake is done, go into a buffer; the reader forwards those bytes to the
 //! hub as an `AutoReply`, and the hub writes them in order with everything else.
 
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -32,7 +33,10 @@ use tungstenite::http::StatusCode;
 use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{Error as WsError, Message};
 
-use crate::config::{Config, MAX_WS_MESSAGE_BYTES, READER_STACK_BYTES, WS_READ_BUFFER_BYTES};
+use crate::config::{
+    Config, HUB_REPLY_TIMEOUT, MAX_WS_MESSAGE_BYTES, READER_STACK_BYTES, REFUSAL_SLACK,
+    WS_READ_BUFFER_BYTES,
+};
 use crate::hub::{ConnId, Event};
 use crate::protocol::{self, close};
 use crate::session;
@@ -42,12 +46,81 @@ use crate::session;
 /// exits nor spins.
 const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 
-/// What every connection thread needs, shared read-only.
+/// What every connection thread needs, shared.
 pub struct WsContext {
     pub to_hub: Sender<Event>,
     pub config: Config,
     /// The web listener's port: the default allowed Origin is this host on it.
     pub web_port: u16,
+    /// Connection threads alive now, handshakes included.
+    threads: AtomicUsize,
+    /// Admitted connections, in total and per address.
+    admitted: Mutex<Admitted>,
+}
+
+#[derive(Default)]
+struct Admitted {
+    total: usize,
+    per_ip: HashMap<IpAddr, usize>,
+}
+
+impl WsContext {
+    pub fn new(to_hub: Sender<Event>, config: Config, web_port: u16) -> WsContext {
+        WsContext {
+            to_hub,
+            config,
+            web_port,
+            threads: AtomicUsize::new(0),
+            admitted: Mutex::new(Admitted::default()),
+        }
+    }
+
+    /// Count a connection in, unless a cap says no. The count goes down when the
+    /// returned guard is dropped, however the connection ends.
+    fn admit(&self, ip: IpAddr) -> Result<AdmitGuard<'_>, Refusal> {
+        // A poisoned lock means a thread panicked while holding it; the counts
+        // are plain integers and still usable.
+        let mut admitted = self.admitted.lock().unwrap_or_else(|e| e.into_inner());
+        if admitted.total >= self.config.max_connections {
+            return Err((
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the server is at its connection limit (--max-connections); try again soon",
+            ));
+        }
+        let mine = admitted.per_ip.entry(ip).or_insert(0);
+        if *mine >= self.config.max_per_ip {
+            return Err((
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many connections from your address (--max-per-ip)",
+            ));
+        }
+        *mine += 1;
+        admitted.total += 1;
+        Ok(AdmitGuard { context: self, ip })
+    }
+}
+
+/// One admitted connection; dropping it counts the connection out.
+struct AdmitGuard<'a> {
+    context: &'a WsContext,
+    ip: IpAddr,
+}
+
+impl Drop for AdmitGuard<'_> {
+    fn drop(&mut self) {
+        let mut admitted = self
+            .context
+            .admitted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        admitted.total -= 1;
+        if let Some(n) = admitted.per_ip.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                admitted.per_ip.remove(&self.ip);
+            }
+        }
+    }
 }
 
 /// Accept connections until `stop` is set, giving each its own thread.
@@ -76,6 +149,12 @@ pub fn accept_loop(listener: TcpListener, context: Arc<WsContext>, stop: Arc<Ato
         if stop.load(Ordering::SeqCst) {
             return;
         }
+        // Far past the connection cap (handshakes that will be refused, or never
+        // finish), new sockets are closed without even a thread.
+        let threads = context.threads.load(Ordering::SeqCst);
+        if threads >= context.config.max_connections + REFUSAL_SLACK {
+            continue;
+        }
         let id = next_id;
         next_id += 1;
         let context = context.clone();
@@ -85,7 +164,11 @@ pub fn accept_loop(listener: TcpListener, context: Arc<WsContext>, stop: Arc<Ato
         let spawned = thread::Builder::new()
             .name(format!("ws-{id}"))
             .stack_size(READER_STACK_BYTES)
-            .spawn(move || connection_loop(stream, peer, id, &context));
+            .spawn(move || {
+                context.threads.fetch_add(1, Ordering::SeqCst);
+                connection_loop(stream, peer, id, &context);
+                context.threads.fetch_sub(1, Ordering::SeqCst);
+            });
         if let Err(err) = spawned {
             eprintln!("natter: cannot start a thread for {peer}: {err}; connection refused");
         }
@@ -156,16 +239,17 @@ fn connection_loop(stream: TcpStream, peer: SocketAddr, id: ConnId, context: &Ws
         deadline: Some(Instant::now() + context.config.handshake_timeout),
     };
 
-    let mut token = None;
+    let mut admitted = None;
     // tungstenite's callback type returns a whole HTTP response as its error.
     #[allow(clippy::result_large_err)]
-    let check = |request: &Request, response: Response| match check_handshake(request, context) {
-        Ok(t) => {
-            token = Some(t);
-            Ok(response)
-        }
-        Err((status, why)) => Err(refuse(status, why)),
-    };
+    let check =
+        |request: &Request, response: Response| match check_handshake(request, peer, context) {
+            Ok(ok) => {
+                admitted = Some(ok);
+                Ok(response)
+            }
+            Err((status, why)) => Err(refuse(status, why)),
+        };
     let mut ws = match tungstenite::accept_hdr_with_config(stream, check, Some(websocket_config()))
     {
         Ok(ws) => ws,
@@ -173,7 +257,8 @@ fn connection_loop(stream: TcpStream, peer: SocketAddr, id: ConnId, context: &Ws
         // response, if any, was written; dropping the stream closes it.
         Err(_) => return,
     };
-    let token = token.expect("a handshake only succeeds after the check stored the token");
+    let (token, ip, _admitted) =
+        admitted.expect("a handshake only succeeds after the check admitted it");
 
     // From here on, the hub is the only writer and reads may wait up to the
     // idle timeout: the hub pings well within it, so a live peer always has
@@ -201,6 +286,7 @@ fn connection_loop(stream: TcpStream, peer: SocketAddr, id: ConnId, context: &Ws
             conn: id,
             token,
             socket: writer,
+            ip,
         })
         .is_err()
     {
@@ -259,9 +345,14 @@ fn close_for(err: &WsError) -> Option<(u16, &'static str)> {
 /// Why a handshake was refused: the HTTP status and a line for the body.
 type Refusal = (StatusCode, &'static str);
 
-/// Decide whether to accept a handshake: the right path, an allowed Origin, and
-/// a live session. Returns the session token, or the HTTP refusal.
-fn check_handshake(request: &Request, context: &WsContext) -> Result<String, Refusal> {
+/// Decide whether to accept a handshake: the right path, an allowed Origin, a
+/// live session, and room under the connection caps. Returns the session token,
+/// the client's address and its admission, or the HTTP refusal.
+fn check_handshake<'a>(
+    request: &Request,
+    peer: SocketAddr,
+    context: &'a WsContext,
+) -> Result<(String, IpAddr, AdmitGuard<'a>), Refusal> {
     if request.uri().path() != "/ws" {
         return Err((StatusCode::NOT_FOUND, "no WebSocket here; use /ws"));
     }
@@ -288,19 +379,37 @@ fn check_handshake(request: &Request, context: &WsContext) -> Result<String, Ref
         reply,
     };
     let known = context.to_hub.send(lookup).is_ok()
-        && matches!(
-            answer.recv_timeout(crate::config::HUB_REPLY_TIMEOUT),
-            Ok(Some(_))
-        );
+        && matches!(answer.recv_timeout(HUB_REPLY_TIMEOUT), Ok(Some(_)));
     if !known {
         return Err((StatusCode::UNAUTHORIZED, "session expired; log in again"));
     }
-    Ok(token)
+    let ip = client_ip(peer, header("x-forwarded-for"), context.config.trust_proxy);
+    let guard = context.admit(ip)?;
+    Ok((token, ip, guard))
+}
+
+/// The address limits apply to. Behind a reverse proxy every connection comes
+/// from the proxy, so with `--trust-proxy` the last `X-Forwarded-For` entry (the
+/// address the proxy itself saw) is used instead. Without the flag the header is
+/// ignored: a client could put anything in it.
+fn client_ip(peer: SocketAddr, forwarded_for: &str, trust_proxy: bool) -> IpAddr {
+    let forwarded = || forwarded_for.rsplit(',').next()?.trim().parse().ok();
+    match trust_proxy {
+        true => forwarded().unwrap_or(peer.ip()),
+        false => peer.ip(),
+    }
 }
 
 fn refuse(status: StatusCode, why: &str) -> ErrorResponse {
     let mut response = ErrorResponse::new(Some(format!("{why}\n")));
     *response.status_mut() = status;
+    if matches!(
+        status,
+        StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS
+    ) {
+        let retry = tungstenite::http::HeaderValue::from_static("10");
+        response.headers_mut().insert("retry-after", retry);
+    }
     response
 }
 
@@ -344,14 +453,40 @@ mod tests {
 
     fn context(public_url: Option<&str>) -> WsContext {
         let (to_hub, _) = crossbeam_channel::bounded(1);
-        WsContext {
-            to_hub,
-            config: Config {
-                public_url: public_url.map(str::to_string),
-                ..Config::default()
-            },
-            web_port: 8080,
-        }
+        let config = Config {
+            public_url: public_url.map(str::to_string),
+            ..Config::default()
+        };
+        WsContext::new(to_hub, config, 8080)
+    }
+
+    #[test]
+    fn forwarded_for_counts_only_behind_a_trusted_proxy() {
+        let peer: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+        let header = "203.0.113.9, 198.51.100.7";
+        assert_eq!(client_ip(peer, header, false), peer.ip());
+        assert_eq!(client_ip(peer, header, true).to_string(), "198.51.100.7");
+        assert_eq!(client_ip(peer, "garbage", true), peer.ip());
+    }
+
+    #[test]
+    fn caps_refuse_and_release() {
+        let (to_hub, _) = crossbeam_channel::bounded(1);
+        let config = Config {
+            max_connections: 3,
+            max_per_ip: 2,
+            ..Config::default()
+        };
+        let c = WsContext::new(to_hub, config, 8080);
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        let first = c.admit(a).unwrap();
+        let _second = c.admit(a).unwrap();
+        assert_eq!(c.admit(a).err().unwrap().0, StatusCode::TOO_MANY_REQUESTS);
+        let _third = c.admit(b).unwrap();
+        assert_eq!(c.admit(b).err().unwrap().0, StatusCode::SERVICE_UNAVAILABLE);
+        drop(first);
+        assert!(c.admit(b).is_ok());
     }
 
     #[test]

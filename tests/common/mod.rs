@@ -25,16 +25,22 @@ pub struct TestServer {
     pub ws: SocketAddr,
 }
 
-/// Start a server with test-friendly settings (port 0, a short leave grace).
+/// Start a server with test-friendly settings (port 0, a short leave grace, no
+/// per-address limits).
 pub fn start() -> TestServer {
     start_with(|_| {})
 }
 
 /// Start a server after adjusting its config.
 pub fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
+    // Every test client comes from 127.0.0.1, so per-address limits would make
+    // unrelated tests interfere; the tests of those limits turn them back on.
     let mut config = Config {
         port: 0,
         leave_grace: Duration::from_millis(300),
+        rate_limit: None,
+        max_per_ip: 100_000,
+        max_connections: 100_000,
         ..Config::default()
     };
     adjust(&mut config);
