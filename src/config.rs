@@ -37,8 +37,9 @@ pub const WS_READ_BUFFER_BYTES: usize = 4 * 1024;
 
 /// Stack size for each connection's reader thread. The default 2 MiB is mostly
 /// untouched virtual memory, but a small stack makes the cost of a thread visible
-/// and predictable. 256 KiB leaves room for serde_json's recursion limit (128
-/// levels) on hostile input.
+/// and predictable. Parsing never recurses deeply: requests nested more than a
+/// few levels are refused before serde_json sees them (`protocol.rs`), so even
+/// a debug build's large stack frames fit with room to spare.
 pub const READER_STACK_BYTES: usize = 256 * 1024;
 
 /// How many rooms one connection may be in at once (`too_many_rooms` beyond).

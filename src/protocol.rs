@@ -168,8 +168,91 @@ impl Rejection {
 /// This runs on the connection's reader thread, not on the hub, so the work of
 /// parsing is spread over all cores and the hub only sees valid requests.
 pub fn parse_request(text: &str) -> Result<Request, Rejection> {
+    if nesting_depth(text) > MAX_JSON_DEPTH {
+        return Err(Rejection::new(
+            ErrorCode::BadJson,
+            format!("JSON nested deeper than {MAX_JSON_DEPTH} levels"),
+        ));
+    }
     let request: Request = serde_json::from_str(text).map_err(|err| classify(text, err))?;
     validate(request)
+}
+
+/// How deeply a request may nest. Ours nest two levels; serde_json allows 128,
+/// and parsing that deep recursion on a reader thread's small stack (in a debug
+/// build) could overflow it. A linear scan refuses deep input before any parse.
+const MAX_JSON_DEPTH: usize = 16;
+
+/// The deepest nesting of `[` and `{` in `text`, ignoring brackets in strings.
+fn nesting_depth(text: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for b in text.bytes() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// The fields of each request type and whether each is required, for telling a
+/// client exactly which field is wrong.
+const FIELDS: &[(&str, &[(&str, FieldKind)])] = &[
+    (
+        "join",
+        &[("room", FieldKind::Text), ("since", FieldKind::OptionalId)],
+    ),
+    ("leave", &[("room", FieldKind::Text)]),
+    (
+        "message",
+        &[
+            ("room", FieldKind::Text),
+            ("text", FieldKind::Text),
+            ("client_id", FieldKind::OptionalText),
+        ],
+    ),
+    ("typing", &[("room", FieldKind::Text)]),
+];
+
+#[derive(Clone, Copy)]
+enum FieldKind {
+    Text,
+    OptionalText,
+    OptionalId,
+}
+
+/// Which field of a request is missing or of the wrong type, in words.
+fn field_problem(kind: &str, value: &serde_json::Value) -> Option<String> {
+    let (_, fields) = FIELDS.iter().find(|(k, _)| *k == kind)?;
+    fields.iter().find_map(|&(name, want)| {
+        let field = value.get(name).filter(|v| !v.is_null());
+        let ok = match (want, field) {
+            (FieldKind::Text, None) => return Some(format!("missing field \"{name}\"")),
+            (FieldKind::Text | FieldKind::OptionalText, Some(v)) => v.is_string(),
+            (FieldKind::OptionalId, Some(v)) => v.is_u64(),
+            (_, None) => true,
+        };
+        let expected = match want {
+            FieldKind::OptionalId => "a whole number (a message id)",
+            _ => "a string",
+        };
+        (!ok).then(|| format!("field \"{name}\" must be {expected}"))
+    })
 }
 
 /// Work out which error code a frame deserves. Only runs on the failure path, so
@@ -190,7 +273,10 @@ fn classify(text: &str, err: serde_json::Error) -> Rejection {
                 format!("unknown type {kind:?}; expected join, leave, message or typing"),
             )
         }
-        Some(Some(_)) => Rejection::new(ErrorCode::BadField, format!("bad field: {err}")),
+        Some(Some(kind)) => Rejection::new(
+            ErrorCode::BadField,
+            field_problem(kind, &value).unwrap_or_else(|| format!("bad field: {err}")),
+        ),
     }
 }
 
@@ -446,6 +532,25 @@ mod tests {
             "x".repeat(4001)
         );
         assert_eq!(code(&long), ErrorCode::TextTooLong);
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_parsing() {
+        let deep = format!(r#"{{"type":"join","room":{}"#, "[".repeat(100_000));
+        assert_eq!(parse_request(&deep).unwrap_err().code, ErrorCode::BadJson);
+        let in_string = format!(r#"{{"type":"join","room":"{}"}}"#, "[".repeat(60));
+        assert_eq!(
+            parse_request(&in_string).unwrap_err().code,
+            ErrorCode::BadRoom
+        );
+    }
+
+    #[test]
+    fn a_wrong_field_is_named() {
+        let message = |text: &str| parse_request(text).unwrap_err().message;
+        assert!(message(r#"{"type":"message","room":"a","text":5}"#).contains("\"text\""));
+        assert!(message(r#"{"type":"join"}"#).contains("\"room\""));
+        assert!(message(r#"{"type":"join","room":"a","since":"4"}"#).contains("\"since\""));
     }
 
     #[test]

@@ -370,3 +370,110 @@ pub fn unescape_html(text: &str) -> String {
         .replace("&#39;", "'")
         .replace("&amp;", "&")
 }
+
+/// The real `natter` binary in its own process, started on free ports. A crash
+/// there (even an abort) ends that process only, so a test can report it.
+/// Killed when dropped, if it is still running.
+pub struct Binary {
+    pub child: std::process::Child,
+    pub web: SocketAddr,
+    pub ws: SocketAddr,
+}
+
+impl Binary {
+    /// Start `natter --port 0 <args>` and wait (up to the deadline) for it to
+    /// print where it listens.
+    pub fn start(args: &[&str]) -> Binary {
+        use std::io::BufRead;
+        use std::process::{Command, Stdio};
+
+        let mut child = Command::new(env!("CARGO_BIN_EXE_natter"))
+            .args(["--port", "0", "--host", "127.0.0.1"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the binary starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (lines, startup) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if lines.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut binary = Binary {
+            child,
+            web: SocketAddr::from(([0, 0, 0, 0], 0)),
+            ws: SocketAddr::from(([0, 0, 0, 0], 0)),
+        };
+        let deadline = Instant::now() + DEADLINE;
+        let (mut web, mut ws) = (None, None);
+        while web.is_none() || ws.is_none() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = startup
+                .recv_timeout(left)
+                .expect("the server says where it is listening before the deadline");
+            if let Some(url) = line.split("open ").nth(1) {
+                let addr = url
+                    .trim()
+                    .strip_prefix("http://")
+                    .and_then(|rest| rest.strip_suffix('/'))
+                    .unwrap_or_else(|| panic!("a URL to open: {line}"));
+                web = Some(addr.parse::<SocketAddr>().expect("host:port"));
+            }
+            if let Some(rest) = line.split("WebSocket listener on port ").nth(1) {
+                let port: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                ws = Some(port.parse::<u16>().expect("a port number"));
+            }
+        }
+        binary.web = web.unwrap();
+        binary.ws = SocketAddr::new(binary.web.ip(), ws.unwrap());
+        binary
+    }
+
+    /// The HTTP and WebSocket helpers, pointed at this process.
+    pub fn server(&self) -> TestServer {
+        attach(self.web, self.ws)
+    }
+
+    /// Send a signal by name (`TERM`, `INT`) with the `kill` command.
+    pub fn signal(&self, name: &str) {
+        let status = std::process::Command::new("kill")
+            .args([format!("-{name}"), self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Whether the process has ended, and how.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().expect("try_wait works")
+    }
+
+    /// Wait up to `limit` for the process to end on its own.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.exited() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}

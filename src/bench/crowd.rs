@@ -1,0 +1,438 @@
+//! A crowd of chat clients: connecting them, receiving on each, and sending
+//! paced traffic from a few of them.
+//!
+//! - **Connecting**: a few setup threads log clients in and join them, one at
+//!   a time each, so the server sees a steady stream of arrivals.
+//! - **Receiving**: each receiving client gets its own small thread (64 KiB of
+//!   stack) that blocks in `read` and walks the frames raw. A thread per client
+//!   is the simplest correct design for a couple of thousand clients; idle
+//!   crowds get no threads at all.
+//! - **Sending**: one pacer thread (the caller) writes every sender's messages
+//!   on a fixed schedule, round robin. The timestamp in each message is taken
+//!   just before its write, so a late pacer lowers the rate it reaches (which
+//!   is reported) but never inflates the latency.
+//!
+//! # Loss
+//!
+//! The server sends each message to every member of its room, the sender
+//! included. So a phase expects `sent × members` deliveries per room; whatever
+//! has not arrived a few seconds after the last send is counted lost. A client
+//! the server closes (say, as a slow consumer) loses everything after that.
+
+use std::net::Shutdown;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use super::client::{self, Connection, Endpoints, Frame, FrameReader};
+use super::server::{CpuMeter, CpuUse};
+use super::stats::{Marker, Phase};
+use crate::Error;
+
+/// Threads that log clients in and join them, each one client at a time.
+const SETUP_THREADS: usize = 4;
+
+/// Setup stops after this many clients fail: the server has hit a limit, and
+/// waiting out the timeout for every remaining client would help nobody.
+const MAX_SETUP_FAILURES: usize = 16;
+
+/// Stack for each receiver thread: its loop is shallow and its buffer is on
+/// the heap.
+const RECEIVER_STACK_BYTES: usize = 64 * 1024;
+
+/// How long deliveries may keep arriving after a phase's last send before the
+/// missing ones count as lost.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How a crowd is laid out. Client `i` is in room `i % rooms`; the first
+/// `senders_per_room` clients of each room also send.
+#[derive(Clone, Copy)]
+pub struct Plan {
+    pub rooms: usize,
+    pub per_room: usize,
+    pub senders_per_room: usize,
+    /// Give every client a receiver thread. `false` for idle crowds.
+    pub receive: bool,
+    /// How many phases of traffic will be run (each has its own stats).
+    pub phases: usize,
+}
+
+/// Everything the receiver threads share with the controller.
+pub struct Shared {
+    /// Time zero for every timestamp in the bench's messages.
+    start: Instant,
+    phases: Vec<Phase>,
+    /// Receivers still connected, per room: the members a message reaches.
+    alive: Vec<AtomicUsize>,
+    stop: AtomicBool,
+    closed_by_server: AtomicU64,
+    error_frames: AtomicU64,
+    /// Deliveries whose sequence number was not above the sender's previous
+    /// one: duplicates or reordering. Should always be 0.
+    out_of_order: AtomicU64,
+    first_problem: Mutex<Option<String>>,
+}
+
+impl Shared {
+    fn now_ns(&self) -> u64 {
+        self.start.elapsed().as_nanos() as u64
+    }
+
+    fn note_problem(&self, problem: impl FnOnce() -> String) {
+        let mut first = self.first_problem.lock().unwrap_or_else(|p| p.into_inner());
+        if first.is_none() {
+            *first = Some(problem());
+        }
+    }
+}
+
+/// A sending client and its place in the schedule.
+struct Sender {
+    id: usize,
+    room: usize,
+    connection: Arc<Connection>,
+    next_seq: u64,
+}
+
+/// What one phase of traffic produced.
+pub struct PhaseReport {
+    pub target_rate: f64,
+    pub sent: u64,
+    /// Seconds from the phase's first send to its last.
+    pub send_seconds: f64,
+    pub expected: u64,
+    pub delivered: u64,
+    pub deliveries_per_second: f64,
+    pub p50: u64,
+    pub p99: u64,
+    pub p999: u64,
+    pub max: u64,
+    pub cpu: CpuUse,
+    /// Why sending stopped early, if it did.
+    pub send_error: Option<String>,
+}
+
+impl PhaseReport {
+    pub fn lost(&self) -> u64 {
+        self.expected.saturating_sub(self.delivered)
+    }
+
+    /// Messages per second actually sent (the target may not have been met).
+    pub fn sent_rate(&self) -> f64 {
+        if self.send_seconds > 0.0 {
+            (self.sent.saturating_sub(1)) as f64 / self.send_seconds
+        } else {
+            0.0
+        }
+    }
+}
+
+/// A connected crowd. Call [`Crowd::finish`] when done with it.
+pub struct Crowd {
+    shared: Arc<Shared>,
+    connections: Vec<Arc<Connection>>,
+    senders: Vec<Sender>,
+    receivers: Vec<JoinHandle<()>>,
+    pub joined: usize,
+    pub failed: usize,
+    pub first_failure: Option<String>,
+    pub connect_time: Duration,
+}
+
+impl Crowd {
+    /// Log in, connect and join every client of the plan.
+    pub fn gather(endpoints: Endpoints, plan: Plan, start: Instant) -> Crowd {
+        let total = plan.rooms * plan.per_room;
+        let shared = Arc::new(Shared {
+            start,
+            phases: (0..plan.phases).map(|_| Phase::new()).collect(),
+            alive: (0..plan.rooms).map(|_| AtomicUsize::new(0)).collect(),
+            stop: AtomicBool::new(false),
+            closed_by_server: AtomicU64::new(0),
+            error_frames: AtomicU64::new(0),
+            out_of_order: AtomicU64::new(0),
+            first_problem: Mutex::new(None),
+        });
+        let next = AtomicUsize::new(0);
+        let failures = AtomicUsize::new(0);
+        let joined = Mutex::new(Vec::with_capacity(total));
+        let first_failure = Mutex::new(None);
+        let started = Instant::now();
+        thread::scope(|scope| {
+            for _ in 0..SETUP_THREADS {
+                scope.spawn(|| loop {
+                    let i = next.fetch_add(1, Relaxed);
+                    if i >= total || failures.load(Relaxed) >= MAX_SETUP_FAILURES {
+                        return;
+                    }
+                    let room = i % plan.rooms;
+                    match client::join(endpoints, &format!("u{i}"), &format!("r{room}")) {
+                        Ok((connection, reader)) => {
+                            let connection = Arc::new(connection);
+                            let receiver = plan
+                                .receive
+                                .then(|| spawn_receiver(&connection, reader, room, &shared));
+                            let mut joined = joined.lock().unwrap_or_else(|p| p.into_inner());
+                            joined.push((i, connection, receiver));
+                        }
+                        Err(err) => {
+                            failures.fetch_add(1, Relaxed);
+                            let mut first = first_failure.lock().unwrap_or_else(|p| p.into_inner());
+                            first.get_or_insert_with(|| format!("client {i}: {err}"));
+                        }
+                    }
+                });
+            }
+        });
+        let connect_time = started.elapsed();
+
+        let mut crowd = Crowd {
+            shared,
+            connections: Vec::new(),
+            senders: Vec::new(),
+            receivers: Vec::new(),
+            joined: 0,
+            failed: failures.into_inner(),
+            first_failure: first_failure.into_inner().unwrap_or_else(|p| p.into_inner()),
+            connect_time,
+        };
+        let mut joined = joined.into_inner().unwrap_or_else(|p| p.into_inner());
+        joined.sort_by_key(|(i, _, _)| *i);
+        crowd.joined = joined.len();
+        for (i, connection, receiver) in joined {
+            let room = i % plan.rooms;
+            if i / plan.rooms < plan.senders_per_room {
+                crowd.senders.push(Sender {
+                    id: crowd.senders.len(),
+                    room,
+                    connection: connection.clone(),
+                    next_seq: 0,
+                });
+            }
+            crowd.connections.push(connection);
+            match receiver {
+                Some(Ok(handle)) => crowd.receivers.push(handle),
+                Some(Err(err)) => crowd.shared.note_problem(|| format!("no receiver: {err}")),
+                None => {}
+            }
+        }
+        crowd
+    }
+
+    /// Send `rate` messages per second in all, round robin over the senders,
+    /// for `duration`; then wait for the deliveries, and report.
+    pub fn run_phase(&mut self, phase: usize, rate: f64, duration: Duration) -> PhaseReport {
+        let shared = self.shared.clone();
+        let stats = &shared.phases[phase];
+        let cpu = CpuMeter::start_for_phase();
+        // Members each message will reach: those connected now.
+        let members: Vec<u64> = shared.alive.iter().map(|a| a.load(Relaxed) as u64).collect();
+        let (mut sent, mut expected) = (0u64, 0u64);
+        let (mut first_ns, mut last_ns) = (0, 0);
+        let mut send_error = None;
+        let begin = Instant::now();
+        let interval = Duration::from_secs_f64(1.0 / rate);
+        let count = self.senders.len();
+        while count > 0 {
+            let due = begin + interval.mul_f64(sent as f64);
+            if due >= begin + duration {
+                break;
+            }
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                thread::sleep(wait);
+            }
+            let sender = &mut self.senders[sent as usize % count];
+            let sent_ns = shared.now_ns();
+            let marker = Marker {
+                phase,
+                sender: sender.id,
+                seq: sender.next_seq,
+                sent_ns,
+            };
+            let message = format!(
+                r#"{{"type":"message","room":"r{}","text":"{}"}}"#,
+                sender.room,
+                marker.text()
+            );
+            if let Err(err) = sender.connection.send_text(&message) {
+                send_error = Some(format!("sender {}: {err}", sender.id));
+                break;
+            }
+            sender.next_seq += 1;
+            if sent == 0 {
+                first_ns = sent_ns;
+            }
+            last_ns = sent_ns;
+            sent += 1;
+            expected += members[sender.room];
+        }
+
+        // Drain: wait for every delivery, or until the stragglers are lost.
+        let drain_deadline = Instant::now() + DRAIN_TIMEOUT;
+        while stats.latency.count() < expected && Instant::now() < drain_deadline {
+            thread::sleep(Duration::from_millis(5));
+        }
+        let delivered = stats.latency.count();
+        let last_receipt = stats.last_receipt_ns.load(Relaxed);
+        let span = last_receipt.saturating_sub(first_ns) as f64 / 1e9;
+        PhaseReport {
+            target_rate: rate,
+            sent,
+            send_seconds: last_ns.saturating_sub(first_ns) as f64 / 1e9,
+            expected,
+            delivered,
+            deliveries_per_second: if span > 0.0 {
+                delivered as f64 / span
+            } else {
+                0.0
+            },
+            p50: stats.latency.quantile(0.50),
+            p99: stats.latency.quantile(0.99),
+            p999: stats.latency.quantile(0.999),
+            max: stats.latency.max(),
+            cpu: cpu.read(),
+            send_error,
+        }
+    }
+
+    /// Clients the server has closed so far.
+    pub fn closed_by_server(&self) -> u64 {
+        self.shared.closed_by_server.load(Relaxed)
+    }
+
+    /// Problems worth a note in the table: failed joins, closes, errors.
+    pub fn problems(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        if self.failed > 0 {
+            notes.push(format!(
+                "{} of {} clients failed to join ({})",
+                self.failed,
+                self.failed + self.joined,
+                self.first_failure.as_deref().unwrap_or("?")
+            ));
+        }
+        let closed = self.closed_by_server();
+        if closed > 0 {
+            notes.push(format!("{closed} clients closed by the server"));
+        }
+        let errors = self.shared.error_frames.load(Relaxed);
+        if errors > 0 {
+            notes.push(format!("{errors} error frames"));
+        }
+        let disorder = self.shared.out_of_order.load(Relaxed);
+        if disorder > 0 {
+            notes.push(format!("{disorder} duplicated or reordered deliveries"));
+        }
+        let first = self.shared.first_problem.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(problem) = first.as_ref() {
+            notes.push(format!("first problem: {problem}"));
+        }
+        notes
+    }
+
+    /// Stop the receivers and close every socket.
+    pub fn finish(self) {
+        self.shared.stop.store(true, Relaxed);
+        for connection in &self.connections {
+            let _ = connection.stream.shutdown(Shutdown::Both);
+        }
+        for receiver in self.receivers {
+            let _ = receiver.join();
+        }
+    }
+}
+
+impl CpuMeter {
+    /// A meter for the generator alone; the server's pid is filled in by the
+    /// scenario, which reads the server's CPU with its own meter.
+    fn start_for_phase() -> CpuMeter {
+        CpuMeter::start(std::process::id())
+    }
+}
+
+fn spawn_receiver(
+    connection: &Arc<Connection>,
+    reader: FrameReader,
+    room: usize,
+    shared: &Arc<Shared>,
+) -> std::io::Result<JoinHandle<()>> {
+    let (connection, shared) = (connection.clone(), shared.clone());
+    shared.alive[room].fetch_add(1, Relaxed);
+    thread::Builder::new()
+        .name("bench-recv".into())
+        .stack_size(RECEIVER_STACK_BYTES)
+        .spawn(move || {
+            receive(&connection, reader, &shared);
+            shared.alive[room].fetch_sub(1, Relaxed);
+        })
+}
+
+/// A receiver thread's whole life: read, walk the frames, record each bench
+/// message's latency in its phase, answer pings. Ends at end of stream, on a
+/// close frame, or when the crowd is finished.
+fn receive(connection: &Connection, mut reader: FrameReader, shared: &Shared) {
+    // Wake up now and then to notice `stop`, even on a silent socket.
+    let _ = connection
+        .stream
+        .set_read_timeout(Some(Duration::from_millis(500)));
+    // The last sequence number seen from each sender.
+    let mut last_seq: Vec<Option<u64>> = Vec::new();
+    loop {
+        match reader.fill(&connection.stream) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                if shared.stop.load(Relaxed) {
+                    return;
+                }
+                continue;
+            }
+            Err(_) => return,
+        }
+        // One clock reading per read: every frame in it arrived together.
+        let now = shared.now_ns();
+        loop {
+            let frame = match reader.next_frame() {
+                Ok(Some(frame)) => frame,
+                Ok(None) => break,
+                Err(err) => return shared.note_problem(|| err.to_string()),
+            };
+            match frame {
+                Frame::Text(payload) => {
+                    if let Some(marker) = Marker::find(payload) {
+                        if let Some(phase) = shared.phases.get(marker.phase) {
+                            phase.record(marker.sent_ns, now);
+                        }
+                        if last_seq.len() <= marker.sender {
+                            last_seq.resize(marker.sender + 1, None);
+                        }
+                        if last_seq[marker.sender].is_some_and(|last| marker.seq <= last) {
+                            shared.out_of_order.fetch_add(1, Relaxed);
+                        }
+                        last_seq[marker.sender] = Some(marker.seq);
+                    } else if payload.starts_with(br#"{"type":"error""#) {
+                        shared.error_frames.fetch_add(1, Relaxed);
+                        shared.note_problem(|| String::from_utf8_lossy(payload).into_owned());
+                    }
+                }
+                Frame::Ping(payload) => {
+                    let _ = connection.send_pong(payload);
+                }
+                Frame::Close(code) => {
+                    if !shared.stop.load(Relaxed) {
+                        shared.closed_by_server.fetch_add(1, Relaxed);
+                        shared.note_problem(|| format!("closed by the server, code {code:?}"));
+                    }
+                    return;
+                }
+                Frame::Other => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! The server under test, as a child process, and what `/proc` says about it.
+//!
+//! Every scenario starts its own server, so no scenario inherits another's
+//! rooms, sessions or memory. The server picks free ports (`--port 0`) and
+//! prints them on stdout; we read them from there, exactly as a person would.
+//!
+//! # CPU accounting
+//!
+//! `/proc/<pid>/stat` counts the CPU time of all of a process's threads, in
+//! clock ticks, as `utime` (user) and `stime` (kernel). Reading it before and
+//! after a window, for the server and for ourselves (`/proc/self/stat`), gives
+//! each side's CPU use as a percentage of one core. On a 2-core box the two
+//! together cannot exceed 200%: a generator near its limit would show here.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::client::Endpoints;
+use crate::Error;
+
+/// How long a server may take to print its ports before we give up on it.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Server stderr lines kept for the report (all of them are counted).
+const STDERR_KEPT: usize = 20;
+
+/// A running natter server. Dropping it kills the process.
+pub struct ServerProcess {
+    child: Child,
+    pub pid: u32,
+    pub endpoints: Endpoints,
+    /// When `spawn` was called: the start of the cold-start clock.
+    pub spawned: Instant,
+    stderr: Arc<Mutex<StderrLog>>,
+}
+
+#[derive(Default)]
+struct StderrLog {
+    count: usize,
+    first: Vec<String>,
+}
+
+impl ServerProcess {
+    /// Start `binary` on free ports with `flags`, and wait until it says where
+    /// it listens.
+    pub fn start(binary: &Path, flags: &[String]) -> Result<ServerProcess, Error> {
+        let spawned = Instant::now();
+        let mut child = Command::new(binary)
+            .args(["--host", "127.0.0.1", "--port", "0"])
+            .args(flags)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+        let pid = child.id();
+
+        // Both pipes are drained by threads for the server's whole life, so a
+        // chatty server never blocks on a full pipe.
+        let stdout = child.stdout.take().ok_or("no stdout pipe")?;
+        let (lines, first_lines) = crossbeam_channel::unbounded();
+        thread::Builder::new()
+            .name("server-stdout".into())
+            .spawn(move || {
+                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                    let _ = lines.send(line);
+                }
+            })?;
+        let stderr_pipe = child.stderr.take().ok_or("no stderr pipe")?;
+        let stderr = Arc::new(Mutex::new(StderrLog::default()));
+        let log = stderr.clone();
+        thread::Builder::new()
+            .name("server-stderr".into())
+            .spawn(move || {
+                for line in BufReader::new(stderr_pipe).lines().map_while(Result::ok) {
+                    let mut log = log.lock().unwrap_or_else(|p| p.into_inner());
+                    log.count += 1;
+                    if log.first.len() < STDERR_KEPT {
+                        log.first.push(line);
+                    }
+                }
+            })?;
+
+        let mut server = ServerProcess {
+            child,
+            pid,
+            endpoints: Endpoints {
+                web: ([127, 0, 0, 1], 0).into(),
+                ws: ([127, 0, 0, 1], 0).into(),
+            },
+            spawned,
+            stderr,
+        };
+        let deadline = spawned + START_TIMEOUT;
+        let (mut web, mut ws) = (None, None);
+        while web.is_none() || ws.is_none() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = first_lines.recv_timeout(left).map_err(|_| {
+                format!(
+                    "the server did not print its ports within {START_TIMEOUT:?}; stderr: {}",
+                    server.stderr_summary()
+                )
+            })?;
+            // "natter is running: open http://127.0.0.1:PORT/"
+            if let Some(rest) = line.split("http://127.0.0.1:").nth(1) {
+                web = rest.trim_end_matches('/').parse::<u16>().ok();
+            }
+            // "(WebSocket listener on port N; Ctrl-C to stop)"
+            if let Some(rest) = line.split("WebSocket listener on port ").nth(1) {
+                ws = rest.split(';').next().and_then(|p| p.parse::<u16>().ok());
+            }
+        }
+        server.endpoints.web.set_port(web.unwrap_or_default());
+        server.endpoints.ws.set_port(ws.unwrap_or_default());
+        Ok(server)
+    }
+
+    /// How many lines the server wrote to stderr, and the first one.
+    pub fn stderr_summary(&self) -> String {
+        let log = self.stderr.lock().unwrap_or_else(|p| p.into_inner());
+        match log.first.first() {
+            None => "none".to_string(),
+            Some(first) => format!("{} line(s), first: {first:?}", log.count),
+        }
+    }
+
+    /// Lines the server wrote to stderr so far.
+    pub fn stderr_count(&self) -> usize {
+        self.stderr.lock().unwrap_or_else(|p| p.into_inner()).count
+    }
+
+    /// Whether the process has exited (crashed, or refused its flags).
+    pub fn exited(&mut self) -> bool {
+        !matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The flags that lift the server's per-address limits, for the ones this
+/// server knows. Every bench client comes from 127.0.0.1, so a rate limit or a
+/// per-address cap would throttle the bench, not protect anyone. Older servers
+/// without the flags are asked by `--help`, so the bench works with both.
+pub fn unlimited_flags(binary: &Path) -> Result<Vec<String>, Error> {
+    let output = Command::new(binary).arg("--help").output()?;
+    let help = String::from_utf8_lossy(&output.stdout);
+    let mut flags = Vec::new();
+    for (flag, value) in [
+        ("--rate-limit", "off"),
+        ("--max-connections", "100000"),
+        ("--max-per-ip", "100000"),
+    ] {
+        if help.contains(flag) {
+            flags.extend([flag.to_string(), value.to_string()]);
+        }
+    }
+    Ok(flags)
+}
+
+/// The binary to benchmark: `--server PATH`, or this very executable.
+pub fn default_binary() -> Result<PathBuf, Error> {
+    Ok(std::env::current_exe()?)
+}
+
+// -- /proc ----------------------------------------------------------------------
+
+fn proc_path(pid: Option<u32>, file: &str) -> String {
+    match pid {
+        Some(pid) => format!("/proc/{pid}/{file}"),
+        None => format!("/proc/self/{file}"),
+    }
+}
+
+/// User plus system CPU time of a process (`None`: this one), in clock ticks.
+pub fn cpu_ticks(pid: Option<u32>) -> u64 {
+    let stat = std::fs::read_to_string(proc_path(pid, "stat")).unwrap_or_default();
+    // The command name (field 2) is in parentheses and may contain spaces, so
+    // count fields from after its closing parenthesis: state is field 3, and
+    // utime and stime are fields 14 and 15.
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<u64>().ok());
+    field(14).unwrap_or(0) + field(15).unwrap_or(0)
+}
+
+/// Clock ticks per second, for `cpu_ticks` (`getconf CLK_TCK`; 100 on Linux).
+fn ticks_per_second() -> u64 {
+    static TICKS: OnceLock<u64> = OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .filter(|&t| t > 0)
+            .unwrap_or(100)
+    })
+}
+
+/// A number from `/proc/<pid>/status`, such as `VmRSS` (KiB) or `Threads`.
+pub fn status_value(pid: u32, key: &str) -> u64 {
+    let status = std::fs::read_to_string(proc_path(Some(pid), "status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(key)?.strip_prefix(':'))
+        .and_then(|value| value.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// How many file descriptors a process has open.
+pub fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(proc_path(Some(pid), "fd")).map_or(0, |dir| dir.count())
+}
+
+/// This process's soft limit on open files (children inherit it).
+pub fn fd_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line["Max open files".len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Measures the CPU used by the server and by the generator over a window.
+pub struct CpuMeter {
+    server: u32,
+    started: Instant,
+    server_ticks: u64,
+    own_ticks: u64,
+}
+
+/// CPU use over a window, in percent of one core.
+#[derive(Clone, Copy, Default)]
+pub struct CpuUse {
+    pub server: f64,
+    pub generator: f64,
+}
+
+impl CpuMeter {
+    pub fn start(server: u32) -> CpuMeter {
+        CpuMeter {
+            server,
+            started: Instant::now(),
+            server_ticks: cpu_ticks(Some(server)),
+            own_ticks: cpu_ticks(None),
+        }
+    }
+
+    pub fn read(&self) -> CpuUse {
+        let seconds = self.started.elapsed().as_secs_f64().max(1e-3);
+        let percent =
+            |ticks: u64| 100.0 * ticks as f64 / ticks_per_second() as f64 / seconds;
+        CpuUse {
+            server: percent(cpu_ticks(Some(self.server)).saturating_sub(self.server_ticks)),
+            generator: percent(cpu_ticks(None).saturating_sub(self.own_ticks)),
+        }
+    }
+}
+
+/// Wait until the server has been nearly idle (under 5% of a core) for
+/// 200 ms, or `limit` has passed. Used after connecting a crowd: a thousand
+/// joins send every member a thousand member lists, and that storm must be
+/// over before latency is measured.
+pub fn settle(server: u32, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        let meter = CpuMeter::start(server);
+        thread::sleep(Duration::from_millis(200));
+        if meter.read().server < 5.0 {
+            return;
+        }
+    }
+}
+
+/// Whether an ELF executable asks for a dynamic loader (a `PT_INTERP` program
+/// header). `None` if the file is not a 64-bit little-endian ELF.
+pub fn is_dynamic(binary: &Path) -> Option<bool> {
+    let mut file = std::fs::File::open(binary).ok()?;
+    let mut head = vec![0u8; 64 * 1024];
+    let n = file.read(&mut head).ok()?;
+    let head = &head[..n];
+    if !head.starts_with(b"\x7fELF\x02\x01") {
+        return None;
+    }
+    let u16_at = |at: usize| Some(u16::from_le_bytes(head.get(at..at + 2)?.try_into().ok()?));
+    let u32_at = |at: usize| Some(u32::from_le_bytes(head.get(at..at + 4)?.try_into().ok()?));
+    let u64_at = |at: usize| Some(u64::from_le_bytes(head.get(at..at + 8)?.try_into().ok()?));
+    let (offset, size, count) = (
+        usize::try_from(u64_at(0x20)?).ok()?,
+        usize::from(u16_at(0x36)?),
+        usize::from(u16_at(0x38)?),
+    );
+    const PT_INTERP: u32 = 3;
+    let mut dynamic = false;
+    for i in 0..count {
+        dynamic |= u32_at(offset + i * size)? == PT_INTERP;
+    }
+    Some(dynamic)
+}

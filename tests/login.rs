@@ -1,0 +1,396 @@
+//! Logging in and out over plain HTTP: a good form gets a safe session cookie
+//! and a redirect to its room; every broken rule gets the form back (400) with a
+//! message saying what to fix and what the user typed still in the inputs; a
+//! name is unique per room; a session is needed for a room page and ends,
+//! everywhere at once, on logout.
+
+mod common;
+
+use common::{input_value, unescape_html, HttpResponse, TestServer};
+
+/// The inline error message of a re-rendered login form, unescaped.
+fn form_error(page: &HttpResponse) -> String {
+    let body = &page.body;
+    let at = body
+        .find("id=\"login-error\"")
+        .expect("the login form has an error paragraph");
+    let start = at + body[at..].find('>').unwrap() + 1;
+    let end = start + body[start..].find("</p>").unwrap();
+    unescape_html(body[start..end].trim())
+}
+
+/// POST the login form and expect it refused: 400, the form again, a message,
+/// and both typed values kept. Returns the message.
+fn refused(server: &TestServer, name: &str, room: &str) -> String {
+    let page = server.post_form("/login", &[("name", name), ("room", room)], None);
+    assert_eq!(
+        page.status, 400,
+        "login as {name:?} in {room:?} should be refused: {page:?}"
+    );
+    assert_eq!(page.cookie(), None, "a refused login sets no session");
+    assert!(
+        page.header("content-type")
+            .unwrap_or("")
+            .starts_with("text/html"),
+        "the form comes back as HTML"
+    );
+    assert!(
+        page.body.contains("action=\"/login\""),
+        "the login form is re-rendered"
+    );
+    let name_value = input_value(&page.body, "name").expect("a name input");
+    let room_value = input_value(&page.body, "room").expect("a room input");
+    assert_eq!(unescape_html(name_value), name, "the typed name is kept");
+    assert_eq!(unescape_html(room_value), room, "the typed room is kept");
+    assert!(
+        !name_value.contains('<') && !room_value.contains('<'),
+        "typed values are HTML-escaped: {name_value:?} {room_value:?}"
+    );
+    let message = form_error(&page);
+    assert!(!message.is_empty(), "the form says what is wrong");
+    message
+}
+
+fn accepted(server: &TestServer, name: &str, room: &str) -> HttpResponse {
+    let page = server.post_form("/login", &[("name", name), ("room", room)], None);
+    assert_eq!(page.status, 303, "login as {name:?} in {room:?}: {page:?}");
+    page
+}
+
+#[test]
+fn a_valid_login_redirects_to_the_room_with_a_safe_session_cookie() {
+    let server = common::start();
+    let page = accepted(&server, "alice", "Book Club");
+    assert_eq!(page.header("location"), Some("/r/Book%20Club"));
+    let cookie = page.header("set-cookie").expect("a session cookie");
+    let token = page.cookie().expect("natter_session=<token>");
+    assert_eq!(token.len(), 32, "the token is 32 characters: {token}");
+    assert!(
+        token.bytes().all(|b| b.is_ascii_hexdigit()),
+        "the token is hex: {token}"
+    );
+    let attributes: Vec<String> = cookie
+        .split(';')
+        .skip(1)
+        .map(|a| a.trim().to_ascii_lowercase())
+        .collect();
+    assert!(
+        attributes.iter().any(|a| a == "httponly"),
+        "HttpOnly: {cookie}"
+    );
+    assert!(
+        attributes.iter().any(|a| a == "samesite=lax"),
+        "SameSite=Lax: {cookie}"
+    );
+    // The cookie is a session: the room page recognises it.
+    let room = server.get("/r/Book%20Club", Some(&token));
+    assert_eq!(room.status, 200);
+}
+
+#[test]
+fn two_logins_get_different_tokens() {
+    let server = common::start();
+    let a = server.login("alice", "lobby");
+    let b = server.login("bob", "lobby");
+    assert_ne!(a, b);
+}
+
+#[test]
+fn a_room_with_non_ascii_letters_is_percent_encoded_in_the_redirect() {
+    let server = common::start();
+    let page = accepted(&server, "alice", "Café 5");
+    assert_eq!(page.header("location"), Some("/r/Caf%C3%A9%205"));
+}
+
+#[test]
+fn an_empty_name_is_refused() {
+    let server = common::start();
+    let message = refused(&server, "", "lobby");
+    assert!(message.to_lowercase().contains("name"), "{message}");
+}
+
+#[test]
+fn a_whitespace_only_name_is_refused() {
+    let server = common::start();
+    let message = refused(&server, "   ", "lobby");
+    assert!(message.to_lowercase().contains("name"), "{message}");
+}
+
+#[test]
+fn a_name_of_24_characters_is_accepted_and_25_refused() {
+    let server = common::start();
+    accepted(&server, &"a".repeat(24), "lobby");
+    // Characters, not bytes: 24 three-byte characters are fine too.
+    accepted(&server, &"李".repeat(24), "lobby");
+    let message = refused(&server, &"b".repeat(25), "lobby");
+    assert!(
+        message.contains("24"),
+        "the message names the limit: {message}"
+    );
+}
+
+#[test]
+fn a_name_with_markup_is_refused_and_shown_escaped() {
+    let server = common::start();
+    let message = refused(&server, "<b>", "lobby");
+    assert!(message.to_lowercase().contains("letters"), "{message}");
+    let page = server.post_form("/login", &[("name", "<b>"), ("room", "lobby")], None);
+    assert!(!page.body.contains("<b>"), "no raw markup from the user");
+    assert!(page.body.contains("value=\"&lt;b&gt;\""));
+}
+
+#[test]
+fn a_name_with_a_quote_cannot_break_out_of_the_input() {
+    let server = common::start();
+    let name = "x\" autofocus onfocus=\"alert(1)";
+    refused(&server, name, "lobby");
+    let page = server.post_form("/login", &[("name", name), ("room", "lobby")], None);
+    assert!(!page.body.contains("onfocus=\"alert"), "{}", page.body);
+}
+
+#[test]
+fn a_name_with_an_invisible_character_is_refused() {
+    let server = common::start();
+    let message = refused(&server, "ali\u{200B}ce", "lobby");
+    assert!(
+        message.contains("U+200B"),
+        "the message shows the invisible character: {message}"
+    );
+}
+
+#[test]
+fn a_name_with_a_tab_is_refused() {
+    let server = common::start();
+    let message = refused(&server, "ali\tce", "lobby");
+    assert!(message.contains("U+0009"), "{message}");
+}
+
+#[test]
+fn names_in_any_script_are_accepted_and_shown_on_the_room_page() {
+    let server = common::start();
+    for name in ["李小龙", "José", "प्रिया", "Zoë-Ann.O_1"] {
+        let page = accepted(&server, name, "lobby");
+        let token = page.cookie().unwrap();
+        let room = server.get("/r/lobby", Some(&token));
+        assert_eq!(room.status, 200);
+        assert!(
+            room.body.contains(&format!("data-user=\"{name}\"")),
+            "the page knows the user as {name}"
+        );
+    }
+}
+
+#[test]
+fn an_empty_room_is_refused() {
+    let server = common::start();
+    let message = refused(&server, "alice", "");
+    assert!(message.to_lowercase().contains("room"), "{message}");
+}
+
+#[test]
+fn a_room_of_64_characters_is_accepted_and_65_refused() {
+    let server = common::start();
+    let room = "r".repeat(64);
+    let page = accepted(&server, "alice", &room);
+    assert_eq!(page.header("location"), Some(format!("/r/{room}").as_str()));
+    let message = refused(&server, "bob", &"r".repeat(65));
+    assert!(
+        message.contains("64"),
+        "the message names the limit: {message}"
+    );
+}
+
+#[test]
+fn a_room_with_forbidden_characters_is_refused() {
+    let server = common::start();
+    let message = refused(&server, "alice", "<script>");
+    assert!(message.to_lowercase().contains("room"), "{message}");
+}
+
+#[test]
+fn a_name_in_use_in_the_room_is_refused_whatever_its_case() {
+    let server = common::start();
+    let mut alice = server.user("alice");
+    alice.join("lobby");
+
+    let message = refused(&server, "Alice", "lobby");
+    assert!(
+        message.contains("taken"),
+        "the form says the name is taken: {message}"
+    );
+    // Rooms match case-insensitively too.
+    refused(&server, "ALICE", "LOBBY");
+    // The same name is free in another room.
+    accepted(&server, "alice", "other");
+    // And the first alice is still connected and chatting.
+    alice.say("lobby", "still here");
+    assert_eq!(alice.recv_message()["text"], "still here");
+}
+
+#[test]
+fn a_name_is_free_again_once_its_owner_left_the_room() {
+    let server = common::start();
+    let mut alice = server.user("alice");
+    let mut bob = server.user("bob");
+    alice.join("lobby");
+    bob.join("lobby");
+    refused(&server, "alice", "lobby");
+    alice.send(serde_json::json!({"type": "leave", "room": "lobby"}));
+    // Once bob has seen alice leave, the server has handled it.
+    wait_for_leave(&mut bob, "alice");
+    accepted(&server, "Alice", "lobby");
+}
+
+/// Read until the `system` leave notice for `user` arrives.
+fn wait_for_leave(client: &mut common::Client, user: &str) {
+    loop {
+        let event = client.recv_type("system");
+        if event["event"] == "leave" && event["user"] == user {
+            return;
+        }
+    }
+}
+
+#[test]
+fn the_login_page_prefills_the_room_from_the_query() {
+    let server = common::start();
+    let page = server.get("/?room=kitchen", None);
+    assert_eq!(page.status, 200);
+    assert_eq!(input_value(&page.body, "room"), Some("kitchen"));
+    assert_eq!(input_value(&page.body, "name"), Some(""));
+    assert_eq!(form_error(&page), "", "no error on a fresh form");
+
+    let page = server.get("/?room=Book%20Club", None);
+    assert_eq!(input_value(&page.body, "room"), Some("Book Club"));
+
+    let page = server.get("/?room=%3Cscript%3E%22", None);
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains("<script>\""), "the query is escaped");
+    assert_eq!(
+        input_value(&page.body, "room"),
+        Some("&lt;script&gt;&quot;")
+    );
+}
+
+#[test]
+fn a_room_page_without_a_session_redirects_to_the_login_form_for_that_room() {
+    let server = common::start();
+    let page = server.get("/r/kitchen", None);
+    assert_eq!(page.status, 303);
+    assert_eq!(page.header("location"), Some("/?room=kitchen"));
+
+    let page = server.get("/r/Book%20Club", None);
+    assert_eq!(page.status, 303);
+    assert_eq!(page.header("location"), Some("/?room=Book%20Club"));
+
+    // A cookie that is not a session is the same as none.
+    let page = server.get("/r/kitchen", Some(&"0".repeat(32)));
+    assert_eq!(page.status, 303);
+    assert_eq!(page.header("location"), Some("/?room=kitchen"));
+}
+
+#[test]
+fn a_room_page_with_a_session_names_the_room_the_user_and_the_ws_port() {
+    let server = common::start();
+    let token = server.login("José", "Café Society");
+    let page = server.get("/r/Caf%C3%A9%20Society", Some(&token));
+    assert_eq!(page.status, 200);
+    assert!(page
+        .header("content-type")
+        .unwrap_or("")
+        .starts_with("text/html"));
+    assert!(
+        page.body.contains("data-room=\"Café Society\""),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("data-user=\"José\""));
+    assert!(page
+        .body
+        .contains(&format!("data-ws-port=\"{}\"", server.ws.port())));
+    // Any room is open to a logged-in user, not just the one logged in for.
+    let page = server.get("/r/kitchen", Some(&token));
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("data-room=\"kitchen\""));
+}
+
+#[test]
+fn a_room_page_for_an_invalid_room_is_not_found_and_echoes_nothing() {
+    let server = common::start();
+    let token = server.login("alice", "lobby");
+    let page = server.get("/r/%3Cscript%3Ealert(1)%3C%2Fscript%3E", Some(&token));
+    assert_eq!(page.status, 404);
+    assert!(!page.body.contains("<script>alert"));
+}
+
+#[test]
+fn logout_redirects_home_and_clears_the_cookie() {
+    let server = common::start();
+    let token = server.login("alice", "lobby");
+    let page = server.post_form("/logout", &[], Some(&token));
+    assert_eq!(page.status, 303);
+    assert_eq!(page.header("location"), Some("/"));
+    let cookie = page.header("set-cookie").expect("the cookie is cleared");
+    assert!(cookie.starts_with("natter_session=;"), "{cookie}");
+    assert!(
+        cookie.to_ascii_lowercase().contains("max-age=0"),
+        "the browser forgets it at once: {cookie}"
+    );
+    assert_eq!(page.cookie(), None);
+}
+
+#[test]
+fn after_logout_the_old_token_no_longer_works() {
+    let server = common::start();
+    let token = server.login("alice", "lobby");
+    assert_eq!(server.get("/r/x", Some(&token)).status, 200);
+    server.post_form("/logout", &[], Some(&token));
+
+    let page = server.get("/r/x", Some(&token));
+    assert_eq!(page.status, 303);
+    assert_eq!(page.header("location"), Some("/?room=x"));
+    let refused = server.try_connect(Some(&token), Some(&server.origin()));
+    assert_eq!(refused.err(), Some(401));
+}
+
+#[test]
+fn logout_closes_the_sessions_open_sockets_with_1008() {
+    let server = common::start();
+    let token = server.login("alice", "lobby");
+    let mut tab1 = server.connect(&token);
+    let mut tab2 = server.connect(&token);
+    tab1.recv_type("hello");
+    tab2.recv_type("hello");
+    tab1.join("lobby");
+    let mut bob = server.user("bob");
+    bob.join("lobby");
+
+    server.post_form("/logout", &[], Some(&token));
+    assert_eq!(tab1.expect_close(), Some(1008));
+    assert_eq!(tab2.expect_close(), Some(1008));
+    // Others are unaffected, and see alice leave.
+    wait_for_leave(&mut bob, "alice");
+    bob.say("lobby", "still here");
+    assert_eq!(bob.recv_message()["text"], "still here");
+}
+
+#[test]
+fn logout_of_one_session_leaves_other_sessions_logged_in() {
+    let server = common::start();
+    let alice = server.login("alice", "lobby");
+    let bob = server.login("bob", "lobby");
+    server.post_form("/logout", &[], Some(&alice));
+    assert_eq!(server.get("/r/lobby", Some(&bob)).status, 200);
+    let mut client = server.connect(&bob);
+    assert_eq!(client.recv_type("hello")["user"], "bob");
+}
+
+#[test]
+fn login_and_logout_only_accept_post() {
+    let server = common::start();
+    for path in ["/login", "/logout"] {
+        let page = server.get(path, None);
+        assert_eq!(page.status, 405, "GET {path}");
+        assert_eq!(page.header("allow"), Some("POST"));
+    }
+}
