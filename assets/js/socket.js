@@ -1,0 +1,263 @@
+// socket.js — one WebSocket to the server, kept alive.
+//
+// This module owns the connection and nothing else on the page. It:
+//   * opens the socket and parses every frame as JSON;
+//   * waits for the server's `hello`, then joins the page's rooms, passing
+//     `since` (the last message id we saw) so the server only replays what
+//     we missed;
+//   * keeps an *outbox*: every chat message stays in it until the server
+//     echoes it back with our client_id (or refuses it). After a reconnect
+//     and `joined`, everything still in the outbox is sent again. That is
+//     safe because the server never posts the same client_id twice;
+//   * reconnects after a drop with exponential backoff and jitter;
+//   * stops for good when the server says our session has ended.
+//
+// It reports to its owner (chat.js) through three callbacks:
+//   onFrame(frame)      every parsed server frame
+//   onStatus(status)    { state: 'connecting' | 'connected' | 'reconnecting' | 'offline', seconds?, reason? }
+//   onTrouble(kind)     'session-ended' (stop, log in again) or
+//                       'cannot-open' (several attempts failed in a row;
+//                       this is what an expired session looks like too,
+//                       since the server answers the handshake with 401)
+
+import { roomKey } from './state.js';
+
+// Backoff: 1 s, 2 s, 4 s, 8 s, 16 s, then 30 s for ever.
+const FIRST_DELAY_MS = 1000;
+const MAX_DELAY_MS = 30_000;
+// A handshake that has not finished after this long is treated as failed;
+// otherwise a silently dropped packet could leave us "connecting" for minutes.
+const OPEN_TIMEOUT_MS = 10_000;
+// After this many attempts in a row that never opened, tell the user.
+const FAILED_OPENS_BEFORE_HINT = 3;
+
+export class ChatSocket {
+  /**
+   * @param {object} options
+   * @param {string} options.url         ws:// or wss:// URL of the server
+   * @param {string[]} options.rooms     rooms to join after every `hello`
+   * @param {(room: string) => number|undefined} options.lastSeen  `since` for a room
+   * @param {(frame: object) => void} options.onFrame
+   * @param {(status: object) => void} options.onStatus
+   * @param {(kind: string) => void} options.onTrouble
+   */
+  constructor({ url, rooms, lastSeen, onFrame, onStatus, onTrouble }) {
+    this.url = url;
+    this.rooms = rooms;
+    this.lastSeen = lastSeen;
+    this.onFrame = onFrame;
+    this.onStatus = onStatus;
+    this.onTrouble = onTrouble;
+
+    this.ws = null;
+    this.joined = new Set();   // roomKeys the server has confirmed on *this* connection
+    this.outbox = new Map();   // client_id -> message frame, oldest first (Maps keep order)
+    this.attempt = 0;          // failed attempts since the last `hello`; drives the backoff
+    this.failedOpens = 0;      // attempts in a row that never reached `open`
+    this.stopped = false;      // true once the session has ended: never reconnect
+    this.isOffline = false;    // waiting for the browser's 'online' event
+    this.retryTimer = null;
+    this.countdownTimer = null;
+
+    // The browser knows when the network is gone; no point in retrying then.
+    // When it comes back, try at once instead of waiting out the backoff.
+    window.addEventListener('online', () => {
+      if (this.retryTimer || this.isOffline) this.reconnectNow();
+    });
+  }
+
+  /** Open the first connection. */
+  start() {
+    this.connect();
+  }
+
+  /** Skip the rest of the backoff wait (the "Retry now" button, the `online` event). */
+  reconnectNow() {
+    if (this.stopped) return;
+    if (this.ws && this.ws.readyState <= WebSocket.OPEN) return; // already connecting/connected
+    this.clearTimers();
+    this.connect();
+  }
+
+  /** Is the server ready to take messages for this room on this connection? */
+  isJoined(room) {
+    return this.joined.has(roomKey(room)) && this.ws?.readyState === WebSocket.OPEN;
+  }
+
+  /**
+   * Send a chat message. It goes into the outbox first, so that it survives
+   * a disconnect; if the room is joined right now it is also sent at once.
+   */
+  sendMessage(frame) {
+    this.outbox.set(frame.client_id, frame);
+    if (this.isJoined(frame.room)) this.sendRaw(frame);
+  }
+
+  /** Drop a message from the outbox (its echo came, or it failed for good). */
+  forget(clientId) {
+    this.outbox.delete(clientId);
+  }
+
+  /** Fire-and-forget frames such as `typing`: lost if we are not connected, and that is fine. */
+  sendNow(frame) {
+    if (this.ws?.readyState !== WebSocket.OPEN) return false;
+    return this.sendRaw(frame);
+  }
+
+  // --- internals -----------------------------------------------------------
+
+  sendRaw(frame) {
+    try {
+      this.ws.send(JSON.stringify(frame));
+      return true;
+    } catch {
+      // send() throws only if the socket is not open; the close handler
+      // will run and the outbox will be flushed after the next `joined`.
+      return false;
+    }
+  }
+
+  connect() {
+    this.clearTimers();
+    this.joined.clear();
+    this.isOffline = false;
+    this.onStatus({ state: 'connecting' });
+
+    let ws;
+    try {
+      ws = new WebSocket(this.url);
+    } catch {
+      // A malformed URL throws synchronously. Retrying will not fix it,
+      // but going through the normal path keeps the page honest about it.
+      this.failedOpens += 1;
+      this.scheduleReconnect();
+      return;
+    }
+    this.ws = ws;
+    let opened = false;
+
+    // One timer per socket (a local, not a field): a late 'close' from an old
+    // socket must not cancel the timer of the new one.
+    const openTimer = setTimeout(() => ws.close(), OPEN_TIMEOUT_MS);
+
+    ws.addEventListener('open', () => {
+      opened = true;
+      this.failedOpens = 0;
+      clearTimeout(openTimer);
+      // We are not "connected" yet: that is when `hello` arrives.
+    });
+
+    ws.addEventListener('message', (event) => {
+      let frame;
+      try {
+        frame = JSON.parse(event.data);
+      } catch {
+        console.warn('natter: ignoring a frame that is not JSON', event.data);
+        return;
+      }
+      if (frame && typeof frame.type === 'string') this.handleFrame(frame);
+    });
+
+    // 'error' is always followed by 'close', so all the work happens there.
+    ws.addEventListener('close', (event) => {
+      clearTimeout(openTimer);
+      if (this.ws !== ws) return; // an old socket closing late; ignore it
+      this.ws = null;
+      this.joined.clear();
+
+      // 1008 "policy violation" with a reason about the session: our login
+      // is gone. Reconnecting would just fail again, so stop and ask the user
+      // to log in. (1008 is also used for "you stopped reading" — that one
+      // is worth a reconnect.)
+      if (event.code === 1008 && /session/i.test(event.reason)) {
+        this.stopped = true;
+        this.onStatus({ state: 'offline', reason: 'session ended' });
+        this.onTrouble('session-ended');
+        return;
+      }
+
+      if (!opened) {
+        this.failedOpens += 1;
+        // The browser hides the HTTP status of a failed handshake, so a 401
+        // (no valid session) looks exactly like "server down". After a few
+        // failures we show a hint with a login link, and keep trying.
+        if (this.failedOpens === FAILED_OPENS_BEFORE_HINT) this.onTrouble('cannot-open');
+      }
+      this.scheduleReconnect();
+    });
+  }
+
+  handleFrame(frame) {
+    switch (frame.type) {
+      case 'hello':
+        // A real, working connection: forget past failures so the next
+        // drop starts again at 1 s.
+        this.attempt = 0;
+        this.onStatus({ state: 'connected' });
+        this.onFrame(frame);
+        for (const room of this.rooms) {
+          const join = { type: 'join', room };
+          const since = this.lastSeen(room);
+          if (since !== undefined) join.since = since;
+          this.sendRaw(join);
+        }
+        return;
+
+      case 'joined':
+        this.joined.add(roomKey(frame.room));
+        // Let the page show the history first: it may recognise some of our
+        // pending messages in it and forget() them, so they are not re-sent.
+        this.onFrame(frame);
+        for (const pending of this.outbox.values()) {
+          if (roomKey(pending.room) === roomKey(frame.room)) this.sendRaw(pending);
+        }
+        return;
+
+      case 'message':
+      case 'error':
+        // The echo of our message, or a refusal of it: either way it has
+        // left the outbox for good.
+        if (frame.client_id) this.forget(frame.client_id);
+        this.onFrame(frame);
+        return;
+
+      default:
+        this.onFrame(frame);
+    }
+  }
+
+  scheduleReconnect() {
+    if (this.stopped) return;
+
+    // Without a network there is nothing to retry; the 'online' event
+    // (see the constructor) wakes us up.
+    if (navigator.onLine === false) {
+      this.isOffline = true;
+      this.onStatus({ state: 'offline', reason: 'no network' });
+      return;
+    }
+
+    // Exponential backoff: 1, 2, 4, 8 … seconds, capped at 30. The jitter
+    // (±25 %) keeps a crowd of browsers that lost the server at the same
+    // moment from all knocking again in the same second.
+    const base = Math.min(MAX_DELAY_MS, FIRST_DELAY_MS * 2 ** this.attempt);
+    const delay = Math.min(MAX_DELAY_MS, base * (0.75 + Math.random() * 0.5));
+    this.attempt += 1;
+
+    const due = Date.now() + delay;
+    const tick = () => {
+      const seconds = Math.max(1, Math.ceil((due - Date.now()) / 1000));
+      this.onStatus({ state: 'reconnecting', seconds });
+    };
+    tick();
+    this.countdownTimer = setInterval(tick, 1000);
+    this.retryTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  clearTimers() {
+    clearTimeout(this.retryTimer);
+    clearInterval(this.countdownTimer);
+    this.retryTimer = null;
+    this.countdownTimer = null;
+  }
+}

@@ -1,0 +1,149 @@
+// state.js — the little bit of memory the chat page keeps.
+//
+// Everything the page shows can be rebuilt from this state. It knows
+// nothing about the DOM or the WebSocket: chat.js feeds it server frames
+// and asks it questions ("have I seen this id?", "what was the last id?").
+//
+// Room names are matched case-insensitively by the server ("Lobby" and
+// "lobby" are the same room), so every lookup goes through roomKey().
+
+/** The key a room is stored under: its name in lower case. */
+export function roomKey(name) {
+  return String(name).toLowerCase();
+}
+
+/** One room's state. */
+function newRoom(name) {
+  return {
+    name,                  // the spelling the server uses for this room
+    messages: new Map(),   // id -> message frame; the Map makes duplicates impossible
+    lastId: undefined,     // highest message id seen; sent as `since` after a reconnect
+    members: [],           // sorted list of names, as the server sends it
+    typing: new Map(),     // user -> time (ms) until which "is typing" is shown
+  };
+}
+
+export class ChatState {
+  /** @param {string} me  the name the server knows us by */
+  constructor(me) {
+    this.me = me;
+    this.rooms = new Map();    // roomKey -> room
+    this.pending = new Map();  // client_id -> { room, text, status: 'pending' | 'failed' }
+    this.counter = 0;          // makes client ids unique within this page
+  }
+
+  /** The room's state, created on first use. */
+  room(name) {
+    const key = roomKey(name);
+    let room = this.rooms.get(key);
+    if (!room) {
+      room = newRoom(name);
+      this.rooms.set(key, room);
+    }
+    return room;
+  }
+
+  /**
+   * Remember a chat message. Returns false when this id was already seen:
+   * after a reconnect, `joined.history` may repeat messages we have, and the
+   * caller must not show them twice.
+   */
+  addMessage(msg) {
+    const room = this.room(msg.room);
+    room.name = msg.room;
+    if (room.messages.has(msg.id)) return false;
+    room.messages.set(msg.id, msg);
+    if (room.lastId === undefined || msg.id > room.lastId) room.lastId = msg.id;
+    // Whoever just spoke has stopped typing.
+    room.typing.delete(msg.user);
+    return true;
+  }
+
+  /** Start the room's message history over (the server restarted). */
+  forgetMessages(roomName) {
+    const room = this.room(roomName);
+    room.messages.clear();
+    room.lastId = undefined;
+  }
+
+  /** The `since` value for a re-join: the last id we saw, or undefined. */
+  lastSeen(roomName) {
+    return this.rooms.get(roomKey(roomName))?.lastId;
+  }
+
+  setMembers(roomName, members) {
+    this.room(roomName).members = [...members];
+  }
+
+  // --- typing -------------------------------------------------------------
+
+  /** Someone is typing: show it until `until` (a Date.now() value). */
+  setTyping(roomName, user, until) {
+    this.room(roomName).typing.set(user, until);
+  }
+
+  /** Names still typing at time `now`; forgets the ones that expired. */
+  typingUsers(roomName, now) {
+    const typing = this.room(roomName).typing;
+    for (const [user, until] of typing) {
+      if (until <= now) typing.delete(user);
+    }
+    return [...typing.keys()];
+  }
+
+  // --- our own messages on their way to the server --------------------------
+
+  /**
+   * A fresh client_id. The server uses it to recognise a message it has
+   * already posted, so it must be unique: random UUID when the browser has
+   * one (only in secure contexts), counter + random otherwise.
+   */
+  newClientId() {
+    this.counter += 1;
+    if (globalThis.crypto?.randomUUID) return crypto.randomUUID();
+    return `c-${Date.now().toString(36)}-${this.counter}-${Math.random().toString(36).slice(2, 10)}`;
+  }
+
+  /** Record a message we typed; it stays pending until the server echoes it. */
+  addPending(roomName, text) {
+    const clientId = this.newClientId();
+    this.pending.set(clientId, { room: roomName, text, status: 'pending' });
+    return clientId;
+  }
+
+  /** The server refused it: keep it on screen, marked as failed. */
+  failPending(clientId) {
+    const entry = this.pending.get(clientId);
+    if (entry) entry.status = 'failed';
+    return entry;
+  }
+
+  /** Try a failed message again: it is pending once more. */
+  retryPending(clientId) {
+    const entry = this.pending.get(clientId);
+    if (entry) entry.status = 'pending';
+    return entry;
+  }
+
+  /** The real message arrived (or the user removed a failed one). */
+  removePending(clientId) {
+    return this.pending.delete(clientId);
+  }
+
+  /**
+   * Find a pending message that matches `msg` by content. A fallback for
+   * history after a reconnect: if the connection dropped after the server
+   * posted our message but before its echo reached us, `joined.history`
+   * holds it, normally with our client_id. Should it come without one:
+   * same room, our name, same text, still pending is almost certainly ours.
+   */
+  findPendingLike(msg) {
+    if (msg.user !== this.me) return undefined;
+    for (const [clientId, entry] of this.pending) {
+      if (entry.status === 'pending' && roomKey(entry.room) === roomKey(msg.room) && entry.text === msg.text) {
+        return clientId;
+      }
+    }
+    return undefined;
+  }
+}
