@@ -197,6 +197,13 @@ pub struct Config {
     /// Take the client address from the last `X-Forwarded-For` entry, as set by a
     /// reverse proxy (`--trust-proxy`). Off by default: anyone can send that header.
     pub trust_proxy: bool,
+    /// See [`WRITE_STALL_TIMEOUT`].
+    pub write_stall_timeout: Duration,
+    /// Echo mode (`natter echo`): every WebSocket message comes straight back,
+    /// with no login and no rooms. It exists to run the Autobahn conformance
+    /// suite against natter's own WebSocket path: the same accept loop, reader
+    /// threads, hub writes and outboxes as the chat.
+    pub echo: bool,
 }
 
 impl Default for Config {
@@ -218,6 +225,8 @@ impl Default for Config {
             max_connections: MAX_CONNECTIONS,
             max_per_ip: MAX_CONNECTIONS_PER_IP,
             trust_proxy: false,
+            write_stall_timeout: WRITE_STALL_TIMEOUT,
+            echo: false,
         }
     }
 }

@@ -31,7 +31,7 @@
 //! ([`MAX_OUTBOX_BYTES`](crate::config::MAX_OUTBOX_BYTES),
 //! [`MAX_OUTBOX_CHUNKS`]). A client that lets it fill has stopped reading; it is
 //! closed with 1008 "slow consumer" and everyone else carries on. So is one whose
-//! socket takes nothing for [`WRITE_STALL_TIMEOUT`].
+//! socket takes nothing for [`WRITE_STALL_TIMEOUT`](crate::config::WRITE_STALL_TIMEOUT).
 //!
 //! # Time
 //!
@@ -49,7 +49,6 @@ use crate::config::{
     Config, CLIENT_ID_MEMORY, CLOSE_FLUSH_TIMEOUT, MAX_EVENTS_PER_PASS, MAX_OUTBOX_CHUNKS,
     MAX_ROOMS_PER_CONNECTION, MAX_SESSIONS, RATE_CHARS_PER_POINT, RATE_COST_INVALID,
     RATE_COST_JOIN, RATE_COST_MESSAGE, RATE_HALF_LIFE, SHUTDOWN_TIMEOUT, WRITE_RETRY_INTERVAL,
-    WRITE_STALL_TIMEOUT,
 };
 use crate::outbox::Outbox;
 use crate::protocol::{
@@ -87,10 +86,11 @@ pub enum Event {
         reply: Sender<Option<String>>,
     },
     /// A WebSocket handshake completed. `socket` is a clone of the reader
-    /// thread's stream: from now on only the hub writes to it.
+    /// thread's stream: from now on only the hub writes to it. `token` is the
+    /// session; `None` in echo mode, which has no sessions.
     Connected {
         conn: ConnId,
-        token: String,
+        token: Option<String>,
         socket: TcpStream,
         /// The client's address, for rate limiting.
         ip: IpAddr,
@@ -102,6 +102,8 @@ pub enum Event {
     /// Bytes tungstenite wanted to write on the reader thread (a pong, or the
     /// echo of the peer's close frame). Only the hub writes, so they come here.
     AutoReply { conn: ConnId, bytes: Vec<u8> },
+    /// Echo mode: a complete frame to send straight back.
+    Echo { conn: ConnId, frame: Arc<[u8]> },
     /// The reader thread is gone. `close` is the close code and reason to send
     /// first when the reader stopped because the peer broke the rules.
     Disconnected {
@@ -309,7 +311,8 @@ impl Hub {
                 token,
                 socket,
                 ip,
-            } => self.connected(conn, &token, socket, ip, now),
+            } => self.connected(conn, token.as_deref(), socket, ip, now),
+            Event::Echo { conn, frame } => self.queue(conn, frame, now),
             Event::Request { conn, request } => self.request(conn, request, now),
             Event::Rejected { conn, rejection } => {
                 if self.charge(conn, RATE_COST_INVALID, None, now) {
@@ -406,8 +409,15 @@ impl Hub {
 
     // -- connections ------------------------------------------------------------
 
-    fn connected(&mut self, id: ConnId, token: &str, socket: TcpStream, ip: IpAddr, now: Instant) {
-        let session = self.tokens.get(token).copied();
+    fn connected(
+        &mut self,
+        id: ConnId,
+        token: Option<&str>,
+        socket: TcpStream,
+        ip: IpAddr,
+        now: Instant,
+    ) {
+        let session = token.and_then(|t| self.tokens.get(t).copied());
         self.conns.insert(
             id,
             Conn {
@@ -424,6 +434,9 @@ impl Hub {
                 reader_gone: false,
             },
         );
+        if token.is_none() {
+            return; // Echo mode: no session, no rooms, no hello.
+        }
         let Some(sid) = session else {
             // Logged out between the handshake's check and now.
             self.close(id, close::POLICY, "session ended; log in again", false, now);
@@ -945,7 +958,8 @@ impl Hub {
                         conn.last_progress = now;
                     }
                     if !conn.outbox.is_empty() {
-                        if now.duration_since(conn.last_progress) >= WRITE_STALL_TIMEOUT {
+                        if now.duration_since(conn.last_progress) >= self.config.write_stall_timeout
+                        {
                             conn.doomed = true;
                             self.doomed.push((id, close::POLICY, "write stalled"));
                         }

@@ -8,7 +8,9 @@ use std::process::ExitCode;
 use natter::Config;
 
 const USAGE: &str = "\
-usage: natter [options]
+usage: natter [options]          run the chat
+       natter echo [options]     a WebSocket echo server on natter's own code
+                                 path, for the Autobahn conformance suite only
 
   --host ADDR        address to listen on (default 127.0.0.1; 0.0.0.0 for everyone)
   --port N           web port: pages and login (default 8080)
@@ -66,6 +68,11 @@ fn parse(mut args: pico_args::Arguments) -> Result<Option<Config>, String> {
         println!("natter {}", env!("CARGO_PKG_VERSION"));
         return Ok(None);
     }
+    let echo = match args.subcommand().map_err(|e| e.to_string())?.as_deref() {
+        None => false,
+        Some("echo") => true,
+        Some(other) => return Err(format!("unknown command {other:?}")),
+    };
     let defaults = Config::default();
     let config = Config {
         host: value(&mut args, "--host")?.unwrap_or(defaults.host.clone()),
@@ -91,6 +98,7 @@ fn parse(mut args: pico_args::Arguments) -> Result<Option<Config>, String> {
         trust_proxy: args.contains("--trust-proxy"),
         ..defaults
     };
+    let config = Config { echo, ..config };
     let rest = args.finish();
     if let Some(first) = rest.first() {
         return Err(format!("unknown argument {:?}", first.to_string_lossy()));

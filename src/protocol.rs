@@ -451,6 +451,12 @@ pub fn encode(reply: &Reply) -> Arc<[u8]> {
     frame_bytes(Frame::message(json, OpCode::Data(Data::Text), true))
 }
 
+/// A data frame carrying `payload` as it is, text or binary (echo mode).
+pub fn data_frame(payload: Vec<u8>, binary: bool) -> Arc<[u8]> {
+    let kind = if binary { Data::Binary } else { Data::Text };
+    frame_bytes(Frame::message(payload, OpCode::Data(kind), true))
+}
+
 /// A close frame with a code and a reason (the reason must stay under 123 bytes).
 pub fn close_frame(code: u16, reason: &str) -> Arc<[u8]> {
     frame_bytes(Frame::close(Some(CloseFrame {

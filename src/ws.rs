@@ -307,6 +307,14 @@ fn connection_loop(stream: TcpStream, peer: SocketAddr, id: ConnId, context: &Ws
             }
         }
         let event = match result {
+            Ok(Message::Text(text)) if context.config.echo => Event::Echo {
+                conn: id,
+                frame: protocol::data_frame(text.as_bytes().to_vec(), false),
+            },
+            Ok(Message::Binary(data)) if context.config.echo => Event::Echo {
+                conn: id,
+                frame: protocol::data_frame(data.to_vec(), true),
+            },
             Ok(Message::Text(text)) => match protocol::parse_request(&text) {
                 Ok(request) => Event::Request { conn: id, request },
                 Err(rejection) => Event::Rejected {
@@ -346,13 +354,17 @@ fn close_for(err: &WsError) -> Option<(u16, &'static str)> {
 type Refusal = (StatusCode, &'static str);
 
 /// Decide whether to accept a handshake: the right path, an allowed Origin, a
-/// live session, and room under the connection caps. Returns the session token,
-/// the client's address and its admission, or the HTTP refusal.
+/// live session, and room under the connection caps. Returns the session token
+/// (none in echo mode), the client's address and its admission, or the refusal.
 fn check_handshake<'a>(
     request: &Request,
     peer: SocketAddr,
     context: &'a WsContext,
-) -> Result<(String, IpAddr, AdmitGuard<'a>), Refusal> {
+) -> Result<(Option<String>, IpAddr, AdmitGuard<'a>), Refusal> {
+    if context.config.echo {
+        let ip = peer.ip();
+        return Ok((None, ip, context.admit(ip)?));
+    }
     if request.uri().path() != "/ws" {
         return Err((StatusCode::NOT_FOUND, "no WebSocket here; use /ws"));
     }
@@ -385,7 +397,7 @@ fn check_handshake<'a>(
     }
     let ip = client_ip(peer, header("x-forwarded-for"), context.config.trust_proxy);
     let guard = context.admit(ip)?;
-    Ok((token, ip, guard))
+    Ok((Some(token), ip, guard))
 }
 
 /// The address limits apply to. Behind a reverse proxy every connection comes
