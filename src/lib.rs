@@ -46,7 +46,7 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, Sender};
 
 pub use config::Config;
-use config::{HUB_QUEUE, WEB_WORKERS};
+use config::HUB_QUEUE;
 use hub::{Event, Hub};
 
 /// Errors while starting or running: plumbing, reported and then exit.
@@ -60,8 +60,9 @@ pub struct Server {
     to_hub: Sender<Event>,
     /// Set, then wake `accept` with a connection, to stop the WebSocket listener.
     stop_accepting: Arc<AtomicBool>,
-    web: Arc<tiny_http::Server>,
-    web_workers: Vec<JoinHandle<()>>,
+    /// Stops the web listener's supervisor.
+    web: Arc<web::WebControl>,
+    web_supervisor: JoinHandle<()>,
     acceptor: JoinHandle<()>,
     hub: JoinHandle<()>,
     /// Closed (disconnected) when the hub thread ends, for whatever reason.
@@ -71,12 +72,9 @@ pub struct Server {
 /// Bind both listeners and start every thread. Returns once the server is
 /// accepting connections.
 pub fn start(config: Config) -> Result<Server, Error> {
-    let web = tiny_http::Server::http((config.host.as_str(), config.port))
+    let web_listener = TcpListener::bind((config.host.as_str(), config.port))
         .map_err(|e| format!("cannot listen on {}:{}: {e}", config.host, config.port))?;
-    let web_addr = web
-        .server_addr()
-        .to_ip()
-        .ok_or("the web listener has no IP address")?;
+    let web_addr = web_listener.local_addr()?;
     let ws_listener = TcpListener::bind((config.host.as_str(), config.ws_port()))
         .map_err(|e| format!("cannot listen on {}:{}: {e}", config.host, config.ws_port()))?;
     let ws_addr = ws_listener.local_addr()?;
@@ -104,21 +102,16 @@ pub fn start(config: Config) -> Result<Server, Error> {
         .name("ws-accept".into())
         .spawn(move || ws::accept_loop(ws_listener, ws_context, stop))?;
 
-    let web = Arc::new(web);
+    let web = Arc::new(web::WebControl::default());
     let web_context = Arc::new(web::WebContext {
         to_hub: to_hub.clone(),
         config,
         ws_port: ws_addr.port(),
     });
-    let mut web_workers = Vec::with_capacity(WEB_WORKERS);
-    for i in 0..WEB_WORKERS {
-        let (web, context) = (web.clone(), web_context.clone());
-        web_workers.push(
-            thread::Builder::new()
-                .name(format!("web-{i}"))
-                .spawn(move || web::serve(web, context))?,
-        );
-    }
+    let control = web.clone();
+    let web_supervisor = thread::Builder::new()
+        .name("web".into())
+        .spawn(move || web::supervise(web_listener, web_context, control))?;
 
     Ok(Server {
         web_addr,
@@ -126,7 +119,7 @@ pub fn start(config: Config) -> Result<Server, Error> {
         to_hub,
         stop_accepting,
         web,
-        web_workers,
+        web_supervisor,
         acceptor,
         hub,
         hub_done,
@@ -159,12 +152,8 @@ impl Server {
         let _ = self.acceptor.join();
         let _ = self.to_hub.send(Event::Shutdown);
         let hub_ok = self.hub.join().is_ok();
-        for _ in &self.web_workers {
-            self.web.unblock();
-        }
-        for worker in self.web_workers {
-            let _ = worker.join();
-        }
+        self.web.stop();
+        let _ = self.web_supervisor.join();
         hub_ok
     }
 }

@@ -10,13 +10,17 @@
 //! README's deployment section says what to put in front of it.
 
 use std::io::Read;
-use std::sync::Arc;
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Once};
+use std::thread;
+use std::time::Duration;
 
 use crossbeam_channel::Sender;
 use rust_embed::RustEmbed;
 use tiny_http::{Header, Method, Request, Response, Server};
 
-use crate::config::{Config, HUB_REPLY_TIMEOUT, MAX_FORM_BYTES};
+use crate::config::{Config, HUB_REPLY_TIMEOUT, MAX_FORM_BYTES, WEB_WORKERS};
 use crate::hub::Event;
 use crate::protocol::{check_name, check_room};
 use crate::session;
@@ -34,11 +38,131 @@ pub struct WebContext {
     pub ws_port: u16,
 }
 
-/// Answer requests until the server is unblocked. Several threads run this on
-/// one `Server`; each request is handled start to finish by one of them.
-pub fn serve(server: Arc<Server>, context: Arc<WebContext>) {
+/// Longest pause before the web listener is rebuilt after a failure.
+const MAX_RESTART_BACKOFF: Duration = Duration::from_secs(1);
+
+/// The tiny_http server currently running, so `stop` can reach it.
+#[derive(Default)]
+pub struct WebControl {
+    current: Mutex<Option<Arc<Server>>>,
+    stopping: AtomicBool,
+}
+
+impl WebControl {
+    /// Stop serving pages: wake every worker so that `supervise` returns.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        if let Some(server) = &*self.current.lock().unwrap_or_else(|e| e.into_inner()) {
+            for _ in 0..WEB_WORKERS {
+                server.unblock();
+            }
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+}
+
+/// Supervisors to wake when tiny_http panics (see `watch_for_tiny_http_panics`).
+static TINY_HTTP_PANICKED: Mutex<Vec<Sender<()>>> = Mutex::new(Vec::new());
+
+/// tiny_http's accept thread can die without a word: it `unwrap`s a socket
+/// clone, which panics when the process is out of file descriptors. Nothing
+/// then accepts again. The only sign is the panic, so a panic hook (installed
+/// once, keeping the default message) tells every supervisor to rebuild.
+fn watch_for_tiny_http_panics(supervisor: Sender<()>) {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            previous(info);
+            if info
+                .location()
+                .is_some_and(|l| l.file().contains("tiny_http"))
+            {
+                let mut supervisors = TINY_HTTP_PANICKED.lock().unwrap_or_else(|e| e.into_inner());
+                // Forget supervisors that have ended; wake the others.
+                supervisors.retain(|s| !matches!(s.try_send(()), Err(e) if e.is_disconnected()));
+            }
+        }));
+    });
+    let mut supervisors = TINY_HTTP_PANICKED.lock().unwrap_or_else(|e| e.into_inner());
+    supervisors.push(supervisor);
+}
+
+/// Run the web listener until `control.stop()`, rebuilding it if it fails.
+///
+/// Why rebuild? tiny_http's accept thread gives up for good on the first
+/// `accept` error, or panics (see `watch_for_tiny_http_panics`). Run out of
+/// file descriptors for a moment (a connection flood) and the pages would be
+/// gone until a restart. So a failure ends this tiny_http, and this loop starts
+/// a fresh one on a clone of the same listening socket, after a short pause.
+pub fn supervise(listener: TcpListener, context: Arc<WebContext>, control: Arc<WebControl>) {
+    let (panicked, on_panic) = crossbeam_channel::bounded(1);
+    watch_for_tiny_http_panics(panicked);
+    let mut backoff = Duration::from_millis(10);
+    while !control.stopping() {
+        let started = listener
+            .try_clone()
+            .map_err(crate::Error::from)
+            .and_then(|clone| Server::from_listener(clone, None));
+        let server = match started {
+            Ok(server) => Arc::new(server),
+            Err(err) => {
+                eprintln!("natter: cannot start the web listener: {err}; retrying");
+                thread::sleep(backoff);
+                backoff = (backoff * 2).min(MAX_RESTART_BACKOFF);
+                continue;
+            }
+        };
+        *control.current.lock().unwrap_or_else(|e| e.into_inner()) = Some(server.clone());
+        // `stop` may have run just before `current` was set; it would have
+        // missed this server. Checking again after setting it closes that gap.
+        if control.stopping() {
+            break;
+        }
+        let started_at = std::time::Instant::now();
+        let (ended, any_ended) = crossbeam_channel::bounded(WEB_WORKERS);
+        let workers: Vec<_> = (0..WEB_WORKERS)
+            .filter_map(|i| {
+                let (server, context, ended) = (server.clone(), context.clone(), ended.clone());
+                thread::Builder::new()
+                    .name(format!("web-{i}"))
+                    .spawn(move || {
+                        serve(&server, &context);
+                        let _ = ended.send(());
+                    })
+                    .ok()
+            })
+            .collect();
+        // A worker ending means either `stop` or a failed accept.
+        crossbeam_channel::select! {
+            recv(any_ended) -> _ => {}
+            recv(on_panic) -> _ => {}
+        }
+        for _ in 0..workers.len() {
+            server.unblock();
+        }
+        for worker in workers {
+            let _ = worker.join();
+        }
+        if started_at.elapsed() > MAX_RESTART_BACKOFF * 10 {
+            backoff = Duration::from_millis(10); // It had been healthy for a while.
+        }
+        if !control.stopping() {
+            eprintln!("natter: the web listener failed; restarting it in {backoff:?}");
+            thread::sleep(backoff);
+            backoff = (backoff * 2).min(MAX_RESTART_BACKOFF);
+        }
+    }
+}
+
+/// Answer requests until the server is unblocked or fails. Several threads run
+/// this on one `Server`; each request is handled start to finish by one of them.
+fn serve(server: &Server, context: &WebContext) {
     for request in server.incoming_requests() {
-        handle(request, &context);
+        handle(request, context);
     }
 }
 

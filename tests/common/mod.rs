@@ -384,12 +384,30 @@ impl Binary {
     /// Start `natter --port 0 <args>` and wait (up to the deadline) for it to
     /// print where it listens.
     pub fn start(args: &[&str]) -> Binary {
-        use std::io::BufRead;
-        use std::process::{Command, Stdio};
-
-        let mut child = Command::new(env!("CARGO_BIN_EXE_natter"))
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_natter"));
+        command
             .args(["--port", "0", "--host", "127.0.0.1"])
-            .args(args)
+            .args(args);
+        Binary::spawn(command)
+    }
+
+    /// Like `start`, with the process limited to `limit` open file descriptors.
+    pub fn start_with_fd_limit(limit: u32, args: &[&str]) -> Binary {
+        let mut command = std::process::Command::new("bash");
+        command
+            .arg("-c")
+            .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
+            .arg(env!("CARGO_BIN_EXE_natter"))
+            .args(["--port", "0", "--host", "127.0.0.1"])
+            .args(args);
+        Binary::spawn(command)
+    }
+
+    fn spawn(mut command: std::process::Command) -> Binary {
+        use std::io::BufRead;
+        use std::process::Stdio;
+
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
