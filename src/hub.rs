@@ -112,6 +112,10 @@ pub enum Event {
     },
     /// Close everyone with 1001, deliver what is queued, and return.
     Shutdown,
+    /// Fault injection: panic, as a bug in the hub would. Only sent by
+    /// `Server::inject_hub_failure`, which tests use to prove that a dead hub
+    /// is loud (every client closed with 1011) rather than silent.
+    InjectFailure,
 }
 
 /// One WebSocket connection, as the hub sees it.
@@ -322,6 +326,7 @@ impl Hub {
             Event::AutoReply { conn, bytes } => self.queue(conn, bytes.into(), now),
             Event::Disconnected { conn, close } => self.disconnected(conn, close, now),
             Event::Shutdown => self.shutdown(now),
+            Event::InjectFailure => panic!("hub failure injected by a test"),
         }
     }
 

@@ -137,6 +137,12 @@ impl Server {
         self.ws_addr
     }
 
+    /// Make the hub thread panic, as a bug would (fault injection for tests).
+    #[doc(hidden)]
+    pub fn inject_hub_failure(&self) {
+        let _ = self.to_hub.send(Event::InjectFailure);
+    }
+
     /// A channel that disconnects when the hub thread ends.
     pub fn hub_done(&self) -> &Receiver<()> {
         &self.hub_done

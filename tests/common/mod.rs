@@ -58,6 +58,23 @@ impl TestServer {
         self.server.take().map(|s| s.shutdown()).unwrap_or(true)
     }
 
+    /// Fault injection: make the hub thread panic.
+    pub fn inject_hub_failure(&self) {
+        self.server
+            .as_ref()
+            .expect("a running server")
+            .inject_hub_failure();
+    }
+
+    /// Whether the hub thread has ended within `wait` (what `run` watches).
+    pub fn hub_stopped_within(&self, wait: Duration) -> bool {
+        let server = self.server.as_ref().expect("a running server");
+        matches!(
+            server.hub_done().recv_timeout(wait),
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected)
+        )
+    }
+
     pub fn origin(&self) -> String {
         format!("http://127.0.0.1:{}", self.web.port())
     }
