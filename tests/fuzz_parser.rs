@@ -1,0 +1,130 @@
+//! Property-based fuzzing of everything a client can type: incoming JSON frames,
+//! display names, room names and message text. Whatever arrives, parsing never
+//! panics, and whatever it accepts obeys the rules the hub relies on.
+//!
+//! Bounded: a fixed number of cases per property, so `make test` stays quick.
+
+use natter::protocol::{check_name, check_room, parse_request, Request};
+use proptest::prelude::*;
+use serde_json::{json, Value};
+
+fn config() -> ProptestConfig {
+    ProptestConfig {
+        cases: 3_000,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+/// Arbitrary JSON, nested a few levels, biased towards our field names.
+fn any_json() -> impl Strategy<Value = Value> {
+    let key = prop_oneof![
+        Just("type".to_string()),
+        Just("room".to_string()),
+        Just("text".to_string()),
+        Just("since".to_string()),
+        Just("client_id".to_string()),
+        ".{0,8}",
+    ];
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_map(Value::from),
+        prop_oneof![
+            Just("join".to_string()),
+            Just("message".to_string()),
+            Just("leave".to_string()),
+            Just("typing".to_string()),
+            ".{0,40}",
+        ]
+        .prop_map(Value::String),
+    ];
+    leaf.prop_recursive(4, 32, 6, move |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            prop::collection::btree_map(key.clone(), inner, 0..6)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// What every accepted request must satisfy.
+fn assert_valid(request: &Request) {
+    let room = match request {
+        Request::Join { room, .. } | Request::Leave { room } | Request::Typing { room } => room,
+        Request::Message { room, text, client_id } => {
+            assert_eq!(text.trim(), text, "text is trimmed");
+            assert!(!text.is_empty() && text.chars().count() <= 4000);
+            if let Some(id) = client_id {
+                assert!((1..=64).contains(&id.chars().count()));
+            }
+            room
+        }
+    };
+    assert_eq!(check_room(room).as_deref(), Ok(room.as_str()), "room obeys the rules");
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn arbitrary_text_frames_never_panic(frame in ".{0,200}") {
+        if let Ok(request) = parse_request(&frame) {
+            assert_valid(&request);
+        }
+    }
+
+    #[test]
+    fn arbitrary_bytes_as_text_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+        let frame = String::from_utf8_lossy(&bytes);
+        if let Ok(request) = parse_request(&frame) {
+            assert_valid(&request);
+        }
+    }
+
+    #[test]
+    fn arbitrary_json_never_panics(value in any_json()) {
+        match parse_request(&value.to_string()) {
+            Ok(request) => assert_valid(&request),
+            Err(rejection) => prop_assert!(!rejection.message.is_empty()),
+        }
+    }
+
+    #[test]
+    fn well_formed_messages_round_trip(room in "[a-zA-Z0-9 _.-]{1,64}", text in ".{1,300}") {
+        let frame = json!({"type": "message", "room": room, "text": text}).to_string();
+        match parse_request(&frame) {
+            Ok(Request::Message { room: r, text: t, .. }) => {
+                prop_assert_eq!(r, room.trim());
+                prop_assert_eq!(t, text.trim());
+            }
+            Ok(other) => prop_assert!(false, "parsed as {:?}", other),
+            Err(rejection) => {
+                // Refused only for a reason the rules give.
+                let blank = room.trim().is_empty() || text.trim().is_empty();
+                prop_assert!(blank, "refused {:?}: {}", frame, rejection.message);
+            }
+        }
+    }
+
+    #[test]
+    fn names_are_checked_without_panicking(name in "\\PC{0,40}|.{0,40}") {
+        if let Ok(clean) = check_name(&name) {
+            prop_assert_eq!(clean.trim(), clean.as_str());
+            let chars = clean.chars().count();
+            prop_assert!((1..=24).contains(&chars));
+            let visible = clean.chars().all(|c| !c.is_control() && c != '\u{200B}');
+            prop_assert!(visible, "invisible characters in {:?}", clean);
+        }
+    }
+
+    #[test]
+    fn rooms_are_checked_without_panicking(room in ".{0,80}") {
+        if let Ok(clean) = check_room(&room) {
+            let chars = clean.chars().count();
+            prop_assert!((1..=64).contains(&chars));
+            prop_assert!(!clean.contains('<') && !clean.contains('/'));
+        }
+    }
+}
