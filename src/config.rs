@@ -155,6 +155,28 @@ pub const REFUSAL_SLACK: usize = 64;
 /// a login flood cannot grow memory without bound.
 pub const MAX_SESSIONS: usize = 50_000;
 
+/// Where history and sessions are stored unless `--db` says otherwise: a file
+/// next to where natter was started, easy to find, back up and delete.
+/// `--db :memory:` keeps nothing on disk.
+pub const DEFAULT_DB: &str = "natter.db";
+
+/// Most messages one `history` request returns (scroll-back pages).
+pub const MAX_HISTORY_PAGE: usize = 100;
+
+/// Most missed messages a `join` with `since` replays from storage. Past it the
+/// reply says `gap: true` and the page starts the room afresh.
+pub const MAX_RESUME: usize = 1000;
+
+/// With `--retention`, how often old messages are deleted (also once at start).
+pub const RETENTION_INTERVAL: Duration = Duration::from_secs(60 * 60);
+
+/// Messages per page when the web thread pages a room's transcript out of the
+/// hub for an export: small enough that the hub is never busy for long.
+pub const EXPORT_PAGE: usize = 1000;
+
+/// Most messages in one export.
+pub const MAX_EXPORT_MESSAGES: usize = 200_000;
+
 /// Everything `run` needs to start a server. `Config::default()` is what the
 /// binary runs with no flags, except that tests use port 0.
 #[derive(Clone, Debug)]
@@ -199,6 +221,10 @@ pub struct Config {
     pub trust_proxy: bool,
     /// See [`WRITE_STALL_TIMEOUT`].
     pub write_stall_timeout: Duration,
+    /// The SQLite file for history and sessions (`--db`); `:memory:` for none.
+    pub db: String,
+    /// Delete messages older than this (`--retention DAYS`); `None` keeps all.
+    pub retention: Option<Duration>,
     /// Echo mode (`natter echo`): every WebSocket message comes straight back,
     /// with no login and no rooms. It exists to run the Autobahn conformance
     /// suite against natter's own WebSocket path: the same accept loop, reader
@@ -227,6 +253,8 @@ impl Default for Config {
             trust_proxy: false,
             write_stall_timeout: WRITE_STALL_TIMEOUT,
             echo: false,
+            db: DEFAULT_DB.to_string(),
+            retention: None,
         }
     }
 }

@@ -46,9 +46,10 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use crate::config::{
-    Config, CLIENT_ID_MEMORY, CLOSE_FLUSH_TIMEOUT, MAX_EVENTS_PER_PASS, MAX_OUTBOX_CHUNKS,
-    MAX_ROOMS_PER_CONNECTION, MAX_SESSIONS, RATE_CHARS_PER_POINT, RATE_COST_INVALID,
-    RATE_COST_JOIN, RATE_COST_MESSAGE, RATE_HALF_LIFE, SHUTDOWN_TIMEOUT, WRITE_RETRY_INTERVAL,
+    Config, CLIENT_ID_MEMORY, CLOSE_FLUSH_TIMEOUT, MAX_EVENTS_PER_PASS, MAX_HISTORY_PAGE,
+    MAX_OUTBOX_CHUNKS, MAX_RESUME, MAX_ROOMS_PER_CONNECTION, MAX_SESSIONS, RATE_CHARS_PER_POINT,
+    RATE_COST_INVALID, RATE_COST_JOIN, RATE_COST_MESSAGE, RATE_HALF_LIFE, RETENTION_INTERVAL,
+    SHUTDOWN_TIMEOUT, WRITE_RETRY_INTERVAL,
 };
 use crate::outbox::Outbox;
 use crate::protocol::{
@@ -56,6 +57,7 @@ use crate::protocol::{
     SystemEvent,
 };
 use crate::ratelimit::{RateLimiter, Verdict};
+use crate::storage::{Storage, StorageError};
 
 /// Identifies one WebSocket connection for its whole life. Never reused.
 pub type ConnId = u64;
@@ -112,6 +114,14 @@ pub enum Event {
     },
     /// Close everyone with 1001, deliver what is queued, and return.
     Shutdown,
+    /// A page of a room's transcript for an export: up to `EXPORT_PAGE`
+    /// messages with ids below `before`, oldest first, and whether there are more.
+    /// The web thread asks page by page, so the hub is never busy for long.
+    Export {
+        room: String,
+        before: u64,
+        reply: Sender<Result<(Vec<ChatMessage>, bool), StorageError>>,
+    },
     /// Fault injection: panic, as a bug in the hub would. Only sent by
     /// `Server::inject_hub_failure`, which tests use to prove that a dead hub
     /// is loud (every client closed with 1011) rather than silent.
@@ -198,8 +208,10 @@ impl Room {
         names
     }
 
-    fn is_empty(&self) -> bool {
-        self.members.is_empty() && self.present.is_empty() && self.history.is_empty()
+    /// Nobody here and nothing waiting to go out: the room can leave memory
+    /// (its history stays in storage).
+    fn is_idle(&self) -> bool {
+        self.members.is_empty() && self.present.is_empty() && self.batch.is_empty()
     }
 }
 
@@ -227,6 +239,15 @@ pub struct Hub {
     ping: Arc<[u8]>,
     /// Per-address scores; `None` when rate limiting is off.
     limiter: Option<RateLimiter>,
+    /// History, rooms and sessions on disk. The hub is its only user.
+    store: Storage,
+    /// Messages posted this pass, saved in one transaction at the end of it
+    /// before anyone receives them: (room key, message, sender).
+    unsaved: Vec<(String, ChatMessage, ConnId)>,
+    /// Rooms that may have become idle this pass, to drop from memory.
+    maybe_idle: Vec<String>,
+    /// When old messages are next deleted, with `--retention`.
+    next_retention: Instant,
     /// Set by `Event::Shutdown`: the time by which the hub returns regardless.
     shutdown_deadline: Option<Instant>,
 }
@@ -261,11 +282,14 @@ pub fn hub_loop(mut hub: Hub, events: Receiver<Event>) {
 }
 
 impl Hub {
-    pub fn new(config: Config, now: Instant) -> Hub {
+    /// A hub starting from what `store` holds: its sessions are valid again,
+    /// and rooms load from it when first used.
+    pub fn new(config: Config, store: Storage, now: Instant) -> Result<Hub, StorageError> {
         let limiter = config
             .rate_limit
             .map(|threshold| RateLimiter::new(threshold, RATE_HALF_LIFE));
-        Hub {
+        let stored_sessions = store.sessions()?;
+        let mut hub = Hub {
             limits: Limits::new(config.history),
             next_ping: now + config.ping_interval,
             next_sweep: now + SWEEP_INTERVAL,
@@ -282,8 +306,30 @@ impl Hub {
             batched: Vec::new(),
             ping: protocol::ping_frame(),
             limiter,
+            store,
+            unsaved: Vec::new(),
+            maybe_idle: Vec::new(),
+            next_retention: now,
             shutdown_deadline: None,
+        };
+        let now_ms = now_millis();
+        for stored in stored_sessions {
+            let idle_for = Duration::from_millis(now_ms.saturating_sub(stored.idle_since_ms));
+            let id = hub.next_session;
+            hub.next_session += 1;
+            hub.tokens.insert(stored.token.clone(), id);
+            hub.sessions.insert(
+                id,
+                Session {
+                    token: stored.token,
+                    name: stored.name.into(),
+                    conns: 0,
+                    idle_since: now.checked_sub(idle_for).unwrap_or(now),
+                    recent: VecDeque::new(),
+                },
+            );
         }
+        Ok(hub)
     }
 
     /// Handle one event. Only queues bytes; `flush` writes them.
@@ -326,6 +372,21 @@ impl Hub {
             Event::AutoReply { conn, bytes } => self.queue(conn, bytes.into(), now),
             Event::Disconnected { conn, close } => self.disconnected(conn, close, now),
             Event::Shutdown => self.shutdown(now),
+            Event::Export {
+                room,
+                before,
+                reply,
+            } => {
+                let key = room_key(&room);
+                let name = self
+                    .rooms
+                    .get(&key)
+                    .map_or_else(|| room.as_str().into(), |r| r.name.clone());
+                let page = self
+                    .store
+                    .before(&key, &name, before, crate::config::EXPORT_PAGE);
+                let _ = reply.try_send(page);
+            }
             Event::InjectFailure => panic!("hub failure injected by a test"),
         }
     }
@@ -374,6 +435,9 @@ impl Hub {
             // A new name replaces the old session; its tabs are logged out.
             self.end_session(id, now);
         }
+        self.store
+            .save_session(&token, &name, now_millis())
+            .map_err(|e| format!("Could not save your session ({e}). Please try again later."))?;
         let id = self.next_session;
         self.next_session += 1;
         self.tokens.insert(token.clone(), id);
@@ -409,6 +473,9 @@ impl Hub {
         }
         if let Some(session) = self.sessions.remove(&id) {
             self.tokens.remove(&session.token);
+            if let Err(err) = self.store.delete_session(&session.token) {
+                eprintln!("natter: could not delete a session from storage: {err}");
+            }
         }
     }
 
@@ -538,7 +605,11 @@ impl Hub {
         if let Some(s) = self.sessions.get_mut(&session) {
             s.conns = s.conns.saturating_sub(1);
             if s.conns == 0 {
+                // Stored, so that after a restart the session still expires on time.
                 s.idle_since = now;
+                if let Err(err) = self.store.save_session(&s.token, &s.name, now_millis()) {
+                    eprintln!("natter: could not save a session: {err}");
+                }
             }
         }
     }
@@ -558,7 +629,7 @@ impl Hub {
                 RATE_COST_MESSAGE + text.chars().count() as f64 / RATE_CHARS_PER_POINT,
                 client_id.as_deref(),
             ),
-            Request::Leave { .. } | Request::Typing { .. } => (0.0, None),
+            Request::Leave { .. } | Request::Typing { .. } | Request::History { .. } => (0.0, None),
         };
         if cost > 0.0 && !self.charge(id, cost, client_id.map(str::to_string), now) {
             return;
@@ -606,6 +677,17 @@ impl Hub {
                     return;
                 }
                 self.typing(session, &key, now);
+            }
+            Request::History {
+                room,
+                before,
+                limit,
+            } => {
+                let key = room_key(&room);
+                if !self.require_member(id, &key, &room, None) {
+                    return;
+                }
+                self.history(id, &key, before, limit, now);
             }
         }
     }
@@ -680,10 +762,17 @@ impl Hub {
         now: Instant,
     ) {
         let name = self.sessions[&session].name.clone();
-        let r = self
-            .rooms
-            .entry(key.clone())
-            .or_insert_with(|| Room::new(room));
+        let r = match self.load_room(&key, room) {
+            Ok(r) => r,
+            Err(err) => {
+                let mut rejection = Rejection::new(
+                    ErrorCode::StorageFailed,
+                    format!("could not load the room: {err}"),
+                );
+                rejection.room = Some(room.to_string());
+                return self.reject(id, &rejection);
+            }
+        };
         let wanted = name.to_lowercase();
         let clash = r
             .present
@@ -695,9 +784,7 @@ impl Hub {
                 format!("the name \"{name}\" is already taken in #{}", r.name),
             );
             rejection.room = Some(r.name.to_string());
-            if r.is_empty() {
-                self.rooms.remove(&key);
-            }
+            self.maybe_idle.push(key);
             return self.reject(id, &rejection);
         }
         // Frames already batched for this room were produced before this
@@ -727,16 +814,28 @@ impl Hub {
         let r = &self.rooms[&key];
         let oldest = r.history.front().map(|m| m.id);
         let last = r.next_id - 1;
-        let (history, gap): (Vec<&ChatMessage>, bool) = match since {
-            None => (r.history.iter().collect(), false),
-            // A `since` from the future means the server restarted and its ids
-            // started again: the page must start over.
-            Some(since) if since > last => (r.history.iter().collect(), true),
-            Some(since) => (
-                r.history.iter().filter(|m| m.id > since).collect(),
-                since < last && oldest.is_none_or(|o| o > since + 1),
+        let cached = || r.history.iter().cloned().collect::<Vec<_>>();
+        let (history, gap): (Vec<ChatMessage>, bool) = match since {
+            None => (cached(), false),
+            // A `since` from the future: the database was replaced and ids
+            // started again. The page must start over.
+            Some(since) if since > last => (cached(), true),
+            // Everything missed is still in memory.
+            Some(since) if oldest.is_some_and(|o| o <= since + 1) || since == last => (
+                r.history.iter().filter(|m| m.id > since).cloned().collect(),
+                false,
             ),
+            // Older than the cache: replay from storage, up to a limit.
+            Some(since) => match self.store.after(&key, &r.name, since, MAX_RESUME + 1) {
+                Ok(missed) if missed.len() <= MAX_RESUME => (missed, false),
+                Ok(_) => (cached(), true),
+                Err(err) => {
+                    eprintln!("natter: could not read history: {err}");
+                    (cached(), true)
+                }
+            },
         };
+        let history: Vec<&ChatMessage> = history.iter().collect();
         let members = r.member_names();
         let joined = protocol::encode(&Reply::Joined {
             room: &r.name,
@@ -801,9 +900,8 @@ impl Hub {
         }
         r.batch.extend_from_slice(&system);
         r.batch.extend_from_slice(&presence);
-        if r.is_empty() {
-            // Nobody left and nothing said: the room disappears.
-            self.rooms.remove(key);
+        if event == SystemEvent::Leave {
+            self.maybe_idle.push(key.to_string());
         }
     }
 
@@ -826,9 +924,18 @@ impl Hub {
                 // echo before it lost the connection). Send the original to this
                 // connection only; post nothing.
                 let msg_id = *msg_id;
-                let original = self.rooms[key].history.iter().find(|m| m.id == msg_id);
+                let r = &self.rooms[key];
+                let original = match r.history.iter().find(|m| m.id == msg_id) {
+                    Some(m) => Some(m.clone()),
+                    None => self
+                        .store
+                        .after(key, &r.name, msg_id - 1, 1)
+                        .ok()
+                        .and_then(|mut found| found.pop())
+                        .filter(|m| m.id == msg_id),
+                };
                 if let Some(message) = original {
-                    let frame = protocol::encode(&Reply::Message(message));
+                    let frame = protocol::encode(&Reply::Message(&message));
                     self.queue(id, frame, now);
                 }
                 return;
@@ -845,11 +952,6 @@ impl Hub {
             client_id,
         };
         r.next_id += 1;
-        if r.batch.is_empty() {
-            self.batched.push(key.to_string());
-        }
-        r.batch
-            .extend_from_slice(&protocol::encode(&Reply::Message(&message)));
         if let Some(cid) = &message.client_id {
             if s.recent.len() == CLIENT_ID_MEMORY {
                 s.recent.pop_front();
@@ -857,10 +959,108 @@ impl Hub {
             s.recent
                 .push_back((cid.clone(), key.to_string(), message.id));
         }
-        r.history.push_back(message);
-        while r.history.len() > self.config.history {
-            r.history.pop_front();
+        // Not sent yet: `commit` saves the pass's messages first.
+        self.unsaved.push((key.to_string(), message, id));
+    }
+
+    /// Save this pass's messages in one transaction, then hand them to their
+    /// rooms. Nobody receives a message before it is stored, so whatever a
+    /// client has seen survives a crash. If saving fails, nothing is posted and
+    /// each sender gets `storage_failed` (the page keeps the message pending).
+    fn commit(&mut self, now: Instant) {
+        if self.unsaved.is_empty() {
+            return;
         }
+        let unsaved = std::mem::take(&mut self.unsaved);
+        let rows: Vec<(&str, &ChatMessage)> =
+            unsaved.iter().map(|(k, m, _)| (k.as_str(), m)).collect();
+        if let Err(err) = self.store.save_messages(&rows) {
+            eprintln!("natter: could not store {} message(s): {err}", rows.len());
+            for (key, message, conn) in unsaved {
+                if let Some(s) = self
+                    .conns
+                    .get(&conn)
+                    .and_then(|c| self.sessions.get_mut(&c.session))
+                {
+                    s.recent
+                        .retain(|(_, k, id)| !(*k == key && *id == message.id));
+                }
+                let mut r = Rejection::new(
+                    ErrorCode::StorageFailed,
+                    format!("your message could not be saved ({err}); it was not sent"),
+                );
+                r.room = Some(message.room.to_string());
+                r.client_id = message.client_id;
+                self.reject(conn, &r);
+            }
+            return;
+        }
+        for (key, message, _) in unsaved {
+            let Some(r) = self.rooms.get_mut(&key) else {
+                continue; // Everyone left; it is stored, and that is all.
+            };
+            if r.batch.is_empty() {
+                self.batched.push(key.clone());
+            }
+            r.batch
+                .extend_from_slice(&protocol::encode(&Reply::Message(&message)));
+            r.history.push_back(message);
+            while r.history.len() > self.config.history {
+                r.history.pop_front();
+            }
+        }
+        let _ = now;
+    }
+
+    /// A page of older messages, from storage.
+    fn history(
+        &mut self,
+        id: ConnId,
+        key: &str,
+        before: Option<u64>,
+        limit: Option<usize>,
+        now: Instant,
+    ) {
+        let r = &self.rooms[key];
+        let limit = limit.unwrap_or(MAX_HISTORY_PAGE).clamp(1, MAX_HISTORY_PAGE);
+        let before = before.unwrap_or(u64::MAX);
+        let frame = match self.store.before(key, &r.name, before, limit) {
+            Ok((messages, more)) => protocol::encode(&Reply::History {
+                room: &r.name,
+                messages: &messages,
+                more,
+            }),
+            Err(err) => {
+                let mut rejection = Rejection::new(
+                    ErrorCode::StorageFailed,
+                    format!("could not read history: {err}"),
+                );
+                rejection.room = Some(r.name.to_string());
+                return self.reject(id, &rejection);
+            }
+        };
+        self.queue(id, frame, now);
+    }
+
+    /// The room for `key`: from memory, else from storage (name, next id and
+    /// recent history), else a new room named `display`.
+    fn load_room(&mut self, key: &str, display: &str) -> Result<&mut Room, StorageError> {
+        if !self.rooms.contains_key(key) {
+            let room = match self.store.room(key)? {
+                Some(stored) => {
+                    let mut room = Room::new(&stored.name);
+                    room.next_id = stored.next_id;
+                    let (recent, _) =
+                        self.store
+                            .before(key, &room.name, u64::MAX, self.config.history)?;
+                    room.history = recent.into();
+                    room
+                }
+                None => Room::new(display),
+            };
+            self.rooms.insert(key.to_string(), room);
+        }
+        Ok(self.rooms.get_mut(key).expect("inserted above"))
     }
 
     /// Tell everyone else in the room that this user is typing.
@@ -938,6 +1138,7 @@ impl Hub {
     /// End of a pass: batches to members, doomed connections closed, then one
     /// non-blocking write per connection with bytes queued.
     fn flush(&mut self, now: Instant) {
+        self.commit(now);
         self.flush_rooms(now);
         while !self.doomed.is_empty() {
             for (id, code, reason) in std::mem::take(&mut self.doomed) {
@@ -987,6 +1188,12 @@ impl Hub {
         // Forgetting may have parted rooms and queued to others meanwhile.
         still_dirty.append(&mut self.dirty);
         self.dirty = still_dirty;
+        // Rooms nobody is in leave memory; storage keeps their history.
+        for key in std::mem::take(&mut self.maybe_idle) {
+            if self.rooms.get(&key).is_some_and(Room::is_idle) {
+                self.rooms.remove(&key);
+            }
+        }
     }
 
     // -- timers -----------------------------------------------------------------
@@ -1035,6 +1242,10 @@ impl Hub {
                 self.queue(id, self.ping.clone(), now);
             }
         }
+        if let Some(retention) = self.config.retention.filter(|_| now >= self.next_retention) {
+            self.next_retention = now + RETENTION_INTERVAL;
+            self.delete_old(retention);
+        }
         if now >= self.next_sweep {
             self.next_sweep = now + SWEEP_INTERVAL;
             let ttl = self.config.session_ttl;
@@ -1057,6 +1268,20 @@ impl Hub {
             }
             self.closing.pop_front();
             self.forget(id, now);
+        }
+    }
+
+    /// `--retention`: delete stored messages older than `retention`, and the
+    /// same from the rooms in memory, so nobody is shown what was deleted.
+    fn delete_old(&mut self, retention: Duration) {
+        let cutoff = now_millis().saturating_sub(retention.as_millis() as u64);
+        match self.store.delete_before(cutoff) {
+            Ok(0) => {}
+            Ok(n) => println!("natter: retention deleted {n} message(s)"),
+            Err(err) => eprintln!("natter: retention could not delete old messages: {err}"),
+        }
+        for r in self.rooms.values_mut() {
+            r.history.retain(|m| m.ts >= cutoff);
         }
     }
 

@@ -16,6 +16,7 @@
 //! - [`protocol`]: the JSON messages, the naming rules, error and close codes.
 //! - [`ratelimit`]: the per-address decaying score that keeps floods out.
 //! - [`session`]: session tokens and cookies.
+//! - [`storage`]: history, rooms and sessions in SQLite, used by the hub alone.
 //!
 //! ```text
 //!  browser ──HTTP──▶ web threads ──Event::Login/Lookup──▶ ┐
@@ -34,6 +35,7 @@ pub mod outbox;
 pub mod protocol;
 pub mod ratelimit;
 pub mod session;
+pub mod storage;
 pub mod web;
 pub mod ws;
 
@@ -72,6 +74,11 @@ pub struct Server {
 /// Bind both listeners and start every thread. Returns once the server is
 /// accepting connections.
 pub fn start(config: Config) -> Result<Server, Error> {
+    // Storage first: a database that cannot be used stops the start with one
+    // line saying why, before any port is opened for nothing.
+    let store = storage::Storage::open(&config.db).map_err(|e| format!("storage: {e}"))?;
+    let hub_state =
+        Hub::new(config.clone(), store, Instant::now()).map_err(|e| format!("storage: {e}"))?;
     let web_listener = TcpListener::bind((config.host.as_str(), config.port))
         .map_err(|e| format!("cannot listen on {}:{}: {e}", config.host, config.port))?;
     let web_addr = web_listener.local_addr()?;
@@ -83,7 +90,6 @@ pub fn start(config: Config) -> Result<Server, Error> {
     // `send`, stop reading their sockets, and TCP slows the senders down.
     let (to_hub, events) = crossbeam_channel::bounded(HUB_QUEUE);
     let (hub_alive, hub_done) = crossbeam_channel::bounded::<()>(0);
-    let hub_state = Hub::new(config.clone(), Instant::now());
     let hub = thread::Builder::new().name("hub".into()).spawn(move || {
         // Dropped when this thread ends, normally or by panic: that closes
         // `hub_done`, which is how `run` notices a dead hub.
@@ -170,6 +176,7 @@ impl Server {
 pub fn run(config: Config) -> Result<(), Error> {
     use signal_hook::consts::{SIGINT, SIGTERM};
 
+    let config_db = config.db.clone();
     let server = start(config)?;
     let web = server.web_addr();
     let host = match web.ip() {
@@ -178,6 +185,10 @@ pub fn run(config: Config) -> Result<(), Error> {
         ip => ip.to_string(),
     };
     println!("natter is running: open http://{host}:{}/", web.port());
+    match config_db.as_str() {
+        ":memory:" => println!("history is kept in memory only (--db :memory:)"),
+        path => println!("history is stored in {path}"),
+    }
     println!(
         "(WebSocket listener on port {}; Ctrl-C to stop)",
         server.ws_addr().port()

@@ -22,6 +22,8 @@ usage: natter [options]          run the chat
   --max-connections N  WebSocket connections in all (default 5000)
   --max-per-ip N     WebSocket connections from one address (default 64)
   --trust-proxy      take client addresses from X-Forwarded-For (only behind a proxy)
+  --db PATH          SQLite file for history and sessions (default natter.db), or :memory:
+  --retention DAYS   delete messages older than this many days (default: keep all)
   -h, --help         show this help
   -V, --version      show the version";
 
@@ -96,6 +98,18 @@ fn parse(mut args: pico_args::Arguments) -> Result<Option<Config>, String> {
         max_connections: value(&mut args, "--max-connections")?.unwrap_or(defaults.max_connections),
         max_per_ip: value(&mut args, "--max-per-ip")?.unwrap_or(defaults.max_per_ip),
         trust_proxy: args.contains("--trust-proxy"),
+        db: value(&mut args, "--db")?.unwrap_or(defaults.db.clone()),
+        retention: match value::<f64>(&mut args, "--retention")? {
+            None => None,
+            Some(days) if days > 0.0 && days.is_finite() => Some(
+                std::time::Duration::from_secs_f64(days * 24.0 * 60.0 * 60.0),
+            ),
+            Some(days) => {
+                return Err(format!(
+                    "--retention takes a positive number of days, got {days}"
+                ))
+            }
+        },
         ..defaults
     };
     let config = Config { echo, ..config };

@@ -36,6 +36,12 @@ pub enum Request {
     },
     /// "I am typing" in a room.
     Typing { room: String },
+    /// Older messages: up to `limit` (capped) with ids below `before`.
+    History {
+        room: String,
+        before: Option<u64>,
+        limit: Option<usize>,
+    },
 }
 
 /// A chat message as it is stored in a room's history and sent on the wire.
@@ -100,6 +106,11 @@ pub enum Reply<'a> {
         room: &'a str,
         user: &'a str,
     },
+    History {
+        room: &'a str,
+        messages: &'a [ChatMessage],
+        more: bool,
+    },
     Error {
         code: ErrorCode,
         message: String,
@@ -136,6 +147,7 @@ pub enum ErrorCode {
     NameTaken,
     TooManyRooms,
     RateLimited,
+    StorageFailed,
 }
 
 /// A refused request: the code the page branches on and a message a person reads.
@@ -227,6 +239,14 @@ const FIELDS: &[(&str, &[(&str, FieldKind)])] = &[
         ],
     ),
     ("typing", &[("room", FieldKind::Text)]),
+    (
+        "history",
+        &[
+            ("room", FieldKind::Text),
+            ("before", FieldKind::OptionalId),
+            ("limit", FieldKind::OptionalId),
+        ],
+    ),
 ];
 
 #[derive(Clone, Copy)]
@@ -267,12 +287,10 @@ fn classify(text: &str, err: serde_json::Error) -> Rejection {
             ErrorCode::BadRequest,
             "expected a JSON object with a string \"type\" field",
         ),
-        Some(Some(kind)) if !["join", "leave", "message", "typing"].contains(&kind) => {
-            Rejection::new(
-                ErrorCode::UnknownType,
-                format!("unknown type {kind:?}; expected join, leave, message or typing"),
-            )
-        }
+        Some(Some(kind)) if !FIELDS.iter().any(|(k, _)| *k == kind) => Rejection::new(
+            ErrorCode::UnknownType,
+            format!("unknown type {kind:?}; expected join, leave, message, typing or history"),
+        ),
         Some(Some(kind)) => Rejection::new(
             ErrorCode::BadField,
             field_problem(kind, &value).unwrap_or_else(|| format!("bad field: {err}")),
@@ -292,6 +310,15 @@ fn validate(request: Request) -> Result<Request, Rejection> {
         },
         Request::Typing { room } => Request::Typing {
             room: room_of(&room)?,
+        },
+        Request::History {
+            room,
+            before,
+            limit,
+        } => Request::History {
+            room: room_of(&room)?,
+            before,
+            limit,
         },
         Request::Message {
             room,

@@ -52,8 +52,15 @@ fn any_json() -> impl Strategy<Value = Value> {
 /// What every accepted request must satisfy.
 fn assert_valid(request: &Request) {
     let room = match request {
-        Request::Join { room, .. } | Request::Leave { room } | Request::Typing { room } => room,
-        Request::Message { room, text, client_id } => {
+        Request::Join { room, .. }
+        | Request::Leave { room }
+        | Request::Typing { room }
+        | Request::History { room, .. } => room,
+        Request::Message {
+            room,
+            text,
+            client_id,
+        } => {
             assert_eq!(text.trim(), text, "text is trimmed");
             assert!(!text.is_empty() && text.chars().count() <= 4000);
             if let Some(id) = client_id {
@@ -62,7 +69,11 @@ fn assert_valid(request: &Request) {
             room
         }
     };
-    assert_eq!(check_room(room).as_deref(), Ok(room.as_str()), "room obeys the rules");
+    assert_eq!(
+        check_room(room).as_deref(),
+        Ok(room.as_str()),
+        "room obeys the rules"
+    );
 }
 
 proptest! {

@@ -80,7 +80,7 @@ fn a_since_resume_gets_exactly_what_was_missed() {
 }
 
 #[test]
-fn a_since_older_than_the_buffer_reports_a_gap() {
+fn a_since_older_than_the_memory_cache_replays_from_storage() {
     let server = common::start_with(|c| c.history = 3);
     let mut alice = server.user("alice");
     alice.join("lobby");
@@ -91,15 +91,29 @@ fn a_since_older_than_the_buffer_reports_a_gap() {
     let mut bob = server.user("bob");
     bob.send(json!({"type": "join", "room": "lobby", "since": 1}));
     let joined = bob.recv_type("joined");
-    assert_eq!(joined["gap"], true, "m2 and m3 are gone");
-    assert_eq!(texts(&joined["history"]), ["m4", "m5", "m6"]);
+    assert_eq!(joined["gap"], false, "storage still has m2 and m3");
+    assert_eq!(texts(&joined["history"]), ["m2", "m3", "m4", "m5", "m6"]);
+}
 
-    bob.send(json!({"type": "join", "room": "lobby", "since": 3}));
-    assert_eq!(
-        bob.recv_type("joined")["gap"],
-        false,
-        "m4 onwards is all there"
-    );
+#[test]
+fn missing_more_than_the_resume_limit_reports_a_gap() {
+    let server = common::start_with(|c| c.history = 10);
+    let mut alice = server.user("alice");
+    alice.join("lobby");
+    let total = natter::config::MAX_RESUME + 5;
+    for i in 1..=total {
+        alice.say("lobby", &format!("m{i}"));
+    }
+    for _ in 1..=total {
+        alice.recv_message();
+    }
+    let mut bob = server.user("bob");
+    bob.send(json!({"type": "join", "room": "lobby", "since": 1}));
+    let joined = bob.recv_type("joined");
+    assert_eq!(joined["gap"], true, "too much was missed to replay");
+    let recent = texts(&joined["history"]);
+    assert_eq!(recent.len(), 10, "the page starts afresh from recent history");
+    assert_eq!(recent.last().unwrap(), &format!("m{total}"));
 }
 
 #[test]

@@ -39,6 +39,7 @@ pub fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
         port: 0,
         leave_grace: Duration::from_millis(300),
         rate_limit: None,
+        db: ":memory:".to_string(),
         max_per_ip: 100_000,
         max_connections: 100_000,
         ..Config::default()
@@ -405,6 +406,9 @@ impl Binary {
         command
             .args(["--port", "0", "--host", "127.0.0.1"])
             .args(args);
+        if !args.contains(&"--db") {
+            command.args(["--db", ":memory:"]);
+        }
         Binary::spawn(command)
     }
 
@@ -415,7 +419,7 @@ impl Binary {
             .arg("-c")
             .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
             .arg(env!("CARGO_BIN_EXE_natter"))
-            .args(["--port", "0", "--host", "127.0.0.1"])
+            .args(["--port", "0", "--host", "127.0.0.1", "--db", ":memory:"])
             .args(args);
         Binary::spawn(command)
     }
@@ -511,4 +515,223 @@ impl Drop for Binary {
             let _ = self.child.wait();
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// Helpers for the abuse tests (issue 4): handshakes with extra headers, raw
+// sockets and hand-made frames, and a look at a process's threads and fds.
+
+/// A refused WebSocket handshake: the HTTP status and its `Retry-After`.
+#[derive(Debug)]
+pub struct Refused {
+    pub status: u16,
+    pub retry_after: Option<String>,
+}
+
+impl TestServer {
+    /// Open a WebSocket for this session with extra request headers (say,
+    /// `X-Forwarded-For`). On refusal, the status and `Retry-After`.
+    pub fn try_connect_with(
+        &self,
+        token: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<Client, Refused> {
+        let stream = TcpStream::connect(self.ws).expect("the WebSocket port accepts");
+        stream.set_read_timeout(Some(DEADLINE)).unwrap();
+        stream.set_write_timeout(Some(DEADLINE)).unwrap();
+        let url = format!("ws://127.0.0.1:{}/ws", self.ws.port());
+        let mut request = url.into_client_request().unwrap();
+        let h = request.headers_mut();
+        h.insert("Origin", self.origin().parse().unwrap());
+        h.insert("Cookie", format!("natter_session={token}").parse().unwrap());
+        for (name, value) in headers {
+            h.insert(
+                tungstenite::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                value.parse().unwrap(),
+            );
+        }
+        match tungstenite::client(request, stream) {
+            Ok((socket, _)) => Ok(Client { socket }),
+            Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(response))) => {
+                Err(Refused {
+                    status: response.status().as_u16(),
+                    retry_after: response
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string),
+                })
+            }
+            Err(err) => panic!("handshake failed: {err}"),
+        }
+    }
+
+    /// Connect this session claiming to come from `forwarded_for` (only a
+    /// server with `trust_proxy` believes it), already past `hello`.
+    pub fn connect_via(&self, token: &str, forwarded_for: &str) -> Client {
+        let mut client = self
+            .try_connect_with(token, &[("X-Forwarded-For", forwarded_for)])
+            .unwrap_or_else(|r| panic!("WebSocket refused: {r:?}"));
+        client.recv_type("hello");
+        client
+    }
+
+    /// Log in as `name` and connect via `forwarded_for`, past `hello`.
+    pub fn user_via(&self, name: &str, forwarded_for: &str) -> Client {
+        let token = self.login(name, "lobby");
+        self.connect_via(&token, forwarded_for)
+    }
+
+    /// A hand-written WebSocket handshake on a plain `TcpStream`. Returns the
+    /// stream just past the `101` response head: nothing after it is read, so
+    /// the server's frames (starting with `hello`) are still in the socket.
+    pub fn raw_ws(&self, token: &str) -> TcpStream {
+        let mut stream = TcpStream::connect(self.ws).expect("the WebSocket port accepts");
+        stream.set_read_timeout(Some(DEADLINE)).unwrap();
+        stream.set_write_timeout(Some(DEADLINE)).unwrap();
+        let head = format!(
+            "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nUpgrade: websocket\r\n\
+             Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+             Sec-WebSocket-Version: 13\r\nOrigin: {}\r\nCookie: natter_session={token}\r\n\r\n",
+            self.ws.port(),
+            self.origin()
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        // Byte by byte, so not one byte of the first frame is consumed.
+        let mut response = Vec::new();
+        let mut byte = [0u8; 1];
+        while !response.ends_with(b"\r\n\r\n") {
+            let n = stream
+                .read(&mut byte)
+                .expect("the handshake response arrives");
+            assert_eq!(
+                n, 1,
+                "the server hung up during the handshake: {response:?}"
+            );
+            response.push(byte[0]);
+        }
+        let text = String::from_utf8_lossy(&response);
+        assert!(
+            text.starts_with("HTTP/1.1 101"),
+            "handshake refused: {text}"
+        );
+        stream
+    }
+}
+
+/// A client frame as a browser sends it: `first` is the FIN/RSV/opcode byte,
+/// the payload is masked, and the length uses the shortest form.
+pub fn masked_frame(first: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [0x37u8, 0xfa, 0x21, 0x3d];
+    let mut frame = vec![first];
+    match payload.len() {
+        n if n < 126 => frame.push(0x80 | n as u8),
+        n if n <= 0xffff => {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            frame.push(0x80 | 127);
+            frame.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().zip(mask.iter().cycle()).map(|(b, m)| b ^ m));
+    frame
+}
+
+/// A masked, final text frame carrying this JSON.
+pub fn text_frame(value: &Value) -> Vec<u8> {
+    masked_frame(0x81, value.to_string().as_bytes())
+}
+
+/// One frame as the server sent it (server frames are never masked).
+#[derive(Debug)]
+pub struct RawFrame {
+    pub fin: bool,
+    pub opcode: u8,
+    pub payload: Vec<u8>,
+}
+
+impl RawFrame {
+    /// The close code, if this is a close frame that carries one.
+    pub fn close_code(&self) -> Option<u16> {
+        (self.opcode == 0x8 && self.payload.len() >= 2)
+            .then(|| u16::from_be_bytes([self.payload[0], self.payload[1]]))
+    }
+
+    /// The payload as JSON, for a text frame.
+    pub fn json(&self) -> Option<Value> {
+        (self.opcode == 0x1)
+            .then(|| serde_json::from_slice(&self.payload).ok())
+            .flatten()
+    }
+}
+
+/// Read one server frame from a raw stream (whatever read timeout it has).
+pub fn read_frame(stream: &mut TcpStream) -> std::io::Result<RawFrame> {
+    let mut head = [0u8; 2];
+    stream.read_exact(&mut head)?;
+    let len = match head[1] & 0x7f {
+        126 => {
+            let mut b = [0u8; 2];
+            stream.read_exact(&mut b)?;
+            u16::from_be_bytes(b) as usize
+        }
+        127 => {
+            let mut b = [0u8; 8];
+            stream.read_exact(&mut b)?;
+            u64::from_be_bytes(b) as usize
+        }
+        n => n as usize,
+    };
+    assert_eq!(head[1] & 0x80, 0, "server frames are not masked");
+    let mut payload = vec![0u8; len];
+    stream.read_exact(&mut payload)?;
+    Ok(RawFrame {
+        fin: head[0] & 0x80 != 0,
+        opcode: head[0] & 0x0f,
+        payload,
+    })
+}
+
+/// Read a raw stream until the server's close frame (its code) or the end of
+/// the connection (`None`), within the deadline. Other frames are skipped.
+pub fn read_until_close(stream: &mut TcpStream) -> Option<u16> {
+    stream.set_read_timeout(Some(DEADLINE)).unwrap();
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        assert!(Instant::now() < deadline, "not closed before the deadline");
+        match read_frame(stream) {
+            Ok(frame) if frame.opcode == 0x8 => return frame.close_code(),
+            Ok(_) => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                panic!("the server neither closed nor hung up before the deadline")
+            }
+            Err(_) => return None,
+        }
+    }
+}
+
+/// A process's thread count, from `/proc/<pid>/status`.
+pub fn proc_threads(pid: u32) -> usize {
+    let status =
+        std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the process is alive");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("a Threads: line")
+}
+
+/// A process's open file descriptors, counted in `/proc/<pid>/fd`.
+pub fn proc_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("the process is alive")
+        .count()
 }

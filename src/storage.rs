@@ -1,0 +1,407 @@
+//! Storage: chat history, rooms and sessions in one SQLite file.
+//!
+//! Only the hub thread uses it (it owns all chat state, and storage is part of
+//! that state), so one connection and no locks. The hub keeps each busy room's
+//! recent messages in memory as a cache; SQLite is the truth.
+//!
+//! # What is guaranteed
+//!
+//! The hub saves each pass's new messages in one transaction *before* anyone
+//! receives them. So a message that any client has seen is committed.
+//!
+//! - **Process crash** (`kill -9`, a panic, the OOM killer): every committed
+//!   message survives. The database is in WAL mode, and a commit is in the
+//!   operating system's hands before `COMMIT` returns.
+//! - **Power loss or kernel crash**: with `synchronous=NORMAL` (the WAL default
+//!   that makes a commit cost no `fsync`), the last commits before the crash
+//!   may be lost, but the database is never corrupted. Messages are lost only
+//!   if they were sent in the last moments before the power went.
+//!
+//! # Schema
+//!
+//! The schema's version is SQLite's `user_version`. [`Storage::open`] runs the
+//! migrations a database needs and refuses one newer than this build knows.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+
+use crate::protocol::ChatMessage;
+
+/// The schema version this build writes. Each migration below moves a
+/// database from `index` to `index + 1`.
+const SCHEMA_VERSION: i64 = 1;
+
+/// Migrations, in order. Never edit one that has shipped; add another.
+const MIGRATIONS: &[&str] = &["
+    CREATE TABLE rooms (
+        key      TEXT PRIMARY KEY,   -- lower-cased name: rooms match case-insensitively
+        name     TEXT NOT NULL,      -- the first spelling, as displayed
+        next_id  INTEGER NOT NULL    -- the id the room's next message gets
+    ) WITHOUT ROWID;
+    CREATE TABLE messages (
+        room      TEXT NOT NULL,
+        id        INTEGER NOT NULL,  -- per room, increasing, never reused
+        user      TEXT NOT NULL,
+        text      TEXT NOT NULL,
+        ts        INTEGER NOT NULL,  -- milliseconds since the Unix epoch
+        client_id TEXT,
+        PRIMARY KEY (room, id)
+    ) WITHOUT ROWID;
+    CREATE INDEX messages_by_time ON messages (ts);
+    CREATE TABLE sessions (
+        token       TEXT PRIMARY KEY,
+        name        TEXT NOT NULL,
+        idle_since  INTEGER NOT NULL -- ms since the epoch; the session expires a TTL after
+    ) WITHOUT ROWID;
+"];
+
+/// A storage failure, as a line a person can act on.
+pub type StorageError = String;
+
+fn describe(err: rusqlite::Error) -> StorageError {
+    match err.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DiskFull) => "the disk (or database size limit) is full".into(),
+        Some(rusqlite::ErrorCode::ReadOnly) => "the database is read-only".into(),
+        Some(rusqlite::ErrorCode::DatabaseCorrupt) => "the database is corrupt".into(),
+        _ => err.to_string(),
+    }
+}
+
+/// A room as stored.
+pub struct StoredRoom {
+    pub name: String,
+    pub next_id: u64,
+}
+
+/// A session as stored.
+pub struct StoredSession {
+    pub token: String,
+    pub name: String,
+    pub idle_since_ms: u64,
+}
+
+pub struct Storage {
+    db: Connection,
+}
+
+impl Storage {
+    /// Open (or create) the database at `path`; `:memory:` keeps nothing on
+    /// disk. Refuses, with one line saying why, a file that is not a database,
+    /// cannot be read, or has a newer schema than this build.
+    pub fn open(path: &str) -> Result<Storage, StorageError> {
+        let db = if path == ":memory:" {
+            Connection::open_in_memory()
+        } else {
+            Connection::open_with_flags(
+                Path::new(path),
+                OpenFlags::SQLITE_OPEN_READ_WRITE
+                    | OpenFlags::SQLITE_OPEN_CREATE
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+        }
+        .map_err(|e| format!("cannot open {path}: {}", describe(e)))?;
+        let mut storage = Storage { db };
+        storage
+            .prepare()
+            .map_err(|e| format!("cannot use {path}: {e}"))?;
+        Ok(storage)
+    }
+
+    fn prepare(&mut self) -> Result<(), StorageError> {
+        let db = &self.db;
+        // Reading the version is the first real read: a file that is not a
+        // database (or unreadable) fails here.
+        let version: i64 = db
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(describe)?;
+        if version > SCHEMA_VERSION {
+            return Err(format!(
+                "its schema is version {version}, newer than this natter understands \
+                 ({SCHEMA_VERSION}); run a newer natter"
+            ));
+        }
+        // WAL: readers never block the writer, and a commit is one append.
+        // NORMAL: no fsync per commit (see the module doc for what that means).
+        db.pragma_update(None, "journal_mode", "WAL")
+            .map_err(describe)?;
+        db.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(describe)?;
+        db.pragma_update(None, "foreign_keys", "ON")
+            .map_err(describe)?;
+        for (index, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = self.db.transaction().map_err(describe)?;
+            tx.execute_batch(migration).map_err(describe)?;
+            tx.pragma_update(None, "user_version", index as i64 + 1)
+                .map_err(describe)?;
+            tx.commit().map_err(describe)?;
+        }
+        Ok(())
+    }
+
+    /// Run raw SQL. For tests that need to provoke failures (a size limit).
+    #[doc(hidden)]
+    pub fn execute_batch(&self, sql: &str) -> Result<(), StorageError> {
+        self.db.execute_batch(sql).map_err(describe)
+    }
+
+    /// A room's stored name and next id, if it exists.
+    pub fn room(&self, key: &str) -> Result<Option<StoredRoom>, StorageError> {
+        self.db
+            .prepare_cached("SELECT name, next_id FROM rooms WHERE key = ?1")
+            .and_then(|mut stmt| {
+                stmt.query_row(params![key], |row| {
+                    Ok(StoredRoom {
+                        name: row.get(0)?,
+                        next_id: row.get::<_, i64>(1)? as u64,
+                    })
+                })
+                .optional()
+            })
+            .map_err(describe)
+    }
+
+    /// Save one hub pass's new messages, and their rooms' next ids, in one
+    /// transaction: all of them or none.
+    pub fn save_messages(&mut self, messages: &[(&str, &ChatMessage)]) -> Result<(), StorageError> {
+        let tx = self.db.transaction().map_err(describe)?;
+        {
+            let mut room = tx
+                .prepare_cached(
+                    "INSERT INTO rooms (key, name, next_id) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (key) DO UPDATE SET next_id = max(next_id, excluded.next_id)",
+                )
+                .map_err(describe)?;
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO messages (room, id, user, text, ts, client_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(describe)?;
+            for (key, m) in messages {
+                insert
+                    .execute(params![
+                        key,
+                        m.id as i64,
+                        &*m.user,
+                        m.text,
+                        m.ts as i64,
+                        m.client_id
+                    ])
+                    .map_err(describe)?;
+                room.execute(params![key, &*m.room, m.id as i64 + 1])
+                    .map_err(describe)?;
+            }
+        }
+        tx.commit().map_err(describe)
+    }
+
+    /// Up to `limit` messages of a room with ids below `before`, oldest first,
+    /// and whether there are older ones still.
+    pub fn before(
+        &self,
+        key: &str,
+        room: &Arc<str>,
+        before: u64,
+        limit: usize,
+    ) -> Result<(Vec<ChatMessage>, bool), StorageError> {
+        let mut messages = self.query(
+            "SELECT id, user, text, ts, client_id FROM messages
+             WHERE room = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
+            key,
+            room,
+            before.min(i64::MAX as u64) as i64,
+            limit + 1,
+        )?;
+        let more = messages.len() > limit;
+        messages.truncate(limit);
+        messages.reverse();
+        Ok((messages, more))
+    }
+
+    /// Up to `limit` messages of a room with ids above `after`, oldest first.
+    pub fn after(
+        &self,
+        key: &str,
+        room: &Arc<str>,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, StorageError> {
+        self.query(
+            "SELECT id, user, text, ts, client_id FROM messages
+             WHERE room = ?1 AND id > ?2 ORDER BY id ASC LIMIT ?3",
+            key,
+            room,
+            after.min(i64::MAX as u64) as i64,
+            limit,
+        )
+    }
+
+    fn query(
+        &self,
+        sql: &str,
+        key: &str,
+        room: &Arc<str>,
+        bound: i64,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, StorageError> {
+        let mut stmt = self.db.prepare_cached(sql).map_err(describe)?;
+        let rows = stmt
+            .query_map(params![key, bound, limit as i64], |row| {
+                Ok(ChatMessage {
+                    room: room.clone(),
+                    id: row.get::<_, i64>(0)? as u64,
+                    user: row.get::<_, String>(1)?.into(),
+                    text: row.get(2)?,
+                    ts: row.get::<_, i64>(3)? as u64,
+                    client_id: row.get(4)?,
+                })
+            })
+            .map_err(describe)?;
+        rows.collect::<Result<_, _>>().map_err(describe)
+    }
+
+    /// Remember a session (login), or update when it went idle.
+    pub fn save_session(
+        &self,
+        token: &str,
+        name: &str,
+        idle_since_ms: u64,
+    ) -> Result<(), StorageError> {
+        self.db
+            .prepare_cached(
+                "INSERT INTO sessions (token, name, idle_since) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (token) DO UPDATE SET name = excluded.name,
+                                                   idle_since = excluded.idle_since",
+            )
+            .and_then(|mut stmt| stmt.execute(params![token, name, idle_since_ms as i64]))
+            .map(drop)
+            .map_err(describe)
+    }
+
+    /// Forget a session (logout or expiry).
+    pub fn delete_session(&self, token: &str) -> Result<(), StorageError> {
+        self.db
+            .prepare_cached("DELETE FROM sessions WHERE token = ?1")
+            .and_then(|mut stmt| stmt.execute(params![token]))
+            .map(drop)
+            .map_err(describe)
+    }
+
+    /// Every stored session, for the hub to start with.
+    pub fn sessions(&self) -> Result<Vec<StoredSession>, StorageError> {
+        let mut stmt = self
+            .db
+            .prepare("SELECT token, name, idle_since FROM sessions")
+            .map_err(describe)?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok(StoredSession {
+                    token: row.get(0)?,
+                    name: row.get(1)?,
+                    idle_since_ms: row.get::<_, i64>(2)? as u64,
+                })
+            })
+            .map_err(describe)?;
+        rows.collect::<Result<_, _>>().map_err(describe)
+    }
+
+    /// Delete messages older than `cutoff_ms`, then rooms with none left.
+    /// Returns how many messages went.
+    pub fn delete_before(&mut self, cutoff_ms: u64) -> Result<usize, StorageError> {
+        let tx = self.db.transaction().map_err(describe)?;
+        let deleted = tx
+            .execute(
+                "DELETE FROM messages WHERE ts < ?1",
+                params![cutoff_ms as i64],
+            )
+            .map_err(describe)?;
+        tx.execute(
+            "DELETE FROM rooms WHERE NOT EXISTS
+               (SELECT 1 FROM messages WHERE messages.room = rooms.key)",
+            [],
+        )
+        .map_err(describe)?;
+        tx.commit().map_err(describe)?;
+        Ok(deleted)
+    }
+
+    /// `PRAGMA integrity_check`: "ok" for a sound database.
+    pub fn integrity_check(&self) -> Result<String, StorageError> {
+        self.db
+            .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+            .map_err(describe)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(room: &Arc<str>, id: u64, ts: u64) -> ChatMessage {
+        ChatMessage {
+            room: room.clone(),
+            id,
+            user: "alice".into(),
+            text: format!("m{id}"),
+            ts,
+            client_id: None,
+        }
+    }
+
+    #[test]
+    fn messages_rooms_and_sessions_come_back() {
+        let mut s = Storage::open(":memory:").unwrap();
+        let room: Arc<str> = "Lobby".into();
+        let batch: Vec<_> = (1..=5).map(|id| message(&room, id, 1000 + id)).collect();
+        let refs: Vec<_> = batch.iter().map(|m| ("lobby", m)).collect();
+        s.save_messages(&refs).unwrap();
+        let stored = s.room("lobby").unwrap().unwrap();
+        assert_eq!((stored.name.as_str(), stored.next_id), ("Lobby", 6));
+        let (page, more) = s.before("lobby", &room, 4, 2).unwrap();
+        assert_eq!(page.iter().map(|m| m.id).collect::<Vec<_>>(), [2, 3]);
+        assert!(more);
+        let (page, more) = s.before("lobby", &room, 2, 10).unwrap();
+        assert_eq!((page.len(), more), (1, false));
+        assert_eq!(s.after("lobby", &room, 3, 10).unwrap().len(), 2);
+
+        s.save_session("t1", "alice", 5).unwrap();
+        s.save_session("t1", "alice", 9).unwrap();
+        assert_eq!(s.sessions().unwrap()[0].idle_since_ms, 9);
+        s.delete_session("t1").unwrap();
+        assert!(s.sessions().unwrap().is_empty());
+    }
+
+    #[test]
+    fn retention_deletes_old_messages_and_empty_rooms() {
+        let mut s = Storage::open(":memory:").unwrap();
+        let (a, b): (Arc<str>, Arc<str>) = ("a".into(), "b".into());
+        let (old, new, gone) = (message(&a, 1, 10), message(&a, 2, 500), message(&b, 1, 10));
+        s.save_messages(&[("a", &old), ("a", &new), ("b", &gone)])
+            .unwrap();
+        assert_eq!(s.delete_before(100).unwrap(), 2);
+        assert!(s.room("b").unwrap().is_none(), "an emptied room disappears");
+        assert_eq!(
+            s.room("a").unwrap().unwrap().next_id,
+            3,
+            "ids are never reused"
+        );
+    }
+
+    #[test]
+    fn a_newer_schema_or_a_non_database_is_refused() {
+        let dir = std::env::temp_dir().join(format!("natter-storage-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let newer = dir.join("newer.db");
+        let db = Connection::open(&newer).unwrap();
+        db.pragma_update(None, "user_version", 99).unwrap();
+        drop(db);
+        let err = Storage::open(newer.to_str().unwrap()).err().unwrap();
+        assert!(err.contains("newer"), "{err}");
+        let junk = dir.join("junk.db");
+        std::fs::write(&junk, vec![b'x'; 4096]).unwrap();
+        assert!(Storage::open(junk.to_str().unwrap()).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
