@@ -225,6 +225,9 @@ pub struct Config {
     pub db: String,
     /// Delete messages older than this (`--retention DAYS`); `None` keeps all.
     pub retention: Option<Duration>,
+    /// Largest the database may grow, in bytes (`--db-max-mb`); past it new
+    /// messages are refused with `storage_failed`. For small SD cards.
+    pub db_max_bytes: Option<u64>,
     /// Echo mode (`natter echo`): every WebSocket message comes straight back,
     /// with no login and no rooms. It exists to run the Autobahn conformance
     /// suite against natter's own WebSocket path: the same accept loop, reader
@@ -255,6 +258,7 @@ impl Default for Config {
             echo: false,
             db: DEFAULT_DB.to_string(),
             retention: None,
+            db_max_bytes: None,
         }
     }
 }

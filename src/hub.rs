@@ -378,10 +378,14 @@ impl Hub {
                 reply,
             } => {
                 let key = room_key(&room);
-                let name = self
-                    .rooms
-                    .get(&key)
-                    .map_or_else(|| room.as_str().into(), |r| r.name.clone());
+                // The display name: from memory, else storage, else as asked.
+                let name: Arc<str> = match self.rooms.get(&key) {
+                    Some(r) => r.name.clone(),
+                    None => match self.store.room(&key) {
+                        Ok(Some(stored)) => stored.name.into(),
+                        _ => room.as_str().into(),
+                    },
+                };
                 let page = self
                     .store
                     .before(&key, &name, before, crate::config::EXPORT_PAGE);

@@ -76,7 +76,8 @@ pub struct Server {
 pub fn start(config: Config) -> Result<Server, Error> {
     // Storage first: a database that cannot be used stops the start with one
     // line saying why, before any port is opened for nothing.
-    let store = storage::Storage::open(&config.db).map_err(|e| format!("storage: {e}"))?;
+    let store = storage::Storage::open(&config.db, config.db_max_bytes)
+        .map_err(|e| format!("storage: {e}"))?;
     let hub_state =
         Hub::new(config.clone(), store, Instant::now()).map_err(|e| format!("storage: {e}"))?;
     let web_listener = TcpListener::bind((config.host.as_str(), config.port))

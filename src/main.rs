@@ -24,6 +24,7 @@ usage: natter [options]          run the chat
   --trust-proxy      take client addresses from X-Forwarded-For (only behind a proxy)
   --db PATH          SQLite file for history and sessions (default natter.db), or :memory:
   --retention DAYS   delete messages older than this many days (default: keep all)
+  --db-max-mb N      refuse new messages once the database reaches N MB (default: no limit)
   -h, --help         show this help
   -V, --version      show the version";
 
@@ -99,6 +100,7 @@ fn parse(mut args: pico_args::Arguments) -> Result<Option<Config>, String> {
         max_per_ip: value(&mut args, "--max-per-ip")?.unwrap_or(defaults.max_per_ip),
         trust_proxy: args.contains("--trust-proxy"),
         db: value(&mut args, "--db")?.unwrap_or(defaults.db.clone()),
+        db_max_bytes: value::<u64>(&mut args, "--db-max-mb")?.map(|mb| mb.saturating_mul(1 << 20)),
         retention: match value::<f64>(&mut args, "--retention")? {
             None => None,
             Some(days) if days > 0.0 && days.is_finite() => Some(

@@ -89,8 +89,9 @@ pub struct Storage {
 impl Storage {
     /// Open (or create) the database at `path`; `:memory:` keeps nothing on
     /// disk. Refuses, with one line saying why, a file that is not a database,
-    /// cannot be read, or has a newer schema than this build.
-    pub fn open(path: &str) -> Result<Storage, StorageError> {
+    /// cannot be read, or has a newer schema than this build. With `max_bytes`,
+    /// the file may not grow past that: saving then fails as "full".
+    pub fn open(path: &str, max_bytes: Option<u64>) -> Result<Storage, StorageError> {
         let db = if path == ":memory:" {
             Connection::open_in_memory()
         } else {
@@ -106,6 +107,17 @@ impl Storage {
         storage
             .prepare()
             .map_err(|e| format!("cannot use {path}: {e}"))?;
+        if let Some(max_bytes) = max_bytes {
+            let page_size: i64 = storage
+                .db
+                .query_row("PRAGMA page_size", [], |row| row.get(0))
+                .map_err(describe)?;
+            let pages = (max_bytes as i64 / page_size).max(1);
+            storage
+                .db
+                .pragma_update(None, "max_page_count", pages)
+                .map_err(describe)?;
+        }
         Ok(storage)
     }
 
@@ -352,7 +364,7 @@ mod tests {
 
     #[test]
     fn messages_rooms_and_sessions_come_back() {
-        let mut s = Storage::open(":memory:").unwrap();
+        let mut s = Storage::open(":memory:", None).unwrap();
         let room: Arc<str> = "Lobby".into();
         let batch: Vec<_> = (1..=5).map(|id| message(&room, id, 1000 + id)).collect();
         let refs: Vec<_> = batch.iter().map(|m| ("lobby", m)).collect();
@@ -375,7 +387,7 @@ mod tests {
 
     #[test]
     fn retention_deletes_old_messages_and_empty_rooms() {
-        let mut s = Storage::open(":memory:").unwrap();
+        let mut s = Storage::open(":memory:", None).unwrap();
         let (a, b): (Arc<str>, Arc<str>) = ("a".into(), "b".into());
         let (old, new, gone) = (message(&a, 1, 10), message(&a, 2, 500), message(&b, 1, 10));
         s.save_messages(&[("a", &old), ("a", &new), ("b", &gone)])
@@ -397,11 +409,11 @@ mod tests {
         let db = Connection::open(&newer).unwrap();
         db.pragma_update(None, "user_version", 99).unwrap();
         drop(db);
-        let err = Storage::open(newer.to_str().unwrap()).err().unwrap();
+        let err = Storage::open(newer.to_str().unwrap(), None).err().unwrap();
         assert!(err.contains("newer"), "{err}");
         let junk = dir.join("junk.db");
         std::fs::write(&junk, vec![b'x'; 4096]).unwrap();
-        assert!(Storage::open(junk.to_str().unwrap()).is_err());
+        assert!(Storage::open(junk.to_str().unwrap(), None).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -20,7 +20,7 @@ use crossbeam_channel::Sender;
 use rust_embed::RustEmbed;
 use tiny_http::{Header, Method, Request, Response, Server};
 
-use crate::config::{Config, HUB_REPLY_TIMEOUT, MAX_FORM_BYTES, WEB_WORKERS};
+use crate::config::{Config, HUB_REPLY_TIMEOUT, MAX_EXPORT_MESSAGES, MAX_FORM_BYTES, WEB_WORKERS};
 use crate::hub::Event;
 use crate::protocol::{check_name, check_room};
 use crate::session;
@@ -177,6 +177,9 @@ fn route(request: &Request, context: &WebContext) -> Page {
         (Method::Get | Method::Head, "/healthz") => text(200, "ok\n"),
         (Method::Get | Method::Head, p) if p.starts_with("/assets/") => asset(request, p),
         (Method::Get | Method::Head, p) if p.starts_with("/r/") => chat_page(request, p, context),
+        (Method::Get | Method::Head, p) if p.starts_with("/export/") => {
+            export(request, p, query, context)
+        }
         (Method::Post, "/logout") => logout(request, context),
         (_, "/login" | "/logout") if *request.method() != Method::Post => {
             text(405, "use POST\n").with_header(header("Allow", "POST"))
@@ -406,6 +409,100 @@ fn percent_decode(text: &str) -> String {
         .unwrap_or_default()
 }
 
+/// `GET /export/<room>?format=txt|json`: the room's whole stored transcript as
+/// a download, for anyone logged in. The hub hands it over a page at a time
+/// (newest first), so a long export never holds the chat up for long.
+fn export(request: &Request, path: &str, query: &str, context: &WebContext) -> Page {
+    let Ok(room) = check_room(&percent_decode(&path["/export/".len()..])) else {
+        return not_found();
+    };
+    let logged_in = match cookie_token(request) {
+        Some(token) => match ask(context, |reply| Event::Lookup { token, reply }) {
+            Some(user) => user.is_some(),
+            None => return hub_unavailable(),
+        },
+        None => false,
+    };
+    if !logged_in {
+        return redirect(&format!("/?room={}", encode_component(&room)));
+    }
+    let json = match query_value(query, "format").as_deref() {
+        None | Some("txt") => false,
+        Some("json") => true,
+        Some(other) => return text(400, &format!("unknown format {other:?}; use txt or json\n")),
+    };
+    let mut pages = Vec::new();
+    let (mut before, mut count) = (u64::MAX, 0);
+    loop {
+        let page = ask(context, |reply| Event::Export {
+            room: room.clone(),
+            before,
+            reply,
+        });
+        let (messages, more) = match page {
+            Some(Ok(page)) => page,
+            Some(Err(err)) => return text(500, &format!("could not read the history: {err}\n")),
+            None => return hub_unavailable(),
+        };
+        count += messages.len();
+        before = messages.first().map_or(0, |m| m.id);
+        pages.push(messages);
+        if !more || count >= MAX_EXPORT_MESSAGES {
+            break;
+        }
+    }
+    let messages: Vec<_> = pages.into_iter().rev().flatten().collect();
+    // The room's display name (its first spelling), when it has messages.
+    let room = messages.first().map_or(room, |m| m.room.to_string());
+    let (body, kind, extension) = if json {
+        let rows: Vec<_> = messages
+            .iter()
+            .map(|m| serde_json::json!({"id": m.id, "user": &*m.user, "text": m.text, "ts": m.ts}))
+            .collect();
+        let body = serde_json::json!({"room": room, "messages": rows});
+        (body.to_string(), "application/json", "json")
+    } else {
+        let mut body = format!("# natter transcript of #{room} (times in UTC)\n");
+        for m in &messages {
+            body.push_str(&format!("[{}] {}: {}\n", utc(m.ts), m.user, m.text));
+        }
+        (body, "text/plain; charset=utf-8", "txt")
+    };
+    let filename = format!("natter-{room}.{extension}");
+    Response::from_data(body.into_bytes())
+        .with_header(header("Content-Type", kind))
+        .with_header(header(
+            "Content-Disposition",
+            &format!(
+                "attachment; filename=\"natter-export.{extension}\"; filename*=UTF-8''{}",
+                encode_component(&filename)
+            ),
+        ))
+        .with_header(header("Cache-Control", "no-store"))
+}
+
+/// `YYYY-MM-DD HH:MM:SS` in UTC for milliseconds since the epoch, without a
+/// date library: days to a civil date by Howard Hinnant's algorithm.
+fn utc(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 /// `POST /logout`: end the session (its sockets close with 1008) and forget
 /// the cookie.
 fn logout(request: &Request, context: &WebContext) -> Page {
@@ -476,6 +573,13 @@ mod tests {
             escape(r#"<img src=x onerror="alert('1')">&"#),
             "&lt;img src=x onerror=&quot;alert(&#39;1&#39;)&quot;&gt;&amp;"
         );
+    }
+
+    #[test]
+    fn utc_dates_are_right() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00");
+        assert_eq!(utc(951_782_400_000), "2000-02-29 00:00:00");
+        assert_eq!(utc(1_795_647_448_708), "2026-11-25 22:57:28");
     }
 
     #[test]
