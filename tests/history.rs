@@ -112,7 +112,11 @@ fn missing_more_than_the_resume_limit_reports_a_gap() {
     let joined = bob.recv_type("joined");
     assert_eq!(joined["gap"], true, "too much was missed to replay");
     let recent = texts(&joined["history"]);
-    assert_eq!(recent.len(), 10, "the page starts afresh from recent history");
+    assert_eq!(
+        recent.len(),
+        10,
+        "the page starts afresh from recent history"
+    );
     assert_eq!(recent.last().unwrap(), &format!("m{total}"));
 }
 
