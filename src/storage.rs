@@ -191,7 +191,9 @@ impl Storage {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 )
                 .map_err(describe)?;
-            for (key, m) in messages {
+            // One row per message; one room update per room, with its last id.
+            let mut next_ids: Vec<(&str, &ChatMessage)> = Vec::new();
+            for &(key, m) in messages {
                 insert
                     .execute(params![
                         key,
@@ -202,7 +204,13 @@ impl Storage {
                         m.client_id
                     ])
                     .map_err(describe)?;
-                room.execute(params![key, &*m.room, m.id as i64 + 1])
+                match next_ids.iter_mut().find(|(k, _)| *k == key) {
+                    Some(entry) => entry.1 = m,
+                    None => next_ids.push((key, m)),
+                }
+            }
+            for (key, last) in next_ids {
+                room.execute(params![key, &*last.room, last.id as i64 + 1])
                     .map_err(describe)?;
             }
         }
