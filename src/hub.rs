@@ -545,7 +545,9 @@ impl Hub {
         conn.reader_gone = true;
         if conn.closing.is_none() {
             if let Some((code, reason)) = close {
-                return self.close(id, code, reason, true, now);
+                // The peer broke the rules, but what we already owe it (replies to
+                // its earlier, valid frames) still goes out before the close frame.
+                return self.close(id, code, reason, false, now);
             }
             self.part_all(id, now);
         }
