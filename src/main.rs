@@ -114,7 +114,12 @@ fn parse(mut args: pico_args::Arguments) -> Result<Option<Config>, String> {
         },
         ..defaults
     };
-    let config = Config { echo, ..config };
+    // Echo mode has no chat to store.
+    let db = match echo && config.db == natter::config::DEFAULT_DB {
+        true => ":memory:".to_string(),
+        false => config.db,
+    };
+    let config = Config { echo, db, ..config };
     let rest = args.finish();
     if let Some(first) = rest.first() {
         return Err(format!("unknown argument {:?}", first.to_string_lossy()));
