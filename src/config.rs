@@ -155,6 +155,16 @@ pub const REFUSAL_SLACK: usize = 64;
 /// a login flood cannot grow memory without bound.
 pub const MAX_SESSIONS: usize = 50_000;
 
+/// Member lists (`presence`) for a room go out at most once per this much time
+/// per member in the room, capped by [`MAX_PRESENCE_INTERVAL`]. A member list
+/// is sent to every member, so n joins in a row would cost n² names; spacing
+/// the lists out in big rooms keeps a join storm linear. Join and leave notices
+/// still go out at once; a 10-person room gets its list within 10 ms.
+pub const PRESENCE_INTERVAL_PER_MEMBER: Duration = Duration::from_millis(1);
+
+/// The longest a member list waits; see [`PRESENCE_INTERVAL_PER_MEMBER`].
+pub const MAX_PRESENCE_INTERVAL: Duration = Duration::from_secs(2);
+
 /// Where history and sessions are stored unless `--db` says otherwise: a file
 /// next to where natter was started, easy to find, back up and delete.
 /// `--db :memory:` keeps nothing on disk.

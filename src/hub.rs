@@ -51,6 +51,7 @@ use crate::config::{
     RATE_COST_INVALID, RATE_COST_JOIN, RATE_COST_MESSAGE, RATE_HALF_LIFE, RETENTION_INTERVAL,
     SHUTDOWN_TIMEOUT, WRITE_RETRY_INTERVAL,
 };
+use crate::config::{MAX_PRESENCE_INTERVAL, PRESENCE_INTERVAL_PER_MEMBER};
 use crate::outbox::Outbox;
 use crate::protocol::{
     self, close, now_millis, room_key, ChatMessage, ErrorCode, Limits, Rejection, Reply, Request,
@@ -93,7 +94,7 @@ pub enum Event {
     Connected {
         conn: ConnId,
         token: Option<String>,
-        socket: TcpStream,
+        socket: Arc<TcpStream>,
         /// The client's address, for rate limiting.
         ip: IpAddr,
     },
@@ -133,8 +134,8 @@ struct Conn {
     session: SessionId,
     /// The client's address: the rate limit is per address, not per connection.
     ip: IpAddr,
-    /// The hub's write handle. The reader thread owns the other clone.
-    socket: TcpStream,
+    /// The socket, shared with its reader thread: the hub only writes to it.
+    socket: Arc<TcpStream>,
     outbox: Outbox,
     /// Keys of the rooms this connection is in.
     rooms: Vec<String>,
@@ -187,6 +188,11 @@ struct Room {
     next_id: u64,
     /// Frames produced this pass, not yet handed to the members.
     batch: Vec<u8>,
+    /// The member list changed since it was last sent.
+    presence_dirty: bool,
+    /// The member list may not be sent again before this (see
+    /// `PRESENCE_INTERVAL_PER_MEMBER`).
+    next_presence: Option<Instant>,
 }
 
 impl Room {
@@ -198,6 +204,8 @@ impl Room {
             history: VecDeque::new(),
             next_id: 1,
             batch: Vec::new(),
+            presence_dirty: false,
+            next_presence: None,
         }
     }
 
@@ -244,6 +252,8 @@ pub struct Hub {
     /// Messages posted this pass, saved in one transaction at the end of it
     /// before anyone receives them: (room key, message, sender).
     unsaved: Vec<(String, ChatMessage, ConnId)>,
+    /// Rooms whose member list changed and is still to be sent.
+    presence_pending: Vec<String>,
     /// Rooms that may have become idle this pass, to drop from memory.
     maybe_idle: Vec<String>,
     /// When old messages are next deleted, with `--retention`.
@@ -309,6 +319,7 @@ impl Hub {
             store,
             unsaved: Vec::new(),
             maybe_idle: Vec::new(),
+            presence_pending: Vec::new(),
             next_retention: now,
             shutdown_deadline: None,
         };
@@ -489,7 +500,7 @@ impl Hub {
         &mut self,
         id: ConnId,
         token: Option<&str>,
-        socket: TcpStream,
+        socket: Arc<TcpStream>,
         ip: IpAddr,
         now: Instant,
     ) {
@@ -793,10 +804,10 @@ impl Hub {
             self.maybe_idle.push(key);
             return self.reject(id, &rejection);
         }
-        // Frames already batched for this room were produced before this
-        // connection joined; hand them to the current members first, so the new
-        // member gets them through history only, never twice.
-        self.flush_room(&key, now);
+        // No flush of the room's batch is needed first: during a pass it holds
+        // only notices, never chat messages (those are added by `commit`, after
+        // every event of the pass). So the joiner cannot get a message twice,
+        // and a join storm costs members one chunk per pass, not one per join.
         let r = self.rooms.get_mut(&key).expect("inserted above");
         let mut announce = false;
         if !already {
@@ -859,7 +870,6 @@ impl Hub {
     /// there, the leave notice is posted now (`explicit`: they chose to leave) or
     /// after the grace period (a dropped socket may be a page reload).
     fn part(&mut self, id: ConnId, session: SessionId, key: &str, grace: bool, now: Instant) {
-        self.flush_room(key, now);
         let Some(r) = self.rooms.get_mut(key) else {
             return;
         };
@@ -880,7 +890,8 @@ impl Hub {
         }
     }
 
-    /// Post a join or leave notice and the new member list to a room.
+    /// Post a join or leave notice to a room, and mark its member list to be
+    /// sent (see `flush_presence`).
     fn announce(&mut self, key: &str, user: &str, event: SystemEvent) {
         let Some(r) = self.rooms.get_mut(key) else {
             return;
@@ -896,16 +907,14 @@ impl Hub {
             ts: now_millis(),
             text: format!("{user} {verb}"),
         });
-        let members = r.member_names();
-        let presence = protocol::encode(&Reply::Presence {
-            room: &r.name,
-            members: &members,
-        });
         if r.batch.is_empty() {
             self.batched.push(key.to_string());
         }
         r.batch.extend_from_slice(&system);
-        r.batch.extend_from_slice(&presence);
+        if !r.presence_dirty {
+            r.presence_dirty = true;
+            self.presence_pending.push(key.to_string());
+        }
         if event == SystemEvent::Leave {
             self.maybe_idle.push(key.to_string());
         }
@@ -1071,7 +1080,6 @@ impl Hub {
 
     /// Tell everyone else in the room that this user is typing.
     fn typing(&mut self, session: SessionId, key: &str, now: Instant) {
-        self.flush_room(key, now);
         let r = &self.rooms[key];
         let user = &self.sessions[&session].name;
         let frame = protocol::encode(&Reply::Typing {
@@ -1134,6 +1142,34 @@ impl Hub {
         }
     }
 
+    /// Add each changed member list to its room's batch: once per pass at most,
+    /// and in big rooms no more often than `PRESENCE_INTERVAL_PER_MEMBER` allows.
+    fn flush_presence(&mut self, now: Instant) {
+        let mut later = Vec::new();
+        for key in std::mem::take(&mut self.presence_pending) {
+            let Some(r) = self.rooms.get_mut(&key) else {
+                continue;
+            };
+            if r.next_presence.is_some_and(|due| due > now) {
+                later.push(key);
+                continue;
+            }
+            r.presence_dirty = false;
+            let spacing = PRESENCE_INTERVAL_PER_MEMBER * r.members.len() as u32;
+            r.next_presence = Some(now + spacing.min(MAX_PRESENCE_INTERVAL));
+            let members = r.member_names();
+            let presence = protocol::encode(&Reply::Presence {
+                room: &r.name,
+                members: &members,
+            });
+            if r.batch.is_empty() {
+                self.batched.push(key);
+            }
+            r.batch.extend_from_slice(&presence);
+        }
+        self.presence_pending = later;
+    }
+
     /// Hand every room's batch to its members.
     fn flush_rooms(&mut self, now: Instant) {
         for key in std::mem::take(&mut self.batched) {
@@ -1145,6 +1181,7 @@ impl Hub {
     /// non-blocking write per connection with bytes queued.
     fn flush(&mut self, now: Instant) {
         self.commit(now);
+        self.flush_presence(now);
         self.flush_rooms(now);
         while !self.doomed.is_empty() {
             for (id, code, reason) in std::mem::take(&mut self.doomed) {
@@ -1218,6 +1255,11 @@ impl Hub {
         }
         if let Some((deadline, _)) = self.closing.front() {
             at = at.min(*deadline);
+        }
+        for key in &self.presence_pending {
+            if let Some(due) = self.rooms.get(key).and_then(|r| r.next_presence) {
+                at = at.min(due);
+            }
         }
         at
     }

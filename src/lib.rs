@@ -4,6 +4,7 @@
 //! Follow a message from the browser and back, and you have read the whole
 //! design:
 //!
+//! - [`bench`]: `natter bench`, the load generator behind `make bench`.
 //! - [`config`]: every limit as a documented constant, and the [`Config`] that
 //!   `main.rs` builds from the command line.
 //! - [`web`]: the web listener (tiny_http): login form, chat page, embedded
@@ -29,8 +30,10 @@
 
 #![forbid(unsafe_code)]
 
+pub mod bench;
 pub mod config;
 pub mod hub;
+pub mod nginx;
 pub mod outbox;
 pub mod protocol;
 pub mod ratelimit;

@@ -11,6 +11,10 @@ const USAGE: &str = "\
 usage: natter [options]          run the chat
        natter echo [options]     a WebSocket echo server on natter's own code
                                  path, for the Autobahn conformance suite only
+       natter bench [--scenario NAME|all] [--server PATH]
+                                 the benchmark: start servers, load them, print a table
+       natter nginx-config [--listen PORT] [--server-name NAME] [--port N] [--ws-port N]
+                                 print an nginx configuration to run natter behind (--help)
 
   --host ADDR        address to listen on (default 127.0.0.1; 0.0.0.0 for everyone)
   --port N           web port: pages and login (default 8080)
@@ -29,6 +33,20 @@ usage: natter [options]          run the chat
   -V, --version      show the version";
 
 fn main() -> ExitCode {
+    // `natter bench ...` is the load generator (see src/bench.rs); it has its
+    // own arguments.
+    if std::env::args_os().nth(1).is_some_and(|arg| arg == "bench") {
+        return natter::bench::main(std::env::args_os().skip(2).collect());
+    }
+    // `natter nginx-config ...` prints a reverse-proxy configuration (src/nginx.rs).
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|arg| arg == "nginx-config")
+    {
+        let mut args = pico_args::Arguments::from_env();
+        let _ = args.subcommand();
+        return natter::nginx::main(args);
+    }
     let config = match parse(pico_args::Arguments::from_env()) {
         Ok(Some(config)) => config,
         Ok(None) => return ExitCode::SUCCESS,

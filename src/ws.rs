@@ -7,7 +7,7 @@
 //! cannot be split (tiny-http issues #8 and #247). A chat socket must be read
 //! and written at the same time: the reader blocks waiting for the user while
 //! the hub writes everyone else's messages. So WebSockets get a plain
-//! `std::net::TcpListener`, where we own the `TcpStream` and can clone it: the
+//! `std::net::TcpListener`, where we own the `TcpStream` and can share it: the
 //! reader thread keeps one handle, the hub gets the other.
 //!
 //! # Who writes
@@ -178,7 +178,10 @@ pub fn accept_loop(listener: TcpListener, context: Arc<WsContext>, stop: Arc<Ato
 /// The socket as tungstenite sees it: reads go to the network; writes go to the
 /// network during the handshake and into `captured` after it.
 struct Stream {
-    inner: TcpStream,
+    /// Shared with the hub. `&TcpStream` can both read and write, so one
+    /// socket (one file descriptor) serves both threads; `try_clone` would
+    /// cost a second descriptor per client.
+    inner: Arc<TcpStream>,
     captured: Option<Vec<u8>>,
     /// While set, no single read may wait past it (the handshake deadline).
     deadline: Option<Instant>,
@@ -193,7 +196,7 @@ impl Read for Stream {
             }
             self.inner.set_read_timeout(Some(left))?;
         }
-        self.inner.read(buf)
+        (&*self.inner).read(buf)
     }
 }
 
@@ -204,14 +207,14 @@ impl Write for Stream {
                 captured.extend_from_slice(buf);
                 Ok(buf.len())
             }
-            None => self.inner.write(buf),
+            None => (&*self.inner).write(buf),
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
         match self.captured {
             Some(_) => Ok(()),
-            None => self.inner.flush(),
+            None => (&*self.inner).flush(),
         }
     }
 }
@@ -234,7 +237,7 @@ fn connection_loop(stream: TcpStream, peer: SocketAddr, id: ConnId, context: &Ws
     let _ = stream.set_nodelay(true);
     let _ = stream.set_write_timeout(Some(context.config.handshake_timeout));
     let stream = Stream {
-        inner: stream,
+        inner: Arc::new(stream),
         captured: None,
         deadline: Some(Instant::now() + context.config.handshake_timeout),
     };
@@ -273,13 +276,7 @@ fn connection_loop(stream: TcpStream, peer: SocketAddr, id: ConnId, context: &Ws
     {
         return;
     }
-    let writer = match socket.inner.try_clone() {
-        Ok(writer) => writer,
-        Err(err) => {
-            eprintln!("natter: cannot clone the socket of {peer}: {err}");
-            return;
-        }
-    };
+    let writer = socket.inner.clone();
     let to_hub = &context.to_hub;
     if to_hub
         .send(Event::Connected {

@@ -147,7 +147,10 @@ fn handshake(endpoints: Endpoints, cookie: &str) -> Result<TcpStream, Error> {
     stream.set_read_timeout(Some(SETUP_TIMEOUT))?;
     let uri: Uri = format!("ws://{}/ws", endpoints.ws).parse()?;
     let request = ClientRequestBuilder::new(uri)
-        .with_header("Origin", format!("http://127.0.0.1:{}", endpoints.web.port()))
+        .with_header(
+            "Origin",
+            format!("http://127.0.0.1:{}", endpoints.web.port()),
+        )
         .with_header("Cookie", cookie);
     let stream = HeadersOnly {
         inner: stream,
@@ -182,7 +185,8 @@ impl Read for HeadersOnly {
             Some(at) => at + 4 - self.last_three.len(),
             None => n,
         };
-        let n = self.inner.read(&mut buf[..end.min(buf.len())])?;
+        let take = end.min(buf.len());
+        let n = self.inner.read(&mut buf[..take])?;
         self.last_three.extend_from_slice(&buf[..n]);
         let excess = self.last_three.len().saturating_sub(3);
         self.last_three.drain(..excess);

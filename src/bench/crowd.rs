@@ -25,10 +25,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use super::client::{self, Connection, Endpoints, Frame, FrameReader};
-use super::server::{CpuMeter, CpuUse};
+use super::client::{self, Connection, Frame, FrameReader};
+use super::server::{CpuMeter, CpuUse, ServerProcess};
 use super::stats::{Marker, Phase};
-use crate::Error;
 
 /// Threads that log clients in and join them, each one client at a time.
 const SETUP_THREADS: usize = 4;
@@ -66,6 +65,7 @@ pub struct Shared {
     /// Receivers still connected, per room: the members a message reaches.
     alive: Vec<AtomicUsize>,
     stop: AtomicBool,
+    bytes_received: AtomicU64,
     closed_by_server: AtomicU64,
     error_frames: AtomicU64,
     /// Deliveries whose sequence number was not above the sender's previous
@@ -97,7 +97,6 @@ struct Sender {
 
 /// What one phase of traffic produced.
 pub struct PhaseReport {
-    pub target_rate: f64,
     pub sent: u64,
     /// Seconds from the phase's first send to its last.
     pub send_seconds: f64,
@@ -128,8 +127,21 @@ impl PhaseReport {
     }
 }
 
+/// What the pacer did in one phase.
+#[derive(Default)]
+struct Sent {
+    count: u64,
+    /// Deliveries those messages owe: each one times its room's members.
+    expected: u64,
+    first_ns: u64,
+    last_ns: u64,
+    error: Option<String>,
+}
+
 /// A connected crowd. Call [`Crowd::finish`] when done with it.
 pub struct Crowd {
+    /// The server's process id, for CPU accounting.
+    server_pid: u32,
     shared: Arc<Shared>,
     connections: Vec<Arc<Connection>>,
     senders: Vec<Sender>,
@@ -137,18 +149,25 @@ pub struct Crowd {
     pub joined: usize,
     pub failed: usize,
     pub first_failure: Option<String>,
+    /// From the first login to the last `joined`.
     pub connect_time: Duration,
+    /// From the first login until the server went quiet (set by the caller).
+    pub quiet_after: Duration,
+    /// Bytes received by the time the server went quiet (set by the caller).
+    pub setup_bytes: u64,
 }
 
 impl Crowd {
     /// Log in, connect and join every client of the plan.
-    pub fn gather(endpoints: Endpoints, plan: Plan, start: Instant) -> Crowd {
+    pub fn gather(server: &ServerProcess, plan: Plan, start: Instant) -> Crowd {
+        let endpoints = server.endpoints;
         let total = plan.rooms * plan.per_room;
         let shared = Arc::new(Shared {
             start,
             phases: (0..plan.phases).map(|_| Phase::new()).collect(),
             alive: (0..plan.rooms).map(|_| AtomicUsize::new(0)).collect(),
             stop: AtomicBool::new(false),
+            bytes_received: AtomicU64::new(0),
             closed_by_server: AtomicU64::new(0),
             error_frames: AtomicU64::new(0),
             out_of_order: AtomicU64::new(0),
@@ -188,14 +207,19 @@ impl Crowd {
         let connect_time = started.elapsed();
 
         let mut crowd = Crowd {
+            server_pid: server.pid,
             shared,
             connections: Vec::new(),
             senders: Vec::new(),
             receivers: Vec::new(),
             joined: 0,
             failed: failures.into_inner(),
-            first_failure: first_failure.into_inner().unwrap_or_else(|p| p.into_inner()),
+            first_failure: first_failure
+                .into_inner()
+                .unwrap_or_else(|p| p.into_inner()),
             connect_time,
+            quiet_after: connect_time,
+            setup_bytes: 0,
         };
         let mut joined = joined.into_inner().unwrap_or_else(|p| p.into_inner());
         joined.sort_by_key(|(i, _, _)| *i);
@@ -225,24 +249,63 @@ impl Crowd {
     pub fn run_phase(&mut self, phase: usize, rate: f64, duration: Duration) -> PhaseReport {
         let shared = self.shared.clone();
         let stats = &shared.phases[phase];
-        let cpu = CpuMeter::start_for_phase();
+        let cpu = CpuMeter::start(self.server_pid);
+        let sent = self.send_paced(phase, rate, duration);
+
+        // Drain: wait for every delivery, or until the stragglers are lost.
+        let drain_deadline = Instant::now() + DRAIN_TIMEOUT;
+        while stats.latency.count() < sent.expected && Instant::now() < drain_deadline {
+            thread::sleep(Duration::from_millis(5));
+        }
+        let delivered = stats.latency.count();
+        let last_receipt = stats.last_receipt_ns.load(Relaxed);
+        let span = last_receipt.saturating_sub(sent.first_ns) as f64 / 1e9;
+        PhaseReport {
+            sent: sent.count,
+            send_seconds: sent.last_ns.saturating_sub(sent.first_ns) as f64 / 1e9,
+            expected: sent.expected,
+            delivered,
+            deliveries_per_second: if span > 0.0 {
+                delivered as f64 / span
+            } else {
+                0.0
+            },
+            p50: stats.latency.quantile(0.50),
+            p99: stats.latency.quantile(0.99),
+            p999: stats.latency.quantile(0.999),
+            max: stats.latency.max(),
+            cpu: cpu.read(),
+            send_error: sent.error,
+        }
+    }
+
+    /// The pacer: message `n` is due `n / rate` seconds after the start and
+    /// goes out from sender `n % senders`. A late pacer sends at once and
+    /// catches up; it never sends past `duration`.
+    fn send_paced(&mut self, phase: usize, rate: f64, duration: Duration) -> Sent {
+        let shared = &self.shared;
         // Members each message will reach: those connected now.
-        let members: Vec<u64> = shared.alive.iter().map(|a| a.load(Relaxed) as u64).collect();
-        let (mut sent, mut expected) = (0u64, 0u64);
-        let (mut first_ns, mut last_ns) = (0, 0);
-        let mut send_error = None;
+        let members: Vec<u64> = shared
+            .alive
+            .iter()
+            .map(|a| a.load(Relaxed) as u64)
+            .collect();
+        let mut sent = Sent::default();
+        if self.senders.is_empty() {
+            return sent;
+        }
         let begin = Instant::now();
         let interval = Duration::from_secs_f64(1.0 / rate);
-        let count = self.senders.len();
-        while count > 0 {
-            let due = begin + interval.mul_f64(sent as f64);
+        for n in 0u64.. {
+            let due = begin + interval.mul_f64(n as f64);
             if due >= begin + duration {
                 break;
             }
             if let Some(wait) = due.checked_duration_since(Instant::now()) {
                 thread::sleep(wait);
             }
-            let sender = &mut self.senders[sent as usize % count];
+            let count = self.senders.len();
+            let sender = &mut self.senders[n as usize % count];
             let sent_ns = shared.now_ns();
             let marker = Marker {
                 phase,
@@ -256,44 +319,33 @@ impl Crowd {
                 marker.text()
             );
             if let Err(err) = sender.connection.send_text(&message) {
-                send_error = Some(format!("sender {}: {err}", sender.id));
+                sent.error = Some(format!("sender {}: {err}", sender.id));
                 break;
             }
             sender.next_seq += 1;
-            if sent == 0 {
-                first_ns = sent_ns;
+            if n == 0 {
+                sent.first_ns = sent_ns;
             }
-            last_ns = sent_ns;
-            sent += 1;
-            expected += members[sender.room];
+            sent.last_ns = sent_ns;
+            sent.count += 1;
+            sent.expected += members[sender.room];
         }
+        sent
+    }
 
-        // Drain: wait for every delivery, or until the stragglers are lost.
-        let drain_deadline = Instant::now() + DRAIN_TIMEOUT;
-        while stats.latency.count() < expected && Instant::now() < drain_deadline {
-            thread::sleep(Duration::from_millis(5));
-        }
-        let delivered = stats.latency.count();
-        let last_receipt = stats.last_receipt_ns.load(Relaxed);
-        let span = last_receipt.saturating_sub(first_ns) as f64 / 1e9;
-        PhaseReport {
-            target_rate: rate,
-            sent,
-            send_seconds: last_ns.saturating_sub(first_ns) as f64 / 1e9,
-            expected,
-            delivered,
-            deliveries_per_second: if span > 0.0 {
-                delivered as f64 / span
-            } else {
-                0.0
-            },
-            p50: stats.latency.quantile(0.50),
-            p99: stats.latency.quantile(0.99),
-            p999: stats.latency.quantile(0.999),
-            max: stats.latency.max(),
-            cpu: cpu.read(),
-            send_error,
-        }
+    /// Bytes all receivers have read so far, frame headers included.
+    pub fn bytes_received(&self) -> u64 {
+        self.shared.bytes_received.load(Relaxed)
+    }
+
+    /// How joining went: how long it took and how much it sent the crowd.
+    pub fn setup_note(&self) -> String {
+        format!(
+            "joined in {:.1} s, quiet after {:.1} s, {:.0} MB received while joining",
+            self.connect_time.as_secs_f64(),
+            self.quiet_after.as_secs_f64(),
+            self.setup_bytes as f64 / 1e6
+        )
     }
 
     /// Clients the server has closed so far.
@@ -324,7 +376,11 @@ impl Crowd {
         if disorder > 0 {
             notes.push(format!("{disorder} duplicated or reordered deliveries"));
         }
-        let first = self.shared.first_problem.lock().unwrap_or_else(|p| p.into_inner());
+        let first = self
+            .shared
+            .first_problem
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         if let Some(problem) = first.as_ref() {
             notes.push(format!("first problem: {problem}"));
         }
@@ -343,27 +399,24 @@ impl Crowd {
     }
 }
 
-impl CpuMeter {
-    /// A meter for the generator alone; the server's pid is filled in by the
-    /// scenario, which reads the server's CPU with its own meter.
-    fn start_for_phase() -> CpuMeter {
-        CpuMeter::start(std::process::id())
-    }
-}
-
 fn spawn_receiver(
     connection: &Arc<Connection>,
     reader: FrameReader,
     room: usize,
     shared: &Arc<Shared>,
 ) -> std::io::Result<JoinHandle<()>> {
-    let (connection, shared) = (connection.clone(), shared.clone());
+    // Counted before the thread starts, so that its decrement can never come
+    // first; taken back if the thread cannot start.
     shared.alive[room].fetch_add(1, Relaxed);
+    let (connection, for_thread) = (connection.clone(), shared.clone());
     thread::Builder::new()
         .name("bench-recv".into())
         .stack_size(RECEIVER_STACK_BYTES)
         .spawn(move || {
-            receive(&connection, reader, &shared);
+            receive(&connection, reader, &for_thread);
+            for_thread.alive[room].fetch_sub(1, Relaxed);
+        })
+        .inspect_err(|_| {
             shared.alive[room].fetch_sub(1, Relaxed);
         })
 }
@@ -381,7 +434,9 @@ fn receive(connection: &Connection, mut reader: FrameReader, shared: &Shared) {
     loop {
         match reader.fill(&connection.stream) {
             Ok(0) => return,
-            Ok(_) => {}
+            Ok(n) => {
+                shared.bytes_received.fetch_add(n as u64, Relaxed);
+            }
             Err(err)
                 if matches!(
                     err.kind(),

@@ -79,7 +79,7 @@ impl ServerProcess {
                 for line in BufReader::new(stderr_pipe).lines().map_while(Result::ok) {
                     let mut log = log.lock().unwrap_or_else(|p| p.into_inner());
                     log.count += 1;
-                    if log.first.len() < STDERR_KEPT {
+                    if log.first.len() < STDERR_KEPT && !line.trim().is_empty() {
                         log.first.push(line);
                     }
                 }
@@ -221,6 +221,16 @@ pub fn open_fds(pid: u32) -> usize {
     std::fs::read_dir(proc_path(Some(pid), "fd")).map_or(0, |dir| dir.count())
 }
 
+/// The 1-, 5- and 15-minute load averages, as `/proc/loadavg` has them.
+pub fn load_average() -> String {
+    let loadavg = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    loadavg
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// This process's soft limit on open files (children inherit it).
 pub fn fd_limit() -> Option<u64> {
     let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
@@ -232,12 +242,27 @@ pub fn fd_limit() -> Option<u64> {
         .ok()
 }
 
-/// Measures the CPU used by the server and by the generator over a window.
+/// CPU time spent by every process on the machine, in clock ticks: the user,
+/// nice and system columns of the `cpu` line of `/proc/stat`.
+fn machine_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let line = stat.lines().next().unwrap_or("");
+    line.split_whitespace()
+        .skip(1)
+        .take(3)
+        .filter_map(|n| n.parse::<u64>().ok())
+        .sum()
+}
+
+/// Measures the CPU used by the server and by the generator over a window,
+/// and by everything else on the machine, which should be close to nothing:
+/// other work on the box shows up as noise in the latencies.
 pub struct CpuMeter {
     server: u32,
     started: Instant,
     server_ticks: u64,
     own_ticks: u64,
+    machine_ticks: u64,
 }
 
 /// CPU use over a window, in percent of one core.
@@ -245,6 +270,8 @@ pub struct CpuMeter {
 pub struct CpuUse {
     pub server: f64,
     pub generator: f64,
+    /// Every other process on the machine.
+    pub other: f64,
 }
 
 impl CpuMeter {
@@ -254,16 +281,20 @@ impl CpuMeter {
             started: Instant::now(),
             server_ticks: cpu_ticks(Some(server)),
             own_ticks: cpu_ticks(None),
+            machine_ticks: machine_ticks(),
         }
     }
 
     pub fn read(&self) -> CpuUse {
         let seconds = self.started.elapsed().as_secs_f64().max(1e-3);
-        let percent =
-            |ticks: u64| 100.0 * ticks as f64 / ticks_per_second() as f64 / seconds;
+        let percent = |ticks: u64| 100.0 * ticks as f64 / ticks_per_second() as f64 / seconds;
+        let server = cpu_ticks(Some(self.server)).saturating_sub(self.server_ticks);
+        let generator = cpu_ticks(None).saturating_sub(self.own_ticks);
+        let machine = machine_ticks().saturating_sub(self.machine_ticks);
         CpuUse {
-            server: percent(cpu_ticks(Some(self.server)).saturating_sub(self.server_ticks)),
-            generator: percent(cpu_ticks(None).saturating_sub(self.own_ticks)),
+            server: percent(server),
+            generator: percent(generator),
+            other: percent(machine.saturating_sub(server + generator)),
         }
     }
 }

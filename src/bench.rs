@@ -1,0 +1,367 @@
+//! `natter bench`: a load generator that runs the scenarios of issue 5 against
+//! real natter servers and prints one table line per scenario.
+//!
+//! ```text
+//! natter bench [--scenario NAME|all] [--server PATH]
+//! ```
+//!
+//! # How it works
+//!
+//! - **A fresh server per scenario** ([`server`]). The binary under test (this
+//!   very executable unless `--server` says otherwise) is started on free ports
+//!   and read from its own stdout, so no scenario inherits another's rooms,
+//!   sessions or memory. If the server has per-address limits, the flags that
+//!   lift them are passed: every bench client comes from 127.0.0.1.
+//! - **Clients like a browser** ([`client`]): `POST /login` for a cookie, a
+//!   WebSocket handshake with that cookie and the page's Origin, `hello`,
+//!   `join`, `joined`. tungstenite does the handshake; after it, frames are
+//!   read raw from the socket into one big buffer and walked in place, since
+//!   server frames are unmasked and a header is 2 to 10 bytes. Receivers never
+//!   decode JSON: they look for a marker in the text.
+//! - **Threads, not async** ([`crowd`]): a small thread per receiving client, a
+//!   few setup threads, and one pacer that sends every sender's messages on a
+//!   fixed schedule. Idle clients get no thread at all; their sockets are held.
+//!
+//! # What is measured
+//!
+//! - **Latency** is from send to receipt by *every* member of the room, the
+//!   sender included. Each message's text is `bench/PHASE/SENDER/SEQ/NS`, where
+//!   `NS` is the send time in nanoseconds since one `Instant` shared by the
+//!   whole generator: sender and receivers read the same clock, so no clock
+//!   sync is involved. Receivers record into shared histograms ([`stats`]),
+//!   accurate to about 3%.
+//! - **Loss**: a message must reach every member connected when the phase
+//!   began; what has not arrived 3 s after the last send is lost. The sequence
+//!   number also catches duplicates and reordering, which must never happen.
+//! - **Deliveries per second**: deliveries divided by the time from the first
+//!   send to the last receipt.
+//! - **CPU**: user plus system time of the server (`/proc/<pid>/stat`) and of
+//!   the generator itself (`/proc/self/stat`) over the measured window, in
+//!   percent of one core. Both run on the same machine: when the two add up to
+//!   all its cores, the machine, not necessarily the server, is the limit.
+//!
+//! Every scenario stops by itself, and all traffic goes to 127.0.0.1.
+
+mod client;
+mod crowd;
+mod scenarios;
+mod server;
+mod stats;
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use crowd::PhaseReport;
+use scenarios::Bench;
+use server::CpuUse;
+
+const USAGE: &str = "\
+usage: natter bench [--scenario NAME|all] [--server PATH]
+
+  --scenario NAME   one of: fanout-100, fanout-1000, fanout-1000-mem,
+                    ramp-1000, ramp-1000-mem, idle (both idle-2000 and
+                    idle-10000), idle-2000, idle-10000, many-rooms,
+                    cold-start; or all (the default). Servers store history
+                    in a database file in a temporary folder, as natter does
+                    by default; the -mem scenarios run with --db :memory:, to
+                    show what storage costs.
+  --server PATH     the natter binary to start (default: this executable;
+                    build it with `cargo build --release` first)
+  -h, --help        show this help
+
+Each scenario starts a fresh server on free ports of 127.0.0.1. Progress goes
+to stderr; the table goes to stdout.";
+
+const SCENARIOS: [&str; 9] = [
+    "fanout-100",
+    "fanout-1000",
+    "fanout-1000-mem",
+    "ramp-1000",
+    "ramp-1000-mem",
+    "idle-2000",
+    "idle-10000",
+    "many-rooms",
+    "cold-start",
+];
+
+/// Entry point of `natter bench`, given the arguments after `bench`.
+pub fn main(args: Vec<OsString>) -> ExitCode {
+    let mut args = pico_args::Arguments::from_vec(args);
+    if args.contains(["-h", "--help"]) {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    let parsed = (|| -> Result<(Vec<&'static str>, Option<String>), String> {
+        let scenario: Option<String> = args
+            .opt_value_from_str("--scenario")
+            .map_err(|e| e.to_string())?;
+        let server: Option<String> = args
+            .opt_value_from_str("--server")
+            .map_err(|e| e.to_string())?;
+        if let Some(extra) = args.finish().first() {
+            return Err(format!("unknown argument {:?}", extra.to_string_lossy()));
+        }
+        let chosen = match scenario.as_deref().unwrap_or("all") {
+            "all" => SCENARIOS.to_vec(),
+            "idle" => vec!["idle-2000", "idle-10000"],
+            name => match SCENARIOS.iter().find(|&&s| s == name) {
+                Some(&s) => vec![s],
+                None => return Err(format!("unknown scenario {name:?}")),
+            },
+        };
+        Ok((chosen, server))
+    })();
+    let (chosen, server) = match parsed {
+        Ok(parsed) => parsed,
+        Err(message) => {
+            eprintln!("natter bench: {message}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&chosen, server) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(err) => {
+            eprintln!("natter bench: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Run the chosen scenarios, printing each row as it is done. Returns whether
+/// every scenario ran (a scenario that could not run still gets its row).
+fn run(chosen: &[&str], server: Option<String>) -> Result<bool, crate::Error> {
+    let binary = match server {
+        Some(path) => std::path::PathBuf::from(path),
+        None => server::default_binary()?,
+    };
+    let scratch = std::env::temp_dir().join(format!("natter-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch)?;
+    let bench = Bench {
+        flags: server::unlimited_flags(&binary)?,
+        binary,
+        start: Instant::now(),
+        scratch,
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let limit = server::fd_limit().map_or("unknown".to_string(), |l| l.to_string());
+    println!(
+        "natter bench: {cores} cores, {}, open-file limit {limit}, load average {}",
+        utc_now(),
+        server::load_average()
+    );
+    println!(
+        "server: {} {}",
+        bench.binary.display(),
+        bench.flags.join(" ")
+    );
+    println!(
+        "latency: send to receipt by every member; lost: not delivered 3 s after the last send\n\
+         CPU in % of one core, while measuring: srv = the server, gen = this generator, \
+         other = everything else on the machine"
+    );
+    if cfg!(debug_assertions) {
+        println!("WARNING: this is a debug build; build with --release for real numbers");
+    }
+    println!();
+    println!("{}", Row::header());
+
+    let mut all_ran = true;
+    for &name in chosen {
+        let result = match name {
+            "fanout-100" => scenarios::fanout(&bench, name, 100, 1000.0),
+            "fanout-1000" | "fanout-1000-mem" => scenarios::fanout(&bench, name, 1000, 100.0),
+            "ramp-1000" | "ramp-1000-mem" => scenarios::ramp(&bench, name),
+            "idle-2000" => scenarios::idle(&bench, 2000),
+            "idle-10000" => scenarios::idle(&bench, 10_000),
+            "many-rooms" => scenarios::many_rooms(&bench),
+            "cold-start" => scenarios::cold_start(&bench),
+            other => Err(format!("no scenario {other}").into()),
+        };
+        let row = result.unwrap_or_else(|err| {
+            all_ran = false;
+            let mut row = Row::new(name, 0);
+            row.notes.push(format!("DID NOT RUN: {err}"));
+            row
+        });
+        println!("{}", row.line());
+    }
+    let _ = std::fs::remove_dir_all(&bench.scratch);
+    Ok(all_ran)
+}
+
+/// Above this much CPU used by other processes during a measurement (in % of
+/// one core), the row says that its numbers are not to be trusted.
+const BUSY_MACHINE_PERCENT: f64 = 20.0;
+
+/// One line of the table. Cells that do not apply stay `-`.
+pub struct Row {
+    scenario: String,
+    clients: String,
+    sent_rate: String,
+    deliveries: String,
+    lost: String,
+    p50: String,
+    p99: String,
+    p999: String,
+    max: String,
+    server_cpu: String,
+    generator_cpu: String,
+    other_cpu: String,
+    notes: Vec<String>,
+}
+
+impl Row {
+    fn new(scenario: &str, clients: usize) -> Row {
+        let dash = || "-".to_string();
+        Row {
+            scenario: scenario.to_string(),
+            clients: thousands(clients as f64),
+            sent_rate: dash(),
+            deliveries: dash(),
+            lost: dash(),
+            p50: dash(),
+            p99: dash(),
+            p999: dash(),
+            max: dash(),
+            server_cpu: dash(),
+            generator_cpu: dash(),
+            other_cpu: dash(),
+            notes: Vec::new(),
+        }
+    }
+
+    /// A row for a phase of traffic.
+    fn traffic(scenario: &str, clients: usize, report: &PhaseReport) -> Row {
+        let mut row = Row::new(scenario, clients);
+        row.sent_rate = thousands(report.sent_rate());
+        row.deliveries = thousands(report.deliveries_per_second);
+        row.lost = thousands(report.lost() as f64);
+        row.p50 = millis(report.p50);
+        row.p99 = millis(report.p99);
+        row.p999 = millis(report.p999);
+        row.max = millis(report.max);
+        row.set_cpu(report.cpu);
+        row
+    }
+
+    fn set_cpu(&mut self, cpu: CpuUse) {
+        if cpu.other > BUSY_MACHINE_PERCENT {
+            self.notes.push(format!(
+                "MACHINE BUSY: other processes used {:.0}% of a core meanwhile",
+                cpu.other
+            ));
+        }
+        self.server_cpu = format!("{:.0}%", cpu.server);
+        self.generator_cpu = format!("{:.0}%", cpu.generator);
+        self.other_cpu = format!("{:.0}%", cpu.other);
+    }
+
+    fn header() -> String {
+        format!(
+            "{:<12} {:>7} {:>7} {:>10} {:>7} {:>8} {:>8} {:>8} {:>8} {:>5} {:>5} {:>5}  notes",
+            "scenario",
+            "clients",
+            "sent/s",
+            "deliv/s",
+            "lost",
+            "p50",
+            "p99",
+            "p99.9",
+            "max",
+            "srv",
+            "gen",
+            "other"
+        )
+    }
+
+    fn line(&self) -> String {
+        format!(
+            "{:<12} {:>7} {:>7} {:>10} {:>7} {:>8} {:>8} {:>8} {:>8} {:>5} {:>5} {:>5}  {}",
+            self.scenario,
+            self.clients,
+            self.sent_rate,
+            self.deliveries,
+            self.lost,
+            self.p50,
+            self.p99,
+            self.p999,
+            self.max,
+            self.server_cpu,
+            self.generator_cpu,
+            self.other_cpu,
+            self.notes.join("; ")
+        )
+    }
+}
+
+/// `1234567.8` → `1,234,568`.
+fn thousands(value: f64) -> String {
+    let digits = format!("{:.0}", value.max(0.0));
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+/// Nanoseconds as milliseconds with about three significant digits.
+fn millis(ns: u64) -> String {
+    let ms = ns as f64 / 1e6;
+    if ms < 10.0 {
+        format!("{ms:.2}ms")
+    } else if ms < 100.0 {
+        format!("{ms:.1}ms")
+    } else {
+        format!("{ms:.0}ms")
+    }
+}
+
+/// The current date and time in UTC, as `2025-11-25 22:40 UTC`, computed from
+/// the Unix time with the days-to-civil algorithm (Howard Hinnant's), to avoid
+/// a date crate.
+fn utc_now() -> String {
+    let seconds = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, time) = (seconds / 86_400, seconds % 86_400);
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
+        time / 3600,
+        time % 3600 / 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_readable() {
+        assert_eq!(thousands(0.0), "0");
+        assert_eq!(thousands(999.4), "999");
+        assert_eq!(thousands(1000.0), "1,000");
+        assert_eq!(thousands(1_234_567.8), "1,234,568");
+        assert_eq!(millis(312_000), "0.31ms");
+        assert_eq!(millis(28_400_000), "28.4ms");
+        assert_eq!(millis(1_234_000_000), "1234ms");
+    }
+}

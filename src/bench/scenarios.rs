@@ -1,0 +1,365 @@
+//! The scenarios of issue 5, each against a fresh server, each ending with
+//! one [`Row`] of the table.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::crowd::{Crowd, PhaseReport, Plan};
+use super::server::{self, CpuMeter, ServerProcess};
+use super::Row;
+use crate::Error;
+
+/// What every scenario needs: the server to run and the shared clock.
+pub struct Bench {
+    pub binary: PathBuf,
+    /// Flags that lift per-address limits, when the server has them.
+    pub flags: Vec<String>,
+    /// Time zero for message timestamps.
+    pub start: Instant,
+    /// A temporary folder for the servers' database files, removed at the end.
+    pub scratch: PathBuf,
+}
+
+/// How long each fan-out scenario sends for.
+const FANOUT_SECONDS: u64 = 10;
+/// How many clients send in the single-room scenarios.
+const FANOUT_SENDERS: usize = 10;
+/// How long the crowd may take to go quiet after connecting.
+const SETTLE_LIMIT: Duration = Duration::from_secs(20);
+
+/// The ramp: total messages per second at each step (1,000 members each, so
+/// deliveries per second are a thousand times these).
+const RAMP_RATES: [f64; 18] = [
+    50.0, 100.0, 150.0, 200.0, 300.0, 400.0, 500.0, 600.0, 800.0, 1000.0, 1250.0, 1500.0, 2000.0,
+    2500.0, 3000.0, 4000.0, 5000.0, 6000.0,
+];
+const RAMP_STEP: Duration = Duration::from_secs(3);
+/// A ramp step passes only with p99 at most this, and nothing lost.
+const RAMP_P99_LIMIT_NS: u64 = 50_000_000;
+/// ... and only if the pacer reached this share of the step's rate.
+const RAMP_MIN_RATE_SHARE: f64 = 0.95;
+/// A step that fails on latency alone is tried once more: on a two-core box
+/// that also runs the generator, one scheduling hiccup can push a p99 over the
+/// line. Loss is never retried.
+const RAMP_ATTEMPTS: usize = 2;
+
+/// many-rooms: rooms of ten, one sender each, this many messages per second
+/// in all (ten per room per second).
+const MANY_ROOMS: usize = 200;
+const MANY_ROOMS_RATE: f64 = 2000.0;
+
+/// Cold starts to average.
+const COLD_START_RUNS: usize = 10;
+
+fn start_server(bench: &Bench, name: &str) -> Result<ServerProcess, Error> {
+    eprintln!("bench: {name}: starting {}", bench.binary.display());
+    ServerProcess::start(&bench.binary, &server_flags(bench, name))
+}
+
+/// The limit-lifting flags plus where to store history: `:memory:` for the
+/// `-mem` scenarios, otherwise a fresh database file named after the scenario
+/// in the bench's temporary folder (natter's default is a file too).
+fn server_flags(bench: &Bench, name: &str) -> Vec<String> {
+    let db = if name.ends_with("-mem") {
+        ":memory:".to_string()
+    } else {
+        let path = bench.scratch.join(format!("{name}.db"));
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+        path.display().to_string()
+    };
+    let mut flags = bench.flags.clone();
+    flags.extend(["--db".to_string(), db]);
+    flags
+}
+
+/// A note when the open-file limit is too low for this many connections. The
+/// server holds two descriptors per WebSocket (its reader's and the hub's
+/// clone), and children inherit our limit.
+fn fd_limit_note(clients: usize) -> Option<String> {
+    let limit = server::fd_limit()?;
+    let needed = 2 * clients as u64 + 100;
+    (limit < needed).then(|| {
+        format!("open-file limit {limit} is below the ~{needed} the server needs (2 per client)")
+    })
+}
+
+/// Connect a crowd and wait for the join storm to pass: every join sends
+/// the new member list to everyone already in the room, so a thousand joins
+/// into one room keep the server and the receivers busy for a while.
+fn gather(server: &ServerProcess, name: &str, plan: Plan, bench: &Bench) -> Crowd {
+    eprintln!(
+        "bench: {name}: connecting {} clients in {} room(s)",
+        plan.rooms * plan.per_room,
+        plan.rooms
+    );
+    let started = Instant::now();
+    let mut crowd = Crowd::gather(server, plan, bench.start);
+    eprintln!(
+        "bench: {name}: {} joined in {:.1} s; waiting for the server to go quiet",
+        crowd.joined,
+        crowd.connect_time.as_secs_f64()
+    );
+    server::settle(server.pid, SETTLE_LIMIT);
+    crowd.quiet_after = started.elapsed();
+    crowd.setup_bytes = crowd.bytes_received();
+    crowd
+}
+
+/// Notes every traffic row shares: closes, errors, server complaints.
+fn traffic_notes(row: &mut Row, report: &PhaseReport, crowd: &Crowd, server: &ServerProcess) {
+    if let Some(err) = &report.send_error {
+        row.notes.push(format!("sending failed: {err}"));
+    }
+    row.notes.extend(crowd.problems());
+    if server.stderr_count() > 0 {
+        row.notes
+            .push(format!("server stderr: {}", server.stderr_summary()));
+    }
+}
+
+/// fanout-100 and fanout-1000: one room, ten senders, a fixed total rate.
+pub fn fanout(bench: &Bench, name: &str, clients: usize, rate: f64) -> Result<Row, Error> {
+    let server = start_server(bench, name)?;
+    let plan = Plan {
+        rooms: 1,
+        per_room: clients,
+        senders_per_room: FANOUT_SENDERS,
+        receive: true,
+        phases: 1,
+    };
+    let mut crowd = gather(&server, name, plan, bench);
+    eprintln!("bench: {name}: {rate} msgs/s for {FANOUT_SECONDS} s");
+    let report = crowd.run_phase(0, rate, Duration::from_secs(FANOUT_SECONDS));
+    let mut row = Row::traffic(name, crowd.joined, &report);
+    row.notes.push(crowd.setup_note());
+    traffic_notes(&mut row, &report, &crowd, &server);
+    crowd.finish();
+    Ok(row)
+}
+
+/// ramp-1000: raise the rate step by step until a step loses a delivery, its
+/// p99 passes 50 ms, or the pacer cannot reach its rate. The row shows the
+/// last step that passed.
+pub fn ramp(bench: &Bench, name: &str) -> Result<Row, Error> {
+    let server = start_server(bench, name)?;
+    let plan = Plan {
+        rooms: 1,
+        per_room: 1000,
+        senders_per_room: FANOUT_SENDERS,
+        receive: true,
+        phases: RAMP_RATES.len() * RAMP_ATTEMPTS,
+    };
+    let mut crowd = gather(&server, name, plan, bench);
+    let mut best: Option<PhaseReport> = None;
+    let mut failure = None;
+    let mut phase = 0;
+    'steps: for &rate in &RAMP_RATES {
+        for attempt in 1..=RAMP_ATTEMPTS {
+            let report = crowd.run_phase(phase, rate, RAMP_STEP);
+            phase += 1;
+            let (why, retry) = ramp_verdict(&report, rate);
+            eprintln!(
+                "bench: {name}: {rate} msgs/s (attempt {attempt}): {:.0} deliveries/s, p99 {}, \
+                 lost {}: {}",
+                report.deliveries_per_second,
+                super::millis(report.p99),
+                report.lost(),
+                why.as_deref().unwrap_or("pass")
+            );
+            match why {
+                None => {
+                    best = Some(report);
+                    continue 'steps;
+                }
+                Some(_) if retry && attempt < RAMP_ATTEMPTS => continue,
+                Some(why) => {
+                    failure = Some(format!(
+                        "next step ({rate:.0} msgs/s, {:.0} deliveries/s) failed: {why}",
+                        report.deliveries_per_second
+                    ));
+                    break 'steps;
+                }
+            }
+        }
+    }
+    let mut row = match &best {
+        Some(report) => Row::traffic(name, crowd.joined, report),
+        None => Row::new(name, crowd.joined),
+    };
+    match (&best, failure) {
+        (_, Some(failure)) => row.notes.push(failure),
+        (Some(_), None) => row.notes.push("every step passed".to_string()),
+        (None, None) => {}
+    }
+    if best.is_none() {
+        row.notes.insert(0, "no step passed".to_string());
+    }
+    row.notes.push(crowd.setup_note());
+    row.notes.extend(crowd.problems());
+    if server.stderr_count() > 0 {
+        row.notes
+            .push(format!("server stderr: {}", server.stderr_summary()));
+    }
+    crowd.finish();
+    Ok(row)
+}
+
+/// Why a ramp step failed (`None`: it passed), and whether trying it again
+/// could change that.
+fn ramp_verdict(report: &PhaseReport, rate: f64) -> (Option<String>, bool) {
+    if let Some(err) = &report.send_error {
+        (Some(format!("sending failed: {err}")), false)
+    } else if report.lost() > 0 {
+        (Some(format!("{} deliveries lost", report.lost())), false)
+    } else if report.p99 > RAMP_P99_LIMIT_NS {
+        (Some(format!("p99 {}", super::millis(report.p99))), true)
+    } else if report.sent_rate() < RAMP_MIN_RATE_SHARE * rate {
+        let sent = format!("only {:.0} msgs/s sent", report.sent_rate());
+        (Some(sent), true)
+    } else {
+        (None, false)
+    }
+}
+
+/// idle-N: connected, joined clients that say nothing, in rooms of ten (one
+/// big room would measure the member-list storm of N joins, not idleness).
+/// No threads on our side: the sockets are simply held.
+pub fn idle(bench: &Bench, clients: usize) -> Result<Row, Error> {
+    let name = format!("idle-{clients}");
+    let mut server = start_server(bench, &name)?;
+    server::settle(server.pid, SETTLE_LIMIT);
+    let rss_before = server::status_value(server.pid, "VmRSS");
+    let connecting = CpuMeter::start(server.pid);
+    let plan = Plan {
+        rooms: clients.div_ceil(10),
+        per_room: 10,
+        senders_per_room: 0,
+        receive: false,
+        phases: 0,
+    };
+    let crowd = gather(&server, &name, plan, bench);
+    let cpu = connecting.read();
+    let connect_rate = crowd.joined as f64 / crowd.connect_time.as_secs_f64().max(1e-9);
+    let holding = CpuMeter::start(server.pid);
+    thread::sleep(Duration::from_secs(2));
+    let idle_cpu = holding.read();
+    let rss_after = server::status_value(server.pid, "VmRSS");
+    let threads = server::status_value(server.pid, "Threads");
+    let fds = server::open_fds(server.pid);
+    let alive = !server.exited();
+
+    let mut row = Row::new(&name, crowd.joined);
+    row.set_cpu(cpu);
+    let per_connection = rss_after.saturating_sub(rss_before) as f64 / crowd.joined.max(1) as f64;
+    row.notes.push(format!(
+        "RSS {per_connection:.1} KiB/conn ({:.1} -> {:.1} MiB), {threads} threads, {fds} fds, \
+         connect {connect_rate:.0} clients/s (the CPU columns are while connecting); \
+         CPU while idle: {:.1}% server, {:.1}% generator",
+        rss_before as f64 / 1024.0,
+        rss_after as f64 / 1024.0,
+        idle_cpu.server,
+        idle_cpu.generator
+    ));
+    if !alive {
+        row.notes.push("THE SERVER EXITED".to_string());
+    }
+    row.notes.extend(crowd.problems());
+    row.notes.extend(fd_limit_note(clients));
+    if server.stderr_count() > 0 {
+        row.notes
+            .push(format!("server stderr: {}", server.stderr_summary()));
+    }
+    crowd.finish();
+    Ok(row)
+}
+
+/// many-rooms: 200 rooms of 10, one sender in each, traffic everywhere.
+pub fn many_rooms(bench: &Bench) -> Result<Row, Error> {
+    let name = "many-rooms";
+    let server = start_server(bench, name)?;
+    let plan = Plan {
+        rooms: MANY_ROOMS,
+        per_room: 10,
+        senders_per_room: 1,
+        receive: true,
+        phases: 1,
+    };
+    let mut crowd = gather(&server, name, plan, bench);
+    eprintln!("bench: {name}: {MANY_ROOMS_RATE} msgs/s for {FANOUT_SECONDS} s");
+    let report = crowd.run_phase(0, MANY_ROOMS_RATE, Duration::from_secs(FANOUT_SECONDS));
+    let mut row = Row::traffic(name, crowd.joined, &report);
+    row.notes.push(crowd.setup_note());
+    traffic_notes(&mut row, &report, &crowd, &server);
+    crowd.finish();
+    Ok(row)
+}
+
+/// cold-start: from exec until `/healthz` answers 200, averaged; and the size
+/// of the binary.
+pub fn cold_start(bench: &Bench) -> Result<Row, Error> {
+    let name = "cold-start";
+    eprintln!("bench: {name}: {COLD_START_RUNS} starts");
+    let mut times = Vec::with_capacity(COLD_START_RUNS);
+    let mut rss = 0;
+    for _ in 0..COLD_START_RUNS {
+        // The same database file each time: the first start creates it, the
+        // rest open it, as a restart would.
+        let mut flags = bench.flags.clone();
+        let db = bench.scratch.join("cold-start.db").display().to_string();
+        flags.extend(["--db".to_string(), db]);
+        let server = ServerProcess::start(&bench.binary, &flags)?;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !healthy(server.endpoints.web) {
+            if Instant::now() > deadline {
+                return Err("/healthz did not answer within 5 s".into());
+            }
+            thread::sleep(Duration::from_micros(200));
+        }
+        times.push(server.spawned.elapsed());
+        rss = server::status_value(server.pid, "VmRSS");
+    }
+    let average = times.iter().sum::<Duration>() / times.len() as u32;
+    let (fastest, slowest) = (
+        times.iter().min().copied().unwrap_or_default(),
+        times.iter().max().copied().unwrap_or_default(),
+    );
+    let size = std::fs::metadata(&bench.binary)?.len();
+    let linking = match server::is_dynamic(&bench.binary) {
+        Some(true) => "dynamically linked",
+        Some(false) => "static",
+        None => "not a 64-bit ELF",
+    };
+    let mut row = Row::new(name, 0);
+    row.clients = "-".to_string();
+    row.notes.push(format!(
+        "exec to /healthz {:.1} ms average of {COLD_START_RUNS} ({:.1}-{:.1}); binary {:.2} MB \
+         ({linking}); RSS at start {:.1} MiB",
+        average.as_secs_f64() * 1e3,
+        fastest.as_secs_f64() * 1e3,
+        slowest.as_secs_f64() * 1e3,
+        size as f64 / 1e6,
+        rss as f64 / 1024.0
+    ));
+    Ok(row)
+}
+
+/// One `GET /healthz`: whether it answered 200.
+fn healthy(web: SocketAddr) -> bool {
+    let check = || -> std::io::Result<bool> {
+        let mut stream = TcpStream::connect(web)?;
+        stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+        write!(
+            stream,
+            "GET /healthz HTTP/1.1\r\nHost: {web}\r\nConnection: close\r\n\r\n"
+        )?;
+        let mut status = [0u8; 12];
+        stream.read_exact(&mut status)?;
+        Ok(&status == b"HTTP/1.1 200")
+    };
+    check().unwrap_or(false)
+}
