@@ -7,11 +7,14 @@
 //! tiny_http has known gaps when it faces the open internet (no read timeouts,
 //! a thread per connection, no header-size limit: tiny-http #143, #221, #56).
 //! The chat does not depend on this listener once a page is loaded, and the
-//! README's deployment section says what to put in front of it.
+//! README's deployment section says what to put in front of it (`natter
+//! nginx-config`). What can be done from here is done: a request whose body is
+//! still in the socket is answered on a thread of its own, never on a page
+//! worker, and a panic while answering costs one request, not a worker.
 
 use std::io::Read;
 use std::net::TcpListener;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Once};
 use std::thread;
 use std::time::Duration;
@@ -160,10 +163,113 @@ pub fn supervise(listener: TcpListener, context: Arc<WebContext>, control: Arc<W
 
 /// Answer requests until the server is unblocked or fails. Several threads run
 /// this on one `Server`; each request is handled start to finish by one of them.
-fn serve(server: &Server, context: &WebContext) {
+fn serve(server: &Server, context: &Arc<WebContext>) {
     for request in server.incoming_requests() {
-        handle(request, context);
+        if body_in_memory(&request) {
+            handle_caught(request, context);
+        } else {
+            handle_on_own_thread(request, context);
+        }
     }
+}
+
+/// tiny_http reads a request body into memory before handing the request over
+/// only when its `Content-Length` is at most this (and there is no `Expect`).
+const TINY_HTTP_BUFFERED_BODY: usize = 1024;
+
+/// Requests whose body is still in the socket that may be answered on threads
+/// of their own at once (see `handle_on_own_thread`). Past this they are
+/// answered by the page worker that received them, as any other request.
+const MAX_BODY_THREADS: usize = 256;
+
+/// Body threads running now, in this process.
+static BODY_THREADS: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether tiny_http has already read this request's whole body into memory.
+/// This mirrors tiny_http 0.12's `new_request`: a `Content-Length` of at most
+/// 1 KiB without `Expect` is read in tiny_http's own connection thread; every
+/// other body (larger, chunked, `Expect: 100-continue`, a `Connection: upgrade`
+/// stream) is still in the socket when the request reaches us.
+fn body_in_memory(request: &Request) -> bool {
+    let first = |name: &'static str| {
+        request
+            .headers()
+            .iter()
+            .find(|h| h.field.equiv(name))
+            .map(|h| h.value.as_str())
+    };
+    if first("Transfer-Encoding").is_some()
+        || first("Connection").is_some_and(|v| v.to_ascii_lowercase().contains("upgrade"))
+    {
+        return false;
+    }
+    match request.body_length() {
+        None | Some(0) => true,
+        Some(n) => n <= TINY_HTTP_BUFFERED_BODY && first("Expect").is_none(),
+    }
+}
+
+/// Answer a request whose body is still in the socket on a thread of its own.
+///
+/// Such a request can hold whichever thread answers it for as long as the
+/// client likes, with no timeout we can set: reading the body waits for bytes
+/// a lying `Content-Length` promised, and after the answer, dropping the request
+/// makes tiny_http read and discard the rest of the announced body (its
+/// `EqualReader`). On a page worker, four such clients stopped every page.
+/// Browsers never send a login form this large, so only abuse lands here.
+fn handle_on_own_thread(request: Request, context: &Arc<WebContext>) {
+    let Some(slot) = BodyThread::claim() else {
+        return handle_caught(request, context);
+    };
+    let (give, take) = crossbeam_channel::bounded::<Request>(1);
+    let for_thread = context.clone();
+    let spawned = thread::Builder::new()
+        .name("web-body".into())
+        .spawn(move || {
+            let _slot = slot;
+            if let Ok(request) = take.recv() {
+                handle_caught(request, &for_thread);
+            }
+        });
+    // Without a thread, or if it is somehow gone, answer it here after all.
+    let request = match spawned {
+        Ok(_) => match give.send(request) {
+            Ok(()) => return,
+            Err(unsent) => unsent.0,
+        },
+        Err(_) => request,
+    };
+    handle_caught(request, context);
+}
+
+/// One of the `MAX_BODY_THREADS`; given back when dropped, even by a panic.
+struct BodyThread;
+
+impl BodyThread {
+    fn claim() -> Option<BodyThread> {
+        if BODY_THREADS.fetch_add(1, Ordering::SeqCst) < MAX_BODY_THREADS {
+            Some(BodyThread)
+        } else {
+            BODY_THREADS.fetch_sub(1, Ordering::SeqCst);
+            None
+        }
+    }
+}
+
+impl Drop for BodyThread {
+    fn drop(&mut self) {
+        BODY_THREADS.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Answer one request; a panic while doing so costs that request only.
+///
+/// tiny_http itself can panic after the answer: to discard an unread body it
+/// allocates a buffer of the announced size, and a `Content-Length` of
+/// `usize::MAX` is a "capacity overflow". A page worker that died that way was
+/// never replaced, so four such requests left nobody to answer pages.
+fn handle_caught(request: Request, context: &WebContext) {
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle(request, context)));
 }
 
 /// The body of every response: bytes, a status and extra headers.
@@ -319,6 +425,13 @@ fn login_form(status: u16, name: &str, room: &str, error: &str) -> Page {
 fn login(request: &mut Request, context: &WebContext) -> Page {
     let mut body = Vec::new();
     let limit = MAX_FORM_BYTES as u64;
+    // An announced body over the limit is refused before a byte of it is read.
+    if request.body_length().is_some_and(|n| n > MAX_FORM_BYTES) {
+        return text(
+            413,
+            &format!("the login form is limited to {MAX_FORM_BYTES} bytes\n"),
+        );
+    }
     if let Err(err) = request.as_reader().take(limit + 1).read_to_end(&mut body) {
         return text(400, &format!("could not read the form: {err}\n"));
     }

@@ -762,3 +762,31 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+impl TestServer {
+    /// Log in as `name` and connect over a socket whose receive buffer is
+    /// `rcvbuf` bytes, past `hello`: a client whose kernel holds little, so
+    /// the server has to queue for it as soon as it stops reading.
+    pub fn user_with_rcvbuf(&self, name: &str, rcvbuf: usize) -> Client {
+        let token = self.login(name, "lobby");
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("a socket");
+        socket.set_recv_buffer_size(rcvbuf).unwrap();
+        socket
+            .connect(&self.ws.into())
+            .expect("the WebSocket port accepts");
+        let stream: TcpStream = socket.into();
+        stream.set_read_timeout(Some(DEADLINE)).unwrap();
+        stream.set_write_timeout(Some(DEADLINE)).unwrap();
+        let url = format!("ws://127.0.0.1:{}/ws", self.ws.port());
+        let mut request = url.into_client_request().unwrap();
+        let h = request.headers_mut();
+        h.insert("Origin", self.origin().parse().unwrap());
+        h.insert("Cookie", format!("natter_session={token}").parse().unwrap());
+        let (socket, _) = tungstenite::client(request, stream)
+            .unwrap_or_else(|e| panic!("handshake failed: {e}"));
+        let mut client = Client { socket };
+        assert_eq!(client.recv_type("hello")["user"], name);
+        client
+    }
+}

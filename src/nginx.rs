@@ -1,0 +1,212 @@
+//! `natter nginx-config`: print an nginx `server { }` block that puts both of
+//! natter's listeners behind one public port.
+//!
+//! The template is `src/nginx.conf`, compiled into the binary like the pages.
+//! It closes the gaps tiny_http leaves on the web port (no timeouts, no header
+//! limit, a trusted `Content-Length`) and proxies `/ws` to the WebSocket
+//! listener. `tests/nginx.rs` runs a real nginx with exactly this output.
+
+use std::process::ExitCode;
+
+/// The configuration, with `{{placeholders}}` filled in by [`render`].
+pub const TEMPLATE: &str = include_str!("nginx.conf");
+
+const USAGE: &str = "\
+usage: natter nginx-config [options]     print an nginx configuration for natter
+
+  --listen PORT        public port nginx listens on, or ADDR:PORT (default 80)
+  --server-name NAME   the site's host name (default localhost)
+  --port N             natter's web port (default 8080)
+  --ws-port N          natter's WebSocket port (default: web port + 1)
+  -h, --help           show this help
+
+Put the output inside nginx's http { } block; its first lines say how to run
+natter behind it (--public-url, --ws-url, --trust-proxy).";
+
+/// What the template needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// nginx's `listen` value: a port, or `address:port`.
+    pub listen: String,
+    pub server_name: String,
+    /// natter's web port.
+    pub port: u16,
+    /// natter's WebSocket port.
+    pub ws_port: u16,
+}
+
+impl Options {
+    /// The public port, from `listen`.
+    fn public_port(&self) -> u16 {
+        self.listen
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(80)
+    }
+
+    /// The site as a browser sees it: `http://name`, with the port unless 80.
+    pub fn public_url(&self) -> String {
+        match self.public_port() {
+            80 => format!("http://{}", self.server_name),
+            port => format!("http://{}:{port}", self.server_name),
+        }
+    }
+
+    /// Where the chat page opens its WebSocket.
+    pub fn ws_url(&self) -> String {
+        format!("ws{}/ws", &self.public_url()["http".len()..])
+    }
+}
+
+/// The template with every placeholder filled in.
+pub fn render(options: &Options) -> String {
+    let values = [
+        ("listen", options.listen.clone()),
+        ("server_name", options.server_name.clone()),
+        ("port", options.port.to_string()),
+        ("ws_port", options.ws_port.to_string()),
+        ("public_url", options.public_url()),
+        ("ws_url", options.ws_url()),
+    ];
+    let mut text = TEMPLATE.to_string();
+    for (key, value) in values {
+        text = text.replace(&format!("{{{{{key}}}}}"), &value);
+    }
+    text
+}
+
+/// Parse the subcommand's flags (after `nginx-config`).
+pub fn parse(mut args: pico_args::Arguments) -> Result<Option<Options>, String> {
+    if args.contains(["-h", "--help"]) {
+        println!("{USAGE}");
+        return Ok(None);
+    }
+    let bad = |flag: &'static str| move |e: pico_args::Error| format!("bad value for {flag}: {e}");
+    let listen: String = args
+        .opt_value_from_str("--listen")
+        .map_err(bad("--listen"))?
+        .unwrap_or_else(|| "80".to_string());
+    let server_name: String = args
+        .opt_value_from_str("--server-name")
+        .map_err(bad("--server-name"))?
+        .unwrap_or_else(|| "localhost".to_string());
+    let port: u16 = args
+        .opt_value_from_str("--port")
+        .map_err(bad("--port"))?
+        .unwrap_or(8080);
+    let ws_port: Option<u16> = args
+        .opt_value_from_str("--ws-port")
+        .map_err(bad("--ws-port"))?;
+    if let Some(first) = args.finish().first() {
+        return Err(format!("unknown argument {:?}", first.to_string_lossy()));
+    }
+    let ws_port = match ws_port {
+        Some(p) => p,
+        None => port
+            .checked_add(1)
+            .ok_or("--port 65535 needs an explicit --ws-port")?,
+    };
+    // These go into nginx's configuration as they are: nothing that could end
+    // a directive or start a new one.
+    let (address, public) = match listen.rsplit_once(':') {
+        Some((address, port)) => (address, port),
+        None => ("", listen.as_str()),
+    };
+    let address_ok = address
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || ".-[]:".contains(c));
+    if !address_ok || !matches!(public.parse::<u16>(), Ok(p) if p > 0) {
+        return Err(format!("--listen takes PORT or ADDR:PORT, got {listen:?}"));
+    }
+    let name_ok = !server_name.is_empty()
+        && server_name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-_".contains(c));
+    if !name_ok {
+        return Err(format!(
+            "--server-name takes one host name (letters, digits, '.', '-', '_'), got {server_name:?}"
+        ));
+    }
+    if port == 0 || ws_port == 0 || port == ws_port {
+        return Err("--port and --ws-port must be two different, non-zero ports".into());
+    }
+    Ok(Some(Options {
+        listen,
+        server_name,
+        port,
+        ws_port,
+    }))
+}
+
+/// `natter nginx-config ...`: print the configuration, or explain what is wrong
+/// (exit status 2, as for natter's own flags).
+pub fn main(args: pico_args::Arguments) -> ExitCode {
+    match parse(args) {
+        Ok(Some(options)) => {
+            print!("{}", render(&options));
+            ExitCode::SUCCESS
+        }
+        Ok(None) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("natter nginx-config: {message}\n\n{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> pico_args::Arguments {
+        pico_args::Arguments::from_vec(list.iter().map(Into::into).collect())
+    }
+
+    #[test]
+    fn every_placeholder_is_filled() {
+        let options = parse(args(&[
+            "--listen",
+            "8443",
+            "--server-name",
+            "chat.example.com",
+        ]))
+        .unwrap()
+        .unwrap();
+        let text = render(&options);
+        assert!(!text.contains("{{"), "a placeholder is left: {text}");
+        assert!(text.contains("listen 8443;"));
+        assert!(text.contains("server 127.0.0.1:8080;"));
+        assert!(text.contains("server 127.0.0.1:8081;"));
+        assert!(text.contains("--public-url http://chat.example.com:8443 "));
+        assert!(text.contains("--ws-url ws://chat.example.com:8443/ws "));
+    }
+
+    #[test]
+    fn port_80_is_left_out_of_the_urls() {
+        let options = parse(args(&["--server-name", "chat.example.com"]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(options.public_url(), "http://chat.example.com");
+        assert_eq!(options.ws_url(), "ws://chat.example.com/ws");
+        let options = parse(args(&["--listen", "127.0.0.1:9000"]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(options.ws_url(), "ws://localhost:9000/ws");
+    }
+
+    #[test]
+    fn values_that_could_break_the_configuration_are_refused() {
+        for bad in [
+            &["--server-name", "a.com; include /etc/passwd"][..],
+            &["--server-name", "a b"],
+            &["--listen", "80; x"],
+            &["--listen", "0"],
+            &["--port", "9000", "--ws-port", "9000"],
+            &["--port", "65535"],
+            &["--surprise"],
+        ] {
+            assert!(parse(args(bad)).is_err(), "accepted {bad:?}");
+        }
+    }
+}

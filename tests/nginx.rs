@@ -1,0 +1,280 @@
+//! The shipped nginx configuration works: a real nginx (Debian's `nginx`
+//! package), configured with exactly what `natter nginx-config` prints, in
+//! front of the real natter binary, serves both listeners on one port. Two
+//! users log in and chat through it; nginx refuses an oversized header and an
+//! oversized login body before natter sees them, and the chat carries on.
+//!
+//! nginx must be installed (`apt-get install -y nginx`; CI does it). Without it
+//! this test fails: it is the only test of the deployment the README describes.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running nginx; killed, and its directory removed, when dropped.
+struct Nginx {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Nginx {
+    fn error_log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("error.log")).unwrap_or_default()
+    }
+}
+
+/// The nginx binary, or a failure that says how to install it.
+fn nginx_binary() -> PathBuf {
+    let found = ["/usr/sbin/nginx", "/usr/bin/nginx", "/usr/local/sbin/nginx"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists());
+    found.unwrap_or_else(|| {
+        panic!(
+            "nginx is not installed, and this test needs a real one: \
+             run `apt-get install -y nginx` (CI's .ci/run installs it)"
+        )
+    })
+}
+
+/// A port nothing listens on right now.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// `natter nginx-config ...`, run as a user would, its output unchanged.
+fn generated_config(args: &[String]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_natter"))
+        .arg("nginx-config")
+        .args(args)
+        .output()
+        .expect("natter runs");
+    assert!(
+        output.status.success(),
+        "natter nginx-config failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("the configuration is UTF-8")
+}
+
+/// Start nginx in the foreground, one process, everything in a fresh directory,
+/// with `http { include <site>; }` around the generated site file.
+fn start_nginx(site: &str, port: u16) -> Nginx {
+    let binary = nginx_binary();
+    let dir =
+        std::env::temp_dir().join(format!("natter-nginx-test-{}-{}", std::process::id(), port));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    let path = |name: &str| dir.join(name).display().to_string();
+    std::fs::write(dir.join("natter.conf"), site).unwrap();
+    let main = format!(
+        "daemon off;\n\
+         master_process off;\n\
+         worker_processes 1;\n\
+         pid {pid};\n\
+         error_log {log} info;\n\
+         events {{ worker_connections 512; }}\n\
+         http {{\n\
+         \x20   access_log {access};\n\
+         \x20   client_body_temp_path {body};\n\
+         \x20   proxy_temp_path {proxy};\n\
+         \x20   fastcgi_temp_path {fastcgi};\n\
+         \x20   uwsgi_temp_path {uwsgi};\n\
+         \x20   scgi_temp_path {scgi};\n\
+         \x20   include {site};\n\
+         }}\n",
+        pid = path("nginx.pid"),
+        log = path("error.log"),
+        access = path("access.log"),
+        body = path("client_body"),
+        proxy = path("proxy"),
+        fastcgi = path("fastcgi"),
+        uwsgi = path("uwsgi"),
+        scgi = path("scgi"),
+        site = path("natter.conf"),
+    );
+    std::fs::write(dir.join("nginx.conf"), main).unwrap();
+    let child = Command::new(&binary)
+        .arg("-p")
+        .arg(&dir)
+        .arg("-c")
+        .arg(dir.join("nginx.conf"))
+        .arg("-e")
+        .arg(dir.join("error.log"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+    let mut nginx = Nginx { child, dir };
+    wait_until_listening(&mut nginx, port);
+    nginx
+}
+
+fn wait_until_listening(nginx: &mut Nginx, port: u16) {
+    let deadline = Instant::now() + common::DEADLINE;
+    loop {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        if let Ok(Some(status)) = nginx.child.try_wait() {
+            panic!("nginx exited ({status}): {}", nginx.error_log());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nginx is not listening on {port}: {}",
+            nginx.error_log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Send one raw request (write errors ignored: nginx may refuse before reading
+/// it all) and return the status and the answer's head.
+fn raw(addr: SocketAddr, request: &[u8]) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).expect("nginx accepts");
+    stream.set_read_timeout(Some(common::DEADLINE)).unwrap();
+    stream.set_write_timeout(Some(common::DEADLINE)).unwrap();
+    let _ = stream.write_all(request);
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    // The head is enough; nginx may linger before closing a connection whose
+    // body it refused to read.
+    while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+            // A reset after the answer (nginx closing on an unread body).
+            Err(_) if !answer.is_empty() => break,
+            Err(err) => panic!("no answer from nginx before the deadline: {err}"),
+        }
+    }
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {text:?}"));
+    (status, text)
+}
+
+fn from_nginx(answer: &str) -> bool {
+    answer
+        .lines()
+        .any(|l| l.to_ascii_lowercase().starts_with("server: nginx"))
+}
+
+#[test]
+fn chat_through_nginx_with_the_shipped_configuration() {
+    let public = free_port();
+    let public_url = format!("http://127.0.0.1:{public}");
+    let ws_url = format!("ws://127.0.0.1:{public}/ws");
+    let natter = common::Binary::start(&[
+        "--public-url",
+        &public_url,
+        "--ws-url",
+        &ws_url,
+        "--trust-proxy",
+        "--db",
+        ":memory:",
+    ]);
+    let site = generated_config(&[
+        "--listen".into(),
+        format!("127.0.0.1:{public}"),
+        "--server-name".into(),
+        "127.0.0.1".into(),
+        "--port".into(),
+        natter.web.port().to_string(),
+        "--ws-port".into(),
+        natter.ws.port().to_string(),
+    ]);
+    assert!(site.contains(&format!(
+        "--public-url {public_url} --ws-url {ws_url} --trust-proxy"
+    )));
+    let _nginx = start_nginx(&site, public);
+    let front = SocketAddr::from(([127, 0, 0, 1], public));
+
+    // Everything below goes to nginx's one port: pages, login, and /ws (the
+    // helpers use Origin http://127.0.0.1:<public>, which is --public-url).
+    let site = common::attach(front, front);
+    let mut alice = site.user("alice");
+    let mut bob = site.user("bob");
+    alice.join("lobby");
+    bob.join("lobby");
+    let chat = |alice: &mut common::Client, bob: &mut common::Client, text: &str| {
+        alice.say("lobby", text);
+        assert_eq!(bob.recv_message()["text"], text);
+        assert_eq!(alice.recv_message()["text"], text);
+        bob.say("lobby", &format!("re: {text}"));
+        assert_eq!(alice.recv_message()["text"], format!("re: {text}"));
+        assert_eq!(bob.recv_message()["text"], format!("re: {text}"));
+    };
+    chat(&mut alice, &mut bob, "hello through nginx");
+
+    // The chat page tells the browser to use nginx's /ws.
+    let token = site.login("carol", "lobby");
+    let page = site.get("/r/lobby", Some(&token));
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains(&ws_url), "the page names --ws-url");
+
+    // A 64 KiB header line: nginx refuses it (tiny_http would take it).
+    let big = format!(
+        "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: {}\r\nConnection: close\r\n\r\n",
+        "a".repeat(64 * 1024)
+    );
+    let (status, answer) = raw(front, big.as_bytes());
+    assert!(
+        (400..500).contains(&status),
+        "an oversized header gets 4xx, got {answer:?}"
+    );
+    assert!(from_nginx(&answer), "refused by nginx: {answer:?}");
+    chat(&mut alice, &mut bob, "still chatting after the big header");
+
+    // An oversized login body: 413 from nginx, whether announced or sent.
+    let body = format!("name=mallory&room=lobby&pad={}", "x".repeat(8 * 1024));
+    let request = format!(
+        "POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let (status, answer) = raw(front, request.as_bytes());
+    assert_eq!(status, 413, "{answer:?}");
+    assert!(from_nginx(&answer), "refused by nginx: {answer:?}");
+    let (status, answer) = raw(
+        front,
+        b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
+          Content-Length: 1000000000\r\n\r\nname=x",
+    );
+    assert_eq!(status, 413, "{answer:?}");
+    assert!(from_nginx(&answer), "refused by nginx: {answer:?}");
+    // The absurd Content-Length that aborts natter on its own never reaches it.
+    let (status, answer) = raw(
+        front,
+        b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
+          Content-Length: 64000000000\r\n\r\n",
+    );
+    assert_eq!(status, 413, "{answer:?}");
+    chat(&mut alice, &mut bob, "still chatting after the big bodies");
+    assert_eq!(site.get("/healthz", None).status, 200);
+
+    // A login of normal size still works through nginx afterwards.
+    let mut dave = site.user("dave");
+    dave.join("lobby");
+    dave.say("lobby", "dave made it in");
+    assert_eq!(alice.recv_message()["text"], "dave made it in");
+}
