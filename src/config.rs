@@ -140,6 +140,11 @@ pub const RATE_COST_JOIN: f64 = 3.0;
 /// Cost of a frame that breaks the protocol's rules: two of those are a burst.
 pub const RATE_COST_INVALID: f64 = 13.0;
 
+/// Cost of opening a WebSocket. Each connection is a thread, so an address
+/// that reconnects in a loop is refused at the handshake (429) once its score
+/// reaches the threshold, before a thread does any more work for it.
+pub const RATE_COST_CONNECT: f64 = 1.0;
+
 /// Most WebSocket connections at once, counting handshakes in progress. Past it
 /// a handshake is answered 503 with `Retry-After`. Overridable with
 /// `--max-connections`. 5,000 is well within a small host's threads and memory.

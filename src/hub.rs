@@ -51,7 +51,7 @@ use crate::config::{
     RATE_COST_INVALID, RATE_COST_JOIN, RATE_COST_MESSAGE, RATE_HALF_LIFE, RETENTION_INTERVAL,
     SHUTDOWN_TIMEOUT, WRITE_RETRY_INTERVAL,
 };
-use crate::config::{MAX_PRESENCE_INTERVAL, PRESENCE_INTERVAL_PER_MEMBER};
+use crate::config::{MAX_PRESENCE_INTERVAL, PRESENCE_INTERVAL_PER_MEMBER, RATE_COST_CONNECT};
 use crate::outbox::Outbox;
 use crate::protocol::{
     self, close, now_millis, room_key, ChatMessage, ErrorCode, Limits, Rejection, Reply, Request,
@@ -87,6 +87,13 @@ pub enum Event {
     Lookup {
         token: String,
         reply: Sender<Option<String>>,
+    },
+    /// May this WebSocket handshake go ahead? Checks the session and charges
+    /// the address for a connection (see `RATE_COST_CONNECT`).
+    Admit {
+        token: String,
+        ip: IpAddr,
+        reply: Sender<Admission>,
     },
     /// A WebSocket handshake completed. `socket` is a clone of the reader
     /// thread's stream: from now on only the hub writes to it. `token` is the
@@ -127,6 +134,14 @@ pub enum Event {
     /// `Server::inject_hub_failure`, which tests use to prove that a dead hub
     /// is loud (every client closed with 1011) rather than silent.
     InjectFailure,
+}
+
+/// The hub's answer to `Event::Admit`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Admission {
+    Welcome,
+    UnknownSession,
+    RateLimited,
 }
 
 /// One WebSocket connection, as the hub sees it.
@@ -366,6 +381,21 @@ impl Hub {
             Event::Lookup { token, reply } => {
                 let name = self.session_by_token(&token).map(|s| s.name.to_string());
                 let _ = reply.try_send(name);
+            }
+            Event::Admit { token, ip, reply } => {
+                let verdict = if self.session_by_token(&token).is_none() {
+                    Admission::UnknownSession
+                } else {
+                    match self
+                        .limiter
+                        .as_mut()
+                        .map(|l| l.charge(ip, RATE_COST_CONNECT, now))
+                    {
+                        None | Some(Verdict::Allow) => Admission::Welcome,
+                        Some(_) => Admission::RateLimited,
+                    }
+                };
+                let _ = reply.try_send(verdict);
             }
             Event::Connected {
                 conn,

@@ -37,7 +37,7 @@ use crate::config::{
     Config, HUB_REPLY_TIMEOUT, MAX_WS_MESSAGE_BYTES, READER_STACK_BYTES, REFUSAL_SLACK,
     WS_READ_BUFFER_BYTES,
 };
-use crate::hub::{ConnId, Event};
+use crate::hub::{Admission, ConnId, Event};
 use crate::protocol::{self, close};
 use crate::session;
 
@@ -382,17 +382,29 @@ fn check_handshake<'a>(
         .filter_map(|v| v.to_str().ok())
         .find_map(session::token_from_cookies)
         .ok_or((StatusCode::UNAUTHORIZED, "log in first"))?;
+    let ip = client_ip(peer, header("x-forwarded-for"), context.config.trust_proxy);
     let (reply, answer) = crossbeam_channel::bounded(1);
-    let lookup = Event::Lookup {
+    let admit = Event::Admit {
         token: token.clone(),
+        ip,
         reply,
     };
-    let known = context.to_hub.send(lookup).is_ok()
-        && matches!(answer.recv_timeout(HUB_REPLY_TIMEOUT), Ok(Some(_)));
-    if !known {
-        return Err((StatusCode::UNAUTHORIZED, "session expired; log in again"));
+    let verdict = match context.to_hub.send(admit) {
+        Ok(()) => answer.recv_timeout(HUB_REPLY_TIMEOUT).ok(),
+        Err(_) => None,
+    };
+    match verdict {
+        Some(Admission::Welcome) => {}
+        Some(Admission::RateLimited) => {
+            return Err((
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many connections or messages from your address; wait a little",
+            ))
+        }
+        Some(Admission::UnknownSession) | None => {
+            return Err((StatusCode::UNAUTHORIZED, "session expired; log in again"))
+        }
     }
-    let ip = client_ip(peer, header("x-forwarded-for"), context.config.trust_proxy);
     let guard = context.admit(ip)?;
     Ok((Some(token), ip, guard))
 }

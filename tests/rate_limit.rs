@@ -198,19 +198,14 @@ fn more_tabs_from_one_address_get_no_more_budget() {
         "a second tab is no new budget: {}",
         answers[0]
     );
-    // A third connection from that address: still refused.
-    let mut tab3 = server.connect_via(&token, "198.51.100.1");
-    tab3.send(json!({"type": "join", "room": "garden"}));
-    let answer = tab3.recv_type("error");
-    assert_eq!(
-        answer["code"], "rate_limited",
-        "a join is charged too: {answer}"
-    );
-    assert_eq!(
-        passed(&burst(&mut tab3, "t3", 1)),
-        0,
-        "a third tab, refused"
-    );
+    // A third connection from that address is refused at the handshake:
+    // opening a connection is charged too.
+    let refused = server
+        .try_connect_with(&token, &[("X-Forwarded-For", "198.51.100.1")])
+        .err()
+        .expect("a third tab is refused");
+    assert_eq!(refused.status, 429, "{refused:?}");
+    assert!(refused.retry_after.is_some());
 
     // Someone on another address is unaffected.
     let mut bob = server.user_via("bob", "198.51.100.2");
@@ -226,7 +221,17 @@ fn second_address_after_first_is_exhausted(server: &TestServer) -> Value {
     let k = passed(&burst(&mut alice, "a", 30));
     assert!(k < 30, "alice ran out");
     let token = server.login("bob", "lobby");
-    let mut bob = server.connect_via(&token, "198.51.100.2");
+    let mut bob = match server.try_connect_with(&token, &[("X-Forwarded-For", "198.51.100.2")]) {
+        Ok(mut bob) => {
+            bob.recv_type("hello");
+            bob
+        }
+        // Sharing alice's exhausted budget, bob cannot even connect.
+        Err(refused) => {
+            assert_eq!(refused.status, 429);
+            return json!({"type": "error", "code": "rate_limited", "refused_at": "handshake"});
+        }
+    };
     bob.send(json!({"type": "join", "room": "lobby"}));
     bob.send(json!({"type": "message", "room": "lobby", "text": "b", "client_id": "b-0"}));
     loop {
