@@ -300,3 +300,53 @@ fn an_oversized_login_form_is_refused_without_a_session() {
     assert_eq!(page.status, 413);
     assert_eq!(page.cookie(), None);
 }
+
+/// Browsers keep connections open between requests and open several at once.
+/// Every new connection must be answered even while earlier keep-alive
+/// connections sit idle, each holding one of tiny_http's pool threads. (Before
+/// natter's tiny_http patch, all but one of a burst of new connections queued
+/// behind a single idle thread, and pages hung half-loaded.)
+#[test]
+fn new_connections_are_served_while_keep_alive_connections_idle() {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+
+    let server = common::start();
+    let request = format!(
+        "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n\r\n",
+        server.web.port()
+    );
+    let ask = |stream: &mut TcpStream| {
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut answer = [0u8; 512];
+        let n = stream
+            .read(&mut answer)
+            .expect("an answer before the deadline");
+        assert!(answer[..n].starts_with(b"HTTP/1.1 200"));
+    };
+    // Keep-alive connections that made one request and now sit idle.
+    let mut idle = Vec::new();
+    for _ in 0..3 {
+        let mut stream = TcpStream::connect(server.web).unwrap();
+        stream.set_read_timeout(Some(common::DEADLINE)).unwrap();
+        ask(&mut stream);
+        idle.push(stream);
+    }
+    // A burst of new connections, all sent before any is read.
+    let mut burst: Vec<TcpStream> = (0..6)
+        .map(|_| {
+            let mut stream = TcpStream::connect(server.web).unwrap();
+            stream.set_read_timeout(Some(common::DEADLINE)).unwrap();
+            stream.write_all(request.as_bytes()).unwrap();
+            stream
+        })
+        .collect();
+    for stream in &mut burst {
+        let mut answer = [0u8; 512];
+        let n = stream
+            .read(&mut answer)
+            .expect("every new connection is answered");
+        assert!(answer[..n].starts_with(b"HTTP/1.1 200"));
+    }
+    drop(idle);
+}

@@ -7,17 +7,27 @@
 //   keyboard ──▶ sendFromComposer() ──▶ state (pending) + DOM (dimmed) ──▶ socket.sendMessage()
 //
 // socket.js never touches the DOM and render.js never touches the network,
-// so each file can be read on its own.
+// so each file can be read on its own. The helpers around them:
+//   prefs.js   your choices (theme, mute, sound, recent emoji) in localStorage
+//   notify.js  browser notifications and the sound
+//   emoji.js   the emoji picker and :shortcode: completion
+//
+// One page, several rooms: each room you are in has its own <ol> of
+// messages inside the scroller; switching rooms shows another list and
+// changes the address to /r/<room> (back and forward switch back).
 
 import { ChatState, roomKey } from './state.js';
 import { ChatSocket } from './socket.js';
 import * as render from './render.js';
+import * as prefs from './prefs.js';
+import * as notify from './notify.js';
+import { EmojiPicker, ShortcodeCompleter, insertText } from './emoji.js';
+
+prefs.applyTheme();
 
 // --- what the server told the page --------------------------------------------
 // chat.html is a template; the server put these into <body data-…>.
 const page = document.body.dataset;
-const ROOM = page.room;
-const ROOM_KEY = roomKey(ROOM);
 
 /**
  * Where the WebSocket lives. The server may give a full URL (for example
@@ -37,7 +47,6 @@ function webSocketUrl() {
 
 // --- the elements we update -----------------------------------------------------
 const $ = (id) => document.getElementById(id);
-const list = $('messages');
 const scroller = $('scroller');
 const input = $('composer-input');
 const composer = $('composer');
@@ -49,6 +58,34 @@ const state = new ChatState(page.user);
 
 // Limits come from the server's `hello`; this default matches the README.
 let maxTextChars = 4000;
+
+/** The room on screen (its state). */
+const current = () => state.currentRoom();
+const isCurrent = (name) => roomKey(name) === state.current;
+
+// ================================================================================
+// One message list per room
+// ================================================================================
+
+const lists = new Map(); // roomKey -> <ol>
+
+/** The room's <ol>, made on first use. Only the current room's is visible. */
+function listFor(name) {
+  const key = roomKey(name);
+  let list = lists.get(key);
+  if (!list) {
+    list = document.createElement('ol');
+    list.className = 'messages';
+    list.dataset.roomKey = key;
+    list.hidden = key !== state.current;
+    scroller.append(list);
+    lists.set(key, list);
+  }
+  return list;
+}
+
+/** The address of a room's page. */
+const roomPath = (name) => `/r/${encodeURIComponent(name)}`;
 
 // ================================================================================
 // Scrolling: follow new messages only if the reader is already at the bottom.
@@ -101,8 +138,8 @@ new ResizeObserver(() => {
 }).observe(scroller);
 
 /**
- * Call after adding to the list. `fresh` is how many of the added items are
- * new messages from others (the pill and the tab title count those).
+ * Call after adding to the *current* room's list. `fresh` is how many of
+ * the added items are new messages from others (the pill counts those).
  */
 function afterAdd({ fresh = 0, forceScroll = false } = {}) {
   if (stickToBottom || forceScroll) {
@@ -111,23 +148,70 @@ function afterAdd({ fresh = 0, forceScroll = false } = {}) {
     unseen += fresh;
     updatePill();
   }
-  noteUnreadInTitle(fresh);
 }
 
-// A hidden tab shows "(3) #room · natter", so you notice from another tab.
-let unreadWhileHidden = 0;
-const baseTitle = document.title;
-function noteUnreadInTitle(fresh) {
-  if (!document.hidden || fresh === 0) return;
-  unreadWhileHidden += fresh;
-  document.title = `(${unreadWhileHidden}) ${baseTitle}`;
+// ================================================================================
+// Unread counts, the tab title, notifications
+// ================================================================================
+
+const isMuted = (name) => prefs.isMuted(roomKey(name));
+
+/** "(3) #lobby · natter": the number counts every room (see state.unreadTotal). */
+function updateTitle() {
+  const total = state.unreadTotal(isMuted);
+  const room = current();
+  const name = room ? `#${room.name}` : 'natter';
+  document.title = `${total > 0 ? `(${total}) ` : ''}${name} · natter`;
+  // The phone's menu button carries the count too (its label says it).
+  const badge = $('drawer-badge');
+  badge.hidden = total === 0;
+  badge.textContent = String(total);
+  $('drawer-toggle').setAttribute('aria-label', `Rooms, members and settings${total > 0 ? `, ${total} unread` : ''}`);
 }
-document.addEventListener('visibilitychange', () => {
-  if (!document.hidden) {
-    unreadWhileHidden = 0;
-    document.title = baseTitle;
+
+/** You are looking at this room now: it has nothing unread. */
+function markRead(room) {
+  if (room.unread === 0 && room.mentions === 0) return;
+  room.unread = 0;
+  room.mentions = 0;
+  renderSidebar();
+  updateTitle();
+}
+
+/**
+ * New messages from others arrived in `room`. Count them as unread unless
+ * you are looking at them, and (for live ones) tell you if you are away:
+ * a notification and the sound, unless the room is muted and the message
+ * does not mention you.
+ */
+function noteNewMessages(room, messages, { live }) {
+  if (messages.length === 0) return;
+  const mentioning = messages.filter((m) => render.mentions(m.text, state.me));
+  const away = notify.inBackground();
+  if (away || !isCurrent(room.name)) {
+    room.unread += messages.length;
+    room.mentions += mentioning.length;
+    renderSidebar();
+    updateTitle();
   }
-});
+  if (!live || !away) return;
+  const muted = isMuted(room.name);
+  for (const msg of messages) {
+    if (muted && !mentioning.includes(msg)) continue;
+    notify.showNotification(msg, () => switchRoom(msg.room));
+    notify.playSound();
+  }
+}
+
+// Coming back to the tab reads the current room (and a tab left open
+// overnight learns that "Today" is now "Yesterday").
+function onReturn() {
+  if (!notify.inBackground() && current()) markRead(current());
+  render.refreshDayLabels(scroller);
+}
+setInterval(() => render.refreshDayLabels(scroller), 60_000);
+document.addEventListener('visibilitychange', onReturn);
+window.addEventListener('focus', onReturn);
 
 // ================================================================================
 // Showing messages
@@ -139,6 +223,7 @@ document.addEventListener('visibilitychange', () => {
  * (a duplicate, nothing shown).
  */
 function showMessage(msg, fromHistory = false) {
+  const list = listFor(msg.room);
   // Our own message coming back: swap the dimmed pending copy for the real one.
   // Every copy carries the sender's client_id; should a history message lack
   // it, we match by content instead (see state.findPendingLike). Only our
@@ -146,7 +231,8 @@ function showMessage(msg, fromHistory = false) {
   let ownEcho = false;
   const clientId = msg.client_id ?? (fromHistory ? state.findPendingLike(msg) : undefined);
   if (clientId !== undefined && msg.user === state.me && state.removePending(clientId)) {
-    list.querySelector(`[data-client-id="${CSS.escape(clientId)}"]`)?.remove();
+    const pending = list.querySelector(`[data-client-id="${CSS.escape(clientId)}"]`);
+    if (pending) render.removeItem(pending);
     socket.forget(clientId); // it will not be re-sent after a reconnect
     ownEcho = true;
   }
@@ -157,20 +243,19 @@ function showMessage(msg, fromHistory = false) {
 }
 
 /** Clear the room's posted messages (our pending ones stay). */
-function forgetRoomMessages() {
-  state.forgetMessages(ROOM);
-  for (const li of list.querySelectorAll('li:not(.pending, .failed)')) li.remove();
+function forgetRoomMessages(name) {
+  state.forgetMessages(name);
+  for (const li of listFor(name).querySelectorAll('li:not(.pending, .failed)')) li.remove();
 }
 
-function showSystem(text, ts) {
-  list.append(render.systemElement(text, ts));
+function showSystem(room, text, ts) {
+  render.appendItem(listFor(room), render.systemElement(text, ts));
 }
 
 function showMembers() {
-  const members = state.room(ROOM).members;
+  const members = current()?.members ?? [];
   render.renderMembers($('members-list'), members, state.me);
   $('members-count').textContent = String(members.length);
-  $('members-toggle-count').textContent = String(members.length);
 }
 
 // --- "is typing…" --------------------------------------------------------------
@@ -181,7 +266,7 @@ let typingTimer = null;
 /** Redraw the typing line; re-check twice a second while anyone is typing. */
 function showTyping() {
   clearTimeout(typingTimer);
-  const names = state.typingUsers(ROOM, Date.now());
+  const names = current() ? state.typingUsers(current().name, Date.now()) : [];
   const text = render.typingText(names);
   // Only touch the DOM on a change, so the line does not flicker.
   if (typingLine.textContent !== text) typingLine.textContent = text;
@@ -208,17 +293,156 @@ $('notice-close').addEventListener('click', () => {
   input.focus();
 });
 
-const loginAgainHref = `/?room=${encodeURIComponent(ROOM)}`;
+const loginAgainHref = () => `/?room=${encodeURIComponent(current()?.name ?? page.room)}`;
+
+// ================================================================================
+// Rooms: the sidebar, joining, leaving, switching
+// ================================================================================
+
+function renderSidebar() {
+  render.renderRooms($('room-list'), [...state.rooms.values()], {
+    current: state.current,
+    isMuted,
+    onOpen: (name) => {
+      switchRoom(name);
+      setDrawer(false);
+      input.focus();
+    },
+    onLeave: leaveRoom,
+  });
+}
+
+/** Remember this tab's rooms across a reload (sessionStorage). */
+function saveRooms() {
+  prefs.setOpenRooms([...state.rooms.values()].map((room) => room.name));
+}
+
+/** Put a room in the sidebar and join it (no-op if it is there already). */
+function addRoom(name) {
+  if (state.has(name)) return;
+  state.room(name);
+  listFor(name);
+  socket.join(name);
+  saveRooms();
+  renderSidebar();
+}
+
+/**
+ * Show another room. `push` adds a browser history entry (false when we
+ * are answering the back button, which has already moved).
+ */
+function switchRoom(name, { push = true } = {}) {
+  addRoom(name);
+  const old = current();
+  const room = state.room(name);
+  if (old && old !== room) {
+    // Remember where you were in the old room.
+    old.scrollTop = scroller.scrollTop;
+    old.atBottom = stickToBottom;
+    old.unseenBelow = unseen;
+  }
+  state.current = roomKey(name);
+  for (const [key, list] of lists) list.hidden = key !== state.current;
+
+  $('room-name').textContent = `#${room.name}`;
+  input.placeholder = `Message #${room.name}`;
+  if (room.atBottom) {
+    scrollToBottom();
+  } else {
+    scroller.scrollTop = room.scrollTop;
+    stickToBottom = false;
+    unseen = room.unseenBelow;
+    updatePill();
+  }
+  if (!notify.inBackground()) markRead(room);
+  showMembers();
+  showTyping();
+  updateMuteButton();
+  renderSidebar();
+  updateTitle();
+  refreshPendingLabels();
+  if (push && location.pathname !== roomPath(room.name)) {
+    history.pushState({ room: room.name }, '', roomPath(room.name));
+  }
+}
+
+/** Leave a room: the server is told, and its messages go from the page. */
+function leaveRoom(name) {
+  if (state.rooms.size <= 1) return; // the page always shows some room
+  const key = roomKey(name);
+  socket.leave(name);
+  state.removeRoom(name);
+  lists.get(key)?.remove();
+  lists.delete(key);
+  saveRooms();
+  if (state.current === key) {
+    const next = state.rooms.values().next().value;
+    switchRoom(next.name);
+    input.focus();
+  } else {
+    renderSidebar();
+    updateTitle();
+  }
+}
+
+// Back and forward: the address says which room.
+window.addEventListener('popstate', (event) => {
+  const name = event.state?.room ?? decodeURIComponent(location.pathname.replace(/^\/r\//, ''));
+  if (name) switchRoom(name, { push: false });
+});
+
+// The same checks the server makes (README, "Login and sessions"), so a
+// typo is explained here instead of coming back as a `bad_room` error.
+const ROOM_NAME = /^[\p{L}\p{N} _.-]{1,64}$/u;
+
+$('join-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const field = $('join-input');
+  const name = field.value.trim();
+  const error = $('join-error');
+  if (!ROOM_NAME.test(name)) {
+    error.textContent = 'Use 1–64 letters, digits, spaces, _ - or .';
+    field.setAttribute('aria-invalid', 'true');
+    field.focus();
+    return;
+  }
+  error.textContent = '';
+  field.removeAttribute('aria-invalid');
+  field.value = '';
+  switchRoom(name);
+  setDrawer(false);
+  input.focus();
+});
+
+// --- muting -----------------------------------------------------------------------
+
+const muteButton = $('mute-toggle');
+
+function updateMuteButton() {
+  const muted = current() ? isMuted(current().name) : false;
+  muteButton.setAttribute('aria-pressed', String(muted));
+  muteButton.title = muted ? 'Muted: only @mentions notify' : 'Mute notifications for this room';
+}
+
+muteButton.addEventListener('click', () => {
+  const room = current();
+  if (!room) return;
+  prefs.setMuted(roomKey(room.name), !isMuted(room.name));
+  updateMuteButton();
+  renderSidebar();
+  updateTitle();
+});
 
 // ================================================================================
 // Frames from the server
 // ================================================================================
 
-function isOurRoom(frame) {
-  return typeof frame.room === 'string' && roomKey(frame.room) === ROOM_KEY;
-}
-
 function handleFrame(frame) {
+  // Every frame but `hello` and some errors names a room. Frames for rooms
+  // that are not in the sidebar (a late answer after you left) are ignored.
+  if (frame.type !== 'hello' && frame.type !== 'error' && !(typeof frame.room === 'string' && state.has(frame.room))) {
+    return;
+  }
   switch (frame.type) {
     case 'hello':
       // The server's word on who we are beats the page's.
@@ -227,69 +451,37 @@ function handleFrame(frame) {
       $('session-banner').hidden = true;
       break;
 
-    case 'joined': {
-      if (!isOurRoom(frame)) break;
-      state.setMembers(frame.room, frame.members ?? []);
-      showMembers();
-      // `since` was the last id we had when we sent the join (nothing arrives
-      // for a room between the drop and `joined`, so it has not changed).
-      const since = state.lastSeen(ROOM);
-      const history = frame.history ?? [];
-      if (frame.gap && since !== undefined) {
-        if (history.length === 0 || history[0].id <= since) {
-          // A gap whose history starts at or before our `since`: the server
-          // restarted and its ids began again at 1. Our old ids mean nothing
-          // now (new messages would look like duplicates), so start over.
-          forgetRoomMessages();
-          showSystem('The server restarted; the conversation starts again from here.');
-        } else {
-          showSystem('Some messages were missed while you were away: the server no longer has them.');
-        }
-      }
-      const hadHistory = state.lastSeen(ROOM) !== undefined;
-      // aria-busy asks screen readers to wait until the whole batch is in,
-      // instead of reading out two hundred history messages one by one.
-      scroller.setAttribute('aria-busy', 'true');
-      let fresh = 0;
-      for (const msg of history) {
-        const shown = showMessage(msg, true);
-        if (shown === 'new' && msg.user !== state.me) fresh += 1;
-      }
-      scroller.setAttribute('aria-busy', 'false');
-      // The first history is not "new"; missed messages after a reconnect are.
-      afterAdd({ fresh: hadHistory ? fresh : 0, forceScroll: !hadHistory });
-      refreshPendingLabels();
+    case 'joined':
+      handleJoined(frame);
       break;
-    }
 
     case 'message': {
-      if (!isOurRoom(frame)) break;
+      const room = state.room(frame.room);
       const shown = showMessage(frame);
-      showTyping(); // the author has stopped typing
-      afterAdd({
-        fresh: shown === 'new' && frame.user !== state.me ? 1 : 0,
+      const fresh = shown === 'new' && frame.user !== state.me;
+      if (isCurrent(frame.room)) {
+        showTyping(); // the author has stopped typing
         // Your own message always brings you to the bottom, to see it land.
-        forceScroll: shown === 'echo',
-      });
+        afterAdd({ fresh: fresh ? 1 : 0, forceScroll: shown === 'echo' });
+      }
+      if (fresh) noteNewMessages(room, [frame], { live: true });
       break;
     }
 
     case 'system':
-      if (!isOurRoom(frame)) break;
-      showSystem(frame.text || `${frame.user} ${frame.event === 'leave' ? 'left' : 'joined'}`, frame.ts);
-      afterAdd();
+      showSystem(frame.room, frame.text || `${frame.user} ${frame.event === 'leave' ? 'left' : 'joined'}`, frame.ts);
+      if (isCurrent(frame.room)) afterAdd();
       break;
 
     case 'presence':
-      if (!isOurRoom(frame)) break;
       state.setMembers(frame.room, frame.members ?? []);
-      showMembers();
+      if (isCurrent(frame.room)) showMembers();
       break;
 
     case 'typing':
-      if (!isOurRoom(frame) || frame.user === state.me) break;
-      state.setTyping(ROOM, frame.user, Date.now() + TYPING_SHOWN_MS);
-      showTyping();
+      if (frame.user === state.me) break;
+      state.setTyping(frame.room, frame.user, Date.now() + TYPING_SHOWN_MS);
+      if (isCurrent(frame.room)) showTyping();
       break;
 
     case 'error':
@@ -303,15 +495,68 @@ function handleFrame(frame) {
   }
 }
 
+function handleJoined(frame) {
+  const room = state.room(frame.room);
+  // Rooms match case-insensitively; the server's spelling is the real one.
+  if (room.name !== frame.room) {
+    room.name = frame.room;
+    saveRooms();
+    renderSidebar();
+    if (isCurrent(frame.room)) {
+      $('room-name').textContent = `#${room.name}`;
+      input.placeholder = `Message #${room.name}`;
+      history.replaceState({ room: room.name }, '', roomPath(room.name));
+      updateTitle();
+    }
+  }
+  room.joined = true;
+  listFor(room.name).dataset.joined = 'true'; // the tests wait for this
+  state.setMembers(room.name, frame.members ?? []);
+  if (isCurrent(room.name)) showMembers();
+
+  // `since` was the last id we had when we sent the join (nothing arrives
+  // for a room between the drop and `joined`, so it has not changed).
+  const since = state.lastSeen(room.name);
+  const backlog = frame.history ?? [];
+  if (frame.gap && since !== undefined) {
+    if (backlog.length === 0 || backlog[0].id <= since) {
+      // A gap whose history starts at or before our `since`: the server
+      // restarted and its ids began again at 1. Our old ids mean nothing
+      // now (new messages would look like duplicates), so start over.
+      forgetRoomMessages(room.name);
+      showSystem(room.name, 'The server restarted; the conversation starts again from here.');
+    } else {
+      showSystem(room.name, 'Some messages were missed while you were away: the server no longer has them.');
+    }
+  }
+  const hadHistory = state.lastSeen(room.name) !== undefined;
+  // aria-busy asks screen readers to wait until the whole batch is in,
+  // instead of reading out two hundred history messages one by one.
+  scroller.setAttribute('aria-busy', 'true');
+  const missed = [];
+  for (const msg of backlog) {
+    const shown = showMessage(msg, true);
+    if (shown === 'new' && msg.user !== state.me) missed.push(msg);
+  }
+  scroller.setAttribute('aria-busy', 'false');
+  // The first history is not "new"; missed messages after a reconnect are.
+  if (isCurrent(room.name)) afterAdd({ fresh: hadHistory ? missed.length : 0, forceScroll: !hadHistory });
+  if (hadHistory) noteNewMessages(room, missed, { live: false });
+  refreshPendingLabels();
+}
+
+// Refusals of a `join`: the room goes from the sidebar again.
+const JOIN_REFUSALS = ['name_taken', 'bad_room', 'too_many_rooms'];
+
 function handleError(frame) {
   const clientId = frame.client_id;
   if (clientId && state.failPending(clientId)) {
-    const li = list.querySelector(`[data-client-id="${CSS.escape(clientId)}"]`);
+    const li = document.querySelector(`.messages [data-client-id="${CSS.escape(clientId)}"]`);
     if (li) {
       render.markFailed(li, frame.code, {
         onRemove: () => {
           state.removePending(clientId);
-          li.remove();
+          render.removeItem(li);
           input.focus();
         },
         // Over the rate limit the same message will pass a little later.
@@ -319,9 +564,19 @@ function handleError(frame) {
       });
     }
   }
+
+  const refusedRoom = frame.room && state.has(frame.room) && JOIN_REFUSALS.includes(frame.code) ? state.room(frame.room) : null;
+  if (refusedRoom && !refusedRoom.joined && state.rooms.size > 1) {
+    // You tried to open a room and the server said no: take it away again.
+    const name = refusedRoom.name;
+    leaveRoom(name);
+    showNotice(`Could not join #${name}: ${frame.message || frame.code}`);
+    return;
+  }
+
   if (frame.code === 'name_taken') {
     showNotice(frame.message || 'Someone with your name is already in this room.', {
-      href: loginAgainHref,
+      href: loginAgainHref(),
       text: 'Log in with another name',
     });
   } else {
@@ -342,15 +597,15 @@ function handleStatus(status) {
 
 /** Pending messages say whether they are on their way or waiting for the network. */
 function refreshPendingLabels() {
-  const label = socket.isJoined(ROOM) ? 'sending…' : 'waiting for connection…';
-  for (const li of list.querySelectorAll('.pending .state')) {
-    li.textContent = label;
+  for (const [key, list] of lists) {
+    const label = socket.isJoined(key) ? 'sending…' : 'waiting for connection…';
+    for (const li of list.querySelectorAll('.pending .state')) li.textContent = label;
   }
 }
 
 function handleTrouble(kind) {
   const link = $('relogin-link');
-  link.href = loginAgainHref;
+  link.href = loginAgainHref();
   if (kind === 'session-ended') {
     $('session-banner-text').textContent = 'Your session has ended.';
     link.textContent = 'Log in again';
@@ -373,10 +628,11 @@ const TYPING_EVERY_MS = 3000;
 let lastTypingSent = 0;
 
 function sendFromComposer() {
+  const room = current();
   // Leading and trailing blank lines are never meant; the server would
   // refuse an all-blank message anyway (empty_text).
   const text = input.value.trim();
-  if (text === '') return;
+  if (text === '' || !room) return;
   // The server counts characters (code points), not UTF-16 units, so an
   // emoji counts once here too.
   const length = [...text].length;
@@ -385,9 +641,10 @@ function sendFromComposer() {
     return;
   }
 
-  const clientId = state.addPending(ROOM, text);
-  list.append(render.pendingElement(clientId, text, state.me));
-  socket.sendMessage({ type: 'message', room: ROOM, text, client_id: clientId });
+  const clientId = state.addPending(room.name, text);
+  render.appendItem(listFor(room.name), render.pendingElement(clientId, text, state.me));
+  socket.sendMessage({ type: 'message', room: room.name, text, client_id: clientId });
+  state.lastSent = text;
   refreshPendingLabels();
   scrollToBottom();
 
@@ -400,7 +657,7 @@ function sendFromComposer() {
 function retry(clientId, li) {
   const entry = state.retryPending(clientId);
   if (!entry) return;
-  render.markPendingAgain(li, list);
+  render.markPendingAgain(li, listFor(entry.room));
   socket.sendMessage({ type: 'message', room: entry.room, text: entry.text, client_id: clientId });
   refreshPendingLabels();
   scrollToBottom();
@@ -412,47 +669,113 @@ composer.addEventListener('submit', (event) => {
   sendFromComposer();
 });
 
+const completer = new ShortcodeCompleter(input, $('shortcode-list'));
+
 input.addEventListener('keydown', (event) => {
+  // The shortcode suggestions, when open, get the arrows, Enter, Tab and Esc.
+  if (completer.handleKey(event)) return;
   // Enter sends; Shift+Enter falls through and inserts a newline. While an
   // input method is composing (Japanese, Chinese, …) Enter confirms the
   // composition and must not send.
   if (event.key === 'Enter' && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
     event.preventDefault();
     sendFromComposer();
+  } else if (event.key === 'ArrowUp' && input.value === '' && state.lastSent) {
+    // ↑ in an empty composer brings back your last message to fix or resend.
+    event.preventDefault();
+    input.value = state.lastSent;
+    input.setSelectionRange(input.value.length, input.value.length);
   }
 });
 
 input.addEventListener('input', () => {
+  completer.update();
   const now = Date.now();
-  if (input.value.trim() === '' || now - lastTypingSent < TYPING_EVERY_MS) return;
+  const room = current();
+  if (!room || input.value.trim() === '' || now - lastTypingSent < TYPING_EVERY_MS) return;
   // Only when joined: the server answers `typing` for a room you are not in
   // with a not_joined error, and there is nobody to tell anyway.
-  if (!socket.isJoined(ROOM)) return;
-  if (socket.sendNow({ type: 'typing', room: ROOM })) lastTypingSent = now;
+  if (!socket.isJoined(room.name)) return;
+  if (socket.sendNow({ type: 'typing', room: room.name })) lastTypingSent = now;
+});
+
+// --- the emoji picker ---------------------------------------------------------------
+
+const picker = new EmojiPicker({
+  toggle: $('emoji-toggle'),
+  panel: $('emoji-picker'),
+  onPick: (emoji) => {
+    input.focus();
+    insertText(input, emoji);
+  },
+  onClose: () => input.focus(),
 });
 
 // ================================================================================
-// The member drawer (phones only; on wide screens CSS shows the list always)
+// Settings: theme, notifications, sound
 // ================================================================================
 
-const drawer = $('members');
-const toggle = $('members-toggle');
+const themeSelect = $('theme-select');
+themeSelect.value = prefs.getTheme();
+themeSelect.addEventListener('change', () => prefs.setTheme(themeSelect.value));
+
+const NOTIFY_WORDS = {
+  on: ['Disable notifications', 'Notifications are on while this tab is in the background.'],
+  off: ['Enable notifications', 'Notifications are off.'],
+  blocked: ['Enable notifications', 'Notifications are blocked in the browser settings for this site.'],
+  unsupported: ['Enable notifications', 'This browser cannot show notifications here (they need https).'],
+};
+
+function updateNotifyButton(stateName = notify.notifyState()) {
+  const [label, explanation] = NOTIFY_WORDS[stateName];
+  const button = $('notify-toggle');
+  button.textContent = label;
+  button.disabled = stateName === 'blocked' || stateName === 'unsupported';
+  $('notify-state').textContent = explanation;
+}
+
+// The permission prompt only ever comes from this click (a user gesture).
+$('notify-toggle').addEventListener('click', async () => {
+  updateNotifyButton(await notify.toggleNotifications());
+});
+
+const soundToggle = $('sound-toggle');
+soundToggle.checked = prefs.getSound();
+soundToggle.addEventListener('change', () => {
+  prefs.setSound(soundToggle.checked);
+  if (soundToggle.checked) notify.playSound(); // a sample, and it unlocks audio (a gesture)
+});
+
+// ================================================================================
+// The side panel as a drawer (phones only; on wide screens CSS shows it always)
+// ================================================================================
+
+const drawer = $('sidebar');
+const toggle = $('drawer-toggle');
 const backdrop = $('backdrop');
 
 function setDrawer(open) {
+  const wasOpen = drawer.classList.contains('open');
   drawer.classList.toggle('open', open);
   toggle.setAttribute('aria-expanded', String(open));
   backdrop.hidden = !open;
-  if (open) $('members-close').focus();
-  else if (document.activeElement && drawer.contains(document.activeElement)) toggle.focus();
+  if (open) $('sidebar-close').focus();
+  else if (wasOpen && document.activeElement && drawer.contains(document.activeElement)) toggle.focus();
 }
 
 toggle.addEventListener('click', () => setDrawer(!drawer.classList.contains('open')));
-$('members-close').addEventListener('click', () => setDrawer(false));
+$('sidebar-close').addEventListener('click', () => setDrawer(false));
 backdrop.addEventListener('click', () => setDrawer(false));
+
+// Esc closes what is open, innermost first (the picker handles its own Esc).
 document.addEventListener('keydown', (event) => {
-  if (event.key === 'Escape' && drawer.classList.contains('open')) setDrawer(false);
+  if (event.key !== 'Escape') return;
+  if (picker.isOpen()) picker.close();
+  else if (drawer.classList.contains('open')) setDrawer(false);
 });
+
+// Logging out ends this tab's set of rooms too.
+document.querySelector('.logout-form').addEventListener('submit', () => prefs.setOpenRooms([]));
 
 // ================================================================================
 // Start
@@ -460,12 +783,18 @@ document.addEventListener('keydown', (event) => {
 
 const socket = new ChatSocket({
   url: webSocketUrl(),
-  rooms: [ROOM],
+  rooms: [],
   lastSeen: (room) => state.lastSeen(room),
   onFrame: handleFrame,
   onStatus: handleStatus,
   onTrouble: handleTrouble,
 });
+
+// This tab's rooms from before a reload, then the room in the address.
+for (const name of prefs.getOpenRooms()) addRoom(name);
+switchRoom(page.room, { push: false });
+history.replaceState({ room: page.room }, '', roomPath(page.room));
+updateNotifyButton();
 
 socket.start();
 input.focus();

@@ -1,10 +1,15 @@
 // login.js — the small helper behind the login page.
 //
 // The form works without JavaScript: it is a plain POST to /login and the
-// server does all the checking. This file only adds two conveniences:
+// server does all the checking. This file only adds three conveniences:
 //   1. it remembers your display name in localStorage, so next time the
 //      field is already filled in;
-//   2. it puts "lobby" in the room field when the server left it empty.
+//   2. it puts "lobby" in the room field when the server left it empty;
+//   3. it applies the theme you picked on the chat page (prefs.js).
+
+import { applyTheme } from './prefs.js';
+
+applyTheme();
 
 const NAME_KEY = 'natter.name';
 const DEFAULT_ROOM = 'lobby';

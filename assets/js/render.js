@@ -50,33 +50,172 @@ function timeElement(ts) {
   return time;
 }
 
+// --- days -------------------------------------------------------------------
+
+/** "2026-11-25" in local time: two timestamps on the same day share it. */
+export function dayKey(ts) {
+  const d = new Date(Number(ts));
+  return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())}`;
+}
+
+/** "Today", "Yesterday", or a date such as "Monday, 24 November 2026". */
+export function dayLabel(ts, now = Date.now()) {
+  const yesterday = new Date(now);
+  yesterday.setDate(yesterday.getDate() - 1);
+  if (dayKey(ts) === dayKey(now)) return 'Today';
+  if (dayKey(ts) === dayKey(yesterday.getTime())) return 'Yesterday';
+  return new Date(Number(ts)).toLocaleDateString(undefined, {
+    weekday: 'long', year: 'numeric', month: 'long', day: 'numeric',
+  });
+}
+
+/**
+ * "Today" becomes "Yesterday" at midnight: re-label every separator under
+ * `root`. chat.js calls this now and then; it only touches changed labels.
+ */
+export function refreshDayLabels(root) {
+  for (const separator of root.querySelectorAll('li.day')) {
+    const [y, m, d] = separator.dataset.day.split('-').map(Number);
+    const label = dayLabel(new Date(y, m - 1, d, 12).getTime());
+    const span = separator.querySelector('.day-label');
+    if (span.textContent !== label) span.textContent = label;
+  }
+}
+
+function daySeparator(ts) {
+  const li = el('li', 'day');
+  li.dataset.day = dayKey(ts);
+  li.append(el('span', 'day-label', dayLabel(ts)));
+  return li;
+}
+
+// --- the text of a message -----------------------------------------------------
+//
+// A message is plain text. We only ever add three kinds of node to it, each
+// built with createElement and textContent: text, <a> for http(s) links, and
+// <mark> for an @mention of you. Nothing the user typed is parsed as HTML.
+
+// A URL runs until whitespace or a character that cannot be in one.
+const URL_PATTERN = /\bhttps?:\/\/[^\s<>"]+/giu;
+// Punctuation at the end of a URL is usually the sentence's, not the link's:
+// "see https://example.com." Closing brackets too, unless the URL opened one
+// (Wikipedia links such as .../Rust_(programming_language)).
+const TRAILING = /[.,;:!?'\]}>*_]$/u;
+
+function trimUrl(url) {
+  let out = url;
+  for (;;) {
+    if (TRAILING.test(out)) {
+      out = out.slice(0, -1);
+    } else if (out.endsWith(')') && out.split('(').length < out.split(')').length) {
+      out = out.slice(0, -1);
+    } else {
+      return out;
+    }
+  }
+}
+
+function escapeRegExp(text) {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** A pattern for "@name", not followed by more name characters. */
+function mentionPattern(me) {
+  return new RegExp(`@${escapeRegExp(me)}(?![\\p{L}\\p{N}_-])`, 'giu');
+}
+
+/** Does this text @mention `me`? Case does not matter: "@Alice" and "@alice" both count. */
+export function mentions(text, me) {
+  return Boolean(me) && mentionPattern(me).test(text);
+}
+
+/** Append `text` to `parent`, with @mentions of `me` in <mark>. */
+function appendWithMentions(parent, text, me) {
+  if (!text) return;
+  if (!me) {
+    parent.append(text);
+    return;
+  }
+  let last = 0;
+  for (const match of text.matchAll(mentionPattern(me))) {
+    parent.append(text.slice(last, match.index));
+    parent.append(el('mark', 'mention', match[0]));
+    last = match.index + match[0].length;
+  }
+  parent.append(text.slice(last));
+}
+
+/** Append a message's text to `parent`: links become <a>, mentions <mark>. */
+export function appendRichText(parent, text, me) {
+  let last = 0;
+  for (const match of text.matchAll(URL_PATTERN)) {
+    const url = trimUrl(match[0]);
+    let href;
+    try {
+      href = new URL(url).href; // throws on nonsense such as "http://"
+    } catch {
+      continue;
+    }
+    appendWithMentions(parent, text.slice(last, match.index), me);
+    const a = el('a', 'link', url);
+    a.href = href;
+    a.target = '_blank';
+    // noopener: the new tab cannot script this one; noreferrer: the site
+    // does not learn which chat room the link was posted in.
+    a.rel = 'noopener noreferrer';
+    parent.append(a);
+    last = match.index + url.length;
+  }
+  appendWithMentions(parent, text.slice(last), me);
+}
+
+// Emoji, skin tones, flags, and the invisible joiners that glue emoji
+// sequences together (👩‍💻 is three code points and a joiner).
+const EMOJI_ONLY = /^(?:\p{Extended_Pictographic}|\p{Emoji_Modifier}|\p{Regional_Indicator}|[\u200d\ufe0f\u20e3]|\s)+$/u;
+const HAS_EMOJI = /\p{Extended_Pictographic}|\p{Regional_Indicator}/u;
+
+/** "🎉🎉" yes, "nice 🎉" no. Long runs stay normal size. */
+export function isEmojiOnly(text) {
+  return [...text].length <= 24 && EMOJI_ONLY.test(text) && HAS_EMOJI.test(text);
+}
+
 // --- messages ---------------------------------------------------------------
 
 /** The parts shared by real and pending messages. */
-function messageShell(user, text, me) {
+function messageShell(user, text, me, ts) {
   const li = el('li', 'message');
+  li.dataset.user = user;
+  li.dataset.ts = String(ts);
   if (user === me) li.classList.add('own');
+  else if (mentions(text, me)) li.classList.add('mentions-me');
 
   const meta = el('div', 'meta');
   meta.append(el('span', `author ${nameColourClass(user)}`, user));
+  meta.append(timeElement(ts));
   li.append(meta);
 
   // white-space: pre-wrap in app.css keeps the newlines the user typed.
-  li.append(el('p', 'text', text));
+  const body = el('p', 'text');
+  if (isEmojiOnly(text)) {
+    body.classList.add('emoji-only');
+    body.textContent = text;
+  } else {
+    appendRichText(body, text, me);
+  }
+  li.append(body);
   return li;
 }
 
 /** A message the server has posted (it has an id). */
 export function messageElement(msg, me) {
-  const li = messageShell(msg.user, msg.text, me);
+  const li = messageShell(msg.user, msg.text, me, msg.ts);
   li.dataset.id = String(msg.id);
-  li.querySelector('.meta').append(timeElement(msg.ts));
   return li;
 }
 
 /** Our own message, shown dimmed until the server echoes it. */
 export function pendingElement(clientId, text, me) {
-  const li = messageShell(me, text, me);
+  const li = messageShell(me, text, me, Date.now());
   li.classList.add('pending');
   li.dataset.clientId = clientId;
   li.querySelector('.meta').append(el('span', 'state', 'sending…'));
@@ -115,7 +254,8 @@ export function markPendingAgain(li, list) {
   li.classList.replace('failed', 'pending');
   li.querySelectorAll('.meta button').forEach((button) => button.remove());
   li.querySelector('.state').textContent = 'sending…';
-  list.append(li);
+  removeItem(li);
+  appendItem(list, li);
 }
 
 /** A small text button. The label starts with the visible text, so voice
@@ -139,11 +279,85 @@ function actionButton(text, label, onClick) {
 export function insertMessage(list, li) {
   const id = Number(li.dataset.id);
   let after = list.lastElementChild;
-  while (after && (after.classList.contains('pending') || Number(after.dataset.id) > id)) {
+  while (
+    after &&
+    (after.classList.contains('pending') || after.classList.contains('day') || Number(after.dataset.id) > id)
+  ) {
     after = after.previousElementSibling;
   }
   if (after) after.after(li);
   else list.prepend(li);
+  decorate(li);
+}
+
+/** Add an item (pending message, system line) at the end of the list. */
+export function appendItem(list, li) {
+  list.append(li);
+  decorate(li);
+}
+
+/** Take an item out, and fix up what its neighbours looked like because of it. */
+export function removeItem(li) {
+  const prev = li.previousElementSibling;
+  const next = li.nextElementSibling;
+  li.remove();
+  // A day separator with nothing of its day after it goes too.
+  if (prev?.classList.contains('day') && (!next || next.classList.contains('day'))) prev.remove();
+  if (next) decorate(next);
+}
+
+// --- grouping and day separators ---------------------------------------------
+//
+// Both depend on the item before: a day separator goes before the first
+// item of each day, and a message from the same person within a few minutes
+// of their previous one is "grouped" (drawn without their name again).
+// decorate() fixes one item and the one after it, which is all an insert
+// or a removal can change.
+
+const GROUP_WITHIN_MS = 5 * 60 * 1000;
+
+function previousDated(item) {
+  let prev = item.previousElementSibling;
+  while (prev && !prev.dataset.ts) prev = prev.previousElementSibling;
+  return prev;
+}
+
+function placeDaySeparator(item) {
+  if (!item.dataset.ts) return;
+  const day = dayKey(item.dataset.ts);
+  const before = item.previousElementSibling;
+  const separator = before?.classList.contains('day') ? before : null;
+  const prev = previousDated(item);
+  const needed = !prev || dayKey(prev.dataset.ts) !== day;
+  if (needed && !separator) item.before(daySeparator(item.dataset.ts));
+  else if (!needed && separator) separator.remove();
+  else if (needed && separator.dataset.day !== day) separator.replaceWith(daySeparator(item.dataset.ts));
+}
+
+function setGrouped(item) {
+  if (!item.classList.contains('message')) return;
+  const prev = item.previousElementSibling;
+  // A pending message keeps its name and its "sending…" until it is posted.
+  const grouped = Boolean(
+    !item.classList.contains('pending') &&
+      prev &&
+      prev.classList.contains('message') &&
+      !prev.classList.contains('failed') &&
+      prev.dataset.user === item.dataset.user &&
+      Math.abs(Number(item.dataset.ts) - Number(prev.dataset.ts)) < GROUP_WITHIN_MS,
+  );
+  item.classList.toggle('grouped', grouped);
+}
+
+function decorate(item) {
+  placeDaySeparator(item);
+  setGrouped(item);
+  let next = item.nextElementSibling;
+  if (next?.classList.contains('day')) next = next.nextElementSibling;
+  if (next) {
+    placeDaySeparator(next);
+    setGrouped(next);
+  }
 }
 
 /** A small centred line: "carol joined", or our own notes such as a history gap. */
@@ -151,6 +365,7 @@ export function systemElement(text, ts) {
   const li = el('li', 'system');
   li.append(el('span', 'system-text', text));
   if (ts !== undefined) {
+    li.dataset.ts = String(ts);
     li.append(' ');
     li.append(timeElement(ts));
   }
@@ -158,6 +373,56 @@ export function systemElement(text, ts) {
 }
 
 // --- the side panel and the status bits -------------------------------------
+
+/**
+ * The sidebar's list of rooms: a button to open each (with its unread
+ * badge) and a button to leave it. Redrawn whole on every change; the
+ * keyboard focus is put back on the same button afterwards.
+ *
+ * @param {HTMLElement} list  the <ul>
+ * @param {object[]} rooms    room states, in order
+ * @param {object} o          { current, isMuted(name), onOpen(name), onLeave(name) }
+ */
+export function renderRooms(list, rooms, { current, isMuted, onOpen, onLeave }) {
+  const focused = list.contains(document.activeElement) ? document.activeElement.dataset.focusKey : undefined;
+  const items = rooms.map((room) => {
+    const key = room.name.toLowerCase();
+    const li = el('li', 'room-item');
+    const muted = isMuted(room.name);
+    if (muted) li.classList.add('muted');
+
+    const open = el('button', 'room-button');
+    open.type = 'button';
+    open.dataset.focusKey = `open:${key}`;
+    open.dataset.roomKey = key;
+    if (key === current) open.setAttribute('aria-current', 'page');
+    open.append(el('span', 'room-hash', '#'), el('span', 'room-label', room.name));
+    if (muted) open.append(el('span', 'visually-hidden', ', muted'));
+    const count = muted ? room.mentions : room.unread;
+    if (room.unread > 0) {
+      const badge = el('span', 'badge', String(room.unread > 99 ? '99+' : room.unread));
+      badge.setAttribute('aria-hidden', 'true');
+      if (count === 0) badge.classList.add('quiet'); // muted: shown, but grey
+      if (room.mentions > 0) badge.classList.add('mention');
+      open.append(badge, el('span', 'visually-hidden', `, ${room.unread} unread`));
+    }
+    open.addEventListener('click', () => onOpen(room.name));
+    li.append(open);
+
+    if (rooms.length > 1) {
+      const leave = el('button', 'icon-button leave-button', '×');
+      leave.type = 'button';
+      leave.dataset.focusKey = `leave:${key}`;
+      leave.setAttribute('aria-label', `Leave #${room.name}`);
+      leave.title = `Leave #${room.name}`;
+      leave.addEventListener('click', () => onLeave(room.name));
+      li.append(leave);
+    }
+    return li;
+  });
+  list.replaceChildren(...items);
+  if (focused) list.querySelector(`[data-focus-key="${CSS.escape(focused)}"]`)?.focus();
+}
 
 export function renderMembers(list, members, me) {
   const items = members.map((name) => {

@@ -4,7 +4,8 @@
 //   * opens the socket and parses every frame as JSON;
 //   * waits for the server's `hello`, then joins the page's rooms, passing
 //     `since` (the last message id we saw) so the server only replays what
-//     we missed;
+//     we missed. join(room) and leave(room) change that list as you open
+//     and close rooms;
 //   * keeps an *outbox*: every chat message stays in it until the server
 //     echoes it back with our client_id (or refuses it). After a reconnect
 //     and `joined`, everything still in the outbox is sent again. That is
@@ -50,6 +51,7 @@ export class ChatSocket {
     this.onTrouble = onTrouble;
 
     this.ws = null;
+    this.greeted = false;      // has this connection said `hello`? Joins wait for it.
     this.joined = new Set();   // roomKeys the server has confirmed on *this* connection
     this.outbox = new Map();   // client_id -> message frame, oldest first (Maps keep order)
     this.attempt = 0;          // failed attempts since the last `hello`; drives the backoff
@@ -77,6 +79,30 @@ export class ChatSocket {
     if (this.ws && this.ws.readyState <= WebSocket.OPEN) return; // already connecting/connected
     this.clearTimers();
     this.connect();
+  }
+
+  /**
+   * Enter one more room. It joins now if the connection is up, and after
+   * every reconnect from then on (with `since`, like the others).
+   */
+  join(room) {
+    const key = roomKey(room);
+    if (!this.rooms.some((r) => roomKey(r) === key)) this.rooms.push(room);
+    if (this.greeted) this.sendJoin(room);
+  }
+
+  /**
+   * Leave a room: forget it here (no re-join after a reconnect, its unsent
+   * messages are dropped) and tell the server if we are connected. If we
+   * are not, there is nothing to tell: a fresh connection is in no room.
+   */
+  leave(room) {
+    const key = roomKey(room);
+    this.rooms = this.rooms.filter((r) => roomKey(r) !== key);
+    for (const [clientId, frame] of this.outbox) {
+      if (roomKey(frame.room) === key) this.outbox.delete(clientId);
+    }
+    if (this.joined.delete(key)) this.sendNow({ type: 'leave', room });
   }
 
   /** Is the server ready to take messages for this room on this connection? */
@@ -117,9 +143,17 @@ export class ChatSocket {
     }
   }
 
+  sendJoin(room) {
+    const join = { type: 'join', room };
+    const since = this.lastSeen(room);
+    if (since !== undefined) join.since = since;
+    this.sendRaw(join);
+  }
+
   connect() {
     this.clearTimers();
     this.joined.clear();
+    this.greeted = false;
     this.isOffline = false;
     this.onStatus({ state: 'connecting' });
 
@@ -163,6 +197,7 @@ export class ChatSocket {
       clearTimeout(openTimer);
       if (this.ws !== ws) return; // an old socket closing late; ignore it
       this.ws = null;
+      this.greeted = false;
       this.joined.clear();
 
       // 1008 "policy violation" with a reason about the session: our login
@@ -193,17 +228,18 @@ export class ChatSocket {
         // A real, working connection: forget past failures so the next
         // drop starts again at 1 s.
         this.attempt = 0;
+        this.greeted = true;
         this.onStatus({ state: 'connected' });
         this.onFrame(frame);
-        for (const room of this.rooms) {
-          const join = { type: 'join', room };
-          const since = this.lastSeen(room);
-          if (since !== undefined) join.since = since;
-          this.sendRaw(join);
-        }
+        for (const room of this.rooms) this.sendJoin(room);
         return;
 
       case 'joined':
+        // A late answer for a room we left meanwhile: leave it again.
+        if (!this.rooms.some((r) => roomKey(r) === roomKey(frame.room))) {
+          this.sendNow({ type: 'leave', room: frame.room });
+          return;
+        }
         this.joined.add(roomKey(frame.room));
         // Let the page show the history first: it may recognise some of our
         // pending messages in it and forget() them, so they are not re-sent.

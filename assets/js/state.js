@@ -20,6 +20,14 @@ function newRoom(name) {
     lastId: undefined,     // highest message id seen; sent as `since` after a reconnect
     members: [],           // sorted list of names, as the server sends it
     typing: new Map(),     // user -> time (ms) until which "is typing" is shown
+    joined: false,         // has the server ever confirmed this room (`joined`)?
+    unread: 0,             // messages from others you have not seen yet
+    mentions: 0,           // how many of those mention you
+    // Where you were in this room's list when you switched away, so coming
+    // back puts you at the same place (or at the bottom, if you were there).
+    scrollTop: 0,
+    atBottom: true,
+    unseenBelow: 0,        // the "N new messages" pill's count for this room
   };
 }
 
@@ -27,9 +35,44 @@ export class ChatState {
   /** @param {string} me  the name the server knows us by */
   constructor(me) {
     this.me = me;
-    this.rooms = new Map();    // roomKey -> room
+    // roomKey -> room, for exactly the rooms in the sidebar, in sidebar order
+    // (a Map remembers insertion order).
+    this.rooms = new Map();
+    this.current = undefined;  // roomKey of the room on screen
+    this.lastSent = '';        // your last message, for ↑ in an empty composer
     this.pending = new Map();  // client_id -> { room, text, status: 'pending' | 'failed' }
     this.counter = 0;          // makes client ids unique within this page
+  }
+
+  /** Is this room in the sidebar? Frames for other rooms are ignored. */
+  has(name) {
+    return this.rooms.has(roomKey(name));
+  }
+
+  /** The room on screen. */
+  currentRoom() {
+    return this.rooms.get(this.current);
+  }
+
+  /** Take a room out of the sidebar (you left it, or the server refused it). */
+  removeRoom(name) {
+    const key = roomKey(name);
+    this.rooms.delete(key);
+    for (const [clientId, entry] of this.pending) {
+      if (roomKey(entry.room) === key) this.pending.delete(clientId);
+    }
+  }
+
+  /**
+   * The number for the tab title: unread messages in every room, except
+   * that a muted room only counts the messages that mention you.
+   */
+  unreadTotal(isMuted) {
+    let total = 0;
+    for (const room of this.rooms.values()) {
+      total += isMuted(room.name) ? room.mentions : room.unread;
+    }
+    return total;
   }
 
   /** The room's state, created on first use. */

@@ -69,7 +69,12 @@ impl TaskPool {
     pub fn spawn(&self, code: Box<dyn FnMut() + Send>) {
         let mut queue = self.sharing.todo.lock().unwrap();
 
-        if self.sharing.waiting_tasks.load(Ordering::Acquire) == 0 {
+        // natter's patch: upstream compared with 0, so when several
+        // connections arrived while one thread was idle, all of them queued
+        // behind that one thread and waited for some open keep-alive
+        // connection to close (minutes). Idle threads already spoken for by
+        // queued tasks are not idle.
+        if self.sharing.waiting_tasks.load(Ordering::Acquire) <= queue.len() {
             self.add_thread(Some(code));
         } else {
             queue.push_back(code);

@@ -1,0 +1,109 @@
+// prefs.js — your choices, remembered in this browser (localStorage).
+//
+// Both pages use it: the login page only for the theme, the chat page for
+// everything. Nothing here is sent to the server. localStorage can throw
+// (storage disabled, private mode, a full quota), and a lost preference must
+// never break the page, so every access goes through load() and save().
+
+const PREFIX = 'natter.';
+
+function load(key, fallback) {
+  try {
+    const raw = localStorage.getItem(PREFIX + key);
+    return raw === null ? fallback : JSON.parse(raw);
+  } catch {
+    return fallback;
+  }
+}
+
+function save(key, value) {
+  try {
+    localStorage.setItem(PREFIX + key, JSON.stringify(value));
+  } catch {
+    // Nothing to do: the choice lasts until the page is closed.
+  }
+}
+
+// --- theme ------------------------------------------------------------------
+//
+// 'system' follows the operating system (prefers-color-scheme) and is the
+// default; 'dark' or 'light' is a choice you made, and wins from then on.
+// app.css does the work: it reads data-theme on <html>, and when it is
+// absent it follows the media query itself, so the page has the right
+// colours even before this script runs.
+
+export const THEMES = ['system', 'dark', 'light'];
+
+export function getTheme() {
+  const theme = load('theme', 'system');
+  return THEMES.includes(theme) ? theme : 'system';
+}
+
+export function setTheme(theme) {
+  save('theme', theme);
+  applyTheme(theme);
+}
+
+/** Put the theme on <html>; 'system' removes the attribute. */
+export function applyTheme(theme = getTheme()) {
+  const root = document.documentElement;
+  if (theme === 'dark' || theme === 'light') root.dataset.theme = theme;
+  else delete root.dataset.theme;
+}
+
+// --- notifications and sound ------------------------------------------------
+
+/** Did you switch notifications on? (The browser's permission is separate.) */
+export const getNotify = () => load('notify', false) === true;
+export const setNotify = (on) => save('notify', Boolean(on));
+
+/** The sound for new messages: off unless you turn it on. */
+export const getSound = () => load('sound', false) === true;
+export const setSound = (on) => save('sound', Boolean(on));
+
+// --- muted rooms --------------------------------------------------------------
+// Stored by room key (lower case), like the server matches rooms.
+
+export function isMuted(roomKey) {
+  return load('muted', []).includes(roomKey);
+}
+
+export function setMuted(roomKey, muted) {
+  const rooms = load('muted', []).filter((key) => key !== roomKey);
+  if (muted) rooms.push(roomKey);
+  save('muted', rooms);
+}
+
+// --- recently used emoji ----------------------------------------------------
+
+const RECENT_EMOJI = 24;
+
+export const getRecentEmoji = () => load('recentEmoji', []);
+
+/** Move this emoji to the front of the recent list. */
+export function noteEmojiUsed(emoji) {
+  const recent = getRecentEmoji().filter((e) => e !== emoji);
+  recent.unshift(emoji);
+  save('recentEmoji', recent.slice(0, RECENT_EMOJI));
+}
+
+// --- the rooms you are in ---------------------------------------------------
+// Kept in sessionStorage, not localStorage: this tab's rooms survive a
+// reload, but a new tab starts with just the room in its address.
+
+export function getOpenRooms() {
+  try {
+    const rooms = JSON.parse(sessionStorage.getItem(PREFIX + 'rooms') || '[]');
+    return Array.isArray(rooms) ? rooms.filter((r) => typeof r === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+
+export function setOpenRooms(names) {
+  try {
+    sessionStorage.setItem(PREFIX + 'rooms', JSON.stringify(names));
+  } catch {
+    // The rooms are simply not remembered across a reload.
+  }
+}

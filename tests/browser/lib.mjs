@@ -1,0 +1,265 @@
+// lib.mjs — what every browser test needs: a fresh natter server, headless
+// Chromium, logged-in users, and waits that fail loudly instead of hanging.
+//
+// Every wait has a generous deadline (TIMEOUT): a shared CI machine can be
+// slow (a login was seen taking 8 s), and a hung test must fail, not stall.
+// No test asserts on timing.
+
+import { spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+export const TIMEOUT = 20_000;
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+/** The repository root: screenshots go to <root>/target/screenshots. */
+export const ROOT = path.resolve(here, '../..');
+export const SCREENSHOTS = path.join(ROOT, 'target', 'screenshots');
+
+export const DESKTOP = { width: 1280, height: 800 };
+export const PHONE = { width: 390, height: 844 };
+
+// --- the server -------------------------------------------------------------
+
+/**
+ * Start the natter binary on port 0 and read the ports it prints:
+ *   natter is running: open http://127.0.0.1:PORT/
+ *   (WebSocket listener on port N; Ctrl-C to stop)
+ * Rate limiting is off: every browser here shares 127.0.0.1. The database
+ * is in memory, so each test file starts with empty rooms and leaves no
+ * file behind.
+ */
+export async function startServer(extraArgs = []) {
+  const bin = process.env.NATTER_BIN || path.resolve(here, '../../target/debug/natter');
+  const args = ['--port', '0', '--rate-limit', 'off', '--db', ':memory:', ...extraArgs];
+  const child = spawn(bin, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stderr.on('data', (chunk) => { output += chunk; });
+
+  const ports = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`natter did not start in time:\n${output}`)), TIMEOUT);
+    let web;
+    child.stdout.on('data', (chunk) => {
+      output += chunk;
+      web ??= output.match(/open http:\/\/127\.0\.0\.1:(\d+)\//)?.[1];
+      const ws = output.match(/WebSocket listener on port (\d+)/)?.[1];
+      if (web && ws) {
+        clearTimeout(timer);
+        resolve({ web: Number(web), ws: Number(ws) });
+      }
+    });
+    child.on('error', (err) => { clearTimeout(timer); reject(err); });
+    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`natter exited (${code}):\n${output}`)); });
+  });
+
+  return {
+    url: `http://127.0.0.1:${ports.web}`,
+    port: ports.web,
+    pid: child.pid,
+    wsPort: ports.ws,
+    output: () => output,
+    async stop() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/**
+ * A TCP proxy between the browsers and natter's WebSocket port, so a test can
+ * cut one user's connection as if their network dropped it.
+ *
+ * It reads each connection's HTTP upgrade request first, so it knows whose
+ * it is (the request carries the session cookie). `cut(token)` destroys that
+ * user's open connections and refuses their new ones (accepts and closes
+ * them at once) until `restore(token)`; everyone else stays connected.
+ */
+export async function startProxy() {
+  const pairs = new Set();      // { client, upstream, head }
+  const blocked = new Set();    // session tokens whose connections are refused
+  let target = null;
+  const isBlocked = (head) => [...blocked].some((token) => head.includes(token));
+
+  const server = net.createServer((client) => {
+    let head = Buffer.alloc(0);
+    client.on('error', () => client.destroy());
+    const onData = (chunk) => {
+      head = Buffer.concat([head, chunk]);
+      if (!head.includes('\r\n\r\n')) return; // the request headers are not complete yet
+      client.off('data', onData);
+      if (target === null || isBlocked(head.toString('latin1'))) {
+        client.destroy();
+        return;
+      }
+      const upstream = net.connect(target, '127.0.0.1');
+      const pair = { client, upstream, head: head.toString('latin1') };
+      pairs.add(pair);
+      const close = () => {
+        client.destroy();
+        upstream.destroy();
+        pairs.delete(pair);
+      };
+      for (const socket of [client, upstream]) {
+        socket.on('error', close);
+        socket.on('close', close);
+      }
+      upstream.write(head);
+      client.pipe(upstream);
+      upstream.pipe(client);
+    };
+    client.on('data', onData);
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+
+  return {
+    port: server.address().port,
+    setTarget(port) { target = port; },
+    /** Drop this session's connections and refuse new ones. */
+    cut(token) {
+      blocked.add(token);
+      for (const pair of pairs) {
+        if (pair.head.includes(token)) {
+          pair.client.destroy();
+          pair.upstream.destroy();
+          pairs.delete(pair);
+        }
+      }
+    },
+    restore(token) { blocked.delete(token); },
+    close() {
+      for (const pair of pairs) {
+        pair.client.destroy();
+        pair.upstream.destroy();
+      }
+      return new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+/** The session cookie's value for a logged-in user (the proxy matches on it). */
+export async function sessionToken(user) {
+  const cookies = await user.context.cookies();
+  const session = cookies.find((c) => c.httpOnly);
+  if (!session) throw new Error(`${user.name} has no session cookie`);
+  return session.value;
+}
+
+// --- the browser ------------------------------------------------------------
+
+// See shared/browser.md: no sandbox (we are root), no GPU, no calls home,
+// and any non-local host name fails at once.
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1',
+];
+
+export function launchBrowser() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: CHROMIUM_ARGS,
+    timeout: TIMEOUT * 3,
+  });
+}
+
+/**
+ * A new browser context (its own cookies: one user) with one page.
+ * Uncaught page errors are collected in `errors`; tests check it is empty.
+ */
+export async function newPage(browser, { viewport = DESKTOP, colorScheme = 'dark', initScript } = {}) {
+  const context = await browser.newContext({ viewport, colorScheme });
+  context.setDefaultTimeout(TIMEOUT);
+  if (initScript) await context.addInitScript(initScript);
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (err) => errors.push(String(err)));
+  return { context, page, errors };
+}
+
+/**
+ * Log in as `name` to `room` through the real form, and wait until the
+ * chat page's socket is connected and the room joined.
+ */
+export async function login(browser, server, name, room = 'lobby', options = {}) {
+  const user = await newPage(browser, options);
+  const { page } = user;
+  await page.goto(`${server.url}/`);
+  await page.fill('#name', name);
+  await page.fill('#room', room);
+  await Promise.all([page.waitForURL(/\/r\//), page.click('button[type="submit"]')]);
+  await waitJoined(page, room);
+  return { ...user, name };
+}
+
+/** Wait until the page is connected and `room` is joined (chat.js marks its list). */
+export async function waitJoined(page, room) {
+  await page.waitForSelector('#status[data-state="connected"]', { state: 'attached' });
+  await page.waitForSelector(`ol.messages[data-room-key="${room.toLowerCase()}"][data-joined="true"]`, { state: 'attached' });
+}
+
+/** Type into the composer and press Enter. */
+export async function send(page, text) {
+  const box = page.locator('#composer-input');
+  await box.fill(text);
+  await box.press('Enter');
+}
+
+/** The texts of the posted (not pending) messages in a room, oldest first. */
+export function messageTexts(page, room = 'lobby') {
+  return page.$$eval(`ol.messages[data-room-key="${room.toLowerCase()}"] li.message[data-id] .text`, (nodes) =>
+    nodes.map((n) => n.textContent),
+  );
+}
+
+/** Wait until a posted message with exactly this text is in the room's list. */
+export async function waitForMessage(page, text, room = 'lobby') {
+  await page.waitForFunction(
+    ([key, wanted]) =>
+      [...document.querySelectorAll(`ol.messages[data-room-key="${key}"] li.message[data-id] .text`)].some(
+        (n) => n.textContent === wanted,
+      ),
+    [room.toLowerCase(), text],
+    { timeout: TIMEOUT },
+  );
+}
+
+/**
+ * Pretend the tab is in the background (or back in front). Playwright pages
+ * always report visible and focused, so the test overrides what the page
+ * asks and fires the events a real tab switch fires.
+ */
+export async function setBackground(page, away) {
+  await page.evaluate((hidden) => {
+    Object.defineProperty(document, 'hidden', { configurable: true, get: () => hidden });
+    Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => (hidden ? 'hidden' : 'visible') });
+    document.hasFocus = () => !hidden;
+    document.dispatchEvent(new Event('visibilitychange'));
+    window.dispatchEvent(new Event(hidden ? 'blur' : 'focus'));
+  }, away);
+}
+
+/** A full-page screenshot under target/screenshots/. */
+export async function screenshot(page, name) {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
+}
+
+/** Does anything on the page stick out sideways? */
+export function horizontalOverflow(page) {
+  return page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+}
