@@ -177,6 +177,11 @@ pub const MAX_PRESENCE_INTERVAL: Duration = Duration::from_secs(2);
 /// `--db :memory:` keeps nothing on disk.
 pub const DEFAULT_DB: &str = "natter.db";
 
+/// How often the checkpoint thread copies the database's write-ahead log into
+/// the database file (see `storage::checkpoint_loop`). Each pass is cheap; the
+/// log stays small.
+pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+
 /// Most messages one `history` request returns (scroll-back pages).
 pub const MAX_HISTORY_PAGE: usize = 100;
 

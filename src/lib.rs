@@ -72,6 +72,8 @@ pub struct Server {
     hub: JoinHandle<()>,
     /// Closed (disconnected) when the hub thread ends, for whatever reason.
     hub_done: Receiver<()>,
+    /// Dropping this stops the checkpoint thread (file databases only).
+    checkpoints: Option<(Sender<()>, JoinHandle<()>)>,
 }
 
 /// Bind both listeners and start every thread. Returns once the server is
@@ -83,6 +85,17 @@ pub fn start(config: Config) -> Result<Server, Error> {
         .map_err(|e| format!("storage: {e}"))?;
     let hub_state =
         Hub::new(config.clone(), store, Instant::now()).map_err(|e| format!("storage: {e}"))?;
+    let checkpoints = match config.db.as_str() {
+        ":memory:" => None,
+        path => {
+            let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
+            let path = path.to_string();
+            let thread = thread::Builder::new()
+                .name("checkpoint".into())
+                .spawn(move || storage::checkpoint_loop(&path, stopped))?;
+            Some((stop, thread))
+        }
+    };
     let web_listener = TcpListener::bind((config.host.as_str(), config.port))
         .map_err(|e| format!("cannot listen on {}:{}: {e}", config.host, config.port))?;
     let web_addr = web_listener.local_addr()?;
@@ -133,6 +146,7 @@ pub fn start(config: Config) -> Result<Server, Error> {
         acceptor,
         hub,
         hub_done,
+        checkpoints,
     })
 }
 
@@ -170,6 +184,10 @@ impl Server {
         let hub_ok = self.hub.join().is_ok();
         self.web.stop();
         let _ = self.web_supervisor.join();
+        if let Some((stop, thread)) = self.checkpoints {
+            drop(stop);
+            let _ = thread.join();
+        }
         hub_ok
     }
 }

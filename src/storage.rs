@@ -140,6 +140,12 @@ impl Storage {
             .map_err(describe)?;
         db.pragma_update(None, "synchronous", "NORMAL")
             .map_err(describe)?;
+        // No checkpoints on the hub's connection: a checkpoint copies the WAL
+        // into the database and fsyncs it, which can take tens of milliseconds,
+        // and the hub must never wait on the disk. `checkpoint_loop` does them
+        // on a thread of its own instead.
+        db.pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(describe)?;
         db.pragma_update(None, "foreign_keys", "ON")
             .map_err(describe)?;
         for (index, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
@@ -353,6 +359,37 @@ impl Storage {
             .query_row("PRAGMA integrity_check", [], |row| row.get(0))
             .map_err(describe)
     }
+}
+
+/// The checkpoint thread's body: every `CHECKPOINT_INTERVAL`, copy the WAL
+/// into the database file with its own connection, until `stop` is closed.
+///
+/// A PASSIVE checkpoint never blocks the hub's writes (WAL lets a checkpoint
+/// and a writer run at once); the fsyncs it needs happen here, off the hub's
+/// path. Without it the WAL file would grow without bound, since the hub's
+/// connection does no checkpoints (see `prepare`).
+pub fn checkpoint_loop(path: &str, stop: crossbeam_channel::Receiver<()>) {
+    let db = match Connection::open(path) {
+        Ok(db) => db,
+        Err(err) => {
+            eprintln!(
+                "natter: the checkpoint thread cannot open {path}: {}",
+                describe(err)
+            );
+            return;
+        }
+    };
+    let checkpoint = || {
+        if let Err(err) = db.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            eprintln!("natter: checkpoint failed: {}", describe(err));
+        }
+    };
+    while let Err(crossbeam_channel::RecvTimeoutError::Timeout) =
+        stop.recv_timeout(crate::config::CHECKPOINT_INTERVAL)
+    {
+        checkpoint();
+    }
+    checkpoint();
 }
 
 #[cfg(test)]
