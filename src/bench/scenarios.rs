@@ -78,19 +78,19 @@ fn server_flags(bench: &Bench, name: &str) -> Vec<String> {
 }
 
 /// A note when the open-file limit is too low for this many connections. The
-/// server holds two descriptors per WebSocket (its reader's and the hub's
-/// clone), and children inherit our limit.
+/// server holds one descriptor per WebSocket (the reader thread and the hub
+/// share it), and children inherit our limit.
 fn fd_limit_note(clients: usize) -> Option<String> {
     let limit = server::fd_limit()?;
-    let needed = 2 * clients as u64 + 100;
+    let needed = clients as u64 + 100;
     (limit < needed).then(|| {
-        format!("open-file limit {limit} is below the ~{needed} the server needs (2 per client)")
+        format!("open-file limit {limit} is below the ~{needed} the server needs (1 per client)")
     })
 }
 
-/// Connect a crowd and wait for the join storm to pass: every join sends
-/// the new member list to everyone already in the room, so a thousand joins
-/// into one room keep the server and the receivers busy for a while.
+/// Connect a crowd and wait for the join storm to pass: every join sends a
+/// notice to everyone already in the room (and, spaced out, the member list),
+/// so a thousand joins into one room keep the receivers busy for a while.
 fn gather(server: &ServerProcess, name: &str, plan: Plan, bench: &Bench) -> Crowd {
     eprintln!(
         "bench: {name}: connecting {} clients in {} room(s)",
