@@ -140,6 +140,10 @@ pub const RATE_COST_JOIN: f64 = 3.0;
 /// Cost of a frame that breaks the protocol's rules: two of those are a burst.
 pub const RATE_COST_INVALID: f64 = 13.0;
 
+/// Cost of a `history` page: a database read. Scrolling back through a busy
+/// room a page at a time stays well inside the budget.
+pub const RATE_COST_HISTORY: f64 = 1.0;
+
 /// Cost of opening a WebSocket. Each connection is a thread, so an address
 /// that reconnects in a loop is refused at the handshake (429) once its score
 /// reaches the threshold, before a thread does any more work for it.

@@ -51,7 +51,9 @@ use crate::config::{
     RATE_COST_INVALID, RATE_COST_JOIN, RATE_COST_MESSAGE, RATE_HALF_LIFE, RETENTION_INTERVAL,
     SHUTDOWN_TIMEOUT, WRITE_RETRY_INTERVAL,
 };
-use crate::config::{MAX_PRESENCE_INTERVAL, PRESENCE_INTERVAL_PER_MEMBER, RATE_COST_CONNECT};
+use crate::config::{
+    MAX_PRESENCE_INTERVAL, PRESENCE_INTERVAL_PER_MEMBER, RATE_COST_CONNECT, RATE_COST_HISTORY,
+};
 use crate::outbox::Outbox;
 use crate::protocol::{
     self, close, now_millis, room_key, ChatMessage, ErrorCode, Limits, Rejection, Reply, Request,
@@ -676,7 +678,9 @@ impl Hub {
                 RATE_COST_MESSAGE + text.chars().count() as f64 / RATE_CHARS_PER_POINT,
                 client_id.as_deref(),
             ),
-            Request::Leave { .. } | Request::Typing { .. } | Request::History { .. } => (0.0, None),
+            // Each page is a database read: cheap, but not free.
+            Request::History { .. } => (RATE_COST_HISTORY, None),
+            Request::Leave { .. } | Request::Typing { .. } => (0.0, None),
         };
         if cost > 0.0 && !self.charge(id, cost, client_id.map(str::to_string), now) {
             return;
@@ -1012,7 +1016,7 @@ impl Hub {
     /// rooms. Nobody receives a message before it is stored, so whatever a
     /// client has seen survives a crash. If saving fails, nothing is posted and
     /// each sender gets `storage_failed` (the page keeps the message pending).
-    fn commit(&mut self, now: Instant) {
+    fn commit(&mut self) {
         if self.unsaved.is_empty() {
             return;
         }
@@ -1020,41 +1024,57 @@ impl Hub {
         let rows: Vec<(&str, &ChatMessage)> =
             unsaved.iter().map(|(k, m, _)| (k.as_str(), m)).collect();
         if let Err(err) = self.store.save_messages(&rows) {
+            // One transaction failed; maybe only some of its messages cannot
+            // be saved (a long one when the database is nearly full). Try each
+            // alone, so nobody is refused for somebody else's message.
             eprintln!("natter: could not store {} message(s): {err}", rows.len());
             for (key, message, conn) in unsaved {
-                if let Some(s) = self
-                    .conns
-                    .get(&conn)
-                    .and_then(|c| self.sessions.get_mut(&c.session))
-                {
-                    s.recent
-                        .retain(|(_, k, id)| !(*k == key && *id == message.id));
+                match self.store.save_messages(&[(key.as_str(), &message)]) {
+                    Ok(()) => self.deliver(key, message),
+                    Err(err) => self.refuse_unsaved(key, message, conn, &err),
                 }
-                let mut r = Rejection::new(
-                    ErrorCode::StorageFailed,
-                    format!("your message could not be saved ({err}); it was not sent"),
-                );
-                r.room = Some(message.room.to_string());
-                r.client_id = message.client_id;
-                self.reject(conn, &r);
             }
             return;
         }
         for (key, message, _) in unsaved {
-            let Some(r) = self.rooms.get_mut(&key) else {
-                continue; // Everyone left; it is stored, and that is all.
-            };
-            if r.batch.is_empty() {
-                self.batched.push(key.clone());
-            }
-            r.batch
-                .extend_from_slice(&protocol::encode(&Reply::Message(&message)));
-            r.history.push_back(message);
-            while r.history.len() > self.config.history {
-                r.history.pop_front();
-            }
+            self.deliver(key, message);
         }
-        let _ = now;
+    }
+
+    /// A stored message goes to its room's batch and history cache.
+    fn deliver(&mut self, key: String, message: ChatMessage) {
+        let Some(r) = self.rooms.get_mut(&key) else {
+            return; // Everyone left; it is stored, and that is all.
+        };
+        if r.batch.is_empty() {
+            self.batched.push(key);
+        }
+        r.batch
+            .extend_from_slice(&protocol::encode(&Reply::Message(&message)));
+        r.history.push_back(message);
+        while r.history.len() > self.config.history {
+            r.history.pop_front();
+        }
+    }
+
+    /// A message that could not be stored is sent to nobody; its sender is
+    /// told, and may send it again with the same `client_id`.
+    fn refuse_unsaved(&mut self, key: String, message: ChatMessage, conn: ConnId, err: &str) {
+        if let Some(s) = self
+            .conns
+            .get(&conn)
+            .and_then(|c| self.sessions.get_mut(&c.session))
+        {
+            s.recent
+                .retain(|(_, k, id)| !(*k == key && *id == message.id));
+        }
+        let mut r = Rejection::new(
+            ErrorCode::StorageFailed,
+            format!("your message could not be saved ({err}); it was not sent"),
+        );
+        r.room = Some(message.room.to_string());
+        r.client_id = message.client_id;
+        self.reject(conn, &r);
     }
 
     /// A page of older messages, from storage.
@@ -1210,7 +1230,7 @@ impl Hub {
     /// End of a pass: batches to members, doomed connections closed, then one
     /// non-blocking write per connection with bytes queued.
     fn flush(&mut self, now: Instant) {
-        self.commit(now);
+        self.commit();
         self.flush_presence(now);
         self.flush_rooms(now);
         while !self.doomed.is_empty() {

@@ -124,6 +124,7 @@ scroller.addEventListener('scroll', () => {
     unseen = 0;
     updatePill();
   }
+  maybeLoadOlder();
 });
 
 pill.addEventListener('click', () => {
@@ -148,6 +149,103 @@ function afterAdd({ fresh = 0, forceScroll = false } = {}) {
     unseen += fresh;
     updatePill();
   }
+}
+
+// ================================================================================
+// Scroll-back: older messages load when you reach the top of the list
+// ================================================================================
+
+// Ask a little before the very top, so a steady scroll up rarely has to stop.
+const LOAD_OLDER_WITHIN_PX = 200;
+// Messages per `history` request (the server caps it at 100).
+const HISTORY_PAGE = 50;
+
+/**
+ * Ask for the page of messages before the oldest one shown, if the current
+ * room's list is scrolled (near) to the top. A list too short to scroll is
+ * at the top too, so a small room asks until it is full or the beginning
+ * shows. At most one request per room is on its way (room.loadingOlder),
+ * and after `more: false` the room never asks again.
+ */
+function maybeLoadOlder() {
+  const room = current();
+  if (!room || room.loadingOlder || room.reachedStart || !room.joined) return;
+  if (scroller.scrollTop > LOAD_OLDER_WITHIN_PX) return;
+  if (!socket.requestHistory(room.name, room.firstId, HISTORY_PAGE)) return;
+  room.loadingOlder = true;
+  updateHistoryIndicator();
+}
+
+/** "Loading older messages…" floats over the top of the list while the current room waits. */
+function updateHistoryIndicator() {
+  $('history-loading').hidden = !current()?.loadingOlder;
+}
+
+/**
+ * The item to hold still while older messages go in above it: the first
+ * one wholly on screen, after the list's first message. The first message
+ * itself may change height (it can lose its name, grouped under a new
+ * message above it) and the day separator before it may go; everything
+ * after it only moves down by the height of what was added.
+ */
+function scrollAnchor(list) {
+  const edge = scroller.getBoundingClientRect().top;
+  const first = list.querySelector('li.message[data-id]');
+  let afterFirst = false;
+  let fallback = null;
+  for (const item of list.children) {
+    const box = item.getBoundingClientRect();
+    if (afterFirst && box.top >= edge) return item;
+    if (item === first) afterFirst = true;
+    if (!fallback && box.bottom > edge) fallback = item;
+  }
+  return fallback;
+}
+
+/**
+ * Run `change` (which adds items above what you are reading) without moving
+ * what you are reading: measure one item before and after, and scroll by the
+ * difference. A hidden list (another room) has no layout to measure.
+ */
+function keepScrollPosition(list, change) {
+  const anchor = list.hidden ? null : scrollAnchor(list);
+  const before = anchor?.getBoundingClientRect().top;
+  change();
+  if (anchor?.isConnected) scroller.scrollTop += anchor.getBoundingClientRect().top - before;
+}
+
+/** The answer to a `history` request: older messages, oldest first, and `more`. */
+function handleHistory(frame) {
+  const room = state.room(frame.room);
+  room.loadingOlder = false;
+  const list = listFor(room.name);
+  const firstId = room.firstId;
+  const older = [];
+  const others = [];
+  for (const msg of frame.messages ?? []) {
+    // Older than everything shown goes on top; anything else (a message
+    // that arrived while the request was out) takes the normal path, which
+    // puts it in id order. Both skip ids already shown.
+    if (firstId === undefined || msg.id < firstId) older.push(msg);
+    else others.push(msg);
+  }
+  const items = older.filter((msg) => state.addMessage(msg)).map((msg) => render.messageElement(msg, state.me));
+
+  scroller.setAttribute('aria-busy', 'true');
+  keepScrollPosition(list, () => {
+    render.prependMessages(list, items);
+    for (const msg of others) showMessage(msg, true);
+    if (frame.more === false && !room.reachedStart) {
+      room.reachedStart = true;
+      list.prepend(render.beginningElement(room.name));
+    }
+  });
+  scroller.setAttribute('aria-busy', 'false');
+  updateHistoryIndicator();
+  // Still at the top (a short page, a tall window)? Ask for the next page.
+  // Only after a page that brought something: a server answering "more" with
+  // nothing must not make us ask in a loop.
+  if (isCurrent(room.name) && items.length > 0) maybeLoadOlder();
 }
 
 // ================================================================================
@@ -358,9 +456,12 @@ function switchRoom(name, { push = true } = {}) {
   showMembers();
   showTyping();
   updateMuteButton();
+  updateExportLinks();
   renderSidebar();
   updateTitle();
   refreshPendingLabels();
+  updateHistoryIndicator();
+  maybeLoadOlder();
   if (push && location.pathname !== roomPath(room.name)) {
     history.pushState({ room: room.name }, '', roomPath(room.name));
   }
@@ -413,6 +514,22 @@ $('join-form').addEventListener('submit', (event) => {
   setDrawer(false);
   input.focus();
 });
+
+// --- export ---------------------------------------------------------------------
+
+/**
+ * The side panel's download links follow the room on screen. The server
+ * answers /export/<room> with Content-Disposition: attachment, so a plain
+ * link downloads; `download` on the <a> says so to the browser up front.
+ */
+function updateExportLinks() {
+  const room = current();
+  if (!room) return;
+  const base = `/export/${encodeURIComponent(room.name)}`;
+  $('export-txt').href = `${base}?format=txt`;
+  $('export-json').href = `${base}?format=json`;
+  $('export-room').textContent = `#${room.name}`;
+}
 
 // --- muting -----------------------------------------------------------------------
 
@@ -484,6 +601,10 @@ function handleFrame(frame) {
       if (isCurrent(frame.room)) showTyping();
       break;
 
+    case 'history':
+      handleHistory(frame);
+      break;
+
     case 'error':
       handleError(frame);
       break;
@@ -507,9 +628,18 @@ function handleJoined(frame) {
       input.placeholder = `Message #${room.name}`;
       history.replaceState({ room: room.name }, '', roomPath(room.name));
       updateTitle();
+      updateExportLinks();
     }
   }
   room.joined = true;
+  // A `joined` comes on a fresh connection (or a first join): a history
+  // request sent on an old one will never be answered, so ask again.
+  room.loadingOlder = false;
+  // socket.js resends the whole outbox right after this, messages the
+  // server could not save included: they are simply pending again.
+  for (const [clientId, entry] of state.pending) {
+    if (entry.status === 'unsaved' && roomKey(entry.room) === roomKey(room.name)) resendUnsaved(clientId, { send: false });
+  }
   listFor(room.name).dataset.joined = 'true'; // the tests wait for this
   state.setMembers(room.name, frame.members ?? []);
   if (isCurrent(room.name)) showMembers();
@@ -543,14 +673,57 @@ function handleJoined(frame) {
   if (isCurrent(room.name)) afterAdd({ fresh: hadHistory ? missed.length : 0, forceScroll: !hadHistory });
   if (hadHistory) noteNewMessages(room, missed, { live: false });
   refreshPendingLabels();
+  if (isCurrent(room.name)) {
+    updateHistoryIndicator();
+    maybeLoadOlder();
+  }
 }
 
 // Refusals of a `join`: the room goes from the sidebar again.
 const JOIN_REFUSALS = ['name_taken', 'bad_room', 'too_many_rooms'];
 
+// A message the server could not save is retried after 5 s, then 10, 20,
+// 40, and every 60 s while storage keeps failing (disk full is rarely fixed
+// in seconds, and each retry costs the server a failed transaction).
+const UNSAVED_FIRST_RETRY_MS = 5000;
+const UNSAVED_MAX_RETRY_MS = 60_000;
+const unsavedTimers = new Map(); // client_id -> timeout
+
+/** storage_failed for one of our messages: keep it pending, retry later. */
+function holdUnsaved(clientId) {
+  const entry = state.holdUnsaved(clientId);
+  if (!entry) return;
+  const li = document.querySelector(`.messages [data-client-id="${CSS.escape(clientId)}"]`);
+  if (li) render.markUnsaved(li);
+  clearTimeout(unsavedTimers.get(clientId));
+  const delay = Math.min(UNSAVED_MAX_RETRY_MS, UNSAVED_FIRST_RETRY_MS * 2 ** (entry.attempts - 1));
+  unsavedTimers.set(clientId, setTimeout(() => resendUnsaved(clientId), delay));
+}
+
+/**
+ * Send an unsaved message again, same client_id: the server posts a
+ * client_id at most once, so this can never double it. When not connected
+ * it waits: the next `joined` resends it (and calls this with send: false,
+ * since socket.js does the sending then).
+ */
+function resendUnsaved(clientId, { send = true } = {}) {
+  clearTimeout(unsavedTimers.get(clientId));
+  unsavedTimers.delete(clientId);
+  const entry = state.pending.get(clientId);
+  if (!entry || entry.status !== 'unsaved') return; // echoed, or its room was left
+  if (send && !socket.isJoined(entry.room)) return;
+  state.retryPending(clientId);
+  const li = document.querySelector(`.messages [data-client-id="${CSS.escape(clientId)}"]`);
+  if (li) render.markResending(li);
+  if (send) socket.resend(clientId);
+}
+
 function handleError(frame) {
   const clientId = frame.client_id;
-  if (clientId && state.failPending(clientId)) {
+  if (clientId && frame.code === 'storage_failed') {
+    // Not the message's fault and not final: it stays pending (see socket.js).
+    holdUnsaved(clientId);
+  } else if (clientId && state.failPending(clientId)) {
     const li = document.querySelector(`.messages [data-client-id="${CSS.escape(clientId)}"]`);
     if (li) {
       render.markFailed(li, frame.code, {
@@ -563,6 +736,14 @@ function handleError(frame) {
         onRetry: frame.code === 'rate_limited' ? () => retry(clientId, li) : undefined,
       });
     }
+  }
+
+  // An error about a room with a scroll-back request out and no client_id is
+  // most likely the answer to that request (storage_failed when the server
+  // could not read its history): no reply will follow, so we may ask again.
+  if (!clientId && frame.room && state.has(frame.room) && state.room(frame.room).loadingOlder) {
+    state.room(frame.room).loadingOlder = false;
+    updateHistoryIndicator();
   }
 
   const refusedRoom = frame.room && state.has(frame.room) && JOIN_REFUSALS.includes(frame.code) ? state.room(frame.room) : null;
@@ -599,7 +780,8 @@ function handleStatus(status) {
 function refreshPendingLabels() {
   for (const [key, list] of lists) {
     const label = socket.isJoined(key) ? 'sending…' : 'waiting for connection…';
-    for (const li of list.querySelectorAll('.pending .state')) li.textContent = label;
+    // Unsaved ones keep saying so until they are sent again.
+    for (const li of list.querySelectorAll('.pending:not(.unsaved) .state')) li.textContent = label;
   }
 }
 

@@ -249,6 +249,23 @@ export function markFailed(li, reason, actions) {
   meta.append(actionButton('Remove', 'Remove unsent message', actions.onRemove));
 }
 
+/**
+ * The server could not store it (storage_failed). It is not failed: it
+ * stays pending, at the bottom, and chat.js retries it, so there is nothing
+ * for the user to click. The `unsaved` class keeps the connection-status
+ * labels (refreshPendingLabels in chat.js) from overwriting this one.
+ */
+export function markUnsaved(li) {
+  li.classList.add('unsaved');
+  li.querySelector('.state').textContent = 'not saved yet — will retry';
+}
+
+/** An unsaved message is being sent again: back to an ordinary pending one. */
+export function markResending(li) {
+  li.classList.remove('unsaved');
+  li.querySelector('.state').textContent = 'sending…';
+}
+
 /** Back to pending for a retry: drop the buttons, move it to the bottom. */
 export function markPendingAgain(li, list) {
   li.classList.replace('failed', 'pending');
@@ -288,6 +305,30 @@ export function insertMessage(list, li) {
   if (after) after.after(li);
   else list.prepend(li);
   decorate(li);
+}
+
+/**
+ * Put older messages (scroll-back), oldest first, above everything in the
+ * list: every item already there is newer. Only the "beginning" marker
+ * stays above them. Then fix the day separators and grouping: each new item
+ * against the one before it, and the old first message against the last
+ * new one (decorate() does the item after, too).
+ */
+export function prependMessages(list, items) {
+  if (items.length === 0) return;
+  const fragment = document.createDocumentFragment();
+  fragment.append(...items);
+  const marker = list.firstElementChild?.classList.contains('beginning') ? list.firstElementChild : null;
+  if (marker) marker.after(fragment);
+  else list.prepend(fragment);
+  for (const item of items) decorate(item);
+}
+
+/** "This is the beginning of #room": the top of a room whose oldest message is shown. */
+export function beginningElement(roomName) {
+  const li = el('li', 'beginning');
+  li.append(el('span', 'beginning-text', `This is the beginning of #${roomName}`));
+  return li;
 }
 
 /** Add an item (pending message, system line) at the end of the list. */

@@ -7,9 +7,12 @@
 //     we missed. join(room) and leave(room) change that list as you open
 //     and close rooms;
 //   * keeps an *outbox*: every chat message stays in it until the server
-//     echoes it back with our client_id (or refuses it). After a reconnect
-//     and `joined`, everything still in the outbox is sent again. That is
-//     safe because the server never posts the same client_id twice;
+//     echoes it back with our client_id (or refuses it for good). After a
+//     reconnect and `joined`, everything still in the outbox is sent again.
+//     That is safe because the server never posts the same client_id twice.
+//     A `storage_failed` refusal is not for good (the server's disk may
+//     recover), so such a message stays in the outbox: chat.js resends it
+//     after a delay (resend()), and a reconnect resends it too;
 //   * reconnects after a drop with exponential backoff and jitter;
 //   * stops for good when the server says our session has ended.
 //
@@ -117,6 +120,28 @@ export class ChatSocket {
   sendMessage(frame) {
     this.outbox.set(frame.client_id, frame);
     if (this.isJoined(frame.room)) this.sendRaw(frame);
+  }
+
+  /**
+   * Send a message that is still in the outbox again, with the same
+   * client_id (a retry after storage_failed). If the room is not joined
+   * right now, the next `joined` sends it anyway.
+   */
+  resend(clientId) {
+    const frame = this.outbox.get(clientId);
+    if (frame && this.isJoined(frame.room)) this.sendRaw(frame);
+  }
+
+  /**
+   * Ask for a page of older messages (scroll-back). Returns false when the
+   * room is not joined on this connection: the request would only earn a
+   * not_joined error, and the caller asks again later.
+   */
+  requestHistory(room, before, limit) {
+    if (!this.isJoined(room)) return false;
+    const frame = { type: 'history', room, limit };
+    if (before !== undefined) frame.before = before;
+    return this.sendRaw(frame);
   }
 
   /** Drop a message from the outbox (its echo came, or it failed for good). */
@@ -250,10 +275,16 @@ export class ChatSocket {
         return;
 
       case 'message':
-      case 'error':
-        // The echo of our message, or a refusal of it: either way it has
-        // left the outbox for good.
+        // The echo of our message: it has left the outbox for good.
         if (frame.client_id) this.forget(frame.client_id);
+        this.onFrame(frame);
+        return;
+
+      case 'error':
+        // A refusal of our message is final, except storage_failed: nothing
+        // was posted and the server asks us to keep it and try again later,
+        // so it stays in the outbox (and is resent after a reconnect).
+        if (frame.client_id && frame.code !== 'storage_failed') this.forget(frame.client_id);
         this.onFrame(frame);
         return;
 

@@ -18,6 +18,9 @@ function newRoom(name) {
     name,                  // the spelling the server uses for this room
     messages: new Map(),   // id -> message frame; the Map makes duplicates impossible
     lastId: undefined,     // highest message id seen; sent as `since` after a reconnect
+    firstId: undefined,    // lowest message id seen; scroll-back asks for ids `before` it
+    loadingOlder: false,   // a `history` request is on its way: never two at once per room
+    reachedStart: false,   // the server said `more: false`: nothing older exists, stop asking
     members: [],           // sorted list of names, as the server sends it
     typing: new Map(),     // user -> time (ms) until which "is typing" is shown
     joined: false,         // has the server ever confirmed this room (`joined`)?
@@ -40,7 +43,10 @@ export class ChatState {
     this.rooms = new Map();
     this.current = undefined;  // roomKey of the room on screen
     this.lastSent = '';        // your last message, for ↑ in an empty composer
-    this.pending = new Map();  // client_id -> { room, text, status: 'pending' | 'failed' }
+    // client_id -> { room, text, status: 'pending' | 'unsaved' | 'failed', attempts }
+    // 'unsaved': the server could not store it (storage_failed). It is still
+    // ours to deliver: the page retries it later, unlike 'failed'.
+    this.pending = new Map();
     this.counter = 0;          // makes client ids unique within this page
   }
 
@@ -97,6 +103,7 @@ export class ChatState {
     if (room.messages.has(msg.id)) return false;
     room.messages.set(msg.id, msg);
     if (room.lastId === undefined || msg.id > room.lastId) room.lastId = msg.id;
+    if (room.firstId === undefined || msg.id < room.firstId) room.firstId = msg.id;
     // Whoever just spoke has stopped typing.
     room.typing.delete(msg.user);
     return true;
@@ -107,6 +114,9 @@ export class ChatState {
     const room = this.room(roomName);
     room.messages.clear();
     room.lastId = undefined;
+    // The ids began again, so "the beginning" has to be found again too.
+    room.firstId = undefined;
+    room.reachedStart = false;
   }
 
   /** The `since` value for a re-join: the last id we saw, or undefined. */
@@ -150,7 +160,7 @@ export class ChatState {
   /** Record a message we typed; it stays pending until the server echoes it. */
   addPending(roomName, text) {
     const clientId = this.newClientId();
-    this.pending.set(clientId, { room: roomName, text, status: 'pending' });
+    this.pending.set(clientId, { room: roomName, text, status: 'pending', attempts: 0 });
     return clientId;
   }
 
@@ -161,7 +171,19 @@ export class ChatState {
     return entry;
   }
 
-  /** Try a failed message again: it is pending once more. */
+  /**
+   * The server could not save it (storage_failed): it stays ours, waiting
+   * for a retry. `attempts` counts these refusals and drives the backoff.
+   */
+  holdUnsaved(clientId) {
+    const entry = this.pending.get(clientId);
+    if (!entry) return undefined;
+    entry.status = 'unsaved';
+    entry.attempts += 1;
+    return entry;
+  }
+
+  /** Try a failed or unsaved message again: it is pending once more. */
   retryPending(clientId) {
     const entry = this.pending.get(clientId);
     if (entry) entry.status = 'pending';

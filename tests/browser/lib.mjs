@@ -30,11 +30,13 @@ export const PHONE = { width: 390, height: 844 };
  *   (WebSocket listener on port N; Ctrl-C to stop)
  * Rate limiting is off: every browser here shares 127.0.0.1. The database
  * is in memory, so each test file starts with empty rooms and leaves no
- * file behind.
+ * file behind, unless `extraArgs` names its own `--db` (natter takes the
+ * first --db it is given and refuses a second, so the default is left out).
  */
 export async function startServer(extraArgs = []) {
   const bin = process.env.NATTER_BIN || path.resolve(here, '../../target/debug/natter');
-  const args = ['--port', '0', '--rate-limit', 'off', '--db', ':memory:', ...extraArgs];
+  const db = extraArgs.includes('--db') ? [] : ['--db', ':memory:'];
+  const args = ['--port', '0', '--rate-limit', 'off', ...db, ...extraArgs];
   const child = spawn(bin, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -262,4 +264,61 @@ export async function screenshot(page, name) {
 /** Does anything on the page stick out sideways? */
 export function horizontalOverflow(page) {
   return page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+}
+
+/**
+ * Post many messages to `room` quickly, from inside `page`: it opens a
+ * second WebSocket of its own (same site, so the session cookie goes along;
+ * Node 20 has no WebSocket client), joins, and sends `texts` in batches
+ * (`batch`, 25 by default), waiting for each batch's answers (the echo, or
+ * an error naming the client_id). With `stopOn: 'some_code'` it stops after
+ * the first batch that got that error. Returns { posted, errors } (errors:
+ * the error frames).
+ */
+export function postFromPage(page, room, texts, { stopOn, batch = 25 } = {}) {
+  return page.evaluate(async ({ room, texts, stopOn, batch, timeout }) => {
+    const { wsUrl, wsPort } = document.body.dataset;
+    const ws = new WebSocket(wsUrl || `ws://${location.hostname}:${wsPort}/ws`);
+    const frames = [];
+    ws.addEventListener('message', (event) => frames.push(JSON.parse(event.data)));
+    const until = async (what, ready) => {
+      const deadline = Date.now() + timeout;
+      while (!ready()) {
+        if (Date.now() > deadline || ws.readyState > WebSocket.OPEN) {
+          throw new Error(`postFromPage: no ${what} (socket state ${ws.readyState}); last frames ${JSON.stringify(frames.slice(-2)).slice(0, 300)}`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    };
+    await until('hello', () => frames.some((f) => f.type === 'hello'));
+    ws.send(JSON.stringify({ type: 'join', room }));
+    await until('joined', () => frames.some((f) => f.type === 'joined'));
+
+    const answered = new Set();
+    let posted = 0;
+    const errors = [];
+    let seen = 0; // frames already looked at
+    const stamp = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+    for (let start = 0; start < texts.length; start += batch) {
+      const ids = [];
+      for (let i = start; i < Math.min(start + batch, texts.length); i += 1) {
+        const clientId = `bulk-${stamp}-${i}`;
+        ids.push(clientId);
+        ws.send(JSON.stringify({ type: 'message', room, text: texts[i], client_id: clientId }));
+      }
+      await until('answers', () => {
+        for (; seen < frames.length; seen += 1) {
+          const f = frames[seen];
+          if (!f.client_id || !f.client_id.startsWith(`bulk-${stamp}-`)) continue;
+          answered.add(f.client_id);
+          if (f.type === 'message') posted += 1;
+          if (f.type === 'error') errors.push(f);
+        }
+        return ids.every((id) => answered.has(id));
+      });
+      if (stopOn && errors.some((e) => e.code === stopOn)) break;
+    }
+    ws.close();
+    return { posted, errors };
+  }, { room, texts, stopOn, batch, timeout: TIMEOUT });
 }
