@@ -322,3 +322,21 @@ export function postFromPage(page, room, texts, { stopOn, batch = 25 } = {}) {
     return { posted, errors };
   }, { room, texts, stopOn, batch, timeout: TIMEOUT });
 }
+
+/**
+ * The usual scene of a test file: a fresh server, a browser, and alice and bob
+ * logged in to #lobby in contexts of their own. Pair with `shutDown`.
+ */
+export async function twoUsers() {
+  const server = await startServer();
+  const browser = await launchBrowser();
+  const alice = await login(browser, server, 'alice');
+  const bob = await login(browser, server, 'bob');
+  return { server, browser, alice, bob };
+}
+
+/** Close the browser and stop the server, whichever of them was started. */
+export async function shutDown(browser, server) {
+  await browser?.close();
+  await server?.stop();
+}

@@ -13,17 +13,8 @@ let browser;
 let alice;
 let bob;
 
-before(async () => {
-  server = await t.startServer();
-  browser = await t.launchBrowser();
-  alice = await t.login(browser, server, 'alice');
-  bob = await t.login(browser, server, 'bob');
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+before(async () => ({ server, browser, alice, bob } = await t.twoUsers()));
+after(() => t.shutDown(browser, server));
 
 /** Join a room through the sidebar's form. */
 async function joinRoom(page, room) {
