@@ -10,16 +10,20 @@
 //! # How a pass works
 //!
 //! `hub_loop` waits for an event, then drains everything else already queued (up
-//! to [`MAX_EVENTS_PER_PASS`]), handling each. Handling only *queues* bytes:
+//! to [`MAX_EVENTS_PER_PASS`]), handling each. Handling only *queues* work; the
+//! end of the pass (`flush`) does it, in this order:
 //!
-//! - A chat message is serialised once, into the bytes of a WebSocket frame, and
-//!   appended to its room's `batch`.
-//! - At the end of the pass each room's batch becomes one shared chunk
-//!   (`Arc<[u8]>`) queued to every member. A thousand members cost a thousand
-//!   reference-count increments, not a thousand encodings.
-//! - Then each connection with something queued gets one non-blocking vectored
-//!   write (see `outbox.rs`). What the kernel does not take waits for the next
-//!   pass.
+//! 1. `commit`: the pass's new chat messages are saved in one SQLite
+//!    transaction. Only then is each one serialised, once, into the bytes of a
+//!    WebSocket frame and appended to its room's `batch`, after the join and
+//!    leave notices the pass produced. A message nobody could save goes nowhere.
+//! 2. `flush_presence`: changed member lists join their rooms' batches.
+//! 3. `flush_rooms`: each room's batch becomes one shared chunk (`Arc<[u8]>`)
+//!    queued to every member. A thousand members cost a thousand
+//!    reference-count increments, not a thousand encodings.
+//! 4. Each connection with something queued gets one non-blocking vectored
+//!    write (see `outbox.rs`). What the kernel does not take waits for the next
+//!    pass.
 //!
 //! Draining first and writing after is what makes fan-out cheap: under load one
 //! `send` carries many messages to a member, instead of one wake-up and one
@@ -97,8 +101,8 @@ pub enum Event {
         ip: IpAddr,
         reply: Sender<Admission>,
     },
-    /// A WebSocket handshake completed. `socket` is a clone of the reader
-    /// thread's stream: from now on only the hub writes to it. `token` is the
+    /// A WebSocket handshake completed. `socket` is shared with the reader
+    /// thread, which only reads: from now on only the hub writes to it. `token` is the
     /// session; `None` in echo mode, which has no sessions.
     Connected {
         conn: ConnId,

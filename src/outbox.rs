@@ -7,8 +7,8 @@
 //! is dropped instead of being waited for.
 //!
 //! Why per-call non-blocking (`MSG_DONTWAIT`) instead of `set_nonblocking`? The
-//! hub writes through a clone of the reader thread's `TcpStream`. Clones share one
-//! file description, and `O_NONBLOCK` lives on the description, so setting it
+//! hub writes to the very socket its reader thread is blocked reading (they
+//! share one `TcpStream`). `O_NONBLOCK` belongs to the socket, so setting it
 //! would also make the reader's blocking `read` return `WouldBlock` in a loop.
 
 use std::collections::VecDeque;
