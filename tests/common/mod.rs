@@ -537,6 +537,17 @@ impl TestServer {
         headers: &[(&str, &str)],
     ) -> Result<Client, Refused> {
         let stream = TcpStream::connect(self.ws).expect("the WebSocket port accepts");
+        self.handshake(stream, token, headers)
+    }
+
+    /// The client side of the WebSocket handshake on an open socket, as the
+    /// page makes it: its own Origin, the session cookie, and `headers`.
+    pub fn handshake(
+        &self,
+        stream: TcpStream,
+        token: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<Client, Refused> {
         stream.set_read_timeout(Some(DEADLINE)).unwrap();
         stream.set_write_timeout(Some(DEADLINE)).unwrap();
         let url = format!("ws://127.0.0.1:{}/ws", self.ws.port());
@@ -776,16 +787,9 @@ impl TestServer {
             .connect(&self.ws.into())
             .expect("the WebSocket port accepts");
         let stream: TcpStream = socket.into();
-        stream.set_read_timeout(Some(DEADLINE)).unwrap();
-        stream.set_write_timeout(Some(DEADLINE)).unwrap();
-        let url = format!("ws://127.0.0.1:{}/ws", self.ws.port());
-        let mut request = url.into_client_request().unwrap();
-        let h = request.headers_mut();
-        h.insert("Origin", self.origin().parse().unwrap());
-        h.insert("Cookie", format!("natter_session={token}").parse().unwrap());
-        let (socket, _) = tungstenite::client(request, stream)
-            .unwrap_or_else(|e| panic!("handshake failed: {e}"));
-        let mut client = Client { socket };
+        let mut client = self
+            .handshake(stream, &token, &[])
+            .unwrap_or_else(|r| panic!("WebSocket refused: {r:?}"));
         assert_eq!(client.recv_type("hello")["user"], name);
         client
     }
