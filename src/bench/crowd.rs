@@ -3,10 +3,13 @@
 //!
 //! - **Connecting**: a few setup threads log clients in and join them, one at
 //!   a time each, so the server sees a steady stream of arrivals.
-//! - **Receiving**: each receiving client gets its own small thread (64 KiB of
-//!   stack) that blocks in `read` and walks the frames raw. A thread per client
-//!   is the simplest correct design for a couple of thousand clients; idle
-//!   crowds get no threads at all.
+//! - **Receiving**: the clients that only listen are shared out among a few
+//!   poll threads ([`POLL_THREADS`]); each waits in `epoll` (through mio) for
+//!   any of its sockets to have data, reads it, and walks the frames raw. A
+//!   thread per client was simpler, but with a thousand clients on two cores
+//!   its wake-ups cost the generator a whole core and set the latency floor.
+//!   Senders, which also write, keep a small blocking thread each. Idle crowds
+//!   get no threads at all.
 //! - **Sending**: one pacer thread (the caller) writes every sender's messages
 //!   on a fixed schedule, round robin. The timestamp in each message is taken
 //!   just before its write, so a late pacer lowers the rate it reaches (which
@@ -39,6 +42,10 @@ const MAX_SETUP_FAILURES: usize = 16;
 /// Stack for each receiver thread: its loop is shallow and its buffer is on
 /// the heap.
 const RECEIVER_STACK_BYTES: usize = 64 * 1024;
+
+/// Threads that receive for the clients that only listen. Two cores: one
+/// for the server, one shared by these and the pacer.
+const POLL_THREADS: usize = 2;
 
 /// How long deliveries may keep arriving after a phase's last send before the
 /// missing ones count as lost.
@@ -189,9 +196,22 @@ impl Crowd {
                     match client::join(endpoints, &format!("u{i}"), &format!("r{room}")) {
                         Ok((connection, reader)) => {
                             let connection = Arc::new(connection);
-                            let receiver = plan
-                                .receive
-                                .then(|| spawn_receiver(&connection, reader, room, &shared));
+                            let sender = i / plan.rooms < plan.senders_per_room;
+                            let receiver = match (plan.receive, sender) {
+                                (false, _) => None,
+                                (true, true) => Some(Receiver::Thread(spawn_receiver(
+                                    &connection,
+                                    reader,
+                                    room,
+                                    &shared,
+                                ))),
+                                (true, false) => {
+                                    // Counted now; the poll thread counts it
+                                    // out when its connection ends.
+                                    shared.alive[room].fetch_add(1, Relaxed);
+                                    Some(Receiver::Polled(Polled::new(&connection, reader, room)))
+                                }
+                            };
                             let mut joined = joined.lock().unwrap_or_else(|p| p.into_inner());
                             joined.push((i, connection, receiver));
                         }
@@ -224,6 +244,7 @@ impl Crowd {
         let mut joined = joined.into_inner().unwrap_or_else(|p| p.into_inner());
         joined.sort_by_key(|(i, _, _)| *i);
         crowd.joined = joined.len();
+        let mut polled: Vec<Vec<Polled>> = (0..POLL_THREADS).map(|_| Vec::new()).collect();
         for (i, connection, receiver) in joined {
             let room = i % plan.rooms;
             if i / plan.rooms < plan.senders_per_room {
@@ -236,9 +257,27 @@ impl Crowd {
             }
             crowd.connections.push(connection);
             match receiver {
-                Some(Ok(handle)) => crowd.receivers.push(handle),
-                Some(Err(err)) => crowd.shared.note_problem(|| format!("no receiver: {err}")),
+                Some(Receiver::Thread(Ok(handle))) => crowd.receivers.push(handle),
+                Some(Receiver::Thread(Err(err))) => {
+                    crowd.shared.note_problem(|| format!("no receiver: {err}"))
+                }
+                Some(Receiver::Polled(p)) => polled[i % POLL_THREADS].push(p),
                 None => {}
+            }
+        }
+        for (n, share) in polled.into_iter().enumerate() {
+            if share.is_empty() {
+                continue;
+            }
+            let shared = crowd.shared.clone();
+            match thread::Builder::new()
+                .name(format!("bench-poll-{n}"))
+                .spawn(move || poll_loop(share, &shared))
+            {
+                Ok(handle) => crowd.receivers.push(handle),
+                Err(err) => crowd
+                    .shared
+                    .note_problem(|| format!("no poll thread: {err}")),
             }
         }
         crowd
@@ -450,43 +489,159 @@ fn receive(connection: &Connection, mut reader: FrameReader, shared: &Shared) {
             }
             Err(_) => return,
         }
-        // One clock reading per read: every frame in it arrived together.
-        let now = shared.now_ns();
+        if !walk_frames(connection, &mut reader, &mut last_seq, shared) {
+            return;
+        }
+    }
+}
+
+/// Walk every complete frame the reader holds: record bench messages, answer
+/// pings, count errors. Returns false when the connection is over (a close
+/// frame or a broken stream).
+fn walk_frames(
+    connection: &Connection,
+    reader: &mut FrameReader,
+    last_seq: &mut Vec<Option<u64>>,
+    shared: &Shared,
+) -> bool {
+    // One clock reading per read: every frame in it arrived together.
+    let now = shared.now_ns();
+    loop {
+        let frame = match reader.next_frame() {
+            Ok(Some(frame)) => frame,
+            Ok(None) => return true,
+            Err(err) => {
+                shared.note_problem(|| err.to_string());
+                return false;
+            }
+        };
+        match frame {
+            Frame::Text(payload) => {
+                if let Some(marker) = Marker::find(payload) {
+                    if let Some(phase) = shared.phases.get(marker.phase) {
+                        phase.record(marker.sent_ns, now);
+                    }
+                    if last_seq.len() <= marker.sender {
+                        last_seq.resize(marker.sender + 1, None);
+                    }
+                    if last_seq[marker.sender].is_some_and(|last| marker.seq <= last) {
+                        shared.out_of_order.fetch_add(1, Relaxed);
+                    }
+                    last_seq[marker.sender] = Some(marker.seq);
+                } else if payload.starts_with(br#"{"type":"error""#) {
+                    shared.error_frames.fetch_add(1, Relaxed);
+                    shared.note_problem(|| String::from_utf8_lossy(payload).into_owned());
+                }
+            }
+            Frame::Ping(payload) => {
+                let _ = connection.send_pong(payload);
+            }
+            Frame::Close(code) => {
+                if !shared.stop.load(Relaxed) {
+                    shared.closed_by_server.fetch_add(1, Relaxed);
+                    shared.note_problem(|| format!("closed by the server, code {code:?}"));
+                }
+                return false;
+            }
+            Frame::Other => {}
+        }
+    }
+}
+
+/// How a joined client receives: a thread of its own (senders), or a share
+/// of a poll thread (everyone else).
+enum Receiver {
+    Thread(std::io::Result<JoinHandle<()>>),
+    Polled(Polled),
+}
+
+/// A listening client as a poll thread keeps it.
+struct Polled {
+    connection: Arc<Connection>,
+    reader: FrameReader,
+    room: usize,
+    last_seq: Vec<Option<u64>>,
+    done: bool,
+}
+
+impl Polled {
+    fn new(connection: &Arc<Connection>, reader: FrameReader, room: usize) -> Polled {
+        Polled {
+            connection: connection.clone(),
+            reader,
+            room,
+            last_seq: Vec::new(),
+            done: false,
+        }
+    }
+
+    /// Read everything the socket has (it is non-blocking) and walk it.
+    /// Returns false once the connection is over.
+    fn drain(&mut self, shared: &Shared) -> bool {
         loop {
-            let frame = match reader.next_frame() {
-                Ok(Some(frame)) => frame,
-                Ok(None) => break,
-                Err(err) => return shared.note_problem(|| err.to_string()),
-            };
-            match frame {
-                Frame::Text(payload) => {
-                    if let Some(marker) = Marker::find(payload) {
-                        if let Some(phase) = shared.phases.get(marker.phase) {
-                            phase.record(marker.sent_ns, now);
-                        }
-                        if last_seq.len() <= marker.sender {
-                            last_seq.resize(marker.sender + 1, None);
-                        }
-                        if last_seq[marker.sender].is_some_and(|last| marker.seq <= last) {
-                            shared.out_of_order.fetch_add(1, Relaxed);
-                        }
-                        last_seq[marker.sender] = Some(marker.seq);
-                    } else if payload.starts_with(br#"{"type":"error""#) {
-                        shared.error_frames.fetch_add(1, Relaxed);
-                        shared.note_problem(|| String::from_utf8_lossy(payload).into_owned());
+            match self.reader.fill(&self.connection.stream) {
+                Ok(0) => return false,
+                Ok(n) => {
+                    shared.bytes_received.fetch_add(n as u64, Relaxed);
+                    if !walk_frames(
+                        &self.connection,
+                        &mut self.reader,
+                        &mut self.last_seq,
+                        shared,
+                    ) {
+                        return false;
                     }
                 }
-                Frame::Ping(payload) => {
-                    let _ = connection.send_pong(payload);
-                }
-                Frame::Close(code) => {
-                    if !shared.stop.load(Relaxed) {
-                        shared.closed_by_server.fetch_add(1, Relaxed);
-                        shared.note_problem(|| format!("closed by the server, code {code:?}"));
-                    }
-                    return;
-                }
-                Frame::Other => {}
+                Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => return true,
+                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return false,
+            }
+        }
+    }
+}
+
+/// A poll thread's whole life: wait until any of its clients' sockets has
+/// data, drain those, repeat until the crowd is finished. The sockets are made
+/// non-blocking (these clients never write, but for pongs, which are tiny) and
+/// registered edge-triggered, so each readiness is drained to `WouldBlock`.
+fn poll_loop(mut clients: Vec<Polled>, shared: &Shared) {
+    use mio::unix::SourceFd;
+    use mio::{Events, Interest, Poll, Token};
+    use std::os::fd::AsRawFd;
+
+    let mut poll = match Poll::new() {
+        Ok(poll) => poll,
+        Err(err) => return shared.note_problem(|| format!("no poller: {err}")),
+    };
+    for (i, client) in clients.iter_mut().enumerate() {
+        let fd = client.connection.stream.as_raw_fd();
+        let ready = client
+            .connection
+            .stream
+            .set_nonblocking(true)
+            .and_then(|()| {
+                poll.registry()
+                    .register(&mut SourceFd(&fd), Token(i), Interest::READABLE)
+            });
+        // Whatever arrived before registration is read now, not lost.
+        if ready.is_err() || !client.drain(shared) {
+            client.done = true;
+            shared.alive[client.room].fetch_sub(1, Relaxed);
+        }
+    }
+    let mut events = Events::with_capacity(1024);
+    while !shared.stop.load(Relaxed) {
+        if poll
+            .poll(&mut events, Some(Duration::from_millis(500)))
+            .is_err()
+        {
+            continue;
+        }
+        for event in &events {
+            let client = &mut clients[event.token().0];
+            if !client.done && !client.drain(shared) {
+                client.done = true;
+                shared.alive[client.room].fetch_sub(1, Relaxed);
             }
         }
     }
