@@ -299,17 +299,26 @@ impl CpuMeter {
     }
 }
 
-/// Wait until the server has been nearly idle (under 5% of a core) for
-/// 200 ms, or `limit` has passed. Used after connecting a crowd: a thousand
-/// joins send every member a thousand member lists, and that storm must be
-/// over before latency is measured.
+/// Wait until the server has been nearly idle (under 5% of a core) for longer
+/// than the longest gap between member lists, or `limit` has passed. Used after
+/// connecting a crowd: a thousand joins send every member a thousand notices
+/// and, spaced out (up to `MAX_PRESENCE_INTERVAL` apart in a big room), member
+/// lists. That storm must be over before latency is measured; a list arriving
+/// during the first measured second would be measured as latency.
 pub fn settle(server: u32, limit: Duration) {
+    let needed = crate::config::MAX_PRESENCE_INTERVAL + Duration::from_millis(500);
     let deadline = Instant::now() + limit;
+    let mut quiet_since: Option<Instant> = None;
     while Instant::now() < deadline {
         let meter = CpuMeter::start(server);
         thread::sleep(Duration::from_millis(200));
         if meter.read().server < 5.0 {
-            return;
+            let since = *quiet_since.get_or_insert_with(Instant::now);
+            if since.elapsed() >= needed {
+                return;
+            }
+        } else {
+            quiet_since = None;
         }
     }
 }
