@@ -64,6 +64,7 @@ use crate::protocol::{
     SystemEvent,
 };
 use crate::ratelimit::{RateLimiter, Verdict};
+use crate::session::token_key;
 use crate::storage::{Storage, StorageError};
 
 /// Identifies one WebSocket connection for its whole life. Never reused.
@@ -179,6 +180,8 @@ struct Conn {
 }
 
 struct Session {
+    /// `session::token_key` of the cookie's token: the token itself is kept
+    /// nowhere on the server.
     token: String,
     name: Arc<str>,
     /// Open connections of this session.
@@ -380,7 +383,7 @@ impl Hub {
                 let _ = reply.try_send(answer);
             }
             Event::Logout { token } => {
-                if let Some(id) = self.tokens.get(&token).copied() {
+                if let Some(id) = self.tokens.get(&token_key(&token)).copied() {
                     self.end_session(id, now);
                 }
             }
@@ -445,7 +448,9 @@ impl Hub {
     // -- sessions ---------------------------------------------------------------
 
     fn session_by_token(&self, token: &str) -> Option<&Session> {
-        self.tokens.get(token).and_then(|id| self.sessions.get(id))
+        self.tokens
+            .get(&token_key(token))
+            .and_then(|id| self.sessions.get(id))
     }
 
     fn login(
@@ -456,7 +461,9 @@ impl Hub {
         replaces: Option<String>,
         now: Instant,
     ) -> Result<String, String> {
-        let previous = replaces.and_then(|t| self.tokens.get(&t).copied());
+        let previous = replaces
+            .as_deref()
+            .and_then(|t| self.tokens.get(&token_key(t)).copied());
         // Is the name held by another live session in that room?
         let wanted = name.to_lowercase();
         if let Some(r) = self.rooms.get(&room_key(room)) {
@@ -481,21 +488,22 @@ impl Hub {
             if *session.name == *name {
                 // Logging in again under the same name keeps the session, so open
                 // tabs stay connected.
-                return Ok(session.token.clone());
+                return Ok(replaces.expect("`previous` comes from `replaces`"));
             }
             // A new name replaces the old session; its tabs are logged out.
             self.end_session(id, now);
         }
         self.store
-            .save_session(&token, &name, now_millis())
+            .save_session(&token_key(&token), &name, now_millis())
             .map_err(|e| format!("Could not save your session ({e}). Please try again later."))?;
         let id = self.next_session;
         self.next_session += 1;
-        self.tokens.insert(token.clone(), id);
+        let key = token_key(&token);
+        self.tokens.insert(key.clone(), id);
         self.sessions.insert(
             id,
             Session {
-                token: token.clone(),
+                token: key,
                 name: name.into(),
                 conns: 0,
                 idle_since: now,
@@ -540,7 +548,7 @@ impl Hub {
         ip: IpAddr,
         now: Instant,
     ) {
-        let session = token.and_then(|t| self.tokens.get(t).copied());
+        let session = token.and_then(|t| self.tokens.get(&token_key(t)).copied());
         self.conns.insert(
             id,
             Conn {

@@ -23,6 +23,18 @@ pub fn new_token() -> Result<String, getrandom::Error> {
     Ok(token)
 }
 
+/// What the server keeps of a token: its SHA-256, in hex. The database (and the
+/// hub's map) never hold a usable token, so a copied database file logs nobody
+/// in. A token has 128 random bits, so no salt or slow hash is needed.
+pub fn token_key(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut key = String::with_capacity(64);
+    for b in Sha256::digest(token.as_bytes()) {
+        write!(key, "{b:02x}").expect("writing to a String cannot fail");
+    }
+    key
+}
+
 /// The `Set-Cookie` value that logs a browser in. HttpOnly keeps page scripts
 /// from reading it; SameSite=Lax keeps other sites from posting with it. No
 /// Max-Age: it is a browser-session cookie, gone when the browser closes.
@@ -61,5 +73,7 @@ mod tests {
         assert_eq!(token_from_cookies(&header), Some(a));
         assert_eq!(token_from_cookies(&format!("{COOKIE}=nothex")), None);
         assert_eq!(token_from_cookies("other=1"), None);
+        assert_eq!(token_key("abc").len(), 64);
+        assert_ne!(token_key(&b), b, "the key is not the token");
     }
 }

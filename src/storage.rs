@@ -31,10 +31,11 @@ use crate::protocol::ChatMessage;
 
 /// The schema version this build writes. Each migration below moves a
 /// database from `index` to `index + 1`.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 /// Migrations, in order. Never edit one that has shipped; add another.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE rooms (
         key      TEXT PRIMARY KEY,   -- lower-cased name: rooms match case-insensitively
         name     TEXT NOT NULL,      -- the first spelling, as displayed
@@ -51,11 +52,18 @@ const MIGRATIONS: &[&str] = &["
     ) WITHOUT ROWID;
     CREATE INDEX messages_by_time ON messages (ts);
     CREATE TABLE sessions (
-        token       TEXT PRIMARY KEY,
+        token       TEXT PRIMARY KEY, -- since version 2: session::token_key(token)
         name        TEXT NOT NULL,
         idle_since  INTEGER NOT NULL -- ms since the epoch; the session expires a TTL after
     ) WITHOUT ROWID;
-"];
+",
+    "
+    -- Sessions are now stored by the SHA-256 of their token (`token_key`), never
+    -- the token itself. Tokens stored by version 1 cannot be converted here;
+    -- those sessions end, and their users log in again.
+    DELETE FROM sessions;
+",
+];
 
 /// A storage failure, as a line a person can act on.
 pub type StorageError = String;

@@ -27,6 +27,19 @@ fn history_ids_sessions_and_rooms_survive_a_restart() {
     drop((alice, bob));
     assert!(server.shutdown());
 
+    // Sessions are stored, but never as the token itself: a copy of the
+    // database file logs nobody in.
+    let stored: Vec<String> = rusqlite::Connection::open(&db)
+        .unwrap()
+        .prepare("SELECT token FROM sessions")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(stored.len(), 2);
+    assert!(!stored.contains(&alice_token) && !stored.contains(&bob_token));
+
     // Second half: same database, new process state.
     let server = common::start_with(with_db);
     let mut alice = server.connect(&alice_token); // the old cookie still works
