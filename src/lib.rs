@@ -4,7 +4,6 @@
 //! Follow a message from the browser and back, and you have read the whole
 //! design:
 //!
-//! - [`bench`]: `natter bench`, the load generator behind `make bench`.
 //! - [`config`]: every limit as a documented constant, and the [`Config`] that
 //!   `main.rs` builds from the command line.
 //! - [`web`]: the web listener (tiny_http): login form, chat page, embedded
@@ -19,9 +18,15 @@
 //! - [`session`]: session tokens and cookies.
 //! - [`storage`]: history, rooms and sessions in SQLite, used by the hub alone.
 //!
+//! Tools in the same binary, outside the chat's path:
+//!
+//! - [`bench`]: `natter bench`, the load generator behind `make bench`.
+//! - [`nginx`]: `natter nginx-config`, a reverse-proxy configuration to deploy with.
+//!
 //! ```text
 //!  browser ──HTTP──▶ web threads ──Event::Login/Lookup──▶ ┐
 //!  browser ──WS────▶ reader thread ──Event::Request─────▶ hub ──writes──▶ every socket
+//!                                                          └──commits──▶ SQLite
 //! ```
 //!
 //! [`start`] runs a server in the background and returns a handle, which is how
