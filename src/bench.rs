@@ -7,20 +7,22 @@
 //!
 //! # How it works
 //!
-//! - **A fresh server per scenario** ([`server`]). The binary under test (this
+//! - **A fresh server per scenario** (`server.rs`). The binary under test (this
 //!   very executable unless `--server` says otherwise) is started on free ports
 //!   and read from its own stdout, so no scenario inherits another's rooms,
 //!   sessions or memory. If the server has per-address limits, the flags that
 //!   lift them are passed: every bench client comes from 127.0.0.1.
-//! - **Clients like a browser** ([`client`]): `POST /login` for a cookie, a
+//! - **Clients like a browser** (`client.rs`): `POST /login` for a cookie, a
 //!   WebSocket handshake with that cookie and the page's Origin, `hello`,
 //!   `join`, `joined`. tungstenite does the handshake; after it, frames are
 //!   read raw from the socket into one big buffer and walked in place, since
 //!   server frames are unmasked and a header is 2 to 10 bytes. Receivers never
 //!   decode JSON: they look for a marker in the text.
-//! - **Threads, not async** ([`crowd`]): a small thread per receiving client, a
-//!   few setup threads, and one pacer that sends every sender's messages on a
-//!   fixed schedule. Idle clients get no thread at all; their sockets are held.
+//! - **Threads, not async** (`crowd.rs`): two epoll threads (mio) receive for
+//!   every client that only listens, each sender has a small thread of its own,
+//!   a few setup threads log clients in, and one pacer sends every sender's
+//!   messages on a fixed schedule. Idle clients get no thread at all; their
+//!   sockets are held.
 //!
 //! # What is measured
 //!
@@ -28,7 +30,7 @@
 //!   sender included. Each message's text is `bench/PHASE/SENDER/SEQ/NS`, where
 //!   `NS` is the send time in nanoseconds since one `Instant` shared by the
 //!   whole generator: sender and receivers read the same clock, so no clock
-//!   sync is involved. Receivers record into shared histograms ([`stats`]),
+//!   sync is involved. Receivers record into shared histograms (`stats.rs`),
 //!   accurate to about 3%.
 //! - **Loss**: a message must reach every member connected when the phase
 //!   began; what has not arrived 3 s after the last send is lost. The sequence

@@ -20,7 +20,7 @@
 //!
 //! Tools in the same binary, outside the chat's path:
 //!
-//! - [`bench`]: `natter bench`, the load generator behind `make bench`.
+//! - [`bench`](mod@bench): `natter bench`, the load generator behind `make bench`.
 //! - [`nginx`]: `natter nginx-config`, a reverse-proxy configuration to deploy with.
 //!
 //! ```text

@@ -15,7 +15,7 @@
 //! Exactly one thread writes to a chat socket: during the handshake, its own
 //! connection thread; after it, the hub, always. tungstenite likes to answer
 //! pings and close frames by itself, from inside `read`. To keep it from writing
-//! behind the hub's back, its stream is a [`Stream`] whose writes, once the
+//! behind the hub's back, its stream is a `Stream` whose writes, once the
 //! handshake is done, go into a buffer; the reader forwards those bytes to the
 //! hub as an `AutoReply`, and the hub writes them in order with everything else.
 
