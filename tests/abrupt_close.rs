@@ -145,18 +145,10 @@ fn settle(
     while alice.recv_message()["text"] != "hello after all that" {}
 }
 
-fn bystanders(server: &TestServer) -> (Client, Client) {
-    let mut alice = server.user("alice");
-    let mut bob = server.user("bob");
-    alice.join("lobby");
-    bob.join("lobby");
-    (alice, bob)
-}
-
 #[test]
 fn a_reset_mid_frame_gives_exactly_one_leave_notice() {
     let server = common::start();
-    let (mut alice, mut bob) = bystanders(&server);
+    let (mut alice, mut bob) = server.pair();
     let mut rst = server.user("rst");
     rst.join("lobby");
     // A user with two tabs, both reset mid-frame: still one notice.
@@ -197,7 +189,7 @@ fn a_reset_mid_frame_gives_exactly_one_leave_notice() {
 #[test]
 fn a_close_while_the_hub_is_sending_gives_exactly_one_leave_notice() {
     let server = common::start();
-    let (alice, mut bob) = bystanders(&server);
+    let (alice, mut bob) = server.pair();
     // Three who will go in the middle of a burst, each its own way.
     let mut quitters: Vec<(&str, Client)> = ["polite", "abrupt", "resetter"]
         .into_iter()

@@ -217,17 +217,22 @@ fn sigterm_under_load_delivers_what_was_sent_closes_1001_and_exits_0() {
     );
 }
 
-#[test]
-fn a_second_signal_during_shutdown_exits_at_once() {
-    let mut natter = common::Binary::start(&["--rate-limit", "off"]);
+/// A server with alice in #lobby and a client that never reads nor answers:
+/// the close handshake with it can only end at the server's close-flush
+/// timeout (2 s), so a graceful shutdown takes at least that long.
+fn with_a_stuck_client() -> (common::Binary, common::Client, std::net::TcpStream) {
+    let natter = common::Binary::start(&["--rate-limit", "off"]);
     let server = natter.server();
     let mut alice = server.user("alice");
     alice.join("lobby");
-    // A client that never reads nor answers: the close handshake with it can
-    // only end at the server's close-flush timeout (2 s), so a graceful
-    // shutdown takes at least that long.
     let token = server.login("stuck", "lobby");
-    let _stuck = server.raw_ws(&token);
+    let stuck = server.raw_ws(&token);
+    (natter, alice, stuck)
+}
+
+#[test]
+fn a_second_signal_during_shutdown_exits_at_once() {
+    let (mut natter, mut alice, _stuck) = with_a_stuck_client();
 
     natter.signal("TERM");
     assert_eq!(alice.expect_close(), Some(1001), "the shutdown has begun");
@@ -249,12 +254,7 @@ fn a_second_signal_during_shutdown_exits_at_once() {
 fn without_a_second_signal_the_same_shutdown_is_graceful() {
     // The control for the test above: the stuck client delays the exit, and
     // the exit is still 0.
-    let mut natter = common::Binary::start(&["--rate-limit", "off"]);
-    let server = natter.server();
-    let mut alice = server.user("alice");
-    alice.join("lobby");
-    let token = server.login("stuck", "lobby");
-    let _stuck = server.raw_ws(&token);
+    let (mut natter, mut alice, _stuck) = with_a_stuck_client();
 
     let signalled = Instant::now();
     natter.signal("TERM");

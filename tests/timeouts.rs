@@ -13,7 +13,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{Client, TestServer};
+use common::Client;
 use serde_json::{json, Value};
 use tungstenite::Message;
 
@@ -54,14 +54,6 @@ fn chat(alice: &mut Client, bob: &mut Client, text: &str) {
     assert_eq!(bob.recv_message()["text"], text);
 }
 
-fn pair(server: &TestServer) -> (Client, Client) {
-    let mut alice = server.user("alice");
-    let mut bob = server.user("bob");
-    alice.join("lobby");
-    bob.join("lobby");
-    (alice, bob)
-}
-
 #[test]
 fn a_stalled_handshake_is_dropped_after_the_handshake_timeout() {
     let server = common::start_with(|c| c.handshake_timeout = Duration::from_secs(1));
@@ -91,7 +83,7 @@ fn a_stalled_handshake_is_dropped_after_the_handshake_timeout() {
         );
     }
     // The server is fine.
-    let (mut alice, mut bob) = pair(&server);
+    let (mut alice, mut bob) = server.pair();
     chat(&mut alice, &mut bob, "after the stalls");
 }
 
@@ -111,7 +103,7 @@ fn stalled_handshakes_never_delay_other_handshakes() {
         stalls.push(stream);
     }
     // Everyone else gets in and chats, several times over.
-    let (mut alice, mut bob) = pair(&server);
+    let (mut alice, mut bob) = server.pair();
     for i in 0..5 {
         let mut carol = server.user(&format!("carol{i}"));
         carol.join("side");
@@ -157,7 +149,7 @@ fn a_silent_peer_is_dropped_after_the_idle_timeout_and_its_leave_is_posted() {
         c.ping_interval = Duration::from_millis(200);
         c.idle_timeout = Duration::from_secs(1);
     });
-    let (mut alice, mut bob) = pair(&server);
+    let (mut alice, mut bob) = server.pair();
     // "mute" completes the handshake and joins over a raw socket, then never
     // sends another byte: no pongs either.
     let token = server.login("mute", "lobby");
@@ -240,37 +232,21 @@ fn a_peer_whose_socket_takes_nothing_is_dropped_after_the_write_stall_timeout() 
         c.write_stall_timeout = Duration::from_secs(1);
         c.max_outbox_bytes = 512 * 1024 * 1024;
     });
-    let (mut alice, mut bob) = pair(&server);
+    let (mut alice, mut bob) = server.pair();
     let mut stuck = server.user("stuck");
     stuck.join("lobby");
     // `stuck` never reads again from here on.
 
     let filler = "👋".repeat(3990); // 16 KB of UTF-8 per message
     let started = Instant::now();
-    let mut sent = 0u32;
-    let mut stuck_left = false;
-    while !stuck_left {
-        assert!(sent < 3000, "the stalled peer was never dropped");
-        sent += 1;
-        alice.say("lobby", &format!("{sent:05} {filler}"));
-        for reader in [&mut alice, &mut bob] {
-            loop {
-                let event = reader.recv();
-                match event["type"].as_str() {
-                    Some("message") => {
-                        let text = event["text"].as_str().unwrap();
-                        assert_eq!(&text[..5], format!("{sent:05}"), "in order, none missing");
-                        break;
-                    }
-                    Some("system") if event["user"] == "stuck" && event["event"] == "leave" => {
-                        stuck_left = true;
-                    }
-                    _ => {}
-                }
-            }
-        }
-        std::thread::sleep(Duration::from_millis(15));
-    }
+    let sent = common::numbered_until_left(
+        &mut alice,
+        &mut bob,
+        "stuck",
+        &filler,
+        3000,
+        Duration::from_millis(15),
+    );
     println!(
         "stuck dropped after {sent} messages ({} MB) in {:?}",
         sent as usize * filler.len() / 1_000_000,
@@ -280,25 +256,9 @@ fn a_peer_whose_socket_takes_nothing_is_dropped_after_the_write_stall_timeout() 
     chat(&mut alice, &mut bob, "life goes on");
 
     // What stuck finds when it finally reads: a prefix, in order, then the end.
-    let mut last = 0;
-    loop {
-        match stuck.socket.read() {
-            Ok(Message::Text(text)) => {
-                let value: Value = serde_json::from_str(&text).unwrap();
-                if value["type"] == "message" {
-                    let n: u32 = value["text"].as_str().unwrap()[..5].parse().unwrap();
-                    assert_eq!(n, last + 1, "what was delivered is in order");
-                    last = n;
-                }
-            }
-            Ok(Message::Close(frame)) => {
-                let code = frame.map(|f| u16::from(f.code));
-                assert_eq!(code, Some(1008), "closed with {code:?}");
-                break;
-            }
-            Ok(_) => {}
-            Err(_) => break,
-        }
+    let (last, end) = common::read_numbered_to_end(&mut stuck);
+    if let Some(code) = end {
+        assert_eq!(code, Some(1008), "closed with {code:?}");
     }
     println!("stuck had received {last} of {sent} messages");
     assert!(last < sent, "the stalled peer did not get everything");

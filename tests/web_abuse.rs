@@ -42,14 +42,6 @@ fn status(stream: &mut TcpStream) -> u16 {
 }
 
 /// Two users in the lobby; `check` makes them exchange a message both ways.
-fn bystanders(server: &common::TestServer) -> (common::Client, common::Client) {
-    let mut alice = server.user("alice");
-    let mut bob = server.user("bob");
-    alice.join("lobby");
-    bob.join("lobby");
-    (alice, bob)
-}
-
 fn check(pair: &mut (common::Client, common::Client), text: &str) {
     let (alice, bob) = pair;
     alice.say("lobby", text);
@@ -63,7 +55,7 @@ fn check(pair: &mut (common::Client, common::Client), text: &str) {
 #[test]
 fn lying_content_length_does_not_hold_the_page_workers() {
     let server = common::start();
-    let mut pair = bystanders(&server);
+    let mut pair = server.pair();
     let partial = b"name=mallory&room=x";
     let mut held = Vec::new();
     // Twice as many liars as page workers, of two kinds: a body announced as
@@ -101,7 +93,7 @@ fn lying_content_length_does_not_hold_the_page_workers() {
 #[test]
 fn a_body_sent_slowly_after_the_refusal_holds_no_page_worker() {
     let server = common::start();
-    let mut pair = bystanders(&server);
+    let mut pair = server.pair();
     let mut senders = Vec::new();
     for _ in 0..2 * WEB_WORKERS {
         let mut s = send(
@@ -130,7 +122,7 @@ fn an_absurd_content_length_costs_no_page_worker() {
     // for usize::MAX that panics ("capacity overflow"). Each panic used to end a
     // page worker for good.
     let server = common::start();
-    let mut pair = bystanders(&server);
+    let mut pair = server.pair();
     for _ in 0..2 * WEB_WORKERS {
         let mut s = send(
             server.web,
@@ -155,7 +147,7 @@ fn an_absurd_content_length_costs_no_page_worker() {
 fn a_huge_content_length_does_not_kill_the_process() {
     let mut natter = common::Binary::start(&["--rate-limit", "off"]);
     let server = natter.server();
-    let mut pair = bystanders(&server);
+    let mut pair = server.pair();
     for length in [64u64 << 30, 1 << 62, u64::MAX] {
         for path in ["/healthz", "/login"] {
             let head =

@@ -794,3 +794,78 @@ impl TestServer {
         client
     }
 }
+
+impl TestServer {
+    /// The usual bystanders: alice and bob, logged in and in #lobby.
+    pub fn pair(&self) -> (Client, Client) {
+        let mut alice = self.user("alice");
+        let mut bob = self.user("bob");
+        alice.join("lobby");
+        bob.join("lobby");
+        (alice, bob)
+    }
+}
+
+/// alice sends numbered messages (`00001 <filler>`, `00002 <filler>`, ...)
+/// and both alice and bob read each one, in order, until the leave notice of
+/// `who` arrives. Returns how many were sent; fails past `limit`. `pause` goes
+/// between messages (zero for as fast as they can be read).
+pub fn numbered_until_left(
+    alice: &mut Client,
+    bob: &mut Client,
+    who: &str,
+    filler: &str,
+    limit: u32,
+    pause: Duration,
+) -> u32 {
+    let mut sent = 0;
+    let mut left = false;
+    while !left {
+        assert!(sent < limit, "{who} was never dropped");
+        sent += 1;
+        alice.say("lobby", &format!("{sent:05} {filler}"));
+        for reader in [&mut *alice, &mut *bob] {
+            loop {
+                let event = reader.recv();
+                match event["type"].as_str() {
+                    Some("message") => {
+                        let text = event["text"].as_str().unwrap();
+                        assert_eq!(&text[..5], format!("{sent:05}"), "in order, none missing");
+                        break;
+                    }
+                    Some("system") if event["user"] == who && event["event"] == "leave" => {
+                        left = true;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if !pause.is_zero() {
+            std::thread::sleep(pause);
+        }
+    }
+    sent
+}
+
+/// Read everything a client that stopped reading was still sent: the numbered
+/// messages of `numbered_until_left`, checked to be in order, then the end.
+/// Returns the last number it got, and the close frame's code if a close frame
+/// came (`None` when the connection just ended).
+pub fn read_numbered_to_end(client: &mut Client) -> (u32, Option<Option<u16>>) {
+    let mut last = 0;
+    loop {
+        match client.socket.read() {
+            Ok(Message::Text(text)) => {
+                let value: Value = serde_json::from_str(&text).unwrap();
+                if value["type"] == "message" {
+                    let n: u32 = value["text"].as_str().unwrap()[..5].parse().unwrap();
+                    assert_eq!(n, last + 1, "what was delivered is in order");
+                    last = n;
+                }
+            }
+            Ok(Message::Close(frame)) => return (last, Some(frame.map(|f| u16::from(f.code)))),
+            Ok(_) => {}
+            Err(_) => return (last, None),
+        }
+    }
+}
