@@ -877,28 +877,32 @@ impl Hub {
         let r = &self.rooms[&key];
         let oldest = r.history.front().map(|m| m.id);
         let last = r.next_id - 1;
-        let cached = || r.history.iter().cloned().collect::<Vec<_>>();
-        let (history, gap): (Vec<ChatMessage>, bool) = match since {
-            None => (cached(), false),
+        // Messages replayed from storage, when the cache does not reach back
+        // far enough; `history` then points into this instead of the cache.
+        let replayed: Vec<ChatMessage>;
+        let all = || r.history.iter().collect::<Vec<&ChatMessage>>();
+        let (history, gap): (Vec<&ChatMessage>, bool) = match since {
+            None => (all(), false),
             // A `since` from the future: the database was replaced and ids
             // started again. The page must start over.
-            Some(since) if since > last => (cached(), true),
+            Some(since) if since > last => (all(), true),
             // Everything missed is still in memory.
-            Some(since) if oldest.is_some_and(|o| o <= since + 1) || since == last => (
-                r.history.iter().filter(|m| m.id > since).cloned().collect(),
-                false,
-            ),
+            Some(since) if oldest.is_some_and(|o| o <= since + 1) || since == last => {
+                (r.history.iter().filter(|m| m.id > since).collect(), false)
+            }
             // Older than the cache: replay from storage, up to a limit.
             Some(since) => match self.store.after(&key, &r.name, since, MAX_RESUME + 1) {
-                Ok(missed) if missed.len() <= MAX_RESUME => (missed, false),
-                Ok(_) => (cached(), true),
+                Ok(missed) if missed.len() <= MAX_RESUME => {
+                    replayed = missed;
+                    (replayed.iter().collect(), false)
+                }
+                Ok(_) => (all(), true),
                 Err(err) => {
                     eprintln!("natter: could not read history: {err}");
-                    (cached(), true)
+                    (all(), true)
                 }
             },
         };
-        let history: Vec<&ChatMessage> = history.iter().collect();
         let members = r.member_names();
         let joined = protocol::encode(&Reply::Joined {
             room: &r.name,
@@ -1196,11 +1200,14 @@ impl Hub {
             return;
         }
         let chunk: Arc<[u8]> = std::mem::take(&mut r.batch).into();
-        // Members are copied out because `queue` needs `&mut self`; this is a
-        // vector of integers, cheap next to the writes that follow.
-        let members = r.members.clone();
-        for m in members {
+        // `queue` needs `&mut self`, so the member list is lent out of the room
+        // and put back (`queue` never touches rooms).
+        let members = std::mem::take(&mut r.members);
+        for &m in &members {
             self.queue(m, chunk.clone(), now);
+        }
+        if let Some(r) = self.rooms.get_mut(key) {
+            r.members = members;
         }
     }
 

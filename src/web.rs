@@ -479,6 +479,19 @@ fn login(request: &mut Request, context: &WebContext) -> Page {
     }
 }
 
+/// Who the session cookie belongs to. Without a live session the answer is
+/// the page to send instead: the login form for `room` (so a shared room link
+/// still lands there after logging in), or 503 if the hub does not answer.
+fn logged_in_user(request: &Request, room: &str, context: &WebContext) -> Result<String, Page> {
+    let user = match cookie_token(request) {
+        Some(token) => {
+            ask(context, |reply| Event::Lookup { token, reply }).ok_or_else(hub_unavailable)?
+        }
+        None => None,
+    };
+    user.ok_or_else(|| redirect(&format!("/?room={}", encode_component(room))))
+}
+
 /// `GET /r/<room>`: the chat page, or the login form for that room when the
 /// visitor has no session (so a room link can be shared).
 fn chat_page(request: &Request, path: &str, context: &WebContext) -> Page {
@@ -486,15 +499,9 @@ fn chat_page(request: &Request, path: &str, context: &WebContext) -> Page {
     let Ok(room) = check_room(&raw) else {
         return not_found();
     };
-    let user = match cookie_token(request) {
-        Some(token) => match ask(context, |reply| Event::Lookup { token, reply }) {
-            Some(user) => user,
-            None => return hub_unavailable(),
-        },
-        None => None,
-    };
-    let Some(user) = user else {
-        return redirect(&format!("/?room={}", encode_component(&room)));
+    let user = match logged_in_user(request, &room, context) {
+        Ok(user) => user,
+        Err(page) => return page,
     };
     let ws_port = context.ws_port.to_string();
     let ws_url = context.config.ws_url.as_deref().unwrap_or("");
@@ -529,15 +536,8 @@ fn export(request: &Request, path: &str, query: &str, context: &WebContext) -> P
     let Ok(room) = check_room(&percent_decode(&path["/export/".len()..])) else {
         return not_found();
     };
-    let logged_in = match cookie_token(request) {
-        Some(token) => match ask(context, |reply| Event::Lookup { token, reply }) {
-            Some(user) => user.is_some(),
-            None => return hub_unavailable(),
-        },
-        None => false,
-    };
-    if !logged_in {
-        return redirect(&format!("/?room={}", encode_component(&room)));
+    if let Err(page) = logged_in_user(request, &room, context) {
+        return page;
     }
     let json = match query_value(query, "format").as_deref() {
         None | Some("txt") => false,
