@@ -182,9 +182,26 @@ pub const MAX_PRESENCE_INTERVAL: Duration = Duration::from_secs(2);
 pub const DEFAULT_DB: &str = "natter.db";
 
 /// How often the checkpoint thread copies the database's write-ahead log into
-/// the database file (see `storage::checkpoint_loop`). Each pass is cheap; the
-/// log stays small.
+/// the database file (see `storage::checkpoint_loop`). Each pass is cheap: it
+/// copies about a second of messages.
 pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Largest size the write-ahead log (`natter.db-wal`) is let grow to. SQLite
+/// starts the log over only once a checkpoint has copied all of it, which the
+/// checkpoint thread never manages while messages keep arriving every few
+/// milliseconds; past this size it makes the hub wait one checkpoint long (a
+/// few milliseconds) so that the log can start over, and the file is cut back
+/// to this size. Each commit appends two or three pages of 4 KiB, so under a
+/// thousand commits a second this happens every five seconds or so.
+pub const WAL_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
+
+/// How long the hub waits for the database when a checkpoint holds it (see
+/// [`WAL_LIMIT_BYTES`]) before the save fails with `storage_failed`, and the
+/// step it waits in. SQLite's own busy timeout sleeps 1, 2, 5, 10 ms and so
+/// on, and would often wait several milliseconds past the end of the
+/// checkpoint; small steps keep the hub's wait close to the checkpoint's.
+pub const DB_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+pub const DB_BUSY_STEP: Duration = Duration::from_micros(250);
 
 /// Most messages one `history` request returns (scroll-back pages).
 pub const MAX_HISTORY_PAGE: usize = 100;

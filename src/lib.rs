@@ -97,7 +97,14 @@ pub fn start(config: Config) -> Result<Server, Error> {
             let path = path.to_string();
             let thread = thread::Builder::new()
                 .name("checkpoint".into())
-                .spawn(move || storage::checkpoint_loop(&path, stopped))?;
+                .spawn(move || {
+                    storage::checkpoint_loop(
+                        &path,
+                        config::CHECKPOINT_INTERVAL,
+                        config::WAL_LIMIT_BYTES,
+                        stopped,
+                    )
+                })?;
             Some((stop, thread))
         }
     };

@@ -24,9 +24,11 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
+use crate::config::{DB_BUSY_STEP, DB_BUSY_TIMEOUT, WAL_LIMIT_BYTES};
 use crate::protocol::ChatMessage;
 
 /// The schema version this build writes. Each migration below moves a
@@ -130,6 +132,9 @@ impl Storage {
     }
 
     fn prepare(&mut self) -> Result<(), StorageError> {
+        self.db
+            .busy_handler(Some(wait_for_checkpoint))
+            .map_err(describe)?;
         let db = &self.db;
         // Reading the version is the first real read: a file that is not a
         // database (or unreadable) fails here.
@@ -153,6 +158,10 @@ impl Storage {
         // and the hub must never wait on the disk. `checkpoint_loop` does them
         // on a thread of its own instead.
         db.pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(describe)?;
+        // When the log starts over, cut its file back to the limit (see
+        // `checkpoint_loop`); below it the file is reused, not regrown.
+        db.pragma_update(None, "journal_size_limit", WAL_LIMIT_BYTES as i64)
             .map_err(describe)?;
         db.pragma_update(None, "foreign_keys", "ON")
             .map_err(describe)?;
@@ -369,14 +378,33 @@ impl Storage {
     }
 }
 
-/// The checkpoint thread's body: every `CHECKPOINT_INTERVAL`, copy the WAL
-/// into the database file with its own connection, until `stop` is closed.
+/// The hub's busy handler: called while a checkpoint holds the database, with
+/// how many times it has been called for this statement; `true` means "try
+/// again".
+fn wait_for_checkpoint(calls: i32) -> bool {
+    std::thread::sleep(DB_BUSY_STEP);
+    DB_BUSY_STEP * calls.unsigned_abs() < DB_BUSY_TIMEOUT
+}
+
+/// The checkpoint thread's body: `every` so often (`CHECKPOINT_INTERVAL`),
+/// copy the WAL into the database file with its own connection, until `stop`
+/// is closed.
 ///
 /// A PASSIVE checkpoint never blocks the hub's writes (WAL lets a checkpoint
 /// and a writer run at once); the fsyncs it needs happen here, off the hub's
-/// path. Without it the WAL file would grow without bound, since the hub's
-/// connection does no checkpoints (see `prepare`).
-pub fn checkpoint_loop(path: &str, stop: crossbeam_channel::Receiver<()>) {
+/// path. But SQLite starts the log over only when a write begins after a
+/// checkpoint has copied *all* of it, and under steady traffic the hub has
+/// always appended more by then: the file would grow for as long as the
+/// traffic lasts. So once it passes `wal_limit` (`WAL_LIMIT_BYTES`) the
+/// checkpoint is a RESTART, which holds the hub's next commit back (the hub
+/// waits in `wait_for_checkpoint`) until the log has been copied and can
+/// start over.
+pub fn checkpoint_loop(
+    path: &str,
+    every: Duration,
+    wal_limit: u64,
+    stop: crossbeam_channel::Receiver<()>,
+) {
     let db = match Connection::open(path) {
         Ok(db) => db,
         Err(err) => {
@@ -387,14 +415,22 @@ pub fn checkpoint_loop(path: &str, stop: crossbeam_channel::Receiver<()>) {
             return;
         }
     };
-    let checkpoint = || {
-        if let Err(err) = db.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+    let wal = format!("{path}-wal");
+    let run = |sql: &str| {
+        if let Err(err) = db.query_row(sql, [], |_| Ok(())) {
             eprintln!("natter: checkpoint failed: {}", describe(err));
         }
     };
-    while let Err(crossbeam_channel::RecvTimeoutError::Timeout) =
-        stop.recv_timeout(crate::config::CHECKPOINT_INTERVAL)
-    {
+    let checkpoint = || {
+        // The PASSIVE pass copies nearly everything without holding anyone up,
+        // so the RESTART that may follow has only the last moment's pages to
+        // copy while the hub waits.
+        run("PRAGMA wal_checkpoint(PASSIVE)");
+        if std::fs::metadata(&wal).is_ok_and(|m| m.len() > wal_limit) {
+            run("PRAGMA wal_checkpoint(RESTART)");
+        }
+    };
+    while let Err(crossbeam_channel::RecvTimeoutError::Timeout) = stop.recv_timeout(every) {
         checkpoint();
     }
     checkpoint();
@@ -467,6 +503,43 @@ mod tests {
         let junk = dir.join("junk.db");
         std::fs::write(&junk, vec![b'x'; 4096]).unwrap();
         assert!(Storage::open(junk.to_str().unwrap(), None).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_log_stays_bounded_under_steady_traffic() {
+        let dir = std::env::temp_dir().join(format!("natter-wal-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("steady.db").display().to_string();
+        let wal = format!("{path}-wal");
+        let mut s = Storage::open(&path, None).unwrap();
+        const LIMIT: u64 = 256 * 1024;
+        let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
+        let checkpoints = {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                checkpoint_loop(&path, Duration::from_millis(5), LIMIT, stopped)
+            })
+        };
+        // A commit every 0.2 ms, never a pause long enough for a PASSIVE
+        // checkpoint to catch up: without the RESTART past the limit, the log
+        // would keep all 5,000 of them (a page or two each, 20-40 MB).
+        let room: Arc<str> = "lobby".into();
+        let mut largest = 0;
+        for id in 1..=5000 {
+            s.save_messages(&[("lobby", &message(&room, id, id))])
+                .unwrap();
+            largest = largest.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        drop(stop);
+        checkpoints.join().unwrap();
+        assert!(largest < 8 << 20, "the log grew to {largest} bytes");
+        let stored: i64 =
+            s.db.query_row("SELECT count(*) FROM messages", [], |row| row.get(0))
+                .unwrap();
+        assert_eq!(stored, 5000);
+        drop(s);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
