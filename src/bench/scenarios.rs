@@ -47,15 +47,20 @@ const RAMP_STEP: Duration = Duration::from_secs(3);
 const RAMP_P99_LIMIT_NS: u64 = 50_000_000;
 /// ... and only if the pacer reached this share of the step's rate.
 const RAMP_MIN_RATE_SHARE: f64 = 0.95;
-/// A step that fails on latency alone is tried once more: on a two-core box
-/// that also runs the generator, one scheduling hiccup can push a p99 over the
-/// line. Loss is never retried.
-const RAMP_ATTEMPTS: usize = 2;
+/// A step that fails on latency alone is tried again, up to this many times in
+/// all: on a two-core box that also runs the generator, one scheduling hiccup
+/// (or a core taken by the host) can push a p99 over the line. Loss is never
+/// retried.
+const RAMP_ATTEMPTS: usize = 3;
 
 /// many-rooms: rooms of ten, one sender each, this many messages per second
 /// in all (ten per room per second).
 const MANY_ROOMS: usize = 200;
 const MANY_ROOMS_RATE: f64 = 2000.0;
+
+/// How many times a traffic scenario may run while the host keeps stealing
+/// time (see `least_disturbed`).
+const DISTURBED_ATTEMPTS: usize = 3;
 
 /// Cold starts to average.
 const COLD_START_RUNS: usize = 10;
@@ -128,8 +133,43 @@ fn traffic_notes(row: &mut Row, report: &PhaseReport, crowd: &Crowd, server: &Se
     }
 }
 
+/// Run a traffic scenario again, each time on a fresh server, while the host
+/// (the hypervisor of this virtual machine) takes more than
+/// `BUSY_HOST_PERCENT` of a core during its measurement, up to
+/// `DISTURBED_ATTEMPTS` times; keep the attempt it disturbed least. A stolen
+/// core stalls whatever thread it was running, server or generator, so such a
+/// run measures the host's neighbours more than natter. The choice looks at
+/// the steal figure only, never at the results.
+fn least_disturbed(name: &str, run: impl Fn() -> Result<Row, Error>) -> Result<Row, Error> {
+    let mut best: Option<Row> = None;
+    let mut attempts = 0;
+    while attempts < DISTURBED_ATTEMPTS {
+        attempts += 1;
+        let row = run()?;
+        let stolen = row.stolen;
+        if best.as_ref().is_none_or(|b| stolen < b.stolen) {
+            best = Some(row);
+        }
+        if stolen <= super::BUSY_HOST_PERCENT {
+            break;
+        }
+        eprintln!("bench: {name}: the host took {stolen:.0}% of a core meanwhile");
+    }
+    // At least one attempt ran: DISTURBED_ATTEMPTS is above zero.
+    let mut row = best.expect("one attempt ran");
+    if attempts > 1 {
+        row.notes
+            .push(format!("the least disturbed of {attempts} runs"));
+    }
+    Ok(row)
+}
+
 /// fanout-100 and fanout-1000: one room, ten senders, a fixed total rate.
 pub fn fanout(bench: &Bench, name: &str, clients: usize, rate: f64) -> Result<Row, Error> {
+    least_disturbed(name, || fanout_once(bench, name, clients, rate))
+}
+
+fn fanout_once(bench: &Bench, name: &str, clients: usize, rate: f64) -> Result<Row, Error> {
     let server = start_server(bench, name)?;
     let plan = Plan {
         rooms: 1,
@@ -173,10 +213,11 @@ pub fn ramp(bench: &Bench, name: &str) -> Result<Row, Error> {
             let (why, retry) = ramp_verdict(&report, rate);
             eprintln!(
                 "bench: {name}: {rate} msgs/s (attempt {attempt}): {:.0} deliveries/s, p99 {}, \
-                 lost {}: {}",
+                 lost {}, host steal {:.0}%: {}",
                 report.deliveries_per_second,
                 super::millis(report.p99),
                 report.lost(),
+                report.cpu.steal,
                 why.as_deref().unwrap_or("pass")
             );
             match why {
@@ -187,8 +228,9 @@ pub fn ramp(bench: &Bench, name: &str) -> Result<Row, Error> {
                 Some(_) if retry && attempt < RAMP_ATTEMPTS => continue,
                 Some(why) => {
                     failure = Some(format!(
-                        "next step ({rate:.0} msgs/s, {:.0} deliveries/s) failed: {why}",
-                        report.deliveries_per_second
+                        "next step ({rate:.0} msgs/s, {:.0} deliveries/s) failed: {why} \
+                         (the host took {:.0}% of a core meanwhile)",
+                        report.deliveries_per_second, report.cpu.steal
                     ));
                     break 'steps;
                 }
@@ -288,6 +330,10 @@ pub fn idle(bench: &Bench, clients: usize) -> Result<Row, Error> {
 
 /// many-rooms: 200 rooms of 10, one sender in each, traffic everywhere.
 pub fn many_rooms(bench: &Bench) -> Result<Row, Error> {
+    least_disturbed("many-rooms", || many_rooms_once(bench))
+}
+
+fn many_rooms_once(bench: &Bench) -> Result<Row, Error> {
     let name = "many-rooms";
     let server = start_server(bench, name)?;
     let plan = Plan {

@@ -242,16 +242,30 @@ pub fn fd_limit() -> Option<u64> {
         .ok()
 }
 
-/// CPU time spent by every process on the machine, in clock ticks: the user,
-/// nice and system columns of the `cpu` line of `/proc/stat`.
-fn machine_ticks() -> u64 {
+/// The `cpu` line of `/proc/stat`, in clock ticks.
+struct MachineTicks {
+    /// Time every process on the machine used: the user, nice and system
+    /// columns.
+    busy: u64,
+    /// Time the hypervisor ran something else while this virtual machine's
+    /// cores had work: the steal column (the 8th). Zero on bare metal.
+    steal: u64,
+}
+
+fn machine_ticks() -> MachineTicks {
     let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-    let line = stat.lines().next().unwrap_or("");
-    line.split_whitespace()
+    let columns: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
         .skip(1)
-        .take(3)
-        .filter_map(|n| n.parse::<u64>().ok())
-        .sum()
+        .map(|n| n.parse().unwrap_or(0))
+        .collect();
+    MachineTicks {
+        busy: columns.iter().take(3).sum(),
+        steal: columns.get(7).copied().unwrap_or(0),
+    }
 }
 
 /// Measures the CPU used by the server and by the generator over a window,
@@ -262,7 +276,7 @@ pub struct CpuMeter {
     started: Instant,
     server_ticks: u64,
     own_ticks: u64,
-    machine_ticks: u64,
+    machine: MachineTicks,
 }
 
 /// CPU use over a window, in percent of one core.
@@ -272,6 +286,10 @@ pub struct CpuUse {
     pub generator: f64,
     /// Every other process on the machine.
     pub other: f64,
+    /// Time the host took from this machine's cores (see `MachineTicks`). On
+    /// a shared virtual machine this, more than anything, decides the tail
+    /// latencies: a stolen core stalls whatever thread was on it.
+    pub steal: f64,
 }
 
 impl CpuMeter {
@@ -281,7 +299,7 @@ impl CpuMeter {
             started: Instant::now(),
             server_ticks: cpu_ticks(Some(server)),
             own_ticks: cpu_ticks(None),
-            machine_ticks: machine_ticks(),
+            machine: machine_ticks(),
         }
     }
 
@@ -290,11 +308,13 @@ impl CpuMeter {
         let percent = |ticks: u64| 100.0 * ticks as f64 / ticks_per_second() as f64 / seconds;
         let server = cpu_ticks(Some(self.server)).saturating_sub(self.server_ticks);
         let generator = cpu_ticks(None).saturating_sub(self.own_ticks);
-        let machine = machine_ticks().saturating_sub(self.machine_ticks);
+        let machine = machine_ticks();
+        let busy = machine.busy.saturating_sub(self.machine.busy);
         CpuUse {
             server: percent(server),
             generator: percent(generator),
-            other: percent(machine.saturating_sub(server + generator)),
+            other: percent(busy.saturating_sub(server + generator)),
+            steal: percent(machine.steal.saturating_sub(self.machine.steal)),
         }
     }
 }
