@@ -37,10 +37,11 @@ lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
-## bench: the benchmark: fresh release servers under load, one table line per
-## scenario (takes a few minutes; run it on a quiet machine)
-bench: release
-	./target/release/natter bench
+## bench: the benchmark: fresh servers under load, one table line per scenario
+## (takes a few minutes; run it on a quiet machine). It measures the static
+## binary, the one that ships, so cold-start reports that binary's size.
+bench: static
+	./target/$(TARGET)/release/natter bench
 
 ## release: an optimised binary in target/release/natter
 release:
