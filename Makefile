@@ -1,7 +1,9 @@
 # natter: the two commands you need are `make run` (chat) and `make test`.
 
 CARGO  ?= cargo
-TARGET ?= x86_64-unknown-linux-gnu
+# The machine we build on (x86_64, or aarch64 on a Raspberry Pi); static
+# builds name it so that crt-static applies to natter and not to build scripts.
+TARGET ?= $(shell rustc -vV | sed -n "s/^host: //p")
 ARGS   ?=
 
 .PHONY: run test lint unit autobahn browser bench release static clean
