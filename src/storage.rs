@@ -155,8 +155,9 @@ impl Storage {
             .map_err(describe)?;
         // No checkpoints on the hub's connection: a checkpoint copies the WAL
         // into the database and fsyncs it, which can take tens of milliseconds,
-        // and the hub must never wait on the disk. `checkpoint_loop` does them
-        // on a thread of its own instead.
+        // and every client waits while the hub waits. `checkpoint_loop` does
+        // them on a thread of its own instead (the hub waits only for the rare
+        // RESTART that keeps the log's size bounded).
         db.pragma_update(None, "wal_autocheckpoint", 0)
             .map_err(describe)?;
         // When the log starts over, cut its file back to the limit (see

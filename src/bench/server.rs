@@ -253,18 +253,25 @@ struct MachineTicks {
 }
 
 fn machine_ticks() -> MachineTicks {
-    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-    let columns: Vec<u64> = stat
-        .lines()
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .skip(1)
-        .map(|n| n.parse().unwrap_or(0))
-        .collect();
-    MachineTicks {
-        busy: columns.iter().take(3).sum(),
-        steal: columns.get(7).copied().unwrap_or(0),
+    MachineTicks::parse(&std::fs::read_to_string("/proc/stat").unwrap_or_default())
+}
+
+impl MachineTicks {
+    /// From the text of `/proc/stat`, whose first line is `cpu  user nice
+    /// system idle iowait irq softirq steal ...`.
+    fn parse(stat: &str) -> MachineTicks {
+        let columns: Vec<u64> = stat
+            .lines()
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .skip(1)
+            .map(|n| n.parse().unwrap_or(0))
+            .collect();
+        MachineTicks {
+            busy: columns.iter().take(3).sum(),
+            steal: columns.get(7).copied().unwrap_or(0),
+        }
     }
 }
 
@@ -367,4 +374,20 @@ pub fn is_dynamic(binary: &Path) -> Option<bool> {
         dynamic |= u32_at(offset + i * size)? == PT_INTERP;
     }
     Some(dynamic)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn busy_time_and_steal_come_from_the_cpu_line() {
+        let stat = "cpu  556111 23347 225774 670789 4455 0 73173 34867 0 0\n\
+                    cpu0 278000 11000 112000 335000 2200 0 36000 17000 0 0\n";
+        let ticks = MachineTicks::parse(stat);
+        assert_eq!(ticks.busy, 556_111 + 23_347 + 225_774);
+        assert_eq!(ticks.steal, 34_867);
+        // Bare metal kernels of old had no steal column.
+        assert_eq!(MachineTicks::parse("cpu  1 2 3 4\n").steal, 0);
+    }
 }
