@@ -24,7 +24,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
@@ -75,6 +75,10 @@ fn describe(err: rusqlite::Error) -> StorageError {
         Some(rusqlite::ErrorCode::DiskFull) => "the disk (or database size limit) is full".into(),
         Some(rusqlite::ErrorCode::ReadOnly) => "the database is read-only".into(),
         Some(rusqlite::ErrorCode::DatabaseCorrupt) => "the database is corrupt".into(),
+        Some(rusqlite::ErrorCode::DatabaseBusy) => format!(
+            "the database stayed busy for {} s: another program is writing to it",
+            DB_BUSY_TIMEOUT.as_secs()
+        ),
         _ => err.to_string(),
     }
 }
@@ -379,12 +383,20 @@ impl Storage {
     }
 }
 
-/// The hub's busy handler: called while a checkpoint holds the database, with
-/// how many times it has been called for this statement; `true` means "try
-/// again".
+/// The hub's busy handler: called while a checkpoint (or another program)
+/// holds the database, with how many times it has been called in this wait;
+/// `true` means "try again". It is given nothing else, so the wait's start is
+/// kept per thread: counting steps would stretch with each oversleep.
 fn wait_for_checkpoint(calls: i32) -> bool {
+    thread_local! {
+        static WAIT_STARTED: std::cell::Cell<Instant> = std::cell::Cell::new(Instant::now());
+    }
+    let now = Instant::now();
+    if calls == 0 {
+        WAIT_STARTED.set(now);
+    }
     std::thread::sleep(DB_BUSY_STEP);
-    DB_BUSY_STEP * calls.unsigned_abs() < DB_BUSY_TIMEOUT
+    now.duration_since(WAIT_STARTED.get()) < DB_BUSY_TIMEOUT
 }
 
 /// The checkpoint thread's body: `every` so often (`CHECKPOINT_INTERVAL`),
@@ -504,6 +516,28 @@ mod tests {
         let junk = dir.join("junk.db");
         std::fs::write(&junk, vec![b'x'; 4096]).unwrap();
         assert!(Storage::open(junk.to_str().unwrap(), None).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_database_held_by_another_program_fails_with_a_clear_error() {
+        let dir = std::env::temp_dir().join(format!("natter-busy-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("busy.db").display().to_string();
+        let mut s = Storage::open(&path, None).unwrap();
+        // Say, an operator's `sqlite3 natter.db` in the middle of a write.
+        let other = Connection::open(&path).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let room: Arc<str> = "lobby".into();
+        let err = s
+            .save_messages(&[("lobby", &message(&room, 1, 1))])
+            .unwrap_err();
+        assert!(err.contains("stayed busy for 5 s"), "{err}");
+        // Once the other program lets go, saving works again.
+        other.execute_batch("ROLLBACK").unwrap();
+        s.save_messages(&[("lobby", &message(&room, 1, 1))])
+            .unwrap();
+        drop((s, other));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
