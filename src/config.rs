@@ -203,6 +203,12 @@ pub const WAL_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
 pub const DB_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DB_BUSY_STEP: Duration = Duration::from_micros(250);
 
+/// How long the checkpoint that restarts the log (see [`WAL_LIMIT_BYTES`])
+/// waits for the hub's write in flight and for other readers of the log (an
+/// operator's `sqlite3 natter.db`, say). The hub's commits wait meanwhile, so
+/// this is short; when it runs out, the checkpoint tries again a second later.
+pub const CHECKPOINT_BUSY_TIMEOUT: Duration = Duration::from_millis(100);
+
 /// Most messages one `history` request returns (scroll-back pages).
 pub const MAX_HISTORY_PAGE: usize = 100;
 

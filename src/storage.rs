@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
-use crate::config::{DB_BUSY_STEP, DB_BUSY_TIMEOUT, WAL_LIMIT_BYTES};
+use crate::config::{CHECKPOINT_BUSY_TIMEOUT, DB_BUSY_STEP, DB_BUSY_TIMEOUT, WAL_LIMIT_BYTES};
 use crate::protocol::ChatMessage;
 
 /// The schema version this build writes. Each migration below moves a
@@ -76,7 +76,7 @@ fn describe(err: rusqlite::Error) -> StorageError {
         Some(rusqlite::ErrorCode::ReadOnly) => "the database is read-only".into(),
         Some(rusqlite::ErrorCode::DatabaseCorrupt) => "the database is corrupt".into(),
         Some(rusqlite::ErrorCode::DatabaseBusy) => format!(
-            "the database stayed busy for {} s: another program is writing to it",
+            "the database stayed busy for {} s: another program is using it",
             DB_BUSY_TIMEOUT.as_secs()
         ),
         _ => err.to_string(),
@@ -428,6 +428,9 @@ pub fn checkpoint_loop(
             return;
         }
     };
+    if let Err(err) = db.busy_timeout(CHECKPOINT_BUSY_TIMEOUT) {
+        eprintln!("natter: checkpoint thread: {}", describe(err));
+    }
     let wal = format!("{path}-wal");
     let run = |sql: &str| {
         if let Err(err) = db.query_row(sql, [], |_| Ok(())) {
@@ -575,6 +578,44 @@ mod tests {
                 .unwrap();
         assert_eq!(stored, 5000);
         drop(s);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_reader_that_never_finishes_does_not_make_saves_fail() {
+        let dir = std::env::temp_dir().join(format!("natter-reader-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("reader.db").display().to_string();
+        let mut s = Storage::open(&path, None).unwrap();
+        let room: Arc<str> = "lobby".into();
+        s.save_messages(&[("lobby", &message(&room, 1, 1))])
+            .unwrap();
+        // An operator's `sqlite3 natter.db` sitting in a read transaction: the
+        // log cannot start over while it lasts. The RESTART checkpoint holds
+        // the hub's writes while it waits for that reader, so it must give up
+        // long before the hub's own patience (5 s) runs out.
+        let reader = Connection::open(&path).unwrap();
+        reader
+            .execute_batch("BEGIN; SELECT count(*) FROM messages;")
+            .unwrap();
+        let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
+        let checkpoints = {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                checkpoint_loop(&path, Duration::from_millis(50), 64 * 1024, stopped)
+            })
+        };
+        let started = Instant::now();
+        let mut id = 1;
+        while started.elapsed() < Duration::from_millis(5500) {
+            id += 1;
+            let saved = s.save_messages(&[("lobby", &message(&room, id, id))]);
+            assert!(saved.is_ok(), "message {id}: {saved:?}");
+            std::thread::sleep(Duration::from_micros(500));
+        }
+        drop(stop);
+        checkpoints.join().unwrap();
+        drop((s, reader));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
