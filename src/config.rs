@@ -162,6 +162,13 @@ pub const MAX_CONNECTIONS_PER_IP: usize = 64;
 /// be told 503 properly. Past this too, new sockets are closed at once.
 pub const REFUSAL_SLACK: usize = 64;
 
+/// Open files natter needs besides one per chat connection: the web port's
+/// connections, the refused handshakes above, the listeners, the database and
+/// its log. At startup natter raises its open-file limit to `max_connections`
+/// plus this (many systems start programs at 1024), and warns when the
+/// system's hard limit does not allow it.
+pub const FD_HEADROOM: usize = 1024;
+
 /// Most live sessions. A login past it is refused with 503 until some expire, so
 /// a login flood cannot grow memory without bound.
 pub const MAX_SESSIONS: usize = 50_000;

@@ -204,12 +204,33 @@ impl Server {
     }
 }
 
+/// Make room for `max_connections`: each chat connection holds one file
+/// descriptor, and many systems start programs with a soft limit of 1024, which
+/// would refuse connections long before the cap. Raising the soft limit up to
+/// the hard one needs no privilege; past the hard one, only the operator can
+/// help, so say how.
+fn raise_fd_limit(max_connections: usize) {
+    let needed = (max_connections + config::FD_HEADROOM) as u64;
+    match rlimit::increase_nofile_limit(needed) {
+        Ok(limit) if limit < needed => eprintln!(
+            "natter: warning: the open-file limit is {limit}, and --max-connections \
+             {max_connections} needs about {needed}; past about {} chat connections new \
+             ones will fail. Raise it with `ulimit -n {needed}` (or LimitNOFILE={needed} in \
+             a systemd unit).",
+            limit.saturating_sub(config::FD_HEADROOM as u64)
+        ),
+        Ok(_) => {}
+        Err(err) => eprintln!("natter: warning: cannot raise the open-file limit: {err}"),
+    }
+}
+
 /// Run until SIGINT or SIGTERM, then shut down gracefully; a second signal
 /// exits at once. Returns an error if the hub thread died, so that the process
 /// exits non-zero rather than living on serving nothing.
 pub fn run(config: Config) -> Result<(), Error> {
     use signal_hook::consts::{SIGINT, SIGTERM};
 
+    raise_fd_limit(config.max_connections);
     let config_db = config.db.clone();
     let server = start(config)?;
     let web = server.web_addr();

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 fn both_listeners_recover_after_running_out_of_file_descriptors() {
     // A real process with a small descriptor limit, so the test cannot starve
     // the test runner itself.
-    let natter = common::Binary::start_with_fd_limit(64, &["--rate-limit", "off"]);
+    let natter = common::Binary::start_with_ulimit("-n 64", None, &["--rate-limit", "off"]);
     let server = natter.server();
     let mut alice = server.user("alice");
     let mut bob = server.user("bob");

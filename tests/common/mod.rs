@@ -5,6 +5,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -412,12 +413,15 @@ impl Binary {
         Binary::spawn(command)
     }
 
-    /// Like `start`, with the process limited to `limit` open file descriptors.
-    pub fn start_with_fd_limit(limit: u32, args: &[&str]) -> Binary {
+    /// Like `start`, under `ulimit FLAGS` (`-n 64`: at most 64 open files;
+    /// `-Sn 1024`: a soft limit of 1024), with stderr going to `stderr` if
+    /// given.
+    pub fn start_with_ulimit(flags: &str, stderr: Option<&Path>, args: &[&str]) -> Binary {
+        let redirect = stderr.map_or(String::new(), |path| format!(" 2>'{}'", path.display()));
         let mut command = std::process::Command::new("bash");
         command
             .arg("-c")
-            .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
+            .arg(format!("ulimit {flags} && exec \"$0\" \"$@\"{redirect}"))
             .arg(env!("CARGO_BIN_EXE_natter"))
             .args(["--port", "0", "--host", "127.0.0.1", "--db", ":memory:"])
             .args(args);
