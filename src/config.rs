@@ -119,6 +119,17 @@ pub const MAX_FORM_BYTES: usize = 4 * 1024;
 /// from holding up others while costing little.
 pub const WEB_WORKERS: usize = 4;
 
+/// The web port's read timeout: a connection that sends nothing for this long
+/// (mid-request or between keep-alive requests) is answered 408 and closed,
+/// and its thread ends. tiny_http had none (tiny-http #143); it is natter's
+/// patch in `.vendor/tiny_http-0.12.0`, where the value lives.
+pub const WEB_READ_TIMEOUT: Duration = tiny_http::READ_TIMEOUT;
+
+/// The most bytes a web request's line and headers may take; past it, 431 and
+/// the connection is closed. tiny_http had no limit (tiny-http #56); natter's
+/// patch again.
+pub const WEB_MAX_HEAD_BYTES: usize = tiny_http::MAX_HEAD_BYTES;
+
 /// Rate limit threshold: an address whose decaying score reaches this is refused
 /// (`rate_limited`) until it decays; at twice this its connection is closed with
 /// 1008. The numbers are hack.chat's: about 23 quick messages from rest pass.

@@ -113,6 +113,16 @@ use connection::Connection;
 use util::MessagesQueue;
 
 pub use common::{HTTPVersion, Header, HeaderField, Method, StatusCode};
+
+/// natter's patch (see .vendor/README.md): the longest a connection may send
+/// nothing, while a request's head or body is awaited or between keep-alive
+/// requests. Then it is answered 408 and closed, and its thread is free.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// natter's patch: the most bytes a request line and its headers may take.
+/// Past it the request is answered 431 and the connection closed; upstream
+/// read header lines of any length into memory.
+pub const MAX_HEAD_BYTES: usize = 16 * 1024;
 pub use connection::{ConfigListenAddr, ListenAddr, Listener};
 pub use request::{ReadWrite, Request};
 pub use response::{Response, ResponseBox};
@@ -295,6 +305,10 @@ impl Server {
             while !inside_close_trigger.load(Relaxed) {
                 let new_client = match server.accept() {
                     Ok((sock, _)) => {
+                        // natter's patch: see `READ_TIMEOUT`.
+                        if sock.set_read_timeout(READ_TIMEOUT).is_err() {
+                            continue;
+                        }
                         use util::RefinedTcpStream;
                         let (read_closable, write_closable) = match ssl {
                             None => RefinedTcpStream::new(sock),
