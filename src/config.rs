@@ -211,7 +211,12 @@ pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 /// few milliseconds) so that the log can start over, and the file is cut back
 /// to this size. Each commit appends two or three pages of 4 KiB, so under a
 /// thousand commits a second this happens every five seconds or so.
+///
+/// With `--db-max-mb`, the log is held to a quarter of that budget instead
+/// (but at least [`MIN_WAL_LIMIT_BYTES`]), so that a small SD card's budget
+/// covers the log too; see `storage::wal_limit`.
 pub const WAL_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
+pub const MIN_WAL_LIMIT_BYTES: u64 = 4 * 1024 * 1024;
 
 /// How long the hub waits for the database when a checkpoint holds it (see
 /// [`WAL_LIMIT_BYTES`]) before the save fails with `storage_failed`, and the

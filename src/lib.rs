@@ -95,15 +95,11 @@ pub fn start(config: Config) -> Result<Server, Error> {
         path => {
             let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
             let path = path.to_string();
+            let wal_limit = storage::wal_limit(config.db_max_bytes);
             let thread = thread::Builder::new()
                 .name("checkpoint".into())
                 .spawn(move || {
-                    storage::checkpoint_loop(
-                        &path,
-                        config::CHECKPOINT_INTERVAL,
-                        config::WAL_LIMIT_BYTES,
-                        stopped,
-                    )
+                    storage::checkpoint_loop(&path, config::CHECKPOINT_INTERVAL, wal_limit, stopped)
                 })?;
             Some((stop, thread))
         }

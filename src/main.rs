@@ -28,7 +28,9 @@ usage: natter [options]          run the chat
   --trust-proxy      take client addresses from X-Forwarded-For (only behind a proxy)
   --db PATH          SQLite file for history and sessions (default natter.db), or :memory:
   --retention DAYS   delete messages older than this many days (default: keep all)
-  --db-max-mb N      refuse new messages once the database reaches N MB (default: no limit)
+  --db-max-mb N      refuse new messages once the database reaches N MB; the
+                     write-ahead log beside it is then held to about N/4 MB
+                     (at least 4) instead of 64 (default: no limit)
   -h, --help         show this help
   -V, --version      show the version";
 

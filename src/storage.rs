@@ -28,7 +28,9 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
-use crate::config::{CHECKPOINT_BUSY_TIMEOUT, DB_BUSY_STEP, DB_BUSY_TIMEOUT, WAL_LIMIT_BYTES};
+use crate::config::{
+    CHECKPOINT_BUSY_TIMEOUT, DB_BUSY_STEP, DB_BUSY_TIMEOUT, MIN_WAL_LIMIT_BYTES, WAL_LIMIT_BYTES,
+};
 use crate::protocol::ChatMessage;
 
 /// The schema version this build writes. Each migration below moves a
@@ -119,7 +121,7 @@ impl Storage {
         .map_err(|e| format!("cannot open {path}: {}", describe(e)))?;
         let mut storage = Storage { db };
         storage
-            .prepare()
+            .prepare(wal_limit(max_bytes))
             .map_err(|e| format!("cannot use {path}: {e}"))?;
         if let Some(max_bytes) = max_bytes {
             let page_size: i64 = storage
@@ -135,7 +137,7 @@ impl Storage {
         Ok(storage)
     }
 
-    fn prepare(&mut self) -> Result<(), StorageError> {
+    fn prepare(&mut self, wal_limit: u64) -> Result<(), StorageError> {
         self.db
             .busy_handler(Some(wait_for_checkpoint))
             .map_err(describe)?;
@@ -166,7 +168,7 @@ impl Storage {
             .map_err(describe)?;
         // When the log starts over, cut its file back to the limit (see
         // `checkpoint_loop`); below it the file is reused, not regrown.
-        db.pragma_update(None, "journal_size_limit", WAL_LIMIT_BYTES as i64)
+        db.pragma_update(None, "journal_size_limit", wal_limit as i64)
             .map_err(describe)?;
         db.pragma_update(None, "foreign_keys", "ON")
             .map_err(describe)?;
@@ -383,6 +385,16 @@ impl Storage {
     }
 }
 
+/// The largest the write-ahead log may grow before the checkpoint thread makes
+/// it start over: `WAL_LIMIT_BYTES`, or with a database budget (`--db-max-mb`)
+/// a quarter of it, but no less than `MIN_WAL_LIMIT_BYTES`.
+pub fn wal_limit(max_bytes: Option<u64>) -> u64 {
+    match max_bytes {
+        Some(budget) => (budget / 4).clamp(MIN_WAL_LIMIT_BYTES, WAL_LIMIT_BYTES),
+        None => WAL_LIMIT_BYTES,
+    }
+}
+
 /// The hub's busy handler: called while a checkpoint (or another program)
 /// holds the database, with how many times it has been called in this wait;
 /// `true` means "try again". It is given nothing else, so the wait's start is
@@ -408,7 +420,7 @@ fn wait_for_checkpoint(calls: i32) -> bool {
 /// path. But SQLite starts the log over only when a write begins after a
 /// checkpoint has copied *all* of it, and under steady traffic the hub has
 /// always appended more by then: the file would grow for as long as the
-/// traffic lasts. So once it passes `wal_limit` (`WAL_LIMIT_BYTES`) the
+/// traffic lasts. So once it passes `wal_limit` (see [`wal_limit`]) the
 /// checkpoint is a RESTART, which holds the hub's next commit back (the hub
 /// waits in `wait_for_checkpoint`) until the log has been copied and can
 /// start over.
@@ -617,5 +629,14 @@ mod tests {
         checkpoints.join().unwrap();
         drop((s, reader));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_database_budget_holds_the_log_to_a_quarter_of_it() {
+        const MIB: u64 = 1024 * 1024;
+        assert_eq!(wal_limit(None), WAL_LIMIT_BYTES);
+        assert_eq!(wal_limit(Some(100 * MIB)), 25 * MIB);
+        assert_eq!(wal_limit(Some(10 * MIB)), MIN_WAL_LIMIT_BYTES);
+        assert_eq!(wal_limit(Some(10_000 * MIB)), WAL_LIMIT_BYTES);
     }
 }
