@@ -174,7 +174,8 @@ pub const MAX_CONNECTIONS_PER_IP: usize = 64;
 pub const REFUSAL_SLACK: usize = 64;
 
 /// Open files natter needs besides one per chat connection: the web port's
-/// connections, the refused handshakes above, the listeners, the database and
+/// connections (tiny_http holds two descriptors for each, so about 490 of
+/// them fit), the refused handshakes above, the listeners, the database and
 /// its log. At startup natter raises its open-file limit to `max_connections`
 /// plus this (many systems start programs at 1024), and warns when the
 /// system's hard limit does not allow it.
