@@ -30,8 +30,9 @@
 //! ```
 //!
 //! [`start`] runs a server in the background and returns a handle, which is how
-//! the tests run the real thing on port 0. [`run`] is `start` plus signal
-//! handling, which is all `main.rs` calls.
+//! the tests run the real thing on port 0. [`run`] is `start` plus what a
+//! whole process needs (room in its open-file limit, signal handling), which
+//! is all `main.rs` calls.
 
 #![forbid(unsafe_code)]
 
