@@ -120,8 +120,8 @@ pub const MAX_FORM_BYTES: usize = 4 * 1024;
 pub const WEB_WORKERS: usize = 4;
 
 /// The web port's read timeout: a connection that sends nothing for this long
-/// (mid-request or between keep-alive requests) is answered 408 and closed,
-/// and its thread ends. tiny_http had none (tiny-http #143); it is natter's
+/// (mid-request or between keep-alive requests) is closed, and its thread
+/// ends. tiny_http had none (tiny-http #143); it is natter's
 /// patch in `.vendor/tiny_http-0.12.0`, where the value lives.
 pub const WEB_READ_TIMEOUT: Duration = tiny_http::READ_TIMEOUT;
 

@@ -1,8 +1,15 @@
 //! Storage: chat history, rooms and sessions in one SQLite file.
 //!
-//! Only the hub thread uses it (it owns all chat state, and storage is part of
-//! that state), so one connection and no locks. The hub keeps each busy room's
-//! recent messages in memory as a cache; SQLite is the truth.
+//! Only the hub thread uses [`Storage`] (it owns all chat state, and storage
+//! is part of that state), so one connection and no locks. The hub keeps each
+//! busy room's recent messages in memory as a cache; SQLite is the truth.
+//!
+//! One other thread opens the file: the checkpoint thread
+//! ([`checkpoint_loop`]), with a connection of its own, copies the write-ahead
+//! log into the database every second so that the hub never waits for the
+//! disk's `fsync`. SQLite's file locks keep the two apart; the hub waits (in
+//! `wait_for_checkpoint`) only when the log has grown past its limit and must
+//! start over.
 //!
 //! # What is guaranteed
 //!

@@ -116,7 +116,9 @@ pub use common::{HTTPVersion, Header, HeaderField, Method, StatusCode};
 
 /// natter's patch (see .vendor/README.md): the longest a connection may send
 /// nothing, while a request's head or body is awaited or between keep-alive
-/// requests. Then it is answered 408 and closed, and its thread is free.
+/// requests. Then it is closed, and its thread is free. (The read fails with
+/// `WouldBlock`, not `TimedOut`, so the 408 branch in `client.rs` does not
+/// answer it; a silent client is simply hung up on.)
 pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// natter's patch: the most bytes a request line and its headers may take.
