@@ -154,9 +154,12 @@ fn run(chosen: &[&str], server: Option<String>) -> Result<bool, crate::Error> {
         binary,
         start: Instant::now(),
         scratch,
+        fd_limit: server::raise_fd_limit(),
     };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let limit = server::fd_limit().map_or("unknown".to_string(), |l| l.to_string());
+    let limit = bench
+        .fd_limit
+        .map_or("unknown".to_string(), |l| l.to_string());
     println!(
         "natter bench: {cores} cores, {}, open-file limit {limit}, load average {}",
         utc_now(),

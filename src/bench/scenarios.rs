@@ -21,10 +21,12 @@ pub struct Bench {
     pub start: Instant,
     /// A temporary folder for the servers' database files, removed at the end.
     pub scratch: PathBuf,
+    /// Our open-file limit, raised once at the start (servers inherit it).
+    pub fd_limit: Option<u64>,
 }
 
-/// How long each fan-out scenario sends for.
-const FANOUT_SECONDS: u64 = 10;
+/// How long each steady-rate scenario (the fan-outs, many-rooms) measures.
+const STEADY_SECONDS: u64 = 10;
 /// How many clients send in the single-room scenarios.
 const FANOUT_SENDERS: usize = 10;
 /// Unmeasured traffic before the first measured phase of a scenario. After
@@ -91,8 +93,8 @@ fn server_flags(bench: &Bench, name: &str) -> Vec<String> {
 /// A note when the open-file limit is too low for this many connections. The
 /// server holds one descriptor per WebSocket (the reader thread and the hub
 /// share it), and children inherit our limit.
-fn fd_limit_note(clients: usize) -> Option<String> {
-    let limit = server::fd_limit()?;
+fn fd_limit_note(bench: &Bench, clients: usize) -> Option<String> {
+    let limit = bench.fd_limit?;
     let needed = clients as u64 + 100;
     (limit < needed).then(|| {
         format!("open-file limit {limit} is below the ~{needed} the server needs (1 per client)")
@@ -166,11 +168,6 @@ fn least_disturbed(name: &str, run: impl Fn() -> Result<Row, Error>) -> Result<R
 
 /// fanout-100 and fanout-1000: one room, ten senders, a fixed total rate.
 pub fn fanout(bench: &Bench, name: &str, clients: usize, rate: f64) -> Result<Row, Error> {
-    least_disturbed(name, || fanout_once(bench, name, clients, rate))
-}
-
-fn fanout_once(bench: &Bench, name: &str, clients: usize, rate: f64) -> Result<Row, Error> {
-    let server = start_server(bench, name)?;
     let plan = Plan {
         rooms: 1,
         per_room: clients,
@@ -178,10 +175,18 @@ fn fanout_once(bench: &Bench, name: &str, clients: usize, rate: f64) -> Result<R
         receive: true,
         phases: 2,
     };
+    least_disturbed(name, || steady(bench, name, plan, rate))
+}
+
+/// One run of a steady-rate scenario on a fresh server: gather the crowd,
+/// warm up, then send `rate` messages per second for `STEADY_SECONDS` and
+/// measure. `plan` must allow two phases (warm-up and measurement).
+fn steady(bench: &Bench, name: &str, plan: Plan, rate: f64) -> Result<Row, Error> {
+    let server = start_server(bench, name)?;
     let mut crowd = gather(&server, name, plan, bench);
     crowd.run_phase(0, rate, WARM_UP);
-    eprintln!("bench: {name}: {rate} msgs/s for {FANOUT_SECONDS} s");
-    let report = crowd.run_phase(1, rate, Duration::from_secs(FANOUT_SECONDS));
+    eprintln!("bench: {name}: {rate} msgs/s for {STEADY_SECONDS} s");
+    let report = crowd.run_phase(1, rate, Duration::from_secs(STEADY_SECONDS));
     let mut row = Row::traffic(name, crowd.joined, &report);
     row.notes.push(crowd.setup_note());
     traffic_notes(&mut row, &report, &crowd, &server);
@@ -319,7 +324,7 @@ pub fn idle(bench: &Bench, clients: usize) -> Result<Row, Error> {
         row.notes.push("THE SERVER EXITED".to_string());
     }
     row.notes.extend(crowd.problems());
-    row.notes.extend(fd_limit_note(clients));
+    row.notes.extend(fd_limit_note(bench, clients));
     if server.stderr_count() > 0 {
         row.notes
             .push(format!("server stderr: {}", server.stderr_summary()));
@@ -330,12 +335,6 @@ pub fn idle(bench: &Bench, clients: usize) -> Result<Row, Error> {
 
 /// many-rooms: 200 rooms of 10, one sender in each, traffic everywhere.
 pub fn many_rooms(bench: &Bench) -> Result<Row, Error> {
-    least_disturbed("many-rooms", || many_rooms_once(bench))
-}
-
-fn many_rooms_once(bench: &Bench) -> Result<Row, Error> {
-    let name = "many-rooms";
-    let server = start_server(bench, name)?;
     let plan = Plan {
         rooms: MANY_ROOMS,
         per_room: 10,
@@ -343,15 +342,9 @@ fn many_rooms_once(bench: &Bench) -> Result<Row, Error> {
         receive: true,
         phases: 2,
     };
-    let mut crowd = gather(&server, name, plan, bench);
-    eprintln!("bench: {name}: {MANY_ROOMS_RATE} msgs/s for {FANOUT_SECONDS} s");
-    crowd.run_phase(0, MANY_ROOMS_RATE, WARM_UP);
-    let report = crowd.run_phase(1, MANY_ROOMS_RATE, Duration::from_secs(FANOUT_SECONDS));
-    let mut row = Row::traffic(name, crowd.joined, &report);
-    row.notes.push(crowd.setup_note());
-    traffic_notes(&mut row, &report, &crowd, &server);
-    crowd.finish();
-    Ok(row)
+    least_disturbed("many-rooms", || {
+        steady(bench, "many-rooms", plan, MANY_ROOMS_RATE)
+    })
 }
 
 /// cold-start: from exec until `/healthz` answers 200, averaged; and the size

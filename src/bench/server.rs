@@ -235,11 +235,11 @@ pub fn load_average() -> String {
         .join(" ")
 }
 
-/// This process's limit on open files, raised first as far as the system's
-/// hard limit allows: the generator holds a socket per client, and the server,
-/// which inherits the limit, one per connection. idle-10000 needs far more
-/// than the 1024 many systems start programs with.
-pub fn fd_limit() -> Option<u64> {
+/// Raise this process's limit on open files as far as the system's hard limit
+/// allows, and return it: the generator holds a socket per client, and the
+/// server, which inherits the limit, one per connection. idle-10000 needs far
+/// more than the 1024 many systems start programs with.
+pub fn raise_fd_limit() -> Option<u64> {
     rlimit::increase_nofile_limit(u64::MAX).ok()
 }
 
