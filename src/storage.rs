@@ -527,8 +527,8 @@ mod tests {
 
     #[test]
     fn a_newer_schema_or_a_non_database_is_refused() {
-        let dir = std::env::temp_dir().join(format!("natter-storage-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let scratch = ScratchDb::new("schema");
+        let dir = &scratch.dir;
         let newer = dir.join("newer.db");
         let db = Connection::open(&newer).unwrap();
         db.pragma_update(None, "user_version", 99).unwrap();
@@ -538,104 +538,107 @@ mod tests {
         let junk = dir.join("junk.db");
         std::fs::write(&junk, vec![b'x'; 4096]).unwrap();
         assert!(Storage::open(junk.to_str().unwrap(), None).is_err());
-        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A database file in a fresh temporary folder, removed when dropped.
+    struct ScratchDb {
+        dir: std::path::PathBuf,
+        path: String,
+    }
+
+    impl ScratchDb {
+        fn new(name: &str) -> ScratchDb {
+            let dir = std::env::temp_dir().join(format!("natter-{name}-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let path = dir.join(format!("{name}.db")).display().to_string();
+            ScratchDb { dir, path }
+        }
+    }
+
+    impl Drop for ScratchDb {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    /// Save message `id` of #lobby on its own, as the hub does in a quiet pass.
+    fn save(s: &mut Storage, id: u64) -> Result<(), StorageError> {
+        let room: Arc<str> = "lobby".into();
+        s.save_messages(&[("lobby", &message(&room, id, id))])
+    }
+
+    /// Run `body` while a checkpoint thread works on `path`, then stop it.
+    fn with_checkpoints(path: &str, every: Duration, wal_limit: u64, body: impl FnOnce()) {
+        let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
+        let checkpoints = {
+            let path = path.to_string();
+            std::thread::spawn(move || checkpoint_loop(&path, every, wal_limit, stopped))
+        };
+        body();
+        drop(stop);
+        checkpoints.join().unwrap();
     }
 
     #[test]
     fn a_database_held_by_another_program_fails_with_a_clear_error() {
-        let dir = std::env::temp_dir().join(format!("natter-busy-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("busy.db").display().to_string();
-        let mut s = Storage::open(&path, None).unwrap();
+        let db = ScratchDb::new("busy");
+        let mut s = Storage::open(&db.path, None).unwrap();
         // Say, an operator's `sqlite3 natter.db` in the middle of a write.
-        let other = Connection::open(&path).unwrap();
+        let other = Connection::open(&db.path).unwrap();
         other.execute_batch("BEGIN IMMEDIATE").unwrap();
-        let room: Arc<str> = "lobby".into();
-        let err = s
-            .save_messages(&[("lobby", &message(&room, 1, 1))])
-            .unwrap_err();
+        let err = save(&mut s, 1).unwrap_err();
         assert!(err.contains("stayed busy for 5 s"), "{err}");
         // Once the other program lets go, saving works again.
         other.execute_batch("ROLLBACK").unwrap();
-        s.save_messages(&[("lobby", &message(&room, 1, 1))])
-            .unwrap();
-        drop((s, other));
-        std::fs::remove_dir_all(&dir).unwrap();
+        save(&mut s, 1).unwrap();
     }
 
     #[test]
     fn the_log_stays_bounded_under_steady_traffic() {
-        let dir = std::env::temp_dir().join(format!("natter-wal-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("steady.db").display().to_string();
-        let wal = format!("{path}-wal");
-        let mut s = Storage::open(&path, None).unwrap();
-        const LIMIT: u64 = 256 * 1024;
-        let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
-        let checkpoints = {
-            let path = path.clone();
-            std::thread::spawn(move || {
-                checkpoint_loop(&path, Duration::from_millis(5), LIMIT, stopped)
-            })
-        };
+        let db = ScratchDb::new("steady");
+        let wal = format!("{}-wal", db.path);
+        let mut s = Storage::open(&db.path, None).unwrap();
         // A commit every 0.2 ms, never a pause long enough for a PASSIVE
         // checkpoint to catch up: without the RESTART past the limit, the log
         // would keep all 5,000 of them (a page or two each, 20-40 MB).
-        let room: Arc<str> = "lobby".into();
         let mut largest = 0;
-        for id in 1..=5000 {
-            s.save_messages(&[("lobby", &message(&room, id, id))])
-                .unwrap();
-            largest = largest.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
-            std::thread::sleep(Duration::from_micros(200));
-        }
-        drop(stop);
-        checkpoints.join().unwrap();
+        with_checkpoints(&db.path, Duration::from_millis(5), 256 * 1024, || {
+            for id in 1..=5000 {
+                save(&mut s, id).unwrap();
+                largest = largest.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        });
         assert!(largest < 8 << 20, "the log grew to {largest} bytes");
         let stored: i64 =
             s.db.query_row("SELECT count(*) FROM messages", [], |row| row.get(0))
                 .unwrap();
         assert_eq!(stored, 5000);
-        drop(s);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn a_reader_that_never_finishes_does_not_make_saves_fail() {
-        let dir = std::env::temp_dir().join(format!("natter-reader-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("reader.db").display().to_string();
-        let mut s = Storage::open(&path, None).unwrap();
-        let room: Arc<str> = "lobby".into();
-        s.save_messages(&[("lobby", &message(&room, 1, 1))])
-            .unwrap();
+        let db = ScratchDb::new("reader");
+        let mut s = Storage::open(&db.path, None).unwrap();
+        save(&mut s, 1).unwrap();
         // An operator's `sqlite3 natter.db` sitting in a read transaction: the
         // log cannot start over while it lasts. The RESTART checkpoint holds
         // the hub's writes while it waits for that reader, so it must give up
         // long before the hub's own patience (5 s) runs out.
-        let reader = Connection::open(&path).unwrap();
+        let reader = Connection::open(&db.path).unwrap();
         reader
             .execute_batch("BEGIN; SELECT count(*) FROM messages;")
             .unwrap();
-        let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
-        let checkpoints = {
-            let path = path.clone();
-            std::thread::spawn(move || {
-                checkpoint_loop(&path, Duration::from_millis(50), 64 * 1024, stopped)
-            })
-        };
-        let started = Instant::now();
-        let mut id = 1;
-        while started.elapsed() < Duration::from_millis(5500) {
-            id += 1;
-            let saved = s.save_messages(&[("lobby", &message(&room, id, id))]);
-            assert!(saved.is_ok(), "message {id}: {saved:?}");
-            std::thread::sleep(Duration::from_micros(500));
-        }
-        drop(stop);
-        checkpoints.join().unwrap();
-        drop((s, reader));
-        std::fs::remove_dir_all(&dir).unwrap();
+        with_checkpoints(&db.path, Duration::from_millis(50), 64 * 1024, || {
+            let started = Instant::now();
+            let mut id = 1;
+            while started.elapsed() < Duration::from_millis(5500) {
+                id += 1;
+                let saved = save(&mut s, id);
+                assert!(saved.is_ok(), "message {id}: {saved:?}");
+                std::thread::sleep(Duration::from_micros(500));
+            }
+        });
     }
 
     #[test]
