@@ -216,15 +216,7 @@ fn chat_through_nginx_with_the_shipped_configuration() {
     let mut bob = site.user("bob");
     alice.join("lobby");
     bob.join("lobby");
-    let chat = |alice: &mut common::Client, bob: &mut common::Client, text: &str| {
-        alice.say("lobby", text);
-        assert_eq!(bob.recv_message()["text"], text);
-        assert_eq!(alice.recv_message()["text"], text);
-        bob.say("lobby", &format!("re: {text}"));
-        assert_eq!(alice.recv_message()["text"], format!("re: {text}"));
-        assert_eq!(bob.recv_message()["text"], format!("re: {text}"));
-    };
-    chat(&mut alice, &mut bob, "hello through nginx");
+    common::exchange(&mut alice, &mut bob, "hello through nginx");
 
     // The chat page tells the browser to use nginx's /ws.
     let token = site.login("carol", "lobby");
@@ -243,7 +235,7 @@ fn chat_through_nginx_with_the_shipped_configuration() {
         "an oversized header gets 4xx, got {answer:?}"
     );
     assert!(from_nginx(&answer), "refused by nginx: {answer:?}");
-    chat(&mut alice, &mut bob, "still chatting after the big header");
+    common::exchange(&mut alice, &mut bob, "still chatting after the big header");
 
     // An oversized login body: 413 from nginx, whether announced or sent.
     let body = format!("name=mallory&room=lobby&pad={}", "x".repeat(8 * 1024));
@@ -269,7 +261,7 @@ fn chat_through_nginx_with_the_shipped_configuration() {
           Content-Length: 64000000000\r\n\r\n",
     );
     assert_eq!(status, 413, "{answer:?}");
-    chat(&mut alice, &mut bob, "still chatting after the big bodies");
+    common::exchange(&mut alice, &mut bob, "still chatting after the big bodies");
     assert_eq!(site.get("/healthz", None).status, 200);
 
     // A login of normal size still works through nginx afterwards.

@@ -42,15 +42,9 @@ fn status(stream: &mut TcpStream) -> u16 {
         .unwrap_or_else(|| panic!("not a status line: {line:?}"))
 }
 
-/// Two users in the lobby; `check` makes them exchange a message both ways.
+/// Two users in the lobby exchange a message both ways.
 fn check(pair: &mut (common::Client, common::Client), text: &str) {
-    let (alice, bob) = pair;
-    alice.say("lobby", text);
-    assert_eq!(bob.recv_message()["text"], text);
-    assert_eq!(alice.recv_message()["text"], text);
-    bob.say("lobby", &format!("re: {text}"));
-    assert_eq!(alice.recv_message()["text"], format!("re: {text}"));
-    assert_eq!(bob.recv_message()["text"], format!("re: {text}"));
+    common::exchange(&mut pair.0, &mut pair.1, text);
 }
 
 #[test]

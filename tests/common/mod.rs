@@ -799,6 +799,17 @@ impl TestServer {
     }
 }
 
+/// alice and bob, both in #lobby, exchange `text` both ways; each sees both
+/// messages. The quickest proof that the chat still works.
+pub fn exchange(alice: &mut Client, bob: &mut Client, text: &str) {
+    alice.say("lobby", text);
+    assert_eq!(bob.recv_message()["text"], text);
+    assert_eq!(alice.recv_message()["text"], text);
+    bob.say("lobby", &format!("re: {text}"));
+    assert_eq!(alice.recv_message()["text"], format!("re: {text}"));
+    assert_eq!(bob.recv_message()["text"], format!("re: {text}"));
+}
+
 impl TestServer {
     /// The usual bystanders: alice and bob, logged in and in #lobby.
     pub fn pair(&self) -> (Client, Client) {
