@@ -229,9 +229,9 @@ pub struct Row {
     server_cpu: String,
     generator_cpu: String,
     other_cpu: String,
-    steal: String,
-    /// The steal figure as a number, to choose between attempts (-1: none).
-    stolen: f64,
+    /// The host's steal in % of a core, when the row measured CPU: shown, and
+    /// used to choose between attempts.
+    stolen: Option<f64>,
     notes: Vec<String>,
 }
 
@@ -251,8 +251,7 @@ impl Row {
             server_cpu: dash(),
             generator_cpu: dash(),
             other_cpu: dash(),
-            steal: dash(),
-            stolen: -1.0,
+            stolen: None,
             notes: Vec::new(),
         }
     }
@@ -287,8 +286,7 @@ impl Row {
         self.server_cpu = format!("{:.0}%", cpu.server);
         self.generator_cpu = format!("{:.0}%", cpu.generator);
         self.other_cpu = format!("{:.0}%", cpu.other);
-        self.steal = format!("{:.1}%", cpu.steal);
-        self.stolen = cpu.steal;
+        self.stolen = Some(cpu.steal);
     }
 
     fn header() -> String {
@@ -325,7 +323,8 @@ impl Row {
             self.server_cpu,
             self.generator_cpu,
             self.other_cpu,
-            self.steal,
+            self.stolen
+                .map_or("-".to_string(), |steal| format!("{steal:.1}%")),
             self.notes.join("; ")
         )
     }

@@ -148,8 +148,11 @@ fn least_disturbed(name: &str, run: impl Fn() -> Result<Row, Error>) -> Result<R
     while attempts < DISTURBED_ATTEMPTS {
         attempts += 1;
         let row = run()?;
-        let stolen = row.stolen;
-        if best.as_ref().is_none_or(|b| stolen < b.stolen) {
+        let stolen = row.stolen.unwrap_or(0.0);
+        if best
+            .as_ref()
+            .is_none_or(|b| stolen < b.stolen.unwrap_or(0.0))
+        {
             best = Some(row);
         }
         if stolen <= super::BUSY_HOST_PERCENT {
