@@ -60,7 +60,7 @@ use crate::config::{
 };
 use crate::outbox::Outbox;
 use crate::protocol::{
-    self, close, now_millis, room_key, ChatMessage, ErrorCode, Limits, Rejection, Reply, Request,
+    self, close, name_key, now_millis, room_key, ChatMessage, ErrorCode, Limits, Rejection, Reply, Request,
     SystemEvent,
 };
 use crate::ratelimit::{RateLimiter, Verdict};
@@ -465,12 +465,12 @@ impl Hub {
             .as_deref()
             .and_then(|t| self.tokens.get(&token_key(t)).copied());
         // Is the name held by another live session in that room?
-        let wanted = name.to_lowercase();
+        let wanted = name_key(&name);
         if let Some(r) = self.rooms.get(&room_key(room)) {
             let taken = r
                 .present
                 .iter()
-                .any(|(&sid, p)| Some(sid) != previous && p.name.to_lowercase() == wanted);
+                .any(|(&sid, p)| Some(sid) != previous && name_key(&p.name) == wanted);
             if taken {
                 return Err(format!(
                     "The name \"{name}\" is already taken in #{}. Please choose another.",
@@ -836,11 +836,11 @@ impl Hub {
                 return self.reject(id, &rejection);
             }
         };
-        let wanted = name.to_lowercase();
+        let wanted = name_key(&name);
         let clash = r
             .present
             .iter()
-            .any(|(&sid, p)| sid != session && p.name.to_lowercase() == wanted);
+            .any(|(&sid, p)| sid != session && name_key(&p.name) == wanted);
         if clash {
             let mut rejection = Rejection::new(
                 ErrorCode::NameTaken,

@@ -460,6 +460,12 @@ pub fn room_key(room: &str) -> String {
     room.to_lowercase()
 }
 
+/// The key two display names are compared by: names in one room must differ
+/// by this key, so that look-alikes cannot sit side by side.
+pub fn name_key(name: &str) -> String {
+    name.to_lowercase()
+}
+
 /// Milliseconds since the Unix epoch, the `ts` of every message.
 pub fn now_millis() -> u64 {
     std::time::SystemTime::now()
