@@ -75,8 +75,24 @@ pub const WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(10);
 pub const WRITE_RETRY_INTERVAL: Duration = Duration::from_millis(2);
 
 /// A WebSocket handshake must complete within this time, or the socket is
-/// dropped. Each handshake runs in its own thread, so a slow one delays nobody.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// dropped. Each handshake runs in its own thread, so a slow one delays nobody;
+/// but each holds a thread and a slot, so the wait is short. A browser sends
+/// its whole handshake in one packet: 5 s is a very slow phone network.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Unfinished WebSocket handshakes one address may have at once. Counted at
+/// `accept`, before a thread is spawned; past it, new sockets from that address
+/// are refused (429) at once. A page opens one socket, and a class whose
+/// pages all reconnect together after a restart finishes each handshake in
+/// milliseconds, so 16 at once is plenty; without it, one address holding
+/// thousands of half-sent handshakes took every thread slot from everyone.
+pub const MAX_PENDING_HANDSHAKES_PER_IP: usize = 16;
+
+/// Refusals being answered at once for one address. A refused socket is
+/// answered with a proper 429 on a short-lived thread so that a browser sees
+/// why; past this many for one address, further ones are simply closed, so
+/// refusing costs no more threads than this.
+pub const MAX_REFUSALS_PER_IP: usize = 2;
 
 /// How often the server pings every connection.
 pub const PING_INTERVAL: Duration = Duration::from_secs(25);
@@ -130,11 +146,20 @@ pub const WEB_READ_TIMEOUT: Duration = tiny_http::READ_TIMEOUT;
 /// patch again.
 pub const WEB_MAX_HEAD_BYTES: usize = tiny_http::MAX_HEAD_BYTES;
 
-/// Rate limit threshold: an address whose decaying score reaches this is refused
-/// (`rate_limited`) until it decays; at twice this its connection is closed with
-/// 1008. The numbers are hack.chat's: about 23 quick messages from rest pass.
-/// Overridable with `--rate-limit N`, or `--rate-limit off`.
+/// Rate limit threshold, per session: a session whose decaying score reaches
+/// this is refused (`rate_limited`) until it decays; at twice this its
+/// connection is closed with 1008. The numbers are hack.chat's: about 23
+/// quick messages from rest pass. Overridable with `--rate-limit N`, or
+/// `--rate-limit off` (which turns off the per-address budget too).
 pub const RATE_THRESHOLD: f64 = 25.0;
+
+/// The per-address budget is this many times the per-session one (unless
+/// `--address-rate-limit N` sets it). Everything a session is charged, its
+/// address is charged too, and logins are charged to the address alone. A
+/// class of 30 behind one NAT address logs in, connects and joins (5 points
+/// each, 150 in all) within it; one visitor who opens many sessions gets at
+/// most this many sessions' worth.
+pub const ADDRESS_RATE_FACTOR: f64 = 10.0;
 
 /// The score halves every this long.
 pub const RATE_HALF_LIFE: Duration = Duration::from_secs(30);
@@ -157,17 +182,51 @@ pub const RATE_COST_HISTORY: f64 = 1.0;
 
 /// Cost of opening a WebSocket. Each connection is a thread, so an address
 /// that reconnects in a loop is refused at the handshake (429) once its score
-/// reaches the threshold, before a thread does any more work for it.
+/// reaches the threshold, before a thread does any more work for it. Only an
+/// accepted handshake is charged: refusals are not, so pages that retry behind
+/// one NAT do not keep each other out.
 pub const RATE_COST_CONNECT: f64 = 1.0;
+
+/// Cost of a login, charged to the address (a session does not exist yet).
+/// Refused logins are charged too. At the default budget one address can
+/// make about 250 sessions in a burst, then about 6 a second; the cap on
+/// sessions per address ([`MAX_SESSIONS_PER_IP`]) stops it sooner.
+pub const RATE_COST_LOGIN: f64 = 1.0;
+
+/// Cost of a `typing` notice. A page sends one at most every 3 s while you
+/// type, which costs next to nothing; a flood of them is charged like anything
+/// else, and the flooder is refused, then closed.
+pub const RATE_COST_TYPING: f64 = 0.25;
+
+/// Cost of a `leave`: cheap, but a leave-and-join loop is not free.
+pub const RATE_COST_LEAVE: f64 = 1.0;
+
+/// Cost of a control frame from a client: a ping (which the server must
+/// answer) or a pong. Browsers only answer the server's pings, one per 25 s.
+pub const RATE_COST_CONTROL: f64 = 0.25;
+
+/// `typing` notices from one member of a room are passed on at most once per
+/// this long; the rest are dropped (the page shows "is typing" for 5 s after
+/// each, so nobody notices). They travel in the room's batch with everything
+/// else, never as a frame queued per recipient.
+pub const TYPING_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Most WebSocket connections at once, counting handshakes in progress. Past it
 /// a handshake is answered 503 with `Retry-After`. Overridable with
 /// `--max-connections`. 5,000 is well within a small host's threads and memory.
 pub const MAX_CONNECTIONS: usize = 5_000;
 
-/// Most WebSocket connections from one address (429 past it). A class behind one
-/// NAT address shares this, so it is generous. Overridable with `--max-per-ip`.
+/// Most WebSocket connections from one address (429 past it), handshakes in
+/// progress included; counted at `accept`, before a thread is spawned (behind
+/// a trusted proxy, once the forwarded address is read). An IPv6 /64 is one
+/// address. A class behind one NAT address shares this, so it is generous.
+/// Overridable with `--max-per-ip`.
 pub const MAX_CONNECTIONS_PER_IP: usize = 64;
+
+/// Most WebSocket connections of one session (429 past it): tabs and devices
+/// of one person. Without it one session, connecting from many addresses,
+/// could hold every connection slot. Overridable with `--max-per-session`.
+pub const MAX_CONNECTIONS_PER_SESSION: usize = 16;
 
 /// Handshakes beyond `max_connections` that are still given a thread so they can
 /// be told 503 properly. Past this too, new sockets are closed at once.
@@ -181,9 +240,29 @@ pub const REFUSAL_SLACK: usize = 64;
 /// system's hard limit does not allow it.
 pub const FD_HEADROOM: usize = 1024;
 
-/// Most live sessions. A login past it is refused with 503 until some expire, so
-/// a login flood cannot grow memory without bound.
+/// Most live sessions. A login past it evicts the oldest session without an
+/// open socket (one that never opened one first), so a login flood cannot
+/// grow memory without bound, nor lock newcomers out. Only when every session
+/// has a socket open is a login refused (503).
 pub const MAX_SESSIONS: usize = 50_000;
+
+/// Most sessions made from one address (an IPv6 /64 counts as one). A login
+/// past it evicts that address's oldest session without an open socket; if
+/// all of them have one, it is refused (429). A school behind one NAT address
+/// fits; one visitor cannot make 50,000. Overridable with `--max-sessions-per-ip`.
+pub const MAX_SESSIONS_PER_IP: usize = 256;
+
+/// A session that never opened a WebSocket expires after this long. A real
+/// login opens the chat page's socket within a second; a scripted login flood
+/// never does. Such sessions are also never written to the database, so they
+/// cannot take the space messages need.
+pub const UNUSED_SESSION_TTL: Duration = Duration::from_secs(10 * 60);
+
+/// What one stored session costs in the database, for sizing their share of
+/// `--db-max-mb`: with a budget, at most a quarter of it is spent on sessions
+/// (budget / 4 / this many sessions, at least 100), and the oldest unused
+/// session is evicted past that. A row is about 130 bytes, plus its index.
+pub const STORED_SESSION_BYTES: u64 = 256;
 
 /// Member lists (`presence`) for a room go out at most once per this much time
 /// per member in the room, capped by [`MAX_PRESENCE_INTERVAL`]. A member list
@@ -236,6 +315,14 @@ pub const CHECKPOINT_BUSY_TIMEOUT: Duration = Duration::from_millis(100);
 /// Most messages one `history` request returns (scroll-back pages).
 pub const MAX_HISTORY_PAGE: usize = 100;
 
+/// Most bytes of messages in one `joined` or `history` answer; it is also
+/// held to half of what is free in the asker's outbound queue. Past it the
+/// oldest messages are left out: `history` says `more: true` (the page asks
+/// again), `joined` with `since` says `gap: true`. So a room full of long
+/// messages can always be joined and scrolled; without a bound, 44 long
+/// messages made every join overflow the 1 MiB queue and close the joiner.
+pub const MAX_REPLY_BYTES: usize = 256 * 1024;
+
 /// Most missed messages a `join` with `since` replays from storage. Past it the
 /// reply says `gap: true` and the page starts the room afresh.
 pub const MAX_RESUME: usize = 1000;
@@ -285,10 +372,17 @@ pub struct Config {
     pub handshake_timeout: Duration,
     /// See [`RATE_THRESHOLD`]. `None` turns rate limiting off (`--rate-limit off`).
     pub rate_limit: Option<f64>,
+    /// The per-address budget (`--address-rate-limit`); `None` means
+    /// [`ADDRESS_RATE_FACTOR`] times `rate_limit`.
+    pub address_rate_limit: Option<f64>,
     /// See [`MAX_CONNECTIONS`].
     pub max_connections: usize,
     /// See [`MAX_CONNECTIONS_PER_IP`].
     pub max_per_ip: usize,
+    /// See [`MAX_CONNECTIONS_PER_SESSION`].
+    pub max_per_session: usize,
+    /// See [`MAX_SESSIONS_PER_IP`].
+    pub max_sessions_per_ip: usize,
     /// Take the client address from the last `X-Forwarded-For` entry, as set by a
     /// reverse proxy (`--trust-proxy`). Off by default: anyone can send that header.
     pub trust_proxy: bool,
@@ -324,8 +418,11 @@ impl Default for Config {
             max_outbox_bytes: MAX_OUTBOX_BYTES,
             handshake_timeout: HANDSHAKE_TIMEOUT,
             rate_limit: Some(RATE_THRESHOLD),
+            address_rate_limit: None,
             max_connections: MAX_CONNECTIONS,
             max_per_ip: MAX_CONNECTIONS_PER_IP,
+            max_per_session: MAX_CONNECTIONS_PER_SESSION,
+            max_sessions_per_ip: MAX_SESSIONS_PER_IP,
             trust_proxy: false,
             write_stall_timeout: WRITE_STALL_TIMEOUT,
             echo: false,
@@ -337,6 +434,15 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The per-address rate budget, if rate limiting is on.
+    pub fn address_budget(&self) -> Option<f64> {
+        let session = self.rate_limit?;
+        Some(
+            self.address_rate_limit
+                .unwrap_or(session * ADDRESS_RATE_FACTOR),
+        )
+    }
+
     /// The WebSocket port to bind: explicit, or web port + 1, or 0 for tests.
     pub fn ws_port(&self) -> u16 {
         match self.ws_port {

@@ -56,14 +56,16 @@ use crate::config::{
     SHUTDOWN_TIMEOUT, WRITE_RETRY_INTERVAL,
 };
 use crate::config::{
-    MAX_PRESENCE_INTERVAL, PRESENCE_INTERVAL_PER_MEMBER, RATE_COST_CONNECT, RATE_COST_HISTORY,
+    MAX_PRESENCE_INTERVAL, MAX_REPLY_BYTES, PRESENCE_INTERVAL_PER_MEMBER, RATE_COST_CONNECT,
+    RATE_COST_CONTROL, RATE_COST_HISTORY, RATE_COST_LEAVE, RATE_COST_LOGIN, RATE_COST_TYPING,
+    STORED_SESSION_BYTES, TYPING_INTERVAL, UNUSED_SESSION_TTL,
 };
 use crate::outbox::Outbox;
 use crate::protocol::{
-    self, close, name_key, now_millis, room_key, ChatMessage, ErrorCode, Limits, Rejection, Reply, Request,
-    SystemEvent,
+    self, close, name_key, now_millis, room_key, ChatMessage, ErrorCode, Limits, Rejection, Reply,
+    Request, SystemEvent,
 };
-use crate::ratelimit::{RateLimiter, Verdict};
+use crate::ratelimit::{address_key, Budgets, Verdict};
 use crate::session::token_key;
 use crate::storage::{Storage, StorageError};
 
@@ -79,14 +81,16 @@ const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 /// Everything that can happen to the chat, as one enum: the hub's only input.
 pub enum Event {
     /// A login form was accepted by `web.rs`. `token` is freshly generated;
-    /// `replaces` is the cookie the browser already had, if any. The reply is the
-    /// token to set as a cookie, or a message saying why the name is refused.
+    /// `replaces` is the cookie the browser already had, if any; `ip` is the
+    /// client's address (logins are charged to it). The reply is the token to
+    /// set as a cookie, or why the login is refused.
     Login {
         name: String,
         room: String,
         token: String,
         replaces: Option<String>,
-        reply: Sender<Result<String, String>>,
+        ip: IpAddr,
+        reply: Sender<Result<String, LoginRefusal>>,
     },
     /// End a session and close its sockets with 1008.
     Logout { token: String },
@@ -118,7 +122,11 @@ pub enum Event {
     Rejected { conn: ConnId, rejection: Rejection },
     /// Bytes tungstenite wanted to write on the reader thread (a pong, or the
     /// echo of the peer's close frame). Only the hub writes, so they come here.
+    /// The ping that caused them is charged like any other frame.
     AutoReply { conn: ConnId, bytes: Vec<u8> },
+    /// The client sent a pong. Nothing to do but charge it: everything a
+    /// client sends costs something, so a flood of them is stopped.
+    Pong { conn: ConnId },
     /// Echo mode: a complete frame to send straight back.
     Echo { conn: ConnId, frame: Arc<[u8]> },
     /// The reader thread is gone. `close` is the close code and reason to send
@@ -149,6 +157,26 @@ pub enum Admission {
     Welcome,
     UnknownSession,
     RateLimited,
+}
+
+/// Why a login was refused: the HTTP status the form is answered with, and a
+/// message a person reads. 400 is the user's to fix (a taken name); 429 and
+/// 503 pass with time, and `retry_after` says how much; 500 is ours.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginRefusal {
+    pub status: u16,
+    pub message: String,
+    pub retry_after: Option<u64>,
+}
+
+impl LoginRefusal {
+    fn new(status: u16, message: String) -> LoginRefusal {
+        LoginRefusal {
+            status,
+            message,
+            retry_after: None,
+        }
+    }
 }
 
 /// One WebSocket connection, as the hub sees it.
@@ -184,10 +212,21 @@ struct Session {
     /// nowhere on the server.
     token: String,
     name: Arc<str>,
+    /// The address (`ratelimit::address_key`) it was made from, which its
+    /// count per address is kept by. `None` for sessions from before a
+    /// restart: addresses are not stored.
+    address: Option<IpAddr>,
     /// Open connections of this session.
     conns: usize,
     /// When `conns` last dropped to zero (or when the session was made).
     idle_since: Instant,
+    /// Whether it has ever opened a WebSocket. Only such sessions are stored
+    /// (see `UNUSED_SESSION_TTL`).
+    used: bool,
+    /// It was loaded from storage at start: its `recent` client ids were
+    /// lost with the old process, so a resend is also looked for in the
+    /// room's history (see `post`).
+    restored: bool,
     /// Recent `client_id`s with the room key and message id they were posted as,
     /// so a page that resends after a reconnect never posts twice.
     recent: VecDeque<(String, String, u64)>,
@@ -196,8 +235,13 @@ struct Session {
 /// A user shown in a room's member list.
 struct Presence {
     name: Arc<str>,
+    /// `protocol::name_key(name)`, kept so that checking a new name against
+    /// a big room does not compute a thousand keys.
+    key: String,
     /// This session's connections in the room.
     conns: usize,
+    /// When this user's last `typing` went out here (see `TYPING_INTERVAL`).
+    typing_at: Option<Instant>,
 }
 
 struct Room {
@@ -253,8 +297,15 @@ pub struct Hub {
     limits: Limits,
     conns: HashMap<ConnId, Conn>,
     rooms: HashMap<String, Room>,
-    sessions: HashMap<SessionId, Session>,
+    /// Ordered by id, which is the order they were made in: eviction takes the
+    /// oldest first.
+    sessions: BTreeMap<SessionId, Session>,
     tokens: HashMap<String, SessionId>,
+    /// Sessions made from each address (`Session::address`).
+    sessions_per_address: HashMap<IpAddr, usize>,
+    /// At most this many sessions: `MAX_SESSIONS`, or fewer with a database
+    /// budget (see `STORED_SESSION_BYTES`).
+    max_sessions: usize,
     next_session: SessionId,
     /// Connections with bytes queued: the only ones the write pass looks at.
     dirty: Vec<ConnId>,
@@ -269,8 +320,8 @@ pub struct Hub {
     next_ping: Instant,
     next_sweep: Instant,
     ping: Arc<[u8]>,
-    /// Per-address scores; `None` when rate limiting is off.
-    limiter: Option<RateLimiter>,
+    /// Per-session and per-address scores; `None` when rate limiting is off.
+    budgets: Option<Budgets<SessionId>>,
     /// History, rooms and sessions on disk. The hub is its only user.
     store: Storage,
     /// Messages posted this pass, saved in one transaction at the end of it
@@ -319,9 +370,13 @@ impl Hub {
     /// A hub starting from what `store` holds: its sessions are valid again,
     /// and rooms load from it when first used.
     pub fn new(config: Config, store: Storage, now: Instant) -> Result<Hub, StorageError> {
-        let limiter = config
-            .rate_limit
-            .map(|threshold| RateLimiter::new(threshold, RATE_HALF_LIFE));
+        let budgets = match (config.rate_limit, config.address_budget()) {
+            (Some(session), Some(address)) => Some(Budgets::new(session, address, RATE_HALF_LIFE)),
+            _ => None,
+        };
+        let max_sessions = config.db_max_bytes.map_or(MAX_SESSIONS, |budget| {
+            ((budget / 4 / STORED_SESSION_BYTES) as usize).clamp(100, MAX_SESSIONS)
+        });
         let stored_sessions = store.sessions()?;
         let mut hub = Hub {
             limits: Limits::new(config.history),
@@ -330,8 +385,10 @@ impl Hub {
             config,
             conns: HashMap::new(),
             rooms: HashMap::new(),
-            sessions: HashMap::new(),
+            sessions: BTreeMap::new(),
             tokens: HashMap::new(),
+            sessions_per_address: HashMap::new(),
+            max_sessions,
             next_session: 1,
             dirty: Vec::new(),
             doomed: Vec::new(),
@@ -339,7 +396,7 @@ impl Hub {
             closing: VecDeque::new(),
             batched: Vec::new(),
             ping: protocol::ping_frame(),
-            limiter,
+            budgets,
             store,
             unsaved: Vec::new(),
             maybe_idle: Vec::new(),
@@ -350,6 +407,14 @@ impl Hub {
         let now_ms = now_millis();
         for stored in stored_sessions {
             let idle_for = Duration::from_millis(now_ms.saturating_sub(stored.idle_since_ms));
+            if idle_for >= hub.config.session_ttl {
+                // It expired while natter was stopped: it must not work even
+                // until the first sweep.
+                if let Err(err) = hub.store.delete_session(&stored.token) {
+                    eprintln!("natter: could not delete an expired session: {err}");
+                }
+                continue;
+            }
             let id = hub.next_session;
             hub.next_session += 1;
             hub.tokens.insert(stored.token.clone(), id);
@@ -358,8 +423,11 @@ impl Hub {
                 Session {
                     token: stored.token,
                     name: stored.name.into(),
+                    address: None,
                     conns: 0,
                     idle_since: now.checked_sub(idle_for).unwrap_or(now),
+                    used: true,
+                    restored: true,
                     recent: VecDeque::new(),
                 },
             );
@@ -375,9 +443,10 @@ impl Hub {
                 room,
                 token,
                 replaces,
+                ip,
                 reply,
             } => {
-                let answer = self.login(name, &room, token, replaces, now);
+                let answer = self.login(name, &room, token, replaces, ip, now);
                 // The web thread waits on a fresh bounded(1) channel, so this
                 // send cannot block; if it gave up waiting, nobody cares.
                 let _ = reply.try_send(answer);
@@ -388,22 +457,13 @@ impl Hub {
                 }
             }
             Event::Lookup { token, reply } => {
-                let name = self.session_by_token(&token).map(|s| s.name.to_string());
+                let name = self
+                    .live_session(&token, now)
+                    .map(|id| self.sessions[&id].name.to_string());
                 let _ = reply.try_send(name);
             }
             Event::Admit { token, ip, reply } => {
-                let verdict = if self.session_by_token(&token).is_none() {
-                    Admission::UnknownSession
-                } else {
-                    match self
-                        .limiter
-                        .as_mut()
-                        .map(|l| l.charge(ip, RATE_COST_CONNECT, now))
-                    {
-                        None | Some(Verdict::Allow) => Admission::Welcome,
-                        Some(_) => Admission::RateLimited,
-                    }
-                };
+                let verdict = self.admit(&token, ip, now);
                 let _ = reply.try_send(verdict);
             }
             Event::Connected {
@@ -419,7 +479,15 @@ impl Hub {
                     self.reject(conn, &rejection);
                 }
             }
-            Event::AutoReply { conn, bytes } => self.queue(conn, bytes.into(), now),
+            Event::AutoReply { conn, bytes } => {
+                // A ping flood gets no pongs once it is over budget.
+                if self.charge_quietly(conn, RATE_COST_CONTROL, now) {
+                    self.queue(conn, bytes.into(), now);
+                }
+            }
+            Event::Pong { conn } => {
+                self.charge_quietly(conn, RATE_COST_CONTROL, now);
+            }
             Event::Disconnected { conn, close } => self.disconnected(conn, close, now),
             Event::Shutdown => self.shutdown(now),
             Event::Export {
@@ -447,10 +515,43 @@ impl Hub {
 
     // -- sessions ---------------------------------------------------------------
 
-    fn session_by_token(&self, token: &str) -> Option<&Session> {
-        self.tokens
-            .get(&token_key(token))
-            .and_then(|id| self.sessions.get(id))
+    /// The session a cookie's token belongs to, if it exists and has not
+    /// expired. Expiry is checked here, on every lookup, and not only by the
+    /// sweep: a session past its time never works again, even for a moment.
+    fn live_session(&self, token: &str, now: Instant) -> Option<SessionId> {
+        let id = *self.tokens.get(&token_key(token))?;
+        let session = self.sessions.get(&id)?;
+        (!self.expired(session, now)).then_some(id)
+    }
+
+    /// A session expires once it has had no open socket for its time to live:
+    /// `UNUSED_SESSION_TTL` if it never opened one, else `session_ttl`.
+    fn expired(&self, session: &Session, now: Instant) -> bool {
+        let ttl = match session.used {
+            true => self.config.session_ttl,
+            false => UNUSED_SESSION_TTL.min(self.config.session_ttl),
+        };
+        session.conns == 0 && now.duration_since(session.idle_since) >= ttl
+    }
+
+    /// May this session open a WebSocket from `ip`? Only a live session, and
+    /// only within both rate budgets. The budgets are checked before they are
+    /// charged, so a refused handshake costs nothing: pages retrying behind one
+    /// NAT address do not keep each other out for good.
+    fn admit(&mut self, token: &str, ip: IpAddr, now: Instant) -> Admission {
+        let Some(id) = self.live_session(token, now) else {
+            return Admission::UnknownSession;
+        };
+        let Some(budgets) = self.budgets.as_mut() else {
+            return Admission::Welcome;
+        };
+        match budgets.check(Some(id), ip, RATE_COST_CONNECT, now) {
+            Verdict::Allow => {
+                budgets.charge(Some(id), ip, RATE_COST_CONNECT, now);
+                Admission::Welcome
+            }
+            _ => Admission::RateLimited,
+        }
     }
 
     fn login(
@@ -459,29 +560,48 @@ impl Hub {
         room: &str,
         token: String,
         replaces: Option<String>,
+        ip: IpAddr,
         now: Instant,
-    ) -> Result<String, String> {
-        let previous = replaces
-            .as_deref()
-            .and_then(|t| self.tokens.get(&token_key(t)).copied());
+    ) -> Result<String, LoginRefusal> {
+        let address = address_key(ip);
+        if let Some(budgets) = self.budgets.as_mut() {
+            // Charged even when refused: a login flood only digs itself deeper.
+            let wait = match budgets.charge(None, address, RATE_COST_LOGIN, now) {
+                Verdict::Allow => None,
+                Verdict::Limit { retry_after_secs } => Some(retry_after_secs),
+                // Far past the budget: at least two half-lives.
+                Verdict::Close => Some(2 * RATE_HALF_LIFE.as_secs()),
+            };
+            if let Some(retry_after_secs) = wait {
+                return Err(LoginRefusal {
+                    status: 429,
+                    message: format!(
+                        "Too many logins from your address. Please try again in {retry_after_secs} s."
+                    ),
+                    retry_after: Some(retry_after_secs),
+                });
+            }
+        }
+        let previous = replaces.as_deref().and_then(|t| self.live_session(t, now));
         // Is the name held by another live session in that room?
         let wanted = name_key(&name);
         if let Some(r) = self.rooms.get(&room_key(room)) {
             let taken = r
                 .present
                 .iter()
-                .any(|(&sid, p)| Some(sid) != previous && name_key(&p.name) == wanted);
+                .any(|(&sid, p)| Some(sid) != previous && p.key == wanted);
             if taken {
-                return Err(format!(
-                    "The name \"{name}\" is already taken in #{}. Please choose another.",
-                    r.name
+                return Err(LoginRefusal::new(
+                    400,
+                    format!(
+                        "The name \"{name}\" is already taken in #{}. Please choose another.",
+                        r.name
+                    ),
                 ));
             }
         }
-        if previous.is_none() && self.sessions.len() >= MAX_SESSIONS {
-            return Err(format!(
-                "The chat is full ({MAX_SESSIONS} sessions). Please try again later."
-            ));
+        if previous.is_none() {
+            self.make_room_for_a_session(address, now)?;
         }
         if let Some(id) = previous {
             let session = &self.sessions[&id];
@@ -493,24 +613,85 @@ impl Hub {
             // A new name replaces the old session; its tabs are logged out.
             self.end_session(id, now);
         }
-        self.store
-            .save_session(&token_key(&token), &name, now_millis())
-            .map_err(|e| format!("Could not save your session ({e}). Please try again later."))?;
+        // Not stored yet: only once it opens a socket (`connected`), so that
+        // sessions nobody uses never take the database's space.
         let id = self.next_session;
         self.next_session += 1;
         let key = token_key(&token);
         self.tokens.insert(key.clone(), id);
+        *self.sessions_per_address.entry(address).or_insert(0) += 1;
         self.sessions.insert(
             id,
             Session {
                 token: key,
                 name: name.into(),
+                address: Some(address),
                 conns: 0,
                 idle_since: now,
+                used: false,
+                restored: false,
                 recent: VecDeque::new(),
             },
         );
         Ok(token)
+    }
+
+    /// Before a new session from `address`: within the caps per address and in
+    /// all, evicting the oldest session without an open socket when one is
+    /// full, so that a flood of logins can neither grow without bound nor lock
+    /// newcomers out. Refuses only when every candidate has a socket open.
+    fn make_room_for_a_session(
+        &mut self,
+        address: IpAddr,
+        now: Instant,
+    ) -> Result<(), LoginRefusal> {
+        let cap = self.config.max_sessions_per_ip;
+        if self
+            .sessions_per_address
+            .get(&address)
+            .copied()
+            .unwrap_or(0)
+            >= cap
+        {
+            let victim = self.oldest_idle(|s| s.address == Some(address));
+            let Some(victim) = victim else {
+                return Err(LoginRefusal {
+                    status: 429,
+                    message: format!(
+                        "Too many sessions from your address ({cap}, --max-sessions-per-ip) \
+                         are in use. Log out of one, or try again later."
+                    ),
+                    retry_after: Some(60),
+                });
+            };
+            self.end_session(victim, now);
+        }
+        if self.sessions.len() >= self.max_sessions {
+            let victim = self
+                .oldest_idle(|s| !s.used)
+                .or_else(|| self.oldest_idle(|_| true));
+            let Some(victim) = victim else {
+                return Err(LoginRefusal {
+                    status: 503,
+                    message: format!(
+                        "The chat is full ({} sessions, all connected). Please try again later.",
+                        self.max_sessions
+                    ),
+                    retry_after: Some(60),
+                });
+            };
+            self.end_session(victim, now);
+        }
+        Ok(())
+    }
+
+    /// The oldest session with no open socket that `pick` accepts. Sessions
+    /// with sockets are at most `max_connections`, so the scan is short.
+    fn oldest_idle(&self, pick: impl Fn(&Session) -> bool) -> Option<SessionId> {
+        self.sessions
+            .iter()
+            .find(|(_, s)| s.conns == 0 && pick(s))
+            .map(|(&id, _)| id)
     }
 
     /// Forget a session (logout or expiry) and close its sockets with 1008.
@@ -532,8 +713,18 @@ impl Hub {
         }
         if let Some(session) = self.sessions.remove(&id) {
             self.tokens.remove(&session.token);
-            if let Err(err) = self.store.delete_session(&session.token) {
-                eprintln!("natter: could not delete a session from storage: {err}");
+            if let Some(address) = session.address {
+                if let Some(n) = self.sessions_per_address.get_mut(&address) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.sessions_per_address.remove(&address);
+                    }
+                }
+            }
+            if session.used {
+                if let Err(err) = self.store.delete_session(&session.token) {
+                    eprintln!("natter: could not delete a session from storage: {err}");
+                }
             }
         }
     }
@@ -548,12 +739,12 @@ impl Hub {
         ip: IpAddr,
         now: Instant,
     ) {
-        let session = token.and_then(|t| self.tokens.get(&token_key(t)).copied());
+        let session = token.and_then(|t| self.live_session(t, now));
         self.conns.insert(
             id,
             Conn {
                 session: session.unwrap_or(0),
-                ip,
+                ip: address_key(ip),
                 socket,
                 outbox: Outbox::default(),
                 rooms: Vec::new(),
@@ -569,7 +760,7 @@ impl Hub {
             return; // Echo mode: no session, no rooms, no hello.
         }
         let Some(sid) = session else {
-            // Logged out between the handshake's check and now.
+            // Logged out (or expired) between the handshake's check and now.
             self.close(id, close::POLICY, "session ended; log in again", false, now);
             return;
         };
@@ -582,6 +773,17 @@ impl Hub {
             .get_mut(&sid)
             .expect("tokens map to live sessions");
         session.conns += 1;
+        if !session.used {
+            // Its first socket: from now on it is a real session, and it is
+            // stored, so that it outlives a restart.
+            session.used = true;
+            if let Err(err) = self
+                .store
+                .save_session(&session.token, &session.name, now_millis())
+            {
+                eprintln!("natter: could not save a session: {err}");
+            }
+        }
         self.conns.get_mut(&id).expect("inserted above").counted = true;
         let user = session.name.clone();
         let hello = protocol::encode(&Reply::Hello {
@@ -692,9 +894,16 @@ impl Hub {
             ),
             // Each page is a database read: cheap, but not free.
             Request::History { .. } => (RATE_COST_HISTORY, None),
-            Request::Leave { .. } | Request::Typing { .. } => (0.0, None),
+            Request::Leave { .. } => (RATE_COST_LEAVE, None),
+            Request::Typing { .. } => (RATE_COST_TYPING, None),
         };
-        if cost > 0.0 && !self.charge(id, cost, client_id.map(str::to_string), now) {
+        // Everything a client sends is charged. A refused `typing` is simply
+        // dropped: an error per notice would only be more traffic.
+        let allowed = match request {
+            Request::Typing { .. } => self.charge_quietly(id, cost, now),
+            _ => self.charge(id, cost, client_id.map(str::to_string), now),
+        };
+        if !allowed {
             return;
         }
         match request {
@@ -787,14 +996,23 @@ impl Hub {
         self.queue(id, frame, Instant::now());
     }
 
-    /// Charge a request's cost to the connection's address. Returns whether it
-    /// may go ahead; if not, the client has been told (`rate_limited`) or, when
-    /// it kept going anyway, closed with 1008.
-    fn charge(&mut self, id: ConnId, cost: f64, client_id: Option<String>, now: Instant) -> bool {
-        let (Some(limiter), Some(conn)) = (self.limiter.as_mut(), self.conns.get(&id)) else {
-            return true;
+    /// Charge what a connection sent to its session's and its address's
+    /// budgets. Returns whether it may go ahead.
+    fn verdict(&mut self, id: ConnId, cost: f64, now: Instant) -> Verdict {
+        let (Some(budgets), Some(conn)) = (self.budgets.as_mut(), self.conns.get(&id)) else {
+            return Verdict::Allow;
         };
-        match limiter.charge(conn.ip, cost, now) {
+        if conn.session == 0 {
+            return Verdict::Allow; // echo mode: no sessions, nothing to limit
+        }
+        budgets.charge(Some(conn.session), conn.ip, cost, now)
+    }
+
+    /// Charge a request's cost (see `verdict`). Returns whether it may go
+    /// ahead; if not, the client has been told (`rate_limited`) or, when it
+    /// kept going anyway, closed with 1008.
+    fn charge(&mut self, id: ConnId, cost: f64, client_id: Option<String>, now: Instant) -> bool {
+        match self.verdict(id, cost, now) {
             Verdict::Allow => true,
             Verdict::Limit { retry_after_secs } => {
                 let mut r = Rejection::new(
@@ -807,9 +1025,32 @@ impl Hub {
                 false
             }
             Verdict::Close => {
-                self.close(id, close::POLICY, "rate limit exceeded", false, now);
+                self.close_flooder(id, now);
                 false
             }
+        }
+    }
+
+    /// Charge a frame that gets no answer (`typing`, a ping or pong): over the
+    /// budget it is dropped without a word, far over it the connection closes.
+    fn charge_quietly(&mut self, id: ConnId, cost: f64, now: Instant) -> bool {
+        match self.verdict(id, cost, now) {
+            Verdict::Allow => true,
+            Verdict::Limit { .. } => false,
+            Verdict::Close => {
+                self.close_flooder(id, now);
+                false
+            }
+        }
+    }
+
+    /// Close a connection that kept going far past its budget (1008), and stop
+    /// reading it at once: its reader thread would otherwise go on turning
+    /// its flood into events for the hub until the close frame is out.
+    fn close_flooder(&mut self, id: ConnId, now: Instant) {
+        self.close(id, close::POLICY, "rate limit exceeded", false, now);
+        if let Some(conn) = self.conns.get(&id) {
+            let _ = conn.socket.shutdown(Shutdown::Read);
         }
     }
 
@@ -840,7 +1081,7 @@ impl Hub {
         let clash = r
             .present
             .iter()
-            .any(|(&sid, p)| sid != session && name_key(&p.name) == wanted);
+            .any(|(&sid, p)| sid != session && p.key == wanted);
         if clash {
             let mut rejection = Rejection::new(
                 ErrorCode::NameTaken,
@@ -862,7 +1103,9 @@ impl Hub {
                 announce = true;
                 Presence {
                     name: name.clone(),
+                    key: wanted,
                     conns: 0,
+                    typing_at: None,
                 }
             });
             presence.conns += 1;
@@ -874,6 +1117,7 @@ impl Hub {
         }
         // A user coming back within the grace period cancels their leave notice
         // simply by being present again with conns > 0 (see `tick`).
+        let budget = self.reply_budget(id);
         let r = &self.rooms[&key];
         let oldest = r.history.front().map(|m| m.id);
         let last = r.next_id - 1;
@@ -903,6 +1147,12 @@ impl Hub {
                 }
             },
         };
+        // The answer must fit the joiner's queue whatever the room holds: past
+        // the budget the oldest messages are left out. Without `since` that
+        // is ordinary (the page scrolls back for them); with it, the page was
+        // promised everything it missed, so it is told there is a gap.
+        let (history, cut) = newest_within(history, budget);
+        let gap = gap || (cut && since.is_some());
         let members = r.member_names();
         let joined = protocol::encode(&Reply::Joined {
             room: &r.name,
@@ -984,11 +1234,27 @@ impl Hub {
             .get_mut(&session)
             .expect("connections have sessions");
         if let Some(cid) = &client_id {
-            if let Some((_, _, msg_id)) = s.recent.iter().find(|(c, k, _)| c == cid && k == key) {
+            let mut posted = s
+                .recent
+                .iter()
+                .find(|(c, k, _)| c == cid && k == key)
+                .map(|&(_, _, msg_id)| msg_id);
+            if posted.is_none() && s.restored {
+                // The session is older than this process, and so is its memory
+                // of client ids: look in what the room remembers instead, for a
+                // message of this name with this id. (A page resends only what
+                // it sent moments ago, which is among the room's recent messages.)
+                posted = self.rooms[key]
+                    .history
+                    .iter()
+                    .rev()
+                    .find(|m| m.client_id.as_deref() == Some(cid) && m.user == s.name)
+                    .map(|m| m.id);
+            }
+            if let Some(msg_id) = posted {
                 // A resend of something already posted (the page did not see the
                 // echo before it lost the connection). Send the original to this
                 // connection only; post nothing.
-                let msg_id = *msg_id;
                 let r = &self.rooms[key];
                 let original = match r.history.iter().find(|m| m.id == msg_id) {
                     Some(m) => Some(m.clone()),
@@ -1105,12 +1371,18 @@ impl Hub {
         let r = &self.rooms[key];
         let limit = limit.unwrap_or(MAX_HISTORY_PAGE).clamp(1, MAX_HISTORY_PAGE);
         let before = before.unwrap_or(u64::MAX);
+        let budget = self.reply_budget(id);
         let frame = match self.store.before(key, &r.name, before, limit) {
-            Ok((messages, more)) => protocol::encode(&Reply::History {
-                room: &r.name,
-                messages: &messages,
-                more,
-            }),
+            Ok((messages, more)) => {
+                // Past the byte budget the oldest are left for the next page.
+                let (fit, cut) = newest_within(messages.iter().collect(), budget);
+                let skip = messages.len() - fit.len();
+                protocol::encode(&Reply::History {
+                    room: &r.name,
+                    messages: &messages[skip..],
+                    more: more || cut,
+                })
+            }
             Err(err) => {
                 let mut rejection = Rejection::new(
                     ErrorCode::StorageFailed,
@@ -1144,23 +1416,42 @@ impl Hub {
         Ok(self.rooms.get_mut(key).expect("inserted above"))
     }
 
-    /// Tell everyone else in the room that this user is typing.
+    /// Tell the room that this user is typing: at most once per
+    /// `TYPING_INTERVAL`, in the room's batch like every other frame for the
+    /// room. (Queued to each member on its own, a burst of notices made one
+    /// chunk per notice per member and closed the whole room as slow
+    /// consumers.) The typist's own pages get it too, and ignore their own name.
     fn typing(&mut self, session: SessionId, key: &str, now: Instant) {
-        let r = &self.rooms[key];
-        let user = &self.sessions[&session].name;
+        let Some(r) = self.rooms.get_mut(key) else {
+            return;
+        };
+        let Some(presence) = r.present.get_mut(&session) else {
+            return;
+        };
+        if presence
+            .typing_at
+            .is_some_and(|at| now.duration_since(at) < TYPING_INTERVAL)
+        {
+            return;
+        }
+        presence.typing_at = Some(now);
         let frame = protocol::encode(&Reply::Typing {
             room: &r.name,
-            user,
+            user: &presence.name,
         });
-        let others: Vec<ConnId> = r
-            .members
-            .iter()
-            .copied()
-            .filter(|m| self.conns.get(m).is_some_and(|c| c.session != session))
-            .collect();
-        for m in others {
-            self.queue(m, frame.clone(), now);
+        if r.batch.is_empty() {
+            self.batched.push(key.to_string());
         }
+        r.batch.extend_from_slice(&frame);
+    }
+
+    /// How many bytes of messages an answer to this connection may carry:
+    /// `MAX_REPLY_BYTES`, and no more than half of what its queue has free, so
+    /// that the answer and the room's next batch both fit.
+    fn reply_budget(&self, id: ConnId) -> usize {
+        let queued = self.conns.get(&id).map_or(0, |c| c.outbox.len());
+        let free = self.config.max_outbox_bytes.saturating_sub(queued);
+        MAX_REPLY_BYTES.min(free / 2)
     }
 
     // -- writing ----------------------------------------------------------------
@@ -1365,18 +1656,17 @@ impl Hub {
         }
         if now >= self.next_sweep {
             self.next_sweep = now + SWEEP_INTERVAL;
-            let ttl = self.config.session_ttl;
             let expired: Vec<SessionId> = self
                 .sessions
                 .iter()
-                .filter(|(_, s)| s.conns == 0 && now.duration_since(s.idle_since) >= ttl)
+                .filter(|(_, s)| self.expired(s, now))
                 .map(|(&id, _)| id)
                 .collect();
             for id in expired {
                 self.end_session(id, now);
             }
-            if let Some(limiter) = &mut self.limiter {
-                limiter.sweep(now);
+            if let Some(budgets) = &mut self.budgets {
+                budgets.sweep(now);
             }
         }
         while let Some(&(deadline, id)) = self.closing.front() {
@@ -1418,6 +1708,24 @@ impl Hub {
             None => false,
         }
     }
+}
+
+/// The newest of `messages` (oldest first) whose encoded size fits in
+/// `budget` bytes, still oldest first, and whether any were left out.
+fn newest_within(messages: Vec<&ChatMessage>, budget: usize) -> (Vec<&ChatMessage>, bool) {
+    let mut used = 0;
+    let keep = messages
+        .iter()
+        .rev()
+        .take_while(|m| {
+            used += protocol::encoded_len(m);
+            used <= budget
+        })
+        .count();
+    let cut = keep < messages.len();
+    let mut messages = messages;
+    messages.drain(..messages.len() - keep);
+    (messages, cut)
 }
 
 /// If the hub panics, the chat is over: nobody else can write the sockets or

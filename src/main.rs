@@ -22,9 +22,12 @@ usage: natter [options]          run the chat
   --ws-url URL       WebSocket URL the page connects to (e.g. wss://chat.example.com/ws)
   --public-url URL   public origin of the pages, behind a proxy (e.g. https://chat.example.com)
   --history N        messages each room keeps for people who join (default 200)
-  --rate-limit N     per-address rate limit score (default 25), or off
+  --rate-limit N     per-session rate limit score (default 25), or off
+  --address-rate-limit N  per-address score, shared by its sessions (default 10x --rate-limit)
   --max-connections N  WebSocket connections in all (default 5000)
-  --max-per-ip N     WebSocket connections from one address (default 64)
+  --max-per-ip N     WebSocket connections from one address (default 64; IPv6: per /64)
+  --max-per-session N  WebSocket connections of one session (default 16)
+  --max-sessions-per-ip N  sessions made from one address (default 256)
   --trust-proxy      take client addresses from X-Forwarded-For (only behind a proxy)
   --db PATH          SQLite file for history and sessions (default natter.db), or :memory:
   --retention DAYS   delete messages older than this many days (default: keep all)
@@ -116,8 +119,19 @@ fn parse(mut args: pico_args::Arguments) -> Result<Option<Config>, String> {
                 }
             },
         },
+        address_rate_limit: match value::<f64>(&mut args, "--address-rate-limit")? {
+            Some(n) if !(n > 0.0 && n.is_finite()) => {
+                return Err(format!(
+                    "--address-rate-limit takes a positive number, got {n}"
+                ))
+            }
+            other => other,
+        },
         max_connections: value(&mut args, "--max-connections")?.unwrap_or(defaults.max_connections),
         max_per_ip: value(&mut args, "--max-per-ip")?.unwrap_or(defaults.max_per_ip),
+        max_per_session: value(&mut args, "--max-per-session")?.unwrap_or(defaults.max_per_session),
+        max_sessions_per_ip: value(&mut args, "--max-sessions-per-ip")?
+            .unwrap_or(defaults.max_sessions_per_ip),
         trust_proxy: args.contains("--trust-proxy"),
         db: value(&mut args, "--db")?.unwrap_or(defaults.db.clone()),
         db_max_bytes: value::<u64>(&mut args, "--db-max-mb")?.map(|mb| mb.saturating_mul(1 << 20)),

@@ -37,14 +37,18 @@ pub struct Outbox {
 }
 
 impl Outbox {
-    /// Queue a chunk, unless that would break either bound.
+    /// Queue a chunk, unless that would break either bound. One chunk bigger
+    /// than `max_bytes` is let into an empty queue: a client that has read
+    /// everything it was sent is keeping up, and closing it for one big
+    /// answer would make that answer impossible to receive, ever.
     pub fn push(
         &mut self,
         chunk: Arc<[u8]>,
         max_bytes: usize,
         max_chunks: usize,
     ) -> Result<(), Overflow> {
-        if self.bytes + chunk.len() > max_bytes || self.chunks.len() >= max_chunks {
+        let too_big = !self.chunks.is_empty() && self.bytes + chunk.len() > max_bytes;
+        if too_big || self.chunks.len() >= max_chunks {
             return Err(Overflow);
         }
         self.bytes += chunk.len();
@@ -151,6 +155,13 @@ mod tests {
         assert_eq!(outbox.push(Arc::from(&b"6789"[..]), 8, 10), Err(Overflow));
         assert_eq!(outbox.len(), 5);
         assert_eq!(outbox.push(Arc::from(&b"67"[..]), 8, 1), Err(Overflow));
+    }
+
+    #[test]
+    fn one_oversized_chunk_passes_an_empty_queue_only() {
+        let mut outbox = Outbox::default();
+        assert_eq!(outbox.push(Arc::from(&b"0123456789"[..]), 8, 10), Ok(()));
+        assert_eq!(outbox.push(Arc::from(&b"x"[..]), 8, 10), Err(Overflow));
     }
 
     #[test]

@@ -474,6 +474,33 @@ pub fn now_millis() -> u64 {
         .unwrap_or(0)
 }
 
+/// The size of a message once encoded as JSON, without encoding it: its
+/// strings with their escapes, plus the fields around them (an upper bound
+/// of those, so a budget built on this is never exceeded). The hub uses it to
+/// keep answers that carry many messages within a byte budget.
+pub fn encoded_len(m: &ChatMessage) -> usize {
+    /// `{"type":"message","room":"","id":,"user":"","text":"","ts":,"client_id":""}`
+    /// with two 20-digit numbers.
+    const FRAME: usize = 120;
+    FRAME
+        + json_string_len(&m.room)
+        + json_string_len(&m.user)
+        + json_string_len(&m.text)
+        + m.client_id.as_deref().map_or(0, json_string_len)
+}
+
+/// Bytes of `text` inside a JSON string: control characters become `\uXXXX`
+/// (or a two-byte escape), `"` and `\` get a backslash, the rest is UTF-8.
+fn json_string_len(text: &str) -> usize {
+    text.bytes()
+        .map(|b| match b {
+            b'"' | b'\\' | b'\n' | b'\t' | b'\r' | 0x08 | 0x0C => 2,
+            0..=0x1F => 6,
+            _ => 1,
+        })
+        .sum()
+}
+
 // ---------------------------------------------------------------------------
 // Frames. The hub encodes each outgoing event once, into the bytes of a complete
 // WebSocket frame, and shares those bytes among every recipient.
@@ -603,6 +630,31 @@ mod tests {
                 client_id: None
             }
         );
+    }
+
+    #[test]
+    fn the_encoded_length_is_never_less_than_the_real_one() {
+        for text in [
+            "hi",
+            "say \"hi\"\n\ttab \\ ok",
+            "\u{1}\u{7f}\u{1f}",
+            "😀 José प्रिया",
+        ] {
+            let m = ChatMessage {
+                room: "Lobby".into(),
+                id: u64::MAX,
+                user: "alice".into(),
+                text: text.to_string(),
+                ts: u64::MAX,
+                client_id: Some("c\"1".into()),
+            };
+            let real = serde_json::to_vec(&Reply::Message(&m)).unwrap().len();
+            let estimate = encoded_len(&m);
+            assert!(
+                estimate >= real && estimate <= real + 64,
+                "{text:?}: {estimate} vs {real}"
+            );
+        }
     }
 
     #[test]

@@ -1,21 +1,45 @@
-//! Rate limiting by client address, with a decaying score (as hack.chat does).
+//! Rate limiting with a decaying score (as hack.chat does), kept per key: the
+//! hub keeps one limiter per session and one per client address.
 //!
-//! Every address has a score. Each thing it does adds a cost (see `config.rs`);
+//! Every key has a score. Each thing it does adds a cost (see `config.rs`);
 //! the score halves every [`RATE_HALF_LIFE`](crate::config::RATE_HALF_LIFE). Once
 //! the score reaches the threshold, requests are refused with `rate_limited`
 //! and the number of seconds until one would pass. An address that keeps going
 //! until twice the threshold has its connection closed with 1008.
 //!
-//! Why per address and not per connection? Opening more tabs must not buy more
-//! budget. Why a decaying score and not a fixed window? It lets a burst of
-//! about two dozen quick messages from rest through, then settles to a steady
-//! rate, with no edge where a window resets.
+//! Why per session and not per connection? Opening more tabs must not buy more
+//! budget. Why per address as well, with a bigger threshold? A whole class
+//! behind one NAT address must be able to chat at once, but one visitor who
+//! opens many sessions must not multiply their budget without end. Why a
+//! decaying score and not a fixed window? It lets a burst of about two dozen
+//! quick messages from rest through, then settles to a steady rate, with no
+//! edge where a window resets.
+//!
+//! [`address_key`] decides what "one address" means: an IPv6 /64 is one
+//! address, because one home or phone is handed a whole /64 and can pick any
+//! address in it.
 //!
 //! Time is passed in, so the tests below are exact.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::hash::Hash;
+use std::net::{IpAddr, Ipv6Addr};
 use std::time::{Duration, Instant};
+
+/// The address that limits and caps are counted by: IPv4 as it is (also when
+/// it arrives as an IPv4-mapped IPv6 address), IPv6 cut to its /64 prefix.
+pub fn address_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+    }
+}
 
 /// What the limiter decides about one request.
 #[derive(Debug, PartialEq)]
@@ -34,15 +58,15 @@ struct Score {
     at: Instant,
 }
 
-/// Scores for every address seen recently.
-pub struct RateLimiter {
+/// Scores for every key (a session, an address) seen recently.
+pub struct RateLimiter<K> {
     threshold: f64,
     half_life: Duration,
-    scores: HashMap<IpAddr, Score>,
+    scores: HashMap<K, Score>,
 }
 
-impl RateLimiter {
-    pub fn new(threshold: f64, half_life: Duration) -> RateLimiter {
+impl<K: Hash + Eq + Copy> RateLimiter<K> {
+    pub fn new(threshold: f64, half_life: Duration) -> RateLimiter<K> {
         RateLimiter {
             threshold,
             half_life,
@@ -55,14 +79,34 @@ impl RateLimiter {
         score.value * 0.5f64.powf(halves)
     }
 
-    /// Charge `cost` to `ip` and say whether the request may go ahead. A refused
-    /// request is charged too: hammering on a closed door keeps it closed.
-    pub fn charge(&mut self, ip: IpAddr, cost: f64, now: Instant) -> Verdict {
-        let value = match self.scores.get(&ip) {
+    /// The score `key` would have with `cost` added, now.
+    fn after(&self, key: K, cost: f64, now: Instant) -> f64 {
+        match self.scores.get(&key) {
             Some(score) => self.decayed(score, now) + cost,
             None => cost,
-        };
-        self.scores.insert(ip, Score { value, at: now });
+        }
+    }
+
+    /// Charge `cost` to `key` and say whether the request may go ahead. A
+    /// refused request is charged too: hammering on a closed door keeps it
+    /// closed. That is right for what a connected client sends, where
+    /// persisting ends in a close; see [`RateLimiter::check`] for the door
+    /// itself.
+    pub fn charge(&mut self, key: K, cost: f64, now: Instant) -> Verdict {
+        let value = self.after(key, cost, now);
+        self.scores.insert(key, Score { value, at: now });
+        self.verdict(value, cost)
+    }
+
+    /// Whether `cost` would pass for `key` now, charging nothing: for a door
+    /// that is not yet open (a handshake), where charging refusals would keep
+    /// out, for good, a class whose pages all retry at once behind one NAT.
+    /// Charge with [`RateLimiter::charge`] once it is let in.
+    pub fn check(&self, key: K, cost: f64, now: Instant) -> Verdict {
+        self.verdict(self.after(key, cost, now), cost)
+    }
+
+    fn verdict(&self, value: f64, cost: f64) -> Verdict {
         if value < self.threshold {
             Verdict::Allow
         } else if value >= 2.0 * self.threshold {
@@ -79,8 +123,8 @@ impl RateLimiter {
         }
     }
 
-    /// Forget addresses whose score has decayed to nothing, so the map does not
-    /// grow with every address ever seen.
+    /// Forget keys whose score has decayed to nothing, so the map does not
+    /// grow with every address or session ever seen.
     pub fn sweep(&mut self, now: Instant) {
         let half_life = self.half_life.as_secs_f64();
         self.scores.retain(|_, s| {
@@ -90,12 +134,100 @@ impl RateLimiter {
     }
 }
 
+/// The two budgets a request is charged to: its session's (when it has one;
+/// a login does not yet) and its address's, which has the bigger threshold.
+/// It passes only if both let it.
+pub struct Budgets<S> {
+    sessions: RateLimiter<S>,
+    addresses: RateLimiter<IpAddr>,
+}
+
+impl<S: Hash + Eq + Copy> Budgets<S> {
+    pub fn new(per_session: f64, per_address: f64, half_life: Duration) -> Budgets<S> {
+        Budgets {
+            sessions: RateLimiter::new(per_session, half_life),
+            addresses: RateLimiter::new(per_address, half_life),
+        }
+    }
+
+    /// Charge both budgets (see [`RateLimiter::charge`]); the stricter
+    /// verdict wins.
+    pub fn charge(&mut self, session: Option<S>, ip: IpAddr, cost: f64, now: Instant) -> Verdict {
+        let by_address = self.addresses.charge(address_key(ip), cost, now);
+        match session {
+            Some(session) => stricter(by_address, self.sessions.charge(session, cost, now)),
+            None => by_address,
+        }
+    }
+
+    /// Whether both budgets would let `cost` through, charging nothing (see
+    /// [`RateLimiter::check`]).
+    pub fn check(&self, session: Option<S>, ip: IpAddr, cost: f64, now: Instant) -> Verdict {
+        let by_address = self.addresses.check(address_key(ip), cost, now);
+        match session {
+            Some(session) => stricter(by_address, self.sessions.check(session, cost, now)),
+            None => by_address,
+        }
+    }
+
+    pub fn sweep(&mut self, now: Instant) {
+        self.sessions.sweep(now);
+        self.addresses.sweep(now);
+    }
+}
+
+/// Close beats a refusal, which beats letting through; of two refusals, the
+/// longer wait.
+fn stricter(a: Verdict, b: Verdict) -> Verdict {
+    match (a, b) {
+        (Verdict::Close, _) | (_, Verdict::Close) => Verdict::Close,
+        (
+            Verdict::Limit {
+                retry_after_secs: x,
+            },
+            Verdict::Limit {
+                retry_after_secs: y,
+            },
+        ) => Verdict::Limit {
+            retry_after_secs: x.max(y),
+        },
+        (limit @ Verdict::Limit { .. }, _) | (_, limit @ Verdict::Limit { .. }) => limit,
+        (Verdict::Allow, Verdict::Allow) => Verdict::Allow,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn ip() -> IpAddr {
         "192.0.2.1".parse().unwrap()
+    }
+
+    #[test]
+    fn an_ipv6_slash_64_is_one_address() {
+        let key = |s: &str| address_key(s.parse().unwrap()).to_string();
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::");
+        assert_eq!(key("2001:db8:1:2:ffff:1:2:3"), "2001:db8:1:2::");
+        assert_ne!(key("2001:db8:1:3::1"), key("2001:db8:1:2::1"));
+        assert_eq!(key("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(key("192.0.2.7"), "192.0.2.7");
+    }
+
+    #[test]
+    fn checking_the_door_charges_nothing() {
+        let mut limiter = RateLimiter::new(25.0, Duration::from_secs(30));
+        let now = Instant::now();
+        assert_eq!(limiter.charge(ip(), 24.5, now), Verdict::Allow);
+        for _ in 0..100 {
+            assert!(matches!(
+                limiter.check(ip(), 1.0, now),
+                Verdict::Limit { .. }
+            ));
+        }
+        // Knocking a hundred times did not push the reopening further away.
+        let later = now + Duration::from_secs(30);
+        assert_eq!(limiter.check(ip(), 1.0, later), Verdict::Allow);
     }
 
     #[test]
@@ -122,6 +254,26 @@ mod tests {
         assert!(verdicts.contains(&Verdict::Close));
         let other: IpAddr = "192.0.2.2".parse().unwrap();
         assert_eq!(limiter.charge(other, 1.0, now), Verdict::Allow);
+    }
+
+    #[test]
+    fn sessions_share_their_address_budget() {
+        let mut budgets: Budgets<u64> = Budgets::new(25.0, 50.0, Duration::from_secs(30));
+        let now = Instant::now();
+        // Two sessions behind one address each get their own 25 ...
+        for session in [1, 2] {
+            let passed = (0..30)
+                .take_while(|_| budgets.charge(Some(session), ip(), 1.0, now) == Verdict::Allow)
+                .count();
+            assert_eq!(passed, 24, "session {session}");
+        }
+        // ... and the address's 50 is then spent, for a third session too.
+        assert!(matches!(
+            budgets.charge(Some(3), ip(), 1.0, now),
+            Verdict::Limit { .. }
+        ));
+        let other: IpAddr = "192.0.2.9".parse().unwrap();
+        assert_eq!(budgets.charge(Some(4), other, 1.0, now), Verdict::Allow);
     }
 
     #[test]

@@ -382,6 +382,21 @@ fn query_value(query: &str, key: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
+/// The client's address, for the limits kept per address: the peer, or behind
+/// a trusted proxy the address it forwarded (see `ws::client_ip`).
+fn client_address(request: &Request, context: &WebContext) -> std::net::IpAddr {
+    let peer = request
+        .remote_addr()
+        .copied()
+        .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+    let forwarded = request
+        .headers()
+        .iter()
+        .find(|h| h.field.equiv("X-Forwarded-For"))
+        .map_or("", |h| h.value.as_str());
+    crate::ws::client_ip(peer, forwarded, context.config.trust_proxy)
+}
+
 fn cookie_token(request: &Request) -> Option<String> {
     request
         .headers()
@@ -464,17 +479,25 @@ fn login(request: &mut Request, context: &WebContext) -> Page {
         }
     };
     let replaces = cookie_token(request);
+    let ip = client_address(request, context);
     let answer = ask(context, |reply| Event::Login {
         name: name.clone(),
         room: room.clone(),
         token,
         replaces,
+        ip,
         reply,
     });
     match answer {
         Some(Ok(token)) => redirect(&format!("/r/{}", encode_component(&room)))
             .with_header(header("Set-Cookie", &session::set_cookie(&token))),
-        Some(Err(message)) => login_form(400, &raw_name, &raw_room, &message),
+        Some(Err(refusal)) => {
+            let page = login_form(refusal.status, &raw_name, &raw_room, &refusal.message);
+            match refusal.retry_after {
+                Some(secs) => page.with_header(header("Retry-After", &secs.to_string())),
+                None => page,
+            }
+        }
         None => hub_unavailable(),
     }
 }

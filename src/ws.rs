@@ -34,11 +34,12 @@ use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{Error as WsError, Message};
 
 use crate::config::{
-    Config, HUB_REPLY_TIMEOUT, MAX_WS_MESSAGE_BYTES, READER_STACK_BYTES, REFUSAL_SLACK,
-    WS_READ_BUFFER_BYTES,
+    Config, HUB_REPLY_TIMEOUT, MAX_PENDING_HANDSHAKES_PER_IP, MAX_REFUSALS_PER_IP,
+    MAX_WS_MESSAGE_BYTES, READER_STACK_BYTES, REFUSAL_SLACK, WS_READ_BUFFER_BYTES,
 };
 use crate::hub::{Admission, ConnId, Event};
 use crate::protocol::{self, close};
+use crate::ratelimit::address_key;
 use crate::session;
 
 /// Longest pause after a failed `accept` (for example, out of file
@@ -54,14 +55,38 @@ pub struct WsContext {
     pub web_port: u16,
     /// Connection threads alive now, handshakes included.
     threads: AtomicUsize,
-    /// Admitted connections, in total and per address.
+    /// The counts the caps are checked against.
     admitted: Mutex<Admitted>,
 }
 
+/// What the connection caps count. One lock for all of it: it is taken a few
+/// times per connection, never while doing I/O.
 #[derive(Default)]
 struct Admitted {
+    /// Connections past every check, in all (`--max-connections`).
     total: usize,
-    per_ip: HashMap<IpAddr, usize>,
+    /// By address (`ratelimit::address_key`): counted at `accept`, before a
+    /// thread is spawned (behind a trusted proxy, once the forwarded address
+    /// is read).
+    per_address: HashMap<IpAddr, PerAddress>,
+    /// Connections by session (`session::token_key`), `--max-per-session`.
+    per_session: HashMap<String, usize>,
+}
+
+#[derive(Default)]
+struct PerAddress {
+    /// Sockets of this address: handshakes in progress and connections.
+    open: usize,
+    /// Of those, handshakes not finished yet.
+    pending: usize,
+    /// Refused sockets still being answered (see `MAX_REFUSALS_PER_IP`).
+    refusing: usize,
+}
+
+impl PerAddress {
+    fn is_empty(&self) -> bool {
+        self.open == 0 && self.refusing == 0
+    }
 }
 
 impl WsContext {
@@ -75,49 +100,156 @@ impl WsContext {
         }
     }
 
-    /// Count a connection in, unless a cap says no. The count goes down when the
-    /// returned guard is dropped, however the connection ends.
-    fn admit(&self, ip: IpAddr) -> Result<AdmitGuard<'_>, Refusal> {
+    fn counts(&self) -> std::sync::MutexGuard<'_, Admitted> {
         // A poisoned lock means a thread panicked while holding it; the counts
         // are plain integers and still usable.
-        let mut admitted = self.admitted.lock().unwrap_or_else(|e| e.into_inner());
+        self.admitted.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Count a new socket from `ip` in, unless its address is at a cap
+    /// (`--max-per-ip` sockets, `MAX_PENDING_HANDSHAKES_PER_IP` of them
+    /// unfinished). A refused socket is still given a thread to be told why,
+    /// but only `MAX_REFUSALS_PER_IP` at once per address; `Err(None)` means
+    /// not even that: close it.
+    fn arrive(
+        self: &Arc<Self>,
+        ip: IpAddr,
+        pending: bool,
+    ) -> Result<AddressSlot, Option<Refusing>> {
+        let ip = address_key(ip);
+        let mut admitted = self.counts();
+        let mine = admitted.per_address.entry(ip).or_default();
+        let refusal = if mine.open >= self.config.max_per_ip {
+            Some("too many connections from your address (--max-per-ip)")
+        } else if pending && mine.pending >= MAX_PENDING_HANDSHAKES_PER_IP {
+            Some("too many unfinished handshakes from your address")
+        } else {
+            None
+        };
+        match refusal {
+            None => {
+                mine.open += 1;
+                mine.pending += usize::from(pending);
+                Ok(AddressSlot {
+                    context: self.clone(),
+                    ip,
+                    pending,
+                })
+            }
+            Some(why) if mine.refusing < MAX_REFUSALS_PER_IP => {
+                mine.refusing += 1;
+                Err(Some(Refusing {
+                    context: self.clone(),
+                    ip,
+                    why: (StatusCode::TOO_MANY_REQUESTS, why),
+                }))
+            }
+            Some(_) => {
+                if mine.is_empty() {
+                    admitted.per_address.remove(&ip);
+                }
+                Err(None)
+            }
+        }
+    }
+
+    /// Count a connection in past the caps in all and per session. The count
+    /// goes down when the returned guard is dropped, however the connection
+    /// ends.
+    fn admit(&self, session: Option<String>) -> Result<AdmitGuard<'_>, Refusal> {
+        let mut admitted = self.counts();
         if admitted.total >= self.config.max_connections {
             return Err((
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the server is at its connection limit (--max-connections); try again soon",
             ));
         }
-        let mine = admitted.per_ip.entry(ip).or_insert(0);
-        if *mine >= self.config.max_per_ip {
-            return Err((
-                StatusCode::TOO_MANY_REQUESTS,
-                "too many connections from your address (--max-per-ip)",
-            ));
+        if let Some(session) = &session {
+            let mine = admitted.per_session.entry(session.clone()).or_insert(0);
+            if *mine >= self.config.max_per_session {
+                return Err((
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too many connections for one session (--max-per-session)",
+                ));
+            }
+            *mine += 1;
         }
-        *mine += 1;
         admitted.total += 1;
-        Ok(AdmitGuard { context: self, ip })
+        Ok(AdmitGuard {
+            context: self,
+            session,
+        })
+    }
+}
+
+/// One socket counted against its address; dropping it counts it out.
+struct AddressSlot {
+    context: Arc<WsContext>,
+    ip: IpAddr,
+    /// Still counted as an unfinished handshake.
+    pending: bool,
+}
+
+impl AddressSlot {
+    /// The handshake is over: the socket no longer counts as unfinished.
+    fn handshake_done(&mut self) {
+        if std::mem::take(&mut self.pending) {
+            let mut admitted = self.context.counts();
+            if let Some(mine) = admitted.per_address.get_mut(&self.ip) {
+                mine.pending -= 1;
+            }
+        }
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        self.handshake_done();
+        let mut admitted = self.context.counts();
+        if let Some(mine) = admitted.per_address.get_mut(&self.ip) {
+            mine.open -= 1;
+            if mine.is_empty() {
+                admitted.per_address.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// A refused socket being told so; dropping it counts the refusal out.
+struct Refusing {
+    context: Arc<WsContext>,
+    ip: IpAddr,
+    why: Refusal,
+}
+
+impl Drop for Refusing {
+    fn drop(&mut self) {
+        let mut admitted = self.context.counts();
+        if let Some(mine) = admitted.per_address.get_mut(&self.ip) {
+            mine.refusing -= 1;
+            if mine.is_empty() {
+                admitted.per_address.remove(&self.ip);
+            }
+        }
     }
 }
 
 /// One admitted connection; dropping it counts the connection out.
 struct AdmitGuard<'a> {
     context: &'a WsContext,
-    ip: IpAddr,
+    session: Option<String>,
 }
 
 impl Drop for AdmitGuard<'_> {
     fn drop(&mut self) {
-        let mut admitted = self
-            .context
-            .admitted
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut admitted = self.context.counts();
         admitted.total -= 1;
-        if let Some(n) = admitted.per_ip.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                admitted.per_ip.remove(&self.ip);
+        if let Some(session) = &self.session {
+            if let Some(n) = admitted.per_session.get_mut(session) {
+                *n -= 1;
+                if *n == 0 {
+                    admitted.per_session.remove(session);
+                }
             }
         }
     }
@@ -155,6 +287,19 @@ pub fn accept_loop(listener: TcpListener, context: Arc<WsContext>, stop: Arc<Ato
         if threads >= context.config.max_connections + REFUSAL_SLACK {
             continue;
         }
+        // The address is counted here, before any thread is spent on it, so
+        // that one address holding thousands of half-sent handshakes cannot
+        // take the slots of everyone else. Behind a trusted proxy every
+        // socket comes from the proxy: the real address is only known from
+        // the request, so it is counted there (`check_handshake`).
+        let slot = match context.config.trust_proxy {
+            true => None,
+            false => match context.arrive(peer.ip(), true) {
+                Ok(slot) => Some(Ok(slot)),
+                Err(Some(refusing)) => Some(Err(refusing)),
+                Err(None) => continue, // dropping the stream closes it
+            },
+        };
         let id = next_id;
         next_id += 1;
         let context = context.clone();
@@ -166,7 +311,7 @@ pub fn accept_loop(listener: TcpListener, context: Arc<WsContext>, stop: Arc<Ato
             .stack_size(READER_STACK_BYTES)
             .spawn(move || {
                 context.threads.fetch_add(1, Ordering::SeqCst);
-                connection_loop(stream, peer, id, &context);
+                connection_loop(stream, peer, id, &context, slot);
                 context.threads.fetch_sub(1, Ordering::SeqCst);
             });
         if let Err(err) = spawned {
@@ -230,8 +375,19 @@ fn websocket_config() -> WebSocketConfig {
         .accept_unmasked_frames(false)
 }
 
+/// A socket's standing with its address's caps, decided at `accept`: counted
+/// in, or refused (and to be told why). `None` behind a trusted proxy, where
+/// the address is counted once the request names it.
+type Arrival = Option<Result<AddressSlot, Refusing>>;
+
 /// One client, from handshake to goodbye. Runs on its own thread.
-fn connection_loop(stream: TcpStream, peer: SocketAddr, id: ConnId, context: &WsContext) {
+fn connection_loop(
+    stream: TcpStream,
+    peer: SocketAddr,
+    id: ConnId,
+    context: &Arc<WsContext>,
+    arrival: Arrival,
+) {
     // Chat frames are small and latency matters: without this, Nagle's
     // algorithm holds small writes back and throughput falls several times over.
     let _ = stream.set_nodelay(true);
@@ -242,17 +398,28 @@ fn connection_loop(stream: TcpStream, peer: SocketAddr, id: ConnId, context: &Ws
         deadline: Some(Instant::now() + context.config.handshake_timeout),
     };
 
+    let (mut slot, refused) = match arrival {
+        Some(Ok(slot)) => (Some(slot), None),
+        Some(Err(refusing)) => (None, Some(refusing)),
+        None => (None, None),
+    };
     let mut admitted = None;
     // tungstenite's callback type returns a whole HTTP response as its error.
     #[allow(clippy::result_large_err)]
-    let check =
-        |request: &Request, response: Response| match check_handshake(request, peer, context) {
+    let check = |request: &Request, response: Response| {
+        if let Some(refusing) = &refused {
+            // Refused at accept; the request is read only to answer it.
+            let (status, why) = refusing.why;
+            return Err(refuse(status, why));
+        }
+        match check_handshake(request, peer, context, slot.is_none()) {
             Ok(ok) => {
                 admitted = Some(ok);
                 Ok(response)
             }
             Err((status, why)) => Err(refuse(status, why)),
-        };
+        }
+    };
     let mut ws = match tungstenite::accept_hdr_with_config(stream, check, Some(websocket_config()))
     {
         Ok(ws) => ws,
@@ -260,8 +427,14 @@ fn connection_loop(stream: TcpStream, peer: SocketAddr, id: ConnId, context: &Ws
         // response, if any, was written; dropping the stream closes it.
         Err(_) => return,
     };
-    let (token, ip, _admitted) =
+    let (token, ip, _admitted, forwarded_slot) =
         admitted.expect("a handshake only succeeds after the check admitted it");
+    if let Some(slot) = slot.as_mut() {
+        slot.handshake_done();
+    }
+    // The address's count, from `accept` or from the check: held until this
+    // function returns, when the connection is over.
+    let _slots = (slot, forwarded_slot);
 
     // From here on, the hub is the only writer and reads may wait up to the
     // idle timeout: the hub pings well within it, so a live peer always has
@@ -326,7 +499,10 @@ fn connection_loop(stream: TcpStream, peer: SocketAddr, id: ConnId, context: &Ws
                 ))
             }
             Ok(Message::Close(_)) => break None,
-            Ok(_) => continue, // ping or pong: reading it was all that mattered
+            // Answered already (a ping's pong went out above as an AutoReply,
+            // which the hub charges); a pong is charged too.
+            Ok(Message::Pong(_)) => Event::Pong { conn: id },
+            Ok(_) => continue,
             Err(err) => break close_for(&err),
         };
         if to_hub.send(event).is_err() {
@@ -353,14 +529,19 @@ type Refusal = (StatusCode, &'static str);
 /// Decide whether to accept a handshake: the right path, an allowed Origin, a
 /// live session, and room under the connection caps. Returns the session token
 /// (none in echo mode), the client's address and its admission, or the refusal.
+/// What a successful check hands on: the session token (none in echo mode),
+/// the client's address, its admission, and (behind a trusted proxy) its
+/// count against the forwarded address.
+type Checked<'a> = (Option<String>, IpAddr, AdmitGuard<'a>, Option<AddressSlot>);
+
 fn check_handshake<'a>(
     request: &Request,
     peer: SocketAddr,
-    context: &'a WsContext,
-) -> Result<(Option<String>, IpAddr, AdmitGuard<'a>), Refusal> {
+    context: &'a Arc<WsContext>,
+    count_address: bool,
+) -> Result<Checked<'a>, Refusal> {
     if context.config.echo {
-        let ip = peer.ip();
-        return Ok((None, ip, context.admit(ip)?));
+        return Ok((None, peer.ip(), context.admit(None)?, None));
     }
     if request.uri().path() != "/ws" {
         return Err((StatusCode::NOT_FOUND, "no WebSocket here; use /ws"));
@@ -383,6 +564,20 @@ fn check_handshake<'a>(
         .find_map(session::token_from_cookies)
         .ok_or((StatusCode::UNAUTHORIZED, "log in first"))?;
     let ip = client_ip(peer, header("x-forwarded-for"), context.config.trust_proxy);
+    let address_slot = match count_address {
+        true => Some(
+            context
+                .arrive(ip, false)
+                .map_err(|refusing| match refusing {
+                    Some(refusing) => refusing.why,
+                    None => (
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "too many connections from your address (--max-per-ip)",
+                    ),
+                })?,
+        ),
+        false => None,
+    };
     let (reply, answer) = crossbeam_channel::bounded(1);
     let admit = Event::Admit {
         token: token.clone(),
@@ -405,15 +600,15 @@ fn check_handshake<'a>(
             return Err((StatusCode::UNAUTHORIZED, "session expired; log in again"))
         }
     }
-    let guard = context.admit(ip)?;
-    Ok((Some(token), ip, guard))
+    let guard = context.admit(Some(session::token_key(&token)))?;
+    Ok((Some(token), ip, guard, address_slot))
 }
 
 /// The address limits apply to. Behind a reverse proxy every connection comes
 /// from the proxy, so with `--trust-proxy` the last `X-Forwarded-For` entry (the
 /// address the proxy itself saw) is used instead. Without the flag the header is
 /// ignored: a client could put anything in it.
-fn client_ip(peer: SocketAddr, forwarded_for: &str, trust_proxy: bool) -> IpAddr {
+pub fn client_ip(peer: SocketAddr, forwarded_for: &str, trust_proxy: bool) -> IpAddr {
     let forwarded = || forwarded_for.rsplit(',').next()?.trim().parse().ok();
     match trust_proxy {
         true => forwarded().unwrap_or(peer.ip()),
@@ -496,18 +691,56 @@ mod tests {
         let config = Config {
             max_connections: 3,
             max_per_ip: 2,
+            max_per_session: 2,
             ..Config::default()
         };
-        let c = WsContext::new(to_hub, config, 8080);
+        let c = Arc::new(WsContext::new(to_hub, config, 8080));
         let a: IpAddr = "192.0.2.1".parse().unwrap();
-        let b: IpAddr = "192.0.2.2".parse().unwrap();
-        let first = c.admit(a).unwrap();
-        let _second = c.admit(a).unwrap();
-        assert_eq!(c.admit(a).err().unwrap().0, StatusCode::TOO_MANY_REQUESTS);
-        let _third = c.admit(b).unwrap();
-        assert_eq!(c.admit(b).err().unwrap().0, StatusCode::SERVICE_UNAVAILABLE);
+        let first = c.arrive(a, true).ok().unwrap();
+        let _second = c.arrive(a, true).ok().unwrap();
+        // The third from that address is refused, and told why ...
+        let refusing = c.arrive(a, true).err().unwrap().unwrap();
+        assert_eq!(refusing.why.0, StatusCode::TOO_MANY_REQUESTS);
+        let _also = c.arrive(a, true).err().unwrap().unwrap();
+        // ... but only so many refusals are answered at once.
+        assert!(c.arrive(a, true).err().unwrap().is_none());
         drop(first);
-        assert!(c.admit(b).is_ok());
+        assert!(c.arrive(a, true).is_ok());
+
+        // Sessions and the total.
+        let s1 = c.admit(Some("s1".into())).unwrap();
+        let _s1b = c.admit(Some("s1".into())).unwrap();
+        assert_eq!(
+            c.admit(Some("s1".into())).err().unwrap().0,
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        let _s2 = c.admit(Some("s2".into())).unwrap();
+        assert_eq!(
+            c.admit(Some("s3".into())).err().unwrap().0,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        drop(s1);
+        assert!(c.admit(Some("s3".into())).is_ok());
+    }
+
+    #[test]
+    fn unfinished_handshakes_are_capped_per_address_and_ipv6_slash_64() {
+        let (to_hub, _) = crossbeam_channel::bounded(1);
+        let c = Arc::new(WsContext::new(to_hub, Config::default(), 8080));
+        let mut slots: Vec<_> = (0..MAX_PENDING_HANDSHAKES_PER_IP)
+            .map(|i| {
+                let ip: IpAddr = format!("2001:db8::{:x}", i + 1).parse().unwrap();
+                c.arrive(ip, true).ok().unwrap()
+            })
+            .collect();
+        // Another address of the same /64 is the same address.
+        let ip: IpAddr = "2001:db8::ffff".parse().unwrap();
+        assert!(c.arrive(ip, true).is_err());
+        // A finished handshake frees its pending place, not its connection.
+        slots[0].handshake_done();
+        assert!(c.arrive(ip, true).is_ok());
+        let other: IpAddr = "2001:db8:0:1::1".parse().unwrap();
+        assert!(c.arrive(other, true).is_ok());
     }
 
     #[test]
