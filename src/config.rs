@@ -243,7 +243,8 @@ pub const FD_HEADROOM: usize = 1024;
 /// Most live sessions. A login past it evicts the oldest session without an
 /// open socket (one that never opened one first), so a login flood cannot
 /// grow memory without bound, nor lock newcomers out. Only when every session
-/// has a socket open is a login refused (503).
+/// has a socket open is a login refused (503). Overridable with
+/// `--max-sessions`.
 pub const MAX_SESSIONS: usize = 50_000;
 
 /// Most sessions made from one address (an IPv6 /64 counts as one). A login
@@ -383,6 +384,8 @@ pub struct Config {
     pub max_per_session: usize,
     /// See [`MAX_SESSIONS_PER_IP`].
     pub max_sessions_per_ip: usize,
+    /// See [`MAX_SESSIONS`].
+    pub max_sessions: usize,
     /// Take the client address from the last `X-Forwarded-For` entry, as set by a
     /// reverse proxy (`--trust-proxy`). Off by default: anyone can send that header.
     pub trust_proxy: bool,
@@ -423,6 +426,7 @@ impl Default for Config {
             max_per_ip: MAX_CONNECTIONS_PER_IP,
             max_per_session: MAX_CONNECTIONS_PER_SESSION,
             max_sessions_per_ip: MAX_SESSIONS_PER_IP,
+            max_sessions: MAX_SESSIONS,
             trust_proxy: false,
             write_stall_timeout: WRITE_STALL_TIMEOUT,
             echo: false,

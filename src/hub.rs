@@ -51,7 +51,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use crate::config::{
     Config, CLIENT_ID_MEMORY, CLOSE_FLUSH_TIMEOUT, MAX_EVENTS_PER_PASS, MAX_HISTORY_PAGE,
-    MAX_OUTBOX_CHUNKS, MAX_RESUME, MAX_ROOMS_PER_CONNECTION, MAX_SESSIONS, RATE_CHARS_PER_POINT,
+    MAX_OUTBOX_CHUNKS, MAX_RESUME, MAX_ROOMS_PER_CONNECTION, RATE_CHARS_PER_POINT,
     RATE_COST_INVALID, RATE_COST_JOIN, RATE_COST_MESSAGE, RATE_HALF_LIFE, RETENTION_INTERVAL,
     SHUTDOWN_TIMEOUT, WRITE_RETRY_INTERVAL,
 };
@@ -374,8 +374,8 @@ impl Hub {
             (Some(session), Some(address)) => Some(Budgets::new(session, address, RATE_HALF_LIFE)),
             _ => None,
         };
-        let max_sessions = config.db_max_bytes.map_or(MAX_SESSIONS, |budget| {
-            ((budget / 4 / STORED_SESSION_BYTES) as usize).clamp(100, MAX_SESSIONS)
+        let max_sessions = config.db_max_bytes.map_or(config.max_sessions, |budget| {
+            ((budget / 4 / STORED_SESSION_BYTES) as usize).clamp(100, config.max_sessions)
         });
         let stored_sessions = store.sessions()?;
         let mut hub = Hub {
@@ -1744,5 +1744,153 @@ impl Drop for Hub {
             let _ = conn.outbox.write_to(&conn.socket);
             let _ = conn.socket.shutdown(Shutdown::Both);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The hub driven directly, with a chosen `now`: no sockets, no sleeps.
+    use super::*;
+
+    fn hub(adjust: impl FnOnce(&mut Config)) -> (Hub, Instant) {
+        let mut config = Config {
+            db: ":memory:".into(),
+            ..Config::default()
+        };
+        adjust(&mut config);
+        let store = Storage::open(":memory:", None).expect("an in-memory database opens");
+        let now = Instant::now();
+        (
+            Hub::new(config, store, now).expect("an empty store loads"),
+            now,
+        )
+    }
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().expect("a literal address")
+    }
+
+    /// Log in through the event the web thread sends; returns the answer.
+    fn login(hub: &mut Hub, name: &str, from: &str, now: Instant) -> Result<String, LoginRefusal> {
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        let token = crate::session::new_token().expect("randomness");
+        let event = Event::Login {
+            name: name.into(),
+            room: "lobby".into(),
+            token,
+            replaces: None,
+            ip: ip(from),
+            reply,
+        };
+        hub.handle(event, now);
+        answer.try_recv().expect("the hub answers a login at once")
+    }
+
+    fn lookup(hub: &mut Hub, token: &str, now: Instant) -> Option<String> {
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        let token = token.to_string();
+        hub.handle(Event::Lookup { token, reply }, now);
+        answer.try_recv().expect("the hub answers a lookup at once")
+    }
+
+    #[test]
+    fn a_session_that_never_connects_expires_soon_and_on_lookup() {
+        let (mut hub, now) = hub(|_| {});
+        let token = login(&mut hub, "alice", "192.0.2.1", now).unwrap();
+        let almost = now + UNUSED_SESSION_TTL - Duration::from_secs(1);
+        assert_eq!(lookup(&mut hub, &token, almost).as_deref(), Some("alice"));
+        // No sweep has run: the lookup itself sees that it is over.
+        let after = now + UNUSED_SESSION_TTL;
+        assert_eq!(lookup(&mut hub, &token, after), None);
+    }
+
+    #[test]
+    fn logins_from_one_address_evict_its_oldest_unused_session() {
+        let (mut hub, now) = hub(|c| {
+            c.rate_limit = None;
+            c.max_sessions_per_ip = 3;
+        });
+        let tokens: Vec<String> = (0..5)
+            .map(|i| login(&mut hub, &format!("u{i}"), "192.0.2.1", now).unwrap())
+            .collect();
+        let alive: Vec<bool> = tokens
+            .iter()
+            .map(|t| lookup(&mut hub, t, now).is_some())
+            .collect();
+        assert_eq!(alive, [false, false, true, true, true]);
+        // Another address is not affected by that one's cap.
+        assert!(login(&mut hub, "bob", "192.0.2.2", now).is_ok());
+        assert_eq!(hub.sessions.len(), 4);
+    }
+
+    #[test]
+    fn a_full_chat_evicts_instead_of_refusing() {
+        let (mut hub, now) = hub(|c| {
+            c.rate_limit = None;
+            c.max_sessions = 10;
+        });
+        let first = login(&mut hub, "first", "192.0.2.1", now).unwrap();
+        for i in 0..20 {
+            let from = format!("198.51.100.{i}");
+            assert!(login(&mut hub, &format!("flood{i}"), &from, now).is_ok());
+        }
+        assert_eq!(hub.sessions.len(), 10);
+        assert_eq!(lookup(&mut hub, &first, now), None, "the oldest went first");
+        assert!(login(&mut hub, "newcomer", "203.0.113.5", now).is_ok());
+    }
+
+    #[test]
+    fn logins_are_charged_to_the_address() {
+        let (mut hub, now) = hub(|c| c.rate_limit = Some(2.0));
+        // The address budget is 10 x 2 = 20; a login costs 1.
+        let passed = (0..40)
+            .take_while(|i| login(&mut hub, &format!("u{i}"), "192.0.2.1", now).is_ok())
+            .count();
+        assert_eq!(passed, 19);
+        let refused = login(&mut hub, "late", "192.0.2.1", now).unwrap_err();
+        assert_eq!(refused.status, 429);
+        assert!(refused.retry_after.is_some_and(|s| s > 0), "{refused:?}");
+        // An IPv6 neighbour in the same /64 shares it; another /64 does not.
+        assert!(login(&mut hub, "v6a", "2001:db8::1", now).is_ok());
+        assert!(login(&mut hub, "v6b", "2001:db8:0:1::1", now).is_ok());
+        assert!(login(&mut hub, "other", "192.0.2.2", now).is_ok());
+    }
+
+    #[test]
+    fn sessions_that_expired_while_stopped_are_not_restored() {
+        let store = Storage::open(":memory:", None).unwrap();
+        let day = 24 * 60 * 60 * 1000;
+        store
+            .save_session("old", "alice", now_millis() - 2 * day)
+            .unwrap();
+        store.save_session("new", "bob", now_millis()).unwrap();
+        let hub = Hub::new(Config::default(), store, Instant::now()).unwrap();
+        let names: Vec<&str> = hub.sessions.values().map(|s| &*s.name).collect();
+        assert_eq!(names, ["bob"]);
+        assert_eq!(hub.store.sessions().unwrap().len(), 1, "and it is deleted");
+    }
+
+    #[test]
+    fn answers_with_many_messages_keep_to_their_byte_budget() {
+        let room: Arc<str> = "lobby".into();
+        let messages: Vec<ChatMessage> = (1..=10)
+            .map(|id| ChatMessage {
+                room: room.clone(),
+                id,
+                user: "alice".into(),
+                text: "\"".repeat(1000), // 2,000 bytes once escaped
+                ts: 0,
+                client_id: None,
+            })
+            .collect();
+        let all: Vec<&ChatMessage> = messages.iter().collect();
+        let (fit, cut) = newest_within(all.clone(), 5 * 2200);
+        assert!(cut);
+        assert_eq!(
+            fit.iter().map(|m| m.id).collect::<Vec<_>>(),
+            [6, 7, 8, 9, 10]
+        );
+        let (fit, cut) = newest_within(all, usize::MAX);
+        assert_eq!((fit.len(), cut), (10, false));
     }
 }

@@ -28,6 +28,7 @@ usage: natter [options]          run the chat
   --max-per-ip N     WebSocket connections from one address (default 64; IPv6: per /64)
   --max-per-session N  WebSocket connections of one session (default 16)
   --max-sessions-per-ip N  sessions made from one address (default 256)
+  --max-sessions N   sessions in all; past it the oldest unused one is evicted (default 50000)
   --trust-proxy      take client addresses from X-Forwarded-For (only behind a proxy)
   --db PATH          SQLite file for history and sessions (default natter.db), or :memory:
   --retention DAYS   delete messages older than this many days (default: keep all)
@@ -132,6 +133,7 @@ fn parse(mut args: pico_args::Arguments) -> Result<Option<Config>, String> {
         max_per_session: value(&mut args, "--max-per-session")?.unwrap_or(defaults.max_per_session),
         max_sessions_per_ip: value(&mut args, "--max-sessions-per-ip")?
             .unwrap_or(defaults.max_sessions_per_ip),
+        max_sessions: value(&mut args, "--max-sessions")?.unwrap_or(defaults.max_sessions),
         trust_proxy: args.contains("--trust-proxy"),
         db: value(&mut args, "--db")?.unwrap_or(defaults.db.clone()),
         db_max_bytes: value::<u64>(&mut args, "--db-max-mb")?.map(|mb| mb.saturating_mul(1 << 20)),
