@@ -601,13 +601,22 @@ impl TestServer {
     /// stream just past the `101` response head: nothing after it is read, so
     /// the server's frames (starting with `hello`) are still in the socket.
     pub fn raw_ws(&self, token: &str) -> TcpStream {
+        self.raw_ws_headers(token, "")
+    }
+
+    /// `raw_ws`, claiming to come from `forwarded_for` (see `connect_via`).
+    pub fn raw_ws_via(&self, token: &str, forwarded_for: &str) -> TcpStream {
+        self.raw_ws_headers(token, &format!("X-Forwarded-For: {forwarded_for}\r\n"))
+    }
+
+    fn raw_ws_headers(&self, token: &str, extra: &str) -> TcpStream {
         let mut stream = TcpStream::connect(self.ws).expect("the WebSocket port accepts");
         stream.set_read_timeout(Some(DEADLINE)).unwrap();
         stream.set_write_timeout(Some(DEADLINE)).unwrap();
         let head = format!(
             "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nUpgrade: websocket\r\n\
              Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-             Sec-WebSocket-Version: 13\r\nOrigin: {}\r\nCookie: natter_session={token}\r\n\r\n",
+             Sec-WebSocket-Version: 13\r\nOrigin: {}\r\nCookie: natter_session={token}\r\n{extra}\r\n",
             self.ws.port(),
             self.origin()
         );

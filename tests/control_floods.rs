@@ -1,0 +1,119 @@
+//! Nothing a client sends is free, and no frame one client can send at will
+//! is queued to each member on its own: a burst of `typing` (which once
+//! closed a whole room as slow consumers), pings, pongs or leaves gets the
+//! sender refused and then closed, while everyone else in the room keeps
+//! receiving everything.
+
+mod common;
+
+use std::io::Write;
+use std::net::TcpStream;
+
+use common::{Client, TestServer};
+use serde_json::{json, Value};
+
+/// A server with the default rate limits, trusting `X-Forwarded-For` so that
+/// each test client can have an address of its own.
+fn limited() -> TestServer {
+    common::start_with(|c| {
+        c.rate_limit = Some(natter::config::RATE_THRESHOLD);
+        c.trust_proxy = true;
+    })
+}
+
+/// mallory's raw socket, joined to the lobby, from an address of her own.
+fn mallory(server: &TestServer) -> TcpStream {
+    let token = server.login("mallory", "lobby");
+    let mut stream = server.raw_ws_via(&token, "198.51.100.66");
+    stream
+        .write_all(&common::text_frame(&json!({"type": "join", "room": "lobby"})))
+        .unwrap();
+    stream
+}
+
+/// bob and carol, in the lobby from addresses of their own.
+fn bystanders(server: &TestServer) -> (Client, Client) {
+    let mut bob = server.user_via("bob", "198.51.100.2");
+    let mut carol = server.user_via("carol", "198.51.100.3");
+    bob.join("lobby");
+    carol.join("lobby");
+    (bob, carol)
+}
+
+/// Everything `client` receives until `marker` arrives as a chat message.
+fn until_marker(client: &mut Client, marker: &str) -> Vec<Value> {
+    let mut seen = Vec::new();
+    loop {
+        let event = client.recv();
+        if event["type"] == "message" && event["text"] == marker {
+            return seen;
+        }
+        seen.push(event);
+    }
+}
+
+/// Send `frames` in one write, so that they reach the hub in one pass, then
+/// check that the bystanders still chat and return what mallory was told.
+fn attack(server: &TestServer, frames: Vec<u8>) -> Option<u16> {
+    let (mut bob, mut carol) = bystanders(server);
+    let mut stream = mallory(server);
+    // Some of this may not be written: the server may close first.
+    let _ = stream.write_all(&frames);
+    let mallory_end = common::read_until_close(&mut stream);
+    for i in 0..3 {
+        let marker = format!("still here {i}");
+        carol.say("lobby", &marker);
+        let seen = until_marker(&mut bob, &marker);
+        let typing = seen.iter().filter(|e| e["type"] == "typing").count();
+        assert!(typing <= 2, "mallory's typing is passed on coalesced: {typing}");
+        until_marker(&mut carol, &marker);
+    }
+    mallory_end
+}
+
+#[test]
+fn a_typing_burst_closes_the_typist_not_the_room() {
+    let server = limited();
+    let typing = common::text_frame(&json!({"type": "typing", "room": "lobby"}));
+    let end = attack(&server, typing.repeat(5000));
+    assert_eq!(end, Some(1008), "the flooder is closed for it");
+}
+
+#[test]
+fn a_few_typing_notices_pass_as_at_most_one_a_second() {
+    let server = limited();
+    let (mut bob, mut carol) = bystanders(&server);
+    for _ in 0..20 {
+        carol.send(json!({"type": "typing", "room": "lobby"}));
+    }
+    carol.say("lobby", "done");
+    let seen = until_marker(&mut bob, "done");
+    let typing: Vec<&Value> = seen.iter().filter(|e| e["type"] == "typing").collect();
+    assert_eq!(typing.len(), 1, "{typing:?}");
+    assert_eq!(typing[0]["user"], "carol");
+}
+
+#[test]
+fn a_ping_flood_is_charged_and_closed() {
+    let server = limited();
+    let ping = common::masked_frame(0x89, b"x");
+    assert_eq!(attack(&server, ping.repeat(5000)), Some(1008));
+}
+
+#[test]
+fn a_pong_flood_is_charged_and_closed() {
+    let server = limited();
+    let pong = common::masked_frame(0x8A, b"x");
+    assert_eq!(attack(&server, pong.repeat(5000)), Some(1008));
+}
+
+#[test]
+fn a_leave_and_join_loop_is_charged_and_closed() {
+    let server = limited();
+    let mut frames = Vec::new();
+    for _ in 0..500 {
+        frames.extend(common::text_frame(&json!({"type": "leave", "room": "lobby"})));
+        frames.extend(common::text_frame(&json!({"type": "join", "room": "lobby"})));
+    }
+    assert_eq!(attack(&server, frames), Some(1008));
+}
