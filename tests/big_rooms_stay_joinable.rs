@@ -67,14 +67,26 @@ fn a_room_of_long_messages_can_be_joined_scrolled_and_resumed() {
     assert_eq!(joined["gap"], false, "nothing was promised");
 
     let (all, pages) = scroll_to_the_start(&mut bob, &joined);
-    assert_eq!(all, (1..=60).collect::<Vec<_>>(), "every message, once, in order");
-    assert!(pages >= 2, "pages are bounded by bytes too: {pages} page(s)");
+    assert_eq!(
+        all,
+        (1..=60).collect::<Vec<_>>(),
+        "every message, once, in order"
+    );
+    assert!(
+        pages >= 2,
+        "pages are bounded by bytes too: {pages} page(s)"
+    );
 
     // A resume that cannot fit what was missed says so.
     let mut carol = server.user("carol");
     carol.send(json!({"type": "join", "room": "lobby", "since": 1}));
     let resumed = carol.recv_type("joined");
-    assert_eq!(resumed["gap"], true, "{}", resumed["history"].as_array().unwrap().len());
+    assert_eq!(
+        resumed["gap"],
+        true,
+        "{}",
+        resumed["history"].as_array().unwrap().len()
+    );
 
     // Bob and carol are still connected and chatting.
     common::exchange(&mut bob, &mut carol, "fine");

@@ -26,7 +26,9 @@ fn mallory(server: &TestServer) -> TcpStream {
     let token = server.login("mallory", "lobby");
     let mut stream = server.raw_ws_via(&token, "198.51.100.66");
     stream
-        .write_all(&common::text_frame(&json!({"type": "join", "room": "lobby"})))
+        .write_all(&common::text_frame(
+            &json!({"type": "join", "room": "lobby"}),
+        ))
         .unwrap();
     stream
 }
@@ -65,7 +67,10 @@ fn attack(server: &TestServer, frames: Vec<u8>) -> Option<u16> {
         carol.say("lobby", &marker);
         let seen = until_marker(&mut bob, &marker);
         let typing = seen.iter().filter(|e| e["type"] == "typing").count();
-        assert!(typing <= 2, "mallory's typing is passed on coalesced: {typing}");
+        assert!(
+            typing <= 2,
+            "mallory's typing is passed on coalesced: {typing}"
+        );
         until_marker(&mut carol, &marker);
     }
     mallory_end
@@ -112,8 +117,12 @@ fn a_leave_and_join_loop_is_charged_and_closed() {
     let server = limited();
     let mut frames = Vec::new();
     for _ in 0..500 {
-        frames.extend(common::text_frame(&json!({"type": "leave", "room": "lobby"})));
-        frames.extend(common::text_frame(&json!({"type": "join", "room": "lobby"})));
+        frames.extend(common::text_frame(
+            &json!({"type": "leave", "room": "lobby"}),
+        ));
+        frames.extend(common::text_frame(
+            &json!({"type": "join", "room": "lobby"}),
+        ));
     }
     assert_eq!(attack(&server, frames), Some(1008));
 }

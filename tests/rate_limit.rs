@@ -1,9 +1,10 @@
-//! The rate limit is per client address, with hack.chat's decaying score
-//! (threshold 25): from rest about two dozen quick short messages pass, then
-//! each is refused with `rate_limited` and the seconds to wait, and is not
-//! delivered; persisting closes the connection with 1008. More tabs from the
-//! same address share one budget. `X-Forwarded-For` names the address only
-//! with `trust_proxy`. A flooder never holds up a bystander's messages.
+//! The rate limit is per session, with hack.chat's decaying score (threshold
+//! 25), and per client address with a bigger one: from rest about two dozen
+//! quick short messages pass, then each is refused with `rate_limited` and
+//! the seconds to wait, and is not delivered; persisting closes the
+//! connection with 1008. More tabs of a session share one budget; sessions
+//! of one address share the address's. `X-Forwarded-For` names the address
+//! only with `trust_proxy`. A flooder never holds up a bystander's messages.
 //!
 //! Every test client comes from 127.0.0.1, so the tests give each client its
 //! own address through `X-Forwarded-For` on a server that trusts it, except
@@ -213,14 +214,25 @@ fn more_tabs_from_one_address_get_no_more_budget() {
     assert_eq!(passed(&burst(&mut bob, "b", 5)), 5);
 }
 
-/// alice (claiming one address) exhausts her budget; then bob (claiming
-/// another) sends one message. Returns bob's answer.
+/// A server whose address budget is no bigger than a session's, so that one
+/// session can spend its address's budget.
+fn address_sized(trust_proxy: bool) -> TestServer {
+    common::start_with(|c| {
+        c.rate_limit = Some(25.0);
+        c.address_rate_limit = Some(25.0);
+        c.trust_proxy = trust_proxy;
+    })
+}
+
+/// alice (claiming one address) exhausts her address's budget; then bob
+/// (claiming another) sends one message. Returns bob's answer.
 fn second_address_after_first_is_exhausted(server: &TestServer) -> Value {
+    // bob logs in first: a login is charged to the address too.
+    let token = server.login("bob", "lobby");
     let mut alice = server.user_via("alice", "198.51.100.1");
     alice.join("lobby");
     let k = passed(&burst(&mut alice, "a", 30));
     assert!(k < 30, "alice ran out");
-    let token = server.login("bob", "lobby");
     let mut bob = match server.try_connect_with(&token, &[("X-Forwarded-For", "198.51.100.2")]) {
         Ok(mut bob) => {
             bob.recv_type("hello");
@@ -244,7 +256,7 @@ fn second_address_after_first_is_exhausted(server: &TestServer) -> Value {
 
 #[test]
 fn x_forwarded_for_is_ignored_without_trust_proxy() {
-    let server = limited(false);
+    let server = address_sized(false);
     let answer = second_address_after_first_is_exhausted(&server);
     assert_eq!(
         answer["type"], "error",
@@ -256,7 +268,7 @@ fn x_forwarded_for_is_ignored_without_trust_proxy() {
 #[test]
 fn with_trust_proxy_each_forwarded_address_has_its_own_budget() {
     // The control for the test above: the same clients, a trusting server.
-    let server = limited(true);
+    let server = address_sized(true);
     let answer = second_address_after_first_is_exhausted(&server);
     assert_eq!(
         answer["type"], "message",
@@ -350,4 +362,21 @@ fn a_flooder_next_to_a_bystander_who_sends_once_a_second() {
     let connections = flooder.join().expect("the flooder thread ends");
     println!("bystander: 5 of 5 ticks arrived; slowest {worst:?}; flooder made {connections} connections");
     assert!(connections >= 1);
+}
+
+#[test]
+fn an_ipv6_slash_64_is_one_address() {
+    // Sessions from two addresses in one /64 share one address budget: with
+    // a per-address budget as small as a session's, the second one is out.
+    let server = address_sized(true);
+    let mut alice = server.user_via("alice", "2001:db8:1:2::1");
+    alice.join("lobby");
+    assert!(passed(&burst(&mut alice, "a", 30)) < 30);
+    let token = server.login("bob", "lobby");
+    let neighbour = server.try_connect_with(&token, &[("X-Forwarded-For", "2001:db8:1:2::ffff")]);
+    assert_eq!(neighbour.err().map(|r| r.status), Some(429));
+    // An address in another /64 has its own.
+    let mut carol = server.user_via("carol", "2001:db8:1:3::1");
+    carol.join("lobby");
+    assert_eq!(passed(&burst(&mut carol, "c", 5)), 5);
 }
