@@ -228,6 +228,14 @@ pub fn run(config: Config) -> Result<(), Error> {
     use signal_hook::consts::{SIGINT, SIGTERM};
 
     raise_fd_limit(config.max_connections);
+    // A write past the file-size limit (`ulimit -f`, `LimitFSIZE=`) kills a
+    // process with SIGXFSZ by default, chat and all, without a word. With any
+    // handler installed the write fails with EFBIG instead: the hub then
+    // answers `storage_failed` and says why in the log.
+    signal_hook::flag::register(
+        signal_hook::consts::SIGXFSZ,
+        Arc::new(AtomicBool::new(false)),
+    )?;
     let config_db = config.db.clone();
     let server = start(config)?;
     let web = server.web_addr();

@@ -83,7 +83,13 @@ fn describe(err: rusqlite::Error) -> StorageError {
     match err.sqlite_error_code() {
         Some(rusqlite::ErrorCode::DiskFull) => "the disk (or database size limit) is full".into(),
         Some(rusqlite::ErrorCode::ReadOnly) => "the database is read-only".into(),
-        Some(rusqlite::ErrorCode::DatabaseCorrupt) => "the database is corrupt".into(),
+        Some(rusqlite::ErrorCode::DatabaseCorrupt) => {
+            "the database is corrupt, or its file was deleted or its disk removed".into()
+        }
+        Some(rusqlite::ErrorCode::SystemIoFailure) => format!(
+            "the disk refused a write or read (a file-size limit, a disk removed or \
+             remounted read-only, a hardware fault): {err}"
+        ),
         Some(rusqlite::ErrorCode::DatabaseBusy) => format!(
             "the database stayed busy for {} s: another program is using it",
             DB_BUSY_TIMEOUT.as_secs()
@@ -107,6 +113,59 @@ pub struct StoredSession {
 
 pub struct Storage {
     db: Connection,
+    /// The shared-memory file beside a database file; `None` in memory.
+    shm: Option<ShmWatch>,
+}
+
+/// Keeps SQLite's `-shm` file from being cut short under it.
+///
+/// In WAL mode SQLite maps `natter.db-shm` into memory. If another program
+/// truncates that file (a careless `: > natter.db-shm`, a backup tool), the
+/// next touch of the mapping is a SIGBUS, and the whole process dies without
+/// a word: no Rust code can catch it. So before every use of the database the
+/// file's size is checked (one `stat`, about a microsecond), and a file that
+/// shrank is grown back to the size SQLite mapped. Its content is then zeros,
+/// which SQLite reads as a wal-index to rebuild, and rebuilds from the log.
+struct ShmWatch {
+    path: std::path::PathBuf,
+    /// The largest size seen: SQLite only ever grows the file while open.
+    size: std::cell::Cell<u64>,
+}
+
+impl ShmWatch {
+    fn new(db_path: &str) -> ShmWatch {
+        ShmWatch {
+            path: format!("{db_path}-shm").into(),
+            size: std::cell::Cell::new(0),
+        }
+    }
+
+    fn check(&self) {
+        let Ok(meta) = std::fs::metadata(&self.path) else {
+            return; // not made yet, or deleted: the mapping stays valid
+        };
+        let (now, before) = (meta.len(), self.size.get());
+        if now >= before {
+            self.size.set(now);
+            return;
+        }
+        let restored = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&self.path)
+            .and_then(|file| file.set_len(before));
+        match restored {
+            Ok(()) => eprintln!(
+                "natter: {} was cut from {before} to {now} bytes by another program; \
+                 grown back (SQLite rebuilds its index). Never truncate it while natter runs.",
+                self.path.display()
+            ),
+            Err(err) => eprintln!(
+                "natter: {} was cut short by another program and cannot be grown back \
+                 ({err}); natter may crash. Stop whatever is changing it.",
+                self.path.display()
+            ),
+        }
+    }
 }
 
 impl Storage {
@@ -126,7 +185,8 @@ impl Storage {
             )
         }
         .map_err(|e| format!("cannot open {path}: {}", describe(e)))?;
-        let mut storage = Storage { db };
+        let shm = (path != ":memory:").then(|| ShmWatch::new(path));
+        let mut storage = Storage { db, shm };
         storage
             .prepare(wal_limit(max_bytes))
             .map_err(|e| format!("cannot use {path}: {e}"))?;
@@ -195,9 +255,17 @@ impl Storage {
         self.db.execute_batch(sql).map_err(describe)
     }
 
+    /// Every use of the database starts here (see [`ShmWatch`]).
+    fn guard(&self) -> &Connection {
+        if let Some(shm) = &self.shm {
+            shm.check();
+        }
+        &self.db
+    }
+
     /// A room's stored name and next id, if it exists.
     pub fn room(&self, key: &str) -> Result<Option<StoredRoom>, StorageError> {
-        self.db
+        self.guard()
             .prepare_cached("SELECT name, next_id FROM rooms WHERE key = ?1")
             .and_then(|mut stmt| {
                 stmt.query_row(params![key], |row| {
@@ -214,6 +282,7 @@ impl Storage {
     /// Save one hub pass's new messages, and their rooms' next ids, in one
     /// transaction: all of them or none.
     pub fn save_messages(&mut self, messages: &[(&str, &ChatMessage)]) -> Result<(), StorageError> {
+        self.guard();
         let tx = self.db.transaction().map_err(describe)?;
         {
             let mut room = tx
@@ -303,7 +372,7 @@ impl Storage {
         bound: i64,
         limit: usize,
     ) -> Result<Vec<ChatMessage>, StorageError> {
-        let mut stmt = self.db.prepare_cached(sql).map_err(describe)?;
+        let mut stmt = self.guard().prepare_cached(sql).map_err(describe)?;
         let rows = stmt
             .query_map(params![key, bound, limit as i64], |row| {
                 Ok(ChatMessage {
@@ -326,7 +395,7 @@ impl Storage {
         name: &str,
         idle_since_ms: u64,
     ) -> Result<(), StorageError> {
-        self.db
+        self.guard()
             .prepare_cached(
                 "INSERT INTO sessions (token, name, idle_since) VALUES (?1, ?2, ?3)
                  ON CONFLICT (token) DO UPDATE SET name = excluded.name,
@@ -339,7 +408,7 @@ impl Storage {
 
     /// Forget a session (logout or expiry).
     pub fn delete_session(&self, token: &str) -> Result<(), StorageError> {
-        self.db
+        self.guard()
             .prepare_cached("DELETE FROM sessions WHERE token = ?1")
             .and_then(|mut stmt| stmt.execute(params![token]))
             .map(drop)
@@ -367,6 +436,7 @@ impl Storage {
     /// Delete messages older than `cutoff_ms`, then rooms with none left.
     /// Returns how many messages went.
     pub fn delete_before(&mut self, cutoff_ms: u64) -> Result<usize, StorageError> {
+        self.guard();
         let tx = self.db.transaction().map_err(describe)?;
         let deleted = tx
             .execute(
@@ -451,7 +521,9 @@ pub fn checkpoint_loop(
         eprintln!("natter: checkpoint thread: {}", describe(err));
     }
     let wal = format!("{path}-wal");
+    let shm = ShmWatch::new(path);
     let run = |sql: &str| {
+        shm.check();
         if let Err(err) = db.query_row(sql, [], |_| Ok(())) {
             eprintln!("natter: checkpoint failed: {}", describe(err));
         }

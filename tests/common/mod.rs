@@ -423,8 +423,11 @@ impl Binary {
             .arg("-c")
             .arg(format!("ulimit {flags} && exec \"$0\" \"$@\"{redirect}"))
             .arg(env!("CARGO_BIN_EXE_natter"))
-            .args(["--port", "0", "--host", "127.0.0.1", "--db", ":memory:"])
+            .args(["--port", "0", "--host", "127.0.0.1"])
             .args(args);
+        if !args.contains(&"--db") {
+            command.args(["--db", ":memory:"]);
+        }
         Binary::spawn(command)
     }
 
