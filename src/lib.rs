@@ -91,16 +91,19 @@ pub fn start(config: Config) -> Result<Server, Error> {
         .map_err(|e| format!("storage: {e}"))?;
     let hub_state =
         Hub::new(config.clone(), store, Instant::now()).map_err(|e| format!("storage: {e}"))?;
+    let db_health = Arc::new(storage::FileHealth::default());
     let checkpoints = match config.db.as_str() {
         ":memory:" => None,
         path => {
             let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
             let path = path.to_string();
             let wal_limit = storage::wal_limit(config.db_max_bytes);
+            let health = db_health.clone();
             let thread = thread::Builder::new()
                 .name("checkpoint".into())
                 .spawn(move || {
-                    storage::checkpoint_loop(&path, config::CHECKPOINT_INTERVAL, wal_limit, stopped)
+                    let every = config::CHECKPOINT_INTERVAL;
+                    storage::checkpoint_loop(&path, every, wal_limit, stopped, &health)
                 })?;
             Some((stop, thread))
         }
@@ -139,6 +142,7 @@ pub fn start(config: Config) -> Result<Server, Error> {
         to_hub: to_hub.clone(),
         config,
         ws_port: ws_addr.port(),
+        db_health,
     });
     let control = web.clone();
     let web_supervisor = thread::Builder::new()

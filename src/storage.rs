@@ -462,6 +462,35 @@ impl Storage {
     }
 }
 
+/// Whether the database file is still the one natter opened. Deleting (or
+/// replacing) `natter.db` under a running natter breaks nothing at once: its
+/// connections keep writing to the open, now nameless file, and everything
+/// written since is lost when natter stops. The checkpoint thread looks every
+/// second, says so loudly in the log, and `/healthz` answers 503 while it lasts.
+#[derive(Default)]
+pub struct FileHealth {
+    gone: std::sync::atomic::AtomicBool,
+}
+
+impl FileHealth {
+    /// Why the database is not what it should be, if it is not.
+    pub fn problem(&self) -> Option<&'static str> {
+        self.gone
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .then_some("the database file was deleted or replaced while natter runs; restart it")
+    }
+
+    fn set_gone(&self, gone: bool) -> bool {
+        self.gone.swap(gone, std::sync::atomic::Ordering::Relaxed) != gone
+    }
+}
+
+/// The identity of a file: which device and inode its name leads to now.
+fn file_identity(path: &str) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
 /// The largest the write-ahead log may grow before the checkpoint thread makes
 /// it start over: `WAL_LIMIT_BYTES`, or with a database budget (`--db-max-mb`)
 /// a quarter of it, but no less than `MIN_WAL_LIMIT_BYTES`.
@@ -506,7 +535,9 @@ pub fn checkpoint_loop(
     every: Duration,
     wal_limit: u64,
     stop: crossbeam_channel::Receiver<()>,
+    health: &FileHealth,
 ) {
+    let opened = file_identity(path);
     let db = match Connection::open(path) {
         Ok(db) => db,
         Err(err) => {
@@ -538,6 +569,18 @@ pub fn checkpoint_loop(
         }
     };
     while let Err(crossbeam_channel::RecvTimeoutError::Timeout) = stop.recv_timeout(every) {
+        let gone = opened.is_some() && file_identity(path) != opened;
+        if health.set_gone(gone) {
+            match gone {
+                true => eprintln!(
+                    "natter: ERROR: {path} was deleted or replaced while natter runs. \
+                     Messages still go to the old file, which has no name now and is \
+                     lost when natter stops; /healthz answers 503. Put the file back \
+                     or restart natter."
+                ),
+                false => eprintln!("natter: {path} is back"),
+            }
+        }
         checkpoint();
     }
     checkpoint();
@@ -644,7 +687,9 @@ mod tests {
         let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
         let checkpoints = {
             let path = path.to_string();
-            std::thread::spawn(move || checkpoint_loop(&path, every, wal_limit, stopped))
+            std::thread::spawn(move || {
+                checkpoint_loop(&path, every, wal_limit, stopped, &FileHealth::default())
+            })
         };
         body();
         drop(stop);

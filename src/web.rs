@@ -39,6 +39,8 @@ pub struct WebContext {
     pub config: Config,
     /// The WebSocket listener's actual port, told to the chat page.
     pub ws_port: u16,
+    /// Whether the database file is still there, for `/healthz`.
+    pub db_health: Arc<crate::storage::FileHealth>,
 }
 
 /// Longest pause before the web listener is rebuilt after a failure.
@@ -280,7 +282,10 @@ fn route(request: &Request, context: &WebContext) -> Page {
     let (path, query) = url.split_once('?').unwrap_or((&url, ""));
     let page = match (request.method(), path) {
         (Method::Get | Method::Head, "/") => login_page(query),
-        (Method::Get | Method::Head, "/healthz") => text(200, "ok\n"),
+        (Method::Get | Method::Head, "/healthz") => match context.db_health.problem() {
+            None => text(200, "ok\n"),
+            Some(problem) => text(503, &format!("{problem}\n")),
+        },
         (Method::Get | Method::Head, p) if p.starts_with("/assets/") => asset(request, p),
         (Method::Get | Method::Head, p) if p.starts_with("/r/") => chat_page(request, p, context),
         (Method::Get | Method::Head, p) if p.starts_with("/export/") => {

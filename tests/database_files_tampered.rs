@@ -2,7 +2,9 @@
 //! a word: a truncated `-shm` file (which SQLite maps into memory, where a
 //! truncation is a SIGBUS) is grown back and the chat goes on, and writes the
 //! system refuses (here a file-size limit, which by default kills a process
-//! with SIGXFSZ) are answered `storage_failed`, with a line in the log.
+//! with SIGXFSZ) are answered `storage_failed`, with a line in the log, and a
+//! database file deleted under natter is reported in the log and by
+//! `/healthz` (503) instead of going unnoticed.
 
 mod common;
 
@@ -74,4 +76,31 @@ fn writes_past_a_file_size_limit_fail_cleanly() {
     assert_eq!(server.get("/healthz", None).status, 200);
     let said = std::fs::read_to_string(&log).unwrap();
     assert!(said.contains("could not store"), "{said}");
+}
+
+#[test]
+fn a_deleted_database_file_is_noticed() {
+    let dir = common::TempDir::new("deleted");
+    let db = dir.file("natter.db");
+    let server = common::start_with(|c| c.db = db.clone());
+    let mut alice = server.user("alice");
+    alice.join("lobby");
+    alice.say("lobby", "before");
+    alice.recv_message();
+    assert_eq!(server.get("/healthz", None).status, 200);
+    std::fs::remove_file(&db).unwrap();
+    // The checkpoint thread looks once a second.
+    let mut health = server.get("/healthz", None);
+    for _ in 0..100 {
+        if health.status != 200 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        health = server.get("/healthz", None);
+    }
+    assert_eq!(health.status, 503, "{}", health.body);
+    assert!(health.body.contains("deleted"), "{}", health.body);
+    // The chat itself goes on.
+    alice.say("lobby", "after");
+    assert_eq!(alice.recv_message()["text"], "after");
 }
