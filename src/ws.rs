@@ -593,7 +593,7 @@ fn check_handshake<'a>(
         Some(Admission::RateLimited) => {
             return Err((
                 StatusCode::TOO_MANY_REQUESTS,
-                "too many connections or messages from your address; wait a little",
+                "too many connections or messages from your session or address; wait a little",
             ))
         }
         Some(Admission::UnknownSession) | None => {

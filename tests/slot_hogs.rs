@@ -5,19 +5,9 @@
 
 mod common;
 
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 
 use natter::config::{MAX_CONNECTIONS_PER_SESSION, MAX_PENDING_HANDSHAKES_PER_IP};
-
-/// A TCP connection to `to` from the loopback address `from` (Linux routes
-/// all of 127.0.0.0/8 to the loopback interface).
-fn connect_from(from: &str, to: SocketAddr) -> TcpStream {
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    let local: SocketAddr = format!("{from}:0").parse().unwrap();
-    socket.bind(&local.into()).unwrap();
-    socket.connect(&to.into()).unwrap();
-    socket.into()
-}
 
 #[test]
 fn half_open_handshakes_from_one_address_do_not_starve_others() {
@@ -39,7 +29,7 @@ fn half_open_handshakes_from_one_address_do_not_starve_others() {
     hogs.extend((0..2000).map(|_| TcpStream::connect(server.ws).unwrap()));
     // Someone at another address connects and chats as usual.
     let bob_token = server.login("bob", "lobby");
-    let stream = connect_from("127.0.0.2", server.ws);
+    let stream = common::connect_from("127.0.0.2", server.ws);
     let mut bob = server
         .handshake(stream, &bob_token, &[])
         .unwrap_or_else(|r| panic!("{r:?}"));

@@ -646,6 +646,20 @@ impl TestServer {
     }
 }
 
+/// A TCP connection to `to` from the loopback address `from`, such as
+/// `127.0.0.2` (Linux routes all of 127.0.0.0/8 to the loopback interface):
+/// how a test plays a second address without a proxy.
+pub fn connect_from(from: &str, to: SocketAddr) -> TcpStream {
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("a socket");
+    let local: SocketAddr = format!("{from}:0").parse().expect("a loopback address");
+    socket
+        .bind(&local.into())
+        .expect("bind to a loopback address");
+    socket.connect(&to.into()).expect("the server accepts");
+    socket.into()
+}
+
 /// A client frame as a browser sends it: `first` is the FIN/RSV/opcode byte,
 /// the payload is masked, and the length uses the shortest form.
 pub fn masked_frame(first: u8, payload: &[u8]) -> Vec<u8> {
