@@ -86,6 +86,8 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// pages all reconnect together after a restart finishes each handshake in
 /// milliseconds, so 16 at once is plenty; without it, one address holding
 /// thousands of half-sent handshakes took every thread slot from everyone.
+/// An operator who raises `--max-per-ip` past 64 (a big NAT, a benchmark)
+/// gets a quarter of it instead (see [`Config::max_pending_per_ip`]).
 pub const MAX_PENDING_HANDSHAKES_PER_IP: usize = 16;
 
 /// Refusals being answered at once for one address. A refused socket is
@@ -445,6 +447,12 @@ impl Config {
             self.address_rate_limit
                 .unwrap_or(session * ADDRESS_RATE_FACTOR),
         )
+    }
+
+    /// Unfinished handshakes one address may have: see
+    /// [`MAX_PENDING_HANDSHAKES_PER_IP`].
+    pub fn max_pending_per_ip(&self) -> usize {
+        (self.max_per_ip / 4).max(MAX_PENDING_HANDSHAKES_PER_IP)
     }
 
     /// The WebSocket port to bind: explicit, or web port + 1, or 0 for tests.

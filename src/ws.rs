@@ -34,8 +34,8 @@ use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{Error as WsError, Message};
 
 use crate::config::{
-    Config, HUB_REPLY_TIMEOUT, MAX_PENDING_HANDSHAKES_PER_IP, MAX_REFUSALS_PER_IP,
-    MAX_WS_MESSAGE_BYTES, READER_STACK_BYTES, REFUSAL_SLACK, WS_READ_BUFFER_BYTES,
+    Config, HUB_REPLY_TIMEOUT, MAX_REFUSALS_PER_IP, MAX_WS_MESSAGE_BYTES, READER_STACK_BYTES,
+    REFUSAL_SLACK, WS_READ_BUFFER_BYTES,
 };
 use crate::hub::{Admission, ConnId, Event};
 use crate::protocol::{self, close};
@@ -121,7 +121,7 @@ impl WsContext {
         let mine = admitted.per_address.entry(ip).or_default();
         let refusal = if mine.open >= self.config.max_per_ip {
             Some("too many connections from your address (--max-per-ip)")
-        } else if pending && mine.pending >= MAX_PENDING_HANDSHAKES_PER_IP {
+        } else if pending && mine.pending >= self.config.max_pending_per_ip() {
             Some("too many unfinished handshakes from your address")
         } else {
             None
@@ -727,7 +727,7 @@ mod tests {
     fn unfinished_handshakes_are_capped_per_address_and_ipv6_slash_64() {
         let (to_hub, _) = crossbeam_channel::bounded(1);
         let c = Arc::new(WsContext::new(to_hub, Config::default(), 8080));
-        let mut slots: Vec<_> = (0..MAX_PENDING_HANDSHAKES_PER_IP)
+        let mut slots: Vec<_> = (0..crate::config::MAX_PENDING_HANDSHAKES_PER_IP)
             .map(|i| {
                 let ip: IpAddr = format!("2001:db8::{:x}", i + 1).parse().unwrap();
                 c.arrive(ip, true).ok().unwrap()
