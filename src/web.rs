@@ -165,12 +165,21 @@ pub fn supervise(listener: TcpListener, context: Arc<WebContext>, control: Arc<W
 /// this on one `Server`; each request is handled start to finish by one of them.
 fn serve(server: &Server, context: &Arc<WebContext>) {
     for request in server.incoming_requests() {
-        if body_in_memory(&request) {
-            handle_caught(request, context);
-        } else {
+        if needs_own_thread(&request) {
             handle_on_own_thread(request, context);
+        } else {
+            handle_caught(request, context);
         }
     }
+}
+
+/// Whether a request goes to a body thread (see `handle_on_own_thread`): a
+/// `POST` whose body is still in the socket. Only `POST /login` ever reads a
+/// body, so no other method needs a thread for one; a `GET` announcing a body
+/// (refused by the patched tiny_http anyway) or a `DELETE` with a chunked one
+/// is answered by the page worker without a byte of its body being read.
+fn needs_own_thread(request: &Request) -> bool {
+    *request.method() == Method::Post && !body_in_memory(request)
 }
 
 /// tiny_http reads a request body into memory before handing the request over
@@ -693,6 +702,29 @@ mod tests {
         assert_eq!(utc(0), "1970-01-01 00:00:00");
         assert_eq!(utc(951_782_400_000), "2000-02-29 00:00:00");
         assert_eq!(utc(1_795_647_448_708), "2026-11-25 22:57:28");
+    }
+
+    #[test]
+    fn only_a_post_with_its_body_in_the_socket_gets_a_body_thread() {
+        use tiny_http::TestRequest;
+        let chunked = || header("Transfer-Encoding", "chunked");
+        for method in [Method::Get, Method::Head, Method::Options, Method::Delete] {
+            let request: Request = TestRequest::new()
+                .with_method(method.clone())
+                .with_header(chunked())
+                .into();
+            assert!(!needs_own_thread(&request), "{method} with a chunked body");
+        }
+        let post: Request = TestRequest::new()
+            .with_method(Method::Post)
+            .with_header(chunked())
+            .into();
+        assert!(needs_own_thread(&post));
+        let small: Request = TestRequest::new()
+            .with_method(Method::Post)
+            .with_body("name=a&room=b")
+            .into();
+        assert!(!needs_own_thread(&small), "a small body is already in memory");
     }
 
     #[test]

@@ -49,6 +49,9 @@ enum ReadError {
     ExpectationFailed(HTTPVersion),
     /// natter's patch: the request line and headers passed `MAX_HEAD_BYTES`
     HeadTooLarge,
+    /// natter's patch: the headers do not say unambiguously where the body
+    /// ends (see `check_framing`); the text says why.
+    BadFraming(HTTPVersion, &'static str),
     ReadIoError(IoError),
 }
 
@@ -161,6 +164,11 @@ impl ClientConnection {
             (method, path, version, headers)
         };
 
+        // natter's patch: see `check_framing`.
+        if let Err(why) = check_framing(&method, &headers) {
+            return Err(ReadError::BadFraming(version, why));
+        }
+
         // building the writer for the request
         let writer = self.sink.next().unwrap();
 
@@ -248,6 +256,17 @@ impl Iterator for ClientConnection {
                     return None; // the rest of the head is unread: close
                 }
 
+                // natter's patch: see `check_framing`. Where this request's
+                // body ends is unclear, so where the next request starts is
+                // too: answer and close.
+                Err(ReadError::BadFraming(ver, why)) => {
+                    let writer = self.sink.next().unwrap();
+                    let response = Response::from_string(format!("{why}\n"))
+                        .with_status_code(StatusCode(400));
+                    response.raw_print(writer, ver, &[], false, None).ok();
+                    return None;
+                }
+
                 Err(ReadError::ExpectationFailed(ver)) => {
                     let writer = self.sink.next().unwrap();
                     let response = Response::new_empty(StatusCode(417));
@@ -298,6 +317,49 @@ impl Iterator for ClientConnection {
             return Some(rq);
         }
     }
+}
+
+/// natter's patch: refuse a request whose headers leave any doubt about where
+/// its body ends. Upstream took the first `Content-Length` of several, let a
+/// `Transfer-Encoding` silently override a `Content-Length`, read any
+/// `Transfer-Encoding` as chunked, and ignored a `Content-Length` it could not
+/// parse. A proxy in front that read the same headers differently would see
+/// the body end elsewhere, and the bytes in between would reach natter as a
+/// request of the attacker's making (request smuggling, RFC 9112 section 11.2).
+/// A `GET` or `HEAD` has no body in HTTP's semantics; one that announces a body
+/// is refused too rather than answered while its body waits in the socket.
+fn check_framing(method: &Method, headers: &[crate::Header]) -> Result<(), &'static str> {
+    let values = |name: &'static str| {
+        headers
+            .iter()
+            .filter(move |h| h.field.equiv(name))
+            .map(|h| h.value.as_str())
+    };
+    let lengths: Vec<&str> = values("Content-Length").collect();
+    let encodings: Vec<&str> = values("Transfer-Encoding").collect();
+    if lengths.len() > 1 {
+        return Err("a request may carry one Content-Length header, not several");
+    }
+    if !lengths.is_empty() && !encodings.is_empty() {
+        return Err("a request may carry Content-Length or Transfer-Encoding, not both");
+    }
+    if encodings.len() > 1 || encodings.iter().any(|e| !e.eq_ignore_ascii_case("chunked")) {
+        return Err("the only Transfer-Encoding accepted is a single `chunked`");
+    }
+    let length = match lengths.first() {
+        None => None,
+        // Digits only: Rust's integer parsing would also take "+5".
+        Some(v) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => match v.parse() {
+            Ok(n) => Some(n),
+            Err(_) => return Err("Content-Length is too large a number"),
+        },
+        Some(_) => return Err("Content-Length must be a decimal number"),
+    };
+    let has_body = !encodings.is_empty() || length.is_some_and(|n: usize| n > 0);
+    if has_body && matches!(method, Method::Get | Method::Head) {
+        return Err("a GET or HEAD request may not carry a body");
+    }
+    Ok(())
 }
 
 /// Parses a "HTTP/1.1" string.
