@@ -724,7 +724,10 @@ mod tests {
             .with_method(Method::Post)
             .with_body("name=a&room=b")
             .into();
-        assert!(!needs_own_thread(&small), "a small body is already in memory");
+        assert!(
+            !needs_own_thread(&small),
+            "a small body is already in memory"
+        );
     }
 
     #[test]

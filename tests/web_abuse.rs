@@ -240,7 +240,11 @@ fn a_get_or_head_with_a_body_is_refused_and_closed() {
         let answer = answer_and_close(server.web, format!("{head}{body}").as_bytes());
         assert!(answer.starts_with("HTTP/1.1 400"), "{head:?}: {answer}");
         assert!(answer.contains("may not carry a body"), "{answer}");
-        assert_eq!(answer.matches("HTTP/1.1").count(), 1, "one answer, then closed");
+        assert_eq!(
+            answer.matches("HTTP/1.1").count(),
+            1,
+            "one answer, then closed"
+        );
     }
     // A GET with an empty body is a plain GET.
     let plain = answer_and_close(
@@ -263,12 +267,27 @@ fn ambiguous_body_framing_is_refused_and_closed() {
     let post = "POST /logout HTTP/1.1\r\nHost: x\r\n";
     let smuggled = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
     for (headers, why) in [
-        ("Content-Length: 0\r\nContent-Length: 44\r\n", "one Content-Length"),
-        ("Content-Length: 44\r\nContent-Length: 44\r\n", "one Content-Length"),
-        ("Content-Length: 5\r\nTransfer-Encoding: chunked\r\n", "not both"),
-        ("Transfer-Encoding: chunked\r\nContent-Length: 5\r\n", "not both"),
+        (
+            "Content-Length: 0\r\nContent-Length: 44\r\n",
+            "one Content-Length",
+        ),
+        (
+            "Content-Length: 44\r\nContent-Length: 44\r\n",
+            "one Content-Length",
+        ),
+        (
+            "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
+            "not both",
+        ),
+        (
+            "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n",
+            "not both",
+        ),
         ("Transfer-Encoding: gzip, chunked\r\n", "chunked"),
-        ("Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n", "chunked"),
+        (
+            "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+            "chunked",
+        ),
         ("Content-Length: +5\r\n", "decimal"),
         ("Content-Length: 5, 5\r\n", "decimal"),
     ] {
@@ -276,7 +295,11 @@ fn ambiguous_body_framing_is_refused_and_closed() {
         let answer = answer_and_close(server.web, raw.as_bytes());
         assert!(answer.starts_with("HTTP/1.1 400"), "{headers:?}: {answer}");
         assert!(answer.contains(why), "{headers:?}: {answer}");
-        assert_eq!(answer.matches("HTTP/1.1").count(), 1, "{headers:?}: {answer}");
+        assert_eq!(
+            answer.matches("HTTP/1.1").count(),
+            1,
+            "{headers:?}: {answer}"
+        );
     }
     assert_eq!(server.get("/healthz", None).status, 200);
     check(&mut pair, "after the smugglers");

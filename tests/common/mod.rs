@@ -195,6 +195,23 @@ impl TestServer {
     }
 }
 
+impl TestServer {
+    /// Send these exact bytes to the web port, say that nothing more follows
+    /// (so a server that would wait for a next request sees the end), and read
+    /// the answer until the server closes the connection (within the deadline).
+    pub fn raw(&self, bytes: &[u8]) -> HttpResponse {
+        let mut stream = TcpStream::connect(self.web).expect("the web port accepts");
+        stream.set_read_timeout(Some(DEADLINE)).unwrap();
+        stream.write_all(bytes).unwrap();
+        stream.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut raw = Vec::new();
+        stream
+            .read_to_end(&mut raw)
+            .expect("the server answers and closes before the deadline");
+        HttpResponse::parse(&raw)
+    }
+}
+
 impl Drop for TestServer {
     fn drop(&mut self) {
         if let Some(server) = self.server.take() {
@@ -211,7 +228,7 @@ pub struct HttpResponse {
 }
 
 impl HttpResponse {
-    fn parse(raw: &[u8]) -> HttpResponse {
+    pub fn parse(raw: &[u8]) -> HttpResponse {
         let text = String::from_utf8_lossy(raw);
         let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
         let mut lines = head.lines();
