@@ -60,8 +60,8 @@ use crate::config::{
 };
 use crate::outbox::Outbox;
 use crate::protocol::{
-    self, close, name_key, now_millis, room_key, ChatMessage, ErrorCode, Limits, Rejection, Reply, Request,
-    SystemEvent,
+    self, close, name_key, now_millis, room_key, ChatMessage, ErrorCode, Limits, Rejection, Reply,
+    Request, SystemEvent,
 };
 use crate::ratelimit::{RateLimiter, Verdict};
 use crate::session::token_key;
