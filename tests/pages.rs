@@ -160,7 +160,7 @@ fn the_web_servers_own_error_pages_carry_the_security_headers() {
         "GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
         "x".repeat(20_000)
     );
-    let cases: [(&str, &[u8], u16); 5] = [
+    let cases: [(&str, &[u8], u16); 6] = [
         ("a broken request line", b"NOT A REQUEST\r\n\r\n", 400),
         (
             "a broken header",
@@ -178,6 +178,7 @@ fn the_web_servers_own_error_pages_carry_the_security_headers() {
             417,
         ),
         ("a head too large", big.as_bytes(), 431),
+        ("HTTP/2.0", b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505),
     ];
     for (what, bytes, status) in cases {
         let page = server.raw(bytes);

@@ -2,7 +2,7 @@ use ascii::AsciiString;
 
 use std::io::Error as IoError;
 use std::io::Result as IoResult;
-use std::io::{BufReader, BufWriter, ErrorKind, Read};
+use std::io::{BufReader, BufWriter, ErrorKind, Read, Write};
 
 use std::net::SocketAddr;
 use std::str::FromStr;
@@ -285,13 +285,20 @@ impl Iterator for ClientConnection {
 
             // checking HTTP version
             if *rq.http_version() > (1, 1) {
-                let writer = self.sink.next().unwrap();
+                // natter's patch: upstream wrote this answer through the next
+                // writer in line (`self.sink.next()`), which waits until the
+                // writer of `rq`, still alive here, is done: the connection's
+                // thread waited forever, one per `HTTP/2.0` request line, and
+                // no read timeout could end it. Answer through `rq`'s own
+                // writer, then close: what follows is not HTTP/1.
+                let mut writer = rq.into_writer();
                 let response =
                     own_error_page(505, "This server only supports HTTP versions 1.0 and 1.1");
                 response
-                    .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
+                    .raw_print(&mut writer, HTTPVersion(1, 1), &[], false, None)
                     .ok();
-                continue;
+                writer.flush().ok();
+                return None;
             }
 
             // updating the status of the connection
