@@ -120,15 +120,37 @@ pub const MAX_FORM_BYTES: usize = 4 * 1024;
 pub const WEB_WORKERS: usize = 4;
 
 /// The web port's read timeout: a connection that sends nothing for this long
-/// (mid-request or between keep-alive requests) is closed, and its thread
-/// ends. tiny_http had none (tiny-http #143); it is natter's
-/// patch in `.vendor/tiny_http-0.12.0`, where the value lives.
+/// (before its first request, between keep-alive requests, or while a body is
+/// read) is closed without an answer, and its thread ends. It bounds one read
+/// only; [`WEB_HEAD_TIMEOUT`] bounds a whole request head. tiny_http had none
+/// (tiny-http #143); it is natter's patch in `.vendor/tiny_http-0.12.0`, where
+/// the value lives.
 pub const WEB_READ_TIMEOUT: Duration = tiny_http::READ_TIMEOUT;
 
 /// The most bytes a web request's line and headers may take; past it, 431 and
 /// the connection is closed. tiny_http had no limit (tiny-http #56); natter's
 /// patch again.
 pub const WEB_MAX_HEAD_BYTES: usize = tiny_http::MAX_HEAD_BYTES;
+
+/// The longest a web request may take to arrive, from the first byte of its
+/// request line to the end of its headers (and of a login form small enough
+/// for tiny_http to read with them, up to 1 KiB); past it, 408 and the
+/// connection is closed. [`WEB_READ_TIMEOUT`] only bounds one read, and a
+/// client sending a header byte every 5 s held a connection thread for as long
+/// as it liked: 4,500 of them kept the pages down. A browser sends a whole
+/// head in one packet, so 10 s is slack for the slowest phone network.
+/// natter's patch in `.vendor/tiny_http-0.12.0`, where the value lives.
+pub const WEB_HEAD_TIMEOUT: Duration = tiny_http::HEAD_TIMEOUT;
+
+/// Most web-port connections open at once from one client address (IPv6: one
+/// /64). A connection past it is closed as soon as it is accepted, before
+/// tiny_http gives it a thread, so a single address cannot hold the web port's
+/// threads and file descriptors (slowloris). A browser opens about six per
+/// site; 32 leaves room for a few people behind one NAT address. Overridable
+/// with `--max-web-per-ip`; off with `--trust-proxy`, where every connection
+/// comes from the proxy (nginx caps per address there, see `natter
+/// nginx-config`).
+pub const MAX_WEB_CONNECTIONS_PER_IP: usize = 32;
 
 /// Rate limit threshold: an address whose decaying score reaches this is refused
 /// (`rate_limited`) until it decays; at twice this its connection is closed with
@@ -289,6 +311,10 @@ pub struct Config {
     pub max_connections: usize,
     /// See [`MAX_CONNECTIONS_PER_IP`].
     pub max_per_ip: usize,
+    /// See [`MAX_WEB_CONNECTIONS_PER_IP`] (`--max-web-per-ip`).
+    pub max_web_per_ip: usize,
+    /// See [`WEB_HEAD_TIMEOUT`]. No flag: the tests shorten it.
+    pub web_head_timeout: Duration,
     /// Take the client address from the last `X-Forwarded-For` entry, as set by a
     /// reverse proxy (`--trust-proxy`). Off by default: anyone can send that header.
     pub trust_proxy: bool,
@@ -326,6 +352,8 @@ impl Default for Config {
             rate_limit: Some(RATE_THRESHOLD),
             max_connections: MAX_CONNECTIONS,
             max_per_ip: MAX_CONNECTIONS_PER_IP,
+            max_web_per_ip: MAX_WEB_CONNECTIONS_PER_IP,
+            web_head_timeout: WEB_HEAD_TIMEOUT,
             trust_proxy: false,
             write_stall_timeout: WRITE_STALL_TIMEOUT,
             echo: false,

@@ -109,7 +109,9 @@ pub fn supervise(listener: TcpListener, context: Arc<WebContext>, control: Arc<W
         let started = listener
             .try_clone()
             .map_err(crate::Error::from)
-            .and_then(|clone| Server::from_listener(clone, None));
+            .and_then(|clone| {
+                Server::from_listener_with_limits(clone, None, limits(&context.config))
+            });
         let server = match started {
             Ok(server) => Arc::new(server),
             Err(err) => {
@@ -158,6 +160,21 @@ pub fn supervise(listener: TcpListener, context: Arc<WebContext>, control: Arc<W
             thread::sleep(backoff);
             backoff = (backoff * 2).min(MAX_RESTART_BACKOFF);
         }
+    }
+}
+
+/// The limits the patched tiny_http enforces before natter sees a request.
+/// Behind a proxy (`--trust-proxy`) every connection comes from the proxy's
+/// address, so a per-address cap would cap everyone together; the proxy caps
+/// per address instead. A rebuilt tiny_http counts afresh: connections of the
+/// one before it are not counted (it only happens after an accept failure).
+fn limits(config: &Config) -> tiny_http::Limits {
+    tiny_http::Limits {
+        head_timeout: config.web_head_timeout,
+        max_connections_per_address: match config.trust_proxy {
+            true => usize::MAX,
+            false => config.max_web_per_ip,
+        },
     }
 }
 
@@ -728,6 +745,17 @@ mod tests {
             !needs_own_thread(&small),
             "a small body is already in memory"
         );
+    }
+
+    #[test]
+    fn web_connections_count_per_address_and_ipv6_per_64() {
+        let group = |ip: &str| tiny_http::address_group(ip.parse().unwrap());
+        assert_eq!(group("192.0.2.7"), group("192.0.2.7"));
+        assert_ne!(group("192.0.2.7"), group("192.0.2.8"));
+        // One IPv6 subscriber picks any address in its /64.
+        assert_eq!(group("2001:db8:1:2:aaaa::1"), group("2001:db8:1:2:bbbb::2"));
+        assert_ne!(group("2001:db8:1:2::1"), group("2001:db8:1:3::1"));
+        assert_eq!(group("::ffff:192.0.2.7"), group("192.0.2.7"));
     }
 
     #[test]

@@ -13,7 +13,9 @@ mod common;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 
-use natter::config::{MAX_FORM_BYTES, WEB_MAX_HEAD_BYTES, WEB_READ_TIMEOUT, WEB_WORKERS};
+use natter::config::{
+    MAX_FORM_BYTES, WEB_HEAD_TIMEOUT, WEB_MAX_HEAD_BYTES, WEB_READ_TIMEOUT, WEB_WORKERS,
+};
 
 /// Open a connection and send `head` and `body`, keeping the socket open.
 fn send(web: SocketAddr, head: &str, body: &[u8]) -> TcpStream {
@@ -189,22 +191,28 @@ fn an_oversized_request_head_is_refused_with_431() {
 }
 
 /// A connection that sends nothing used to hold a tiny_http thread for as
-/// long as the client liked. Now it is closed once it has been silent for
-/// `WEB_READ_TIMEOUT`, whether a request was under way or not.
+/// long as the client liked. Now one that never starts a request is closed,
+/// unanswered, once it has been silent for `WEB_READ_TIMEOUT`; one that
+/// started a request and went quiet gets 408 when the request's time is up
+/// (`WEB_HEAD_TIMEOUT`, see tests/web_slowloris.rs for a trickling one).
 #[test]
 fn silent_connections_are_closed() {
     let server = common::start();
     let idle = TcpStream::connect(server.web).expect("the web port accepts");
     let half = send(server.web, "GET /healthz HTTP/1.1\r\nHost: x\r\n", b"");
-    for mut silent in [idle, half] {
+    for (mut silent, answer) in [(idle, ""), (half, "HTTP/1.1 408")] {
         silent
-            .set_read_timeout(Some(WEB_READ_TIMEOUT + common::DEADLINE))
+            .set_read_timeout(Some(
+                WEB_READ_TIMEOUT.max(WEB_HEAD_TIMEOUT) + common::DEADLINE,
+            ))
             .unwrap();
         let mut got = Vec::new();
         silent
             .read_to_end(&mut got)
             .expect("closed by the server, not timed out here");
-        assert!(got.is_empty(), "{:?}", String::from_utf8_lossy(&got));
+        let got = String::from_utf8_lossy(&got);
+        assert!(got.starts_with(answer), "{got:?}");
+        assert_eq!(got.is_empty(), answer.is_empty(), "{got:?}");
     }
     // A page still loads.
     assert_eq!(server.get("/healthz", None).status, 200);

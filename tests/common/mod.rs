@@ -42,6 +42,7 @@ pub fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
         rate_limit: None,
         db: ":memory:".to_string(),
         max_per_ip: 100_000,
+        max_web_per_ip: 100_000,
         max_connections: 100_000,
         ..Config::default()
     };

@@ -37,6 +37,11 @@ pub struct ClientConnection {
     // (see `MAX_HEAD_BYTES`)
     head_bytes: usize,
 
+    // natter's patch: how long a request may take to arrive, and the deadline
+    // the read half enforces (see `HEAD_TIMEOUT`)
+    head_timeout: std::time::Duration,
+    head_deadline: std::sync::Arc<crate::util::refined_tcp_stream::HeadDeadline>,
+
     // true if the connection goes through SSL
     secure: bool,
 }
@@ -61,9 +66,11 @@ impl ClientConnection {
     pub fn new(
         write_socket: RefinedTcpStream,
         mut read_socket: RefinedTcpStream,
+        head_timeout: std::time::Duration,
     ) -> ClientConnection {
         let remote_addr = read_socket.peer_addr();
         let secure = read_socket.secure();
+        let head_deadline = read_socket.head_deadline();
 
         let mut source = SequentialReaderBuilder::new(BufReader::with_capacity(1024, read_socket));
         let first_header = source.next().unwrap();
@@ -75,6 +82,8 @@ impl ClientConnection {
             next_header_source: first_header,
             no_more_requests: false,
             head_bytes: 0,
+            head_timeout,
+            head_deadline,
             secure,
         }
     }
@@ -118,6 +127,13 @@ impl ClientConnection {
 
             prev_byte_was_cr = byte == b'\r';
 
+            // natter's patch: the request's first byte starts its clock (see
+            // `HEAD_TIMEOUT`); waiting for it is `READ_TIMEOUT`'s business.
+            if self.head_bytes == 0 {
+                let deadline = std::time::Instant::now() + self.head_timeout;
+                self.head_deadline.set(Some(deadline));
+            }
+
             // natter's patch: see `MAX_HEAD_BYTES`.
             self.head_bytes += 1;
             if self.head_bytes > crate::MAX_HEAD_BYTES {
@@ -131,8 +147,15 @@ impl ClientConnection {
     /// Reads a request from the stream.
     /// Blocks until the header has been read.
     fn read(&mut self) -> Result<Request, ReadError> {
-        // natter's patch: each request's head is counted from zero.
+        // natter's patch: each request's head is counted from zero, and its
+        // deadline (see `HEAD_TIMEOUT`) ends with it, however it ends.
         self.head_bytes = 0;
+        let result = self.read_request();
+        self.head_deadline.set(None);
+        result
+    }
+
+    fn read_request(&mut self) -> Result<Request, ReadError> {
         let (method, path, version, headers) = {
             // reading the request line
             let (method, path, version) = {
@@ -235,10 +258,18 @@ impl Iterator for ClientConnection {
                                  // se we have to close
                 }
 
+                // natter's patch: only the deadline of `HEAD_TIMEOUT` fails
+                // with `TimedOut` here (a socket timeout is `WouldBlock`).
                 Err(ReadError::ReadIoError(ref err)) if err.kind() == ErrorKind::TimedOut => {
                     // request timeout
                     let writer = self.sink.next().unwrap();
-                    let response = own_error_page(408, "");
+                    let response = own_error_page(
+                        408,
+                        &format!(
+                            "a request must arrive within {} s of its first byte\n",
+                            self.head_timeout.as_secs_f64()
+                        ),
+                    );
                     response
                         .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
                         .ok();
@@ -273,7 +304,8 @@ impl Iterator for ClientConnection {
 
                 Err(ReadError::ExpectationFailed(ver)) => {
                     let writer = self.sink.next().unwrap();
-                    let response = own_error_page(417, "the only Expect understood is 100-continue\n");
+                    let response =
+                        own_error_page(417, "the only Expect understood is 100-continue\n");
                     response.raw_print(writer, ver, &[], true, None).ok();
                     return None; // TODO: should be recoverable, but needs handling in case of body
                 }
