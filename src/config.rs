@@ -265,12 +265,34 @@ pub const MAX_RESUME: usize = 1000;
 /// With `--retention`, how often old messages are deleted (also once at start).
 pub const RETENTION_INTERVAL: Duration = Duration::from_secs(60 * 60);
 
-/// Messages per page when the web thread pages a room's transcript out of the
-/// hub for an export: small enough that the hub is never busy for long.
-pub const EXPORT_PAGE: usize = 1000;
+/// Messages per page when an export's thread pages a room's transcript out of
+/// the hub (`Event::Export`). An export holds one page and its encoding at a
+/// time, so this bounds its memory: a few MB at worst (200 messages of 4000
+/// characters), some 100 KiB for ordinary chat. One page is also only a few
+/// milliseconds of the hub's time, so the chat never waits long behind an
+/// export. (It was 1000, with every page kept until the end: a 32 MB
+/// transcript took the server from 8 MB to 475 MB.)
+pub const EXPORT_PAGE: usize = 200;
 
-/// Most messages in one export.
+/// Most messages in one export, the oldest first. Past it the transcript ends
+/// with a line saying it was cut short (`"truncated": true` in JSON). 200,000
+/// messages is years of a busy room and at most about 800 MB of text.
 pub const MAX_EXPORT_MESSAGES: usize = 200_000;
+
+/// Most exports running at once, in all. Each has a thread of its own (never
+/// one of the [`WEB_WORKERS`]) and keeps the hub reading pages, so a few
+/// at a time is plenty for a chat server; past it an export is answered 503
+/// with `Retry-After`. Overridable with `--max-exports`.
+pub const MAX_EXPORTS: usize = 2;
+
+/// Most exports one session may run at once; past it, 429 with
+/// `Retry-After`. One: nobody needs two copies of a transcript at once, and
+/// a session cannot then take every export slot for itself.
+pub const MAX_EXPORTS_PER_SESSION: usize = 1;
+
+/// The `Retry-After` of a refused export: long enough for a big export to
+/// finish or to make progress.
+pub const EXPORT_RETRY_AFTER: Duration = Duration::from_secs(10);
 
 /// Everything `run` needs to start a server. `Config::default()` is what the
 /// binary runs with no flags, except that tests use port 0.
@@ -313,6 +335,8 @@ pub struct Config {
     pub max_per_ip: usize,
     /// See [`MAX_WEB_CONNECTIONS_PER_IP`] (`--max-web-per-ip`).
     pub max_web_per_ip: usize,
+    /// See [`MAX_EXPORTS`] (`--max-exports`).
+    pub max_exports: usize,
     /// See [`WEB_HEAD_TIMEOUT`]. No flag: the tests shorten it.
     pub web_head_timeout: Duration,
     /// Take the client address from the last `X-Forwarded-For` entry, as set by a
@@ -353,6 +377,7 @@ impl Default for Config {
             max_connections: MAX_CONNECTIONS,
             max_per_ip: MAX_CONNECTIONS_PER_IP,
             max_web_per_ip: MAX_WEB_CONNECTIONS_PER_IP,
+            max_exports: MAX_EXPORTS,
             web_head_timeout: WEB_HEAD_TIMEOUT,
             trust_proxy: false,
             write_stall_timeout: WRITE_STALL_TIMEOUT,

@@ -135,11 +135,7 @@ pub fn start(config: Config) -> Result<Server, Error> {
         .spawn(move || ws::accept_loop(ws_listener, ws_context, stop))?;
 
     let web = Arc::new(web::WebControl::default());
-    let web_context = Arc::new(web::WebContext {
-        to_hub: to_hub.clone(),
-        config,
-        ws_port: ws_addr.port(),
-    });
+    let web_context = Arc::new(web::WebContext::new(to_hub.clone(), config, ws_addr.port()));
     let control = web.clone();
     let web_supervisor = thread::Builder::new()
         .name("web".into())

@@ -27,6 +27,7 @@ usage: natter [options]          run the chat
   --max-per-ip N     WebSocket connections from one address (default 64)
   --max-web-per-ip N  web-port connections from one address (default 32; IPv6
                      by /64; no cap with --trust-proxy)
+  --max-exports N    transcript exports running at once (default 2)
   --trust-proxy      take client addresses from X-Forwarded-For (only behind a proxy)
   --db PATH          SQLite file for history and sessions (default natter.db), or :memory:
   --retention DAYS   delete messages older than this many days (default: keep all)
@@ -121,6 +122,7 @@ fn parse(mut args: pico_args::Arguments) -> Result<Option<Config>, String> {
         max_connections: value(&mut args, "--max-connections")?.unwrap_or(defaults.max_connections),
         max_per_ip: value(&mut args, "--max-per-ip")?.unwrap_or(defaults.max_per_ip),
         max_web_per_ip: value(&mut args, "--max-web-per-ip")?.unwrap_or(defaults.max_web_per_ip),
+        max_exports: value(&mut args, "--max-exports")?.unwrap_or(defaults.max_exports),
         trust_proxy: args.contains("--trust-proxy"),
         db: value(&mut args, "--db")?.unwrap_or(defaults.db.clone()),
         db_max_bytes: value::<u64>(&mut args, "--db-max-mb")?.map(|mb| mb.saturating_mul(1 << 20)),

@@ -12,7 +12,7 @@
 //! still in the socket is answered on a thread of its own, never on a page
 //! worker, and a panic while answering costs one request, not a worker.
 
-use std::io::Read;
+use std::io::{self, Read, Write};
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Once};
@@ -21,11 +21,15 @@ use std::time::Duration;
 
 use crossbeam_channel::Sender;
 use rust_embed::RustEmbed;
-use tiny_http::{Header, Method, Request, Response, Server};
+use serde::Serialize;
+use tiny_http::{HTTPVersion, Header, Method, Request, Response, Server, StatusCode};
 
-use crate::config::{Config, HUB_REPLY_TIMEOUT, MAX_EXPORT_MESSAGES, MAX_FORM_BYTES, WEB_WORKERS};
+use crate::config::{
+    Config, EXPORT_RETRY_AFTER, HUB_REPLY_TIMEOUT, MAX_EXPORTS_PER_SESSION, MAX_EXPORT_MESSAGES,
+    MAX_FORM_BYTES, WEB_WORKERS,
+};
 use crate::hub::Event;
-use crate::protocol::{check_name, check_room};
+use crate::protocol::{check_name, check_room, ChatMessage};
 use crate::session;
 
 /// The files under `assets/`, compiled into the binary.
@@ -33,12 +37,25 @@ use crate::session;
 #[folder = "assets/"]
 struct Assets;
 
-/// What every request handler needs, shared read-only.
+/// What every request handler needs, shared.
 pub struct WebContext {
     pub to_hub: Sender<Event>,
     pub config: Config,
     /// The WebSocket listener's actual port, told to the chat page.
     pub ws_port: u16,
+    /// The exports running now (see `ExportSlot`).
+    exports: Mutex<Vec<String>>,
+}
+
+impl WebContext {
+    pub fn new(to_hub: Sender<Event>, config: Config, ws_port: u16) -> WebContext {
+        WebContext {
+            to_hub,
+            config,
+            ws_port,
+            exports: Mutex::new(Vec::new()),
+        }
+    }
 }
 
 /// Longest pause before the web listener is rebuilt after a failure.
@@ -294,14 +311,28 @@ impl Drop for BodyThread {
 /// allocates a buffer of the announced size, and a `Content-Length` of
 /// `usize::MAX` is a "capacity overflow". A page worker that died that way was
 /// never replaced, so four such requests left nobody to answer pages.
-fn handle_caught(request: Request, context: &WebContext) {
+fn handle_caught(request: Request, context: &Arc<WebContext>) {
     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle(request, context)));
 }
 
-/// The body of every response: bytes, a status and extra headers.
+/// The body of every response but an export's: bytes, a status and extra headers.
 type Page = Response<std::io::Cursor<Vec<u8>>>;
 
-fn route(request: &Request, context: &WebContext) -> Page {
+/// What a request is answered with: a page, or an export to stream.
+enum Answer {
+    Page(Page),
+    Export(Export),
+}
+
+impl From<Page> for Answer {
+    fn from(page: Page) -> Answer {
+        Answer::Page(page)
+    }
+}
+
+/// `POST /login` is the one route that reads a body, so the request is
+/// mutable here; every other route only looks at it.
+fn route(request: &mut Request, context: &Arc<WebContext>) -> Answer {
     let url = request.url().to_string();
     let (path, query) = url.split_once('?').unwrap_or((&url, ""));
     let page = match (request.method(), path) {
@@ -310,20 +341,19 @@ fn route(request: &Request, context: &WebContext) -> Page {
         (Method::Get | Method::Head, p) if p.starts_with("/assets/") => asset(request, p),
         (Method::Get | Method::Head, p) if p.starts_with("/r/") => chat_page(request, p, context),
         (Method::Get | Method::Head, p) if p.starts_with("/export/") => {
-            export(request, p, query, context)
+            return export(request, p, query, context)
         }
+        (Method::Post, "/login") => login(request, context),
         (Method::Post, "/logout") => logout(request, context),
-        (_, "/login" | "/logout") if *request.method() != Method::Post => {
-            text(405, "use POST\n").with_header(header("Allow", "POST"))
-        }
+        (_, "/login" | "/logout") => text(405, "use POST\n").with_header(header("Allow", "POST")),
         _ => not_found(),
     };
-    secure(page)
+    page.into()
 }
 
 /// Every page carries these. The CSP allows no inline script at all, so even a
 /// bug that put user text into the page as HTML could not run it.
-fn secure(page: Page) -> Page {
+fn secure<R: Read>(page: Response<R>) -> Response<R> {
     page.with_header(header(
         "Content-Security-Policy",
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
@@ -556,60 +586,176 @@ fn percent_decode(text: &str) -> String {
 }
 
 /// `GET /export/<room>?format=txt|json`: the room's whole stored transcript as
-/// a download, for anyone logged in. The hub hands it over a page at a time
-/// (newest first), so a long export never holds the chat up for long.
-fn export(request: &Request, path: &str, query: &str, context: &WebContext) -> Page {
+/// a download, for anyone logged in.
+///
+/// An export is streamed: its own thread asks the hub for one page of
+/// messages at a time (oldest first) while tiny_http writes what it has to the
+/// socket, so it holds one page in memory however long the room's history,
+/// and it never holds one of the page workers, however slowly the client
+/// reads. Exports are capped per session and in all (`ExportSlot`).
+fn export(request: &Request, path: &str, query: &str, context: &Arc<WebContext>) -> Answer {
     let Ok(room) = check_room(&percent_decode(&path["/export/".len()..])) else {
-        return not_found();
+        return not_found().into();
     };
     if let Err(page) = logged_in_user(request, &room, context) {
-        return page;
+        return page.into();
     }
-    let json = match query_value(query, "format").as_deref() {
-        None | Some("txt") => false,
-        Some("json") => true,
-        Some(other) => return text(400, &format!("unknown format {other:?}; use txt or json\n")),
+    let format = match query_value(query, "format").as_deref() {
+        None | Some("txt") => Format::Text,
+        Some("json") => Format::Json,
+        Some(other) => {
+            return text(400, &format!("unknown format {other:?}; use txt or json\n")).into()
+        }
     };
-    let mut pages = Vec::new();
-    let (mut before, mut count) = (u64::MAX, 0);
-    loop {
-        let page = ask(context, |reply| Event::Export {
-            room: room.clone(),
-            before,
-            reply,
+    // Without chunked transfer encoding, tiny_http would have to hold the
+    // whole body to announce its length.
+    if *request.http_version() < HTTPVersion(1, 1) {
+        return text(
+            505,
+            "an export is streamed in chunks, which needs HTTP/1.1\n",
+        )
+        .into();
+    }
+    let session = cookie_token(request).map_or_else(String::new, |t| session::token_key(&t));
+    match ExportSlot::claim(context, session) {
+        Ok(slot) => Answer::Export(Export { room, format, slot }),
+        Err(refusal) => refusal.into(),
+    }
+}
+
+/// An export that may start: its room, its format and its claimed slot.
+struct Export {
+    room: String,
+    format: Format,
+    slot: ExportSlot,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Format {
+    Text,
+    Json,
+}
+
+impl Format {
+    fn extension(self) -> &'static str {
+        match self {
+            Format::Text => "txt",
+            Format::Json => "json",
+        }
+    }
+
+    fn content_type(self) -> &'static str {
+        match self {
+            Format::Text => "text/plain; charset=utf-8",
+            Format::Json => "application/json",
+        }
+    }
+}
+
+/// One running export, counted in `WebContext::exports` under its session
+/// (the token's key: no usable token is kept) until dropped, even by a panic.
+struct ExportSlot {
+    context: Arc<WebContext>,
+    session: String,
+}
+
+impl ExportSlot {
+    /// Count a new export, or say which cap it would pass: the session's
+    /// ([`MAX_EXPORTS_PER_SESSION`], 429) or the server's (`--max-exports`, 503).
+    fn claim(context: &Arc<WebContext>, session: String) -> Result<ExportSlot, Page> {
+        let mut running = context.exports.lock().unwrap_or_else(|e| e.into_inner());
+        let retry = EXPORT_RETRY_AFTER.as_secs().to_string();
+        let mine = running.iter().filter(|s| **s == session).count();
+        if mine >= MAX_EXPORTS_PER_SESSION {
+            return Err(text(
+                429,
+                &format!(
+                    "you already have an export running, and a session may run \
+                     {MAX_EXPORTS_PER_SESSION} at a time; try again when it has finished\n"
+                ),
+            )
+            .with_header(header("Retry-After", &retry)));
+        }
+        let max = context.config.max_exports;
+        if running.len() >= max {
+            return Err(text(
+                503,
+                &format!(
+                    "the server is running {max} exports, as many as it runs at once \
+                     (--max-exports); try again in a moment\n"
+                ),
+            )
+            .with_header(header("Retry-After", &retry)));
+        }
+        running.push(session.clone());
+        Ok(ExportSlot {
+            context: context.clone(),
+            session,
+        })
+    }
+}
+
+impl Drop for ExportSlot {
+    fn drop(&mut self) {
+        let mut running = self
+            .context
+            .exports
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(at) = running.iter().position(|s| *s == self.session) {
+            running.swap_remove(at);
+        }
+    }
+}
+
+/// Hand the request to a thread of its own that streams the export, as
+/// `handle_on_own_thread` does for bodies. Without a thread it is answered
+/// 503 here, and the slot is given back.
+fn export_on_own_thread(request: Request, export: Export, context: &Arc<WebContext>) {
+    let (give, take) = crossbeam_channel::bounded::<Request>(1);
+    let for_thread = context.clone();
+    let spawned = thread::Builder::new()
+        .name("web-export".into())
+        .spawn(move || {
+            if let Ok(request) = take.recv() {
+                stream_export(request, export, &for_thread);
+            }
         });
-        let (messages, more) = match page {
-            Some(Ok(page)) => page,
-            Some(Err(err)) => return text(500, &format!("could not read the history: {err}\n")),
-            None => return hub_unavailable(),
-        };
-        count += messages.len();
-        before = messages.first().map_or(0, |m| m.id);
-        pages.push(messages);
-        if !more || count >= MAX_EXPORT_MESSAGES {
-            break;
-        }
-    }
-    let messages: Vec<_> = pages.into_iter().rev().flatten().collect();
-    // The room's display name (its first spelling), when it has messages.
-    let room = messages.first().map_or(room, |m| m.room.to_string());
-    let (body, kind, extension) = if json {
-        let rows: Vec<_> = messages
-            .iter()
-            .map(|m| serde_json::json!({"id": m.id, "user": &*m.user, "text": m.text, "ts": m.ts}))
-            .collect();
-        let body = serde_json::json!({"room": room, "messages": rows});
-        (body.to_string(), "application/json", "json")
-    } else {
-        let mut body = format!("# natter transcript of #{room} (times in UTC)\n");
-        for m in &messages {
-            body.push_str(&format!("[{}] {}: {}\n", utc(m.ts), m.user, m.text));
-        }
-        (body, "text/plain; charset=utf-8", "txt")
+    let request = match spawned {
+        Ok(_) => match give.send(request) {
+            Ok(()) => return,
+            Err(unsent) => unsent.0,
+        },
+        Err(_) => request,
     };
+    let page = text(503, "no thread for the export; try again in a moment\n").with_header(header(
+        "Retry-After",
+        &EXPORT_RETRY_AFTER.as_secs().to_string(),
+    ));
+    let _ = request.respond(secure(page));
+}
+
+/// Stream one export to its client; the slot is given back when this returns.
+fn stream_export(request: Request, export: Export, context: &Arc<WebContext>) {
+    let Export { room, format, slot } = export;
+    let _slot = slot;
+    let mut body = ExportBody::new(context.clone(), room, format);
+    // The first page comes before the headers: it names the room (its first
+    // spelling), and if the hub cannot give it, a status can still say so.
+    if let Err(err) = body.fetch_first() {
+        let page = match err.kind() {
+            io::ErrorKind::TimedOut => hub_unavailable(),
+            _ => text(500, &format!("{err}\n")),
+        };
+        let _ = request.respond(secure(page));
+        return;
+    }
+    let room = body.room.clone();
+    let extension = format.extension();
     let filename = format!("natter-{room}.{extension}");
-    Response::from_data(body.into_bytes())
-        .with_header(header("Content-Type", kind))
+    // No length: tiny_http sends the body in chunks as `body` makes them.
+    let response = Response::new(StatusCode(200), Vec::new(), body, None, None)
+        .with_header(header("Content-Type", format.content_type()))
         .with_header(header(
             "Content-Disposition",
             &format!(
@@ -617,7 +763,225 @@ fn export(request: &Request, path: &str, query: &str, context: &WebContext) -> P
                 encode_component(&filename)
             ),
         ))
-        .with_header(header("Cache-Control", "no-store"))
+        .with_header(header("Cache-Control", "no-store"));
+    // If the hub fails midway, the body stops without its closing chunk, so
+    // the client can tell that the download is incomplete.
+    if let Err(err) = request.respond(secure(response)) {
+        eprintln!("natter: the export of #{room} stopped: {err}");
+    }
+}
+
+/// An export's body, made a page at a time as tiny_http reads it.
+struct ExportBody {
+    context: Arc<WebContext>,
+    /// The room as asked, then its display name (from the first page).
+    room: String,
+    format: Format,
+    /// The id of the last message exported (0: none yet).
+    after: u64,
+    /// Whether the hub said there are messages after `after`.
+    more: bool,
+    exported: usize,
+    /// Whether `MAX_EXPORT_MESSAGES` cut the transcript short.
+    truncated: bool,
+    /// The first page, fetched before the headers were sent.
+    first: Option<Vec<ChatMessage>>,
+    /// Bytes made and not yet read, from `written` on.
+    out: Vec<u8>,
+    written: usize,
+    done: bool,
+}
+
+impl ExportBody {
+    fn new(context: Arc<WebContext>, room: String, format: Format) -> ExportBody {
+        ExportBody {
+            context,
+            room,
+            format,
+            after: 0,
+            more: true,
+            exported: 0,
+            truncated: false,
+            first: None,
+            out: Vec::new(),
+            written: 0,
+            done: false,
+        }
+    }
+
+    /// Fetch the first page, and take the room's display name from it.
+    fn fetch_first(&mut self) -> io::Result<()> {
+        let page = self.fetch()?;
+        if let Some(first) = page.first() {
+            self.room = first.room.to_string();
+        }
+        self.first = Some(page);
+        Ok(())
+    }
+
+    /// The next page from the hub, oldest first.
+    fn fetch(&mut self) -> io::Result<Vec<ChatMessage>> {
+        let (room, after) = (self.room.clone(), self.after);
+        match ask(&self.context, |reply| Event::Export { room, after, reply }) {
+            Some(Ok((page, more))) => {
+                self.more = more;
+                Ok(page)
+            }
+            Some(Err(err)) => Err(io::Error::other(format!(
+                "could not read the history: {err}"
+            ))),
+            None => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the chat did not answer",
+            )),
+        }
+    }
+
+    /// Make the next bytes: the start and the first page, a further page, or
+    /// the end.
+    fn fill(&mut self) -> io::Result<()> {
+        let page = match self.first.take() {
+            Some(page) => {
+                self.write_start();
+                page
+            }
+            None if self.more && !self.truncated => self.fetch()?,
+            None => {
+                self.write_end();
+                self.done = true;
+                return Ok(());
+            }
+        };
+        let room_left = MAX_EXPORT_MESSAGES - self.exported;
+        if page.len() > room_left || (page.len() == room_left && self.more) {
+            self.truncated = true;
+        }
+        for m in page.iter().take(room_left) {
+            self.write_row(m);
+            self.exported += 1;
+            self.after = m.id;
+        }
+        if page.is_empty() {
+            self.more = false;
+        }
+        Ok(())
+    }
+
+    fn write_start(&mut self) {
+        match self.format {
+            Format::Text => {
+                let room = transcript_text(&self.room, None);
+                let _ = writeln!(self.out, "# natter transcript of #{room} (times in UTC)");
+            }
+            Format::Json => {
+                self.out.extend_from_slice(b"{\"room\":");
+                serde_json::to_writer(&mut self.out, &self.room)
+                    .expect("a string always serialises");
+                self.out.extend_from_slice(b",\"messages\":[");
+            }
+        }
+    }
+
+    fn write_row(&mut self, m: &ChatMessage) {
+        match self.format {
+            Format::Text => {
+                let user = transcript_text(&m.user, None);
+                let text = transcript_text(&m.text, Some(CONTINUATION));
+                let _ = writeln!(self.out, "[{}] {user}: {text}", utc(m.ts));
+            }
+            Format::Json => {
+                if self.exported > 0 {
+                    self.out.push(b',');
+                }
+                let row = ExportRow {
+                    id: m.id,
+                    user: &m.user,
+                    text: &m.text,
+                    ts: m.ts,
+                };
+                serde_json::to_writer(&mut self.out, &row)
+                    .expect("a row of strings and numbers always serialises");
+            }
+        }
+    }
+
+    fn write_end(&mut self) {
+        match (self.format, self.truncated) {
+            (Format::Text, false) => {}
+            (Format::Text, true) => {
+                let _ = writeln!(
+                    self.out,
+                    "# cut short: an export holds at most {MAX_EXPORT_MESSAGES} messages"
+                );
+            }
+            (Format::Json, false) => self.out.extend_from_slice(b"]}"),
+            (Format::Json, true) => self.out.extend_from_slice(b"],\"truncated\":true}"),
+        }
+    }
+}
+
+impl Read for ExportBody {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.written == self.out.len() {
+            if self.done {
+                return Ok(0);
+            }
+            self.out.clear();
+            self.written = 0;
+            self.fill()?;
+        }
+        let n = buf.len().min(self.out.len() - self.written);
+        buf[..n].copy_from_slice(&self.out[self.written..self.written + n]);
+        self.written += n;
+        Ok(n)
+    }
+}
+
+/// One message in a JSON export, borrowed from the page: serialised straight
+/// into the body, with no tree of values in between.
+#[derive(Serialize)]
+struct ExportRow<'a> {
+    id: u64,
+    user: &'a str,
+    text: &'a str,
+    ts: u64,
+}
+
+/// What starts a message's second and later lines in a plain-text transcript.
+/// Every line of a transcript that does not start with `[` belongs to the
+/// message above it, so no text can forge a line of its own.
+const CONTINUATION: &str = "    ";
+
+/// Text as it goes into a plain-text transcript. A line break (`\n`, `\r\n`,
+/// a lone `\r`, U+2028, U+2029) starts a line with `continuation`, or, where
+/// there may be none (names), becomes U+FFFD like every other control
+/// character and the bidi controls, which could make a line look as if it
+/// started elsewhere. Messages stored before today's rules may hold any of
+/// these.
+fn transcript_text(text: &str, continuation: Option<&str>) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        let line_break = matches!(c, '\n' | '\r' | '\u{2028}' | '\u{2029}');
+        if c == '\r' && chars.peek() == Some(&'\n') {
+            continue; // `\r\n` is one break: the `\n` makes it.
+        }
+        match (line_break, continuation) {
+            (true, Some(indent)) => {
+                out.push('\n');
+                out.push_str(indent);
+            }
+            _ if line_break || is_unsafe_in_a_transcript(c) => out.push('\u{FFFD}'),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Control characters (a tab is fine) and the bidi embedding, override and
+/// isolate controls.
+fn is_unsafe_in_a_transcript(c: char) -> bool {
+    (c.is_control() && c != '\t') || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// `YYYY-MM-DD HH:MM:SS` in UTC for milliseconds since the epoch, without a
@@ -690,16 +1054,13 @@ fn asset(request: &Request, path: &str) -> Page {
         .with_header(header("Cache-Control", "no-cache"))
 }
 
-/// Answer one request. `POST /login` is the one route that reads a body, so it
-/// needs the request mutably; every other route only looks at it.
-fn handle(mut request: Request, context: &WebContext) {
-    let response = if *request.method() == Method::Post && request.url() == "/login" {
-        secure(login(&mut request, context))
-    } else {
-        route(&request, context)
-    };
-    // A client that hung up before reading its answer is not our problem.
-    let _ = request.respond(response);
+/// Answer one request: a page here and now, or an export on its own thread.
+fn handle(mut request: Request, context: &Arc<WebContext>) {
+    match route(&mut request, context) {
+        // A client that hung up before reading its answer is not our problem.
+        Answer::Page(page) => drop(request.respond(secure(page))),
+        Answer::Export(export) => export_on_own_thread(request, export, context),
+    }
 }
 
 #[cfg(test)]
@@ -756,6 +1117,19 @@ mod tests {
         assert_eq!(group("2001:db8:1:2:aaaa::1"), group("2001:db8:1:2:bbbb::2"));
         assert_ne!(group("2001:db8:1:2::1"), group("2001:db8:1:3::1"));
         assert_eq!(group("::ffff:192.0.2.7"), group("192.0.2.7"));
+    }
+
+    #[test]
+    fn transcript_text_keeps_every_message_on_lines_of_its_own() {
+        let text = |t| transcript_text(t, Some(CONTINUATION));
+        assert_eq!(text("a\nb"), "a\n    b");
+        assert_eq!(text("a\r\nb\rc"), "a\n    b\n    c");
+        assert_eq!(text("a\u{2028}b"), "a\n    b");
+        assert_eq!(
+            text("tab\tok \u{1b}[2J \u{202e}x"),
+            "tab\tok \u{fffd}[2J \u{fffd}x"
+        );
+        assert_eq!(transcript_text("ali\nce", None), "ali\u{fffd}ce");
     }
 
     #[test]

@@ -162,8 +162,15 @@ fn choose_transfer_encoding(
             None
         });
 
+    // natter's patch: `TE: identity` could make the answer identity-encoded
+    // even when its length is unknown, and `raw_print` then reads the whole
+    // body into memory to count it: a client could make natter hold a whole
+    // streamed export. Chunked is always acceptable to an HTTP/1.1 client
+    // (RFC 9112 section 7.4), so a body of unknown length is always chunked.
     if let Some(user_request) = user_request {
-        return user_request;
+        if entity_length.is_some() {
+            return user_request;
+        }
     }
 
     // if we have additional headers, using chunked
