@@ -142,6 +142,15 @@ pub const WEB_MAX_HEAD_BYTES: usize = tiny_http::MAX_HEAD_BYTES;
 /// natter's patch in `.vendor/tiny_http-0.12.0`, where the value lives.
 pub const WEB_HEAD_TIMEOUT: Duration = tiny_http::HEAD_TIMEOUT;
 
+/// The longest a write on the web port waits for the client to take bytes;
+/// then that answer fails and its connection is closed. Without it a client
+/// that stopped reading held whatever was answering it (a page worker, or an
+/// export and its slot, see [`MAX_EXPORTS`]) for as long as it kept the
+/// connection open. 10 s of taking nothing at all is a dead client, not a
+/// slow one; nginx's `send_timeout` is the same. natter's patch in
+/// `.vendor/tiny_http-0.12.0`, where the value lives.
+pub const WEB_WRITE_TIMEOUT: Duration = tiny_http::WRITE_TIMEOUT;
+
 /// Most web-port connections open at once from one client address (IPv6: one
 /// /64). A connection past it is closed as soon as it is accepted, before
 /// tiny_http gives it a thread, so a single address cannot hold the web port's
@@ -339,6 +348,8 @@ pub struct Config {
     pub max_exports: usize,
     /// See [`WEB_HEAD_TIMEOUT`]. No flag: the tests shorten it.
     pub web_head_timeout: Duration,
+    /// See [`WEB_WRITE_TIMEOUT`]. No flag: the tests shorten it.
+    pub web_write_timeout: Duration,
     /// Take the client address from the last `X-Forwarded-For` entry, as set by a
     /// reverse proxy (`--trust-proxy`). Off by default: anyone can send that header.
     pub trust_proxy: bool,
@@ -379,6 +390,7 @@ impl Default for Config {
             max_web_per_ip: MAX_WEB_CONNECTIONS_PER_IP,
             max_exports: MAX_EXPORTS,
             web_head_timeout: WEB_HEAD_TIMEOUT,
+            web_write_timeout: WEB_WRITE_TIMEOUT,
             trust_proxy: false,
             write_stall_timeout: WRITE_STALL_TIMEOUT,
             echo: false,

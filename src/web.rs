@@ -188,6 +188,7 @@ pub fn supervise(listener: TcpListener, context: Arc<WebContext>, control: Arc<W
 fn limits(config: &Config) -> tiny_http::Limits {
     tiny_http::Limits {
         head_timeout: config.web_head_timeout,
+        write_timeout: config.web_write_timeout,
         max_connections_per_address: match config.trust_proxy {
             true => usize::MAX,
             false => config.max_web_per_ip,

@@ -51,7 +51,11 @@ fn exports_are_capped_per_session_and_in_all_while_pages_still_load() {
     // 10 MB: more than the kernel buffers between a stalled reader and the
     // server hold, so an export that is not read stays running.
     common::seed_room(&db, "Big", common::long_history(2_500, 4_000));
-    let server = common::start_with(|c| c.db = db.clone());
+    // Stalled readers are not timed out during this test (see below).
+    let server = common::start_with(|c| {
+        c.db = db.clone();
+        c.web_write_timeout = 10 * common::DEADLINE;
+    });
     let mut pair = server.pair();
     let readers: Vec<String> = (1..=3)
         .map(|i| server.login(&format!("reader{i}"), "Big"))
@@ -207,4 +211,47 @@ fn a_client_cannot_make_the_server_hold_a_whole_export() {
     old.read_to_string(&mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.0 505"), "{answer}");
     assert!(answer.contains("needs HTTP/1.1"), "{answer}");
+}
+
+/// A reader that stops reading used to hold its export, and its slot, for as
+/// long as it kept the connection open: two of them stopped every export.
+/// A write that waits `web_write_timeout` for the client ends the answer.
+#[test]
+fn a_reader_that_stops_reading_loses_its_export_slot() {
+    let dir = common::TempDir::new("export-stall");
+    let db = dir.file("natter.db");
+    common::seed_room(&db, "Big", common::long_history(2_500, 4_000));
+    let write_timeout = std::time::Duration::from_secs(1);
+    let server = common::start_with(|c| {
+        c.db = db.clone();
+        c.max_exports = 1;
+        c.web_write_timeout = write_timeout;
+    });
+    let stalled_reader = server.login("stalled", "Big");
+    let patient_reader = server.login("patient", "Big");
+    let stalled = held_export(&server, &stalled_reader);
+    let deadline = Instant::now() + write_timeout + common::DEADLINE;
+    let mut refused = 0;
+    loop {
+        let attempt = server.get("/export/Big", Some(&patient_reader));
+        if attempt.status == 200 {
+            assert_eq!(
+                attempt.body.lines().filter(|l| l.starts_with('[')).count(),
+                2_500
+            );
+            break;
+        }
+        assert_eq!(attempt.status, 503, "{}", attempt.body);
+        refused += 1;
+        assert!(
+            Instant::now() < deadline,
+            "the stalled export kept its slot"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(
+        refused > 0,
+        "the stalled export held the only slot for a while"
+    );
+    drop(stalled);
 }

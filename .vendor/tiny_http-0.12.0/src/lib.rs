@@ -136,11 +136,21 @@ pub const MAX_HEAD_BYTES: usize = 16 * 1024;
 /// [`Limits::head_timeout`].
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// natter's patch: the longest a write to a connection may wait for the client
+/// to take bytes. Then the answer fails and the connection is closed, and the
+/// thread writing it is free. Upstream set none, so a client that stopped
+/// reading held the thread answering it (a page worker, or a streamed export)
+/// for as long as it kept the connection open. The default for
+/// [`Limits::write_timeout`].
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// natter's patch: limits a server is built with ([`Server::from_listener_with_limits`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// See [`HEAD_TIMEOUT`].
     pub head_timeout: Duration,
+    /// See [`WRITE_TIMEOUT`].
+    pub write_timeout: Duration,
     /// The most connections open at once from one client address (IPv6: from
     /// one /64, see [`address_group`]). A connection past it is closed as soon
     /// as it is accepted, before a thread is given to it. `usize::MAX`: no cap.
@@ -151,6 +161,7 @@ impl Default for Limits {
     fn default() -> Limits {
         Limits {
             head_timeout: HEAD_TIMEOUT,
+            write_timeout: WRITE_TIMEOUT,
             max_connections_per_address: usize::MAX,
         }
     }
@@ -362,8 +373,11 @@ impl Server {
                             },
                             None => None,
                         };
-                        // natter's patch: see `READ_TIMEOUT`.
-                        if sock.set_read_timeout(READ_TIMEOUT).is_err() {
+                        // natter's patch: see `READ_TIMEOUT`, `WRITE_TIMEOUT`.
+                        let timeouts = sock
+                            .set_read_timeout(READ_TIMEOUT)
+                            .and_then(|()| sock.set_write_timeout(limits.write_timeout));
+                        if timeouts.is_err() {
                             continue;
                         }
                         use util::RefinedTcpStream;
