@@ -322,6 +322,11 @@ pub struct Config {
     /// `https://chat.example.com`. When set, it is the only Origin a WebSocket
     /// handshake may carry. `None`: the page's own origin (same host, web port).
     pub public_url: Option<String>,
+    /// More names this server answers to (`--allowed-host NAME`, repeatable),
+    /// besides its IP addresses, `localhost`, this machine's hostname and the
+    /// hosts of the two URLs above: see `origin::host_allowed`. A LAN name
+    /// such as `chat.lan` from the router's DNS needs one.
+    pub allowed_hosts: Vec<String>,
     /// Messages each room keeps in memory (`--history`).
     pub history: usize,
     /// See [`LEAVE_GRACE`].
@@ -377,6 +382,7 @@ impl Default for Config {
             ws_port: None,
             ws_url: None,
             public_url: None,
+            allowed_hosts: Vec::new(),
             history: DEFAULT_HISTORY,
             leave_grace: LEAVE_GRACE,
             ping_interval: PING_INTERVAL,

@@ -10,6 +10,8 @@
 //!   assets. Asks the hub about sessions over a channel.
 //! - [`ws`]: the WebSocket listener: `accept_loop`, the handshake checks, and a
 //!   reader thread per connection that parses frames and sends them to the hub.
+//! - [`origin`]: which `Host` names the server answers to (against DNS
+//!   rebinding), for both listeners.
 //! - [`hub`]: the one thread that owns all chat state (sessions, rooms, members,
 //!   history) and writes every chat socket.
 //! - [`outbox`]: a connection's bounded outbound queue and its non-blocking write.
@@ -40,6 +42,7 @@ pub mod bench;
 pub mod config;
 pub mod hub;
 pub mod nginx;
+pub mod origin;
 pub mod outbox;
 pub mod protocol;
 pub mod ratelimit;

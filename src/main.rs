@@ -21,6 +21,9 @@ usage: natter [options]          run the chat
   --ws-port N        WebSocket port (default: web port + 1)
   --ws-url URL       WebSocket URL the page connects to (e.g. wss://chat.example.com/ws)
   --public-url URL   public origin of the pages, behind a proxy (e.g. https://chat.example.com)
+  --allowed-host NAME  a name this server answers to besides its addresses,
+                     localhost, its hostname and the URLs' hosts (repeatable;
+                     e.g. chat.lan); other Host headers get 421
   --history N        messages each room keeps for people who join (default 200)
   --rate-limit N     per-address rate limit score (default 25), or off
   --max-connections N  WebSocket connections in all (default 5000)
@@ -106,6 +109,9 @@ fn parse(mut args: pico_args::Arguments) -> Result<Option<Config>, String> {
         ws_port: value(&mut args, "--ws-port")?,
         ws_url: value(&mut args, "--ws-url")?,
         public_url: value(&mut args, "--public-url")?,
+        allowed_hosts: args
+            .values_from_str::<_, String>("--allowed-host")
+            .map_err(|e| format!("bad value for --allowed-host: {e}"))?,
         history: value(&mut args, "--history")?.unwrap_or(defaults.history),
         rate_limit: match value::<String>(&mut args, "--rate-limit")? {
             None => defaults.rate_limit,
@@ -153,6 +159,13 @@ fn parse(mut args: pico_args::Arguments) -> Result<Option<Config>, String> {
         if !(url.starts_with("ws://") || url.starts_with("wss://")) {
             return Err(format!(
                 "--ws-url must start with ws:// or wss://, got {url:?}"
+            ));
+        }
+    }
+    for name in &config.allowed_hosts {
+        if natter::origin::normal_host_name(name).is_none() {
+            return Err(format!(
+                "--allowed-host takes a host name (an address needs none), got {name:?}"
             ));
         }
     }

@@ -180,6 +180,35 @@ pub fn supervise(listener: TcpListener, context: Arc<WebContext>, control: Arc<W
     }
 }
 
+/// Every request must name this server in its one `Host` header (see
+/// `origin::host_allowed`): a page on another site that has rebound its own
+/// name to this machine's address still sends its own name, and gets 421.
+/// HTTP/1.1 requires exactly one `Host` (RFC 9112 section 3.2); a request
+/// without one comes from no browser, and is refused too.
+fn check_host(request: &Request, config: &Config) -> Result<(), Page> {
+    let mut hosts = request
+        .headers()
+        .iter()
+        .filter(|h| h.field.equiv("Host"))
+        .map(|h| h.value.as_str());
+    let host = match (hosts.next(), hosts.next()) {
+        (Some(host), None) => host,
+        (None, _) => return Err(text(400, "a request needs a Host header\n")),
+        (Some(_), Some(_)) => return Err(text(400, "a request may carry one Host header\n")),
+    };
+    if crate::origin::host_allowed(host, config) {
+        return Ok(());
+    }
+    let message = match crate::origin::normal_host_name(host) {
+        Some(name) => format!(
+            "this server does not answer to the name {name}; if that is its name, \
+             start natter with --allowed-host {name}\n"
+        ),
+        None => "this server does not answer to that Host\n".to_string(),
+    };
+    Err(text(421, &message))
+}
+
 /// The limits the patched tiny_http enforces before natter sees a request.
 /// Behind a proxy (`--trust-proxy`) every connection comes from the proxy's
 /// address, so a per-address cap would cap everyone together; the proxy caps
@@ -1057,6 +1086,10 @@ fn asset(request: &Request, path: &str) -> Page {
 
 /// Answer one request: a page here and now, or an export on its own thread.
 fn handle(mut request: Request, context: &Arc<WebContext>) {
+    if let Err(refusal) = check_host(&request, &context.config) {
+        let _ = request.respond(secure(refusal));
+        return;
+    }
     match route(&mut request, context) {
         // A client that hung up before reading its answer is not our problem.
         Answer::Page(page) => drop(request.respond(secure(page))),

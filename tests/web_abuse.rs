@@ -63,7 +63,7 @@ fn lying_content_length_does_not_hold_the_page_workers() {
             held.push(send(
                 server.web,
                 &format!(
-                    "POST /login HTTP/1.1\r\nHost: x\r\n\
+                    "POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\n\
                      Content-Type: application/x-www-form-urlencoded\r\n\
                      Content-Length: {announced}\r\n\r\n"
                 ),
@@ -95,7 +95,7 @@ fn a_body_sent_slowly_after_the_refusal_holds_no_page_worker() {
     for _ in 0..2 * WEB_WORKERS {
         let mut s = send(
             server.web,
-            "POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000\r\n\r\n",
+            "POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000000000\r\n\r\n",
             b"",
         );
         assert_eq!(status(&mut s), 413, "refused before the body is read");
@@ -126,7 +126,7 @@ fn an_absurd_content_length_costs_no_page_worker() {
     for _ in 0..2 * WEB_WORKERS {
         let mut s = send(
             server.web,
-            "DELETE /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+            "DELETE /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
              Content-Length: 18446744073709551615\r\n\r\n",
             b"",
         );
@@ -150,8 +150,9 @@ fn a_huge_content_length_does_not_kill_the_process() {
     let mut pair = server.pair();
     for length in [64u64 << 30, 1 << 62, u64::MAX] {
         for path in ["/healthz", "/login"] {
-            let head =
-                format!("POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\n");
+            let head = format!(
+                "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {length}\r\n\r\n"
+            );
             let mut liar = send(server.web, &head, b"a little");
             let answered = status(&mut liar);
             assert!(answered >= 400, "{path} with {length}: {answered}");
@@ -175,7 +176,7 @@ fn an_oversized_request_head_is_refused_with_431() {
     let cookie = "x".repeat(WEB_MAX_HEAD_BYTES);
     let mut big = send(
         server.web,
-        &format!("GET /healthz HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\n\r\n"),
+        &format!("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {cookie}\r\n\r\n"),
         b"",
     );
     assert_eq!(status(&mut big), 431);
@@ -183,7 +184,7 @@ fn an_oversized_request_head_is_refused_with_431() {
     let cookie = "x".repeat(WEB_MAX_HEAD_BYTES - 100);
     let mut fits = send(
         server.web,
-        &format!("GET /healthz HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\n\r\n"),
+        &format!("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {cookie}\r\n\r\n"),
         b"",
     );
     assert_eq!(status(&mut fits), 200);
@@ -199,7 +200,11 @@ fn an_oversized_request_head_is_refused_with_431() {
 fn silent_connections_are_closed() {
     let server = common::start();
     let idle = TcpStream::connect(server.web).expect("the web port accepts");
-    let half = send(server.web, "GET /healthz HTTP/1.1\r\nHost: x\r\n", b"");
+    let half = send(
+        server.web,
+        "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n",
+        b"",
+    );
     for (mut silent, answer) in [(idle, ""), (half, "HTTP/1.1 408")] {
         silent
             .set_read_timeout(Some(
@@ -237,12 +242,12 @@ fn answer_and_close(web: SocketAddr, raw: &[u8]) -> String {
 fn a_get_or_head_with_a_body_is_refused_and_closed() {
     let server = common::start();
     let mut pair = server.pair();
-    let smuggled = "GET /r/lobby HTTP/1.1\r\nHost: x\r\n\r\n";
+    let smuggled = "GET /r/lobby HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
     for head in [
-        "GET /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
-        "HEAD /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
-        "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n",
-        "HEAD / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n",
+        "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "HEAD /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\n\r\n",
+        "HEAD / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\n",
     ] {
         let body = format!("5\r\nhello\r\n0\r\n\r\n{smuggled}");
         let answer = answer_and_close(server.web, format!("{head}{body}").as_bytes());
@@ -257,7 +262,7 @@ fn a_get_or_head_with_a_body_is_refused_and_closed() {
     // A GET with an empty body is a plain GET.
     let plain = answer_and_close(
         server.web,
-        b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
     );
     assert!(plain.starts_with("HTTP/1.1 200"), "{plain}");
     assert_eq!(server.get("/healthz", None).status, 200);
@@ -272,8 +277,8 @@ fn a_get_or_head_with_a_body_is_refused_and_closed() {
 fn ambiguous_body_framing_is_refused_and_closed() {
     let server = common::start();
     let mut pair = server.pair();
-    let post = "POST /logout HTTP/1.1\r\nHost: x\r\n";
-    let smuggled = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    let post = "POST /logout HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+    let smuggled = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
     for (headers, why) in [
         (
             "Content-Length: 0\r\nContent-Length: 44\r\n",
