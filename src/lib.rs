@@ -11,7 +11,8 @@
 //! - [`ws`]: the WebSocket listener: `accept_loop`, the handshake checks, and a
 //!   reader thread per connection that parses frames and sends them to the hub.
 //! - [`origin`]: which `Host` names the server answers to (against DNS
-//!   rebinding), for both listeners.
+//!   rebinding), for both listeners, and which `Origin` a login or logout
+//!   form must come from (against cross-site forms).
 //! - [`hub`]: the one thread that owns all chat state (sessions, rooms, members,
 //!   history) and writes every chat socket.
 //! - [`outbox`]: a connection's bounded outbound queue and its non-blocking write.

@@ -1,5 +1,6 @@
-//! Who may talk to this server: the `Host` rule against DNS rebinding, as a
-//! pure function of a request's header and the [`Config`], for both listeners.
+//! Who may talk to this server: the `Host` rule against DNS rebinding, and
+//! the `Origin` rule against other sites posting forms. Pure functions of a
+//! request's headers and the [`Config`], for both listeners.
 //!
 //! **DNS rebinding.** A page on `evil.example` can make its own name resolve
 //! to `127.0.0.1` (or to natter's LAN address) a moment later. The browser then
@@ -7,6 +8,11 @@
 //! natter's answers and open its WebSocket. Its requests still say
 //! `Host: evil.example`, though, so natter answers only the names it is known
 //! by: [`host_allowed`].
+//!
+//! **Cross-site forms.** Any site can make a visitor's browser post a form to
+//! natter. The browser says where the form came from (`Origin`, and in newer
+//! browsers `Sec-Fetch-Site`), so natter refuses a login or logout that did not
+//! come from its own pages: [`form_origin_allowed`].
 
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::OnceLock;
@@ -52,6 +58,60 @@ pub fn normal_host_name(host: &str) -> Option<String> {
     match parse_host(host)? {
         Host::Name(name) => Some(name),
         Host::Ip(_) => None,
+    }
+}
+
+/// Whether a login or logout form may be taken as the visitor's own doing:
+/// posted from natter's own pages, as the browser tells it. Refused:
+///
+/// - `Sec-Fetch-Site: cross-site` or `same-site` (another site, or a sibling
+///   subdomain, which may be someone else's);
+/// - `Origin: null` (a sandboxed frame, a `data:` page, a redirect chain: a
+///   page that hides where it is);
+/// - any other `Origin` that is not the pages' own: exactly `--public-url`
+///   when set, else `http://` or `https://` followed by the request's `Host`.
+///
+/// A request with neither header is allowed: browsers send `Origin` on every
+/// cross-site POST, so one without it comes from a program (curl, the tests,
+/// the bench), which has no visitor's cookie to abuse. `Err` says why, for
+/// the 403.
+pub fn form_origin_allowed(
+    origin: Option<&str>,
+    sec_fetch_site: Option<&str>,
+    host: &str,
+    config: &Config,
+) -> Result<(), String> {
+    if let Some(site) = sec_fetch_site.map(str::trim) {
+        if site.eq_ignore_ascii_case("cross-site") || site.eq_ignore_ascii_case("same-site") {
+            return Err(format!(
+                "this form was sent from another site (Sec-Fetch-Site: {site}); \
+                 log in and out from natter's own pages"
+            ));
+        }
+    }
+    let Some(origin) = origin.map(str::trim) else {
+        return Ok(());
+    };
+    if origin.eq_ignore_ascii_case("null") {
+        return Err("this form was sent from a page that hides its origin \
+                    (Origin: null); log in and out from natter's own pages"
+            .to_string());
+    }
+    let origin = origin.trim_end_matches('/').to_ascii_lowercase();
+    let own = match &config.public_url {
+        Some(public) => origin == url_origin(public),
+        None => {
+            let host = host.trim().to_ascii_lowercase();
+            !host.is_empty()
+                && (origin == format!("http://{host}") || origin == format!("https://{host}"))
+        }
+    };
+    match own {
+        true => Ok(()),
+        false => Err(format!(
+            "this form was sent from {origin}, not from natter's own pages; \
+             log in and out from natter's own pages"
+        )),
     }
 }
 
@@ -115,6 +175,13 @@ fn url_authority(url: &str) -> &str {
 /// The name of a URL's host, as `normal_host_name` gives it.
 fn url_host(url: &str) -> Option<String> {
     normal_host_name(url_authority(url))
+}
+
+/// A URL's origin as a browser writes it in `Origin`: scheme and authority,
+/// lower case, no path (`https://Chat.Example.com/` → `https://chat.example.com`).
+fn url_origin(url: &str) -> String {
+    let scheme = url.split_once("://").map_or("http", |(scheme, _)| scheme);
+    format!("{scheme}://{}", url_authority(url)).to_ascii_lowercase()
 }
 
 /// This machine's names, read once: its hostname (from the kernel) and
@@ -234,5 +301,49 @@ mod tests {
         ] {
             assert!(!host_allowed(host, &c), "{host:?}");
         }
+    }
+
+    #[test]
+    fn a_form_must_come_from_the_pages_own_origin() {
+        let c = config();
+        let ok = |origin, site, host| form_origin_allowed(origin, site, host, &c).is_ok();
+        // No header at all: not a browser, allowed.
+        assert!(ok(None, None, "127.0.0.1:8080"));
+        assert!(ok(Some("http://127.0.0.1:8080"), None, "127.0.0.1:8080"));
+        assert!(ok(Some("HTTP://LOCALHOST:8080/"), None, "localhost:8080"));
+        assert!(ok(Some("https://chat.lan"), None, "chat.lan"));
+        assert!(ok(
+            Some("http://127.0.0.1:8080"),
+            Some("same-origin"),
+            "127.0.0.1:8080"
+        ));
+        assert!(ok(None, Some("none"), "127.0.0.1:8080"));
+        // Another site, a hidden origin, a lookalike, another port.
+        assert!(!ok(Some("https://evil.example"), None, "127.0.0.1:8080"));
+        assert!(!ok(Some("null"), None, "127.0.0.1:8080"));
+        assert!(!ok(
+            Some("http://127.0.0.1:8080.evil.example"),
+            None,
+            "127.0.0.1:8080"
+        ));
+        assert!(!ok(Some("http://127.0.0.1:9999"), None, "127.0.0.1:8080"));
+        assert!(!ok(None, Some("cross-site"), "127.0.0.1:8080"));
+        assert!(!ok(
+            Some("http://127.0.0.1:8080"),
+            Some("same-site"),
+            "127.0.0.1:8080"
+        ));
+        assert!(!ok(Some("http://x"), None, ""));
+        // With --public-url, exactly that origin, whatever the Host.
+        let public = Config {
+            public_url: Some("https://chat.example.com/".into()),
+            ..config()
+        };
+        let ok = |origin| form_origin_allowed(Some(origin), None, "127.0.0.1:8080", &public);
+        assert!(ok("https://chat.example.com").is_ok());
+        assert!(ok("http://chat.example.com").is_err());
+        assert!(ok("http://127.0.0.1:8080").is_err());
+        let why = ok("https://evil.example").unwrap_err();
+        assert!(why.contains("https://evil.example"), "{why}");
     }
 }

@@ -209,6 +209,28 @@ fn check_host(request: &Request, config: &Config) -> Result<(), Page> {
     Err(text(421, &message))
 }
 
+/// `POST /login` and `POST /logout` decide who the browser is logged in as, so
+/// they must come from natter's own pages (see `origin::form_origin_allowed`).
+/// Otherwise any site could log a visitor out with a hidden form, or log them
+/// in as a name of its choosing in its room, replacing their session, and
+/// then read what they write there.
+fn check_form_origin(request: &Request, config: &Config) -> Result<(), Page> {
+    let first = |name: &'static str| {
+        request
+            .headers()
+            .iter()
+            .find(|h| h.field.equiv(name))
+            .map(|h| h.value.as_str())
+    };
+    crate::origin::form_origin_allowed(
+        first("Origin"),
+        first("Sec-Fetch-Site"),
+        first("Host").unwrap_or(""),
+        config,
+    )
+    .map_err(|why| text(403, &format!("{why}\n")))
+}
+
 /// The limits the patched tiny_http enforces before natter sees a request.
 /// Behind a proxy (`--trust-proxy`) every connection comes from the proxy's
 /// address, so a per-address cap would cap everyone together; the proxy caps
@@ -365,6 +387,11 @@ impl From<Page> for Answer {
 fn route(request: &mut Request, context: &Arc<WebContext>) -> Answer {
     let url = request.url().to_string();
     let (path, query) = url.split_once('?').unwrap_or((&url, ""));
+    if *request.method() == Method::Post && matches!(path, "/login" | "/logout") {
+        if let Err(refusal) = check_form_origin(request, &context.config) {
+            return refusal.into();
+        }
+    }
     let page = match (request.method(), path) {
         (Method::Get | Method::Head, "/") => login_page(query),
         (Method::Get | Method::Head, "/healthz") => text(200, "ok\n"),
