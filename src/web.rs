@@ -495,6 +495,11 @@ fn query_value(query: &str, key: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
+/// Whether this server's session cookie is the `Secure` `__Host-` one.
+fn secure_cookies(context: &WebContext) -> bool {
+    session::secure_cookies(context.config.public_url.as_deref())
+}
+
 fn cookie_token(request: &Request) -> Option<String> {
     request
         .headers()
@@ -585,8 +590,12 @@ fn login(request: &mut Request, context: &WebContext) -> Page {
         reply,
     });
     match answer {
-        Some(Ok(token)) => redirect(&format!("/r/{}", encode_component(&room)))
-            .with_header(header("Set-Cookie", &session::set_cookie(&token))),
+        Some(Ok(token)) => {
+            redirect(&format!("/r/{}", encode_component(&room))).with_header(header(
+                "Set-Cookie",
+                &session::set_cookie(&token, secure_cookies(context)),
+            ))
+        }
         Some(Err(message)) => login_form(400, &raw_name, &raw_room, &message),
         None => hub_unavailable(),
     }
@@ -1069,7 +1078,11 @@ fn logout(request: &Request, context: &WebContext) -> Page {
     if let Some(token) = cookie_token(request) {
         let _ = context.to_hub.send(Event::Logout { token });
     }
-    redirect("/").with_header(header("Set-Cookie", &session::clear_cookie()))
+    let mut page = redirect("/");
+    for cookie in session::clear_cookies(secure_cookies(context)) {
+        page.add_header(header("Set-Cookie", &cookie));
+    }
+    page
 }
 
 /// `GET /assets/<path>`: an embedded file with its Content-Type, and an ETag so
