@@ -4,13 +4,17 @@
 //! are asks the hub with an [`Event`] carrying a one-shot reply channel, and
 //! waits at most [`HUB_REPLY_TIMEOUT`] for the answer.
 //!
-//! tiny_http has known gaps when it faces the open internet (no read timeouts,
-//! a thread per connection, no header-size limit: tiny-http #143, #221, #56).
-//! The chat does not depend on this listener once a page is loaded, and the
+//! tiny_http has known gaps when it faces the open internet (no timeouts, a
+//! thread per connection, no header-size limit: tiny-http #143, #221, #56).
+//! natter ships it patched (`.vendor/README.md`: timeouts, a deadline for a
+//! request's head, a per-address connection cap, strict body framing), the
+//! chat does not depend on this listener once a page is loaded, and the
 //! README's deployment section says what to put in front of it (`natter
-//! nginx-config`). What can be done from here is done: a request whose body is
-//! still in the socket is answered on a thread of its own, never on a page
-//! worker, and a panic while answering costs one request, not a worker.
+//! nginx-config`). What can be done from here is done: every request must
+//! name this server in `Host` and the login forms must come from its own
+//! pages (`origin.rs`); a `POST` whose body is still in the socket and every
+//! export are answered on threads of their own, never on a page worker; and a
+//! panic while answering costs one request, not a worker.
 
 use std::io::{self, Read, Write};
 use std::net::TcpListener;
