@@ -293,9 +293,11 @@ impl HttpResponse {
             .map(|(_, v)| v.as_str())
     }
 
-    /// The session token from `Set-Cookie`, if one was set.
+    /// The session token from `Set-Cookie`, if one was set (under either
+    /// name: `__Host-natter_session` behind an `https://` public URL).
     pub fn cookie(&self) -> Option<String> {
         let value = self.header("set-cookie")?;
+        let value = value.strip_prefix("__Host-").unwrap_or(value);
         let token = value.strip_prefix("natter_session=")?.split(';').next()?;
         (!token.is_empty()).then(|| token.to_string())
     }
