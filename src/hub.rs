@@ -138,11 +138,12 @@ pub enum Event {
     /// Close everyone with 1001, deliver what is queued, and return.
     Shutdown,
     /// A page of a room's transcript for an export: up to `EXPORT_PAGE`
-    /// messages with ids below `before`, oldest first, and whether there are more.
-    /// The web thread asks page by page, so the hub is never busy for long.
+    /// messages with ids above `after`, oldest first, and whether there are
+    /// more. The export's thread asks a page at a time as it writes them out,
+    /// so the hub is never busy for long and an export holds one page.
     Export {
         room: String,
-        before: u64,
+        after: u64,
         reply: Sender<Result<(Vec<ChatMessage>, bool), StorageError>>,
     },
     /// Fault injection: panic, as a bug in the hub would. Only sent by
@@ -490,11 +491,7 @@ impl Hub {
             }
             Event::Disconnected { conn, close } => self.disconnected(conn, close, now),
             Event::Shutdown => self.shutdown(now),
-            Event::Export {
-                room,
-                before,
-                reply,
-            } => {
+            Event::Export { room, after, reply } => {
                 let key = room_key(&room);
                 // The display name: from memory, else storage, else as asked.
                 let name: Arc<str> = match self.rooms.get(&key) {
@@ -504,9 +501,16 @@ impl Hub {
                         _ => room.as_str().into(),
                     },
                 };
-                let page = self
-                    .store
-                    .before(&key, &name, before, crate::config::EXPORT_PAGE);
+                // One more than a page, to know whether there are more.
+                let page_size = crate::config::EXPORT_PAGE;
+                let page =
+                    self.store
+                        .after(&key, &name, after, page_size + 1)
+                        .map(|mut messages| {
+                            let more = messages.len() > page_size;
+                            messages.truncate(page_size);
+                            (messages, more)
+                        });
                 let _ = reply.try_send(page);
             }
             Event::InjectFailure => panic!("hub failure injected by a test"),

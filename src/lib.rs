@@ -10,6 +10,9 @@
 //!   assets. Asks the hub about sessions over a channel.
 //! - [`ws`]: the WebSocket listener: `accept_loop`, the handshake checks, and a
 //!   reader thread per connection that parses frames and sends them to the hub.
+//! - [`origin`]: which `Host` names the server answers to (against DNS
+//!   rebinding), for both listeners, and which `Origin` a login or logout
+//!   form must come from (against cross-site forms).
 //! - [`hub`]: the one thread that owns all chat state (sessions, rooms, members,
 //!   history) and writes every chat socket.
 //! - [`outbox`]: a connection's bounded outbound queue and its non-blocking write.
@@ -40,6 +43,7 @@ pub mod bench;
 pub mod config;
 pub mod hub;
 pub mod nginx;
+pub mod origin;
 pub mod outbox;
 pub mod protocol;
 pub mod ratelimit;
@@ -138,12 +142,12 @@ pub fn start(config: Config) -> Result<Server, Error> {
         .spawn(move || ws::accept_loop(ws_listener, ws_context, stop))?;
 
     let web = Arc::new(web::WebControl::default());
-    let web_context = Arc::new(web::WebContext {
-        to_hub: to_hub.clone(),
+    let web_context = Arc::new(web::WebContext::new(
+        to_hub.clone(),
         config,
-        ws_port: ws_addr.port(),
+        ws_addr.port(),
         db_health,
-    });
+    ));
     let control = web.clone();
     let web_supervisor = thread::Builder::new()
         .name("web".into())

@@ -21,6 +21,9 @@ usage: natter [options]          run the chat
   --ws-port N        WebSocket port (default: web port + 1)
   --ws-url URL       WebSocket URL the page connects to (e.g. wss://chat.example.com/ws)
   --public-url URL   public origin of the pages, behind a proxy (e.g. https://chat.example.com)
+  --allowed-host NAME  a name this server answers to besides its addresses,
+                     localhost, its hostname and the URLs' hosts (repeatable;
+                     e.g. chat.lan); other Host headers get 421
   --history N        messages each room keeps for people who join (default 200)
   --rate-limit N     per-session rate limit score (default 25), or off
   --address-rate-limit N  per-address score, shared by its sessions (default 10x --rate-limit)
@@ -29,6 +32,9 @@ usage: natter [options]          run the chat
   --max-per-session N  WebSocket connections of one session (default 16)
   --max-sessions-per-ip N  sessions made from one address (default 256)
   --max-sessions N   sessions in all; past it the oldest unused one is evicted (default 50000)
+  --max-web-per-ip N  web-port connections from one address (default 32; IPv6
+                     by /64; no cap with --trust-proxy)
+  --max-exports N    transcript exports running at once (default 2)
   --trust-proxy      take client addresses from X-Forwarded-For (only behind a proxy)
   --db PATH          SQLite file for history and sessions (default natter.db), or :memory:
   --retention DAYS   delete messages older than this many days (default: keep all)
@@ -107,6 +113,9 @@ fn parse(mut args: pico_args::Arguments) -> Result<Option<Config>, String> {
         ws_port: value(&mut args, "--ws-port")?,
         ws_url: value(&mut args, "--ws-url")?,
         public_url: value(&mut args, "--public-url")?,
+        allowed_hosts: args
+            .values_from_str::<_, String>("--allowed-host")
+            .map_err(|e| format!("bad value for --allowed-host: {e}"))?,
         history: value(&mut args, "--history")?.unwrap_or(defaults.history),
         rate_limit: match value::<String>(&mut args, "--rate-limit")? {
             None => defaults.rate_limit,
@@ -134,6 +143,8 @@ fn parse(mut args: pico_args::Arguments) -> Result<Option<Config>, String> {
         max_sessions_per_ip: value(&mut args, "--max-sessions-per-ip")?
             .unwrap_or(defaults.max_sessions_per_ip),
         max_sessions: value(&mut args, "--max-sessions")?.unwrap_or(defaults.max_sessions),
+        max_web_per_ip: value(&mut args, "--max-web-per-ip")?.unwrap_or(defaults.max_web_per_ip),
+        max_exports: value(&mut args, "--max-exports")?.unwrap_or(defaults.max_exports),
         trust_proxy: args.contains("--trust-proxy"),
         db: value(&mut args, "--db")?.unwrap_or(defaults.db.clone()),
         db_max_bytes: value::<u64>(&mut args, "--db-max-mb")?.map(|mb| mb.saturating_mul(1 << 20)),
@@ -164,6 +175,13 @@ fn parse(mut args: pico_args::Arguments) -> Result<Option<Config>, String> {
         if !(url.starts_with("ws://") || url.starts_with("wss://")) {
             return Err(format!(
                 "--ws-url must start with ws:// or wss://, got {url:?}"
+            ));
+        }
+    }
+    for name in &config.allowed_hosts {
+        if natter::origin::normal_host_name(name).is_none() {
+            return Err(format!(
+                "--allowed-host takes a host name (an address needs none), got {name:?}"
             ));
         }
     }

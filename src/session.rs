@@ -9,6 +9,14 @@ use std::fmt::Write;
 /// The cookie's name.
 pub const COOKIE: &str = "natter_session";
 
+/// The cookie's name when the pages are served over HTTPS (`--public-url
+/// https://...`). Browsers take a `__Host-` cookie only if it is `Secure`,
+/// has `Path=/` and no `Domain`, and was set over HTTPS: no other host (a
+/// sibling subdomain, or a plain-HTTP page of the same name on a hostile
+/// network) can set or overwrite it, so nobody can slip a session of their
+/// own into a visitor's browser.
+pub const SECURE_COOKIE: &str = "__Host-natter_session";
+
 /// Random bytes in a token: 128 bits, from the operating system's source.
 const TOKEN_BYTES: usize = 16;
 
@@ -35,28 +43,53 @@ pub fn token_key(token: &str) -> String {
     key
 }
 
+/// Whether cookies are set `Secure` under [`SECURE_COOKIE`]: when the public
+/// address of the pages is HTTPS. natter itself speaks only HTTP, so without
+/// `--public-url` it cannot know whether a proxy adds TLS.
+pub fn secure_cookies(public_url: Option<&str>) -> bool {
+    public_url.is_some_and(|url| url.to_ascii_lowercase().starts_with("https://"))
+}
+
 /// The `Set-Cookie` value that logs a browser in. HttpOnly keeps page scripts
 /// from reading it; SameSite=Lax keeps other sites from posting with it. No
 /// Max-Age: it is a browser-session cookie, gone when the browser closes.
-pub fn set_cookie(token: &str) -> String {
-    format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax")
+/// Behind HTTPS (`secure`) it is a `Secure` [`SECURE_COOKIE`].
+pub fn set_cookie(token: &str, secure: bool) -> String {
+    match secure {
+        true => format!("{SECURE_COOKIE}={token}; Secure; Path=/; HttpOnly; SameSite=Lax"),
+        false => format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax"),
+    }
 }
 
-/// The `Set-Cookie` value that logs a browser out.
-pub fn clear_cookie() -> String {
-    format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0")
+/// The `Set-Cookie` values that log a browser out: the plain cookie, and
+/// behind HTTPS the `__Host-` one too (a browser may hold either, say from
+/// before the site moved to HTTPS).
+pub fn clear_cookies(secure: bool) -> Vec<String> {
+    let mut cookies = vec![format!(
+        "{COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"
+    )];
+    if secure {
+        cookies.push(format!(
+            "{SECURE_COOKIE}=; Secure; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"
+        ));
+    }
+    cookies
 }
 
-/// Find our token in a `Cookie` header value (`a=1; natter_session=...; b=2`).
-/// Anything that is not 32 lowercase hex digits is ignored.
+/// Find our token in a `Cookie` header value (`a=1; natter_session=...; b=2`),
+/// under either name; the `__Host-` one wins, since only this server can have
+/// set it. Anything that is not 32 lowercase hex digits is ignored.
 pub fn token_from_cookies(header: &str) -> Option<String> {
-    header
-        .split(';')
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
-        .map(|(_, value)| value.trim())
-        .filter(|v| v.len() == TOKEN_BYTES * 2 && v.bytes().all(|b| b.is_ascii_hexdigit()))
-        .map(str::to_string)
+    let token = |wanted: &str| {
+        header
+            .split(';')
+            .filter_map(|pair| pair.trim().split_once('='))
+            .filter(|(name, _)| *name == wanted)
+            .map(|(_, value)| value.trim())
+            .find(|v| v.len() == TOKEN_BYTES * 2 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+            .map(str::to_string)
+    };
+    token(SECURE_COOKIE).or_else(|| token(COOKIE))
 }
 
 #[cfg(test)]
@@ -75,5 +108,25 @@ mod tests {
         assert_eq!(token_from_cookies("other=1"), None);
         assert_eq!(token_key("abc").len(), 64);
         assert_ne!(token_key(&b), b, "the key is not the token");
+    }
+
+    #[test]
+    fn behind_https_the_cookie_is_a_secure_host_cookie_and_wins() {
+        assert!(secure_cookies(Some("https://chat.example.com")));
+        assert!(!secure_cookies(Some("http://chat.example.com")));
+        assert!(!secure_cookies(None));
+        let secure = set_cookie("t", true);
+        assert!(secure.starts_with("__Host-natter_session=t;"), "{secure}");
+        assert!(secure.contains("; Secure;") && secure.contains("Path=/"));
+        assert!(!secure.contains("Domain"));
+        let (host, plain) = (new_token().unwrap(), new_token().unwrap());
+        let both = format!("{COOKIE}={plain}; {SECURE_COOKIE}={host}");
+        assert_eq!(token_from_cookies(&both), Some(host.clone()));
+        assert_eq!(
+            token_from_cookies(&format!("{SECURE_COOKIE}={host}")),
+            Some(host)
+        );
+        assert_eq!(clear_cookies(false).len(), 1);
+        assert!(clear_cookies(true)[1].starts_with("__Host-natter_session=; Secure"));
     }
 }

@@ -4,15 +4,19 @@
 //! are asks the hub with an [`Event`] carrying a one-shot reply channel, and
 //! waits at most [`HUB_REPLY_TIMEOUT`] for the answer.
 //!
-//! tiny_http has known gaps when it faces the open internet (no read timeouts,
-//! a thread per connection, no header-size limit: tiny-http #143, #221, #56).
-//! The chat does not depend on this listener once a page is loaded, and the
+//! tiny_http has known gaps when it faces the open internet (no timeouts, a
+//! thread per connection, no header-size limit: tiny-http #143, #221, #56).
+//! natter ships it patched (`.vendor/README.md`: timeouts, a deadline for a
+//! request's head, a per-address connection cap, strict body framing), the
+//! chat does not depend on this listener once a page is loaded, and the
 //! README's deployment section says what to put in front of it (`natter
-//! nginx-config`). What can be done from here is done: a request whose body is
-//! still in the socket is answered on a thread of its own, never on a page
-//! worker, and a panic while answering costs one request, not a worker.
+//! nginx-config`). What can be done from here is done: every request must
+//! name this server in `Host` and the login forms must come from its own
+//! pages (`origin.rs`); a `POST` whose body is still in the socket and every
+//! export are answered on threads of their own, never on a page worker; and a
+//! panic while answering costs one request, not a worker.
 
-use std::io::Read;
+use std::io::{self, Read, Write};
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Once};
@@ -21,11 +25,15 @@ use std::time::Duration;
 
 use crossbeam_channel::Sender;
 use rust_embed::RustEmbed;
-use tiny_http::{Header, Method, Request, Response, Server};
+use serde::Serialize;
+use tiny_http::{HTTPVersion, Header, Method, Request, Response, Server, StatusCode};
 
-use crate::config::{Config, HUB_REPLY_TIMEOUT, MAX_EXPORT_MESSAGES, MAX_FORM_BYTES, WEB_WORKERS};
+use crate::config::{
+    Config, EXPORT_RETRY_AFTER, HUB_REPLY_TIMEOUT, MAX_EXPORTS_PER_SESSION, MAX_EXPORT_MESSAGES,
+    MAX_FORM_BYTES, WEB_WORKERS,
+};
 use crate::hub::Event;
-use crate::protocol::{check_name, check_room};
+use crate::protocol::{check_name, check_room, ChatMessage};
 use crate::session;
 
 /// The files under `assets/`, compiled into the binary.
@@ -33,7 +41,7 @@ use crate::session;
 #[folder = "assets/"]
 struct Assets;
 
-/// What every request handler needs, shared read-only.
+/// What every request handler needs, shared.
 pub struct WebContext {
     pub to_hub: Sender<Event>,
     pub config: Config,
@@ -41,6 +49,25 @@ pub struct WebContext {
     pub ws_port: u16,
     /// Whether the database file is still there, for `/healthz`.
     pub db_health: Arc<crate::storage::FileHealth>,
+    /// The exports running now (see `ExportSlot`).
+    exports: Mutex<Vec<String>>,
+}
+
+impl WebContext {
+    pub fn new(
+        to_hub: Sender<Event>,
+        config: Config,
+        ws_port: u16,
+        db_health: Arc<crate::storage::FileHealth>,
+    ) -> WebContext {
+        WebContext {
+            to_hub,
+            config,
+            ws_port,
+            db_health,
+            exports: Mutex::new(Vec::new()),
+        }
+    }
 }
 
 /// Longest pause before the web listener is rebuilt after a failure.
@@ -111,7 +138,9 @@ pub fn supervise(listener: TcpListener, context: Arc<WebContext>, control: Arc<W
         let started = listener
             .try_clone()
             .map_err(crate::Error::from)
-            .and_then(|clone| Server::from_listener(clone, None));
+            .and_then(|clone| {
+                Server::from_listener_with_limits(clone, None, limits(&context.config))
+            });
         let server = match started {
             Ok(server) => Arc::new(server),
             Err(err) => {
@@ -163,16 +192,92 @@ pub fn supervise(listener: TcpListener, context: Arc<WebContext>, control: Arc<W
     }
 }
 
+/// Every request must name this server in its one `Host` header (see
+/// `origin::host_allowed`): a page on another site that has rebound its own
+/// name to this machine's address still sends its own name, and gets 421.
+/// HTTP/1.1 requires exactly one `Host` (RFC 9112 section 3.2); a request
+/// without one comes from no browser, and is refused too.
+fn check_host(request: &Request, config: &Config) -> Result<(), Page> {
+    let mut hosts = request
+        .headers()
+        .iter()
+        .filter(|h| h.field.equiv("Host"))
+        .map(|h| h.value.as_str());
+    let host = match (hosts.next(), hosts.next()) {
+        (Some(host), None) => host,
+        (None, _) => return Err(text(400, "a request needs a Host header\n")),
+        (Some(_), Some(_)) => return Err(text(400, "a request may carry one Host header\n")),
+    };
+    if crate::origin::host_allowed(host, config) {
+        return Ok(());
+    }
+    let message = match crate::origin::normal_host_name(host) {
+        Some(name) => format!(
+            "this server does not answer to the name {name}; if that is its name, \
+             start natter with --allowed-host {name}\n"
+        ),
+        None => "this server does not answer to that Host\n".to_string(),
+    };
+    Err(text(421, &message))
+}
+
+/// `POST /login` and `POST /logout` decide who the browser is logged in as, so
+/// they must come from natter's own pages (see `origin::form_origin_allowed`).
+/// Otherwise any site could log a visitor out with a hidden form, or log them
+/// in as a name of its choosing in its room, replacing their session, and
+/// then read what they write there.
+fn check_form_origin(request: &Request, config: &Config) -> Result<(), Page> {
+    let first = |name: &'static str| {
+        request
+            .headers()
+            .iter()
+            .find(|h| h.field.equiv(name))
+            .map(|h| h.value.as_str())
+    };
+    crate::origin::form_origin_allowed(
+        first("Origin"),
+        first("Sec-Fetch-Site"),
+        first("Host").unwrap_or(""),
+        config,
+    )
+    .map_err(|why| text(403, &format!("{why}\n")))
+}
+
+/// The limits the patched tiny_http enforces before natter sees a request.
+/// Behind a proxy (`--trust-proxy`) every connection comes from the proxy's
+/// address, so a per-address cap would cap everyone together; the proxy caps
+/// per address instead. A rebuilt tiny_http counts afresh: connections of the
+/// one before it are not counted (it only happens after an accept failure).
+fn limits(config: &Config) -> tiny_http::Limits {
+    tiny_http::Limits {
+        head_timeout: config.web_head_timeout,
+        write_timeout: config.web_write_timeout,
+        max_connections_per_address: match config.trust_proxy {
+            true => usize::MAX,
+            false => config.max_web_per_ip,
+        },
+    }
+}
+
 /// Answer requests until the server is unblocked or fails. Several threads run
 /// this on one `Server`; each request is handled start to finish by one of them.
 fn serve(server: &Server, context: &Arc<WebContext>) {
     for request in server.incoming_requests() {
-        if body_in_memory(&request) {
-            handle_caught(request, context);
-        } else {
+        if needs_own_thread(&request) {
             handle_on_own_thread(request, context);
+        } else {
+            handle_caught(request, context);
         }
     }
+}
+
+/// Whether a request goes to a body thread (see `handle_on_own_thread`): a
+/// `POST` whose body is still in the socket. Only `POST /login` ever reads a
+/// body, so no other method needs a thread for one; a `GET` announcing a body
+/// (refused by the patched tiny_http anyway) or a `DELETE` with a chunked one
+/// is answered by the page worker without a byte of its body being read.
+fn needs_own_thread(request: &Request) -> bool {
+    *request.method() == Method::Post && !body_in_memory(request)
 }
 
 /// tiny_http reads a request body into memory before handing the request over
@@ -270,16 +375,35 @@ impl Drop for BodyThread {
 /// allocates a buffer of the announced size, and a `Content-Length` of
 /// `usize::MAX` is a "capacity overflow". A page worker that died that way was
 /// never replaced, so four such requests left nobody to answer pages.
-fn handle_caught(request: Request, context: &WebContext) {
+fn handle_caught(request: Request, context: &Arc<WebContext>) {
     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle(request, context)));
 }
 
-/// The body of every response: bytes, a status and extra headers.
+/// The body of every response but an export's: bytes, a status and extra headers.
 type Page = Response<std::io::Cursor<Vec<u8>>>;
 
-fn route(request: &Request, context: &WebContext) -> Page {
+/// What a request is answered with: a page, or an export to stream.
+enum Answer {
+    Page(Page),
+    Export(Export),
+}
+
+impl From<Page> for Answer {
+    fn from(page: Page) -> Answer {
+        Answer::Page(page)
+    }
+}
+
+/// `POST /login` is the one route that reads a body, so the request is
+/// mutable here; every other route only looks at it.
+fn route(request: &mut Request, context: &Arc<WebContext>) -> Answer {
     let url = request.url().to_string();
     let (path, query) = url.split_once('?').unwrap_or((&url, ""));
+    if *request.method() == Method::Post && matches!(path, "/login" | "/logout") {
+        if let Err(refusal) = check_form_origin(request, &context.config) {
+            return refusal.into();
+        }
+    }
     let page = match (request.method(), path) {
         (Method::Get | Method::Head, "/") => login_page(query),
         (Method::Get | Method::Head, "/healthz") => match context.db_health.problem() {
@@ -289,20 +413,19 @@ fn route(request: &Request, context: &WebContext) -> Page {
         (Method::Get | Method::Head, p) if p.starts_with("/assets/") => asset(request, p),
         (Method::Get | Method::Head, p) if p.starts_with("/r/") => chat_page(request, p, context),
         (Method::Get | Method::Head, p) if p.starts_with("/export/") => {
-            export(request, p, query, context)
+            return export(request, p, query, context)
         }
+        (Method::Post, "/login") => login(request, context),
         (Method::Post, "/logout") => logout(request, context),
-        (_, "/login" | "/logout") if *request.method() != Method::Post => {
-            text(405, "use POST\n").with_header(header("Allow", "POST"))
-        }
+        (_, "/login" | "/logout") => text(405, "use POST\n").with_header(header("Allow", "POST")),
         _ => not_found(),
     };
-    secure(page)
+    page.into()
 }
 
 /// Every page carries these. The CSP allows no inline script at all, so even a
 /// bug that put user text into the page as HTML could not run it.
-fn secure(page: Page) -> Page {
+fn secure<R: Read>(page: Response<R>) -> Response<R> {
     page.with_header(header(
         "Content-Security-Policy",
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
@@ -402,6 +525,11 @@ fn client_address(request: &Request, context: &WebContext) -> std::net::IpAddr {
     crate::ws::client_ip(peer, forwarded, context.config.trust_proxy)
 }
 
+/// Whether this server's session cookie is the `Secure` `__Host-` one.
+fn secure_cookies(context: &WebContext) -> bool {
+    session::secure_cookies(context.config.public_url.as_deref())
+}
+
 fn cookie_token(request: &Request) -> Option<String> {
     request
         .headers()
@@ -494,8 +622,12 @@ fn login(request: &mut Request, context: &WebContext) -> Page {
         reply,
     });
     match answer {
-        Some(Ok(token)) => redirect(&format!("/r/{}", encode_component(&room)))
-            .with_header(header("Set-Cookie", &session::set_cookie(&token))),
+        Some(Ok(token)) => {
+            redirect(&format!("/r/{}", encode_component(&room))).with_header(header(
+                "Set-Cookie",
+                &session::set_cookie(&token, secure_cookies(context)),
+            ))
+        }
         Some(Err(refusal)) => {
             let page = login_form(refusal.status, &raw_name, &raw_room, &refusal.message);
             match refusal.retry_after {
@@ -558,60 +690,176 @@ fn percent_decode(text: &str) -> String {
 }
 
 /// `GET /export/<room>?format=txt|json`: the room's whole stored transcript as
-/// a download, for anyone logged in. The hub hands it over a page at a time
-/// (newest first), so a long export never holds the chat up for long.
-fn export(request: &Request, path: &str, query: &str, context: &WebContext) -> Page {
+/// a download, for anyone logged in.
+///
+/// An export is streamed: its own thread asks the hub for one page of
+/// messages at a time (oldest first) while tiny_http writes what it has to the
+/// socket, so it holds one page in memory however long the room's history,
+/// and it never holds one of the page workers, however slowly the client
+/// reads. Exports are capped per session and in all (`ExportSlot`).
+fn export(request: &Request, path: &str, query: &str, context: &Arc<WebContext>) -> Answer {
     let Ok(room) = check_room(&percent_decode(&path["/export/".len()..])) else {
-        return not_found();
+        return not_found().into();
     };
     if let Err(page) = logged_in_user(request, &room, context) {
-        return page;
+        return page.into();
     }
-    let json = match query_value(query, "format").as_deref() {
-        None | Some("txt") => false,
-        Some("json") => true,
-        Some(other) => return text(400, &format!("unknown format {other:?}; use txt or json\n")),
+    let format = match query_value(query, "format").as_deref() {
+        None | Some("txt") => Format::Text,
+        Some("json") => Format::Json,
+        Some(other) => {
+            return text(400, &format!("unknown format {other:?}; use txt or json\n")).into()
+        }
     };
-    let mut pages = Vec::new();
-    let (mut before, mut count) = (u64::MAX, 0);
-    loop {
-        let page = ask(context, |reply| Event::Export {
-            room: room.clone(),
-            before,
-            reply,
+    // Without chunked transfer encoding, tiny_http would have to hold the
+    // whole body to announce its length.
+    if *request.http_version() < HTTPVersion(1, 1) {
+        return text(
+            505,
+            "an export is streamed in chunks, which needs HTTP/1.1\n",
+        )
+        .into();
+    }
+    let session = cookie_token(request).map_or_else(String::new, |t| session::token_key(&t));
+    match ExportSlot::claim(context, session) {
+        Ok(slot) => Answer::Export(Export { room, format, slot }),
+        Err(refusal) => refusal.into(),
+    }
+}
+
+/// An export that may start: its room, its format and its claimed slot.
+struct Export {
+    room: String,
+    format: Format,
+    slot: ExportSlot,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Format {
+    Text,
+    Json,
+}
+
+impl Format {
+    fn extension(self) -> &'static str {
+        match self {
+            Format::Text => "txt",
+            Format::Json => "json",
+        }
+    }
+
+    fn content_type(self) -> &'static str {
+        match self {
+            Format::Text => "text/plain; charset=utf-8",
+            Format::Json => "application/json",
+        }
+    }
+}
+
+/// One running export, counted in `WebContext::exports` under its session
+/// (the token's key: no usable token is kept) until dropped, even by a panic.
+struct ExportSlot {
+    context: Arc<WebContext>,
+    session: String,
+}
+
+impl ExportSlot {
+    /// Count a new export, or say which cap it would pass: the session's
+    /// ([`MAX_EXPORTS_PER_SESSION`], 429) or the server's (`--max-exports`, 503).
+    fn claim(context: &Arc<WebContext>, session: String) -> Result<ExportSlot, Page> {
+        let mut running = context.exports.lock().unwrap_or_else(|e| e.into_inner());
+        let retry = EXPORT_RETRY_AFTER.as_secs().to_string();
+        let mine = running.iter().filter(|s| **s == session).count();
+        if mine >= MAX_EXPORTS_PER_SESSION {
+            return Err(text(
+                429,
+                &format!(
+                    "you already have an export running, and a session may run \
+                     {MAX_EXPORTS_PER_SESSION} at a time; try again when it has finished\n"
+                ),
+            )
+            .with_header(header("Retry-After", &retry)));
+        }
+        let max = context.config.max_exports;
+        if running.len() >= max {
+            return Err(text(
+                503,
+                &format!(
+                    "the server is running {max} exports, as many as it runs at once \
+                     (--max-exports); try again in a moment\n"
+                ),
+            )
+            .with_header(header("Retry-After", &retry)));
+        }
+        running.push(session.clone());
+        Ok(ExportSlot {
+            context: context.clone(),
+            session,
+        })
+    }
+}
+
+impl Drop for ExportSlot {
+    fn drop(&mut self) {
+        let mut running = self
+            .context
+            .exports
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(at) = running.iter().position(|s| *s == self.session) {
+            running.swap_remove(at);
+        }
+    }
+}
+
+/// Hand the request to a thread of its own that streams the export, as
+/// `handle_on_own_thread` does for bodies. Without a thread it is answered
+/// 503 here, and the slot is given back.
+fn export_on_own_thread(request: Request, export: Export, context: &Arc<WebContext>) {
+    let (give, take) = crossbeam_channel::bounded::<Request>(1);
+    let for_thread = context.clone();
+    let spawned = thread::Builder::new()
+        .name("web-export".into())
+        .spawn(move || {
+            if let Ok(request) = take.recv() {
+                stream_export(request, export, &for_thread);
+            }
         });
-        let (messages, more) = match page {
-            Some(Ok(page)) => page,
-            Some(Err(err)) => return text(500, &format!("could not read the history: {err}\n")),
-            None => return hub_unavailable(),
-        };
-        count += messages.len();
-        before = messages.first().map_or(0, |m| m.id);
-        pages.push(messages);
-        if !more || count >= MAX_EXPORT_MESSAGES {
-            break;
-        }
-    }
-    let messages: Vec<_> = pages.into_iter().rev().flatten().collect();
-    // The room's display name (its first spelling), when it has messages.
-    let room = messages.first().map_or(room, |m| m.room.to_string());
-    let (body, kind, extension) = if json {
-        let rows: Vec<_> = messages
-            .iter()
-            .map(|m| serde_json::json!({"id": m.id, "user": &*m.user, "text": m.text, "ts": m.ts}))
-            .collect();
-        let body = serde_json::json!({"room": room, "messages": rows});
-        (body.to_string(), "application/json", "json")
-    } else {
-        let mut body = format!("# natter transcript of #{room} (times in UTC)\n");
-        for m in &messages {
-            body.push_str(&format!("[{}] {}: {}\n", utc(m.ts), m.user, m.text));
-        }
-        (body, "text/plain; charset=utf-8", "txt")
+    let request = match spawned {
+        Ok(_) => match give.send(request) {
+            Ok(()) => return,
+            Err(unsent) => unsent.0,
+        },
+        Err(_) => request,
     };
+    let page = text(503, "no thread for the export; try again in a moment\n").with_header(header(
+        "Retry-After",
+        &EXPORT_RETRY_AFTER.as_secs().to_string(),
+    ));
+    let _ = request.respond(secure(page));
+}
+
+/// Stream one export to its client; the slot is given back when this returns.
+fn stream_export(request: Request, export: Export, context: &Arc<WebContext>) {
+    let Export { room, format, slot } = export;
+    let _slot = slot;
+    let mut body = ExportBody::new(context.clone(), room, format);
+    // The first page comes before the headers: it names the room (its first
+    // spelling), and if the hub cannot give it, a status can still say so.
+    if let Err(err) = body.fetch_first() {
+        let page = match err.kind() {
+            io::ErrorKind::TimedOut => hub_unavailable(),
+            _ => text(500, &format!("{err}\n")),
+        };
+        let _ = request.respond(secure(page));
+        return;
+    }
+    let room = body.room.clone();
+    let extension = format.extension();
     let filename = format!("natter-{room}.{extension}");
-    Response::from_data(body.into_bytes())
-        .with_header(header("Content-Type", kind))
+    // No length: tiny_http sends the body in chunks as `body` makes them.
+    let response = Response::new(StatusCode(200), Vec::new(), body, None, None)
+        .with_header(header("Content-Type", format.content_type()))
         .with_header(header(
             "Content-Disposition",
             &format!(
@@ -619,7 +867,225 @@ fn export(request: &Request, path: &str, query: &str, context: &WebContext) -> P
                 encode_component(&filename)
             ),
         ))
-        .with_header(header("Cache-Control", "no-store"))
+        .with_header(header("Cache-Control", "no-store"));
+    // If the hub fails midway, the body stops without its closing chunk, so
+    // the client can tell that the download is incomplete.
+    if let Err(err) = request.respond(secure(response)) {
+        eprintln!("natter: the export of #{room} stopped: {err}");
+    }
+}
+
+/// An export's body, made a page at a time as tiny_http reads it.
+struct ExportBody {
+    context: Arc<WebContext>,
+    /// The room as asked, then its display name (from the first page).
+    room: String,
+    format: Format,
+    /// The id of the last message exported (0: none yet).
+    after: u64,
+    /// Whether the hub said there are messages after `after`.
+    more: bool,
+    exported: usize,
+    /// Whether `MAX_EXPORT_MESSAGES` cut the transcript short.
+    truncated: bool,
+    /// The first page, fetched before the headers were sent.
+    first: Option<Vec<ChatMessage>>,
+    /// Bytes made and not yet read, from `written` on.
+    out: Vec<u8>,
+    written: usize,
+    done: bool,
+}
+
+impl ExportBody {
+    fn new(context: Arc<WebContext>, room: String, format: Format) -> ExportBody {
+        ExportBody {
+            context,
+            room,
+            format,
+            after: 0,
+            more: true,
+            exported: 0,
+            truncated: false,
+            first: None,
+            out: Vec::new(),
+            written: 0,
+            done: false,
+        }
+    }
+
+    /// Fetch the first page, and take the room's display name from it.
+    fn fetch_first(&mut self) -> io::Result<()> {
+        let page = self.fetch()?;
+        if let Some(first) = page.first() {
+            self.room = first.room.to_string();
+        }
+        self.first = Some(page);
+        Ok(())
+    }
+
+    /// The next page from the hub, oldest first.
+    fn fetch(&mut self) -> io::Result<Vec<ChatMessage>> {
+        let (room, after) = (self.room.clone(), self.after);
+        match ask(&self.context, |reply| Event::Export { room, after, reply }) {
+            Some(Ok((page, more))) => {
+                self.more = more;
+                Ok(page)
+            }
+            Some(Err(err)) => Err(io::Error::other(format!(
+                "could not read the history: {err}"
+            ))),
+            None => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the chat did not answer",
+            )),
+        }
+    }
+
+    /// Make the next bytes: the start and the first page, a further page, or
+    /// the end.
+    fn fill(&mut self) -> io::Result<()> {
+        let page = match self.first.take() {
+            Some(page) => {
+                self.write_start();
+                page
+            }
+            None if self.more && !self.truncated => self.fetch()?,
+            None => {
+                self.write_end();
+                self.done = true;
+                return Ok(());
+            }
+        };
+        let room_left = MAX_EXPORT_MESSAGES - self.exported;
+        if page.len() > room_left || (page.len() == room_left && self.more) {
+            self.truncated = true;
+        }
+        for m in page.iter().take(room_left) {
+            self.write_row(m);
+            self.exported += 1;
+            self.after = m.id;
+        }
+        if page.is_empty() {
+            self.more = false;
+        }
+        Ok(())
+    }
+
+    fn write_start(&mut self) {
+        match self.format {
+            Format::Text => {
+                let room = transcript_text(&self.room, None);
+                let _ = writeln!(self.out, "# natter transcript of #{room} (times in UTC)");
+            }
+            Format::Json => {
+                self.out.extend_from_slice(b"{\"room\":");
+                serde_json::to_writer(&mut self.out, &self.room)
+                    .expect("a string always serialises");
+                self.out.extend_from_slice(b",\"messages\":[");
+            }
+        }
+    }
+
+    fn write_row(&mut self, m: &ChatMessage) {
+        match self.format {
+            Format::Text => {
+                let user = transcript_text(&m.user, None);
+                let text = transcript_text(&m.text, Some(CONTINUATION));
+                let _ = writeln!(self.out, "[{}] {user}: {text}", utc(m.ts));
+            }
+            Format::Json => {
+                if self.exported > 0 {
+                    self.out.push(b',');
+                }
+                let row = ExportRow {
+                    id: m.id,
+                    user: &m.user,
+                    text: &m.text,
+                    ts: m.ts,
+                };
+                serde_json::to_writer(&mut self.out, &row)
+                    .expect("a row of strings and numbers always serialises");
+            }
+        }
+    }
+
+    fn write_end(&mut self) {
+        match (self.format, self.truncated) {
+            (Format::Text, false) => {}
+            (Format::Text, true) => {
+                let _ = writeln!(
+                    self.out,
+                    "# cut short: an export holds at most {MAX_EXPORT_MESSAGES} messages"
+                );
+            }
+            (Format::Json, false) => self.out.extend_from_slice(b"]}"),
+            (Format::Json, true) => self.out.extend_from_slice(b"],\"truncated\":true}"),
+        }
+    }
+}
+
+impl Read for ExportBody {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.written == self.out.len() {
+            if self.done {
+                return Ok(0);
+            }
+            self.out.clear();
+            self.written = 0;
+            self.fill()?;
+        }
+        let n = buf.len().min(self.out.len() - self.written);
+        buf[..n].copy_from_slice(&self.out[self.written..self.written + n]);
+        self.written += n;
+        Ok(n)
+    }
+}
+
+/// One message in a JSON export, borrowed from the page: serialised straight
+/// into the body, with no tree of values in between.
+#[derive(Serialize)]
+struct ExportRow<'a> {
+    id: u64,
+    user: &'a str,
+    text: &'a str,
+    ts: u64,
+}
+
+/// What starts a message's second and later lines in a plain-text transcript.
+/// Every line of a transcript that does not start with `[` belongs to the
+/// message above it, so no text can forge a line of its own.
+const CONTINUATION: &str = "    ";
+
+/// Text as it goes into a plain-text transcript. A line break (`\n`, `\r\n`,
+/// a lone `\r`, U+2028, U+2029) starts a line with `continuation`, or, where
+/// there may be none (names), becomes U+FFFD like every other control
+/// character and the bidi controls, which could make a line look as if it
+/// started elsewhere. Messages stored before today's rules may hold any of
+/// these.
+fn transcript_text(text: &str, continuation: Option<&str>) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        let line_break = matches!(c, '\n' | '\r' | '\u{2028}' | '\u{2029}');
+        if c == '\r' && chars.peek() == Some(&'\n') {
+            continue; // `\r\n` is one break: the `\n` makes it.
+        }
+        match (line_break, continuation) {
+            (true, Some(indent)) => {
+                out.push('\n');
+                out.push_str(indent);
+            }
+            _ if line_break || is_unsafe_in_a_transcript(c) => out.push('\u{FFFD}'),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Control characters (a tab is fine) and the bidi embedding, override and
+/// isolate controls.
+fn is_unsafe_in_a_transcript(c: char) -> bool {
+    (c.is_control() && c != '\t') || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// `YYYY-MM-DD HH:MM:SS` in UTC for milliseconds since the epoch, without a
@@ -650,7 +1116,11 @@ fn logout(request: &Request, context: &WebContext) -> Page {
     if let Some(token) = cookie_token(request) {
         let _ = context.to_hub.send(Event::Logout { token });
     }
-    redirect("/").with_header(header("Set-Cookie", &session::clear_cookie()))
+    let mut page = redirect("/");
+    for cookie in session::clear_cookies(secure_cookies(context)) {
+        page.add_header(header("Set-Cookie", &cookie));
+    }
+    page
 }
 
 /// `GET /assets/<path>`: an embedded file with its Content-Type, and an ETag so
@@ -692,16 +1162,17 @@ fn asset(request: &Request, path: &str) -> Page {
         .with_header(header("Cache-Control", "no-cache"))
 }
 
-/// Answer one request. `POST /login` is the one route that reads a body, so it
-/// needs the request mutably; every other route only looks at it.
-fn handle(mut request: Request, context: &WebContext) {
-    let response = if *request.method() == Method::Post && request.url() == "/login" {
-        secure(login(&mut request, context))
-    } else {
-        route(&request, context)
-    };
-    // A client that hung up before reading its answer is not our problem.
-    let _ = request.respond(response);
+/// Answer one request: a page here and now, or an export on its own thread.
+fn handle(mut request: Request, context: &Arc<WebContext>) {
+    if let Err(refusal) = check_host(&request, &context.config) {
+        let _ = request.respond(secure(refusal));
+        return;
+    }
+    match route(&mut request, context) {
+        // A client that hung up before reading its answer is not our problem.
+        Answer::Page(page) => drop(request.respond(secure(page))),
+        Answer::Export(export) => export_on_own_thread(request, export, context),
+    }
 }
 
 #[cfg(test)]
@@ -721,6 +1192,56 @@ mod tests {
         assert_eq!(utc(0), "1970-01-01 00:00:00");
         assert_eq!(utc(951_782_400_000), "2000-02-29 00:00:00");
         assert_eq!(utc(1_795_647_448_708), "2026-11-25 22:57:28");
+    }
+
+    #[test]
+    fn only_a_post_with_its_body_in_the_socket_gets_a_body_thread() {
+        use tiny_http::TestRequest;
+        let chunked = || header("Transfer-Encoding", "chunked");
+        for method in [Method::Get, Method::Head, Method::Options, Method::Delete] {
+            let request: Request = TestRequest::new()
+                .with_method(method.clone())
+                .with_header(chunked())
+                .into();
+            assert!(!needs_own_thread(&request), "{method} with a chunked body");
+        }
+        let post: Request = TestRequest::new()
+            .with_method(Method::Post)
+            .with_header(chunked())
+            .into();
+        assert!(needs_own_thread(&post));
+        let small: Request = TestRequest::new()
+            .with_method(Method::Post)
+            .with_body("name=a&room=b")
+            .into();
+        assert!(
+            !needs_own_thread(&small),
+            "a small body is already in memory"
+        );
+    }
+
+    #[test]
+    fn web_connections_count_per_address_and_ipv6_per_64() {
+        let group = |ip: &str| tiny_http::address_group(ip.parse().unwrap());
+        assert_eq!(group("192.0.2.7"), group("192.0.2.7"));
+        assert_ne!(group("192.0.2.7"), group("192.0.2.8"));
+        // One IPv6 subscriber picks any address in its /64.
+        assert_eq!(group("2001:db8:1:2:aaaa::1"), group("2001:db8:1:2:bbbb::2"));
+        assert_ne!(group("2001:db8:1:2::1"), group("2001:db8:1:3::1"));
+        assert_eq!(group("::ffff:192.0.2.7"), group("192.0.2.7"));
+    }
+
+    #[test]
+    fn transcript_text_keeps_every_message_on_lines_of_its_own() {
+        let text = |t| transcript_text(t, Some(CONTINUATION));
+        assert_eq!(text("a\nb"), "a\n    b");
+        assert_eq!(text("a\r\nb\rc"), "a\n    b\n    c");
+        assert_eq!(text("a\u{2028}b"), "a\n    b");
+        assert_eq!(
+            text("tab\tok \u{1b}[2J \u{202e}x"),
+            "tab\tok \u{fffd}[2J \u{fffd}x"
+        );
+        assert_eq!(transcript_text("ali\nce", None), "ali\u{fffd}ce");
     }
 
     #[test]

@@ -54,6 +54,9 @@ fn help_prints_the_usage_and_exits_0() {
             "--host",
             "--public-url",
             "--ws-url",
+            "--allowed-host",
+            "--max-web-per-ip",
+            "--max-exports",
             "--history",
         ] {
             assert!(stdout.contains(option), "{flag} documents {option}");
@@ -123,6 +126,25 @@ fn bad_urls_exit_2() {
     assert!(error.contains("--ws-url"), "{error}");
     let error = usage_error(&["--public-url", "chat.example.com"]);
     assert!(error.contains("--public-url"), "{error}");
+    let error = usage_error(&["--allowed-host", "chat.lan/x"]);
+    assert!(error.contains("--allowed-host"), "{error}");
+}
+
+#[test]
+fn allowed_hosts_repeat_and_are_answered() {
+    let running = Binary::start(&["--allowed-host", "chat.lan", "--allowed-host", "pi.home"]);
+    let server = running.server();
+    for (host, status) in [
+        ("chat.lan", 200),
+        ("pi.home:8080", 200),
+        ("evil.example", 421),
+    ] {
+        let page = server.raw(
+            format!("GET /healthz HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        );
+        assert_eq!(page.status, status, "{host}");
+    }
 }
 
 fn start() -> Binary {

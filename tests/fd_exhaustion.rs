@@ -53,7 +53,7 @@ fn healthz_answers(web: SocketAddr) -> bool {
     let attempt = || -> std::io::Result<bool> {
         let mut s = TcpStream::connect(web)?;
         s.set_read_timeout(Some(Duration::from_secs(2)))?;
-        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")?;
         let mut answer = String::new();
         s.read_to_string(&mut answer)?;
         Ok(answer.starts_with("HTTP/1.1 200"))

@@ -151,6 +151,57 @@ fn every_response_carries_the_security_headers() {
     }
 }
 
+/// The answers tiny_http writes by itself, before natter sees a request,
+/// carry the same protections as natter's pages (natter's tiny_http patch).
+#[test]
+fn the_web_servers_own_error_pages_carry_the_security_headers() {
+    let server = common::start();
+    let big = format!(
+        "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: {}\r\n\r\n",
+        "x".repeat(20_000)
+    );
+    let cases: [(&str, &[u8], u16); 6] = [
+        ("a broken request line", b"NOT A REQUEST\r\n\r\n", 400),
+        (
+            "a broken header",
+            b"GET / HTTP/1.1\r\nno colon here\r\n\r\n",
+            400,
+        ),
+        (
+            "a GET with a body",
+            b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 3\r\n\r\nabc",
+            400,
+        ),
+        (
+            "an unknown Expect",
+            b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: tea\r\n\r\n",
+            417,
+        ),
+        ("a head too large", big.as_bytes(), 431),
+        (
+            "HTTP/2.0",
+            b"GET / HTTP/2.0\r\nHost: 127.0.0.1\r\n\r\n",
+            505,
+        ),
+    ];
+    for (what, bytes, status) in cases {
+        let page = server.raw(bytes);
+        assert_eq!(page.status, status, "{what}: {page:?}");
+        let expected = [
+            ("x-content-type-options", "nosniff"),
+            (
+                "content-security-policy",
+                "default-src 'none'; frame-ancestors 'none'",
+            ),
+            ("x-frame-options", "DENY"),
+            ("referrer-policy", "same-origin"),
+        ];
+        for (name, value) in expected {
+            assert_eq!(page.header(name), Some(value), "{what}: {name}");
+        }
+    }
+}
+
 #[test]
 fn pages_with_user_data_are_not_cached() {
     let server = common::start();

@@ -163,6 +163,7 @@ pub fn unlimited_flags(binary: &Path) -> Result<Vec<String>, Error> {
         ("--max-connections", MOST_CLIENTS),
         ("--max-per-ip", MOST_CLIENTS),
         ("--max-sessions-per-ip", MOST_CLIENTS),
+        ("--max-web-per-ip", MOST_CLIENTS),
     ] {
         if help.contains(flag) {
             flags.extend([flag.to_string(), value.to_string()]);

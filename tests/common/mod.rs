@@ -42,6 +42,7 @@ pub fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
         rate_limit: None,
         db: ":memory:".to_string(),
         max_per_ip: 100_000,
+        max_web_per_ip: 100_000,
         max_connections: 100_000,
         ..Config::default()
     };
@@ -195,6 +196,25 @@ impl TestServer {
     }
 }
 
+impl TestServer {
+    /// Send these exact bytes to the web port, say that nothing more follows
+    /// (so a server that would wait for a next request sees the end), and read
+    /// the answer until the server closes the connection (within the deadline).
+    /// The server may answer and hang up before it has read all of them (a
+    /// head too large), so a failed write is not a failure here.
+    pub fn raw(&self, bytes: &[u8]) -> HttpResponse {
+        let mut stream = TcpStream::connect(self.web).expect("the web port accepts");
+        stream.set_read_timeout(Some(DEADLINE)).unwrap();
+        let _ = stream.write_all(bytes);
+        let _ = stream.shutdown(std::net::Shutdown::Write);
+        let mut raw = Vec::new();
+        stream
+            .read_to_end(&mut raw)
+            .expect("the server answers and closes before the deadline");
+        HttpResponse::parse(&raw)
+    }
+}
+
 impl Drop for TestServer {
     fn drop(&mut self) {
         if let Some(server) = self.server.take() {
@@ -210,10 +230,44 @@ pub struct HttpResponse {
     pub body: String,
 }
 
+/// A chunked body's data: each chunk is its size in hex, CRLF, the bytes,
+/// CRLF; a chunk of size 0 ends it. What does not parse ends it too (a test
+/// then sees a short body).
+pub fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    while let Some(end) = raw.windows(2).position(|w| w == b"\r\n") {
+        let size = std::str::from_utf8(&raw[..end])
+            .ok()
+            .and_then(|line| usize::from_str_radix(line.split(';').next()?.trim(), 16).ok());
+        let Some(size) = size.filter(|&n| n > 0 && raw.len() >= end + 2 + n) else {
+            break;
+        };
+        body.extend_from_slice(&raw[end + 2..end + 2 + size]);
+        raw = raw.get(end + 2 + size + 2..).unwrap_or(&[]);
+    }
+    body
+}
+
 impl HttpResponse {
-    fn parse(raw: &[u8]) -> HttpResponse {
-        let text = String::from_utf8_lossy(raw);
-        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    /// Parse a whole response as read off the socket; a chunked body is
+    /// put back together.
+    pub fn parse(raw: &[u8]) -> HttpResponse {
+        let split = raw.windows(4).position(|w| w == b"\r\n\r\n");
+        let (head, body) = match split {
+            Some(at) => (&raw[..at], &raw[at + 4..]),
+            None => (raw, &b""[..]),
+        };
+        let head = String::from_utf8_lossy(head);
+        let chunked = head.lines().any(|l| {
+            l.split_once(':').is_some_and(|(k, v)| {
+                k.trim().eq_ignore_ascii_case("transfer-encoding") && v.trim() == "chunked"
+            })
+        });
+        let body = match chunked {
+            true => dechunk(body),
+            false => body.to_vec(),
+        };
+        let body = String::from_utf8_lossy(&body);
         let mut lines = head.lines();
         let status = lines
             .next()
@@ -239,9 +293,11 @@ impl HttpResponse {
             .map(|(_, v)| v.as_str())
     }
 
-    /// The session token from `Set-Cookie`, if one was set.
+    /// The session token from `Set-Cookie`, if one was set (under either
+    /// name: `__Host-natter_session` behind an `https://` public URL).
     pub fn cookie(&self) -> Option<String> {
         let value = self.header("set-cookie")?;
+        let value = value.strip_prefix("__Host-").unwrap_or(value);
         let token = value.strip_prefix("natter_session=")?.split(';').next()?;
         (!token.is_empty()).then(|| token.to_string())
     }
@@ -909,4 +965,60 @@ pub fn read_numbered_to_end(client: &mut Client) -> (u32, Option<Option<u16>>) {
             Err(_) => return (last, None),
         }
     }
+}
+
+/// Store `messages` (user, text) in room `room` of the database file `db`
+/// directly, as an earlier run of natter would have: ids from 1, a second
+/// apart. For tests that need a long history quickly, or text that today's
+/// rules would no longer let in.
+pub fn seed_room<'a>(db: &str, room: &str, messages: impl IntoIterator<Item = (&'a str, String)>) {
+    use natter::protocol::ChatMessage;
+    let mut store = natter::storage::Storage::open(db, None).expect("the test database opens");
+    let key = natter::protocol::room_key(room);
+    let room: std::sync::Arc<str> = room.into();
+    let mut batch = Vec::new();
+    let flush = |store: &mut natter::storage::Storage, batch: &mut Vec<ChatMessage>| {
+        let rows: Vec<(&str, &ChatMessage)> = batch.iter().map(|m| (key.as_str(), m)).collect();
+        store.save_messages(&rows).expect("the messages are stored");
+        batch.clear();
+    };
+    for (i, (user, text)) in messages.into_iter().enumerate() {
+        batch.push(ChatMessage {
+            room: room.clone(),
+            id: i as u64 + 1,
+            user: user.into(),
+            text,
+            ts: 1_764_108_000_000 + i as u64 * 1000,
+            client_id: None,
+        });
+        if batch.len() == 500 {
+            flush(&mut store, &mut batch);
+        }
+    }
+    flush(&mut store, &mut batch);
+}
+
+/// `count` messages of `chars` characters each, numbered, by alice.
+pub fn long_history(count: usize, chars: usize) -> impl Iterator<Item = (&'static str, String)> {
+    (0..count).map(move |i| {
+        let mut text = format!("{i:06} ");
+        while text.len() < chars {
+            text.push_str("the quick brown fox jumps over the lazy dog ");
+        }
+        text.truncate(chars);
+        ("alice", text)
+    })
+}
+
+/// A process's resident memory in bytes, from `/proc/<pid>/status`.
+pub fn proc_rss(pid: u32) -> u64 {
+    let status =
+        std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the process is alive");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .and_then(|n| n.trim().parse::<u64>().ok())
+        .expect("a VmRSS: line")
+        * 1024
 }

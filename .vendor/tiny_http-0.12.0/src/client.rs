@@ -2,12 +2,13 @@ use ascii::AsciiString;
 
 use std::io::Error as IoError;
 use std::io::Result as IoResult;
-use std::io::{BufReader, BufWriter, ErrorKind, Read};
+use std::io::{BufReader, BufWriter, ErrorKind, Read, Write};
 
 use std::net::SocketAddr;
 use std::str::FromStr;
 
 use crate::common::{HTTPVersion, Method};
+use crate::response::own_error_page;
 use crate::util::RefinedTcpStream;
 use crate::util::{SequentialReader, SequentialReaderBuilder, SequentialWriterBuilder};
 use crate::Request;
@@ -36,6 +37,11 @@ pub struct ClientConnection {
     // (see `MAX_HEAD_BYTES`)
     head_bytes: usize,
 
+    // natter's patch: how long a request may take to arrive, and the deadline
+    // the read half enforces (see `HEAD_TIMEOUT`)
+    head_timeout: std::time::Duration,
+    head_deadline: std::sync::Arc<crate::util::refined_tcp_stream::HeadDeadline>,
+
     // true if the connection goes through SSL
     secure: bool,
 }
@@ -49,6 +55,9 @@ enum ReadError {
     ExpectationFailed(HTTPVersion),
     /// natter's patch: the request line and headers passed `MAX_HEAD_BYTES`
     HeadTooLarge,
+    /// natter's patch: the headers do not say unambiguously where the body
+    /// ends (see `check_framing`); the text says why.
+    BadFraming(HTTPVersion, &'static str),
     ReadIoError(IoError),
 }
 
@@ -57,9 +66,11 @@ impl ClientConnection {
     pub fn new(
         write_socket: RefinedTcpStream,
         mut read_socket: RefinedTcpStream,
+        head_timeout: std::time::Duration,
     ) -> ClientConnection {
         let remote_addr = read_socket.peer_addr();
         let secure = read_socket.secure();
+        let head_deadline = read_socket.head_deadline();
 
         let mut source = SequentialReaderBuilder::new(BufReader::with_capacity(1024, read_socket));
         let first_header = source.next().unwrap();
@@ -71,6 +82,8 @@ impl ClientConnection {
             next_header_source: first_header,
             no_more_requests: false,
             head_bytes: 0,
+            head_timeout,
+            head_deadline,
             secure,
         }
     }
@@ -114,6 +127,13 @@ impl ClientConnection {
 
             prev_byte_was_cr = byte == b'\r';
 
+            // natter's patch: the request's first byte starts its clock (see
+            // `HEAD_TIMEOUT`); waiting for it is `READ_TIMEOUT`'s business.
+            if self.head_bytes == 0 {
+                let deadline = std::time::Instant::now() + self.head_timeout;
+                self.head_deadline.set(Some(deadline));
+            }
+
             // natter's patch: see `MAX_HEAD_BYTES`.
             self.head_bytes += 1;
             if self.head_bytes > crate::MAX_HEAD_BYTES {
@@ -127,8 +147,15 @@ impl ClientConnection {
     /// Reads a request from the stream.
     /// Blocks until the header has been read.
     fn read(&mut self) -> Result<Request, ReadError> {
-        // natter's patch: each request's head is counted from zero.
+        // natter's patch: each request's head is counted from zero, and its
+        // deadline (see `HEAD_TIMEOUT`) ends with it, however it ends.
         self.head_bytes = 0;
+        let result = self.read_request();
+        self.head_deadline.set(None);
+        result
+    }
+
+    fn read_request(&mut self) -> Result<Request, ReadError> {
         let (method, path, version, headers) = {
             // reading the request line
             let (method, path, version) = {
@@ -160,6 +187,11 @@ impl ClientConnection {
 
             (method, path, version, headers)
         };
+
+        // natter's patch: see `check_framing`.
+        if let Err(why) = check_framing(&method, &headers) {
+            return Err(ReadError::BadFraming(version, why));
+        }
 
         // building the writer for the request
         let writer = self.sink.next().unwrap();
@@ -200,8 +232,6 @@ impl Iterator for ClientConnection {
     /// Blocks until the next Request is available.
     /// Returns None when no new Requests will come from the client.
     fn next(&mut self) -> Option<Request> {
-        use crate::{Response, StatusCode};
-
         // the client sent a "connection: close" header in this previous request
         //  or is using HTTP 1.0, meaning that no new request will come
         if self.no_more_requests {
@@ -212,7 +242,7 @@ impl Iterator for ClientConnection {
             let rq = match self.read() {
                 Err(ReadError::WrongRequestLine) => {
                     let writer = self.sink.next().unwrap();
-                    let response = Response::new_empty(StatusCode(400));
+                    let response = own_error_page(400, "not an HTTP request line\n");
                     response
                         .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
                         .ok();
@@ -222,16 +252,24 @@ impl Iterator for ClientConnection {
 
                 Err(ReadError::WrongHeader(ver)) => {
                     let writer = self.sink.next().unwrap();
-                    let response = Response::new_empty(StatusCode(400));
+                    let response = own_error_page(400, "not an HTTP header line\n");
                     response.raw_print(writer, ver, &[], false, None).ok();
                     return None; // we don't know where the next request would start,
                                  // se we have to close
                 }
 
+                // natter's patch: only the deadline of `HEAD_TIMEOUT` fails
+                // with `TimedOut` here (a socket timeout is `WouldBlock`).
                 Err(ReadError::ReadIoError(ref err)) if err.kind() == ErrorKind::TimedOut => {
                     // request timeout
                     let writer = self.sink.next().unwrap();
-                    let response = Response::new_empty(StatusCode(408));
+                    let response = own_error_page(
+                        408,
+                        &format!(
+                            "a request must arrive within {} s of its first byte\n",
+                            self.head_timeout.as_secs_f64()
+                        ),
+                    );
                     response
                         .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
                         .ok();
@@ -241,16 +279,33 @@ impl Iterator for ClientConnection {
                 // natter's patch: see `MAX_HEAD_BYTES`.
                 Err(ReadError::HeadTooLarge) => {
                     let writer = self.sink.next().unwrap();
-                    let response = Response::new_empty(StatusCode(431));
+                    let response = own_error_page(
+                        431,
+                        &format!(
+                            "the request line and headers are limited to {} bytes\n",
+                            crate::MAX_HEAD_BYTES
+                        ),
+                    );
                     response
                         .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
                         .ok();
                     return None; // the rest of the head is unread: close
                 }
 
+                // natter's patch: see `check_framing`. Where this request's
+                // body ends is unclear, so where the next request starts is
+                // too: answer and close.
+                Err(ReadError::BadFraming(ver, why)) => {
+                    let writer = self.sink.next().unwrap();
+                    let response = own_error_page(400, &format!("{why}\n"));
+                    response.raw_print(writer, ver, &[], false, None).ok();
+                    return None;
+                }
+
                 Err(ReadError::ExpectationFailed(ver)) => {
                     let writer = self.sink.next().unwrap();
-                    let response = Response::new_empty(StatusCode(417));
+                    let response =
+                        own_error_page(417, "the only Expect understood is 100-continue\n");
                     response.raw_print(writer, ver, &[], true, None).ok();
                     return None; // TODO: should be recoverable, but needs handling in case of body
                 }
@@ -262,15 +317,20 @@ impl Iterator for ClientConnection {
 
             // checking HTTP version
             if *rq.http_version() > (1, 1) {
-                let writer = self.sink.next().unwrap();
-                let response = Response::from_string(
-                    "This server only supports HTTP versions 1.0 and 1.1".to_owned(),
-                )
-                .with_status_code(StatusCode(505));
+                // natter's patch: upstream wrote this answer through the next
+                // writer in line (`self.sink.next()`), which waits until the
+                // writer of `rq`, still alive here, is done: the connection's
+                // thread waited forever, one per `HTTP/2.0` request line, and
+                // no read timeout could end it. Answer through `rq`'s own
+                // writer, then close: what follows is not HTTP/1.
+                let mut writer = rq.into_writer();
+                let response =
+                    own_error_page(505, "This server only supports HTTP versions 1.0 and 1.1");
                 response
-                    .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
+                    .raw_print(&mut writer, HTTPVersion(1, 1), &[], false, None)
                     .ok();
-                continue;
+                writer.flush().ok();
+                return None;
             }
 
             // updating the status of the connection
@@ -298,6 +358,49 @@ impl Iterator for ClientConnection {
             return Some(rq);
         }
     }
+}
+
+/// natter's patch: refuse a request whose headers leave any doubt about where
+/// its body ends. Upstream took the first `Content-Length` of several, let a
+/// `Transfer-Encoding` silently override a `Content-Length`, read any
+/// `Transfer-Encoding` as chunked, and ignored a `Content-Length` it could not
+/// parse. A proxy in front that read the same headers differently would see
+/// the body end elsewhere, and the bytes in between would reach natter as a
+/// request of the attacker's making (request smuggling, RFC 9112 section 11.2).
+/// A `GET` or `HEAD` has no body in HTTP's semantics; one that announces a body
+/// is refused too rather than answered while its body waits in the socket.
+fn check_framing(method: &Method, headers: &[crate::Header]) -> Result<(), &'static str> {
+    let values = |name: &'static str| {
+        headers
+            .iter()
+            .filter(move |h| h.field.equiv(name))
+            .map(|h| h.value.as_str())
+    };
+    let lengths: Vec<&str> = values("Content-Length").collect();
+    let encodings: Vec<&str> = values("Transfer-Encoding").collect();
+    if lengths.len() > 1 {
+        return Err("a request may carry one Content-Length header, not several");
+    }
+    if !lengths.is_empty() && !encodings.is_empty() {
+        return Err("a request may carry Content-Length or Transfer-Encoding, not both");
+    }
+    if encodings.len() > 1 || encodings.iter().any(|e| !e.eq_ignore_ascii_case("chunked")) {
+        return Err("the only Transfer-Encoding accepted is a single `chunked`");
+    }
+    let length = match lengths.first() {
+        None => None,
+        // Digits only: Rust's integer parsing would also take "+5".
+        Some(v) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => match v.parse() {
+            Ok(n) => Some(n),
+            Err(_) => return Err("Content-Length is too large a number"),
+        },
+        Some(_) => return Err("Content-Length must be a decimal number"),
+    };
+    let has_body = !encodings.is_empty() || length.is_some_and(|n: usize| n > 0);
+    if has_body && matches!(method, Method::Get | Method::Head) {
+        return Err("a GET or HEAD request may not carry a body");
+    }
+    Ok(())
 }
 
 /// Parses a "HTTP/1.1" string.

@@ -97,6 +97,15 @@ impl Connection {
         }
     }
 
+    /// natter's patch: see `WRITE_TIMEOUT`.
+    pub(crate) fn set_write_timeout(&self, timeout: std::time::Duration) -> std::io::Result<()> {
+        match self {
+            Self::Tcp(s) => s.set_write_timeout(Some(timeout)),
+            #[cfg(unix)]
+            Self::Unix(s) => s.set_write_timeout(Some(timeout)),
+        }
+    }
+
     pub(crate) fn shutdown(&self, how: Shutdown) -> std::io::Result<()> {
         match self {
             Self::Tcp(s) => s.shutdown(how),

@@ -118,17 +118,63 @@ pub use common::{HTTPVersion, Header, HeaderField, Method, StatusCode};
 /// nothing, while a request's head or body is awaited or between keep-alive
 /// requests. Then it is closed, and its thread is free. (The read fails with
 /// `WouldBlock`, not `TimedOut`, so the 408 branch in `client.rs` does not
-/// answer it; a silent client is simply hung up on.)
+/// answer it; a silent client is simply hung up on.) It bounds one read; a
+/// request under way also has [`HEAD_TIMEOUT`] for all of its head.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// natter's patch: the most bytes a request line and its headers may take.
 /// Past it the request is answered 431 and the connection closed; upstream
 /// read header lines of any length into memory.
 pub const MAX_HEAD_BYTES: usize = 16 * 1024;
+
+/// natter's patch: the longest a request may take to arrive, from the first
+/// byte of its request line to the end of its headers (and of a body of up to
+/// 1 KiB, which tiny_http reads along with them). Past it the request is
+/// answered 408 and the connection closed. `READ_TIMEOUT` alone bounds each
+/// read, so a client that sent a byte every few seconds held its connection's
+/// thread for as long as it liked (slowloris). The default for
+/// [`Limits::head_timeout`].
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// natter's patch: the longest a write to a connection may wait for the client
+/// to take bytes. Then the answer fails and the connection is closed, and the
+/// thread writing it is free. Upstream set none, so a client that stopped
+/// reading held the thread answering it (a page worker, or a streamed export)
+/// for as long as it kept the connection open. The default for
+/// [`Limits::write_timeout`].
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// natter's patch: limits a server is built with ([`Server::from_listener_with_limits`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// See [`HEAD_TIMEOUT`].
+    pub head_timeout: Duration,
+    /// See [`WRITE_TIMEOUT`].
+    pub write_timeout: Duration,
+    /// The most connections open at once from one client address (IPv6: from
+    /// one /64, see [`address_group`]). A connection past it is closed as soon
+    /// as it is accepted, before a thread is given to it. `usize::MAX`: no cap.
+    pub max_connections_per_address: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            head_timeout: HEAD_TIMEOUT,
+            write_timeout: WRITE_TIMEOUT,
+            max_connections_per_address: usize::MAX,
+        }
+    }
+}
+
 pub use connection::{ConfigListenAddr, ListenAddr, Listener};
 pub use request::{ReadWrite, Request};
 pub use response::{Response, ResponseBox};
 pub use test::TestRequest;
+/// natter's patch: the key connections are counted under for
+/// [`Limits::max_connections_per_address`]: an IPv4 address, or the first 64
+/// bits of an IPv6 one (one subscriber's share), `::ffff:a.b.c.d` as `a.b.c.d`.
+pub use util::address_group;
 
 mod client;
 mod common;
@@ -257,6 +303,15 @@ impl Server {
         listener: L,
         ssl_config: Option<SslConfig>,
     ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
+        Self::from_listener_with_limits(listener, ssl_config, Limits::default())
+    }
+
+    /// natter's patch: `from_listener`, with [`Limits`].
+    pub fn from_listener_with_limits<L: Into<Listener>>(
+        listener: L,
+        ssl_config: Option<SslConfig>,
+        limits: Limits,
+    ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
         let listener = listener.into();
         // building the "close" variable
         let close_trigger = Arc::new(AtomicBool::new(false));
@@ -299,6 +354,8 @@ impl Server {
 
         let inside_close_trigger = close_trigger.clone();
         let inside_messages = messages.clone();
+        // natter's patch: see `Limits::max_connections_per_address`.
+        let per_address = util::PerAddress::new(limits.max_connections_per_address);
         thread::spawn(move || {
             // a tasks pool is used to dispatch the connections into threads
             let tasks_pool = util::TaskPool::new();
@@ -306,14 +363,26 @@ impl Server {
             log::debug!("Running accept thread");
             while !inside_close_trigger.load(Relaxed) {
                 let new_client = match server.accept() {
-                    Ok((sock, _)) => {
-                        // natter's patch: see `READ_TIMEOUT`.
-                        if sock.set_read_timeout(READ_TIMEOUT).is_err() {
+                    Ok((sock, addr)) => {
+                        // natter's patch: past its address's cap, a connection
+                        // is dropped (closed) here and costs nothing more.
+                        let slot = match addr {
+                            Some(addr) => match per_address.claim(addr.ip()) {
+                                Some(slot) => Some(slot),
+                                None => continue,
+                            },
+                            None => None,
+                        };
+                        // natter's patch: see `READ_TIMEOUT`, `WRITE_TIMEOUT`.
+                        let timeouts = sock
+                            .set_read_timeout(READ_TIMEOUT)
+                            .and_then(|()| sock.set_write_timeout(limits.write_timeout));
+                        if timeouts.is_err() {
                             continue;
                         }
                         use util::RefinedTcpStream;
                         let (read_closable, write_closable) = match ssl {
-                            None => RefinedTcpStream::new(sock),
+                            None => RefinedTcpStream::new(sock, slot),
                             #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
                             Some(ref ssl) => {
                                 // trying to apply SSL over the connection
@@ -323,13 +392,17 @@ impl Server {
                                     Err(_) => continue,
                                 };
 
-                                RefinedTcpStream::new(sock)
+                                RefinedTcpStream::new(sock, slot)
                             }
                             #[cfg(not(any(feature = "ssl-openssl", feature = "ssl-rustls")))]
                             Some(ref _ssl) => unreachable!(),
                         };
 
-                        Ok(ClientConnection::new(write_closable, read_closable))
+                        Ok(ClientConnection::new(
+                            write_closable,
+                            read_closable,
+                            limits.head_timeout,
+                        ))
                     }
                     Err(e) => Err(e),
                 };

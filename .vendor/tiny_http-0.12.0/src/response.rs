@@ -162,8 +162,15 @@ fn choose_transfer_encoding(
             None
         });
 
+    // natter's patch: `TE: identity` could make the answer identity-encoded
+    // even when its length is unknown, and `raw_print` then reads the whole
+    // body into memory to count it: a client could make natter hold a whole
+    // streamed export. Chunked is always acceptable to an HTTP/1.1 client
+    // (RFC 9112 section 7.4), so a body of unknown length is always chunked.
     if let Some(user_request) = user_request {
-        return user_request;
+        if entity_length.is_some() {
+            return user_request;
+        }
     }
 
     // if we have additional headers, using chunked
@@ -538,6 +545,33 @@ impl Response<Cursor<Vec<u8>>> {
             None,
         )
     }
+}
+
+/// natter's patch (see .vendor/README.md): the headers every answer tiny_http
+/// writes by itself carries (its 400, 408, 417, 431, 500 and 505). natter adds
+/// the same protections to its own pages; upstream's error pages had none, so
+/// a browser could sniff one as HTML or frame it.
+pub(crate) const SECURITY_HEADERS: [(&str, &str); 4] = [
+    ("X-Content-Type-Options", "nosniff"),
+    (
+        "Content-Security-Policy",
+        "default-src 'none'; frame-ancestors 'none'",
+    ),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "same-origin"),
+];
+
+/// natter's patch: an answer tiny_http writes by itself, with a plain-text
+/// line saying what was wrong (empty for none) and [`SECURITY_HEADERS`].
+pub(crate) fn own_error_page(status: u16, text: &str) -> Response<Cursor<Vec<u8>>> {
+    let mut response = Response::from_string(text).with_status_code(status);
+    for (name, value) in SECURITY_HEADERS {
+        response.add_header(
+            Header::from_bytes(name.as_bytes(), value.as_bytes())
+                .expect("the security headers are ASCII without newlines"),
+        );
+    }
+    response
 }
 
 impl Response<io::Empty> {

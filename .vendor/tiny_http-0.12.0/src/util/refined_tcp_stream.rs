@@ -1,6 +1,8 @@
 use std::io::Result as IoResult;
-use std::io::{Read, Write};
+use std::io::{Error as IoError, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::connection::Connection;
 #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
@@ -45,6 +47,14 @@ impl Stream {
         }
     }
 
+    fn set_read_timeout(&self, timeout: Duration) -> IoResult<()> {
+        match self {
+            Stream::Http(tcp_stream) => tcp_stream.set_read_timeout(timeout),
+            #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
+            Stream::Https(_) => Ok(()),
+        }
+    }
+
     fn shutdown(&mut self, how: Shutdown) -> IoResult<()> {
         match self {
             Stream::Http(tcp_stream) => tcp_stream.shutdown(how),
@@ -82,18 +92,46 @@ impl Write for Stream {
     }
 }
 
+/// natter's patch (see `HEAD_TIMEOUT`): when the request being read must be
+/// complete. Set by the connection's `ClientConnection` at the first byte of a
+/// request line and cleared once the request is read; every read of the
+/// connection's read half waits at most until then.
+#[derive(Default)]
+pub(crate) struct HeadDeadline(Mutex<Option<Instant>>);
+
+impl HeadDeadline {
+    pub(crate) fn set(&self, deadline: Option<Instant>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = deadline;
+    }
+
+    fn get(&self) -> Option<Instant> {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 pub struct RefinedTcpStream {
     stream: Stream,
     close_read: bool,
     close_write: bool,
+    // natter's patch: the read half enforces this (see `HeadDeadline`)...
+    head_deadline: Option<Arc<HeadDeadline>>,
+    // ...and remembers whether it shortened the socket's read timeout for it.
+    shortened: bool,
+    // natter's patch: held by both halves, so that the connection counts
+    // against its address until both are gone (see `PerAddress`).
+    _slot: Option<Arc<crate::util::AddressSlot>>,
 }
 
 impl RefinedTcpStream {
-    pub(crate) fn new<S>(stream: S) -> (RefinedTcpStream, RefinedTcpStream)
+    pub(crate) fn new<S>(
+        stream: S,
+        slot: Option<crate::util::AddressSlot>,
+    ) -> (RefinedTcpStream, RefinedTcpStream)
     where
         S: Into<Stream>,
     {
         let stream: Stream = stream.into();
+        let slot = slot.map(Arc::new);
 
         let (read, write) = (stream.clone(), stream);
 
@@ -101,15 +139,26 @@ impl RefinedTcpStream {
             stream: read,
             close_read: true,
             close_write: false,
+            head_deadline: Some(Arc::default()),
+            shortened: false,
+            _slot: slot.clone(),
         };
 
         let write = RefinedTcpStream {
             stream: write,
             close_read: false,
             close_write: true,
+            head_deadline: None,
+            shortened: false,
+            _slot: slot,
         };
 
         (read, write)
+    }
+
+    /// natter's patch: the deadline this (read) half enforces.
+    pub(crate) fn head_deadline(&self) -> Arc<HeadDeadline> {
+        self.head_deadline.clone().unwrap_or_default()
     }
 
     /// Returns true if this struct wraps around a secure connection.
@@ -136,8 +185,37 @@ impl Drop for RefinedTcpStream {
 }
 
 impl Read for RefinedTcpStream {
+    /// natter's patch: while a request is being read, each read waits no
+    /// longer than its deadline, and past it fails with `TimedOut` (which
+    /// `client.rs` answers with 408). The socket's own timeout, `READ_TIMEOUT`,
+    /// bounds one read; a client sending a byte just before each would
+    /// otherwise take as long as it liked over a head (slowloris).
     fn read(&mut self, buf: &mut [u8]) -> IoResult<usize> {
-        self.stream.read(buf)
+        let deadline = self.head_deadline.as_ref().and_then(|d| d.get());
+        let Some(deadline) = deadline else {
+            if self.shortened {
+                self.stream.set_read_timeout(crate::READ_TIMEOUT)?;
+                self.shortened = false;
+            }
+            return self.stream.read(buf);
+        };
+        let timed_out = || IoError::new(ErrorKind::TimedOut, "the request took too long to arrive");
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(timed_out());
+        }
+        self.stream
+            .set_read_timeout(left.min(crate::READ_TIMEOUT))?;
+        self.shortened = true;
+        match self.stream.read(buf) {
+            Err(e)
+                if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
+                    && Instant::now() >= deadline =>
+            {
+                Err(timed_out())
+            }
+            result => result,
+        }
     }
 }
 
