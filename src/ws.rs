@@ -553,6 +553,15 @@ fn check_handshake<'a>(
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
     };
+    // DNS rebinding: a page elsewhere that points its own name at this
+    // machine still says that name in `Host` (see `origin.rs`).
+    if !crate::origin::host_allowed(header("host"), &context.config) {
+        return Err((
+            StatusCode::MISDIRECTED_REQUEST,
+            "this server does not answer to that host name; its operator can allow \
+             it with --allowed-host NAME",
+        ));
+    }
     if !origin_allowed(header("origin"), header("host"), context) {
         return Err((StatusCode::FORBIDDEN, "origin not allowed"));
     }

@@ -105,3 +105,30 @@ fn a_request_needs_exactly_one_host() {
     assert_eq!(two.status, 400, "{}", two.body);
     assert_eq!(server.get("/healthz", None).status, 200);
 }
+
+#[test]
+fn a_websocket_under_another_name_is_refused_with_421() {
+    let server = common::start();
+    let token = server.login("alice", "lobby");
+    let handshake = |host: &str| {
+        let mut stream = std::net::TcpStream::connect(server.ws).unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        let origin = format!("http://{host}:{}", server.web.port());
+        let head = format!(
+            "GET /ws HTTP/1.1\r\nHost: {host}:{}\r\nUpgrade: websocket\r\n\
+             Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+             Sec-WebSocket-Version: 13\r\nOrigin: {origin}\r\nCookie: natter_session={token}\r\n\r\n",
+            server.ws.port()
+        );
+        std::io::Write::write_all(&mut stream, head.as_bytes()).unwrap();
+        let mut answer = [0u8; 12];
+        std::io::Read::read_exact(&mut stream, &mut answer).unwrap();
+        String::from_utf8_lossy(&answer).into_owned()
+    };
+    // A rebinding page: its own name, and its own (matching) origin.
+    assert_eq!(handshake("evil.example"), "HTTP/1.1 421");
+    assert_eq!(handshake("127.0.0.1"), "HTTP/1.1 101");
+    assert_eq!(handshake("localhost"), "HTTP/1.1 101");
+}
