@@ -1278,6 +1278,11 @@ impl Hub {
         }
         let user = s.name.clone();
         let r = self.rooms.get_mut(key).expect("members' rooms exist");
+        // A message ends its author's typing (pages clear the line when it
+        // arrives), so the next `typing` passes at once, however soon.
+        if let Some(presence) = r.present.get_mut(&session) {
+            presence.typing_at = None;
+        }
         let message = ChatMessage {
             room: r.name.clone(),
             id: r.next_id,

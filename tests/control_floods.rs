@@ -134,3 +134,22 @@ fn a_leave_flood_is_charged_and_closed() {
     let leave = common::text_frame(&json!({"type": "leave", "room": "lobby"}));
     assert_eq!(attack(&server, leave.repeat(200)), "rate limit exceeded");
 }
+
+#[test]
+fn typing_right_after_a_message_is_passed_on() {
+    let server = limited();
+    let (mut bob, mut carol) = bystanders(&server);
+    carol.send(json!({"type": "typing", "room": "lobby"}));
+    carol.say("lobby", "first");
+    until_marker(&mut carol, "first");
+    // Typing the next one at once, well within a second of the last notice.
+    carol.send(json!({"type": "typing", "room": "lobby"}));
+    carol.say("lobby", "second");
+    until_marker(&mut bob, "first");
+    let seen = until_marker(&mut bob, "second");
+    assert_eq!(
+        seen.iter().filter(|e| e["type"] == "typing").count(),
+        1,
+        "{seen:?}"
+    );
+}
