@@ -190,7 +190,17 @@ fn a_field_of_the_wrong_type_is_bad_field_and_named() {
 fn a_bad_room_name_is_bad_room() {
     let mut s = scene();
     let long = "r".repeat(65);
-    for room in ["", "   ", "<script>", "a/b", "tab\there", long.as_str()] {
+    for room in [
+        "",
+        "   ",
+        "<script>",
+        "a/b",
+        "tab\there",
+        long.as_str(),
+        ".",
+        "..",
+        "lob\u{3164}by",
+    ] {
         let frame = json!({"type": "join", "room": room}).to_string();
         let error = s.refused(&frame, "bad_room");
         assert_eq!(error["room"], room, "the error says which room: {error}");
