@@ -20,8 +20,8 @@ use unicode_security::general_security_profile::IdentifierType;
 use unicode_security::GeneralSecurityProfile;
 
 use crate::config::{
-    MAX_CLIENT_ID_CHARS, MAX_NAME_CHARS, MAX_ROOMS_PER_CONNECTION, MAX_ROOM_CHARS, MAX_TEXT_CHARS,
-    MAX_WS_MESSAGE_BYTES,
+    MAX_CLIENT_ID_CHARS, MAX_NAME_CHARS, MAX_ROOMS_PER_CONNECTION, MAX_ROOM_CHARS, MAX_TEXT_BYTES,
+    MAX_TEXT_CHARS, MAX_WS_MESSAGE_BYTES,
 };
 
 /// What a page may ask of the server.
@@ -64,6 +64,10 @@ pub struct ChatMessage {
 #[derive(Debug, Serialize)]
 pub struct Limits {
     pub max_text_chars: usize,
+    /// A message's text in bytes of UTF-8, checked alongside `max_text_chars`.
+    pub max_text_bytes: usize,
+    /// A room name's characters (after NFKC normalisation, see `check_room`).
+    pub max_room_chars: usize,
     pub max_message_bytes: usize,
     pub max_rooms: usize,
     pub history: usize,
@@ -73,6 +77,8 @@ impl Limits {
     pub fn new(history: usize) -> Limits {
         Limits {
             max_text_chars: MAX_TEXT_CHARS,
+            max_text_bytes: MAX_TEXT_BYTES,
+            max_room_chars: MAX_ROOM_CHARS,
             max_message_bytes: MAX_WS_MESSAGE_BYTES,
             max_rooms: MAX_ROOMS_PER_CONNECTION,
             history,
@@ -146,6 +152,8 @@ pub enum ErrorCode {
     BadRoom,
     EmptyText,
     TextTooLong,
+    /// The text holds a control character (anything but newline and tab).
+    BadText,
     BadClientId,
     NotJoined,
     NameTaken,
@@ -352,7 +360,34 @@ fn validate(request: Request) -> Result<Request, Rejection> {
             if chars > MAX_TEXT_CHARS {
                 return Err(reject(
                     ErrorCode::TextTooLong,
-                    format!("the message is {chars} characters; the limit is {MAX_TEXT_CHARS}"),
+                    format!(
+                        "the message is {chars} characters; the limit is {MAX_TEXT_CHARS} characters"
+                    ),
+                ));
+            }
+            // Characters alone do not bound the size (an emoji is 4 bytes).
+            if trimmed.len() > MAX_TEXT_BYTES {
+                return Err(reject(
+                    ErrorCode::TextTooLong,
+                    format!(
+                        "the message is {} bytes of UTF-8; the limit is {MAX_TEXT_BYTES} bytes \
+                         (an emoji takes 4)",
+                        trimmed.len()
+                    ),
+                ));
+            }
+            // Control characters are invisible, or worse: a backspace or an
+            // escape sequence rewrites what a terminal shows of an export.
+            // Newline and tab are how people lay text out.
+            let control = |c: char| c.is_control() && c != '\n' && c != '\t';
+            if let Some(bad) = trimmed.chars().find(|&c| control(c)) {
+                return Err(reject(
+                    ErrorCode::BadText,
+                    format!(
+                        "the message contains the control character U+{:04X}; \
+                         only newline and tab are allowed",
+                        bad as u32
+                    ),
                 ));
             }
             let text = if trimmed.len() == text.len() {
@@ -798,6 +833,57 @@ mod tests {
             ascii_key("Lobby").is_some(),
             "ASCII names take the shortcut"
         );
+    }
+
+    #[test]
+    fn text_with_control_characters_is_bad_text() {
+        let message = |text: &str| {
+            json_message(text).map(|r| match r {
+                Request::Message { text, .. } => text,
+                other => panic!("{other:?}"),
+            })
+        };
+        for c in [
+            '\u{0}', '\u{7}', '\u{8}', '\u{1B}', '\r', '\u{7F}', '\u{85}', '\u{9B}',
+        ] {
+            let rejection = message(&format!("a{c}b")).unwrap_err();
+            assert_eq!(rejection.code, ErrorCode::BadText, "U+{:04X}", c as u32);
+            let code = format!("U+{:04X}", c as u32);
+            assert!(rejection.message.contains(&code), "{rejection:?}");
+        }
+        assert_eq!(
+            message("line 1\nline 2\tcell").unwrap(),
+            "line 1\nline 2\tcell"
+        );
+    }
+
+    #[test]
+    fn text_is_limited_in_bytes_as_well_as_characters() {
+        let outcome = |text: String| json_message(&text).map(|_| ()).map_err(|r| r.message);
+        // Any script fits up to the character limit: 3 bytes at most each.
+        assert_eq!(outcome("李".repeat(MAX_TEXT_CHARS)), Ok(()));
+        assert_eq!(outcome("प".repeat(MAX_TEXT_CHARS)), Ok(()));
+        // Emoji are 4 bytes: 3000 fit in 12,000 bytes, 3001 do not.
+        assert_eq!(outcome("👋".repeat(3000)), Ok(()));
+        let message = outcome("👋".repeat(3001)).unwrap_err();
+        assert!(message.contains("12004 bytes"), "{message}");
+        assert!(message.contains("limit is 12000 bytes"), "{message}");
+        let message = outcome("x".repeat(MAX_TEXT_CHARS + 1)).unwrap_err();
+        assert!(message.contains("limit is 4000 characters"), "{message}");
+    }
+
+    #[test]
+    fn hello_tells_the_page_every_text_limit() {
+        let limits = serde_json::to_value(Limits::new(200)).unwrap();
+        assert_eq!(limits["max_text_chars"], 4000);
+        assert_eq!(limits["max_text_bytes"], 12000);
+        assert_eq!(limits["max_room_chars"], 64);
+    }
+
+    /// Parse a `message` request for room "a" with this text.
+    fn json_message(text: &str) -> Result<Request, Rejection> {
+        let frame = serde_json::json!({"type": "message", "room": "a", "text": text});
+        parse_request(&frame.to_string())
     }
 
     #[test]

@@ -62,7 +62,13 @@ fn assert_valid(request: &Request) {
             client_id,
         } => {
             assert_eq!(text.trim(), text, "text is trimmed");
-            assert!(!text.is_empty() && text.chars().count() <= 4000);
+            assert!(!text.is_empty() && text.chars().count() <= 4000 && text.len() <= 12_000);
+            assert!(
+                !text
+                    .chars()
+                    .any(|c| c.is_control() && c != '\n' && c != '\t'),
+                "no control characters but newline and tab: {text:?}"
+            );
             if let Some(id) = client_id {
                 assert!((1..=64).contains(&id.chars().count()));
             }
@@ -113,10 +119,11 @@ proptest! {
             Ok(other) => prop_assert!(false, "parsed as {:?}", other),
             Err(rejection) => {
                 // Refused only for a reason the rules give: a blank room or
-                // text, or a room of only dots (and spaces).
+                // text, a room of only dots (and spaces), a control character.
                 let blank = room.trim().is_empty() || text.trim().is_empty();
                 let dots = room.chars().all(|c| c == '.' || c == ' ');
-                prop_assert!(blank || dots, "refused {:?}: {}", frame, rejection.message);
+                let control = text.trim().chars().any(|c| c.is_control() && c != '\n' && c != '\t');
+                prop_assert!(blank || dots || control, "refused {:?}: {}", frame, rejection.message);
             }
         }
     }

@@ -56,8 +56,9 @@ const statusLine = $('status');
 
 const state = new ChatState(page.user);
 
-// Limits come from the server's `hello`; this default matches the README.
+// Limits come from the server's `hello`; these defaults match the README.
 let maxTextChars = 4000;
+let maxTextBytes = 12000;
 
 /** The room on screen (its state). */
 const current = () => state.currentRoom();
@@ -565,6 +566,7 @@ function handleFrame(frame) {
       // The server's word on who we are beats the page's.
       if (frame.user) state.me = frame.user;
       if (frame.limits?.max_text_chars) maxTextChars = frame.limits.max_text_chars;
+      if (frame.limits?.max_text_bytes) maxTextBytes = frame.limits.max_text_bytes;
       $('session-banner').hidden = true;
       break;
 
@@ -808,6 +810,7 @@ $('retry-now').addEventListener('click', () => socket.reconnectNow());
 
 const TYPING_EVERY_MS = 3000;
 let lastTypingSent = 0;
+const utf8 = new TextEncoder();
 
 function sendFromComposer() {
   const room = current();
@@ -820,6 +823,12 @@ function sendFromComposer() {
   const length = [...text].length;
   if (length > maxTextChars) {
     showNotice(`That message is ${length} characters long; the limit is ${maxTextChars}.`);
+    return;
+  }
+  // And it counts bytes of UTF-8, where an emoji takes 4.
+  const bytes = utf8.encode(text).length;
+  if (bytes > maxTextBytes) {
+    showNotice(`That message is ${bytes} bytes long (an emoji takes 4); the limit is ${maxTextBytes}.`);
     return;
   }
 

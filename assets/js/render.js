@@ -227,6 +227,7 @@ export function pendingElement(clientId, text, me) {
 const FAILURE_REASONS = {
   empty_text: 'empty',
   text_too_long: 'too long',
+  bad_text: 'control character',
   rate_limited: 'too fast, wait a moment',
   not_joined: 'not in the room',
   bad_client_id: 'bad id',
