@@ -16,8 +16,6 @@ use tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use tungstenite::protocol::frame::{CloseFrame, Frame};
 use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::UnicodeNormalization;
-use unicode_security::general_security_profile::IdentifierType;
-use unicode_security::GeneralSecurityProfile;
 
 use crate::config::{
     MAX_CLIENT_ID_CHARS, MAX_NAME_CHARS, MAX_ROOMS_PER_CONNECTION, MAX_ROOM_CHARS, MAX_TEXT_BYTES,
@@ -429,30 +427,37 @@ impl Rejection {
 // every character to one representative of those it is confused with
 // (Cyrillic "а" to Latin "a", "0" to "O", "rn" to "m") and drops invisible ones.
 
+/// Tables made by `build.rs` from UTS #39's data (`unicode-security`):
+/// which characters names may use, which are default-ignorable, and each
+/// character's confusable prototype.
+mod tables {
+    include!(concat!(env!("OUT_DIR"), "/unicode_tables.rs"));
+}
+
 /// A character allowed in names and rooms, in their NFKC form: space, `_`,
-/// `-`, `.`, and the letters, digits and combining marks (é written as
-/// e + ◌́, Devanagari vowel signs) of every script, except those whose UTS #39
-/// identifier type says they are invisible (`Default_Ignorable`: the Hangul
-/// fillers, U+034F COMBINING GRAPHEME JOINER, variation selectors), not
-/// identifier characters at all (`Not_XID`), or deprecated.
-///
-/// UTS #39's own "Allowed" status is stricter on purpose, and not used here:
-/// it is made for identifiers such as domain names, and restricts the living
-/// scripts of smaller communities (Cherokee, N'Ko, Adlam, Tifinagh, Syriac,
-/// Canadian syllabics as `Limited_Use`, Mongolian as `Exclusion`). Names are
-/// for people; look-alikes across scripts are caught by the key instead.
+/// `-`, `.`, and the letters, digits and combining marks of every script,
+/// except those that UTS #39 types as invisible (`Default_Ignorable`: the
+/// Hangul fillers, U+034F, variation selectors), not identifier characters
+/// (`Not_XID`) or deprecated. The rule, and why UTS #39's stricter "Allowed"
+/// status is not it (it refuses Cherokee, N'Ko, Mongolian...), is in
+/// `build.rs`, which makes the table.
 fn allowed_char(c: char) -> bool {
-    use IdentifierType::*;
-    match c {
-        ' ' | '_' | '-' | '.' => true,
-        _ if c.is_alphanumeric() || is_combining_mark(c) => !matches!(
-            c.identifier_type(),
-            // Not_NFKC cannot occur after NFKC; it is listed so that the rule
-            // reads on its own. None would be a character the tables lack.
-            None | Some(Default_Ignorable | Not_XID | Not_NFKC | Deprecated | Not_Character)
-        ),
-        _ => false,
-    }
+    in_ranges(tables::ALLOWED, c)
+}
+
+/// Whether `c` is in one of `ranges` (inclusive, in order).
+fn in_ranges(ranges: &[(char, char)], c: char) -> bool {
+    ranges
+        .binary_search_by(|&(first, last)| {
+            if last < c {
+                std::cmp::Ordering::Less
+            } else if first > c {
+                std::cmp::Ordering::Greater
+            } else {
+                std::cmp::Ordering::Equal
+            }
+        })
+        .is_ok()
 }
 
 /// A character a person cannot see, or cannot tell from a space: the message
@@ -460,7 +465,7 @@ fn allowed_char(c: char) -> bool {
 fn invisible(c: char) -> bool {
     c.is_control()
         || c.is_whitespace()
-        || c.identifier_type() == Some(IdentifierType::Default_Ignorable)
+        || in_ranges(tables::DEFAULT_IGNORABLE, c)
         // BRAILLE PATTERN BLANK: a symbol, drawn as nothing.
         || c == '\u{2800}'
 }
@@ -569,13 +574,40 @@ fn look_alike_key(text: &str) -> String {
 /// The key, computed the long way: see [`name_key`].
 fn skeleton_key(text: &str) -> String {
     let folded = text.nfkc().collect::<String>().to_lowercase();
-    let key: String = unicode_security::skeleton(&folded).collect();
+    let key = skeleton(&folded);
     let lower = key.to_lowercase();
     if lower == key {
         key
     } else {
-        unicode_security::skeleton(&lower).collect()
+        skeleton(&lower)
     }
+}
+
+/// The UTS #39 skeleton of a text: its NFD form with each character replaced
+/// by its confusable prototype and default-ignorable ones dropped, in NFD
+/// form again. This is `unicode_security::skeleton` on natter's compact
+/// tables; a test checks the two agree on every character.
+fn skeleton(text: &str) -> String {
+    let mut mapped = String::with_capacity(text.len());
+    for c in text.nfd() {
+        if in_ranges(tables::DEFAULT_IGNORABLE, c) {
+            continue;
+        }
+        match prototype(c) {
+            Some(prototype) => mapped.push_str(prototype),
+            None => mapped.push(c),
+        }
+    }
+    mapped.nfd().collect()
+}
+
+/// The confusable prototype of `c`, when it is not `c` itself.
+fn prototype(c: char) -> Option<&'static str> {
+    let at = tables::CONFUSABLES
+        .binary_search_by_key(&c, |&(from, _)| from)
+        .ok()?;
+    let packed = tables::CONFUSABLES[at].1 as usize;
+    tables::PROTOTYPES.get(packed >> 8..(packed >> 8) + (packed & 0xFF))
 }
 
 /// The key of an ASCII text, one character at a time from a table: ASCII is
@@ -814,6 +846,39 @@ mod tests {
         assert_eq!(key("Lobby"), key("L\u{43E}bby")); // Cyrillic о
         assert_eq!(key("Lobby"), key("Ｌｏｂｂｙ"));
         assert_ne!(key("Lobby"), key("Lobby 2"));
+    }
+
+    #[test]
+    fn the_tables_agree_with_unicode_security_on_every_character() {
+        use unicode_security::general_security_profile::IdentifierType::*;
+        use unicode_security::GeneralSecurityProfile;
+        // The rule of build.rs, again, as the reference for the table.
+        let allowed = |c: char| match c {
+            ' ' | '_' | '-' | '.' => true,
+            _ if c.is_alphanumeric() || is_combining_mark(c) => !matches!(
+                c.identifier_type(),
+                None | Some(Default_Ignorable | Not_XID | Not_NFKC | Deprecated | Not_Character)
+            ),
+            _ => false,
+        };
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            assert_eq!(allowed_char(c), allowed(c), "U+{:04X}", c as u32);
+            let alone = c.to_string();
+            let reference: String = unicode_security::skeleton(&alone).collect();
+            assert_eq!(skeleton(&alone), reference, "U+{:04X}", c as u32);
+        }
+        // Texts, where NFD reorders and composes across characters.
+        for text in [
+            "Jose\u{301}",
+            "e\u{323}\u{302}",
+            "L\u{43E}bby",
+            "a\u{34F}b",
+            "ǅ𝐀ℌ",
+            "가\u{11A8}",
+        ] {
+            let reference: String = unicode_security::skeleton(text).collect();
+            assert_eq!(skeleton(text), reference, "{text:?}");
+        }
     }
 
     #[test]
