@@ -20,14 +20,27 @@ pub const MAX_ROOM_CHARS: usize = 64;
 /// 4000 is a long screenful and keeps history in memory bounded.
 pub const MAX_TEXT_CHARS: usize = 4000;
 
+/// Longest chat message in bytes of UTF-8, checked alongside
+/// [`MAX_TEXT_CHARS`]: a longer one gets `text_too_long`, saying it was the
+/// bytes, and is not posted. Characters alone do not bound the size: 4000
+/// emoji are 16 KB. 12,000 is 4000 characters of 3 bytes, the most any
+/// character of the Basic Multilingual Plane takes, so a message at the
+/// character limit fits in every living script (Chinese, Hindi and Thai
+/// included); only 4-byte characters (emoji, rare ideographs) meet this limit
+/// first, at 3000. With control characters refused, JSON escaping only
+/// doubles `"`, `\`, newline and tab, so a message's text takes at most
+/// 13,332 bytes on the wire (1334 of those and 2666 emoji), and a room's 200
+/// messages in memory at most 2.4 MB.
+pub const MAX_TEXT_BYTES: usize = 12_000;
+
 /// Longest `client_id` a page may attach to a message (`bad_client_id` beyond).
 /// A UUID is 36 characters.
 pub const MAX_CLIENT_ID_CHARS: usize = 64;
 
 /// Largest WebSocket message, and largest single frame, the server will read.
 /// A bigger one closes the connection with 1009 before the payload is buffered:
-/// tungstenite checks the announced length against this first. A 4000-character
-/// message is at most 16 KB of UTF-8, plus JSON escaping, so 64 KiB is generous.
+/// tungstenite checks the announced length against this first. A message's
+/// text is at most [`MAX_TEXT_BYTES`] (under 14 KB escaped), so 64 KiB is generous.
 pub const MAX_WS_MESSAGE_BYTES: usize = 64 * 1024;
 
 /// Size of tungstenite's read buffer for each connection. Its default is 128 KiB,

@@ -9,15 +9,17 @@
 //! and the stable error codes the hub sends back, so the web form and the
 //! WebSocket apply exactly the same rules.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
 use tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use tungstenite::protocol::frame::{CloseFrame, Frame};
+use unicode_normalization::char::is_combining_mark;
+use unicode_normalization::UnicodeNormalization;
 
 use crate::config::{
-    MAX_CLIENT_ID_CHARS, MAX_NAME_CHARS, MAX_ROOMS_PER_CONNECTION, MAX_ROOM_CHARS, MAX_TEXT_CHARS,
-    MAX_WS_MESSAGE_BYTES,
+    MAX_CLIENT_ID_CHARS, MAX_NAME_CHARS, MAX_ROOMS_PER_CONNECTION, MAX_ROOM_CHARS, MAX_TEXT_BYTES,
+    MAX_TEXT_CHARS, MAX_WS_MESSAGE_BYTES,
 };
 
 /// What a page may ask of the server.
@@ -60,6 +62,10 @@ pub struct ChatMessage {
 #[derive(Debug, Serialize)]
 pub struct Limits {
     pub max_text_chars: usize,
+    /// A message's text in bytes of UTF-8, checked alongside `max_text_chars`.
+    pub max_text_bytes: usize,
+    /// A room name's characters (after NFKC normalisation, see `check_room`).
+    pub max_room_chars: usize,
     pub max_message_bytes: usize,
     pub max_rooms: usize,
     pub history: usize,
@@ -69,6 +75,8 @@ impl Limits {
     pub fn new(history: usize) -> Limits {
         Limits {
             max_text_chars: MAX_TEXT_CHARS,
+            max_text_bytes: MAX_TEXT_BYTES,
+            max_room_chars: MAX_ROOM_CHARS,
             max_message_bytes: MAX_WS_MESSAGE_BYTES,
             max_rooms: MAX_ROOMS_PER_CONNECTION,
             history,
@@ -142,6 +150,8 @@ pub enum ErrorCode {
     BadRoom,
     EmptyText,
     TextTooLong,
+    /// The text holds a control character (anything but newline and tab).
+    BadText,
     BadClientId,
     NotJoined,
     NameTaken,
@@ -348,7 +358,34 @@ fn validate(request: Request) -> Result<Request, Rejection> {
             if chars > MAX_TEXT_CHARS {
                 return Err(reject(
                     ErrorCode::TextTooLong,
-                    format!("the message is {chars} characters; the limit is {MAX_TEXT_CHARS}"),
+                    format!(
+                        "the message is {chars} characters; the limit is {MAX_TEXT_CHARS} characters"
+                    ),
+                ));
+            }
+            // Characters alone do not bound the size (an emoji is 4 bytes).
+            if trimmed.len() > MAX_TEXT_BYTES {
+                return Err(reject(
+                    ErrorCode::TextTooLong,
+                    format!(
+                        "the message is {} bytes of UTF-8; the limit is {MAX_TEXT_BYTES} bytes \
+                         (an emoji takes 4)",
+                        trimmed.len()
+                    ),
+                ));
+            }
+            // Control characters are invisible, or worse: a backspace or an
+            // escape sequence rewrites what a terminal shows of an export.
+            // Newline and tab are how people lay text out.
+            let control = |c: char| c.is_control() && c != '\n' && c != '\t';
+            if let Some(bad) = trimmed.chars().find(|&c| control(c)) {
+                return Err(reject(
+                    ErrorCode::BadText,
+                    format!(
+                        "the message contains the control character U+{:04X}; \
+                         only newline and tab are allowed",
+                        bad as u32
+                    ),
                 ));
             }
             let text = if trimmed.len() == text.len() {
@@ -377,43 +414,69 @@ impl Rejection {
     }
 }
 
-/// A character allowed in names and rooms: a letter or digit of any script, a
-/// combining mark that belongs to one (é written as e + ◌́, Devanagari vowel
-/// signs), space, `_`, `-` and `.`. Control, format and invisible characters
-/// (zero-width joiners, bidi overrides) are refused, so two names that look the
-/// same are spelled the same.
+// ---------------------------------------------------------------------------
+// Names and rooms.
+//
+// A name is checked, stored and shown in its NFKC form: the Unicode
+// normalisation that gives each text one spelling. "é" typed as one character
+// or as "e" plus a combining accent becomes the one character, and fullwidth
+// "ａｌｉｃｅ" and mathematical bold "𝐚𝐥𝐢𝐜𝐞" become plain "alice".
+//
+// Two names are then the same name when they *look* the same: `name_key` and
+// `room_key` compare the UTS #39 "skeleton" of the lower-cased name, which maps
+// every character to one representative of those it is confused with
+// (Cyrillic "а" to Latin "a", "0" to "O", "rn" to "m") and drops invisible ones.
+
+/// Tables made by `build.rs` from UTS #39's data (`unicode-security`):
+/// which characters names may use, which are default-ignorable, and each
+/// character's confusable prototype.
+mod tables {
+    include!(concat!(env!("OUT_DIR"), "/unicode_tables.rs"));
+}
+
+/// A character allowed in names and rooms, in their NFKC form: space, `_`,
+/// `-`, `.`, and the letters, digits and combining marks of every script,
+/// except those that UTS #39 types as invisible (`Default_Ignorable`: the
+/// Hangul fillers, U+034F, variation selectors), not identifier characters
+/// (`Not_XID`) or deprecated. The rule, and why UTS #39's stricter "Allowed"
+/// status is not it (it refuses Cherokee, N'Ko, Mongolian...), is in
+/// `build.rs`, which makes the table.
 fn allowed_char(c: char) -> bool {
-    c.is_alphanumeric() || matches!(c, ' ' | '_' | '-' | '.') || is_combining_mark(c)
+    in_ranges(tables::ALLOWED, c)
 }
 
-/// Combining marks of the common blocks. The standard library has no general
-/// category lookup; these ranges cover Latin diacritics and the Indic, Thai and
-/// Arabic vowel signs that real names need.
-fn is_combining_mark(c: char) -> bool {
-    matches!(c as u32,
-        0x0300..=0x036F       // combining diacritical marks
-        | 0x0483..=0x0489     // Cyrillic
-        | 0x0591..=0x05BD     // Hebrew points
-        | 0x0610..=0x061A | 0x064B..=0x065F | 0x0670 // Arabic
-        | 0x0900..=0x0903 | 0x093A..=0x094F | 0x0951..=0x0957 | 0x0962..=0x0963 // Devanagari
-        | 0x0981..=0x0983 | 0x09BC..=0x09D7 // Bengali
-        | 0x0A01..=0x0A03 | 0x0A3C..=0x0A51 // Gurmukhi
-        | 0x0A81..=0x0A83 | 0x0ABC..=0x0ACD // Gujarati
-        | 0x0B01..=0x0B03 | 0x0B3C..=0x0B57 // Oriya
-        | 0x0B82 | 0x0BBE..=0x0BCD          // Tamil
-        | 0x0C00..=0x0C04 | 0x0C3E..=0x0C56 // Telugu
-        | 0x0C81..=0x0C83 | 0x0CBC..=0x0CD6 // Kannada
-        | 0x0D00..=0x0D03 | 0x0D3B..=0x0D4D | 0x0D57 // Malayalam
-        | 0x0E31 | 0x0E34..=0x0E3A | 0x0E47..=0x0E4E // Thai
-        | 0x1AB0..=0x1AFF | 0x1DC0..=0x1DFF | 0x20D0..=0x20FF // more diacritics
-        | 0x3099..=0x309A     // kana voicing marks
-    )
+/// Whether `c` is in one of `ranges` (inclusive, in order).
+fn in_ranges(ranges: &[(char, char)], c: char) -> bool {
+    ranges
+        .binary_search_by(|&(first, last)| {
+            if last < c {
+                std::cmp::Ordering::Less
+            } else if first > c {
+                std::cmp::Ordering::Greater
+            } else {
+                std::cmp::Ordering::Equal
+            }
+        })
+        .is_ok()
 }
 
-/// Check a display name or room name and return it trimmed, or say what is wrong.
-/// `what` is "name" or "room name", used in the message a person reads.
+/// A character a person cannot see, or cannot tell from a space: the message
+/// that refuses it names it by its code rather than showing it.
+fn invisible(c: char) -> bool {
+    c.is_control()
+        || c.is_whitespace()
+        || in_ranges(tables::DEFAULT_IGNORABLE, c)
+        // BRAILLE PATTERN BLANK: a symbol, drawn as nothing.
+        || c == '\u{2800}'
+}
+
+/// Check a display name or room name and return its NFKC form, trimmed, or
+/// say what is wrong. `what` is "name" or "room name", for the message.
 fn check_label(raw: &str, what: &str, max: usize) -> Result<String, String> {
-    let label = raw.trim();
+    let raw = raw.trim();
+    let label: String = raw.nfkc().collect();
+    // NFKC can make spaces (U+3000 IDEOGRAPHIC SPACE is one), so trim again.
+    let label = label.trim();
     let chars = label.chars().count();
     if chars == 0 {
         return Err(format!("Please enter a {what}."));
@@ -424,46 +487,151 @@ fn check_label(raw: &str, what: &str, max: usize) -> Result<String, String> {
         ));
     }
     if let Some(bad) = label.chars().find(|&c| !allowed_char(c)) {
-        // Show a visible character as itself, an invisible one by its code.
-        let invisible = bad.is_control()
-            || bad.is_whitespace()
-            || matches!(bad as u32, 0xAD | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x206F | 0xFEFF);
-        let shown = if invisible {
-            format!("U+{:04X}", bad as u32)
+        // Name the character that was typed, not its normal form: a Hangul
+        // filler typed as U+3164 is U+1160 after NFKC.
+        let typed = raw
+            .chars()
+            .find(|&c| c.to_string().nfkc().any(|n| !allowed_char(n)))
+            .unwrap_or(bad);
+        return Err(if invisible(typed) {
+            format!(
+                "A {what} cannot contain invisible characters (found U+{:04X}).",
+                typed as u32
+            )
         } else {
-            format!("\"{bad}\"")
-        };
-        return Err(format!(
-            "A {what} may only use letters, digits, spaces, \"_\", \"-\" and \".\" (found {shown})."
-        ));
+            format!(
+                "A {what} may only use letters, digits, spaces, \"_\", \"-\" and \".\" \
+                 (found \"{typed}\")."
+            )
+        });
     }
-    if label.starts_with(|c: char| is_combining_mark(c)) {
+    if label.starts_with(is_combining_mark) {
         return Err(format!("A {what} cannot start with a combining mark."));
     }
     Ok(label.to_string())
 }
 
-/// The display-name rule: 1–24 allowed characters after trimming.
+/// The display-name rule: 1–24 allowed characters after trimming, in NFKC
+/// form. The name returned is the one to store and show.
 pub fn check_name(raw: &str) -> Result<String, String> {
     check_label(raw, "name", MAX_NAME_CHARS)
 }
 
-/// The room-name rule: 1–64 allowed characters after trimming.
+/// The room-name rule: 1–64 allowed characters after trimming, in NFKC form,
+/// and not only dots and spaces.
 pub fn check_room(raw: &str) -> Result<String, Rejection> {
-    check_label(raw, "room name", MAX_ROOM_CHARS)
-        .map_err(|message| Rejection::new(ErrorCode::BadRoom, message))
+    let room = check_label(raw, "room name", MAX_ROOM_CHARS)
+        .map_err(|message| Rejection::new(ErrorCode::BadRoom, message))?;
+    // A browser reads "." and ".." in an address as "this folder" and "the
+    // folder above" (typed as %2E%2E too), so /r/.. is the site's root: such
+    // a room could be joined over the WebSocket but never opened in a page.
+    if room.chars().all(|c| c == '.' || c == ' ') {
+        return Err(Rejection::new(
+            ErrorCode::BadRoom,
+            "A room name needs a letter or digit: one made only of dots cannot be opened \
+             in a browser.",
+        ));
+    }
+    Ok(room)
 }
 
-/// The key a room is found by: rooms match case-insensitively, so "Lobby" and
-/// "lobby" are one room. The first spelling is kept for display.
+/// The key a room is found by, in memory and in the database (`rooms.key`,
+/// `messages.room`): rooms whose names look alike are one room, so "Lobby",
+/// "lobby" and "Lоbby" with a Cyrillic "о" are all #Lobby, and so are "café"
+/// written with "é" and with "e" + a combining accent. The first spelling is
+/// kept for display. See [`name_key`] for what the key is and costs.
+///
+/// The key depends on the confusables table of `unicode-security`, whose
+/// version Cargo.toml pins: a new table can change stored keys, and so needs a
+/// schema migration that re-keys the rooms (`storage.rs` has one).
 pub fn room_key(room: &str) -> String {
-    room.to_lowercase()
+    look_alike_key(room)
 }
 
 /// The key two display names are compared by: names in one room must differ
-/// by this key, so that look-alikes cannot sit side by side.
+/// by this key, so that nobody can sit next to "alice" as "аlice" (Cyrillic
+/// "а"), "ａｌｉｃｅ" or "ALICE".
+///
+/// It is the UTS #39 skeleton of the lower-cased NFKC name. Lower case first
+/// makes case not matter; but a skeleton maps some characters to a capital
+/// ("0" and "O" both become "O", while "o" stays "o"), so a key with capitals
+/// in it is lower-cased and skeletonised once more, and "B0B" meets "bob".
+/// One limit follows from ignoring case: "aIice" with a capital I is read as
+/// "aiice", not as the "alice" it looks like in many fonts.
+///
+/// A key costs about 50 ns for an ASCII name (a table lookup per character)
+/// and 1.5–8 µs for others (normalisation and the skeleton's table searches,
+/// in a release build). Compute it once per name, at login or join, and keep
+/// it, rather than once per comparison.
 pub fn name_key(name: &str) -> String {
-    name.to_lowercase()
+    look_alike_key(name)
+}
+
+fn look_alike_key(text: &str) -> String {
+    ascii_key(text).unwrap_or_else(|| skeleton_key(text))
+}
+
+/// The key, computed the long way: see [`name_key`].
+fn skeleton_key(text: &str) -> String {
+    let folded = text.nfkc().collect::<String>().to_lowercase();
+    let key = skeleton(&folded);
+    let lower = key.to_lowercase();
+    if lower == key {
+        key
+    } else {
+        skeleton(&lower)
+    }
+}
+
+/// The UTS #39 skeleton of a text: its NFD form with each character replaced
+/// by its confusable prototype and default-ignorable ones dropped, in NFD
+/// form again. This is `unicode_security::skeleton` on natter's compact
+/// tables; a test checks the two agree on every character.
+fn skeleton(text: &str) -> String {
+    let mut mapped = String::with_capacity(text.len());
+    for c in text.nfd() {
+        if in_ranges(tables::DEFAULT_IGNORABLE, c) {
+            continue;
+        }
+        match prototype(c) {
+            Some(prototype) => mapped.push_str(prototype),
+            None => mapped.push(c),
+        }
+    }
+    mapped.nfd().collect()
+}
+
+/// The confusable prototype of `c`, when it is not `c` itself.
+fn prototype(c: char) -> Option<&'static str> {
+    let at = tables::CONFUSABLES
+        .binary_search_by_key(&c, |&(from, _)| from)
+        .ok()?;
+    let packed = tables::CONFUSABLES[at].1 as usize;
+    tables::PROTOTYPES.get(packed >> 8..(packed >> 8) + (packed & 0xFF))
+}
+
+/// The key of an ASCII text, one character at a time from a table: ASCII is
+/// what most names and rooms are, and this is some fifty times quicker than
+/// [`skeleton_key`]. It gives the same key: NFKC and NFD leave ASCII as it is,
+/// and lower-casing and the skeleton map each character on its own, so for a
+/// character whose key is ASCII (all but `%`) the key of a text is the keys
+/// of its characters in a row. The table is made from `skeleton_key` itself,
+/// so it cannot disagree with the confusables data; a test checks the rest.
+fn ascii_key(text: &str) -> Option<String> {
+    static TABLE: OnceLock<Vec<Option<String>>> = OnceLock::new();
+    if !text.is_ascii() {
+        return None;
+    }
+    let table = TABLE.get_or_init(|| {
+        (0..128u8)
+            .map(|b| Some(skeleton_key(&char::from(b).to_string())).filter(|k| k.is_ascii()))
+            .collect()
+    });
+    let mut key = String::with_capacity(text.len() + 4);
+    for b in text.bytes() {
+        key.push_str(table[usize::from(b)].as_deref()?);
+    }
+    Some(key)
 }
 
 /// Milliseconds since the Unix epoch, the `ts` of every message.
@@ -578,6 +746,236 @@ mod tests {
         assert!(check_name("a\u{202E}b").is_err(), "bidi override");
         assert!(check_name("a\tb").is_err());
         assert!(check_name("<script>").is_err());
+    }
+
+    #[test]
+    fn names_are_kept_in_their_nfkc_form() {
+        assert_eq!(
+            check_name("Jose\u{301}").unwrap(),
+            "José",
+            "e + combining acute"
+        );
+        assert_eq!(check_name("ａｌｉｃｅ").unwrap(), "alice", "fullwidth");
+        assert_eq!(check_name("𝐚𝐥𝐢𝐜𝐞").unwrap(), "alice", "mathematical bold");
+        assert_eq!(
+            check_name("\u{3000}bob\u{3000}").unwrap(),
+            "bob",
+            "ideographic spaces"
+        );
+        assert_eq!(check_room("cafe\u{301}").unwrap(), "café");
+    }
+
+    #[test]
+    fn every_script_is_welcome() {
+        for name in [
+            "José-María",
+            "प्रिया", // Devanagari, with a virama and vowel signs
+            "李小龙",
+            "محمد",         // Arabic
+            "สมชาย",        // Thai, with vowel marks
+            "דוד",          // Hebrew
+            "Дмитрий",      // Cyrillic
+            "Αλέξανδρος",   // Greek
+            "김민준",       // Hangul syllables
+            "か\u{3099}く", // が written with a combining voicing mark
+            "தமிழ்",         // Tamil
+            "ᏣᎳᎩ",          // Cherokee (a UTS #39 "Limited_Use" script)
+            "ᠮᠣᠩᠭᠣᠯ",       // Mongolian ("Exclusion" in UTS #39)
+            "ߒߞߏ",          // N'Ko
+            "ǃXóõ",         // a click letter
+            "user_42.x",
+            "٤٢", // Arabic-Indic digits
+        ] {
+            // Kept as typed, only composed: か + ◌゙ is stored as が.
+            let composed: String = name.nfc().collect();
+            assert_eq!(check_name(name), Ok(composed), "{name} is a name");
+        }
+        assert!(check_room("Book Club 2").is_ok());
+    }
+
+    #[test]
+    fn invisible_and_filler_characters_are_refused_by_their_code() {
+        for (c, code) in [
+            ('\u{3164}', "U+3164"), // HANGUL FILLER
+            ('\u{115F}', "U+115F"), // HANGUL CHOSEONG FILLER
+            ('\u{1160}', "U+1160"), // HANGUL JUNGSEONG FILLER
+            ('\u{FFA0}', "U+FFA0"), // HALFWIDTH HANGUL FILLER
+            ('\u{034F}', "U+034F"), // COMBINING GRAPHEME JOINER
+            ('\u{200B}', "U+200B"), // ZERO WIDTH SPACE
+            ('\u{200D}', "U+200D"), // ZERO WIDTH JOINER
+            ('\u{FE0F}', "U+FE0F"), // VARIATION SELECTOR-16
+            ('\u{2800}', "U+2800"), // BRAILLE PATTERN BLANK
+            ('\u{00AD}', "U+00AD"), // SOFT HYPHEN
+        ] {
+            let message = check_name(&format!("al{c}ice")).unwrap_err();
+            assert!(message.contains(code), "{code}: {message}");
+            assert!(message.contains("invisible"), "{code}: {message}");
+            assert!(
+                check_room(&format!("lob{c}by")).is_err(),
+                "{code} in a room"
+            );
+        }
+        // A name that is nothing but fillers looks blank.
+        for blank in [
+            "\u{3164}",
+            "\u{3164}\u{3164}",
+            "\u{115F}\u{1160}",
+            "\u{FFA0}",
+        ] {
+            assert!(check_name(blank).is_err(), "{blank:?}");
+        }
+    }
+
+    #[test]
+    fn rooms_of_only_dots_are_refused() {
+        for room in [".", "..", "...", ". .", " .. ", "．．"] {
+            let rejection = check_room(room).unwrap_err();
+            assert_eq!(rejection.code, ErrorCode::BadRoom);
+            assert!(
+                rejection.message.contains("dots"),
+                "{room:?}: {rejection:?}"
+            );
+        }
+        for room in ["a.b", ".net", "..a", "v1.2", "-", "_"] {
+            assert!(check_room(room).is_ok(), "{room:?}");
+        }
+    }
+
+    #[test]
+    fn look_alike_names_share_a_key() {
+        let same = |a: &str, b: &str| {
+            let (a, b) = (check_name(a).unwrap(), check_name(b).unwrap());
+            assert_eq!(name_key(&a), name_key(&b), "{a:?} and {b:?}");
+        };
+        same("alice", "Alice");
+        same("alice", "ALICE");
+        same("alice", "\u{430}lice"); // Cyrillic а
+        same("alice", "ａｌｉｃｅ");
+        same("alice", "𝐚𝐥𝐢𝐜𝐞");
+        same("alice", "a1ice");
+        same("José", "Jose\u{301}");
+        same("bob", "B0B");
+        same("room", "r00m");
+        same("Kim", "Kirn");
+        let differ = |a: &str, b: &str| assert_ne!(name_key(a), name_key(b), "{a:?} and {b:?}");
+        differ("alice", "alicia");
+        differ("José", "Jose");
+        differ("bob", "rob");
+        differ("李小龙", "李小");
+        differ("a b", "ab");
+    }
+
+    #[test]
+    fn look_alike_rooms_are_one_room() {
+        let key = |room: &str| room_key(&check_room(room).unwrap());
+        assert_eq!(key("café"), key("cafe\u{301}"));
+        assert_eq!(key("Lobby"), key("lobby"));
+        assert_eq!(key("Lobby"), key("L\u{43E}bby")); // Cyrillic о
+        assert_eq!(key("Lobby"), key("Ｌｏｂｂｙ"));
+        assert_ne!(key("Lobby"), key("Lobby 2"));
+    }
+
+    #[test]
+    fn the_tables_agree_with_unicode_security_on_every_character() {
+        use unicode_security::general_security_profile::IdentifierType::*;
+        use unicode_security::GeneralSecurityProfile;
+        // The rule of build.rs, again, as the reference for the table.
+        let allowed = |c: char| match c {
+            ' ' | '_' | '-' | '.' => true,
+            _ if c.is_alphanumeric() || is_combining_mark(c) => !matches!(
+                c.identifier_type(),
+                None | Some(Default_Ignorable | Not_XID | Not_NFKC | Deprecated | Not_Character)
+            ),
+            _ => false,
+        };
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            assert_eq!(allowed_char(c), allowed(c), "U+{:04X}", c as u32);
+            let alone = c.to_string();
+            let reference: String = unicode_security::skeleton(&alone).collect();
+            assert_eq!(skeleton(&alone), reference, "U+{:04X}", c as u32);
+        }
+        // Texts, where NFD reorders and composes across characters.
+        for text in [
+            "Jose\u{301}",
+            "e\u{323}\u{302}",
+            "L\u{43E}bby",
+            "a\u{34F}b",
+            "ǅ𝐀ℌ",
+            "가\u{11A8}",
+        ] {
+            let reference: String = unicode_security::skeleton(text).collect();
+            assert_eq!(skeleton(text), reference, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn the_ascii_shortcut_gives_the_full_key() {
+        // Every ASCII character and pair of characters, and some names.
+        let mut texts: Vec<String> = (0..128u8).map(|b| char::from(b).to_string()).collect();
+        for a in 0..128u8 {
+            for b in 0..128u8 {
+                texts.push([char::from(a), char::from(b)].iter().collect());
+            }
+        }
+        texts.extend(["Book Club", "B0B", "commons", "a-b_c.d 9"].map(String::from));
+        for text in texts {
+            assert_eq!(look_alike_key(&text), skeleton_key(&text), "{text:?}");
+        }
+        assert!(
+            ascii_key("Lobby").is_some(),
+            "ASCII names take the shortcut"
+        );
+    }
+
+    #[test]
+    fn text_with_control_characters_is_bad_text() {
+        let message = |text: &str| {
+            json_message(text).map(|r| match r {
+                Request::Message { text, .. } => text,
+                other => panic!("{other:?}"),
+            })
+        };
+        for c in [
+            '\u{0}', '\u{7}', '\u{8}', '\u{1B}', '\r', '\u{7F}', '\u{85}', '\u{9B}',
+        ] {
+            let rejection = message(&format!("a{c}b")).unwrap_err();
+            assert_eq!(rejection.code, ErrorCode::BadText, "U+{:04X}", c as u32);
+            let code = format!("U+{:04X}", c as u32);
+            assert!(rejection.message.contains(&code), "{rejection:?}");
+        }
+        assert_eq!(
+            message("line 1\nline 2\tcell").unwrap(),
+            "line 1\nline 2\tcell"
+        );
+    }
+
+    #[test]
+    fn text_is_limited_in_bytes_as_well_as_characters() {
+        let outcome = |text: String| json_message(&text).map(|_| ()).map_err(|r| r.message);
+        // Any script fits up to the character limit: 3 bytes at most each.
+        assert_eq!(outcome("李".repeat(MAX_TEXT_CHARS)), Ok(()));
+        assert_eq!(outcome("प".repeat(MAX_TEXT_CHARS)), Ok(()));
+        // Emoji are 4 bytes: 3000 fit in 12,000 bytes, 3001 do not.
+        assert_eq!(outcome("👋".repeat(3000)), Ok(()));
+        let message = outcome("👋".repeat(3001)).unwrap_err();
+        assert!(message.contains("12004 bytes"), "{message}");
+        assert!(message.contains("limit is 12000 bytes"), "{message}");
+        let message = outcome("x".repeat(MAX_TEXT_CHARS + 1)).unwrap_err();
+        assert!(message.contains("limit is 4000 characters"), "{message}");
+    }
+
+    #[test]
+    fn hello_tells_the_page_every_text_limit() {
+        let limits = serde_json::to_value(Limits::new(200)).unwrap();
+        assert_eq!(limits["max_text_chars"], 4000);
+        assert_eq!(limits["max_text_bytes"], 12000);
+        assert_eq!(limits["max_room_chars"], 64);
+    }
+
+    /// Parse a `message` request for room "a" with this text.
+    fn json_message(text: &str) -> Result<Request, Rejection> {
+        let frame = serde_json::json!({"type": "message", "room": "a", "text": text});
+        parse_request(&frame.to_string())
     }
 
     #[test]

@@ -190,7 +190,17 @@ fn a_field_of_the_wrong_type_is_bad_field_and_named() {
 fn a_bad_room_name_is_bad_room() {
     let mut s = scene();
     let long = "r".repeat(65);
-    for room in ["", "   ", "<script>", "a/b", "tab\there", long.as_str()] {
+    for room in [
+        "",
+        "   ",
+        "<script>",
+        "a/b",
+        "tab\there",
+        long.as_str(),
+        ".",
+        "..",
+        "lob\u{3164}by",
+    ] {
         let frame = json!({"type": "join", "room": room}).to_string();
         let error = s.refused(&frame, "bad_room");
         assert_eq!(error["room"], room, "the error says which room: {error}");
@@ -228,10 +238,17 @@ fn a_text_over_4000_characters_is_text_too_long() {
 }
 
 #[test]
-fn a_text_of_exactly_4000_characters_is_accepted() {
+fn a_text_of_4000_characters_in_any_script_is_accepted() {
     let mut s = scene();
-    // Characters, not bytes: 4000 four-byte emoji are 16,000 bytes.
-    for text in ["x".repeat(4000), "👋".repeat(4000), "é".repeat(4000)] {
+    // Up to 3 bytes a character, every script fits the 4000 characters
+    // within the 12,000 bytes; emoji are 4 bytes, so 3000 of them do.
+    for text in [
+        "x".repeat(4000),
+        "é".repeat(4000),
+        "李".repeat(4000),
+        "क".repeat(4000),
+        "👋".repeat(3000),
+    ] {
         s.alice.say("lobby", &text);
         let got = next_event(&mut s.bob);
         assert_eq!(got["type"], "message", "{:.100}", got.to_string());
@@ -240,6 +257,46 @@ fn a_text_of_exactly_4000_characters_is_accepted() {
     }
     let frame = json!({"type": "message", "room": "lobby", "text": "👋".repeat(4001)}).to_string();
     s.refused(&frame, "text_too_long");
+}
+
+#[test]
+fn a_text_over_12000_bytes_is_text_too_long_and_says_bytes() {
+    let mut s = scene();
+    // 3001 emoji: well under 4000 characters, but 12,004 bytes.
+    let frame = json!({"type": "message", "room": "lobby", "text": "👋".repeat(3001), "client_id": "c-big"})
+        .to_string();
+    let error = s.refused(&frame, "text_too_long");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("12000 bytes"),
+        "the message names the byte limit: {error}"
+    );
+    assert_eq!(error["client_id"], "c-big", "the page can mark it failed");
+}
+
+#[test]
+fn a_text_with_a_control_character_is_bad_text() {
+    let mut s = scene();
+    for (text, code) in [
+        ("ring \u{7} the bell", "U+0007"),
+        ("\u{1b}[2J clear the screen", "U+001B"),
+        ("back\u{8}space", "U+0008"),
+        ("carriage\rreturn", "U+000D"),
+        ("next\u{85}line", "U+0085"), // C1
+    ] {
+        let frame = json!({"type": "message", "room": "lobby", "text": text, "client_id": "c-ctl"})
+            .to_string();
+        let error = s.refused(&frame, "bad_text");
+        let message = error["message"].as_str().unwrap();
+        assert!(message.contains(code), "names {code}: {error}");
+        assert_eq!(error["room"], "lobby");
+        assert_eq!(error["client_id"], "c-ctl", "the page can mark it failed");
+    }
+    // Newline and tab are how text is laid out: they pass.
+    let text = "line one\n\tindented";
+    s.alice.say("lobby", text);
+    assert_eq!(next_event(&mut s.bob)["text"], text);
+    assert_eq!(s.alice.recv_message()["text"], text);
 }
 
 #[test]

@@ -62,7 +62,13 @@ fn assert_valid(request: &Request) {
             client_id,
         } => {
             assert_eq!(text.trim(), text, "text is trimmed");
-            assert!(!text.is_empty() && text.chars().count() <= 4000);
+            assert!(!text.is_empty() && text.chars().count() <= 4000 && text.len() <= 12_000);
+            assert!(
+                !text
+                    .chars()
+                    .any(|c| c.is_control() && c != '\n' && c != '\t'),
+                "no control characters but newline and tab: {text:?}"
+            );
             if let Some(id) = client_id {
                 assert!((1..=64).contains(&id.chars().count()));
             }
@@ -112,9 +118,12 @@ proptest! {
             }
             Ok(other) => prop_assert!(false, "parsed as {:?}", other),
             Err(rejection) => {
-                // Refused only for a reason the rules give.
+                // Refused only for a reason the rules give: a blank room or
+                // text, a room of only dots (and spaces), a control character.
                 let blank = room.trim().is_empty() || text.trim().is_empty();
-                prop_assert!(blank, "refused {:?}: {}", frame, rejection.message);
+                let dots = room.chars().all(|c| c == '.' || c == ' ');
+                let control = text.trim().chars().any(|c| c.is_control() && c != '\n' && c != '\t');
+                prop_assert!(blank || dots || control, "refused {:?}: {}", frame, rejection.message);
             }
         }
     }
@@ -127,6 +136,8 @@ proptest! {
             prop_assert!((1..=24).contains(&chars));
             let visible = clean.chars().all(|c| !c.is_control() && c != '\u{200B}');
             prop_assert!(visible, "invisible characters in {:?}", clean);
+            // What was accepted is stored as it is: checking it again changes nothing.
+            prop_assert_eq!(check_name(&clean), Ok(clean.clone()));
         }
     }
 

@@ -17,7 +17,14 @@ fn a_valid_handshake_is_greeted_with_hello_and_the_limits() {
     assert_eq!(hello["user"], "alice");
     assert_eq!(
         hello["limits"],
-        json!({"max_text_chars": 4000, "max_message_bytes": 65536, "max_rooms": 32, "history": 50})
+        json!({
+            "max_text_chars": 4000,
+            "max_text_bytes": 12000,
+            "max_room_chars": 64,
+            "max_message_bytes": 65536,
+            "max_rooms": 32,
+            "history": 50
+        })
     );
 }
 

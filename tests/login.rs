@@ -228,6 +228,99 @@ fn a_name_in_use_in_the_room_is_refused_whatever_its_case() {
 }
 
 #[test]
+fn a_name_that_looks_like_one_in_the_room_is_refused() {
+    let server = common::start();
+    let mut alice = server.user("alice");
+    alice.join("lobby");
+    let mut jose = server.user("José");
+    jose.join("lobby");
+    for (name, what) in [
+        ("\u{430}lice", "a Cyrillic а"),
+        ("ａｌｉｃｅ", "fullwidth letters"),
+        ("𝐚𝐥𝐢𝐜𝐞", "mathematical bold"),
+        ("a1ice", "a digit 1 for the l"),
+        ("Jose\u{301}", "e + a combining accent"),
+    ] {
+        let message = refused(&server, name, "lobby");
+        assert!(message.contains("taken"), "{what}: {message}");
+    }
+    // The room is matched the same way: a look-alike of "lobby" is lobby.
+    let message = refused(&server, "\u{430}lice", "L\u{43E}bby");
+    assert!(message.contains("taken"), "{message}");
+    // A name that only resembles is a different name.
+    accepted(&server, "alicia", "lobby");
+}
+
+#[test]
+fn a_name_is_stored_in_its_plain_form() {
+    let server = common::start();
+    // Fullwidth letters, as a Japanese keyboard may type them.
+    let token = server.login("ｂｏｂ", "lobby");
+    let mut client = server.connect(&token);
+    assert_eq!(client.recv_type("hello")["user"], "bob");
+    let token = server.login("Jose\u{301}", "lobby");
+    let mut client = server.connect(&token);
+    assert_eq!(client.recv_type("hello")["user"], "José", "one character é");
+}
+
+#[test]
+fn names_with_fillers_or_invisible_characters_are_refused_by_their_code() {
+    let server = common::start();
+    for (name, code) in [
+        ("ali\u{3164}ce", "U+3164"),
+        ("ali\u{34F}ce", "U+034F"),
+        ("\u{3164}\u{115F}\u{1160}\u{FFA0}", "U+3164"), // looks blank
+        ("\u{115F}", "U+115F"),
+        ("\u{FFA0}bob", "U+FFA0"),
+    ] {
+        let message = refused(&server, name, "lobby");
+        assert!(message.contains(code), "{name:?}: {message}");
+    }
+}
+
+#[test]
+fn look_alike_rooms_are_one_room() {
+    let server = common::start();
+    let mut alice = server.user("alice");
+    let mut bob = server.user("bob");
+    let mut carol = server.user("carol");
+    assert_eq!(alice.join("café")["room"], "café");
+    assert_eq!(
+        bob.join("cafe\u{301}")["room"],
+        "café",
+        "the first spelling"
+    );
+    assert_eq!(alice.join("Lobby")["room"], "Lobby");
+    assert_eq!(bob.join("lobby")["room"], "Lobby");
+    assert_eq!(carol.join("L\u{43E}bby")["room"], "Lobby", "a Cyrillic о");
+    bob.say("cafe\u{301}", "one room");
+    let got = alice.recv_message();
+    assert_eq!(
+        (&got["room"], &got["text"]),
+        (&"café".into(), &"one room".into())
+    );
+    carol.say("L\u{43E}bby", "me too");
+    let got = alice.recv_message();
+    assert_eq!(
+        (&got["room"], &got["text"]),
+        (&"Lobby".into(), &"me too".into())
+    );
+    // Logging in to a spelling of it goes to the one room's page.
+    let page = accepted(&server, "dave", "cafe\u{301}");
+    assert_eq!(page.header("location"), Some("/r/caf%C3%A9"));
+}
+
+#[test]
+fn a_room_of_only_dots_is_refused() {
+    let server = common::start();
+    for room in [".", "..", ". ."] {
+        let message = refused(&server, "alice", room);
+        assert!(message.contains("dots"), "{room:?}: {message}");
+    }
+    accepted(&server, "alice", "v1.2");
+}
+
+#[test]
 fn a_name_is_free_again_once_its_owner_left_the_room() {
     let server = common::start();
     let mut alice = server.user("alice");

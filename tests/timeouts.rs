@@ -239,7 +239,9 @@ fn a_peer_whose_socket_takes_nothing_is_dropped_after_the_write_stall_timeout() 
     stuck.join("lobby");
     // `stuck` never reads again from here on.
 
-    let filler = "👋".repeat(3990); // 16 KB of UTF-8 per message
+    // 12 KB of UTF-8 per message, the most a message may take (with its
+    // "00001 " number, just under MAX_TEXT_BYTES).
+    let filler = "👋".repeat(2990);
     let started = Instant::now();
     let sent = common::numbered_until_left(
         &mut alice,

@@ -56,8 +56,10 @@ const statusLine = $('status');
 
 const state = new ChatState(page.user);
 
-// Limits come from the server's `hello`; this default matches the README.
+// Limits come from the server's `hello`; these defaults match the README.
 let maxTextChars = 4000;
+let maxTextBytes = 12000;
+let maxRoomChars = 64;
 
 /** The room on screen (its state). */
 const current = () => state.currentRoom();
@@ -467,6 +469,33 @@ function switchRoom(name, { push = true } = {}) {
   }
 }
 
+/**
+ * Our join for `from` was answered as room `to`: the server makes
+ * look-alike names one room (a Cyrillic "о" for an "o", "0" for "O"). The
+ * room moves to `to`'s key (the `joined` that follows gives it the
+ * server's spelling everywhere), or goes if `to` is open already.
+ */
+function renameRoom(from, to) {
+  const [fromKey, toKey] = [roomKey(from), roomKey(to)];
+  const merging = state.rooms.has(toKey);
+  state.renameRoom(from, to);
+  const list = lists.get(fromKey);
+  lists.delete(fromKey);
+  if (merging) {
+    list?.remove();
+  } else if (list) {
+    list.dataset.roomKey = toKey;
+    lists.set(toKey, list);
+  }
+  saveRooms();
+  if (merging && state.current === toKey) {
+    switchRoom(state.room(to).name, { push: false });
+    history.replaceState({ room: state.room(to).name }, '', roomPath(state.room(to).name));
+  } else {
+    renderSidebar();
+  }
+}
+
 /** Leave a room: the server is told, and its messages go from the page. */
 function leaveRoom(name) {
   if (state.rooms.size <= 1) return; // the page always shows some room
@@ -492,17 +521,35 @@ window.addEventListener('popstate', (event) => {
   if (name) switchRoom(name, { push: false });
 });
 
-// The same checks the server makes (README, "Login and sessions"), so a
-// typo is explained here instead of coming back as a `bad_room` error.
-const ROOM_NAME = /^[\p{L}\p{N} _.-]{1,64}$/u;
+/**
+ * What the page checks of a typed room name before it joins: only what
+ * cannot be wrong to check. The naming rules themselves (which characters,
+ * which scripts, no invisible ones) are the server's: it answers a name
+ * it refuses with `bad_room` and a message saying why, and handleError
+ * takes the room away again and shows that message. A copy of the rules
+ * here would drift, and refuse names the server takes.
+ * Returns the name to join, or { error } to show under the field.
+ */
+function typedRoomName(typed) {
+  // "#kitchen" is how rooms are written on screen, so a "#" typed in front
+  // is not part of the name.
+  const name = typed.trim().replace(/^#+/, '').trim();
+  if (name === '') return { error: 'Type the name of a room.' };
+  // The server counts the characters of the name's NFKC form.
+  const length = [...name.normalize('NFKC')].length;
+  if (length > maxRoomChars) {
+    return { error: `That name is ${length} characters long; a room name has at most ${maxRoomChars}.` };
+  }
+  return { name };
+}
 
 $('join-form').addEventListener('submit', (event) => {
   event.preventDefault();
   const field = $('join-input');
-  const name = field.value.trim();
+  const { name, error: problem } = typedRoomName(field.value);
   const error = $('join-error');
-  if (!ROOM_NAME.test(name)) {
-    error.textContent = 'Use 1–64 letters, digits, spaces, _ - or .';
+  if (problem) {
+    error.textContent = problem;
     field.setAttribute('aria-invalid', 'true');
     field.focus();
     return;
@@ -565,6 +612,8 @@ function handleFrame(frame) {
       // The server's word on who we are beats the page's.
       if (frame.user) state.me = frame.user;
       if (frame.limits?.max_text_chars) maxTextChars = frame.limits.max_text_chars;
+      if (frame.limits?.max_text_bytes) maxTextBytes = frame.limits.max_text_bytes;
+      if (frame.limits?.max_room_chars) maxRoomChars = frame.limits.max_room_chars;
       $('session-banner').hidden = true;
       break;
 
@@ -746,7 +795,11 @@ function handleError(frame) {
     updateHistoryIndicator();
   }
 
-  const refusedRoom = frame.room && state.has(frame.room) && JOIN_REFUSALS.includes(frame.code) ? state.room(frame.room) : null;
+  // A refused join names the room as the server spells it: for a look-alike
+  // of an existing room (name_taken there), that is not the name we asked
+  // for, and the refusal is the answer to our one unanswered join.
+  const refusedName = frame.room && JOIN_REFUSALS.includes(frame.code) && !state.has(frame.room) ? socket.soleUnanswered() : frame.room;
+  const refusedRoom = refusedName && state.has(refusedName) && JOIN_REFUSALS.includes(frame.code) ? state.room(refusedName) : null;
   if (refusedRoom && !refusedRoom.joined && state.rooms.size > 1) {
     // You tried to open a room and the server said no: take it away again.
     const name = refusedRoom.name;
@@ -808,6 +861,7 @@ $('retry-now').addEventListener('click', () => socket.reconnectNow());
 
 const TYPING_EVERY_MS = 3000;
 let lastTypingSent = 0;
+const utf8 = new TextEncoder();
 
 function sendFromComposer() {
   const room = current();
@@ -820,6 +874,12 @@ function sendFromComposer() {
   const length = [...text].length;
   if (length > maxTextChars) {
     showNotice(`That message is ${length} characters long; the limit is ${maxTextChars}.`);
+    return;
+  }
+  // And it counts bytes of UTF-8, where an emoji takes 4.
+  const bytes = utf8.encode(text).length;
+  if (bytes > maxTextBytes) {
+    showNotice(`That message is ${bytes} bytes long (an emoji takes 4); the limit is ${maxTextBytes}.`);
     return;
   }
 
@@ -970,6 +1030,7 @@ const socket = new ChatSocket({
   onFrame: handleFrame,
   onStatus: handleStatus,
   onTrouble: handleTrouble,
+  onRename: renameRoom,
 });
 
 // This tab's rooms from before a reload, then the room in the address.

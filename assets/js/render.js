@@ -5,6 +5,8 @@
 // textContent cannot create elements, so a message such as
 // "<img src=x onerror=...>" is shown as those characters and nothing runs.
 
+import { roomKey } from './state.js';
+
 // --- small helpers ----------------------------------------------------------
 
 /** document.createElement with a class name and optional text. */
@@ -227,6 +229,7 @@ export function pendingElement(clientId, text, me) {
 const FAILURE_REASONS = {
   empty_text: 'empty',
   text_too_long: 'too long',
+  bad_text: 'control character',
   rate_limited: 'too fast, wait a moment',
   not_joined: 'not in the room',
   bad_client_id: 'bad id',
@@ -427,7 +430,7 @@ export function systemElement(text, ts) {
 export function renderRooms(list, rooms, { current, isMuted, onOpen, onLeave }) {
   const focused = list.contains(document.activeElement) ? document.activeElement.dataset.focusKey : undefined;
   const items = rooms.map((room) => {
-    const key = room.name.toLowerCase();
+    const key = roomKey(room.name);
     const li = el('li', 'room-item');
     const muted = isMuted(room.name);
     if (muted) li.classList.add('muted');

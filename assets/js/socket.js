@@ -16,8 +16,11 @@
 //   * reconnects after a drop with exponential backoff and jitter;
 //   * stops for good when the server says our session has ended.
 //
-// It reports to its owner (chat.js) through three callbacks:
+// It reports to its owner (chat.js) through these callbacks:
 //   onFrame(frame)      every parsed server frame
+//   onRename(from, to)  our join for room `from` was answered as room `to`:
+//                       the server makes look-alike names one room, and
+//                       answers with that room's own name
 //   onStatus(status)    { state: 'connecting' | 'connected' | 'reconnecting' | 'offline', seconds?, reason? }
 //   onTrouble(kind)     'session-ended' (stop, log in again) or
 //                       'cannot-open' (several attempts failed in a row;
@@ -44,18 +47,21 @@ export class ChatSocket {
    * @param {(frame: object) => void} options.onFrame
    * @param {(status: object) => void} options.onStatus
    * @param {(kind: string) => void} options.onTrouble
+   * @param {(from: string, to: string) => void} options.onRename
    */
-  constructor({ url, rooms, lastSeen, onFrame, onStatus, onTrouble }) {
+  constructor({ url, rooms, lastSeen, onFrame, onStatus, onTrouble, onRename }) {
     this.url = url;
     this.rooms = rooms;
     this.lastSeen = lastSeen;
     this.onFrame = onFrame;
+    this.onRename = onRename;
     this.onStatus = onStatus;
     this.onTrouble = onTrouble;
 
     this.ws = null;
     this.greeted = false;      // has this connection said `hello`? Joins wait for it.
     this.joined = new Set();   // roomKeys the server has confirmed on *this* connection
+    this.abandoned = new Set(); // roomKeys left while their join was unanswered
     this.outbox = new Map();   // client_id -> message frame, oldest first (Maps keep order)
     this.attempt = 0;          // failed attempts since the last `hello`; drives the backoff
     this.failedOpens = 0;      // attempts in a row that never reached `open`
@@ -106,6 +112,30 @@ export class ChatSocket {
       if (roomKey(frame.room) === key) this.outbox.delete(clientId);
     }
     if (this.joined.delete(key)) this.sendNow({ type: 'leave', room });
+    else if (this.greeted) this.abandoned.add(key); // its `joined` may still come
+  }
+
+  /**
+   * The one room whose join is still unanswered on this connection, if
+   * there is exactly one. The server answers joins in the order they were
+   * sent, so an answer under a name we did not ask for is this room's.
+   */
+  soleUnanswered() {
+    const waiting = this.rooms.filter((r) => !this.joined.has(roomKey(r)));
+    return this.greeted && waiting.length === 1 ? waiting[0] : undefined;
+  }
+
+  /** Our room `from` is the server's room `to`: ask for it by that name from now on. */
+  rename(from, to) {
+    const [fromKey, toKey] = [roomKey(from), roomKey(to)];
+    const known = this.rooms.some((r) => roomKey(r) === toKey);
+    this.rooms = known
+      ? this.rooms.filter((r) => roomKey(r) !== fromKey)
+      : this.rooms.map((r) => (roomKey(r) === fromKey ? to : r));
+    for (const frame of this.outbox.values()) {
+      if (roomKey(frame.room) === fromKey) frame.room = to;
+    }
+    this.onRename?.(from, to);
   }
 
   /** Is the server ready to take messages for this room on this connection? */
@@ -178,6 +208,7 @@ export class ChatSocket {
   connect() {
     this.clearTimers();
     this.joined.clear();
+    this.abandoned.clear();
     this.greeted = false;
     this.isOffline = false;
     this.onStatus({ state: 'connecting' });
@@ -259,20 +290,35 @@ export class ChatSocket {
         for (const room of this.rooms) this.sendJoin(room);
         return;
 
-      case 'joined':
+      case 'joined': {
+        const key = roomKey(frame.room);
+        const known = this.rooms.some((r) => roomKey(r) === key);
         // A late answer for a room we left meanwhile: leave it again.
-        if (!this.rooms.some((r) => roomKey(r) === roomKey(frame.room))) {
+        if (this.abandoned.delete(key) && !known) {
           this.sendNow({ type: 'leave', room: frame.room });
           return;
         }
-        this.joined.add(roomKey(frame.room));
+        // An answer for a room we did not ask for, or asked for already:
+        // the server spells our look-alike name its own way ("B00k Club"
+        // is "Book Club"), and this answers our one unanswered join.
+        if (!known || this.joined.has(key)) {
+          const asked = this.soleUnanswered();
+          if (asked !== undefined) {
+            this.rename(asked, frame.room);
+          } else if (!known) {
+            this.sendNow({ type: 'leave', room: frame.room });
+            return;
+          }
+        }
+        this.joined.add(key);
         // Let the page show the history first: it may recognise some of our
         // pending messages in it and forget() them, so they are not re-sent.
         this.onFrame(frame);
         for (const pending of this.outbox.values()) {
-          if (roomKey(pending.room) === roomKey(frame.room)) this.sendRaw(pending);
+          if (roomKey(pending.room) === key) this.sendRaw(pending);
         }
         return;
+      }
 
       case 'message':
         // The echo of our message: it has left the outbox for good.

@@ -4,12 +4,19 @@
 // nothing about the DOM or the WebSocket: chat.js feeds it server frames
 // and asks it questions ("have I seen this id?", "what was the last id?").
 //
-// Room names are matched case-insensitively by the server ("Lobby" and
-// "lobby" are the same room), so every lookup goes through roomKey().
+// The server makes rooms whose names look alike one room ("Lobby",
+// "lobby", "Ｌｏｂｂｙ" and "café" written two ways; README, "The protocol"),
+// so every lookup goes through roomKey().
 
-/** The key a room is stored under: its name in lower case. */
+/**
+ * The key a room is stored under: its name in NFKC form and lower case,
+ * which is the server's key for case, accents written two ways and
+ * fullwidth letters. The server also matches look-alike letters (a
+ * Cyrillic "о" for an "o"), which the page has no table for: then it
+ * learns the room's real name from `joined` (ChatSocket's onRename).
+ */
 export function roomKey(name) {
-  return String(name).toLowerCase();
+  return String(name).normalize('NFKC').toLowerCase();
 }
 
 /** One room's state. */
@@ -58,6 +65,23 @@ export class ChatState {
   /** The room on screen. */
   currentRoom() {
     return this.rooms.get(this.current);
+  }
+
+  /**
+   * The server answered our join for `from` as room `to` (a look-alike
+   * name): the room, its pending messages and the screen move to `to`'s
+   * key. If `to` is in the sidebar already, `from` simply goes. The room
+   * keeps the name it had; `joined` gives it the server's.
+   */
+  renameRoom(from, to) {
+    const [fromKey, toKey] = [roomKey(from), roomKey(to)];
+    const room = this.rooms.get(fromKey);
+    this.rooms.delete(fromKey);
+    if (room && !this.rooms.has(toKey)) this.rooms.set(toKey, room);
+    for (const entry of this.pending.values()) {
+      if (roomKey(entry.room) === fromKey) entry.room = to;
+    }
+    if (this.current === fromKey) this.current = toKey;
   }
 
   /** Take a room out of the sidebar (you left it, or the server refused it). */

@@ -1,8 +1,9 @@
 // rooms.test.mjs — several rooms on one page: each room keeps its own
 // history and unread count; the sidebar shows unread badges; the address
 // follows the room (/r/<room>) and back/forward switch rooms; a room can be
-// left; a shared room link brings a logged-out visitor through the login
-// form into that room.
+// left; the server alone judges a typed room name, and a look-alike of a
+// room's name opens that room; a shared room link brings a logged-out
+// visitor through the login form into that room.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -100,6 +101,51 @@ test('leaving a room takes it away', async () => {
   // bob sees alice leave the kitchen's member list.
   await bob.page.click('.room-button[data-room-key="kitchen"]');
   await bob.page.waitForFunction(() => ![...document.querySelectorAll('#members-list .member-name')].some((n) => n.textContent === 'alice'));
+});
+
+test('the server judges room names: any script is joined, a refused name comes back with its reason', async () => {
+  // The page once refused names the server accepts (a virama is neither a
+  // letter nor a digit); now only the server's rules apply.
+  await joinRoom(alice.page, 'प्रिया');
+  assert.equal(await alice.page.textContent('#room-name'), '#प्रिया');
+  // A "#" typed in front is not part of the name.
+  await alice.page.fill('#join-input', '#patio');
+  await alice.page.press('#join-input', 'Enter');
+  await t.waitJoined(alice.page, 'patio');
+  assert.equal(await alice.page.textContent('#room-name'), '#patio');
+  // A name the server refuses: the room goes again and its message shows.
+  for (const [typed, reason] of [['..', /dots/], ['a/b', /letters, digits/]]) {
+    await alice.page.fill('#join-input', typed);
+    await alice.page.press('#join-input', 'Enter');
+    await alice.page.waitForFunction((text) => document.getElementById('notice-text')?.textContent.includes(text), `#${typed}`);
+    assert.match(await alice.page.textContent('#notice-text'), reason);
+    await alice.page.waitForFunction(() => document.querySelectorAll('.room-button').length === 3);
+  }
+  const rooms = await alice.page.$$eval('.room-button .room-label', (n) => n.map((x) => x.textContent));
+  assert.deepEqual(rooms, ['lobby', 'प्रिया', 'patio']);
+  // Only what cannot be wrong is checked before asking: a blank name.
+  await alice.page.fill('#join-input', ' # ');
+  await alice.page.press('#join-input', 'Enter');
+  assert.match(await alice.page.textContent('#join-error'), /Type the name/);
+});
+
+test('a look-alike of a room name opens that room, under its own name', async () => {
+  // "kіtchen" with a Cyrillic і is #kitchen to the server.
+  await alice.page.fill('#join-input', 'k\u0456tchen');
+  await alice.page.press('#join-input', 'Enter');
+  await t.waitJoined(alice.page, 'kitchen');
+  assert.equal(await alice.page.textContent('#room-name'), '#kitchen');
+  assert.match(alice.page.url(), /\/r\/kitchen$/);
+  await t.waitForMessage(alice.page, 'more kitchen news', 'kitchen');
+  // bob is in #lobby already: "L0BBY" is that room, not a new one.
+  await bob.page.fill('#join-input', 'L0BBY');
+  await bob.page.press('#join-input', 'Enter');
+  await bob.page.waitForFunction(() => document.getElementById('room-name').textContent === '#lobby');
+  const rooms = await bob.page.$$eval('.room-button .room-label', (n) => n.map((x) => x.textContent));
+  assert.deepEqual(rooms, ['lobby', 'kitchen']);
+  assert.match(bob.page.url(), /\/r\/lobby$/);
+  await t.send(bob.page, 'one lobby');
+  await t.waitForMessage(alice.page, 'one lobby', 'lobby');
 });
 
 test('a shared room link brings a logged-out visitor into that room', async () => {
