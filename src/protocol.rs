@@ -350,6 +350,13 @@ fn validate(request: Request) -> Result<Request, Rejection> {
                     ));
                 }
             }
+            // Line ends from Windows or old Macs (`\r\n`, `\r`) are newlines:
+            // the one control character people press, so it is turned into
+            // the line break it means rather than refused.
+            let text = match text.contains('\r') {
+                true => text.replace("\r\n", "\n").replace('\r', "\n"),
+                false => text,
+            };
             let trimmed = text.trim();
             if trimmed.is_empty() {
                 return Err(reject(ErrorCode::EmptyText, "the message is empty".into()));
@@ -936,7 +943,7 @@ mod tests {
             })
         };
         for c in [
-            '\u{0}', '\u{7}', '\u{8}', '\u{1B}', '\r', '\u{7F}', '\u{85}', '\u{9B}',
+            '\u{0}', '\u{7}', '\u{8}', '\u{1B}', '\u{7F}', '\u{85}', '\u{9B}',
         ] {
             let rejection = message(&format!("a{c}b")).unwrap_err();
             assert_eq!(rejection.code, ErrorCode::BadText, "U+{:04X}", c as u32);
@@ -946,6 +953,11 @@ mod tests {
         assert_eq!(
             message("line 1\nline 2\tcell").unwrap(),
             "line 1\nline 2\tcell"
+        );
+        assert_eq!(
+            message("a\r\nb\rc").unwrap(),
+            "a\nb\nc",
+            "line ends become newlines"
         );
     }
 
