@@ -43,7 +43,7 @@ lint:
 ## (takes a few minutes; run it on a quiet machine). It measures the static
 ## binary, the one that ships, so cold-start reports that binary's size.
 bench: static
-	./target/$(TARGET)/release/natter bench
+	./target/$(TARGET)/release/natter-bench
 
 ## release: an optimised binary in target/release/natter
 release:

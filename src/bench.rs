@@ -1,14 +1,14 @@
-//! `natter bench`: a load generator that runs the scenarios of issue 5 against
+//! `natter-bench`: a load generator that runs the scenarios of issue 5 against
 //! real natter servers and prints one table line per scenario.
 //!
 //! ```text
-//! natter bench [--scenario NAME|all] [--server PATH]
+//! natter-bench [--scenario NAME|all] [--server PATH]
 //! ```
 //!
 //! # How it works
 //!
 //! - **A fresh server per scenario** (`server.rs`). The binary under test (this
-//!   very executable unless `--server` says otherwise) is started on free ports
+//!   `natter` next to `natter-bench` unless `--server` says otherwise) is started on free ports
 //!   and read from its own stdout, so no scenario inherits another's rooms,
 //!   sessions or memory. If the server has per-address limits, the flags that
 //!   lift them are passed: every bench client comes from 127.0.0.1.
@@ -65,7 +65,7 @@ use scenarios::Bench;
 use server::CpuUse;
 
 const USAGE: &str = "\
-usage: natter bench [--scenario NAME|all] [--server PATH]
+usage: natter-bench [--scenario NAME|all] [--server PATH]
 
   --scenario NAME   one of: fanout-100, fanout-100-mem, fanout-1000,
                     fanout-1000-mem, ramp-1000, ramp-1000-mem, idle (both
@@ -96,7 +96,7 @@ const SCENARIOS: [&str; 10] = [
     "cold-start",
 ];
 
-/// Entry point of `natter bench`, given the arguments after `bench`.
+/// Entry point of `natter-bench`, given its arguments.
 pub fn main(args: Vec<OsString>) -> ExitCode {
     let mut args = pico_args::Arguments::from_vec(args);
     if args.contains(["-h", "--help"]) {
@@ -126,7 +126,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     let (chosen, server) = match parsed {
         Ok(parsed) => parsed,
         Err(message) => {
-            eprintln!("natter bench: {message}\n\n{USAGE}");
+            eprintln!("natter-bench: {message}\n\n{USAGE}");
             return ExitCode::from(2);
         }
     };
@@ -134,7 +134,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(err) => {
-            eprintln!("natter bench: {err}");
+            eprintln!("natter-bench: {err}");
             ExitCode::FAILURE
         }
     }
@@ -161,7 +161,7 @@ fn run(chosen: &[&str], server: Option<String>) -> Result<bool, crate::Error> {
         .fd_limit
         .map_or("unknown".to_string(), |l| l.to_string());
     println!(
-        "natter bench: {cores} cores, {}, open-file limit {limit}, load average {}",
+        "natter-bench: {cores} cores, {}, open-file limit {limit}, load average {}",
         utc_now(),
         server::load_average()
     );

@@ -21,9 +21,10 @@
 //! - [`session`]: session tokens and cookies.
 //! - [`storage`]: history, rooms and sessions in SQLite, used by the hub alone.
 //!
-//! Tools in the same binary, outside the chat's path:
+//! Tools outside the chat's path:
 //!
-//! - [`bench`](mod@bench): `natter bench`, the load generator behind `make bench`.
+//! - [`bench`](mod@bench): the load generator behind `make bench`, run as its own
+//!   binary (`src/bin/natter-bench.rs`), so none of it ships in `natter`.
 //! - [`nginx`]: `natter nginx-config`, a reverse-proxy configuration to deploy with.
 //!
 //! ```text

@@ -11,8 +11,6 @@ const USAGE: &str = "\
 usage: natter [options]          run the chat
        natter echo [options]     a WebSocket echo server on natter's own code
                                  path, for the Autobahn conformance suite only
-       natter bench [--scenario NAME|all] [--server PATH]
-                                 the benchmark: start servers, load them, print a table
        natter nginx-config [--listen PORT] [--server-name NAME] [--port N] [--ws-port N]
                                  print an nginx configuration to run natter behind (--help)
 
@@ -45,11 +43,6 @@ usage: natter [options]          run the chat
   -V, --version      show the version";
 
 fn main() -> ExitCode {
-    // `natter bench ...` is the load generator (see src/bench.rs); it has its
-    // own arguments.
-    if std::env::args_os().nth(1).is_some_and(|arg| arg == "bench") {
-        return natter::bench::main(std::env::args_os().skip(2).collect());
-    }
     // `natter nginx-config ...` prints a reverse-proxy configuration (src/nginx.rs).
     if std::env::args_os()
         .nth(1)

@@ -172,9 +172,19 @@ pub fn unlimited_flags(binary: &Path) -> Result<Vec<String>, Error> {
     Ok(flags)
 }
 
-/// The binary to benchmark: `--server PATH`, or this very executable.
+/// The binary to benchmark unless `--server PATH` says otherwise: the
+/// `natter` built next to this `natter-bench`.
 pub fn default_binary() -> Result<PathBuf, Error> {
-    Ok(std::env::current_exe()?)
+    let bench = std::env::current_exe()?;
+    let natter = bench.with_file_name("natter");
+    match natter.exists() {
+        true => Ok(natter),
+        false => Err(format!(
+            "no natter next to {}; build it (make static) or pass --server PATH",
+            bench.display()
+        )
+        .into()),
+    }
 }
 
 // -- /proc ----------------------------------------------------------------------
