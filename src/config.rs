@@ -106,8 +106,15 @@ pub const MAX_PENDING_HANDSHAKES_PER_IP: usize = 16;
 /// Refusals being answered at once for one address. A refused socket is
 /// answered with a proper 429 on a short-lived thread so that a browser sees
 /// why; past this many for one address, further ones are simply closed, so
-/// refusing costs no more threads than this.
-pub const MAX_REFUSALS_PER_IP: usize = 2;
+/// refusing costs no more threads than this. Eight leave room for a few
+/// pages retrying at once (a thread is still counted for a moment after its
+/// answer has gone out).
+pub const MAX_REFUSALS_PER_IP: usize = 8;
+
+/// How long a refused socket has to send its request before it is closed
+/// unanswered: a browser sends it at once, and a refusal is not worth a
+/// thread for the whole [`HANDSHAKE_TIMEOUT`].
+pub const REFUSAL_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// How often the server pings every connection.
 pub const PING_INTERVAL: Duration = Duration::from_secs(25);

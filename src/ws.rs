@@ -35,7 +35,7 @@ use tungstenite::{Error as WsError, Message};
 
 use crate::config::{
     Config, HUB_REPLY_TIMEOUT, MAX_REFUSALS_PER_IP, MAX_WS_MESSAGE_BYTES, READER_STACK_BYTES,
-    REFUSAL_SLACK, WS_READ_BUFFER_BYTES,
+    REFUSAL_SLACK, REFUSAL_TIMEOUT, WS_READ_BUFFER_BYTES,
 };
 use crate::hub::{Admission, ConnId, Event};
 use crate::protocol::{self, close};
@@ -391,18 +391,22 @@ fn connection_loop(
     // Chat frames are small and latency matters: without this, Nagle's
     // algorithm holds small writes back and throughput falls several times over.
     let _ = stream.set_nodelay(true);
-    let _ = stream.set_write_timeout(Some(context.config.handshake_timeout));
-    let stream = Stream {
-        inner: Arc::new(stream),
-        captured: None,
-        deadline: Some(Instant::now() + context.config.handshake_timeout),
-    };
-
     let (mut slot, refused) = match arrival {
         Some(Ok(slot)) => (Some(slot), None),
         Some(Err(refusing)) => (None, Some(refusing)),
         None => (None, None),
     };
+    let patience = match refused {
+        Some(_) => REFUSAL_TIMEOUT.min(context.config.handshake_timeout),
+        None => context.config.handshake_timeout,
+    };
+    let _ = stream.set_write_timeout(Some(patience));
+    let stream = Stream {
+        inner: Arc::new(stream),
+        captured: None,
+        deadline: Some(Instant::now() + patience),
+    };
+
     let mut admitted = None;
     // tungstenite's callback type returns a whole HTTP response as its error.
     #[allow(clippy::result_large_err)]
@@ -710,7 +714,9 @@ mod tests {
         // The third from that address is refused, and told why ...
         let refusing = c.arrive(a, true).err().unwrap().unwrap();
         assert_eq!(refusing.why.0, StatusCode::TOO_MANY_REQUESTS);
-        let _also = c.arrive(a, true).err().unwrap().unwrap();
+        let _also: Vec<_> = (1..crate::config::MAX_REFUSALS_PER_IP)
+            .map(|_| c.arrive(a, true).err().unwrap().unwrap())
+            .collect();
         // ... but only so many refusals are answered at once.
         assert!(c.arrive(a, true).err().unwrap().is_none());
         drop(first);
