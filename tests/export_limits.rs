@@ -127,7 +127,6 @@ fn a_message_cannot_forge_a_line_of_the_plain_text_transcript() {
         format!("a lone cr\r{forged}"),
         format!("line separator\u{2028}{forged}"),
         format!("paragraph separator\u{2029}{forged}"),
-        format!("escapes \u{1b}[2K\u{1b}[1G{forged}"),
         "bidi \u{202e}]82:75:22 52-11-6202[ :nimda".to_string(),
         "a\ttab stays".to_string(),
     ];
@@ -158,12 +157,19 @@ fn a_message_cannot_forge_a_line_of_the_plain_text_transcript() {
         "{body}"
     );
     assert!(body.contains(&format!("] mallory: a lone cr\n    {forged}\n")));
-    assert!(body.contains("\u{fffd}[2K\u{fffd}[1G"), "{body}");
+    // (Control characters are refused when posted, `bad_text`; text stored
+    // before that rule is made inert the same way: see the unit tests in
+    // `web.rs`.)
     assert!(body.contains("] mallory: a\ttab stays\n"));
-    // The JSON export keeps the text exactly as sent.
+    // The JSON export keeps the text exactly as posted (a carriage return
+    // is posted as the newline it means).
     let json = server.get("/export/lobby?format=json", Some(&token));
     let value: serde_json::Value = serde_json::from_str(&json.body).unwrap();
-    let sent: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let posted: Vec<String> = texts
+        .iter()
+        .map(|t| t.replace("\r\n", "\n").replace('\r', "\n"))
+        .collect();
+    let sent: Vec<&str> = posted.iter().map(String::as_str).collect();
     let got: Vec<&str> = value["messages"]
         .as_array()
         .unwrap()
