@@ -221,19 +221,22 @@ fn check_host(request: &Request, config: &Config) -> Result<(), Page> {
     Err(text(421, &message))
 }
 
+/// The first value of the header `name` (matched case-insensitively).
+fn first_header<'r>(request: &'r Request, name: &'static str) -> Option<&'r str> {
+    request
+        .headers()
+        .iter()
+        .find(|h| h.field.equiv(name))
+        .map(|h| h.value.as_str())
+}
+
 /// `POST /login` and `POST /logout` decide who the browser is logged in as, so
 /// they must come from natter's own pages (see `origin::form_origin_allowed`).
 /// Otherwise any site could log a visitor out with a hidden form, or log them
 /// in as a name of its choosing in its room, replacing their session, and
 /// then read what they write there.
 fn check_form_origin(request: &Request, config: &Config) -> Result<(), Page> {
-    let first = |name: &'static str| {
-        request
-            .headers()
-            .iter()
-            .find(|h| h.field.equiv(name))
-            .map(|h| h.value.as_str())
-    };
+    let first = |name: &'static str| first_header(request, name);
     crate::origin::form_origin_allowed(
         first("Origin"),
         first("Sec-Fetch-Site"),
@@ -298,13 +301,7 @@ static BODY_THREADS: AtomicUsize = AtomicUsize::new(0);
 /// other body (larger, chunked, `Expect: 100-continue`, a `Connection: upgrade`
 /// stream) is still in the socket when the request reaches us.
 fn body_in_memory(request: &Request) -> bool {
-    let first = |name: &'static str| {
-        request
-            .headers()
-            .iter()
-            .find(|h| h.field.equiv(name))
-            .map(|h| h.value.as_str())
-    };
+    let first = |name: &'static str| first_header(request, name);
     if first("Transfer-Encoding").is_some()
         || first("Connection").is_some_and(|v| v.to_ascii_lowercase().contains("upgrade"))
     {
@@ -517,11 +514,7 @@ fn client_address(request: &Request, context: &WebContext) -> std::net::IpAddr {
         .remote_addr()
         .copied()
         .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
-    let forwarded = request
-        .headers()
-        .iter()
-        .find(|h| h.field.equiv("X-Forwarded-For"))
-        .map_or("", |h| h.value.as_str());
+    let forwarded = first_header(request, "X-Forwarded-For").unwrap_or("");
     crate::ws::client_ip(peer, forwarded, context.config.trust_proxy)
 }
 
