@@ -306,6 +306,13 @@ pub const MAX_SESSIONS: usize = 50_000;
 /// fits; one visitor cannot make 50,000. Overridable with `--max-sessions-per-ip`.
 pub const MAX_SESSIONS_PER_IP: usize = 256;
 
+/// A session that has had a socket is evicted for a newcomer (when the chat
+/// or an address is at its session cap) only once it has had none for this
+/// long. Reloads, a phone asleep in a pocket and the reconnects after a
+/// restart come back well within it, so a login flood cannot log out people
+/// who were just chatting; sessions nobody ever used go first anyway.
+pub const MIN_IDLE_TO_EVICT: Duration = Duration::from_secs(60 * 60);
+
 /// A session that never opened a WebSocket expires after this long. A real
 /// login opens the chat page's socket within a second; a scripted login flood
 /// never does. Such sessions are also never written to the database, so they

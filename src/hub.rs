@@ -42,7 +42,7 @@
 //! Every handler takes `now` as an argument instead of reading the clock, so
 //! grace periods, pings and expiry can be driven by tests.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::{IpAddr, Shutdown, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -56,9 +56,9 @@ use crate::config::{
     SHUTDOWN_TIMEOUT, WRITE_RETRY_INTERVAL,
 };
 use crate::config::{
-    MAX_PRESENCE_INTERVAL, MAX_REPLY_BYTES, PRESENCE_INTERVAL_PER_MEMBER, RATE_COST_CONNECT,
-    RATE_COST_CONTROL, RATE_COST_HISTORY, RATE_COST_LEAVE, RATE_COST_LOGIN, RATE_COST_TYPING,
-    STORED_SESSION_BYTES, TYPING_INTERVAL, UNUSED_SESSION_TTL,
+    MAX_PRESENCE_INTERVAL, MAX_REPLY_BYTES, MIN_IDLE_TO_EVICT, PRESENCE_INTERVAL_PER_MEMBER,
+    RATE_COST_CONNECT, RATE_COST_CONTROL, RATE_COST_HISTORY, RATE_COST_LEAVE, RATE_COST_LOGIN,
+    RATE_COST_TYPING, STORED_SESSION_BYTES, TYPING_INTERVAL, UNUSED_SESSION_TTL,
 };
 use crate::outbox::Outbox;
 use crate::protocol::{
@@ -303,7 +303,13 @@ pub struct Hub {
     sessions: BTreeMap<SessionId, Session>,
     tokens: HashMap<String, SessionId>,
     /// Sessions made from each address (`Session::address`).
-    sessions_per_address: HashMap<IpAddr, usize>,
+    sessions_per_address: HashMap<IpAddr, BTreeSet<SessionId>>,
+    /// Sessions that never opened a socket, oldest first: the first to go
+    /// when the chat is full.
+    unused: BTreeSet<SessionId>,
+    /// Sessions that had a socket and have none open now, longest idle first:
+    /// the next to go, once idle for `MIN_IDLE_TO_EVICT`.
+    idle: BTreeSet<(Instant, SessionId)>,
     /// At most this many sessions: `MAX_SESSIONS`, or fewer with a database
     /// budget (see `STORED_SESSION_BYTES`).
     max_sessions: usize,
@@ -376,7 +382,9 @@ impl Hub {
             _ => None,
         };
         let max_sessions = config.db_max_bytes.map_or(config.max_sessions, |budget| {
-            ((budget / 4 / STORED_SESSION_BYTES) as usize).clamp(100, config.max_sessions)
+            ((budget / 4 / STORED_SESSION_BYTES) as usize)
+                .max(100)
+                .min(config.max_sessions)
         });
         let stored_sessions = store.sessions()?;
         let mut hub = Hub {
@@ -389,6 +397,8 @@ impl Hub {
             sessions: BTreeMap::new(),
             tokens: HashMap::new(),
             sessions_per_address: HashMap::new(),
+            unused: BTreeSet::new(),
+            idle: BTreeSet::new(),
             max_sessions,
             next_session: 1,
             dirty: Vec::new(),
@@ -419,6 +429,8 @@ impl Hub {
             let id = hub.next_session;
             hub.next_session += 1;
             hub.tokens.insert(stored.token.clone(), id);
+            let idle_since = now.checked_sub(idle_for).unwrap_or(now);
+            hub.idle.insert((idle_since, id));
             hub.sessions.insert(
                 id,
                 Session {
@@ -426,7 +438,7 @@ impl Hub {
                     name: stored.name.into(),
                     address: None,
                     conns: 0,
-                    idle_since: now.checked_sub(idle_for).unwrap_or(now),
+                    idle_since,
                     used: true,
                     restored: true,
                     recent: VecDeque::new(),
@@ -623,7 +635,11 @@ impl Hub {
         self.next_session += 1;
         let key = token_key(&token);
         self.tokens.insert(key.clone(), id);
-        *self.sessions_per_address.entry(address).or_insert(0) += 1;
+        self.sessions_per_address
+            .entry(address)
+            .or_default()
+            .insert(id);
+        self.unused.insert(id);
         self.sessions.insert(
             id,
             Session {
@@ -641,24 +657,32 @@ impl Hub {
     }
 
     /// Before a new session from `address`: within the caps per address and in
-    /// all, evicting the oldest session without an open socket when one is
-    /// full, so that a flood of logins can neither grow without bound nor lock
-    /// newcomers out. Refuses only when every candidate has a socket open.
+    /// all, evicting a session without an open socket when one is full, so
+    /// that a flood of logins can neither grow without bound nor lock
+    /// newcomers out. The first to go is the oldest that never opened a
+    /// socket; then the longest idle, but only one idle for
+    /// `MIN_IDLE_TO_EVICT`, so nobody who was chatting a moment ago (a page
+    /// reload, a phone asleep, a restart) loses their session to a flood.
+    /// Past that, the login is refused.
     fn make_room_for_a_session(
         &mut self,
         address: IpAddr,
         now: Instant,
     ) -> Result<(), LoginRefusal> {
         let cap = self.config.max_sessions_per_ip;
-        if self
-            .sessions_per_address
-            .get(&address)
-            .copied()
-            .unwrap_or(0)
-            >= cap
-        {
-            let victim = self.oldest_idle(|s| s.address == Some(address));
-            let Some(victim) = victim else {
+        let mine = self.sessions_per_address.get(&address);
+        if mine.is_some_and(|ids| ids.len() >= cap) {
+            // At most `cap` of them: a short scan.
+            let ids = mine.expect("checked above");
+            let unused = ids.iter().find(|id| self.unused.contains(id));
+            let idle = || {
+                ids.iter()
+                    .filter_map(|id| self.sessions.get(id).map(|s| (id, s)))
+                    .filter(|(_, s)| s.conns == 0 && self.evictable(s.idle_since, now))
+                    .min_by_key(|(_, s)| s.idle_since)
+                    .map(|(id, _)| id)
+            };
+            let Some(&victim) = unused.or_else(idle) else {
                 return Err(LoginRefusal {
                     status: 429,
                     message: format!(
@@ -671,14 +695,16 @@ impl Hub {
             self.end_session(victim, now);
         }
         if self.sessions.len() >= self.max_sessions {
-            let victim = self
-                .oldest_idle(|s| !s.used)
-                .or_else(|| self.oldest_idle(|_| true));
-            let Some(victim) = victim else {
+            let idle = self
+                .idle
+                .first()
+                .filter(|(since, _)| self.evictable(*since, now))
+                .map(|&(_, id)| id);
+            let Some(victim) = self.unused.first().copied().or(idle) else {
                 return Err(LoginRefusal {
                     status: 503,
                     message: format!(
-                        "The chat is full ({} sessions, all connected). Please try again later.",
+                        "The chat is full ({} sessions, all in use). Please try again later.",
                         self.max_sessions
                     ),
                     retry_after: Some(60),
@@ -689,13 +715,9 @@ impl Hub {
         Ok(())
     }
 
-    /// The oldest session with no open socket that `pick` accepts. Sessions
-    /// with sockets are at most `max_connections`, so the scan is short.
-    fn oldest_idle(&self, pick: impl Fn(&Session) -> bool) -> Option<SessionId> {
-        self.sessions
-            .iter()
-            .find(|(_, s)| s.conns == 0 && pick(s))
-            .map(|(&id, _)| id)
+    /// Whether a session idle since `since` may be evicted for a newcomer.
+    fn evictable(&self, since: Instant, now: Instant) -> bool {
+        now.duration_since(since) >= MIN_IDLE_TO_EVICT
     }
 
     /// Forget a session (logout or expiry) and close its sockets with 1008.
@@ -717,10 +739,12 @@ impl Hub {
         }
         if let Some(session) = self.sessions.remove(&id) {
             self.tokens.remove(&session.token);
+            self.unused.remove(&id);
+            self.idle.remove(&(session.idle_since, id));
             if let Some(address) = session.address {
-                if let Some(n) = self.sessions_per_address.get_mut(&address) {
-                    *n -= 1;
-                    if *n == 0 {
+                if let Some(ids) = self.sessions_per_address.get_mut(&address) {
+                    ids.remove(&id);
+                    if ids.is_empty() {
                         self.sessions_per_address.remove(&address);
                     }
                 }
@@ -776,6 +800,10 @@ impl Hub {
             .sessions
             .get_mut(&sid)
             .expect("tokens map to live sessions");
+        if session.conns == 0 && session.used {
+            self.idle.remove(&(session.idle_since, sid));
+        }
+        self.unused.remove(&sid);
         session.conns += 1;
         if !session.used {
             // Its first socket: from now on it is a real session, and it is
@@ -874,6 +902,7 @@ impl Hub {
             if s.conns == 0 {
                 // Stored, so that after a restart the session still expires on time.
                 s.idle_since = now;
+                self.idle.insert((now, session));
                 if let Err(err) = self.store.save_session(&s.token, &s.name, now_millis()) {
                     eprintln!("natter: could not save a session: {err}");
                 }
@@ -1006,6 +1035,12 @@ impl Hub {
         let (Some(budgets), Some(conn)) = (self.budgets.as_mut(), self.conns.get(&id)) else {
             return Verdict::Allow;
         };
+        if conn.closing.is_some() {
+            // On its way out: nothing it still sends is done, or charged.
+            return Verdict::Limit {
+                retry_after_secs: 0,
+            };
+        }
         if conn.session == 0 {
             return Verdict::Allow; // echo mode: no sessions, nothing to limit
         }
@@ -1048,14 +1083,13 @@ impl Hub {
         }
     }
 
-    /// Close a connection that kept going far past its budget (1008), and stop
-    /// reading it at once: its reader thread would otherwise go on turning
-    /// its flood into events for the hub until the close frame is out.
+    /// Close a connection that kept going far past its budget (1008), after
+    /// the refusals already queued for it. The socket is shut once the close
+    /// frame is out (at most `CLOSE_FLUSH_TIMEOUT`); until then
+    /// its reader may still pass on frames, which cost the hub a lookup each
+    /// and are neither done nor charged (see `verdict`).
     fn close_flooder(&mut self, id: ConnId, now: Instant) {
         self.close(id, close::POLICY, "rate limit exceeded", false, now);
-        if let Some(conn) = self.conns.get(&id) {
-            let _ = conn.socket.shutdown(Shutdown::Read);
-        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1846,6 +1880,55 @@ mod tests {
         assert_eq!(hub.sessions.len(), 10);
         assert_eq!(lookup(&mut hub, &first, now), None, "the oldest went first");
         assert!(login(&mut hub, "newcomer", "203.0.113.5", now).is_ok());
+    }
+
+    /// Open and close a socket for this session, as a page that was chatting
+    /// and then reloaded or went to sleep. The session is idle from `now`.
+    fn use_once(hub: &mut Hub, token: &str, conn: ConnId, now: Instant) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let _client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let event = Event::Connected {
+            conn,
+            token: Some(token.to_string()),
+            socket: Arc::new(server),
+            ip: ip("192.0.2.1"),
+        };
+        hub.handle(event, now);
+        hub.handle(Event::Disconnected { conn, close: None }, now);
+    }
+
+    #[test]
+    fn a_flood_never_evicts_someone_who_was_just_chatting() {
+        let (mut hub, now) = hub(|c| {
+            c.rate_limit = None;
+            c.max_sessions = 2;
+            c.max_sessions_per_ip = 2;
+        });
+        let alice = login(&mut hub, "alice", "192.0.2.1", now).unwrap();
+        use_once(&mut hub, &alice, 1, now);
+        // A flood from alice's address and from others: the unused go first.
+        for i in 0..20 {
+            let from = ["192.0.2.1", "198.51.100.7"][i % 2];
+            assert!(login(&mut hub, &format!("f{i}"), from, now).is_ok());
+        }
+        assert_eq!(lookup(&mut hub, &alice, now).as_deref(), Some("alice"));
+        // With every other place taken by someone who chatted too, a
+        // newcomer is refused rather than evicting them ...
+        let bob = login(&mut hub, "bob", "203.0.113.1", now).unwrap();
+        use_once(&mut hub, &bob, 2, now);
+        let soon = now + Duration::from_secs(60);
+        let refused = login(&mut hub, "carol", "203.0.113.2", soon).unwrap_err();
+        assert_eq!((refused.status, refused.retry_after), (503, Some(60)));
+        // ... until one has been away for a long while.
+        let later = now + MIN_IDLE_TO_EVICT;
+        assert!(login(&mut hub, "carol", "203.0.113.2", later).is_ok());
+        assert_eq!(
+            lookup(&mut hub, &alice, later),
+            None,
+            "the longest idle went"
+        );
+        assert_eq!(lookup(&mut hub, &bob, later).as_deref(), Some("bob"));
     }
 
     #[test]

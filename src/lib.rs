@@ -94,12 +94,14 @@ pub fn start(config: Config) -> Result<Server, Error> {
     // line saying why, before any port is opened for nothing.
     let store = storage::Storage::open(&config.db, config.db_max_bytes)
         .map_err(|e| format!("storage: {e}"))?;
+    // The checkpoint thread watches the same `-shm` file (see `ShmWatch`).
+    let shm = store.shm_watch();
     let hub_state =
         Hub::new(config.clone(), store, Instant::now()).map_err(|e| format!("storage: {e}"))?;
     let db_health = Arc::new(storage::FileHealth::default());
-    let checkpoints = match config.db.as_str() {
-        ":memory:" => None,
-        path => {
+    let checkpoints = match (config.db.as_str(), shm) {
+        (":memory:", _) | (_, None) => None,
+        (path, Some(shm)) => {
             let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
             let path = path.to_string();
             let wal_limit = storage::wal_limit(config.db_max_bytes);
@@ -108,7 +110,7 @@ pub fn start(config: Config) -> Result<Server, Error> {
                 .name("checkpoint".into())
                 .spawn(move || {
                     let every = config::CHECKPOINT_INTERVAL;
-                    storage::checkpoint_loop(&path, every, wal_limit, stopped, &health)
+                    storage::checkpoint_loop(&path, every, wal_limit, stopped, &health, shm)
                 })?;
             Some((stop, thread))
         }

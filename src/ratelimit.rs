@@ -62,6 +62,11 @@ struct Score {
 pub struct RateLimiter<K> {
     threshold: f64,
     half_life: Duration,
+    /// Whether persisting past twice the threshold closes the connection
+    /// (`Verdict::Close`). Only a key that belongs to one client may: an
+    /// address is shared, and closing one sender there would close its
+    /// neighbours too, so an address's budget only ever refuses.
+    closes: bool,
     scores: HashMap<K, Score>,
 }
 
@@ -70,7 +75,16 @@ impl<K: Hash + Eq + Copy> RateLimiter<K> {
         RateLimiter {
             threshold,
             half_life,
+            closes: true,
             scores: HashMap::new(),
+        }
+    }
+
+    /// A limiter whose verdicts are only ever `Allow` or `Limit`.
+    pub fn refusing_only(threshold: f64, half_life: Duration) -> RateLimiter<K> {
+        RateLimiter {
+            closes: false,
+            ..RateLimiter::new(threshold, half_life)
         }
     }
 
@@ -92,9 +106,20 @@ impl<K: Hash + Eq + Copy> RateLimiter<K> {
     /// closed. That is right for what a connected client sends, where
     /// persisting ends in a close; see [`RateLimiter::check`] for the door
     /// itself.
+    ///
+    /// A score never goes past twice the threshold: a flood that lasts an hour
+    /// is refused for as long as it lasts, and its door opens again about a
+    /// half-life after it stops, not hours later.
     pub fn charge(&mut self, key: K, cost: f64, now: Instant) -> Verdict {
         let value = self.after(key, cost, now);
-        self.scores.insert(key, Score { value, at: now });
+        let kept = value.min(2.0 * self.threshold);
+        self.scores.insert(
+            key,
+            Score {
+                value: kept,
+                at: now,
+            },
+        );
         self.verdict(value, cost)
     }
 
@@ -109,12 +134,13 @@ impl<K: Hash + Eq + Copy> RateLimiter<K> {
     fn verdict(&self, value: f64, cost: f64) -> Verdict {
         if value < self.threshold {
             Verdict::Allow
-        } else if value >= 2.0 * self.threshold {
+        } else if value >= 2.0 * self.threshold && self.closes {
             Verdict::Close
         } else {
             // Solve value * 2^(-t / half_life) + cost < threshold for t. A cost at
             // or over the threshold could never pass; report one half-life.
             let room = (self.threshold - cost).max(f64::MIN_POSITIVE);
+            let value = value.min(2.0 * self.threshold);
             let halves = (value / room).log2().max(0.0);
             let secs = (halves * self.half_life.as_secs_f64()).ceil().max(1.0);
             Verdict::Limit {
@@ -136,7 +162,11 @@ impl<K: Hash + Eq + Copy> RateLimiter<K> {
 
 /// The two budgets a request is charged to: its session's (when it has one;
 /// a login does not yet) and its address's, which has the bigger threshold.
-/// It passes only if both let it.
+/// It passes only if both let it. The address is charged only for what its
+/// session let through, and its budget only refuses, never closes: what one
+/// session does past its own budget costs that session alone, so a flooder
+/// cannot spend the budget of everyone behind the same NAT address, nor get
+/// them closed.
 pub struct Budgets<S> {
     sessions: RateLimiter<S>,
     addresses: RateLimiter<IpAddr>,
@@ -146,18 +176,20 @@ impl<S: Hash + Eq + Copy> Budgets<S> {
     pub fn new(per_session: f64, per_address: f64, half_life: Duration) -> Budgets<S> {
         Budgets {
             sessions: RateLimiter::new(per_session, half_life),
-            addresses: RateLimiter::new(per_address, half_life),
+            addresses: RateLimiter::refusing_only(per_address, half_life),
         }
     }
 
-    /// Charge both budgets (see [`RateLimiter::charge`]); the stricter
-    /// verdict wins.
+    /// Charge the session's budget, then, if it let the request through, the
+    /// address's (see [`RateLimiter::charge`]).
     pub fn charge(&mut self, session: Option<S>, ip: IpAddr, cost: f64, now: Instant) -> Verdict {
-        let by_address = self.addresses.charge(address_key(ip), cost, now);
-        match session {
-            Some(session) => stricter(by_address, self.sessions.charge(session, cost, now)),
-            None => by_address,
+        if let Some(session) = session {
+            let own = self.sessions.charge(session, cost, now);
+            if own != Verdict::Allow {
+                return own;
+            }
         }
+        self.addresses.charge(address_key(ip), cost, now)
     }
 
     /// Whether both budgets would let `cost` through, charging nothing (see
@@ -267,11 +299,17 @@ mod tests {
                 .count();
             assert_eq!(passed, 24, "session {session}");
         }
-        // ... and the address's 50 is then spent, for a third session too.
-        assert!(matches!(
-            budgets.charge(Some(3), ip(), 1.0, now),
-            Verdict::Limit { .. }
-        ));
+        // ... and the address's 50 is then spent (48 let through, refusals
+        // not counted), for a third session too ...
+        assert_eq!(budgets.charge(Some(3), ip(), 1.0, now), Verdict::Allow);
+        for session in 100..1100 {
+            // ... and for any other, however long it goes on, but none is
+            // ever closed for it: the address is shared.
+            assert!(matches!(
+                budgets.charge(Some(session), ip(), 1.0, now),
+                Verdict::Limit { .. }
+            ));
+        }
         let other: IpAddr = "192.0.2.9".parse().unwrap();
         assert_eq!(budgets.charge(Some(4), other, 1.0, now), Verdict::Allow);
     }

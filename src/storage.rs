@@ -250,7 +250,9 @@ pub struct StoredSession {
 pub struct Storage {
     db: Connection,
     /// The shared-memory file beside a database file; `None` in memory.
-    shm: Option<ShmWatch>,
+    /// Shared with the checkpoint thread, so that both go by the largest
+    /// size either has seen.
+    shm: Option<Arc<ShmWatch>>,
 }
 
 /// Keeps SQLite's `-shm` file from being cut short under it.
@@ -262,33 +264,46 @@ pub struct Storage {
 /// file's size is checked (one `stat`, about a microsecond), and a file that
 /// shrank is grown back to the size SQLite mapped. Its content is then zeros,
 /// which SQLite reads as a wal-index to rebuild, and rebuilds from the log.
-struct ShmWatch {
+///
+/// This narrows the window, it does not close it: a truncation in the
+/// microseconds between the check and SQLite's next touch still crashes,
+/// and no safe Rust can catch a SIGBUS. The README says to leave the files
+/// alone while natter runs.
+pub struct ShmWatch {
     path: std::path::PathBuf,
-    /// The largest size seen: SQLite only ever grows the file while open.
-    size: std::cell::Cell<u64>,
+    /// The largest size seen by the hub or the checkpoint thread: SQLite
+    /// only ever grows the file while it is open.
+    size: std::sync::atomic::AtomicU64,
 }
 
 impl ShmWatch {
     fn new(db_path: &str) -> ShmWatch {
         ShmWatch {
             path: format!("{db_path}-shm").into(),
-            size: std::cell::Cell::new(0),
+            size: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
     fn check(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
         let Ok(meta) = std::fs::metadata(&self.path) else {
             return; // not made yet, or deleted: the mapping stays valid
         };
-        let (now, before) = (meta.len(), self.size.get());
+        let now = meta.len();
+        let before = self.size.fetch_max(now, Relaxed).max(now);
         if now >= before {
-            self.size.set(now);
             return;
         }
+        // Only ever grow it: the other connection may have grown the file
+        // since the `stat`, and cutting it back would be the very crash this
+        // prevents. So the length is read again on the open file.
         let restored = std::fs::OpenOptions::new()
             .write(true)
             .open(&self.path)
-            .and_then(|file| file.set_len(before));
+            .and_then(|file| match file.metadata()?.len() < before {
+                true => file.set_len(before),
+                false => Ok(()),
+            });
         match restored {
             Ok(()) => eprintln!(
                 "natter: {} was cut from {before} to {now} bytes by another program; \
@@ -321,7 +336,7 @@ impl Storage {
             )
         }
         .map_err(|e| format!("cannot open {path}: {}", describe(e)))?;
-        let shm = (path != ":memory:").then(|| ShmWatch::new(path));
+        let shm = (path != ":memory:").then(|| Arc::new(ShmWatch::new(path)));
         let mut storage = Storage { db, shm };
         storage
             .prepare(wal_limit(max_bytes))
@@ -392,6 +407,11 @@ impl Storage {
     #[doc(hidden)]
     pub fn execute_batch(&self, sql: &str) -> Result<(), StorageError> {
         self.db.execute_batch(sql).map_err(describe)
+    }
+
+    /// The `-shm` watch, for the checkpoint thread to share.
+    pub fn shm_watch(&self) -> Option<Arc<ShmWatch>> {
+        self.shm.clone()
     }
 
     /// Every use of the database starts here (see [`ShmWatch`]).
@@ -675,6 +695,7 @@ pub fn checkpoint_loop(
     wal_limit: u64,
     stop: crossbeam_channel::Receiver<()>,
     health: &FileHealth,
+    shm: Arc<ShmWatch>,
 ) {
     let opened = file_identity(path);
     let db = match Connection::open(path) {
@@ -691,7 +712,6 @@ pub fn checkpoint_loop(
         eprintln!("natter: checkpoint thread: {}", describe(err));
     }
     let wal = format!("{path}-wal");
-    let shm = ShmWatch::new(path);
     let run = |sql: &str| {
         shm.check();
         if let Err(err) = db.query_row(sql, [], |_| Ok(())) {
@@ -914,7 +934,15 @@ mod tests {
         let checkpoints = {
             let path = path.to_string();
             std::thread::spawn(move || {
-                checkpoint_loop(&path, every, wal_limit, stopped, &FileHealth::default())
+                let shm = Arc::new(ShmWatch::new(&path));
+                checkpoint_loop(
+                    &path,
+                    every,
+                    wal_limit,
+                    stopped,
+                    &FileHealth::default(),
+                    shm,
+                )
             })
         };
         body();

@@ -153,3 +153,25 @@ fn typing_right_after_a_message_is_passed_on() {
         "{seen:?}"
     );
 }
+
+#[test]
+fn a_flooder_cannot_spend_or_close_its_neighbours_budget() {
+    // Behind one NAT address: what mallory sends past her own budget costs
+    // her alone, and the address's budget never closes anyone.
+    let server = limited();
+    let mut bob = server.user_via("bob", "198.51.100.9");
+    bob.join("lobby");
+    let token = server.login("mallory", "lobby");
+    let mut stream = server.raw_ws_via(&token, "198.51.100.9");
+    let junk = common::masked_frame(0x81, b"{not json");
+    let _ = stream.write_all(&junk.repeat(500));
+    assert_eq!(close_reason(&mut stream), "rate limit exceeded");
+    for i in 0..10 {
+        let text = format!("bob still here {i}");
+        bob.say("lobby", &text);
+        assert_eq!(bob.recv_message()["text"], text.as_str());
+    }
+    // And a classmate can still come in from that address.
+    let mut carol = server.user_via("carol", "198.51.100.9");
+    carol.join("lobby");
+}
