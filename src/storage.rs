@@ -971,20 +971,23 @@ mod tests {
         let mut s = Storage::open(&db.path, None).unwrap();
         // A commit every 0.2 ms, never a pause long enough for a PASSIVE
         // checkpoint to catch up: without the RESTART past the limit, the log
-        // would keep all 5,000 of them (a page or two each, 20-40 MB).
+        // would keep all 10,000 of them (a page or two each, 40-80 MB). With
+        // it, the log stays within a few checkpoints' worth; the bound is
+        // loose because a disk busy with other writes (a fresh build's) makes
+        // each checkpoint's fsync slow, and the log grows meanwhile.
         let mut largest = 0;
         with_checkpoints(&db.path, Duration::from_millis(5), 256 * 1024, || {
-            for id in 1..=5000 {
+            for id in 1..=10_000 {
                 save(&mut s, id).unwrap();
                 largest = largest.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
                 std::thread::sleep(Duration::from_micros(200));
             }
         });
-        assert!(largest < 8 << 20, "the log grew to {largest} bytes");
+        assert!(largest < 16 << 20, "the log grew to {largest} bytes");
         let stored: i64 =
             s.db.query_row("SELECT count(*) FROM messages", [], |row| row.get(0))
                 .unwrap();
-        assert_eq!(stored, 5000);
+        assert_eq!(stored, 10_000);
     }
 
     #[test]
