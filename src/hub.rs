@@ -298,9 +298,7 @@ pub struct Hub {
     limits: Limits,
     conns: HashMap<ConnId, Conn>,
     rooms: HashMap<String, Room>,
-    /// Ordered by id, which is the order they were made in: eviction takes the
-    /// oldest first.
-    sessions: BTreeMap<SessionId, Session>,
+    sessions: HashMap<SessionId, Session>,
     tokens: HashMap<String, SessionId>,
     /// Sessions made from each address (`Session::address`).
     sessions_per_address: HashMap<IpAddr, BTreeSet<SessionId>>,
@@ -394,7 +392,7 @@ impl Hub {
             config,
             conns: HashMap::new(),
             rooms: HashMap::new(),
-            sessions: BTreeMap::new(),
+            sessions: HashMap::new(),
             tokens: HashMap::new(),
             sessions_per_address: HashMap::new(),
             unused: BTreeSet::new(),

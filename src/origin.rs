@@ -12,7 +12,9 @@
 //! **Cross-site forms.** Any site can make a visitor's browser post a form to
 //! natter. The browser says where the form came from (`Origin`, and in newer
 //! browsers `Sec-Fetch-Site`), so natter refuses a login or logout that did not
-//! come from its own pages: [`form_origin_allowed`].
+//! come from its own pages: [`form_origin_allowed`]. (The WebSocket
+//! handshake's own Origin rule, exactly the pages' origin, is `origin_allowed`
+//! in `ws.rs`; it calls [`host_allowed`] from here first.)
 
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::OnceLock;

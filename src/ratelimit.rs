@@ -23,22 +23,16 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 /// The address that limits and caps are counted by: IPv4 as it is (also when
 /// it arrives as an IPv4-mapped IPv6 address), IPv6 cut to its /64 prefix.
+/// One rule for every cap and budget, the web port's included: it lives in
+/// natter's patch to tiny_http (`.vendor/tiny_http-0.12.0`), which counts the
+/// web port's connections by it and cannot depend on natter.
 pub fn address_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let s = v6.segments();
-                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-            }
-        },
-    }
+    tiny_http::address_group(ip)
 }
 
 /// What the limiter decides about one request.
@@ -193,38 +187,20 @@ impl<S: Hash + Eq + Copy> Budgets<S> {
     }
 
     /// Whether both budgets would let `cost` through, charging nothing (see
-    /// [`RateLimiter::check`]).
+    /// [`RateLimiter::check`]): the session's first, as `charge` does.
     pub fn check(&self, session: Option<S>, ip: IpAddr, cost: f64, now: Instant) -> Verdict {
-        let by_address = self.addresses.check(address_key(ip), cost, now);
-        match session {
-            Some(session) => stricter(by_address, self.sessions.check(session, cost, now)),
-            None => by_address,
+        if let Some(session) = session {
+            let own = self.sessions.check(session, cost, now);
+            if own != Verdict::Allow {
+                return own;
+            }
         }
+        self.addresses.check(address_key(ip), cost, now)
     }
 
     pub fn sweep(&mut self, now: Instant) {
         self.sessions.sweep(now);
         self.addresses.sweep(now);
-    }
-}
-
-/// Close beats a refusal, which beats letting through; of two refusals, the
-/// longer wait.
-fn stricter(a: Verdict, b: Verdict) -> Verdict {
-    match (a, b) {
-        (Verdict::Close, _) | (_, Verdict::Close) => Verdict::Close,
-        (
-            Verdict::Limit {
-                retry_after_secs: x,
-            },
-            Verdict::Limit {
-                retry_after_secs: y,
-            },
-        ) => Verdict::Limit {
-            retry_after_secs: x.max(y),
-        },
-        (limit @ Verdict::Limit { .. }, _) | (_, limit @ Verdict::Limit { .. }) => limit,
-        (Verdict::Allow, Verdict::Allow) => Verdict::Allow,
     }
 }
 

@@ -325,25 +325,38 @@ fn handle_on_own_thread(request: Request, context: &Arc<WebContext>) {
     let Some(slot) = BodyThread::claim() else {
         return handle_caught(request, context);
     };
-    let (give, take) = crossbeam_channel::bounded::<Request>(1);
     let for_thread = context.clone();
-    let spawned = thread::Builder::new()
-        .name("web-body".into())
-        .spawn(move || {
-            let _slot = slot;
-            if let Ok(request) = take.recv() {
-                handle_caught(request, &for_thread);
-            }
-        });
-    // Without a thread, or if it is somehow gone, answer it here after all.
-    let request = match spawned {
-        Ok(_) => match give.send(request) {
-            Ok(()) => return,
-            Err(unsent) => unsent.0,
-        },
-        Err(_) => request,
-    };
-    handle_caught(request, context);
+    let answered = on_own_thread("web-body", request, move |request| {
+        let _slot = slot;
+        handle_caught(request, &for_thread);
+    });
+    // Without a thread, answer it here after all.
+    if let Some(request) = answered {
+        handle_caught(request, context);
+    }
+}
+
+/// Run `work` on a new thread named `name`, handing it `request`. If no
+/// thread can be started (near the system's limit), the request comes back
+/// (`Some`) to be answered where it is: it is handed over by a channel, not moved into
+/// the thread's closure, because a closure that never runs would drop it
+/// unanswered. Whatever else `work` holds (a slot) is dropped, and so given
+/// back, either way.
+fn on_own_thread(
+    name: &str,
+    request: Request,
+    work: impl FnOnce(Request) + Send + 'static,
+) -> Option<Request> {
+    let (give, take) = crossbeam_channel::bounded::<Request>(1);
+    let spawned = thread::Builder::new().name(name.into()).spawn(move || {
+        if let Ok(request) = take.recv() {
+            work(request);
+        }
+    });
+    match spawned {
+        Ok(_) => give.send(request).err().map(|unsent| unsent.0),
+        Err(_) => Some(request),
+    }
 }
 
 /// One of the `MAX_BODY_THREADS`; given back when dropped, even by a panic.
@@ -809,21 +822,12 @@ impl Drop for ExportSlot {
 /// `handle_on_own_thread` does for bodies. Without a thread it is answered
 /// 503 here, and the slot is given back.
 fn export_on_own_thread(request: Request, export: Export, context: &Arc<WebContext>) {
-    let (give, take) = crossbeam_channel::bounded::<Request>(1);
     let for_thread = context.clone();
-    let spawned = thread::Builder::new()
-        .name("web-export".into())
-        .spawn(move || {
-            if let Ok(request) = take.recv() {
-                stream_export(request, export, &for_thread);
-            }
-        });
-    let request = match spawned {
-        Ok(_) => match give.send(request) {
-            Ok(()) => return,
-            Err(unsent) => unsent.0,
-        },
-        Err(_) => request,
+    let started = on_own_thread("web-export", request, move |request| {
+        stream_export(request, export, &for_thread);
+    });
+    let Some(request) = started else {
+        return;
     };
     let page = text(503, "no thread for the export; try again in a moment\n").with_header(header(
         "Retry-After",
