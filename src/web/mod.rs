@@ -32,7 +32,7 @@ use crate::config::{
     Config, EXPORT_RETRY_AFTER, HUB_REPLY_TIMEOUT, MAX_EXPORTS_PER_SESSION, MAX_EXPORT_MESSAGES,
     MAX_FORM_BYTES, WEB_WORKERS,
 };
-use crate::hub::Event;
+use crate::hub::{Ask, Event};
 use crate::protocol::{check_name, check_room, ChatMessage};
 use crate::session;
 
@@ -619,13 +619,15 @@ fn login(request: &mut Request, context: &WebContext) -> Page {
     };
     let replaces = cookie_token(request);
     let ip = client_address(request, context);
-    let answer = ask(context, |reply| Event::Login {
-        name: name.clone(),
-        room: room.clone(),
-        token,
-        replaces,
-        ip,
-        reply,
+    let answer = ask(context, |reply| {
+        Event::Ask(Ask::Login {
+            name: name.clone(),
+            room: room.clone(),
+            token,
+            replaces,
+            ip,
+            reply,
+        })
     });
     match answer {
         Some(Ok(token)) => {
@@ -650,9 +652,8 @@ fn login(request: &mut Request, context: &WebContext) -> Page {
 /// still lands there after logging in), or 503 if the hub does not answer.
 fn logged_in_user(request: &Request, room: &str, context: &WebContext) -> Result<String, Page> {
     let user = match cookie_token(request) {
-        Some(token) => {
-            ask(context, |reply| Event::Lookup { token, reply }).ok_or_else(hub_unavailable)?
-        }
+        Some(token) => ask(context, |reply| Event::Ask(Ask::Lookup { token, reply }))
+            .ok_or_else(hub_unavailable)?,
         None => None,
     };
     user.ok_or_else(|| redirect(&format!("/?room={}", encode_component(room))))
@@ -923,7 +924,9 @@ impl ExportBody {
     /// The next page from the hub, oldest first.
     fn fetch(&mut self) -> io::Result<Vec<ChatMessage>> {
         let (room, after) = (self.room.clone(), self.after);
-        match ask(&self.context, |reply| Event::Export { room, after, reply }) {
+        match ask(&self.context, |reply| {
+            Event::Ask(Ask::Export { room, after, reply })
+        }) {
             Some(Ok((page, more))) => {
                 self.more = more;
                 Ok(page)
@@ -1111,7 +1114,7 @@ fn utc(ms: u64) -> String {
 /// the cookie.
 fn logout(request: &Request, context: &WebContext) -> Page {
     if let Some(token) = cookie_token(request) {
-        let _ = context.to_hub.send(Event::Logout { token });
+        let _ = context.to_hub.send(Event::Ask(Ask::Logout { token }));
     }
     let mut page = redirect("/");
     for cookie in session::clear_cookies(secure_cookies(context)) {

@@ -37,7 +37,7 @@ use crate::config::{
     Config, HUB_REPLY_TIMEOUT, MAX_REFUSALS_PER_IP, MAX_WS_MESSAGE_BYTES, READER_STACK_BYTES,
     REFUSAL_SLACK, REFUSAL_TIMEOUT, WS_READ_BUFFER_BYTES,
 };
-use crate::hub::{Admission, ConnId, Event};
+use crate::hub::{Admission, Ask, ConnEvent, ConnId, Event, Peer};
 use crate::protocol::{self, close};
 use crate::ratelimit::address_key;
 use crate::session;
@@ -431,7 +431,7 @@ fn connection_loop(
         // response, if any, was written; dropping the stream closes it.
         Err(_) => return,
     };
-    let (token, ip, _admitted, forwarded_slot) =
+    let (peer, ip, _admitted, forwarded_slot) =
         admitted.expect("a handshake only succeeds after the check admitted it");
     if let Some(slot) = slot.as_mut() {
         slot.handshake_done();
@@ -456,12 +456,14 @@ fn connection_loop(
     let writer = socket.inner.clone();
     let to_hub = &context.to_hub;
     if to_hub
-        .send(Event::Connected {
-            conn: id,
-            token,
-            socket: writer,
-            ip,
-        })
+        .send(Event::Conn(
+            id,
+            ConnEvent::Connected {
+                peer,
+                socket: writer,
+                ip,
+            },
+        ))
         .is_err()
     {
         return; // The hub has stopped; so are we.
@@ -475,26 +477,24 @@ fn connection_loop(
             let _ = ws.flush();
             let captured = ws.get_mut().captured.as_mut().map(std::mem::take);
             if let Some(bytes) = captured.filter(|b| !b.is_empty()) {
-                if to_hub.send(Event::AutoReply { conn: id, bytes }).is_err() {
+                if to_hub
+                    .send(Event::Conn(id, ConnEvent::AutoReply(bytes)))
+                    .is_err()
+                {
                     return;
                 }
             }
         }
         let event = match result {
-            Ok(Message::Text(text)) if context.config.echo => Event::Echo {
-                conn: id,
-                frame: protocol::data_frame(text.as_bytes().to_vec(), false),
-            },
-            Ok(Message::Binary(data)) if context.config.echo => Event::Echo {
-                conn: id,
-                frame: protocol::data_frame(data.to_vec(), true),
-            },
+            Ok(Message::Text(text)) if peer == Peer::Echo => {
+                ConnEvent::Echo(protocol::data_frame(text.as_bytes().to_vec(), false))
+            }
+            Ok(Message::Binary(data)) if peer == Peer::Echo => {
+                ConnEvent::Echo(protocol::data_frame(data.to_vec(), true))
+            }
             Ok(Message::Text(text)) => match protocol::parse_request(&text) {
-                Ok(request) => Event::Request { conn: id, request },
-                Err(rejection) => Event::Rejected {
-                    conn: id,
-                    rejection,
-                },
+                Ok(request) => ConnEvent::Request(request),
+                Err(rejection) => ConnEvent::Rejected(rejection),
             },
             Ok(Message::Binary(_)) => {
                 break Some((
@@ -505,15 +505,15 @@ fn connection_loop(
             Ok(Message::Close(_)) => break None,
             // Answered already (a ping's pong went out above as an AutoReply,
             // which the hub charges); a pong is charged too.
-            Ok(Message::Pong(_)) => Event::Pong { conn: id },
+            Ok(Message::Pong(_)) => ConnEvent::Pong,
             Ok(_) => continue,
             Err(err) => break close_for(&err),
         };
-        if to_hub.send(event).is_err() {
+        if to_hub.send(Event::Conn(id, event)).is_err() {
             return;
         }
     };
-    let _ = to_hub.send(Event::Disconnected { conn: id, close });
+    let _ = to_hub.send(Event::Conn(id, ConnEvent::Disconnected { close }));
 }
 
 /// The close code and reason for a read error, or `None` when the connection
@@ -530,14 +530,13 @@ fn close_for(err: &WsError) -> Option<(u16, &'static str)> {
 /// Why a handshake was refused: the HTTP status and a line for the body.
 type Refusal = (StatusCode, &'static str);
 
-/// Decide whether to accept a handshake: the right path, an allowed Origin, a
-/// live session, and room under the connection caps. Returns the session token
-/// (none in echo mode), the client's address and its admission, or the refusal.
-/// What a successful check hands on: the session token (none in echo mode),
-/// the client's address, its admission, and (behind a trusted proxy) its
-/// count against the forwarded address.
-type Checked<'a> = (Option<String>, IpAddr, AdmitGuard<'a>, Option<AddressSlot>);
+/// What a successful check hands on: what kind of peer this is (decided here,
+/// once), the client's address, its admission, and (behind a trusted proxy)
+/// its count against the forwarded address.
+type Checked<'a> = (Peer, IpAddr, AdmitGuard<'a>, Option<AddressSlot>);
 
+/// Decide whether to accept a handshake: the right path, an allowed Origin, a
+/// live session, and room under the connection caps.
 fn check_handshake<'a>(
     request: &Request,
     peer: SocketAddr,
@@ -545,7 +544,7 @@ fn check_handshake<'a>(
     count_address: bool,
 ) -> Result<Checked<'a>, Refusal> {
     if context.config.echo {
-        return Ok((None, peer.ip(), context.admit(None)?, None));
+        return Ok((Peer::Echo, peer.ip(), context.admit(None)?, None));
     }
     if request.uri().path() != "/ws" {
         return Err((StatusCode::NOT_FOUND, "no WebSocket here; use /ws"));
@@ -592,17 +591,17 @@ fn check_handshake<'a>(
         false => None,
     };
     let (reply, answer) = crossbeam_channel::bounded(1);
-    let admit = Event::Admit {
+    let admit = Event::Ask(Ask::Admit {
         token: token.clone(),
         ip,
         reply,
-    };
+    });
     let verdict = match context.to_hub.send(admit) {
         Ok(()) => answer.recv_timeout(HUB_REPLY_TIMEOUT).ok(),
         Err(_) => None,
     };
-    match verdict {
-        Some(Admission::Welcome) => {}
+    let session = match verdict {
+        Some(Admission::Welcome(session)) => session,
         Some(Admission::RateLimited) => {
             return Err((
                 StatusCode::TOO_MANY_REQUESTS,
@@ -612,9 +611,9 @@ fn check_handshake<'a>(
         Some(Admission::UnknownSession) | None => {
             return Err((StatusCode::UNAUTHORIZED, "session expired; log in again"))
         }
-    }
+    };
     let guard = context.admit(Some(session::token_key(&token)))?;
-    Ok((Some(token), ip, guard, address_slot))
+    Ok((Peer::Member(session), ip, guard, address_slot))
 }
 
 /// The address limits apply to. Behind a reverse proxy every connection comes

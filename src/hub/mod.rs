@@ -47,7 +47,12 @@ use std::net::{IpAddr, Shutdown, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+mod event;
+mod outbox;
+
+pub use event::{Admission, Ask, ConnEvent, Control, Event, Peer};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use crate::config::{
     Config, CLIENT_ID_MEMORY, CLOSE_FLUSH_TIMEOUT, MAX_EVENTS_PER_PASS, MAX_HISTORY_PAGE,
@@ -60,7 +65,6 @@ use crate::config::{
     RATE_COST_CONNECT, RATE_COST_CONTROL, RATE_COST_HISTORY, RATE_COST_LEAVE, RATE_COST_LOGIN,
     RATE_COST_TYPING, STORED_SESSION_BYTES, TYPING_INTERVAL, UNUSED_SESSION_TTL,
 };
-use crate::outbox::Outbox;
 use crate::protocol::{
     self, close, name_key, now_millis, room_key, ChatMessage, ErrorCode, Limits, Rejection, Reply,
     Request, SystemEvent,
@@ -68,97 +72,16 @@ use crate::protocol::{
 use crate::ratelimit::{address_key, Budgets, Verdict};
 use crate::session::token_key;
 use crate::storage::{Storage, StorageError};
+use outbox::Outbox;
 
 /// Identifies one WebSocket connection for its whole life. Never reused.
 pub type ConnId = u64;
 
-/// Identifies one login session. Internal; the browser holds the token instead.
-type SessionId = u64;
+/// Identifies one login session. The browser holds the token instead.
+pub type SessionId = u64;
 
 /// How often expired sessions are swept.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
-
-/// Everything that can happen to the chat, as one enum: the hub's only input.
-pub enum Event {
-    /// A login form was accepted by `web.rs`. `token` is freshly generated;
-    /// `replaces` is the cookie the browser already had, if any; `ip` is the
-    /// client's address (logins are charged to it). The reply is the token to
-    /// set as a cookie, or why the login is refused.
-    Login {
-        name: String,
-        room: String,
-        token: String,
-        replaces: Option<String>,
-        ip: IpAddr,
-        reply: Sender<Result<String, LoginRefusal>>,
-    },
-    /// End a session and close its sockets with 1008.
-    Logout { token: String },
-    /// Whose session is this token? Answers the display name, or `None`.
-    Lookup {
-        token: String,
-        reply: Sender<Option<String>>,
-    },
-    /// May this WebSocket handshake go ahead? Checks the session and charges
-    /// the address for a connection (see `RATE_COST_CONNECT`).
-    Admit {
-        token: String,
-        ip: IpAddr,
-        reply: Sender<Admission>,
-    },
-    /// A WebSocket handshake completed. `socket` is shared with the reader
-    /// thread, which only reads: from now on only the hub writes to it. `token` is the
-    /// session; `None` in echo mode, which has no sessions.
-    Connected {
-        conn: ConnId,
-        token: Option<String>,
-        socket: Arc<TcpStream>,
-        /// The client's address, for rate limiting.
-        ip: IpAddr,
-    },
-    /// A reader thread parsed a valid request.
-    Request { conn: ConnId, request: Request },
-    /// A reader thread got a frame that broke the protocol's rules.
-    Rejected { conn: ConnId, rejection: Rejection },
-    /// Bytes tungstenite wanted to write on the reader thread (a pong, or the
-    /// echo of the peer's close frame). Only the hub writes, so they come here.
-    /// The ping that caused them is charged like any other frame.
-    AutoReply { conn: ConnId, bytes: Vec<u8> },
-    /// The client sent a pong. Nothing to do but charge it: everything a
-    /// client sends costs something, so a flood of them is stopped.
-    Pong { conn: ConnId },
-    /// Echo mode: a complete frame to send straight back.
-    Echo { conn: ConnId, frame: Arc<[u8]> },
-    /// The reader thread is gone. `close` is the close code and reason to send
-    /// first when the reader stopped because the peer broke the rules.
-    Disconnected {
-        conn: ConnId,
-        close: Option<(u16, &'static str)>,
-    },
-    /// Close everyone with 1001, deliver what is queued, and return.
-    Shutdown,
-    /// A page of a room's transcript for an export: up to `EXPORT_PAGE`
-    /// messages with ids above `after`, oldest first, and whether there are
-    /// more. The export's thread asks a page at a time as it writes them out,
-    /// so the hub is never busy for long and an export holds one page.
-    Export {
-        room: String,
-        after: u64,
-        reply: Sender<Result<(Vec<ChatMessage>, bool), StorageError>>,
-    },
-    /// Fault injection: panic, as a bug in the hub would. Only sent by
-    /// `Server::inject_hub_failure`, which tests use to prove that a dead hub
-    /// is loud (every client closed with 1011) rather than silent.
-    InjectFailure,
-}
-
-/// The hub's answer to `Event::Admit`.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Admission {
-    Welcome,
-    UnknownSession,
-    RateLimited,
-}
 
 /// Why a login was refused: the HTTP status the form is answered with, and a
 /// message a person reads. 400 is the user's to fix (a taken name); 429 and
@@ -449,7 +372,18 @@ impl Hub {
     /// Handle one event. Only queues bytes; `flush` writes them.
     pub fn handle(&mut self, event: Event, now: Instant) {
         match event {
-            Event::Login {
+            Event::Ask(ask) => self.answer(ask, now),
+            Event::Conn(conn, event) => self.conn_event(conn, event, now),
+            Event::Control(Control::Shutdown) => self.shutdown(now),
+            Event::Control(Control::InjectFailure) => panic!("hub failure injected by a test"),
+        }
+    }
+
+    fn answer(&mut self, ask: Ask, now: Instant) {
+        // The asker waits on a fresh bounded(1) channel, so these sends cannot
+        // block; if it gave up waiting, nobody cares.
+        match ask {
+            Ask::Login {
                 name,
                 room,
                 token,
@@ -458,50 +392,24 @@ impl Hub {
                 reply,
             } => {
                 let answer = self.login(name, &room, token, replaces, ip, now);
-                // The web thread waits on a fresh bounded(1) channel, so this
-                // send cannot block; if it gave up waiting, nobody cares.
                 let _ = reply.try_send(answer);
             }
-            Event::Logout { token } => {
+            Ask::Logout { token } => {
                 if let Some(id) = self.tokens.get(&token_key(&token)).copied() {
                     self.end_session(id, now);
                 }
             }
-            Event::Lookup { token, reply } => {
+            Ask::Lookup { token, reply } => {
                 let name = self
                     .live_session(&token, now)
                     .map(|id| self.sessions[&id].name.to_string());
                 let _ = reply.try_send(name);
             }
-            Event::Admit { token, ip, reply } => {
+            Ask::Admit { token, ip, reply } => {
                 let verdict = self.admit(&token, ip, now);
                 let _ = reply.try_send(verdict);
             }
-            Event::Connected {
-                conn,
-                token,
-                socket,
-                ip,
-            } => self.connected(conn, token.as_deref(), socket, ip, now),
-            Event::Echo { conn, frame } => self.queue(conn, frame, now),
-            Event::Request { conn, request } => self.request(conn, request, now),
-            Event::Rejected { conn, rejection } => {
-                if self.charge(conn, RATE_COST_INVALID, None, now) {
-                    self.reject(conn, &rejection);
-                }
-            }
-            Event::AutoReply { conn, bytes } => {
-                // A ping flood gets no pongs once it is over budget.
-                if self.charge_quietly(conn, RATE_COST_CONTROL, now) {
-                    self.queue(conn, bytes.into(), now);
-                }
-            }
-            Event::Pong { conn } => {
-                self.charge_quietly(conn, RATE_COST_CONTROL, now);
-            }
-            Event::Disconnected { conn, close } => self.disconnected(conn, close, now),
-            Event::Shutdown => self.shutdown(now),
-            Event::Export { room, after, reply } => {
+            Ask::Export { room, after, reply } => {
                 let key = room_key(&room);
                 // The display name: from memory, else storage, else as asked.
                 let name: Arc<str> = match self.rooms.get(&key) {
@@ -523,7 +431,31 @@ impl Hub {
                         });
                 let _ = reply.try_send(page);
             }
-            Event::InjectFailure => panic!("hub failure injected by a test"),
+        }
+    }
+
+    fn conn_event(&mut self, conn: ConnId, event: ConnEvent, now: Instant) {
+        match event {
+            ConnEvent::Connected { peer, socket, ip } => {
+                self.connected(conn, peer, socket, ip, now)
+            }
+            ConnEvent::Echo(frame) => self.queue(conn, frame, now),
+            ConnEvent::Request(request) => self.request(conn, request, now),
+            ConnEvent::Rejected(rejection) => {
+                if self.charge(conn, RATE_COST_INVALID, None, now) {
+                    self.reject(conn, &rejection);
+                }
+            }
+            ConnEvent::AutoReply(bytes) => {
+                // A ping flood gets no pongs once it is over budget.
+                if self.charge_quietly(conn, RATE_COST_CONTROL, now) {
+                    self.queue(conn, bytes.into(), now);
+                }
+            }
+            ConnEvent::Pong => {
+                self.charge_quietly(conn, RATE_COST_CONTROL, now);
+            }
+            ConnEvent::Disconnected { close } => self.disconnected(conn, close, now),
         }
     }
 
@@ -557,12 +489,12 @@ impl Hub {
             return Admission::UnknownSession;
         };
         let Some(budgets) = self.budgets.as_mut() else {
-            return Admission::Welcome;
+            return Admission::Welcome(id);
         };
         match budgets.check(Some(id), ip, RATE_COST_CONNECT, now) {
             Verdict::Allow => {
                 budgets.charge(Some(id), ip, RATE_COST_CONNECT, now);
-                Admission::Welcome
+                Admission::Welcome(id)
             }
             _ => Admission::RateLimited,
         }
@@ -760,12 +692,19 @@ impl Hub {
     fn connected(
         &mut self,
         id: ConnId,
-        token: Option<&str>,
+        peer: Peer,
         socket: Arc<TcpStream>,
         ip: IpAddr,
         now: Instant,
     ) {
-        let session = token.and_then(|t| self.live_session(t, now));
+        let session = match &peer {
+            Peer::Member(sid) => self
+                .sessions
+                .get(sid)
+                .filter(|s| !self.expired(s, now))
+                .map(|_| *sid),
+            Peer::Echo => None,
+        };
         self.conns.insert(
             id,
             Conn {
@@ -782,7 +721,7 @@ impl Hub {
                 reader_gone: false,
             },
         );
-        if token.is_none() {
+        if peer == Peer::Echo {
             return; // Echo mode: no session, no rooms, no hello.
         }
         let Some(sid) = session else {
@@ -1815,14 +1754,14 @@ mod tests {
     fn login(hub: &mut Hub, name: &str, from: &str, now: Instant) -> Result<String, LoginRefusal> {
         let (reply, answer) = crossbeam_channel::bounded(1);
         let token = crate::session::new_token().expect("randomness");
-        let event = Event::Login {
+        let event = Event::Ask(Ask::Login {
             name: name.into(),
             room: "lobby".into(),
             token,
             replaces: None,
             ip: ip(from),
             reply,
-        };
+        });
         hub.handle(event, now);
         answer.try_recv().expect("the hub answers a login at once")
     }
@@ -1830,7 +1769,7 @@ mod tests {
     fn lookup(hub: &mut Hub, token: &str, now: Instant) -> Option<String> {
         let (reply, answer) = crossbeam_channel::bounded(1);
         let token = token.to_string();
-        hub.handle(Event::Lookup { token, reply }, now);
+        hub.handle(Event::Ask(Ask::Lookup { token, reply }), now);
         answer.try_recv().expect("the hub answers a lookup at once")
     }
 
@@ -1886,14 +1825,17 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let _client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (server, _) = listener.accept().unwrap();
-        let event = Event::Connected {
-            conn,
-            token: Some(token.to_string()),
+        let session = hub.live_session(token, now).expect("a live session");
+        let event = ConnEvent::Connected {
+            peer: Peer::Member(session),
             socket: Arc::new(server),
             ip: ip("192.0.2.1"),
         };
-        hub.handle(event, now);
-        hub.handle(Event::Disconnected { conn, close: None }, now);
+        hub.handle(Event::Conn(conn, event), now);
+        hub.handle(
+            Event::Conn(conn, ConnEvent::Disconnected { close: None }),
+            now,
+        );
     }
 
     #[test]

@@ -1,0 +1,124 @@
+//! The hub's one input, grouped by who sends it: the top-level `match` in
+//! `Hub::handle` reads like the data flow.
+
+use std::net::{IpAddr, TcpStream};
+use std::sync::Arc;
+
+use crossbeam_channel::Sender;
+
+use crate::protocol::{ChatMessage, Rejection, Request};
+use crate::storage::StorageError;
+
+use super::{ConnId, LoginRefusal, SessionId};
+
+/// Everything that can happen to the chat. Every thread that is not the hub
+/// talks to it through this one enum on one bounded channel (`to_hub`).
+pub enum Event {
+    /// A question from a thread that waits for the answer: the web threads
+    /// (login, logout, whose cookie, an export page) and the WebSocket
+    /// handshake (may this session connect?).
+    Ask(Ask),
+    /// Something that happened to one WebSocket connection, sent by its
+    /// reader thread in the order it happened.
+    Conn(ConnId, ConnEvent),
+    /// From the `Server` handle.
+    Control(Control),
+}
+
+/// Questions with a reply channel. The asker waits on a fresh `bounded(1)`
+/// channel, so the hub's `try_send` of the answer never blocks; if the asker
+/// gave up waiting, the answer is dropped.
+pub enum Ask {
+    /// A login form was accepted by `web`. `token` is freshly generated;
+    /// `replaces` is the cookie the browser already had, if any; `ip` is the
+    /// client's address (logins are charged to it). The reply is the token to
+    /// set as a cookie, or why the login is refused.
+    Login {
+        name: String,
+        room: String,
+        token: String,
+        replaces: Option<String>,
+        ip: IpAddr,
+        reply: Sender<Result<String, LoginRefusal>>,
+    },
+    /// End a session and close its sockets with 1008. Nothing to answer.
+    Logout { token: String },
+    /// Whose session is this token? Answers the display name, or `None`.
+    Lookup {
+        token: String,
+        reply: Sender<Option<String>>,
+    },
+    /// May this WebSocket handshake go ahead? Checks the session and charges
+    /// the address for a connection (see `RATE_COST_CONNECT`).
+    Admit {
+        token: String,
+        ip: IpAddr,
+        reply: Sender<Admission>,
+    },
+    /// A page of a room's transcript for an export: up to `EXPORT_PAGE`
+    /// messages with ids above `after`, oldest first, and whether there are
+    /// more. The export's thread asks a page at a time as it writes them out,
+    /// so the hub is never busy for long and an export holds one page.
+    Export {
+        room: String,
+        after: u64,
+        reply: Sender<Result<(Vec<ChatMessage>, bool), StorageError>>,
+    },
+}
+
+/// What a reader thread reports about its connection.
+pub enum ConnEvent {
+    /// The handshake completed. `socket` is shared with the reader thread,
+    /// which only reads: from now on only the hub writes to it. `peer` is what
+    /// the handshake decided this connection is.
+    Connected {
+        peer: Peer,
+        socket: Arc<TcpStream>,
+        /// The client's address, for rate limiting.
+        ip: IpAddr,
+    },
+    /// A valid request.
+    Request(Request),
+    /// A frame that broke the protocol's rules.
+    Rejected(Rejection),
+    /// Bytes tungstenite wanted to write on the reader thread (a pong, or the
+    /// echo of the peer's close frame). Only the hub writes, so they come here.
+    /// The ping that caused them is charged like any other frame.
+    AutoReply(Vec<u8>),
+    /// The client sent a pong. Nothing to do but charge it: everything a
+    /// client sends costs something, so a flood of them is stopped.
+    Pong,
+    /// An echo peer's frame, complete, to send straight back.
+    Echo(Arc<[u8]>),
+    /// The reader thread is gone. `close` is the close code and reason to send
+    /// first when the reader stopped because the peer broke the rules.
+    Disconnected { close: Option<(u16, &'static str)> },
+}
+
+/// What kind of peer a connection is: decided once, by the handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peer {
+    /// A chat client, logged in as this session (checked by `Ask::Admit`).
+    Member(SessionId),
+    /// `natter echo`: every frame comes straight back; no session, no rooms.
+    Echo,
+}
+
+/// From the `Server` handle.
+pub enum Control {
+    /// Close everyone with 1001, deliver what is queued, and return.
+    Shutdown,
+    /// Fault injection: panic, as a bug in the hub would. Only sent by
+    /// `Server::inject_hub_failure`, which tests use to prove that a dead hub
+    /// is loud (every client closed with 1011) rather than silent.
+    InjectFailure,
+}
+
+/// The hub's answer to `Ask::Admit`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Admission {
+    /// Go ahead, as this session.
+    Welcome(SessionId),
+    UnknownSession,
+    RateLimited,
+}

@@ -1,0 +1,256 @@
+//! Start, run and stop a server: the threads, the channels between them, and
+//! the order they stop in.
+//!
+//! [`start`] binds both listeners and spawns every thread, and returns a
+//! [`Server`] handle: that is how the tests run the real thing on port 0.
+//! [`run`] is `start` plus what a whole process needs (room in its open-file
+//! limit, signal handling), which is all `main.rs` calls.
+//!
+//! # Threads, and how each one stops
+//!
+//! There is one idiom for stopping a thread: close the channel it waits on.
+//! The hub stops on `Control::Shutdown` (it must first say goodbye to every
+//! client) or when every sender is gone; the checkpoint thread when its stop
+//! sender is dropped. Two threads block in `accept()`, which no channel can
+//! wake: the WebSocket acceptor is woken by connecting to it, and tiny_http's
+//! listener by its own `unblock()` (see `web::WebControl`).
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::config::{self, Config, HUB_QUEUE};
+use crate::hub::{self, Control, Event, Hub};
+use crate::{storage, web, ws, Error};
+
+/// A running server: both listeners, the hub, and the threads that serve them.
+pub struct Server {
+    web_addr: SocketAddr,
+    ws_addr: SocketAddr,
+    /// Send `Control::Shutdown` here to start closing the chat.
+    to_hub: Sender<Event>,
+    /// Set, then wake `accept` with a connection, to stop the WebSocket listener.
+    stop_accepting: Arc<AtomicBool>,
+    /// Stops the web listener's supervisor.
+    web: Arc<web::WebControl>,
+    web_supervisor: JoinHandle<()>,
+    acceptor: JoinHandle<()>,
+    hub: JoinHandle<()>,
+    /// Closed (disconnected) when the hub thread ends, for whatever reason.
+    hub_done: Receiver<()>,
+    /// Dropping this stops the checkpoint thread (file databases only).
+    checkpoints: Option<(Sender<()>, JoinHandle<()>)>,
+}
+
+/// Bind both listeners and start every thread. Returns once the server is
+/// accepting connections.
+pub fn start(config: Config) -> Result<Server, Error> {
+    // Storage first: a database that cannot be used stops the start with one
+    // line saying why, before any port is opened for nothing.
+    let store = storage::Storage::open(&config.db, config.db_max_bytes)
+        .map_err(|e| format!("storage: {e}"))?;
+    // The checkpoint thread watches the same `-shm` file (see `ShmWatch`).
+    let shm = store.shm_watch();
+    let hub_state =
+        Hub::new(config.clone(), store, Instant::now()).map_err(|e| format!("storage: {e}"))?;
+    let db_health = Arc::new(storage::FileHealth::default());
+    let checkpoints = match (config.db.as_str(), shm) {
+        (":memory:", _) | (_, None) => None,
+        (path, Some(shm)) => {
+            let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
+            let path = path.to_string();
+            let wal_limit = storage::wal_limit(config.db_max_bytes);
+            let health = db_health.clone();
+            let thread = thread::Builder::new()
+                .name("checkpoint".into())
+                .spawn(move || {
+                    let every = config::CHECKPOINT_INTERVAL;
+                    storage::checkpoint_loop(&path, every, wal_limit, stopped, &health, shm)
+                })?;
+            Some((stop, thread))
+        }
+    };
+    let web_listener = TcpListener::bind((config.host.as_str(), config.port))
+        .map_err(|e| format!("cannot listen on {}:{}: {e}", config.host, config.port))?;
+    let web_addr = web_listener.local_addr()?;
+    let ws_listener = TcpListener::bind((config.host.as_str(), config.ws_port()))
+        .map_err(|e| format!("cannot listen on {}:{}: {e}", config.host, config.ws_port()))?;
+    let ws_addr = ws_listener.local_addr()?;
+
+    // The hub's input. Bounded: when the hub falls behind, readers block on
+    // `send`, stop reading their sockets, and TCP slows the senders down.
+    let (to_hub, events) = crossbeam_channel::bounded(HUB_QUEUE);
+    let (hub_alive, hub_done) = crossbeam_channel::bounded::<()>(0);
+    let hub = thread::Builder::new().name("hub".into()).spawn(move || {
+        // Dropped when this thread ends, normally or by panic: that closes
+        // `hub_done`, which is how `run` notices a dead hub.
+        let _alive = hub_alive;
+        hub::hub_loop(hub_state, events);
+    })?;
+
+    let stop_accepting = Arc::new(AtomicBool::new(false));
+    let ws_context = Arc::new(ws::WsContext::new(
+        to_hub.clone(),
+        config.clone(),
+        web_addr.port(),
+    ));
+    let stop = stop_accepting.clone();
+    let acceptor = thread::Builder::new()
+        .name("ws-accept".into())
+        .spawn(move || ws::accept_loop(ws_listener, ws_context, stop))?;
+
+    let web = Arc::new(web::WebControl::default());
+    let web_context = Arc::new(web::WebContext::new(
+        to_hub.clone(),
+        config,
+        ws_addr.port(),
+        db_health,
+    ));
+    let control = web.clone();
+    let web_supervisor = thread::Builder::new()
+        .name("web".into())
+        .spawn(move || web::supervise(web_listener, web_context, control))?;
+
+    Ok(Server {
+        web_addr,
+        ws_addr,
+        to_hub,
+        stop_accepting,
+        web,
+        web_supervisor,
+        acceptor,
+        hub,
+        hub_done,
+        checkpoints,
+    })
+}
+
+impl Server {
+    /// Where the pages are served.
+    pub fn web_addr(&self) -> SocketAddr {
+        self.web_addr
+    }
+
+    /// Where the WebSocket listener is.
+    pub fn ws_addr(&self) -> SocketAddr {
+        self.ws_addr
+    }
+
+    /// Make the hub thread panic, as a bug would (fault injection for tests).
+    #[doc(hidden)]
+    pub fn inject_hub_failure(&self) {
+        let _ = self.to_hub.send(Event::Control(Control::InjectFailure));
+    }
+
+    /// A channel that disconnects when the hub thread ends.
+    pub fn hub_done(&self) -> &Receiver<()> {
+        &self.hub_done
+    }
+
+    /// Shut down in order: stop accepting, tell every client (close 1001) after
+    /// what is already queued for it, wait for the hub, then stop the pages.
+    /// Returns whether the hub ended cleanly (it did not panic).
+    pub fn shutdown(self) -> bool {
+        self.stop_accepting.store(true, Ordering::SeqCst);
+        // Wake the blocking accept() by connecting to ourselves.
+        let _ = TcpStream::connect(self.ws_addr);
+        let _ = self.acceptor.join();
+        let _ = self.to_hub.send(Event::Control(Control::Shutdown));
+        let hub_ok = self.hub.join().is_ok();
+        self.web.stop();
+        let _ = self.web_supervisor.join();
+        if let Some((stop, thread)) = self.checkpoints {
+            drop(stop);
+            let _ = thread.join();
+        }
+        hub_ok
+    }
+}
+
+/// Make room for `max_connections`: each chat connection holds one file
+/// descriptor, and many systems start programs with a soft limit of 1024, which
+/// would refuse connections long before the cap. Raising the soft limit up to
+/// the hard one needs no privilege; past the hard one, only the operator can
+/// help, so say how.
+fn raise_fd_limit(max_connections: usize) {
+    let needed = (max_connections + config::FD_HEADROOM) as u64;
+    match rlimit::increase_nofile_limit(needed) {
+        Ok(limit) if limit < needed => eprintln!(
+            "natter: warning: the open-file limit is {limit}, and --max-connections \
+             {max_connections} needs about {needed}; past about {} chat connections new \
+             ones will fail. Raise it with `ulimit -n {needed}` (or LimitNOFILE={needed} in \
+             a systemd unit).",
+            limit.saturating_sub(config::FD_HEADROOM as u64)
+        ),
+        Ok(_) => {}
+        Err(err) => eprintln!("natter: warning: cannot raise the open-file limit: {err}"),
+    }
+}
+
+/// Run until SIGINT or SIGTERM, then shut down gracefully; a second signal
+/// exits at once. Returns an error if the hub thread died, so that the process
+/// exits non-zero rather than living on serving nothing.
+pub fn run(config: Config) -> Result<(), Error> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+
+    raise_fd_limit(config.max_connections);
+    // A write past the file-size limit (`ulimit -f`, `LimitFSIZE=`) kills a
+    // process with SIGXFSZ by default, chat and all, without a word. With any
+    // handler installed the write fails with EFBIG instead: the hub then
+    // answers `storage_failed` and says why in the log.
+    signal_hook::flag::register(
+        signal_hook::consts::SIGXFSZ,
+        Arc::new(AtomicBool::new(false)),
+    )?;
+    let config_db = config.db.clone();
+    let server = start(config)?;
+    let web = server.web_addr();
+    let host = match web.ip() {
+        ip if ip.is_unspecified() => "127.0.0.1".to_string(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    println!("natter is running: open http://{host}:{}/", web.port());
+    match config_db.as_str() {
+        ":memory:" => println!("history is kept in memory only (--db :memory:)"),
+        path => println!("history is stored in {path}"),
+    }
+    println!(
+        "(WebSocket listener on port {}; Ctrl-C to stop)",
+        server.ws_addr().port()
+    );
+
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+    let (signalled, on_signal) = crossbeam_channel::bounded(1);
+    thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let mut count = 0;
+            for _ in signals.forever() {
+                count += 1;
+                if count > 1 {
+                    eprintln!("natter: second signal, exiting now");
+                    std::process::exit(130);
+                }
+                let _ = signalled.try_send(());
+            }
+        })?;
+
+    crossbeam_channel::select! {
+        recv(on_signal) -> _ => {
+            println!("natter: shutting down");
+            if server.shutdown() {
+                Ok(())
+            } else {
+                Err("the hub failed while shutting down".into())
+            }
+        }
+        recv(server.hub_done()) -> _ => {
+            Err("the hub thread stopped unexpectedly; every client was closed with 1011".into())
+        }
+    }
+}
