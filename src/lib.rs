@@ -41,6 +41,8 @@
 #![forbid(unsafe_code)]
 
 pub mod bench;
+mod chat;
+mod cmd;
 pub mod config;
 pub mod hub;
 pub mod nginx;

@@ -55,8 +55,8 @@ pub fn start(config: Config) -> Result<Server, Error> {
         .map_err(|e| format!("storage: {e}"))?;
     // The checkpoint thread watches the same `-shm` file (see `ShmWatch`).
     let shm = store.shm_watch();
-    let hub_state =
-        Hub::new(config.clone(), store, Instant::now()).map_err(|e| format!("storage: {e}"))?;
+    let hub_state = Hub::new(config.clone(), Box::new(store), Instant::now())
+        .map_err(|e| format!("storage: {e}"))?;
     let db_health = Arc::new(storage::FileHealth::default());
     let checkpoints = match (config.db.as_str(), shm) {
         (":memory:", _) | (_, None) => None,

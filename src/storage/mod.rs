@@ -45,6 +45,9 @@ use crate::config::{
 };
 use crate::protocol::{self, ChatMessage};
 
+mod shim;
+pub use shim::{Batch, SessionChange, Store};
+
 /// The schema version this build writes. Each migration below moves a
 /// database from `index` to `index + 1`.
 const SCHEMA_VERSION: i64 = 3;

@@ -637,8 +637,8 @@ fn login(request: &mut Request, context: &WebContext) -> Page {
             ))
         }
         Some(Err(refusal)) => {
-            let page = login_form(refusal.status, &raw_name, &raw_room, &refusal.message);
-            match refusal.retry_after {
+            let page = login_form(refusal.status(), &raw_name, &raw_room, &refusal.to_string());
+            match refusal.retry_after() {
                 Some(secs) => page.with_header(header("Retry-After", &secs.to_string())),
                 None => page,
             }

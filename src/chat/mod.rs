@@ -1,0 +1,594 @@
+//! The chat itself, with no sockets: sessions, rooms, members, the history
+//! cache, presence and rate-limit scores, and the rules that change them.
+//!
+//! Nothing here reads a clock, touches a socket or knows a thread. Every
+//! change comes in as a call with `now` (a command from `cmd/`, or one of the
+//! lifecycle calls below), and every consequence goes out as data the hub
+//! picks up:
+//!
+//! - **replies**: bytes for one connection (`hello`, `joined`, an error), in
+//!   [`Chat::take_out`], which the hub drains after every event so that a
+//!   connection's answers keep the order of its requests;
+//! - **room batches**: notices and messages for everyone in a room, handed
+//!   out once per pass by [`Chat::deliver`], one shared chunk per room;
+//! - **closes**: connections the rules want gone (a flood, an ended session);
+//! - **writes to storage**: new messages wait in `unsaved` until
+//!   [`Chat::commit`] has stored them, and only then join their rooms'
+//!   batches. Commit before you tell: a message anyone has seen survives a
+//!   crash.
+//!
+//! So the same rules serve any caller (a WebSocket today; a bot or another
+//! node later), and the unit tests in `tests.rs` drive them with a chosen
+//! `now`: exact, fast, no sleeps.
+
+mod room;
+mod sessions;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::config::{
+    Config, MAX_PRESENCE_INTERVAL, MAX_REPLY_BYTES, PRESENCE_INTERVAL_PER_MEMBER, RATE_HALF_LIFE,
+    RETENTION_INTERVAL,
+};
+use crate::protocol::{self, close, now_millis, ChatMessage, ErrorCode, Limits, Rejection, Reply};
+use crate::ratelimit::{Budgets, Verdict};
+use crate::storage::{Batch, SessionChange, StorageError, Store};
+
+pub use room::{newest_within, Presence, Room};
+pub use sessions::{Session, Sessions};
+
+/// Identifies one connection for its whole life. Never reused. The chat
+/// knows it only as "where this member's frames go".
+pub type ConnId = u64;
+
+/// Identifies one login session. The browser holds the token instead.
+pub type SessionId = u64;
+
+/// How often expired sessions are swept (they are also checked on every use).
+const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Who asked, and where the answer goes. Every command takes one, so the
+/// rules do not care whether the asker is a WebSocket or something else.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller {
+    /// Who: the session the request acts as. Its name signs messages, and
+    /// its budget is charged.
+    pub session: SessionId,
+    /// The client's address (`ratelimit::address_key`): its budget is
+    /// charged too, so many sessions from one place share one limit.
+    pub address: IpAddr,
+    /// Where answers go: the connection that asked.
+    pub conn: ConnId,
+    /// How many bytes of answer that connection can take now (free room in
+    /// its queue). A `joined` or `history` is cut to fit.
+    pub room_for_reply: usize,
+}
+
+impl Caller {
+    /// How many bytes of messages an answer may carry: `MAX_REPLY_BYTES`, and
+    /// no more than half of what the caller's queue has free, so that the
+    /// answer and the room's next batch both fit.
+    pub fn reply_budget(&self) -> usize {
+        MAX_REPLY_BYTES.min(self.room_for_reply / 2)
+    }
+}
+
+/// A connection in the chat: whose it is and which rooms it is in.
+struct Member {
+    session: SessionId,
+    /// Keys of its rooms, in the order it joined them.
+    rooms: Vec<String>,
+}
+
+/// What the rules want done outside the chat, drained by the hub after
+/// every event.
+#[derive(Default)]
+pub struct Out {
+    /// Frames for one connection each, in order.
+    pub replies: Vec<(ConnId, Arc<[u8]>)>,
+    /// Connections to close with this code and reason (after their replies).
+    pub closes: Vec<(ConnId, u16, &'static str)>,
+}
+
+/// All chat state. Owned by the hub thread alone, so it needs no locks.
+pub struct Chat {
+    config: Config,
+    limits: Limits,
+    sessions: Sessions,
+    rooms: HashMap<String, Room>,
+    members: HashMap<ConnId, Member>,
+    /// Per-session and per-address scores; `None` when rate limiting is off.
+    budgets: Option<Budgets<SessionId>>,
+    /// History, rooms and sessions on disk: SQLite today (see `storage`).
+    store: Box<dyn Store>,
+    out: Out,
+    /// Messages posted this pass, saved in one transaction by `commit`
+    /// before anyone receives them: (room key, message, sender).
+    unsaved: Vec<(String, ChatMessage, ConnId)>,
+    /// Sessions saved or forgotten this pass, written with the messages.
+    session_changes: Vec<SessionChange>,
+    /// Keys of rooms whose `batch` is not empty.
+    batched: Vec<String>,
+    /// Rooms whose member list changed and is still to be sent.
+    presence_pending: Vec<String>,
+    /// Rooms that may have become idle, to drop from memory.
+    maybe_idle: Vec<String>,
+    /// Pending leave notices, in deadline order (the grace period is constant).
+    leaving: VecDeque<(Instant, String, SessionId)>,
+    next_sweep: Instant,
+    /// When old messages are next deleted, with `--retention`.
+    next_retention: Instant,
+    /// Set by `shut_down`: nobody leaves any more (everyone is leaving).
+    shutting_down: bool,
+}
+
+impl Chat {
+    /// A chat starting from what `store` holds: its sessions are valid again,
+    /// and rooms load from it when first used.
+    pub fn new(
+        config: Config,
+        mut store: Box<dyn Store>,
+        now: Instant,
+    ) -> Result<Chat, StorageError> {
+        let budgets = match (config.rate_limit, config.address_budget()) {
+            (Some(session), Some(address)) => Some(Budgets::new(session, address, RATE_HALF_LIFE)),
+            _ => None,
+        };
+        let (sessions, expired) = Sessions::restore(&config, store.sessions()?, now, now_millis());
+        let mut chat = Chat {
+            limits: Limits::new(config.history),
+            sessions,
+            rooms: HashMap::new(),
+            members: HashMap::new(),
+            budgets,
+            store,
+            out: Out::default(),
+            unsaved: Vec::new(),
+            session_changes: Vec::new(),
+            batched: Vec::new(),
+            presence_pending: Vec::new(),
+            maybe_idle: Vec::new(),
+            leaving: VecDeque::new(),
+            next_sweep: now + SWEEP_INTERVAL,
+            next_retention: now,
+            shutting_down: false,
+            config,
+        };
+        // Sessions that expired while natter was stopped must not work even
+        // until the first sweep: they go from storage now.
+        chat.session_changes.extend(expired);
+        chat.commit();
+        Ok(chat)
+    }
+
+    /// What the rules asked for since the last call.
+    pub fn take_out(&mut self) -> Out {
+        std::mem::take(&mut self.out)
+    }
+
+    // -- answering -------------------------------------------------------------
+
+    /// Queue one frame for one connection.
+    pub fn reply(&mut self, conn: ConnId, frame: Arc<[u8]>) {
+        self.out.replies.push((conn, frame));
+    }
+
+    /// Tell a connection why its request was refused.
+    pub fn refuse(&mut self, conn: ConnId, rejection: &Rejection) {
+        self.reply(conn, error_frame(rejection));
+    }
+
+    /// Ask the hub to close a connection, after what is already queued for it.
+    pub fn close(&mut self, conn: ConnId, code: u16, reason: &'static str) {
+        self.out.closes.push((conn, code, reason));
+    }
+
+    // -- state the commands work on -------------------------------------------
+
+    pub fn session(&self, id: SessionId) -> Option<&Session> {
+        self.sessions.get(id)
+    }
+
+    pub fn sessions(&self) -> &Sessions {
+        &self.sessions
+    }
+
+    pub fn sessions_mut(&mut self) -> &mut Sessions {
+        &mut self.sessions
+    }
+
+    /// Storage, for reads a command needs now (history pages, replays).
+    /// Writes go through `stage` and `commit`, never straight here.
+    pub fn store(&mut self) -> &mut dyn Store {
+        self.store.as_mut()
+    }
+
+    /// The connection is now in room `key`.
+    pub fn enter(&mut self, conn: ConnId, key: &str) {
+        if let Some(m) = self.members.get_mut(&conn) {
+            m.rooms.push(key.to_string());
+        }
+    }
+
+    /// The connection is no longer in room `key`.
+    pub fn exit(&mut self, conn: ConnId, key: &str) {
+        if let Some(m) = self.members.get_mut(&conn) {
+            m.rooms.retain(|k| k != key);
+        }
+    }
+
+    /// A new message, to be stored by `commit` and only then delivered.
+    pub fn stage(&mut self, key: String, message: ChatMessage, sender: ConnId) {
+        self.unsaved.push((key, message, sender));
+    }
+
+    // -- rate limits -----------------------------------------------------------
+
+    /// Charge `cost` to the caller's session and address. With `client_id`,
+    /// a refusal names it, so the page marks that message as not sent.
+    /// Returns whether the request may go ahead; if not, the caller has been
+    /// told (`rate_limited`) or, far past its budget, is being closed.
+    pub fn charge(
+        &mut self,
+        caller: &Caller,
+        cost: f64,
+        client_id: Option<&str>,
+        now: Instant,
+    ) -> bool {
+        match self.verdict(caller, cost, now) {
+            Verdict::Allow => true,
+            Verdict::Limit { retry_after_secs } => {
+                let mut r = Rejection::new(
+                    ErrorCode::RateLimited,
+                    format!("slow down: you can send again in {retry_after_secs} s"),
+                );
+                r.client_id = client_id.map(str::to_string);
+                r.retry_after = Some(retry_after_secs);
+                self.refuse(caller.conn, &r);
+                false
+            }
+            Verdict::Close => false,
+        }
+    }
+
+    /// Charge something that gets no answer (`typing`, a ping or a pong):
+    /// over the budget it is dropped without a word, far over it the
+    /// connection is closed.
+    pub fn charge_quietly(&mut self, caller: &Caller, cost: f64, now: Instant) -> bool {
+        matches!(self.verdict(caller, cost, now), Verdict::Allow)
+    }
+
+    /// Charge an address alone (a login has no session yet).
+    pub fn charge_address(&mut self, address: IpAddr, cost: f64, now: Instant) -> Verdict {
+        match self.budgets.as_mut() {
+            Some(budgets) => budgets.charge(None, address, cost, now),
+            None => Verdict::Allow,
+        }
+    }
+
+    /// Charge `cost` only if both budgets allow it; a refusal costs nothing.
+    pub fn charge_if_allowed(
+        &mut self,
+        session: SessionId,
+        address: IpAddr,
+        cost: f64,
+        now: Instant,
+    ) -> bool {
+        let Some(budgets) = self.budgets.as_mut() else {
+            return true;
+        };
+        if budgets.check(Some(session), address, cost, now) != Verdict::Allow {
+            return false;
+        }
+        budgets.charge(Some(session), address, cost, now);
+        true
+    }
+
+    fn verdict(&mut self, caller: &Caller, cost: f64, now: Instant) -> Verdict {
+        let Some(budgets) = self.budgets.as_mut() else {
+            return Verdict::Allow;
+        };
+        let verdict = budgets.charge(Some(caller.session), caller.address, cost, now);
+        if verdict == Verdict::Close {
+            self.close(caller.conn, close::POLICY, "rate limit exceeded");
+        }
+        verdict
+    }
+
+    // -- connections -----------------------------------------------------------
+
+    /// A connection of `session` opened: it gets `hello`, or is refused with a
+    /// close code when its session ended in the meantime.
+    pub fn connect(
+        &mut self,
+        conn: ConnId,
+        session: SessionId,
+        now: Instant,
+    ) -> Result<(), (u16, &'static str)> {
+        if self.shutting_down {
+            return Err((close::GOING_AWAY, "server shutting down"));
+        }
+        let Some(first_use) = self.sessions.open(session, now) else {
+            // Logged out (or expired) between the handshake's check and now.
+            return Err((close::POLICY, "session ended; log in again"));
+        };
+        let s = self.sessions.get(session).expect("`open` found it");
+        if first_use {
+            // Its first socket: from now on it is a real session, and it is
+            // stored, so that it outlives a restart.
+            self.session_changes.push(s.stored(now_millis()));
+        }
+        let hello = protocol::encode(&Reply::Hello {
+            user: &s.name,
+            limits: &self.limits,
+        });
+        self.members.insert(
+            conn,
+            Member {
+                session,
+                rooms: Vec::new(),
+            },
+        );
+        self.reply(conn, hello);
+        Ok(())
+    }
+
+    /// A connection is gone (or going): it leaves every room, and its session
+    /// counts it out. Leave notices wait for the grace period, since a
+    /// dropped socket is often a page reload. Safe to call twice.
+    pub fn disconnect(&mut self, conn: ConnId, now: Instant) {
+        let Some(member) = self.members.remove(&conn) else {
+            return;
+        };
+        for key in member.rooms {
+            self.part(conn, member.session, &key, true, now);
+        }
+        if let Some(change) = self.sessions.close(member.session, now, now_millis()) {
+            // Stored, so that after a restart the session still expires on time.
+            self.session_changes.push(change);
+        }
+    }
+
+    /// The rooms a connection is in, if it is in the chat.
+    pub fn rooms_of(&self, conn: ConnId) -> Option<&[String]> {
+        self.members.get(&conn).map(|m| m.rooms.as_slice())
+    }
+
+    /// The session a connection belongs to.
+    pub fn session_of(&self, conn: ConnId) -> Option<SessionId> {
+        self.members.get(&conn).map(|m| m.session)
+    }
+
+    /// Everyone is about to be closed: nobody is announced as leaving.
+    pub fn shut_down(&mut self) {
+        self.shutting_down = true;
+    }
+
+    // -- the end of a pass -----------------------------------------------------
+
+    /// Save this pass's messages and session changes in one transaction,
+    /// then hand the messages to their rooms. Nobody receives a message
+    /// before it is stored. If saving fails, each message is tried alone (a
+    /// long one may not fit a nearly full database while the others do);
+    /// one that still fails goes to nobody, and its sender is told
+    /// `storage_failed` (the page keeps it pending, to send again).
+    pub fn commit(&mut self) {
+        if self.unsaved.is_empty() && self.session_changes.is_empty() {
+            return;
+        }
+        let unsaved = std::mem::take(&mut self.unsaved);
+        let (messages, senders): (Vec<(String, ChatMessage)>, Vec<ConnId>) =
+            unsaved.into_iter().map(|(k, m, c)| ((k, m), c)).unzip();
+        let batch = Batch {
+            messages,
+            sessions: std::mem::take(&mut self.session_changes),
+        };
+        if let Err(err) = self.store.commit(&batch) {
+            eprintln!(
+                "natter: could not store {} message(s) and {} session change(s): {err}",
+                batch.messages.len(),
+                batch.sessions.len()
+            );
+            let Batch { messages, sessions } = batch;
+            let sessions = Batch {
+                sessions,
+                ..Batch::default()
+            };
+            if let Err(err) = self.store.commit(&sessions) {
+                eprintln!("natter: could not store session changes: {err}");
+            }
+            for ((key, message), conn) in messages.into_iter().zip(senders) {
+                let alone = Batch {
+                    messages: vec![(key, message)],
+                    ..Batch::default()
+                };
+                let stored = self.store.commit(&alone);
+                let (key, message) = alone.messages.into_iter().next().expect("one message");
+                match stored {
+                    Ok(()) => self.publish(key, message),
+                    Err(err) => self.refuse_unsaved(key, message, conn, &err),
+                }
+            }
+            return;
+        }
+        for (key, message) in batch.messages {
+            self.publish(key, message);
+        }
+    }
+
+    /// A stored message goes to its room's batch and history cache.
+    fn publish(&mut self, key: String, message: ChatMessage) {
+        let Some(r) = self.rooms.get_mut(&key) else {
+            return; // Everyone left; it is stored, and that is all.
+        };
+        r.add_to_batch(
+            &protocol::encode(&Reply::Message(&message)),
+            &key,
+            &mut self.batched,
+        );
+        r.history.push_back(message);
+        while r.history.len() > self.config.history {
+            r.history.pop_front();
+        }
+    }
+
+    /// A message that could not be stored is sent to nobody; its sender is
+    /// told, and may send it again with the same `client_id`.
+    fn refuse_unsaved(&mut self, key: String, message: ChatMessage, conn: ConnId, err: &str) {
+        if let Some(session) = self.session_of(conn) {
+            self.sessions.forget_post(session, &key, message.id);
+        }
+        let mut r = Rejection::new(
+            ErrorCode::StorageFailed,
+            format!("your message could not be saved ({err}); it was not sent"),
+        );
+        r.room = Some(message.room.to_string());
+        r.client_id = message.client_id;
+        self.refuse(conn, &r);
+    }
+
+    /// Add each changed member list to its room's batch: once per pass at
+    /// most, and in big rooms no more often than
+    /// `PRESENCE_INTERVAL_PER_MEMBER` allows.
+    pub fn flush_presence(&mut self, now: Instant) {
+        let mut later = Vec::new();
+        for key in std::mem::take(&mut self.presence_pending) {
+            let Some(r) = self.rooms.get_mut(&key) else {
+                continue;
+            };
+            if r.next_presence.is_some_and(|due| due > now) {
+                later.push(key);
+                continue;
+            }
+            r.presence_dirty = false;
+            let spacing = PRESENCE_INTERVAL_PER_MEMBER * r.members.len() as u32;
+            r.next_presence = Some(now + spacing.min(MAX_PRESENCE_INTERVAL));
+            let members = r.member_names();
+            let presence = protocol::encode(&Reply::Presence {
+                room: &r.name,
+                members: &members,
+            });
+            r.add_to_batch(&presence, &key, &mut self.batched);
+        }
+        self.presence_pending = later;
+    }
+
+    /// Hand every room's batch to its members as one shared chunk: `send`
+    /// is called once per member. A thousand members cost a thousand
+    /// reference-count increments, not a thousand encodings.
+    pub fn deliver(&mut self, mut send: impl FnMut(ConnId, &Arc<[u8]>)) {
+        for key in std::mem::take(&mut self.batched) {
+            let Some(r) = self.rooms.get_mut(&key) else {
+                continue;
+            };
+            let chunk: Arc<[u8]> = std::mem::take(&mut r.batch).into();
+            for &m in &r.members {
+                send(m, &chunk);
+            }
+        }
+    }
+
+    /// Rooms nobody is in leave memory; storage keeps their history.
+    pub fn drop_idle_rooms(&mut self) {
+        for key in std::mem::take(&mut self.maybe_idle) {
+            if self.rooms.get(&key).is_some_and(Room::is_idle) {
+                self.rooms.remove(&key);
+            }
+        }
+    }
+
+    // -- timers ----------------------------------------------------------------
+
+    /// The earliest moment the chat needs `tick` without an event arriving.
+    pub fn next_deadline(&self) -> Instant {
+        let mut at = self.next_sweep;
+        if let Some((deadline, _, _)) = self.leaving.front() {
+            at = at.min(*deadline);
+        }
+        for key in &self.presence_pending {
+            if let Some(due) = self.rooms.get(key).and_then(|r| r.next_presence) {
+                at = at.min(due);
+            }
+        }
+        at
+    }
+
+    /// Leave notices whose grace ran out, old messages past `--retention`,
+    /// expired sessions and forgotten rate-limit scores.
+    pub fn tick(&mut self, now: Instant) {
+        while self
+            .leaving
+            .front()
+            .is_some_and(|(deadline, _, _)| *deadline <= now)
+        {
+            let (_, key, session) = self.leaving.pop_front().expect("front exists");
+            let Some(r) = self.rooms.get_mut(&key) else {
+                continue;
+            };
+            if r.present.get(&session).is_some_and(|p| p.conns == 0) {
+                let name = r.present.remove(&session).expect("checked above").name;
+                self.announce(&key, &name, protocol::SystemEvent::Leave);
+            }
+        }
+        if let Some(retention) = self.config.retention.filter(|_| now >= self.next_retention) {
+            self.next_retention = now + RETENTION_INTERVAL;
+            self.delete_old(retention);
+        }
+        if now >= self.next_sweep {
+            self.next_sweep = now + SWEEP_INTERVAL;
+            for id in self.sessions.expired(now) {
+                self.end_session(id);
+            }
+            if let Some(budgets) = &mut self.budgets {
+                budgets.sweep(now);
+            }
+        }
+    }
+
+    /// `--retention`: delete stored messages older than `retention`, and the
+    /// same from the rooms in memory, so nobody is shown what was deleted.
+    fn delete_old(&mut self, retention: Duration) {
+        let cutoff = now_millis().saturating_sub(retention.as_millis() as u64);
+        match self.store.delete_before(cutoff) {
+            Ok(0) => {}
+            Ok(n) => println!("natter: retention deleted {n} message(s)"),
+            Err(err) => eprintln!("natter: retention could not delete old messages: {err}"),
+        }
+        for r in self.rooms.values_mut() {
+            r.history.retain(|m| m.ts >= cutoff);
+        }
+    }
+
+    /// Forget a session (logout, expiry, eviction, a new name) and close its
+    /// connections with 1008.
+    pub fn end_session(&mut self, id: SessionId) {
+        let conns: Vec<ConnId> = self
+            .members
+            .iter()
+            .filter(|(_, m)| m.session == id)
+            .map(|(&c, _)| c)
+            .collect();
+        for conn in conns {
+            self.close(conn, close::POLICY, "session ended; log in again");
+        }
+        if let Some(change) = self.sessions.remove(id) {
+            self.session_changes.push(change);
+        }
+    }
+}
+
+/// The `error` frame for a refusal.
+pub fn error_frame(rejection: &Rejection) -> Arc<[u8]> {
+    protocol::encode(&Reply::Error {
+        code: rejection.code,
+        message: rejection.message.clone(),
+        room: rejection.room.as_deref(),
+        client_id: rejection.client_id.as_deref(),
+        retry_after: rejection.retry_after,
+    })
+}

@@ -1,0 +1,204 @@
+//! Rooms: who is in them, what they said lately, and the frames waiting to
+//! go out to their members.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::protocol::{self, now_millis, ChatMessage, Reply, SystemEvent};
+use crate::storage::StorageError;
+
+use super::{Chat, ConnId, SessionId};
+
+/// A user shown in a room's member list.
+pub struct Presence {
+    pub name: Arc<str>,
+    /// `protocol::name_key(name)`, kept so that checking a new name against
+    /// a big room does not compute a thousand keys.
+    pub key: String,
+    /// This session's connections in the room.
+    pub conns: usize,
+    /// When this user's last `typing` went out here (see `TYPING_INTERVAL`).
+    pub typing_at: Option<Instant>,
+}
+
+pub struct Room {
+    /// The first spelling of the room's name, sent in every `room` field.
+    pub name: Arc<str>,
+    /// Connections in the room: they receive its frames.
+    pub members: Vec<ConnId>,
+    /// Users in the member list, by session. A user whose last connection
+    /// left stays here during the leave grace period.
+    pub present: BTreeMap<SessionId, Presence>,
+    /// The newest messages (up to `--history`), oldest first: a cache of
+    /// what storage holds, so joining a busy room reads no disk.
+    pub history: VecDeque<ChatMessage>,
+    pub next_id: u64,
+    /// Frames produced this pass, not yet handed to the members.
+    pub batch: Vec<u8>,
+    /// The member list changed since it was last sent.
+    pub presence_dirty: bool,
+    /// The member list may not be sent again before this (see
+    /// `PRESENCE_INTERVAL_PER_MEMBER`).
+    pub next_presence: Option<Instant>,
+}
+
+impl Room {
+    fn new(name: &str) -> Room {
+        Room {
+            name: name.into(),
+            members: Vec::new(),
+            present: BTreeMap::new(),
+            history: VecDeque::new(),
+            next_id: 1,
+            batch: Vec::new(),
+            presence_dirty: false,
+            next_presence: None,
+        }
+    }
+
+    /// Member names, sorted case-insensitively, for `joined` and `presence`.
+    pub fn member_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.present.values().map(|p| &*p.name).collect();
+        names.sort_by_key(|n| n.to_lowercase());
+        names
+    }
+
+    /// Whether another session in the room already goes by a name with this
+    /// `name_key` (look-alikes count as the same name).
+    pub fn name_taken(&self, key: &str, by_other_than: Option<SessionId>) -> bool {
+        let others = self
+            .present
+            .iter()
+            .filter(|(&s, _)| Some(s) != by_other_than);
+        others.into_iter().any(|(_, p)| p.key == key)
+    }
+
+    /// Nobody here and nothing waiting to go out: the room can leave memory
+    /// (its history stays in storage).
+    pub fn is_idle(&self) -> bool {
+        self.members.is_empty() && self.present.is_empty() && self.batch.is_empty()
+    }
+
+    /// Append an encoded frame to this pass's batch for the room `key`,
+    /// noting the room in `batched` when its batch was empty.
+    pub fn add_to_batch(&mut self, frame: &[u8], key: &str, batched: &mut Vec<String>) {
+        if self.batch.is_empty() {
+            batched.push(key.to_string());
+        }
+        self.batch.extend_from_slice(frame);
+    }
+}
+
+impl Chat {
+    /// The room for `key`: from memory, else from storage (name, next id and
+    /// recent history), else a new room named `display`.
+    pub fn load_room(&mut self, key: &str, display: &str) -> Result<&mut Room, StorageError> {
+        if !self.rooms.contains_key(key) {
+            let room = match self.store.room(key)? {
+                Some(stored) => {
+                    let mut room = Room::new(&stored.name);
+                    room.next_id = stored.next_id;
+                    let history = self.config.history;
+                    let (recent, _) = self.store.before(key, &room.name, u64::MAX, history)?;
+                    room.history = recent.into();
+                    room
+                }
+                None => Room::new(display),
+            };
+            self.rooms.insert(key.to_string(), room);
+        }
+        Ok(self.rooms.get_mut(key).expect("inserted above"))
+    }
+
+    /// A room in memory.
+    pub fn room(&self, key: &str) -> Option<&Room> {
+        self.rooms.get(key)
+    }
+
+    pub fn room_mut(&mut self, key: &str) -> Option<&mut Room> {
+        self.rooms.get_mut(key)
+    }
+
+    /// Take one connection out of a room. When it was the user's last
+    /// connection there, the leave notice is posted now (`grace` false: they
+    /// chose to leave) or after the grace period (a dropped socket may be a
+    /// page reload; coming back in time cancels it, see `tick`).
+    pub fn part(&mut self, conn: ConnId, session: SessionId, key: &str, grace: bool, now: Instant) {
+        let Some(r) = self.rooms.get_mut(key) else {
+            return;
+        };
+        r.members.retain(|&m| m != conn);
+        let Some(presence) = r.present.get_mut(&session) else {
+            return;
+        };
+        presence.conns = presence.conns.saturating_sub(1);
+        if presence.conns > 0 || self.shutting_down {
+            return;
+        }
+        if grace {
+            let deadline = now + self.config.leave_grace;
+            self.leaving.push_back((deadline, key.to_string(), session));
+        } else {
+            let name = r.present.remove(&session).expect("looked up above").name;
+            self.announce(key, &name, SystemEvent::Leave);
+        }
+    }
+
+    /// Post a join or leave notice to a room, and mark its member list to be
+    /// sent (see `flush_presence`).
+    pub fn announce(&mut self, key: &str, user: &str, event: SystemEvent) {
+        let Some(r) = self.rooms.get_mut(key) else {
+            return;
+        };
+        let verb = match event {
+            SystemEvent::Join => "joined",
+            SystemEvent::Leave => "left",
+        };
+        let system = protocol::encode(&Reply::System {
+            room: &r.name,
+            event,
+            user,
+            ts: now_millis(),
+            text: format!("{user} {verb}"),
+        });
+        r.add_to_batch(&system, key, &mut self.batched);
+        if !r.presence_dirty {
+            r.presence_dirty = true;
+            self.presence_pending.push(key.to_string());
+        }
+        if event == SystemEvent::Leave {
+            self.maybe_idle.push(key.to_string());
+        }
+    }
+
+    /// Add a frame to a room's batch (typing notices, from `cmd::typing`).
+    pub fn broadcast(&mut self, key: &str, frame: &[u8]) {
+        if let Some(r) = self.rooms.get_mut(key) {
+            r.add_to_batch(frame, key, &mut self.batched);
+        }
+    }
+
+    /// A room loaded for nothing (a refused join) may leave memory again.
+    pub fn maybe_idle(&mut self, key: &str) {
+        self.maybe_idle.push(key.to_string());
+    }
+}
+
+/// The newest of `messages` (oldest first) whose encoded size fits in
+/// `budget` bytes, still oldest first, and whether any were left out.
+pub fn newest_within(messages: Vec<&ChatMessage>, budget: usize) -> (Vec<&ChatMessage>, bool) {
+    let mut used = 0;
+    let keep = messages
+        .iter()
+        .rev()
+        .take_while(|m| {
+            used += protocol::encoded_len(m);
+            used <= budget
+        })
+        .count();
+    let cut = keep < messages.len();
+    let mut messages = messages;
+    messages.drain(..messages.len() - keep);
+    (messages, cut)
+}

@@ -1,0 +1,315 @@
+//! Login sessions: who is who, how long a session lives, and which one makes
+//! way when the chat is full.
+//!
+//! A session is made by the login form and lives in the browser as a cookie
+//! holding a random token. The server keeps only `session::token_key` of the
+//! token (a hash), so a copy of the database logs nobody in.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::cmd::login::LoginRefusal;
+use crate::config::{
+    Config, CLIENT_ID_MEMORY, MIN_IDLE_TO_EVICT, STORED_SESSION_BYTES, UNUSED_SESSION_TTL,
+};
+use crate::storage::{SessionChange, StoredSession};
+
+use super::SessionId;
+
+/// One login.
+pub struct Session {
+    /// `session::token_key` of the cookie's token.
+    token: String,
+    pub name: Arc<str>,
+    /// The address (`ratelimit::address_key`) it was made from, which its
+    /// count per address is kept by. `None` for sessions from before a
+    /// restart: addresses are not stored.
+    address: Option<IpAddr>,
+    /// Open connections of this session.
+    conns: usize,
+    /// When `conns` last dropped to zero (or when the session was made).
+    idle_since: Instant,
+    /// Whether it has ever opened a WebSocket. Only such sessions are stored
+    /// (see `UNUSED_SESSION_TTL`).
+    used: bool,
+    /// It was loaded from storage at start: its `recent` client ids were
+    /// lost with the old process, so a resend is also looked for in the
+    /// room's history (see `cmd::post`).
+    pub restored: bool,
+    /// Recent `client_id`s with the room key and message id they were posted
+    /// as, so a page that resends after a reconnect never posts twice.
+    recent: VecDeque<(String, String, u64)>,
+}
+
+impl Session {
+    /// This session as storage keeps it.
+    pub fn stored(&self, now_ms: u64) -> SessionChange {
+        SessionChange::Save {
+            token: self.token.clone(),
+            name: self.name.to_string(),
+            idle_since_ms: now_ms,
+        }
+    }
+}
+
+/// Every session, with the indexes that make expiry and eviction cheap.
+pub struct Sessions {
+    by_id: HashMap<SessionId, Session>,
+    tokens: HashMap<String, SessionId>,
+    /// Sessions made from each address (`Session::address`).
+    per_address: HashMap<IpAddr, BTreeSet<SessionId>>,
+    /// Sessions that never opened a socket, oldest first: the first to go
+    /// when the chat is full.
+    unused: BTreeSet<SessionId>,
+    /// Sessions that had a socket and have none open now, longest idle
+    /// first: the next to go, once idle for `MIN_IDLE_TO_EVICT`.
+    idle: BTreeSet<(Instant, SessionId)>,
+    /// At most this many sessions: `--max-sessions`, or fewer with a
+    /// database budget (see `STORED_SESSION_BYTES`).
+    max: usize,
+    max_per_address: usize,
+    ttl: Duration,
+    next_id: SessionId,
+}
+
+impl Sessions {
+    /// The sessions `stored` holds, valid again; and the deletions of those
+    /// that expired while natter was stopped.
+    pub fn restore(
+        config: &Config,
+        stored: Vec<StoredSession>,
+        now: Instant,
+        now_ms: u64,
+    ) -> (Sessions, Vec<SessionChange>) {
+        let max = config.db_max_bytes.map_or(config.max_sessions, |budget| {
+            ((budget / 4 / STORED_SESSION_BYTES) as usize)
+                .max(100)
+                .min(config.max_sessions)
+        });
+        let mut sessions = Sessions {
+            by_id: HashMap::new(),
+            tokens: HashMap::new(),
+            per_address: HashMap::new(),
+            unused: BTreeSet::new(),
+            idle: BTreeSet::new(),
+            max,
+            max_per_address: config.max_sessions_per_ip,
+            ttl: config.session_ttl,
+            next_id: 1,
+        };
+        let mut expired = Vec::new();
+        for s in stored {
+            let idle_for = Duration::from_millis(now_ms.saturating_sub(s.idle_since_ms));
+            if idle_for >= sessions.ttl {
+                expired.push(SessionChange::Delete { token: s.token });
+                continue;
+            }
+            let idle_since = now.checked_sub(idle_for).unwrap_or(now);
+            let id = sessions.add(s.token, s.name.into(), None, idle_since, true);
+            sessions.idle.insert((idle_since, id));
+            sessions.by_id.get_mut(&id).expect("just added").restored = true;
+        }
+        (sessions, expired)
+    }
+
+    fn add(
+        &mut self,
+        token: String,
+        name: Arc<str>,
+        address: Option<IpAddr>,
+        now: Instant,
+        used: bool,
+    ) -> SessionId {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.tokens.insert(token.clone(), id);
+        let session = Session {
+            token,
+            name,
+            address,
+            conns: 0,
+            idle_since: now,
+            used,
+            restored: false,
+            recent: VecDeque::new(),
+        };
+        self.by_id.insert(id, session);
+        id
+    }
+
+    /// A new session, not stored yet: only once it opens a socket (`open`),
+    /// so that sessions nobody uses never take the database's space.
+    pub fn insert(
+        &mut self,
+        token: String,
+        name: Arc<str>,
+        address: IpAddr,
+        now: Instant,
+    ) -> SessionId {
+        let id = self.add(token, name, Some(address), now, false);
+        self.per_address.entry(address).or_default().insert(id);
+        self.unused.insert(id);
+        id
+    }
+
+    pub fn get(&self, id: SessionId) -> Option<&Session> {
+        self.by_id.get(&id)
+    }
+
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// The session a cookie's token key belongs to, if it exists and has not
+    /// expired. Expiry is checked here, on every lookup, and not only by the
+    /// sweep: a session past its time never works again, even for a moment.
+    pub fn live(&self, token_key: &str, now: Instant) -> Option<SessionId> {
+        let id = *self.tokens.get(token_key)?;
+        let session = self.by_id.get(&id)?;
+        (!self.is_expired(session, now)).then_some(id)
+    }
+
+    /// The session a token key belongs to, expired or not (for logout).
+    pub fn by_token(&self, token_key: &str) -> Option<SessionId> {
+        self.tokens.get(token_key).copied()
+    }
+
+    /// A session expires once it has had no open socket for its time to
+    /// live: `UNUSED_SESSION_TTL` if it never opened one, else `session_ttl`.
+    fn is_expired(&self, session: &Session, now: Instant) -> bool {
+        let ttl = match session.used {
+            true => self.ttl,
+            false => UNUSED_SESSION_TTL.min(self.ttl),
+        };
+        session.conns == 0 && now.duration_since(session.idle_since) >= ttl
+    }
+
+    /// Every session past its time, for the sweep.
+    pub fn expired(&self, now: Instant) -> Vec<SessionId> {
+        let expired = self.by_id.iter().filter(|(_, s)| self.is_expired(s, now));
+        expired.map(|(&id, _)| id).collect()
+    }
+
+    /// A connection of `id` opened. `None` if the session is gone or
+    /// expired; else whether this was its first socket ever (store it now).
+    pub fn open(&mut self, id: SessionId, now: Instant) -> Option<bool> {
+        let live = self
+            .by_id
+            .get(&id)
+            .is_some_and(|s| !self.is_expired(s, now));
+        if !live {
+            return None;
+        }
+        let s = self.by_id.get_mut(&id).expect("checked above");
+        if s.conns == 0 && s.used {
+            self.idle.remove(&(s.idle_since, id));
+        }
+        self.unused.remove(&id);
+        s.conns += 1;
+        let first_use = !s.used;
+        s.used = true;
+        Some(first_use)
+    }
+
+    /// A connection of `id` closed. When it was the last, the session is
+    /// idle from now, and storage is told when (so that after a restart it
+    /// still expires on time).
+    pub fn close(&mut self, id: SessionId, now: Instant, now_ms: u64) -> Option<SessionChange> {
+        let s = self.by_id.get_mut(&id)?;
+        s.conns = s.conns.saturating_sub(1);
+        if s.conns > 0 {
+            return None;
+        }
+        s.idle_since = now;
+        self.idle.insert((now, id));
+        Some(s.stored(now_ms))
+    }
+
+    /// Forget a session. Returns its deletion from storage, if it was stored.
+    pub fn remove(&mut self, id: SessionId) -> Option<SessionChange> {
+        let session = self.by_id.remove(&id)?;
+        self.tokens.remove(&session.token);
+        self.unused.remove(&id);
+        self.idle.remove(&(session.idle_since, id));
+        if let Some(address) = session.address {
+            if let Some(ids) = self.per_address.get_mut(&address) {
+                ids.remove(&id);
+                if ids.is_empty() {
+                    self.per_address.remove(&address);
+                }
+            }
+        }
+        session.used.then_some(SessionChange::Delete {
+            token: session.token,
+        })
+    }
+
+    /// Before a new session from `address`: which session must make way, if
+    /// any, to keep within the caps per address and in all. The first to go
+    /// is the oldest that never opened a socket; then the longest idle, but
+    /// only one idle for `MIN_IDLE_TO_EVICT`, so nobody who was chatting a
+    /// moment ago (a page reload, a phone asleep, a restart) loses their
+    /// session to a flood of logins. Past that, the login is refused.
+    pub fn victim(&self, address: IpAddr, now: Instant) -> Result<Option<SessionId>, LoginRefusal> {
+        let evictable = |since: Instant| now.duration_since(since) >= MIN_IDLE_TO_EVICT;
+        if let Some(ids) = self
+            .per_address
+            .get(&address)
+            .filter(|ids| ids.len() >= self.max_per_address)
+        {
+            // At most `max_per_address` of them: a short scan.
+            let unused = ids.iter().find(|id| self.unused.contains(id));
+            let idle = || {
+                ids.iter()
+                    .filter_map(|id| self.by_id.get(id).map(|s| (id, s)))
+                    .filter(|(_, s)| s.conns == 0 && evictable(s.idle_since))
+                    .min_by_key(|(_, s)| s.idle_since)
+                    .map(|(id, _)| id)
+            };
+            return match unused.or_else(idle) {
+                Some(&victim) => Ok(Some(victim)),
+                None => Err(LoginRefusal::TooManyFromAddress {
+                    cap: self.max_per_address,
+                }),
+            };
+        }
+        if self.by_id.len() >= self.max {
+            let idle = self.idle.first().filter(|(since, _)| evictable(*since));
+            return match self.unused.first().copied().or(idle.map(|&(_, id)| id)) {
+                Some(victim) => Ok(Some(victim)),
+                None => Err(LoginRefusal::Full { max: self.max }),
+            };
+        }
+        Ok(None)
+    }
+
+    /// The id of the message this session already posted in `key` with this
+    /// `client_id`, if it did recently.
+    pub fn posted(&self, id: SessionId, key: &str, client_id: &str) -> Option<u64> {
+        let s = self.by_id.get(&id)?;
+        let found = s.recent.iter().find(|(c, k, _)| c == client_id && k == key);
+        found.map(|&(_, _, message)| message)
+    }
+
+    /// Remember that this session posted `client_id` in `key` as `message`.
+    pub fn remember_post(&mut self, id: SessionId, key: &str, client_id: &str, message: u64) {
+        let Some(s) = self.by_id.get_mut(&id) else {
+            return;
+        };
+        if s.recent.len() == CLIENT_ID_MEMORY {
+            s.recent.pop_front();
+        }
+        s.recent
+            .push_back((client_id.to_string(), key.to_string(), message));
+    }
+
+    /// Forget a post that could not be saved, so a resend posts it anew.
+    pub fn forget_post(&mut self, id: SessionId, key: &str, message: u64) {
+        if let Some(s) = self.by_id.get_mut(&id) {
+            s.recent.retain(|(_, k, m)| !(k == key && *m == message));
+        }
+    }
+}

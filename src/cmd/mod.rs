@@ -1,0 +1,81 @@
+//! The commands: one file per thing a client can ask, each with its cost and
+//! its rules.
+//!
+//! A command takes the [`Caller`] (who asked, and where answers go), the
+//! request and `now`, and works on the [`Chat`] alone: it never touches a
+//! socket, so a WebSocket, a web request or (later) a bot or another node all
+//! go through the same validation, rate limits, dedupe and commit before you
+//! tell. What it produces (replies, room batches, messages to commit) waits
+//! in the chat for the hub to carry out.
+//!
+//! Adding a request type: a variant in `protocol` (the wire type), a file
+//! here with its cost and `apply`, and one line in [`run`].
+
+pub mod admit;
+pub mod export;
+pub mod history;
+pub mod join;
+pub mod leave;
+pub mod login;
+pub mod logout;
+pub mod lookup;
+pub mod post;
+pub mod typing;
+
+use std::time::Instant;
+
+use crate::chat::{Caller, Chat};
+use crate::config::RATE_COST_INVALID;
+use crate::protocol::{ErrorCode, Rejection, Request};
+
+/// Run one request from a WebSocket client. A refusal goes back to the
+/// caller as an `error` frame.
+pub fn run(chat: &mut Chat, caller: &Caller, request: Request, now: Instant) {
+    let outcome = match request {
+        Request::Join { room, since } => join::apply(chat, caller, room, since, now),
+        Request::Leave { room } => leave::apply(chat, caller, room, now),
+        Request::Message {
+            room,
+            text,
+            client_id,
+        } => post::apply(chat, caller, room, text, client_id, now),
+        Request::Typing { room } => typing::apply(chat, caller, room, now),
+        Request::History {
+            room,
+            before,
+            limit,
+        } => history::apply(chat, caller, room, before, limit, now),
+    };
+    if let Err(rejection) = outcome {
+        chat.refuse(caller.conn, &rejection);
+    }
+}
+
+/// `not_joined` unless the caller's connection is in the room `key`.
+fn require_member(
+    chat: &Chat,
+    caller: &Caller,
+    key: &str,
+    room: &str,
+    client_id: Option<&str>,
+) -> Result<(), Rejection> {
+    let rooms = chat.rooms_of(caller.conn).unwrap_or_default();
+    if rooms.iter().any(|k| k == key) {
+        return Ok(());
+    }
+    let mut r = Rejection::new(
+        ErrorCode::NotJoined,
+        format!("you are not in room \"{room}\"; send join first"),
+    );
+    r.room = Some(room.to_string());
+    r.client_id = client_id.map(str::to_string);
+    Err(r)
+}
+
+/// A frame that broke the protocol's rules: refused with its reason, and
+/// charged heavily (a client that keeps sending garbage is soon closed).
+pub fn invalid(chat: &mut Chat, caller: &Caller, rejection: &Rejection, now: Instant) {
+    if chat.charge(caller, RATE_COST_INVALID, None, now) {
+        chat.refuse(caller.conn, rejection);
+    }
+}
