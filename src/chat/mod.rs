@@ -21,6 +21,8 @@
 //! node later), and the unit tests in `tests.rs` drive them with a chosen
 //! `now`: exact, fast, no sleeps.
 
+mod budget;
+mod pass;
 mod room;
 mod sessions;
 #[cfg(test)]
@@ -31,13 +33,10 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::config::{
-    Config, MAX_PRESENCE_INTERVAL, MAX_REPLY_BYTES, PRESENCE_INTERVAL_PER_MEMBER, RATE_HALF_LIFE,
-    RETENTION_INTERVAL,
-};
-use crate::protocol::{self, close, now_millis, ChatMessage, ErrorCode, Limits, Rejection, Reply};
-use crate::ratelimit::{Budgets, Verdict};
-use crate::storage::{Batch, SessionChange, StorageError, Store};
+use crate::config::{Config, MAX_REPLY_BYTES, RATE_HALF_LIFE};
+use crate::protocol::{self, close, now_millis, ChatMessage, Limits, Rejection, Reply};
+use crate::ratelimit::Budgets;
+use crate::storage::{SessionChange, StorageError, Store};
 
 pub use room::{newest_within, Presence, Room};
 pub use sessions::{Session, Sessions};
@@ -227,79 +226,6 @@ impl Chat {
         self.unsaved.push((key, message, sender));
     }
 
-    // -- rate limits -----------------------------------------------------------
-
-    /// Charge `cost` to the caller's session and address. With `client_id`,
-    /// a refusal names it, so the page marks that message as not sent.
-    /// Returns whether the request may go ahead; if not, the caller has been
-    /// told (`rate_limited`) or, far past its budget, is being closed.
-    pub fn charge(
-        &mut self,
-        caller: &Caller,
-        cost: f64,
-        client_id: Option<&str>,
-        now: Instant,
-    ) -> bool {
-        match self.verdict(caller, cost, now) {
-            Verdict::Allow => true,
-            Verdict::Limit { retry_after_secs } => {
-                let mut r = Rejection::new(
-                    ErrorCode::RateLimited,
-                    format!("slow down: you can send again in {retry_after_secs} s"),
-                );
-                r.client_id = client_id.map(str::to_string);
-                r.retry_after = Some(retry_after_secs);
-                self.refuse(caller.conn, &r);
-                false
-            }
-            Verdict::Close => false,
-        }
-    }
-
-    /// Charge something that gets no answer (`typing`, a ping or a pong):
-    /// over the budget it is dropped without a word, far over it the
-    /// connection is closed.
-    pub fn charge_quietly(&mut self, caller: &Caller, cost: f64, now: Instant) -> bool {
-        matches!(self.verdict(caller, cost, now), Verdict::Allow)
-    }
-
-    /// Charge an address alone (a login has no session yet).
-    pub fn charge_address(&mut self, address: IpAddr, cost: f64, now: Instant) -> Verdict {
-        match self.budgets.as_mut() {
-            Some(budgets) => budgets.charge(None, address, cost, now),
-            None => Verdict::Allow,
-        }
-    }
-
-    /// Charge `cost` only if both budgets allow it; a refusal costs nothing.
-    pub fn charge_if_allowed(
-        &mut self,
-        session: SessionId,
-        address: IpAddr,
-        cost: f64,
-        now: Instant,
-    ) -> bool {
-        let Some(budgets) = self.budgets.as_mut() else {
-            return true;
-        };
-        if budgets.check(Some(session), address, cost, now) != Verdict::Allow {
-            return false;
-        }
-        budgets.charge(Some(session), address, cost, now);
-        true
-    }
-
-    fn verdict(&mut self, caller: &Caller, cost: f64, now: Instant) -> Verdict {
-        let Some(budgets) = self.budgets.as_mut() else {
-            return Verdict::Allow;
-        };
-        let verdict = budgets.charge(Some(caller.session), caller.address, cost, now);
-        if verdict == Verdict::Close {
-            self.close(caller.conn, close::POLICY, "rate limit exceeded");
-        }
-        verdict
-    }
-
     // -- connections -----------------------------------------------------------
 
     /// A connection of `session` opened: it gets `hello`, or is refused with a
@@ -367,201 +293,6 @@ impl Chat {
     /// Everyone is about to be closed: nobody is announced as leaving.
     pub fn shut_down(&mut self) {
         self.shutting_down = true;
-    }
-
-    // -- the end of a pass -----------------------------------------------------
-
-    /// Save this pass's messages and session changes in one transaction,
-    /// then hand the messages to their rooms. Nobody receives a message
-    /// before it is stored. If saving fails, each message is tried alone (a
-    /// long one may not fit a nearly full database while the others do);
-    /// one that still fails goes to nobody, and its sender is told
-    /// `storage_failed` (the page keeps it pending, to send again).
-    pub fn commit(&mut self) {
-        if self.unsaved.is_empty() && self.session_changes.is_empty() {
-            return;
-        }
-        let unsaved = std::mem::take(&mut self.unsaved);
-        let (messages, senders): (Vec<(String, ChatMessage)>, Vec<ConnId>) =
-            unsaved.into_iter().map(|(k, m, c)| ((k, m), c)).unzip();
-        let batch = Batch {
-            messages,
-            sessions: std::mem::take(&mut self.session_changes),
-        };
-        if let Err(err) = self.store.commit(&batch) {
-            eprintln!(
-                "natter: could not store {} message(s) and {} session change(s): {err}",
-                batch.messages.len(),
-                batch.sessions.len()
-            );
-            let Batch { messages, sessions } = batch;
-            let sessions = Batch {
-                sessions,
-                ..Batch::default()
-            };
-            if let Err(err) = self.store.commit(&sessions) {
-                eprintln!("natter: could not store session changes: {err}");
-            }
-            for ((key, message), conn) in messages.into_iter().zip(senders) {
-                let alone = Batch {
-                    messages: vec![(key, message)],
-                    ..Batch::default()
-                };
-                let stored = self.store.commit(&alone);
-                let (key, message) = alone.messages.into_iter().next().expect("one message");
-                match stored {
-                    Ok(()) => self.publish(key, message),
-                    Err(err) => self.refuse_unsaved(key, message, conn, &err),
-                }
-            }
-            return;
-        }
-        for (key, message) in batch.messages {
-            self.publish(key, message);
-        }
-    }
-
-    /// A stored message goes to its room's batch and history cache.
-    fn publish(&mut self, key: String, message: ChatMessage) {
-        let Some(r) = self.rooms.get_mut(&key) else {
-            return; // Everyone left; it is stored, and that is all.
-        };
-        r.add_to_batch(
-            &protocol::encode(&Reply::Message(&message)),
-            &key,
-            &mut self.batched,
-        );
-        r.history.push_back(message);
-        while r.history.len() > self.config.history {
-            r.history.pop_front();
-        }
-    }
-
-    /// A message that could not be stored is sent to nobody; its sender is
-    /// told, and may send it again with the same `client_id`.
-    fn refuse_unsaved(&mut self, key: String, message: ChatMessage, conn: ConnId, err: &str) {
-        if let Some(session) = self.session_of(conn) {
-            self.sessions.forget_post(session, &key, message.id);
-        }
-        let mut r = Rejection::new(
-            ErrorCode::StorageFailed,
-            format!("your message could not be saved ({err}); it was not sent"),
-        );
-        r.room = Some(message.room.to_string());
-        r.client_id = message.client_id;
-        self.refuse(conn, &r);
-    }
-
-    /// Add each changed member list to its room's batch: once per pass at
-    /// most, and in big rooms no more often than
-    /// `PRESENCE_INTERVAL_PER_MEMBER` allows.
-    pub fn flush_presence(&mut self, now: Instant) {
-        let mut later = Vec::new();
-        for key in std::mem::take(&mut self.presence_pending) {
-            let Some(r) = self.rooms.get_mut(&key) else {
-                continue;
-            };
-            if r.next_presence.is_some_and(|due| due > now) {
-                later.push(key);
-                continue;
-            }
-            r.presence_dirty = false;
-            let spacing = PRESENCE_INTERVAL_PER_MEMBER * r.members.len() as u32;
-            r.next_presence = Some(now + spacing.min(MAX_PRESENCE_INTERVAL));
-            let members = r.member_names();
-            let presence = protocol::encode(&Reply::Presence {
-                room: &r.name,
-                members: &members,
-            });
-            r.add_to_batch(&presence, &key, &mut self.batched);
-        }
-        self.presence_pending = later;
-    }
-
-    /// Hand every room's batch to its members as one shared chunk: `send`
-    /// is called once per member. A thousand members cost a thousand
-    /// reference-count increments, not a thousand encodings.
-    pub fn deliver(&mut self, mut send: impl FnMut(ConnId, &Arc<[u8]>)) {
-        for key in std::mem::take(&mut self.batched) {
-            let Some(r) = self.rooms.get_mut(&key) else {
-                continue;
-            };
-            let chunk: Arc<[u8]> = std::mem::take(&mut r.batch).into();
-            for &m in &r.members {
-                send(m, &chunk);
-            }
-        }
-    }
-
-    /// Rooms nobody is in leave memory; storage keeps their history.
-    pub fn drop_idle_rooms(&mut self) {
-        for key in std::mem::take(&mut self.maybe_idle) {
-            if self.rooms.get(&key).is_some_and(Room::is_idle) {
-                self.rooms.remove(&key);
-            }
-        }
-    }
-
-    // -- timers ----------------------------------------------------------------
-
-    /// The earliest moment the chat needs `tick` without an event arriving.
-    pub fn next_deadline(&self) -> Instant {
-        let mut at = self.next_sweep;
-        if let Some((deadline, _, _)) = self.leaving.front() {
-            at = at.min(*deadline);
-        }
-        for key in &self.presence_pending {
-            if let Some(due) = self.rooms.get(key).and_then(|r| r.next_presence) {
-                at = at.min(due);
-            }
-        }
-        at
-    }
-
-    /// Leave notices whose grace ran out, old messages past `--retention`,
-    /// expired sessions and forgotten rate-limit scores.
-    pub fn tick(&mut self, now: Instant) {
-        while self
-            .leaving
-            .front()
-            .is_some_and(|(deadline, _, _)| *deadline <= now)
-        {
-            let (_, key, session) = self.leaving.pop_front().expect("front exists");
-            let Some(r) = self.rooms.get_mut(&key) else {
-                continue;
-            };
-            if r.present.get(&session).is_some_and(|p| p.conns == 0) {
-                let name = r.present.remove(&session).expect("checked above").name;
-                self.announce(&key, &name, protocol::SystemEvent::Leave);
-            }
-        }
-        if let Some(retention) = self.config.retention.filter(|_| now >= self.next_retention) {
-            self.next_retention = now + RETENTION_INTERVAL;
-            self.delete_old(retention);
-        }
-        if now >= self.next_sweep {
-            self.next_sweep = now + SWEEP_INTERVAL;
-            for id in self.sessions.expired(now) {
-                self.end_session(id);
-            }
-            if let Some(budgets) = &mut self.budgets {
-                budgets.sweep(now);
-            }
-        }
-    }
-
-    /// `--retention`: delete stored messages older than `retention`, and the
-    /// same from the rooms in memory, so nobody is shown what was deleted.
-    fn delete_old(&mut self, retention: Duration) {
-        let cutoff = now_millis().saturating_sub(retention.as_millis() as u64);
-        match self.store.delete_before(cutoff) {
-            Ok(0) => {}
-            Ok(n) => println!("natter: retention deleted {n} message(s)"),
-            Err(err) => eprintln!("natter: retention could not delete old messages: {err}"),
-        }
-        for r in self.rooms.values_mut() {
-            r.history.retain(|m| m.ts >= cutoff);
-        }
     }
 
     /// Forget a session (logout, expiry, eviction, a new name) and close its

@@ -584,3 +584,25 @@ fn answers_with_many_messages_keep_to_their_byte_budget() {
     let (fit, cut) = newest_within(all, usize::MAX);
     assert_eq!((fit.len(), cut), (10, false));
 }
+
+#[test]
+fn typing_is_passed_on_once_a_second_and_again_right_after_a_message() {
+    let (mut chat, now) = chat(|c| c.rate_limit = None);
+    let alice = lobby_with(&mut chat, 0, now);
+    let typing = r#"{"type":"typing","room":"lobby"}"#;
+    send(&mut chat, &alice, typing, now);
+    send(&mut chat, &alice, typing, now + Duration::from_millis(500));
+    assert_eq!(of_type(&end_pass(&mut chat, 1, now), "typing").len(), 1);
+    send(
+        &mut chat,
+        &alice,
+        r#"{"type":"message","room":"lobby","text":"done"}"#,
+        now,
+    );
+    send(&mut chat, &alice, typing, now + Duration::from_millis(600));
+    assert_eq!(
+        of_type(&end_pass(&mut chat, 1, now), "typing").len(),
+        1,
+        "a message ends typing"
+    );
+}

@@ -46,6 +46,11 @@ pub fn apply(
         .name
         .clone();
     let r = chat.room_mut(&key).expect("members' rooms are loaded");
+    // A message ends its author's typing (pages clear the line when it
+    // arrives), so the next `typing` passes at once, however soon.
+    if let Some(presence) = r.present.get_mut(&caller.session) {
+        presence.typing_at = None;
+    }
     let message = ChatMessage {
         room: r.name.clone(),
         id: r.next_id,

@@ -1,0 +1,204 @@
+//! The end of a pass, and the chat's timers: commit before you tell, then
+//! hand each room's batch to its members.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::config::{MAX_PRESENCE_INTERVAL, PRESENCE_INTERVAL_PER_MEMBER, RETENTION_INTERVAL};
+use crate::protocol::{self, now_millis, ChatMessage, ErrorCode, Rejection, Reply, SystemEvent};
+use crate::storage::Batch;
+
+use super::{Chat, ConnId, Room, SWEEP_INTERVAL};
+
+impl Chat {
+    /// Save this pass's messages and session changes in one transaction,
+    /// then hand the messages to their rooms. Nobody receives a message
+    /// before it is stored. If saving fails, each message is tried alone (a
+    /// long one may not fit a nearly full database while the others do);
+    /// one that still fails goes to nobody, and its sender is told
+    /// `storage_failed` (the page keeps it pending, to send again).
+    pub fn commit(&mut self) {
+        if self.unsaved.is_empty() && self.session_changes.is_empty() {
+            return;
+        }
+        let unsaved = std::mem::take(&mut self.unsaved);
+        let (messages, senders): (Vec<(String, ChatMessage)>, Vec<ConnId>) =
+            unsaved.into_iter().map(|(k, m, c)| ((k, m), c)).unzip();
+        let batch = Batch {
+            messages,
+            sessions: std::mem::take(&mut self.session_changes),
+        };
+        if let Err(err) = self.store.commit(&batch) {
+            eprintln!(
+                "natter: could not store {} message(s) and {} session change(s): {err}",
+                batch.messages.len(),
+                batch.sessions.len()
+            );
+            let Batch { messages, sessions } = batch;
+            let sessions = Batch {
+                sessions,
+                ..Batch::default()
+            };
+            if let Err(err) = self.store.commit(&sessions) {
+                eprintln!("natter: could not store session changes: {err}");
+            }
+            for ((key, message), conn) in messages.into_iter().zip(senders) {
+                let alone = Batch {
+                    messages: vec![(key, message)],
+                    ..Batch::default()
+                };
+                let stored = self.store.commit(&alone);
+                let (key, message) = alone.messages.into_iter().next().expect("one message");
+                match stored {
+                    Ok(()) => self.publish(key, message),
+                    Err(err) => self.refuse_unsaved(key, message, conn, &err),
+                }
+            }
+            return;
+        }
+        for (key, message) in batch.messages {
+            self.publish(key, message);
+        }
+    }
+
+    /// A stored message goes to its room's batch and history cache.
+    fn publish(&mut self, key: String, message: ChatMessage) {
+        let Some(r) = self.rooms.get_mut(&key) else {
+            return; // Everyone left; it is stored, and that is all.
+        };
+        r.add_to_batch(
+            &protocol::encode(&Reply::Message(&message)),
+            &key,
+            &mut self.batched,
+        );
+        r.history.push_back(message);
+        while r.history.len() > self.config.history {
+            r.history.pop_front();
+        }
+    }
+
+    /// A message that could not be stored is sent to nobody; its sender is
+    /// told, and may send it again with the same `client_id`.
+    fn refuse_unsaved(&mut self, key: String, message: ChatMessage, conn: ConnId, err: &str) {
+        if let Some(session) = self.session_of(conn) {
+            self.sessions.forget_post(session, &key, message.id);
+        }
+        let mut r = Rejection::new(
+            ErrorCode::StorageFailed,
+            format!("your message could not be saved ({err}); it was not sent"),
+        );
+        r.room = Some(message.room.to_string());
+        r.client_id = message.client_id;
+        self.refuse(conn, &r);
+    }
+
+    /// Add each changed member list to its room's batch: once per pass at
+    /// most, and in big rooms no more often than
+    /// `PRESENCE_INTERVAL_PER_MEMBER` allows.
+    pub fn flush_presence(&mut self, now: Instant) {
+        let mut later = Vec::new();
+        for key in std::mem::take(&mut self.presence_pending) {
+            let Some(r) = self.rooms.get_mut(&key) else {
+                continue;
+            };
+            if r.next_presence.is_some_and(|due| due > now) {
+                later.push(key);
+                continue;
+            }
+            r.presence_dirty = false;
+            let spacing = PRESENCE_INTERVAL_PER_MEMBER * r.members.len() as u32;
+            r.next_presence = Some(now + spacing.min(MAX_PRESENCE_INTERVAL));
+            let members = r.member_names();
+            let presence = protocol::encode(&Reply::Presence {
+                room: &r.name,
+                members: &members,
+            });
+            r.add_to_batch(&presence, &key, &mut self.batched);
+        }
+        self.presence_pending = later;
+    }
+
+    /// Hand every room's batch to its members as one shared chunk: `send`
+    /// is called once per member. A thousand members cost a thousand
+    /// reference-count increments, not a thousand encodings.
+    pub fn deliver(&mut self, mut send: impl FnMut(ConnId, &Arc<[u8]>)) {
+        for key in std::mem::take(&mut self.batched) {
+            let Some(r) = self.rooms.get_mut(&key) else {
+                continue;
+            };
+            let chunk: Arc<[u8]> = std::mem::take(&mut r.batch).into();
+            for &m in &r.members {
+                send(m, &chunk);
+            }
+        }
+    }
+
+    /// Rooms nobody is in leave memory; storage keeps their history.
+    pub fn drop_idle_rooms(&mut self) {
+        for key in std::mem::take(&mut self.maybe_idle) {
+            if self.rooms.get(&key).is_some_and(Room::is_idle) {
+                self.rooms.remove(&key);
+            }
+        }
+    }
+
+    /// The earliest moment the chat needs `tick` without an event arriving.
+    pub fn next_deadline(&self) -> Instant {
+        let mut at = self.next_sweep;
+        if let Some((deadline, _, _)) = self.leaving.front() {
+            at = at.min(*deadline);
+        }
+        for key in &self.presence_pending {
+            if let Some(due) = self.rooms.get(key).and_then(|r| r.next_presence) {
+                at = at.min(due);
+            }
+        }
+        at
+    }
+
+    /// Leave notices whose grace ran out, old messages past `--retention`,
+    /// expired sessions and forgotten rate-limit scores.
+    pub fn tick(&mut self, now: Instant) {
+        while self
+            .leaving
+            .front()
+            .is_some_and(|(deadline, _, _)| *deadline <= now)
+        {
+            let (_, key, session) = self.leaving.pop_front().expect("front exists");
+            let Some(r) = self.rooms.get_mut(&key) else {
+                continue;
+            };
+            if r.present.get(&session).is_some_and(|p| p.conns == 0) {
+                let name = r.present.remove(&session).expect("checked above").name;
+                self.announce(&key, &name, SystemEvent::Leave);
+            }
+        }
+        if let Some(retention) = self.config.retention.filter(|_| now >= self.next_retention) {
+            self.next_retention = now + RETENTION_INTERVAL;
+            self.delete_old(retention);
+        }
+        if now >= self.next_sweep {
+            self.next_sweep = now + SWEEP_INTERVAL;
+            for id in self.sessions.expired(now) {
+                self.end_session(id);
+            }
+            if let Some(budgets) = &mut self.budgets {
+                budgets.sweep(now);
+            }
+        }
+    }
+
+    /// `--retention`: delete stored messages older than `retention`, and the
+    /// same from the rooms in memory, so nobody is shown what was deleted.
+    fn delete_old(&mut self, retention: Duration) {
+        let cutoff = now_millis().saturating_sub(retention.as_millis() as u64);
+        match self.store.delete_before(cutoff) {
+            Ok(0) => {}
+            Ok(n) => println!("natter: retention deleted {n} message(s)"),
+            Err(err) => eprintln!("natter: retention could not delete old messages: {err}"),
+        }
+        for r in self.rooms.values_mut() {
+            r.history.retain(|m| m.ts >= cutoff);
+        }
+    }
+}
