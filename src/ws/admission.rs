@@ -28,6 +28,9 @@ use crate::ratelimit::address_key;
 /// Why a handshake was refused: the HTTP status and a line for the body.
 pub(super) type Refusal = (StatusCode, &'static str);
 
+/// Why a socket over `--max-per-ip` is refused.
+const TOO_MANY_FROM_ADDRESS: &str = "too many connections from your address (--max-per-ip)";
+
 /// The caps and what they count, shared by every connection thread.
 pub(super) struct Caps {
     /// `--max-connections`: admitted connections in all.
@@ -124,7 +127,7 @@ impl Caps {
         let mut counts = self.counts();
         let mine = counts.per_address.entry(ip).or_default();
         let refusal = if mine.open >= self.max_per_ip {
-            Some("too many connections from your address (--max-per-ip)")
+            Some(TOO_MANY_FROM_ADDRESS)
         } else if pending && mine.pending >= self.max_pending_per_ip {
             Some("too many unfinished handshakes from your address")
         } else {
@@ -155,6 +158,17 @@ impl Caps {
                 Err(None)
             }
         }
+    }
+
+    /// Count a socket in against the address its request names, behind a
+    /// trusted proxy (where `accept` only saw the proxy). Its request has
+    /// arrived, so it is not counted as an unfinished handshake. Refused, it
+    /// is told why by the handshake that is answering it anyway.
+    pub(super) fn arrive_forwarded(self: &Arc<Self>, ip: IpAddr) -> Result<AddressSlot, Refusal> {
+        self.arrive(ip, false).map_err(|refusing| match refusing {
+            Some(refusing) => refusing.why,
+            None => (StatusCode::TOO_MANY_REQUESTS, TOO_MANY_FROM_ADDRESS),
+        })
     }
 
     /// Count a connection in past the caps in all and, for a chat member, per

@@ -169,15 +169,7 @@ fn check_handshake<'a>(
     let token = session_token(request)?;
     let ip = client_ip(addr, header("x-forwarded-for"), context.config.trust_proxy);
     let address = match count_address {
-        true => Some(context.caps.arrive(ip, false).map_err(|refusing| {
-            refusing.map_or(
-                (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "too many connections from your address (--max-per-ip)",
-                ),
-                |refusing| refusing.why,
-            )
-        })?),
+        true => Some(context.caps.arrive_forwarded(ip)?),
         false => None,
     };
     let session = ask_hub(context, &token, ip)?;
@@ -235,7 +227,7 @@ fn ask_hub(context: &WsContext, token: &str, ip: IpAddr) -> Result<SessionId, Re
 /// from the proxy, so with `--trust-proxy` the last `X-Forwarded-For` entry (the
 /// address the proxy itself saw) is used instead. Without the flag the header is
 /// ignored: a client could put anything in it.
-pub fn client_ip(peer: SocketAddr, forwarded_for: &str, trust_proxy: bool) -> IpAddr {
+pub(crate) fn client_ip(peer: SocketAddr, forwarded_for: &str, trust_proxy: bool) -> IpAddr {
     let forwarded = || forwarded_for.rsplit(',').next()?.trim().parse().ok();
     match trust_proxy {
         true => forwarded().unwrap_or(peer.ip()),

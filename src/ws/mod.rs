@@ -70,7 +70,7 @@ use crate::config::{Config, READER_STACK_BYTES};
 use crate::hub::{ConnId, Event};
 use admission::{Arrival, Caps};
 
-pub use handshake::client_ip;
+pub(crate) use handshake::client_ip;
 
 /// The first pause after a failed `accept` (for example, out of file
 /// descriptors): long enough that the loop does not spin while the cause
@@ -83,7 +83,7 @@ const FIRST_ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
 const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 
 /// What every connection thread needs, shared behind an `Arc`.
-pub struct WsContext {
+pub(crate) struct WsContext {
     /// The hub's input. Readers send `Event::Conn`; the handshake sends
     /// `Event::Ask(Ask::Admit)`. Bounded: a reader blocks when the hub is
     /// behind. A failed send means the hub is gone, and the connection ends.
@@ -96,7 +96,7 @@ pub struct WsContext {
 }
 
 impl WsContext {
-    pub fn new(to_hub: Sender<Event>, config: Config, web_port: u16) -> WsContext {
+    pub(crate) fn new(to_hub: Sender<Event>, config: Config, web_port: u16) -> WsContext {
         WsContext {
             to_hub,
             caps: Arc::new(Caps::new(&config)),
@@ -112,7 +112,7 @@ impl WsContext {
 /// thread spawn refuses that one connection, and whatever a connection does
 /// stays in its own thread. To stop it, set `stop` and connect once to wake the
 /// blocking `accept` (see the module doc).
-pub fn accept_loop(listener: TcpListener, context: Arc<WsContext>, stop: Arc<AtomicBool>) {
+pub(crate) fn accept_loop(listener: TcpListener, context: Arc<WsContext>, stop: Arc<AtomicBool>) {
     let mut next_id: ConnId = 1;
     let mut backoff = FIRST_ACCEPT_BACKOFF;
     loop {
