@@ -44,7 +44,8 @@
 //! blocked `read` with an error. Either way the reader's last word to the hub
 //! is `Disconnected`, the thread returns, and the guards it held give its
 //! places under the caps back. Connection threads are never joined: each ends
-//! by itself, at the latest when the hub is gone and its `send` fails.
+//! by itself, when its `read` fails (the socket shut, closed, or idle past the
+//! timeout) or its next `send` finds the hub gone.
 //!
 //! # Stopping the listener
 //!
