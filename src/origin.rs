@@ -1,6 +1,7 @@
-//! Who may talk to this server: the `Host` rule against DNS rebinding, and
-//! the `Origin` rule against other sites posting forms. Pure functions of a
-//! request's headers and the [`Config`], for both listeners.
+//! Who may talk to this server: the `Host` rule against DNS rebinding, the
+//! `Origin` rule against other sites posting forms, and the `Origin` rule
+//! against other sites opening a WebSocket. Pure functions of a request's
+//! headers and the [`Config`], for both listeners.
 //!
 //! **DNS rebinding.** A page on `evil.example` can make its own name resolve
 //! to `127.0.0.1` (or to natter's LAN address) a moment later. The browser then
@@ -12,9 +13,13 @@
 //! **Cross-site forms.** Any site can make a visitor's browser post a form to
 //! natter. The browser says where the form came from (`Origin`, and in newer
 //! browsers `Sec-Fetch-Site`), so natter refuses a login or logout that did not
-//! come from its own pages: [`form_origin_allowed`]. (The WebSocket
-//! handshake's own Origin rule, exactly the pages' origin, is `origin_allowed`
-//! in `ws.rs`; it calls [`host_allowed`] from here first.)
+//! come from its own pages: [`form_origin_allowed`].
+//!
+//! **Cross-site WebSockets.** A WebSocket is not bound by the same-origin
+//! policy: any page can open one to natter, and the browser sends the
+//! visitor's cookie with it. It also sends `Origin`, which the page cannot
+//! forge, so the handshake accepts exactly the pages' own origin:
+//! [`ws_origin_allowed`] (after [`host_allowed`]).
 
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::OnceLock;
@@ -114,6 +119,43 @@ pub fn form_origin_allowed(
             "this form was sent from {origin}, not from natter's own pages; \
              log in and out from natter's own pages"
         )),
+    }
+}
+
+/// The WebSocket handshake's Origin check. Browsers always send `Origin` on a
+/// WebSocket handshake, and a page on another site cannot forge it; checking
+/// it stops other sites from using a visitor's cookie to chat as them. An
+/// empty `Origin` (not a browser, or one that hides it) is refused.
+///
+/// With `--public-url`, that origin exactly. Otherwise the page's own origin:
+/// `http://` + the host this request was sent to + `web_port`, where the pages
+/// are served (the WebSocket listener has a port of its own). Whole strings
+/// are compared, never substrings, so `http://localhost:8080.evil.example`
+/// fails.
+pub fn ws_origin_allowed(origin: &str, host: &str, web_port: u16, config: &Config) -> bool {
+    if origin.is_empty() {
+        return false;
+    }
+    let origin = origin.trim_end_matches('/').to_ascii_lowercase();
+    if let Some(public) = &config.public_url {
+        return origin == public.trim_end_matches('/').to_ascii_lowercase();
+    }
+    let hostname = strip_port(host).to_ascii_lowercase();
+    if hostname.is_empty() {
+        return false;
+    }
+    let expected = match web_port {
+        80 => format!("http://{hostname}"),
+        port => format!("http://{hostname}:{port}"),
+    };
+    origin == expected
+}
+
+/// `example.com:8081` → `example.com`; `[::1]:8081` → `[::1]`.
+fn strip_port(host: &str) -> &str {
+    match host.rfind(':') {
+        Some(i) if !host[i..].contains(']') => &host[..i],
+        _ => host,
     }
 }
 
@@ -303,6 +345,29 @@ mod tests {
         ] {
             assert!(!host_allowed(host, &c), "{host:?}");
         }
+    }
+
+    #[test]
+    fn origin_must_match_exactly() {
+        // The pages on port 8080, the WebSocket listener on 8081.
+        let ok = |origin, host, c: &Config| ws_origin_allowed(origin, host, 8080, c);
+        let c = config();
+        assert!(ok("http://localhost:8080", "localhost:8081", &c));
+        assert!(ok("http://[::1]:8080", "[::1]:8081", &c));
+        assert!(!ok(
+            "http://localhost:8080.evil.example",
+            "localhost:8081",
+            &c
+        ));
+        assert!(!ok("http://evil.example", "localhost:8081", &c));
+        assert!(!ok("http://localhost:9999", "localhost:8081", &c));
+        assert!(!ok("", "localhost:8081", &c));
+        let c = Config {
+            public_url: Some("https://chat.example.com/".into()),
+            ..config()
+        };
+        assert!(ok("https://chat.example.com", "anything", &c));
+        assert!(!ok("https://chat.example.com.evil", "anything", &c));
     }
 
     #[test]
