@@ -101,6 +101,23 @@ impl LoginRefusal {
             retry_after: None,
         }
     }
+
+    /// The HTTP status to answer the login form with.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// Seconds after which trying again may work, for `Retry-After`.
+    pub fn retry_after(&self) -> Option<u64> {
+        self.retry_after
+    }
+}
+
+/// The message a person reads on the login form.
+impl std::fmt::Display for LoginRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
 }
 
 /// One WebSocket connection, as the hub sees it.
