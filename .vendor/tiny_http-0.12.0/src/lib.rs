@@ -465,9 +465,11 @@ impl Server {
                     // natter's patch: upstream handed the error to `recv`
                     // and ended this thread, so one failed `accept` (out of
                     // file descriptors for a moment, in a connection flood)
-                    // stopped the server for good. Wait, and try again.
+                    // stopped the server for good. Wait, and try again; say
+                    // so on stderr, as natter's WebSocket listener does.
                     Err(e) => {
                         log::error!("Error accepting new client: {}", e);
+                        eprintln!("natter: web accept failed: {e}; retrying in {retry_in:?}");
                         thread::sleep(retry_in);
                         retry_in = (retry_in * 2).min(ACCEPT_RETRY_MAX);
                     }
