@@ -498,7 +498,10 @@ fn a_full_chat_refuses_a_login_with_503_and_retry_after() {
     bob.join("lobby");
 
     let page = server.post_form("/login", &[("name", "carol"), ("room", "lobby")], None);
-    assert_eq!(page.status, 503, "a full chat is the server's state: {page:?}");
+    assert_eq!(
+        page.status, 503,
+        "a full chat is the server's state: {page:?}"
+    );
     let retry: u64 = page
         .header("retry-after")
         .and_then(|s| s.parse().ok())
@@ -524,5 +527,9 @@ fn a_name_taken_in_the_room_is_400_without_retry_after() {
     alice.join("lobby");
     let page = server.post_form("/login", &[("name", "alice"), ("room", "lobby")], None);
     assert_eq!(page.status, 400, "{page:?}");
-    assert_eq!(page.header("retry-after"), None, "waiting does not free a name");
+    assert_eq!(
+        page.header("retry-after"),
+        None,
+        "waiting does not free a name"
+    );
 }

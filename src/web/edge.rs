@@ -72,10 +72,10 @@ pub(super) fn check_host(request: &Request, config: &Config) -> Result<(), Page>
     Err(text(421, &message))
 }
 
-/// A page worker: answer requests until the server is unblocked (`stop`).
+/// One page worker: answer requests until the server is unblocked (`stop`).
 /// Several threads run this on one `Server`; each request is handled start
 /// to finish by one of them, or handed to a body thread.
-pub(super) fn serve(server: &Server, context: &Arc<WebContext>) {
+pub(super) fn page_worker(server: &Server, context: &Arc<WebContext>) {
     for request in server.incoming_requests() {
         if needs_own_thread(&request) {
             handle_on_own_thread(request, context);

@@ -133,7 +133,7 @@ pub struct WebControl {
 }
 
 impl WebControl {
-    /// Stop serving pages: wake every page worker so that `supervise` returns.
+    /// Stop serving pages: wake every page worker so that `serve` returns.
     /// Requests already being answered are answered first.
     pub fn stop(&self) {
         self.stopping.store(true, Ordering::SeqCst);
@@ -160,7 +160,7 @@ impl WebControl {
 /// request on a thread per connection; the page workers take whole requests
 /// from it and answer them. The patched tiny_http never stops accepting (see
 /// `.vendor/README.md`), so nothing here has to watch it or rebuild it.
-pub fn supervise(listener: TcpListener, context: Arc<WebContext>, control: Arc<WebControl>) {
+pub fn serve(listener: TcpListener, context: Arc<WebContext>, control: Arc<WebControl>) {
     let limits = edge::limits(&context.config);
     let server = match Server::from_listener_with_limits(listener, None, limits) {
         Ok(server) => Arc::new(server),
@@ -179,11 +179,11 @@ pub fn supervise(listener: TcpListener, context: Arc<WebContext>, control: Arc<W
             let (server, context) = (server.clone(), context.clone());
             thread::Builder::new()
                 .name(format!("web-{i}"))
-                .spawn(move || edge::serve(&server, &context))
+                .spawn(move || edge::page_worker(&server, &context))
                 .ok()
         })
         .collect();
-    edge::serve(&server, &context);
+    edge::page_worker(&server, &context);
     for worker in workers {
         let _ = worker.join();
     }
