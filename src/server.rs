@@ -113,7 +113,7 @@ pub fn start(config: Config) -> Result<Server, Error> {
     let control = web.clone();
     let web_supervisor = thread::Builder::new()
         .name("web".into())
-        .spawn(move || web::supervise(web_listener, web_context, control))?;
+        .spawn(move || web::serve(web_listener, web_context, control))?;
 
     Ok(Server {
         web_addr,

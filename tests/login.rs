@@ -487,3 +487,49 @@ fn login_and_logout_only_accept_post() {
         assert_eq!(page.header("allow"), Some("POST"));
     }
 }
+
+#[test]
+fn a_full_chat_refuses_a_login_with_503_and_retry_after() {
+    // Two sessions in all, both with a socket open: nobody can be evicted.
+    let server = common::start_with(|c| c.max_sessions = 2);
+    let mut alice = server.user("alice");
+    let mut bob = server.user("bob");
+    alice.join("lobby");
+    bob.join("lobby");
+
+    let page = server.post_form("/login", &[("name", "carol"), ("room", "lobby")], None);
+    assert_eq!(
+        page.status, 503,
+        "a full chat is the server's state: {page:?}"
+    );
+    let retry: u64 = page
+        .header("retry-after")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("Retry-After in seconds: {page:?}"));
+    assert!(retry > 0);
+    assert_eq!(page.cookie(), None, "a refused login sets no session");
+    assert!(
+        form_error(&page).contains("full"),
+        "the form says why: {}",
+        page.body
+    );
+    let name_value = input_value(&page.body, "name").expect("a name input");
+    assert_eq!(unescape_html(name_value), "carol", "the typed name is kept");
+
+    // The sessions in use are untouched.
+    common::exchange(&mut alice, &mut bob, "still chatting in a full chat");
+}
+
+#[test]
+fn a_name_taken_in_the_room_is_400_without_retry_after() {
+    let server = common::start();
+    let mut alice = server.user("alice");
+    alice.join("lobby");
+    let page = server.post_form("/login", &[("name", "alice"), ("room", "lobby")], None);
+    assert_eq!(page.status, 400, "{page:?}");
+    assert_eq!(
+        page.header("retry-after"),
+        None,
+        "waiting does not free a name"
+    );
+}

@@ -144,6 +144,27 @@ pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// [`Limits::write_timeout`].
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// natter's patch (upstream's value, named): a request body with a
+/// `Content-Length` of at most this many bytes, and no `Expect`, is read into
+/// memory on the connection's own thread, within [`HEAD_TIMEOUT`], before the
+/// request is handed to `recv`. Any other body (larger, chunked, after
+/// `Expect: 100-continue`, or a `Connection: upgrade` stream) is still in the
+/// socket then, and whoever reads it waits for the client.
+pub const BUFFERED_BODY_BYTES: usize = 1024;
+
+/// natter's patch: after a failed `accept`, the accept thread waits this long
+/// before it tries again, doubling the wait after each further failure up to
+/// [`ACCEPT_RETRY_MAX`]; an accepted connection starts it again from here.
+/// Upstream ended the accept thread on the first failure.
+pub const ACCEPT_RETRY_MIN: Duration = Duration::from_millis(10);
+
+/// natter's patch: the longest wait between two attempts to `accept` after
+/// failures. The usual failure is a process out of file descriptors (a
+/// connection flood): retrying at once would spin a core on a listener that
+/// keeps failing, and waiting longer would leave the pages down for longer
+/// once descriptors are free again.
+pub const ACCEPT_RETRY_MAX: Duration = Duration::from_secs(1);
+
 /// natter's patch: limits a server is built with ([`Server::from_listener_with_limits`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -356,9 +377,14 @@ impl Server {
         let inside_messages = messages.clone();
         // natter's patch: see `Limits::max_connections_per_address`.
         let per_address = util::PerAddress::new(limits.max_connections_per_address);
-        thread::spawn(move || {
+        // natter's patch: a named thread, and an error instead of a panic when
+        // it cannot be started.
+        let accept_thread = thread::Builder::new().name("web-accept".into());
+        accept_thread.spawn(move || {
             // a tasks pool is used to dispatch the connections into threads
             let tasks_pool = util::TaskPool::new();
+            // natter's patch: see `ACCEPT_RETRY_MAX`.
+            let mut retry_in = ACCEPT_RETRY_MIN;
 
             log::debug!("Running accept thread");
             while !inside_close_trigger.load(Relaxed) {
@@ -381,7 +407,10 @@ impl Server {
                             continue;
                         }
                         use util::RefinedTcpStream;
-                        let (read_closable, write_closable) = match ssl {
+                        // natter's patch: splitting the socket in two takes a
+                        // file descriptor; without one, this connection is
+                        // closed (see `Stream::try_clone`).
+                        let halves = match ssl {
                             None => RefinedTcpStream::new(sock, slot),
                             #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
                             Some(ref ssl) => {
@@ -397,6 +426,10 @@ impl Server {
                             #[cfg(not(any(feature = "ssl-openssl", feature = "ssl-rustls")))]
                             Some(ref _ssl) => unreachable!(),
                         };
+                        let Ok((read_closable, write_closable)) = halves else {
+                            continue;
+                        };
+                        retry_in = ACCEPT_RETRY_MIN;
 
                         Ok(ClientConnection::new(
                             write_closable,
@@ -429,15 +462,21 @@ impl Server {
                         }));
                     }
 
+                    // natter's patch: upstream handed the error to `recv`
+                    // and ended this thread, so one failed `accept` (out of
+                    // file descriptors for a moment, in a connection flood)
+                    // stopped the server for good. Wait, and try again; say
+                    // so on stderr, as natter's WebSocket listener does.
                     Err(e) => {
                         log::error!("Error accepting new client: {}", e);
-                        inside_messages.push(e.into());
-                        break;
+                        eprintln!("natter: web accept failed: {e}; retrying in {retry_in:?}");
+                        thread::sleep(retry_in);
+                        retry_in = (retry_in * 2).min(ACCEPT_RETRY_MAX);
                     }
                 }
             }
             log::debug!("Terminating accept thread");
-        });
+        })?;
 
         // result
         Ok(Server {

@@ -191,7 +191,9 @@ where
     } else if let Some(content_length) = content_length {
         if content_length == 0 {
             Box::new(io::empty()) as Box<dyn Read + Send + 'static>
-        } else if content_length <= 1024 && !expects_continue {
+        } else if content_length <= crate::BUFFERED_BODY_BYTES && !expects_continue {
+            // natter's patch: the threshold is named, so that natter can tell
+            // which bodies are still in the socket (see `BUFFERED_BODY_BYTES`).
             // if the content-length is small enough, we just read everything into a buffer
 
             let mut buffer = vec![0; content_length];

@@ -14,12 +14,18 @@ pub(crate) enum Stream {
     Https(SslStream),
 }
 
-impl Clone for Stream {
-    fn clone(&self) -> Self {
+impl Stream {
+    /// natter's patch: upstream implemented `Clone` with `try_clone().unwrap()`,
+    /// run on the accept thread for every new connection. Cloning a socket
+    /// takes a file descriptor, so when the process ran out of them that
+    /// `unwrap` panicked and the accept thread was gone: no page was served
+    /// again until a restart. Now the error goes back to the accept loop,
+    /// which closes that one connection and carries on.
+    fn try_clone(&self) -> IoResult<Self> {
         match self {
-            Stream::Http(tcp_stream) => Stream::Http(tcp_stream.try_clone().unwrap()),
+            Stream::Http(tcp_stream) => tcp_stream.try_clone().map(Stream::Http),
             #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
-            Stream::Https(ssl_stream) => Stream::Https(ssl_stream.clone()),
+            Stream::Https(ssl_stream) => Ok(Stream::Https(ssl_stream.clone())),
         }
     }
 }
@@ -126,14 +132,15 @@ impl RefinedTcpStream {
     pub(crate) fn new<S>(
         stream: S,
         slot: Option<crate::util::AddressSlot>,
-    ) -> (RefinedTcpStream, RefinedTcpStream)
+    ) -> IoResult<(RefinedTcpStream, RefinedTcpStream)>
     where
         S: Into<Stream>,
     {
         let stream: Stream = stream.into();
         let slot = slot.map(Arc::new);
 
-        let (read, write) = (stream.clone(), stream);
+        // natter's patch: fallible, see `Stream::try_clone`.
+        let (read, write) = (stream.try_clone()?, stream);
 
         let read = RefinedTcpStream {
             stream: read,
@@ -153,7 +160,7 @@ impl RefinedTcpStream {
             _slot: slot,
         };
 
-        (read, write)
+        Ok((read, write))
     }
 
     /// natter's patch: the deadline this (read) half enforces.

@@ -85,7 +85,11 @@ impl TaskPool {
     fn add_thread(&self, initial_fn: Option<Box<dyn FnMut() + Send>>) {
         let sharing = self.sharing.clone();
 
-        thread::spawn(move || {
+        // natter's patch: upstream's `thread::spawn` panicked when no thread
+        // could be started (the process at its thread or memory limit), and
+        // this runs on the accept thread: it died, and nothing accepted again.
+        // Now the task is dropped instead, which closes its connection.
+        let spawned = thread::Builder::new().spawn(move || {
             let sharing = sharing;
             let _active_guard = Registration::new(&sharing.active_tasks);
 
@@ -129,6 +133,9 @@ impl TaskPool {
                 task();
             }
         });
+        if let Err(e) = spawned {
+            log::error!("Cannot start a connection thread: {}", e);
+        }
     }
 }
 

@@ -1,0 +1,184 @@
+//! Logging in and out with the form, and who a request's cookie belongs to.
+//!
+//! A login is answered by its status, so a person and a script both know
+//! what to do next: 303 to the room when it worked; 400 with the form again
+//! for a name or room to fix (or a name taken in that room); 429 with
+//! `Retry-After` for too many logins or sessions from one address; 503 with
+//! `Retry-After` for a full chat or a hub that does not answer; 500 for a
+//! fault of ours. The hub decides its refusals, and says which is which.
+
+use std::io::Read;
+use std::net::{IpAddr, SocketAddr};
+
+use tiny_http::Request;
+
+use super::pages::{encode_component, first_header, header, login_form, redirect, text, Page};
+use super::{ask, hub_unavailable, WebContext};
+use crate::config::{Config, MAX_FORM_BYTES};
+use crate::hub::{Ask, Event, LoginRefusal};
+use crate::protocol::{check_name, check_room};
+use crate::session;
+
+/// `POST /login`: check the form, ask the hub for a session, set the cookie,
+/// and send the browser to its room. A mistake re-renders the form with what
+/// the user typed and a message saying what to fix.
+pub(super) fn login(request: &mut Request, context: &WebContext) -> Page {
+    if let Err(refusal) = check_form_origin(request, &context.config) {
+        return refusal;
+    }
+    let body = match read_form(request) {
+        Ok(body) => body,
+        Err(page) => return page,
+    };
+    let field = |key: &str| {
+        form_urlencoded::parse(&body)
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    let (raw_name, raw_room) = (field("name"), field("room"));
+    let name = match check_name(&raw_name) {
+        Ok(name) => name,
+        Err(message) => return login_form(400, &raw_name, &raw_room, &message),
+    };
+    let room = match check_room(&raw_room) {
+        Ok(room) => room,
+        Err(rejection) => return login_form(400, &raw_name, &raw_room, &rejection.message),
+    };
+    let token = match session::new_token() {
+        Ok(token) => token,
+        Err(err) => {
+            eprintln!("natter: no randomness for a session token: {err}");
+            return text(500, "could not create a session\n");
+        }
+    };
+    let replaces = cookie_token(request);
+    let ip = client_address(request, context);
+    let answer = ask(context, |reply| {
+        Event::Ask(Ask::Login {
+            name: name.clone(),
+            room: room.clone(),
+            token,
+            replaces,
+            ip,
+            reply,
+        })
+    });
+    match answer {
+        Some(Ok(token)) => {
+            redirect(&format!("/r/{}", encode_component(&room))).with_header(header(
+                "Set-Cookie",
+                &session::set_cookie(&token, secure_cookies(context)),
+            ))
+        }
+        Some(Err(refusal)) => refused(&refusal, &raw_name, &raw_room),
+        None => hub_unavailable(),
+    }
+}
+
+/// The login form's body, read up to [`MAX_FORM_BYTES`]; past that, 413.
+fn read_form(request: &mut Request) -> Result<Vec<u8>, Page> {
+    let too_large = || {
+        text(
+            413,
+            &format!("the login form is limited to {MAX_FORM_BYTES} bytes\n"),
+        )
+    };
+    // An announced body over the limit is refused before a byte of it is read.
+    if request.body_length().is_some_and(|n| n > MAX_FORM_BYTES) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    let limit = MAX_FORM_BYTES as u64;
+    if let Err(err) = request.as_reader().take(limit + 1).read_to_end(&mut body) {
+        return Err(text(400, &format!("could not read the form: {err}\n")));
+    }
+    if body.len() as u64 > limit {
+        return Err(too_large());
+    }
+    Ok(body)
+}
+
+/// The form again, with the hub's reason, under the status it chose, and
+/// `Retry-After` when waiting is what helps.
+fn refused(refusal: &LoginRefusal, name: &str, room: &str) -> Page {
+    let page = login_form(refusal.status(), name, room, &refusal.to_string());
+    match refusal.retry_after() {
+        Some(secs) => page.with_header(header("Retry-After", &secs.to_string())),
+        None => page,
+    }
+}
+
+/// `POST /logout`: end the session (its sockets close with 1008) and forget
+/// the cookie.
+pub(super) fn logout(request: &Request, context: &WebContext) -> Page {
+    if let Err(refusal) = check_form_origin(request, &context.config) {
+        return refusal;
+    }
+    if let Some(token) = cookie_token(request) {
+        // Nothing to wait for: if the hub has stopped, so has the session.
+        let _ = context.to_hub.send(Event::Ask(Ask::Logout { token }));
+    }
+    let mut page = redirect("/");
+    for cookie in session::clear_cookies(secure_cookies(context)) {
+        page.add_header(header("Set-Cookie", &cookie));
+    }
+    page
+}
+
+/// `POST /login` and `POST /logout` decide who the browser is logged in as, so
+/// they must come from natter's own pages (see `origin::form_origin_allowed`).
+/// Otherwise any site could log a visitor out with a hidden form, or log them
+/// in as a name of its choosing in its room, replacing their session, and
+/// then read what they write there. Refused with 403 before the body is read.
+fn check_form_origin(request: &Request, config: &Config) -> Result<(), Page> {
+    let first = |name: &'static str| first_header(request, name);
+    crate::origin::form_origin_allowed(
+        first("Origin"),
+        first("Sec-Fetch-Site"),
+        first("Host").unwrap_or(""),
+        config,
+    )
+    .map_err(|why| text(403, &format!("{why}\n")))
+}
+
+/// Who the session cookie belongs to. Without a live session the answer is
+/// the page to send instead: the login form for `room` (so a shared room link
+/// still lands there after logging in), or 503 if the hub does not answer.
+pub(super) fn logged_in_user(
+    request: &Request,
+    room: &str,
+    context: &WebContext,
+) -> Result<String, Page> {
+    let user = match cookie_token(request) {
+        Some(token) => ask(context, |reply| Event::Ask(Ask::Lookup { token, reply }))
+            .ok_or_else(hub_unavailable)?,
+        None => None,
+    };
+    user.ok_or_else(|| redirect(&format!("/?room={}", encode_component(room))))
+}
+
+/// The session token from the request's cookies, if it carries one.
+pub(super) fn cookie_token(request: &Request) -> Option<String> {
+    request
+        .headers()
+        .iter()
+        .filter(|h| h.field.equiv("Cookie"))
+        .find_map(|h| session::token_from_cookies(h.value.as_str()))
+}
+
+/// The client's address, for the limits kept per address: the peer, or behind
+/// a trusted proxy the address it forwarded (see `ws::client_ip`).
+fn client_address(request: &Request, context: &WebContext) -> IpAddr {
+    let peer = request
+        .remote_addr()
+        .copied()
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+    let forwarded = first_header(request, "X-Forwarded-For").unwrap_or("");
+    crate::ws::client_ip(peer, forwarded, context.config.trust_proxy)
+}
+
+/// Whether this server's session cookie is the `Secure` `__Host-` one.
+fn secure_cookies(context: &WebContext) -> bool {
+    session::secure_cookies(context.config.public_url.as_deref())
+}

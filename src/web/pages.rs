@@ -1,0 +1,250 @@
+//! The pages: the login form, the chat page, `/healthz` and the embedded
+//! assets, and the helpers every handler builds its answer with.
+
+use std::io::{Cursor, Read};
+
+use rust_embed::RustEmbed;
+use tiny_http::{Header, Request, Response};
+
+use super::login::logged_in_user;
+use super::WebContext;
+use crate::protocol::check_room;
+
+/// The files under `assets/`, compiled into the binary.
+#[derive(RustEmbed)]
+#[folder = "assets/"]
+struct Assets;
+
+/// The body of every response but an export's: bytes, a status and extra headers.
+pub(super) type Page = Response<Cursor<Vec<u8>>>;
+
+/// `GET /`: the login form, its room filled in from `?room=` (where a room
+/// link sends a visitor without a session).
+pub(super) fn login_page(query: &str) -> Page {
+    let room = query_value(query, "room").unwrap_or_default();
+    login_form(200, "", &room, "")
+}
+
+/// The login form with what the user typed and, if it was refused, why.
+pub(super) fn login_form(status: u16, name: &str, room: &str, error: &str) -> Page {
+    html(
+        status,
+        render(
+            "login.html",
+            &[("name", name), ("room", room), ("error", error)],
+        ),
+    )
+}
+
+/// `GET /healthz`: 200 while the database file is in place, 503 saying what
+/// is wrong with it otherwise (for a load balancer or a monitor).
+pub(super) fn healthz(context: &WebContext) -> Page {
+    match context.db_health.problem() {
+        None => text(200, "ok\n"),
+        Some(problem) => text(503, &format!("{problem}\n")),
+    }
+}
+
+/// `GET /r/<room>`: the chat page, or the login form for that room when the
+/// visitor has no session (so a room link can be shared).
+pub(super) fn chat_page(request: &Request, path: &str, context: &WebContext) -> Page {
+    let raw: String = percent_decode(&path["/r/".len()..]);
+    let Ok(room) = check_room(&raw) else {
+        return not_found();
+    };
+    let user = match logged_in_user(request, &room, context) {
+        Ok(user) => user,
+        Err(page) => return page,
+    };
+    let ws_port = context.ws_port.to_string();
+    let ws_url = context.config.ws_url.as_deref().unwrap_or("");
+    html(
+        200,
+        render(
+            "chat.html",
+            &[
+                ("room", &room),
+                ("user", &user),
+                ("ws_url", ws_url),
+                ("ws_port", &ws_port),
+            ],
+        ),
+    )
+}
+
+/// `GET /assets/<path>`: an embedded file with its Content-Type, and an ETag so
+/// a browser that has it already gets a bodiless 304.
+pub(super) fn asset(request: &Request, path: &str) -> Page {
+    let name = percent_decode(&path["/assets/".len()..]);
+    // Only plain relative paths: no `..`, no `.` segments, no empty segments, no
+    // backslashes. rust-embed only knows the embedded files anyway, but a path
+    // that could mean something else on disk is refused before it gets there.
+    let safe = !name.is_empty()
+        && !name.contains('\\')
+        && !name.contains('\0')
+        && name
+            .split('/')
+            .all(|seg| !seg.is_empty() && seg != "." && seg != "..");
+    let Some(file) = safe.then(|| Assets::get(&name)).flatten() else {
+        return not_found();
+    };
+    let etag = format!(
+        "\"{}\"",
+        file.metadata
+            .sha256_hash()
+            .iter()
+            .take(16)
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
+    let fresh = request
+        .headers()
+        .iter()
+        .any(|h| h.field.equiv("If-None-Match") && h.value.as_str() == etag);
+    let page = if fresh {
+        Response::from_data(Vec::new()).with_status_code(304)
+    } else {
+        Response::from_data(file.data.into_owned())
+            .with_header(header("Content-Type", file.metadata.mimetype()))
+    };
+    page.with_header(header("ETag", &etag))
+        .with_header(header("Cache-Control", "no-cache"))
+}
+
+/// Any other path.
+pub(super) fn not_found() -> Page {
+    html(
+        404,
+        "<!doctype html><meta charset=utf-8><title>Not found · natter</title>\
+         <link rel=stylesheet href=/assets/css/app.css>\
+         <main class=notfound><h1>Not found</h1><p>There is nothing here. \
+         <a href=/>Go to the login page</a>.</p></main>"
+            .to_string(),
+    )
+}
+
+/// `/login` or `/logout` with a method other than `POST`.
+pub(super) fn only_post() -> Page {
+    text(405, "use POST\n").with_header(header("Allow", "POST"))
+}
+
+// -- building answers ---------------------------------------------------------
+
+/// Every answer carries these. The CSP allows no inline script at all, so even
+/// a bug that put user text into the page as HTML could not run it.
+pub(super) fn secure<R: Read>(page: Response<R>) -> Response<R> {
+    page.with_header(header(
+        "Content-Security-Policy",
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         connect-src 'self' ws: wss:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    ))
+    .with_header(header("X-Content-Type-Options", "nosniff"))
+    .with_header(header("Referrer-Policy", "same-origin"))
+    .with_header(header("X-Frame-Options", "DENY"))
+}
+
+pub(super) fn header(name: &str, value: &str) -> Header {
+    Header::from_bytes(name.as_bytes(), value.as_bytes())
+        .expect("header names and values here are ASCII without newlines")
+}
+
+pub(super) fn text(status: u16, body: &str) -> Page {
+    Response::from_data(body.as_bytes().to_vec())
+        .with_status_code(status)
+        .with_header(header("Content-Type", "text/plain; charset=utf-8"))
+}
+
+fn html(status: u16, body: String) -> Page {
+    Response::from_data(body.into_bytes())
+        .with_status_code(status)
+        .with_header(header("Content-Type", "text/html; charset=utf-8"))
+        .with_header(header("Cache-Control", "no-store"))
+}
+
+pub(super) fn redirect(location: &str) -> Page {
+    Response::from_data(Vec::new())
+        .with_status_code(303)
+        .with_header(header("Location", location))
+}
+
+/// Escape text for HTML, in element content and in quoted attributes alike.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Fill a template from `assets/`: each `{{key}}` becomes its escaped value.
+fn render(template: &str, values: &[(&str, &str)]) -> String {
+    let file = Assets::get(template).expect("templates are embedded at build time");
+    let mut page = String::from_utf8_lossy(&file.data).into_owned();
+    for (key, value) in values {
+        page = page.replace(&format!("{{{{{key}}}}}"), &escape(value));
+    }
+    page
+}
+
+// -- reading requests ---------------------------------------------------------
+
+/// The first value of the header `name` (matched case-insensitively).
+pub(super) fn first_header<'r>(request: &'r Request, name: &'static str) -> Option<&'r str> {
+    request
+        .headers()
+        .iter()
+        .find(|h| h.field.equiv(name))
+        .map(|h| h.value.as_str())
+}
+
+/// Percent-encode a room name for a path segment or a query value.
+pub(super) fn encode_component(text: &str) -> String {
+    form_urlencoded::byte_serialize(text.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
+pub(super) fn query_value(query: &str, key: &str) -> Option<String> {
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// Decode `%xx` escapes (not `+`, which is literal in a path).
+pub(super) fn percent_decode(text: &str) -> String {
+    // form_urlencoded decodes `+` as space, so protect literal pluses first.
+    let protected = text.replace('+', "%2B");
+    form_urlencoded::parse(format!("x={protected}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_covers_text_and_attributes() {
+        assert_eq!(
+            escape(r#"<img src=x onerror="alert('1')">&"#),
+            "&lt;img src=x onerror=&quot;alert(&#39;1&#39;)&quot;&gt;&amp;"
+        );
+    }
+
+    #[test]
+    fn room_names_survive_the_url() {
+        let room = "Café + Friends 100%";
+        let path = encode_component(room);
+        assert!(!path.contains(' ') && !path.contains('+'));
+        assert_eq!(percent_decode(&path), room);
+        assert_eq!(percent_decode("a+b"), "a+b");
+    }
+}
