@@ -71,7 +71,7 @@ use crate::protocol::{
 };
 use crate::ratelimit::{address_key, Budgets, Verdict};
 use crate::session::token_key;
-use crate::storage::{Storage, StorageError};
+use crate::storage::{Batch, SessionChange, Sqlite, StorageError, Store};
 use outbox::Outbox;
 
 /// Identifies one WebSocket connection for its whole life. Never reused.
@@ -251,7 +251,7 @@ pub struct Hub {
     /// Per-session and per-address scores; `None` when rate limiting is off.
     budgets: Option<Budgets<SessionId>>,
     /// History, rooms and sessions on disk. The hub is its only user.
-    store: Storage,
+    store: Sqlite,
     /// Messages posted this pass, saved in one transaction at the end of it
     /// before anyone receives them: (room key, message, sender).
     unsaved: Vec<(String, ChatMessage, ConnId)>,
@@ -297,7 +297,7 @@ pub fn hub_loop(mut hub: Hub, events: Receiver<Event>) {
 impl Hub {
     /// A hub starting from what `store` holds: its sessions are valid again,
     /// and rooms load from it when first used.
-    pub fn new(config: Config, store: Storage, now: Instant) -> Result<Hub, StorageError> {
+    pub fn new(config: Config, mut store: Sqlite, now: Instant) -> Result<Hub, StorageError> {
         let budgets = match (config.rate_limit, config.address_budget()) {
             (Some(session), Some(address)) => Some(Budgets::new(session, address, RATE_HALF_LIFE)),
             _ => None,
@@ -342,7 +342,12 @@ impl Hub {
             if idle_for >= hub.config.session_ttl {
                 // It expired while natter was stopped: it must not work even
                 // until the first sweep.
-                if let Err(err) = hub.store.delete_session(&stored.token) {
+                let token = stored.token.clone();
+                let forget = Batch {
+                    sessions: vec![SessionChange::Delete { token }],
+                    ..Batch::default()
+                };
+                if let Err(err) = hub.store.commit(&forget) {
                     eprintln!("natter: could not delete an expired session: {err}");
                 }
                 continue;
@@ -680,7 +685,12 @@ impl Hub {
                 }
             }
             if session.used {
-                if let Err(err) = self.store.delete_session(&session.token) {
+                let token = session.token.clone();
+                let forget = Batch {
+                    sessions: vec![SessionChange::Delete { token }],
+                    ..Batch::default()
+                };
+                if let Err(err) = self.store.commit(&forget) {
                     eprintln!("natter: could not delete a session from storage: {err}");
                 }
             }
@@ -746,10 +756,15 @@ impl Hub {
             // Its first socket: from now on it is a real session, and it is
             // stored, so that it outlives a restart.
             session.used = true;
-            if let Err(err) = self
-                .store
-                .save_session(&session.token, &session.name, now_millis())
-            {
+            let save = Batch {
+                sessions: vec![SessionChange::Save {
+                    token: session.token.clone(),
+                    name: session.name.to_string(),
+                    idle_since_ms: now_millis(),
+                }],
+                ..Batch::default()
+            };
+            if let Err(err) = self.store.commit(&save) {
                 eprintln!("natter: could not save a session: {err}");
             }
         }
@@ -840,7 +855,15 @@ impl Hub {
                 // Stored, so that after a restart the session still expires on time.
                 s.idle_since = now;
                 self.idle.insert((now, session));
-                if let Err(err) = self.store.save_session(&s.token, &s.name, now_millis()) {
+                let save = Batch {
+                    sessions: vec![SessionChange::Save {
+                        token: s.token.clone(),
+                        name: s.name.to_string(),
+                        idle_since_ms: now_millis(),
+                    }],
+                    ..Batch::default()
+                };
+                if let Err(err) = self.store.commit(&save) {
                     eprintln!("natter: could not save a session: {err}");
                 }
             }
@@ -1283,22 +1306,35 @@ impl Hub {
             return;
         }
         let unsaved = std::mem::take(&mut self.unsaved);
-        let rows: Vec<(&str, &ChatMessage)> =
-            unsaved.iter().map(|(k, m, _)| (k.as_str(), m)).collect();
-        if let Err(err) = self.store.save_messages(&rows) {
+        let (messages, conns): (Vec<(String, ChatMessage)>, Vec<ConnId>) = unsaved
+            .into_iter()
+            .map(|(key, message, conn)| ((key, message), conn))
+            .unzip();
+        let batch = Batch {
+            messages,
+            ..Batch::default()
+        };
+        if let Err(err) = self.store.commit(&batch) {
             // One transaction failed; maybe only some of its messages cannot
             // be saved (a long one when the database is nearly full). Try each
             // alone, so nobody is refused for somebody else's message.
-            eprintln!("natter: could not store {} message(s): {err}", rows.len());
-            for (key, message, conn) in unsaved {
-                match self.store.save_messages(&[(key.as_str(), &message)]) {
+            let count = batch.messages.len();
+            eprintln!("natter: could not store {count} message(s): {err}");
+            for (row, conn) in batch.messages.into_iter().zip(conns) {
+                let alone = Batch {
+                    messages: vec![row],
+                    ..Batch::default()
+                };
+                let saved = self.store.commit(&alone);
+                let (key, message) = alone.messages.into_iter().next().expect("one row");
+                match saved {
                     Ok(()) => self.deliver(key, message),
                     Err(err) => self.refuse_unsaved(key, message, conn, &err),
                 }
             }
             return;
         }
-        for (key, message, _) in unsaved {
+        for (key, message) in batch.messages {
             self.deliver(key, message);
         }
     }
@@ -1738,7 +1774,7 @@ mod tests {
             ..Config::default()
         };
         adjust(&mut config);
-        let store = Storage::open(":memory:", None).expect("an in-memory database opens");
+        let store = Sqlite::open(":memory:", None).expect("an in-memory database opens");
         let now = Instant::now();
         (
             Hub::new(config, store, now).expect("an empty store loads"),
@@ -1890,13 +1926,21 @@ mod tests {
 
     #[test]
     fn sessions_that_expired_while_stopped_are_not_restored() {
-        let store = Storage::open(":memory:", None).unwrap();
+        let mut store = Sqlite::open(":memory:", None).unwrap();
         let day = 24 * 60 * 60 * 1000;
+        let save = |token: &str, name: &str, idle_since_ms| Batch {
+            sessions: vec![SessionChange::Save {
+                token: token.into(),
+                name: name.into(),
+                idle_since_ms,
+            }],
+            ..Batch::default()
+        };
         store
-            .save_session("old", "alice", now_millis() - 2 * day)
+            .commit(&save("old", "alice", now_millis() - 2 * day))
             .unwrap();
-        store.save_session("new", "bob", now_millis()).unwrap();
-        let hub = Hub::new(Config::default(), store, Instant::now()).unwrap();
+        store.commit(&save("new", "bob", now_millis())).unwrap();
+        let mut hub = Hub::new(Config::default(), store, Instant::now()).unwrap();
         let names: Vec<&str> = hub.sessions.values().map(|s| &*s.name).collect();
         assert_eq!(names, ["bob"]);
         assert_eq!(hub.store.sessions().unwrap().len(), 1, "and it is deleted");
