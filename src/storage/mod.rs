@@ -11,8 +11,9 @@
 //! The files, in reading order:
 //!
 //! - `mod.rs` (here): the interface, its types, and what is guaranteed.
-//! - `sqlite.rs`: [`Sqlite`], opening the file and its queries. A message's
-//!   columns are spelled out in one place there.
+//! - `sqlite.rs`: [`Sqlite`], opening the file, and the [`Store`] methods.
+//! - `rows.rs`: how messages and sessions become rows and back; the one place
+//!   that spells out a message's columns.
 //! - `schema.rs`: the schema's version and the migrations that bring an older
 //!   database up to date.
 //! - `checkpoint.rs`: the checkpoint thread, which copies the write-ahead log
@@ -36,6 +37,7 @@
 
 pub(crate) mod checkpoint;
 mod health;
+mod rows;
 mod schema;
 mod sqlite;
 

@@ -8,112 +8,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row, Transaction};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 use super::checkpoint::wal_limit;
 use super::health::ShmWatch;
-use super::{schema, Batch, SessionChange, StorageError, Store, StoredRoom, StoredSession};
+use super::rows::{self, read_messages, MESSAGES_AFTER, MESSAGES_BEFORE};
+use super::{schema, Batch, StorageError, Store, StoredRoom, StoredSession};
 use crate::config::{DB_BUSY_STEP, DB_BUSY_TIMEOUT};
 use crate::protocol::ChatMessage;
-
-// -- a message's columns: the one place that spells them out -----------------
-//
-// A new message field: add the column here, a migration in `schema.rs`, a `?`
-// in `INSERT_MESSAGE`, and the field in `message_from_row` and in the
-// `params!` of `insert_messages`. Every query reads messages through these.
-
-/// The columns of a message, after its room's key, in the order
-/// [`message_from_row`] reads them and [`insert_messages`] binds them. (A
-/// macro, so that `concat!` can build each query once, at compile time.)
-macro_rules! message_columns {
-    () => {
-        "id, user, text, ts, client_id"
-    };
-}
-
-const INSERT_MESSAGE: &str = concat!(
-    "INSERT INTO messages (room, ",
-    message_columns!(),
-    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
-);
-
-const MESSAGES_AFTER: &str = concat!(
-    "SELECT ",
-    message_columns!(),
-    " FROM messages WHERE room = ?1 AND id > ?2 ORDER BY id ASC LIMIT ?3"
-);
-
-const MESSAGES_BEFORE: &str = concat!(
-    "SELECT ",
-    message_columns!(),
-    " FROM messages WHERE room = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3"
-);
-
-/// A message from a row of [`message_columns!`]; `room` is its room's name.
-fn message_from_row(room: &Arc<str>, row: &Row) -> rusqlite::Result<ChatMessage> {
-    Ok(ChatMessage {
-        room: room.clone(),
-        id: row.get::<_, i64>(0)? as u64,
-        user: row.get::<_, String>(1)?.into(),
-        text: row.get(2)?,
-        ts: row.get::<_, i64>(3)? as u64,
-        client_id: row.get(4)?,
-    })
-}
-
-/// Insert a pass's messages, and move each room's `next_id` past its last one
-/// (a room seen for the first time gets its row, with the message's spelling
-/// of its name).
-fn insert_messages(tx: &Transaction, messages: &[(String, ChatMessage)]) -> rusqlite::Result<()> {
-    let mut insert = tx.prepare_cached(INSERT_MESSAGE)?;
-    let mut room = tx.prepare_cached(
-        "INSERT INTO rooms (key, name, next_id) VALUES (?1, ?2, ?3)
-         ON CONFLICT (key) DO UPDATE SET next_id = max(next_id, excluded.next_id)",
-    )?;
-    // One row per message; one room update per room, with its last id.
-    let mut last_of: Vec<(&str, &ChatMessage)> = Vec::new();
-    for (key, m) in messages {
-        insert.execute(params![
-            key,
-            m.id as i64,
-            &*m.user,
-            m.text,
-            m.ts as i64,
-            m.client_id
-        ])?;
-        match last_of.iter_mut().find(|(k, _)| k == key) {
-            Some(entry) => entry.1 = m,
-            None => last_of.push((key, m)),
-        }
-    }
-    for (key, last) in last_of {
-        room.execute(params![key, &*last.room, last.id as i64 + 1])?;
-    }
-    Ok(())
-}
-
-/// Save and forget sessions, in the order they happened.
-fn change_sessions(tx: &Transaction, changes: &[SessionChange]) -> rusqlite::Result<()> {
-    for change in changes {
-        match change {
-            SessionChange::Save {
-                token,
-                name,
-                idle_since_ms,
-            } => tx
-                .prepare_cached(
-                    "INSERT INTO sessions (token, name, idle_since) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (token) DO UPDATE SET name = excluded.name,
-                                                       idle_since = excluded.idle_since",
-                )?
-                .execute(params![token, name, *idle_since_ms as i64])?,
-            SessionChange::Delete { token } => tx
-                .prepare_cached("DELETE FROM sessions WHERE token = ?1")?
-                .execute(params![token])?,
-        };
-    }
-    Ok(())
-}
 
 /// The store in one SQLite file.
 pub struct Sqlite {
@@ -216,28 +118,6 @@ impl Sqlite {
         }
         &self.db
     }
-
-    /// Messages of room `key` by one of the `MESSAGES_*` queries, whose `?2`
-    /// is `bound` and `?3` is `limit`.
-    fn messages(
-        &self,
-        sql: &str,
-        key: &str,
-        name: &str,
-        bound: u64,
-        limit: usize,
-    ) -> Result<Vec<ChatMessage>, StorageError> {
-        let room: Arc<str> = name.into();
-        // SQLite's integers are signed; past `i64::MAX` means "no bound".
-        let bound = bound.min(i64::MAX as u64) as i64;
-        let mut stmt = self.guard().prepare_cached(sql).map_err(describe)?;
-        let rows = stmt
-            .query_map(params![key, bound, limit as i64], |row| {
-                message_from_row(&room, row)
-            })
-            .map_err(describe)?;
-        rows.collect::<Result<_, _>>().map_err(describe)
-    }
 }
 
 impl Store for Sqlite {
@@ -249,8 +129,8 @@ impl Store for Sqlite {
         // One transaction for the whole pass: all of it or none, and one
         // append to the log however many rows it holds.
         let tx = self.db.transaction().map_err(describe)?;
-        insert_messages(&tx, &batch.messages).map_err(describe)?;
-        change_sessions(&tx, &batch.sessions).map_err(describe)?;
+        rows::insert_messages(&tx, &batch.messages).map_err(describe)?;
+        rows::change_sessions(&tx, &batch.sessions).map_err(describe)?;
         tx.commit().map_err(describe)
     }
 
@@ -276,7 +156,7 @@ impl Store for Sqlite {
         after: u64,
         limit: usize,
     ) -> Result<Vec<ChatMessage>, StorageError> {
-        self.messages(MESSAGES_AFTER, key, name, after, limit)
+        read_messages(self.guard(), MESSAGES_AFTER, key, name, after, limit).map_err(describe)
     }
 
     fn before(
@@ -288,7 +168,9 @@ impl Store for Sqlite {
     ) -> Result<(Vec<ChatMessage>, bool), StorageError> {
         // One more than asked, newest first: whether it came says whether
         // there are older ones.
-        let mut messages = self.messages(MESSAGES_BEFORE, key, name, before, limit + 1)?;
+        let mut messages =
+            read_messages(self.guard(), MESSAGES_BEFORE, key, name, before, limit + 1)
+                .map_err(describe)?;
         let more = messages.len() > limit;
         messages.truncate(limit);
         messages.reverse();
@@ -373,6 +255,7 @@ fn wait_for_checkpoint(calls: i32) -> bool {
 mod tests {
     use super::*;
     use crate::storage::testing::{message, save, ScratchDb};
+    use crate::storage::SessionChange;
 
     /// A batch of one session change.
     fn session(change: SessionChange) -> Batch {
