@@ -81,20 +81,33 @@ const MIGRATIONS: &[Migration] = &[
 /// the messages that pages resume from, and pour a look-alike room's history
 /// into the room it imitated.
 fn rekey_rooms(tx: &Transaction) -> Result<(), StorageError> {
-    let rooms: Vec<(String, String)> = {
-        let mut stmt = tx
-            .prepare(
-                "SELECT key, name,
-                        (SELECT ts FROM messages WHERE room = rooms.key ORDER BY id LIMIT 1)
-                          AS first
-                 FROM rooms ORDER BY first IS NULL, first, key",
-            )
-            .map_err(describe)?;
-        let rows = stmt
-            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
-            .map_err(describe)?;
-        rows.collect::<Result<_, _>>().map_err(describe)?
-    };
+    let rooms = rooms_oldest_first(tx)?;
+    let plan = new_keys(tx, &rooms)?;
+    move_rooms(tx, &rooms, &plan)
+}
+
+/// Every room's (key, name), the oldest first (by its first message; rooms
+/// with none last).
+fn rooms_oldest_first(tx: &Transaction) -> Result<Vec<(String, String)>, StorageError> {
+    let mut stmt = tx
+        .prepare(
+            "SELECT key, name,
+                    (SELECT ts FROM messages WHERE room = rooms.key ORDER BY id LIMIT 1)
+                      AS first
+             FROM rooms ORDER BY first IS NULL, first, key",
+        )
+        .map_err(describe)?;
+    let rows = stmt
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .map_err(describe)?;
+    rows.collect::<Result<_, _>>().map_err(describe)
+}
+
+/// The new (key, name) of each of `rooms`, in the same order.
+fn new_keys(
+    tx: &Transaction,
+    rooms: &[(String, String)],
+) -> Result<Vec<(String, String)>, StorageError> {
     // The new name and key of each room, oldest first: the first of each key
     // keeps it, the others are numbered once every first has its key, so that
     // "Lоbby 2" does not take the key of a real "Lobby 2".
@@ -131,6 +144,15 @@ fn rekey_rooms(tx: &Transaction) -> Result<(), StorageError> {
         plan[i] = (protocol::room_key(&renamed), renamed);
         taken.insert(plan[i].0.clone());
     }
+    Ok(plan)
+}
+
+/// Give each of `rooms` its new (key, name) from `plan`.
+fn move_rooms(
+    tx: &Transaction,
+    rooms: &[(String, String)],
+    plan: &[(String, String)],
+) -> Result<(), StorageError> {
     // Move each room's messages to its new key. Going straight there could
     // meet a room that has not moved yet and still holds that key (a room's
     // key is part of each message's primary key); such a room is parked
@@ -138,7 +160,7 @@ fn rekey_rooms(tx: &Transaction) -> Result<(), StorageError> {
     // characters), and moved on once all the others have gone.
     let mut present: HashSet<&str> = rooms.iter().map(|(key, _)| key.as_str()).collect();
     let mut parked = Vec::new();
-    for (i, ((old_key, _), (new_key, name))) in rooms.iter().zip(&plan).enumerate() {
+    for (i, ((old_key, _), (new_key, name))) in rooms.iter().zip(plan).enumerate() {
         if old_key == new_key {
             tx.execute(
                 "UPDATE rooms SET name = ?2 WHERE key = ?1",
