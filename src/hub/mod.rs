@@ -1326,7 +1326,11 @@ impl Hub {
                     ..Batch::default()
                 };
                 let saved = self.store.commit(&alone);
-                let (key, message) = alone.messages.into_iter().next().expect("one row");
+                let (key, message) = alone
+                    .messages
+                    .into_iter()
+                    .next()
+                    .expect("`alone` was made with one row");
                 match saved {
                     Ok(()) => self.deliver(key, message),
                     Err(err) => self.refuse_unsaved(key, message, conn, &err),
