@@ -43,7 +43,7 @@ pub struct Server {
     /// Closed (disconnected) when the hub thread ends, for whatever reason.
     hub_done: Receiver<()>,
     /// Dropping this stops the checkpoint thread (file databases only).
-    checkpoints: Option<(Sender<()>, JoinHandle<()>)>,
+    checkpoints: Option<storage::checkpoint::Checkpointer>,
 }
 
 /// Bind both listeners and start every thread. Returns once the server is
@@ -51,7 +51,7 @@ pub struct Server {
 pub fn start(config: Config) -> Result<Server, Error> {
     // Storage first: a database that cannot be used stops the start with one
     // line saying why, before any port is opened for nothing.
-    let store = storage::Storage::open(&config.db, config.db_max_bytes)
+    let store = storage::Sqlite::open(&config.db, config.db_max_bytes)
         .map_err(|e| format!("storage: {e}"))?;
     // The checkpoint thread watches the same `-shm` file (see `ShmWatch`).
     let shm = store.shm_watch();
@@ -60,19 +60,13 @@ pub fn start(config: Config) -> Result<Server, Error> {
     let db_health = Arc::new(storage::FileHealth::default());
     let checkpoints = match (config.db.as_str(), shm) {
         (":memory:", _) | (_, None) => None,
-        (path, Some(shm)) => {
-            let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
-            let path = path.to_string();
-            let wal_limit = storage::wal_limit(config.db_max_bytes);
-            let health = db_health.clone();
-            let thread = thread::Builder::new()
-                .name("checkpoint".into())
-                .spawn(move || {
-                    let every = config::CHECKPOINT_INTERVAL;
-                    storage::checkpoint_loop(&path, every, wal_limit, stopped, &health, shm)
-                })?;
-            Some((stop, thread))
-        }
+        (path, Some(shm)) => Some(storage::checkpoint::spawn(
+            path,
+            config::CHECKPOINT_INTERVAL,
+            storage::wal_limit(config.db_max_bytes),
+            db_health.clone(),
+            shm,
+        )?),
     };
     let web_listener = TcpListener::bind((config.host.as_str(), config.port))
         .map_err(|e| format!("cannot listen on {}:{}: {e}", config.host, config.port))?;
@@ -163,10 +157,8 @@ impl Server {
         let hub_ok = self.hub.join().is_ok();
         self.web.stop();
         let _ = self.web_supervisor.join();
-        if let Some((stop, thread)) = self.checkpoints {
-            drop(stop);
-            let _ = thread.join();
-        }
+        // Stops the checkpoint thread and waits for its last checkpoint.
+        drop(self.checkpoints);
         hub_ok
     }
 }

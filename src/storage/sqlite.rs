@@ -1,0 +1,360 @@
+//! [`Sqlite`]: the [`Store`] in one SQLite file (or in memory).
+//!
+//! One connection, used by the hub thread alone. It never checkpoints (the
+//! checkpoint thread does, see `checkpoint.rs`), and when that thread holds the
+//! database it waits in [`wait_for_checkpoint`], up to `DB_BUSY_TIMEOUT`.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+
+use super::checkpoint::wal_limit;
+use super::health::ShmWatch;
+use super::rows::{self, read_messages, MESSAGES_AFTER, MESSAGES_BEFORE};
+use super::{schema, Batch, StorageError, Store, StoredRoom, StoredSession};
+use crate::config::{DB_BUSY_STEP, DB_BUSY_TIMEOUT};
+use crate::protocol::ChatMessage;
+
+/// The store in one SQLite file.
+pub struct Sqlite {
+    db: Connection,
+    /// The shared-memory file beside a database file; `None` in memory.
+    /// Shared with the checkpoint thread (see [`ShmWatch`]).
+    shm: Option<Arc<ShmWatch>>,
+}
+
+impl Sqlite {
+    /// Open (or create) the database at `path`; `:memory:` keeps nothing on
+    /// disk. Refuses, with one line saying why, a file that is not a database,
+    /// cannot be read, or has a newer schema than this build. With `max_bytes`,
+    /// the file may not grow past that: saving then fails as "full".
+    pub fn open(path: &str, max_bytes: Option<u64>) -> Result<Sqlite, StorageError> {
+        let db = if path == ":memory:" {
+            Connection::open_in_memory()
+        } else {
+            Connection::open_with_flags(
+                Path::new(path),
+                OpenFlags::SQLITE_OPEN_READ_WRITE
+                    | OpenFlags::SQLITE_OPEN_CREATE
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+        }
+        .map_err(|e| format!("cannot open {path}: {}", describe(e)))?;
+        let shm = (path != ":memory:").then(|| Arc::new(ShmWatch::new(path)));
+        let mut store = Sqlite { db, shm };
+        store
+            .prepare(wal_limit(max_bytes))
+            .map_err(|e| format!("cannot use {path}: {e}"))?;
+        if let Some(max_bytes) = max_bytes {
+            let page_size: i64 = store
+                .db
+                .query_row("PRAGMA page_size", [], |row| row.get(0))
+                .map_err(describe)?;
+            let pages = (max_bytes as i64 / page_size).max(1);
+            store
+                .db
+                .pragma_update(None, "max_page_count", pages)
+                .map_err(describe)?;
+        }
+        Ok(store)
+    }
+
+    /// Set the connection up, then bring the schema up to date.
+    fn prepare(&mut self, wal_limit: u64) -> Result<(), StorageError> {
+        self.db
+            .busy_handler(Some(wait_for_checkpoint))
+            .map_err(describe)?;
+        let db = &self.db;
+        let version = schema::version(db)?;
+        // WAL: readers never block the writer, and a commit is one append.
+        // NORMAL: no fsync per commit (see the module doc for what that means).
+        db.pragma_update(None, "journal_mode", "WAL")
+            .map_err(describe)?;
+        db.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(describe)?;
+        // No checkpoints on the hub's connection: a checkpoint copies the WAL
+        // into the database and fsyncs it, which can take tens of milliseconds,
+        // and every client waits while the hub waits. The checkpoint thread
+        // does them instead (the hub waits only for the rare RESTART that
+        // keeps the log's size bounded).
+        db.pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(describe)?;
+        // When the log starts over, cut its file back to the limit (see
+        // `checkpoint.rs`); below it the file is reused, not regrown.
+        db.pragma_update(None, "journal_size_limit", wal_limit as i64)
+            .map_err(describe)?;
+        db.pragma_update(None, "foreign_keys", "ON")
+            .map_err(describe)?;
+        schema::migrate(&mut self.db, version)
+    }
+
+    /// The `-shm` watch, for the checkpoint thread to share; `None` in memory
+    /// (then there is no file and no checkpoint thread).
+    pub(crate) fn shm_watch(&self) -> Option<Arc<ShmWatch>> {
+        self.shm.clone()
+    }
+
+    /// Save `messages` (room key, message) in one transaction, outside any
+    /// pass: for seeding a database file as an earlier run would have
+    /// (`tests/common`'s `seed_room`). The chat core calls [`Store::commit`].
+    #[doc(hidden)]
+    pub fn save_messages(&mut self, messages: &[(&str, &ChatMessage)]) -> Result<(), StorageError> {
+        let messages = messages
+            .iter()
+            .map(|&(key, m)| (key.to_string(), m.clone()))
+            .collect();
+        self.commit(&Batch {
+            messages,
+            ..Batch::default()
+        })
+    }
+
+    /// Every use of the database starts here (see [`ShmWatch`]).
+    fn guard(&self) -> &Connection {
+        if let Some(shm) = &self.shm {
+            shm.check();
+        }
+        &self.db
+    }
+}
+
+impl Store for Sqlite {
+    fn commit(&mut self, batch: &Batch) -> Result<(), StorageError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.guard();
+        // One transaction for the whole pass: all of it or none, and one
+        // append to the log however many rows it holds.
+        let tx = self.db.transaction().map_err(describe)?;
+        rows::insert_messages(&tx, &batch.messages).map_err(describe)?;
+        rows::change_sessions(&tx, &batch.sessions).map_err(describe)?;
+        tx.commit().map_err(describe)
+    }
+
+    fn room(&mut self, key: &str) -> Result<Option<StoredRoom>, StorageError> {
+        self.guard()
+            .prepare_cached("SELECT name, next_id FROM rooms WHERE key = ?1")
+            .and_then(|mut stmt| {
+                stmt.query_row(params![key], |row| {
+                    Ok(StoredRoom {
+                        name: row.get(0)?,
+                        next_id: row.get::<_, i64>(1)? as u64,
+                    })
+                })
+                .optional()
+            })
+            .map_err(describe)
+    }
+
+    fn after(
+        &mut self,
+        key: &str,
+        name: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, StorageError> {
+        read_messages(self.guard(), MESSAGES_AFTER, key, name, after, limit).map_err(describe)
+    }
+
+    fn before(
+        &mut self,
+        key: &str,
+        name: &str,
+        before: u64,
+        limit: usize,
+    ) -> Result<(Vec<ChatMessage>, bool), StorageError> {
+        // One more than asked, newest first: whether it came says whether
+        // there are older ones.
+        let mut messages =
+            read_messages(self.guard(), MESSAGES_BEFORE, key, name, before, limit + 1)
+                .map_err(describe)?;
+        let more = messages.len() > limit;
+        messages.truncate(limit);
+        messages.reverse();
+        Ok((messages, more))
+    }
+
+    fn sessions(&mut self) -> Result<Vec<StoredSession>, StorageError> {
+        let mut stmt = self
+            .guard()
+            .prepare("SELECT token, name, idle_since FROM sessions")
+            .map_err(describe)?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok(StoredSession {
+                    token: row.get(0)?,
+                    name: row.get(1)?,
+                    idle_since_ms: row.get::<_, i64>(2)? as u64,
+                })
+            })
+            .map_err(describe)?;
+        rows.collect::<Result<_, _>>().map_err(describe)
+    }
+
+    fn delete_before(&mut self, cutoff_ms: u64) -> Result<usize, StorageError> {
+        self.guard();
+        let tx = self.db.transaction().map_err(describe)?;
+        let deleted = tx
+            .execute(
+                "DELETE FROM messages WHERE ts < ?1",
+                params![cutoff_ms as i64],
+            )
+            .map_err(describe)?;
+        tx.execute(
+            "DELETE FROM rooms WHERE NOT EXISTS
+               (SELECT 1 FROM messages WHERE messages.room = rooms.key)",
+            [],
+        )
+        .map_err(describe)?;
+        tx.commit().map_err(describe)?;
+        Ok(deleted)
+    }
+}
+
+/// An SQLite error as a line a person can act on (see [`StorageError`]).
+pub(super) fn describe(err: rusqlite::Error) -> StorageError {
+    match err.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DiskFull) => "the disk (or database size limit) is full".into(),
+        Some(rusqlite::ErrorCode::ReadOnly) => "the database is read-only".into(),
+        Some(rusqlite::ErrorCode::DatabaseCorrupt) => {
+            "the database is corrupt, or its file was deleted or its disk removed".into()
+        }
+        Some(rusqlite::ErrorCode::SystemIoFailure) => format!(
+            "the disk refused a write or read (a file-size limit, a disk removed or \
+             remounted read-only, a hardware fault): {err}"
+        ),
+        Some(rusqlite::ErrorCode::DatabaseBusy) => format!(
+            "the database stayed busy for {} s: another program is using it",
+            DB_BUSY_TIMEOUT.as_secs()
+        ),
+        _ => err.to_string(),
+    }
+}
+
+/// The hub's busy handler: called while a checkpoint (or another program)
+/// holds the database, with how many times it has been called in this wait;
+/// `true` means "try again". It is given nothing else, so the wait's start is
+/// kept per thread: counting steps would stretch with each oversleep. When it
+/// gives up, the write fails as "stayed busy" (see [`describe`]).
+fn wait_for_checkpoint(calls: i32) -> bool {
+    thread_local! {
+        static WAIT_STARTED: std::cell::Cell<Instant> = std::cell::Cell::new(Instant::now());
+    }
+    let now = Instant::now();
+    if calls == 0 {
+        WAIT_STARTED.set(now);
+    }
+    std::thread::sleep(DB_BUSY_STEP);
+    now.duration_since(WAIT_STARTED.get()) < DB_BUSY_TIMEOUT
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::testing::{message, save, ScratchDb};
+    use crate::storage::SessionChange;
+
+    /// A batch of one session change.
+    fn session(change: SessionChange) -> Batch {
+        Batch {
+            sessions: vec![change],
+            ..Batch::default()
+        }
+    }
+
+    fn keep(token: &str, idle_since_ms: u64) -> Batch {
+        let (token, name) = (token.into(), "alice".into());
+        session(SessionChange::Save {
+            token,
+            name,
+            idle_since_ms,
+        })
+    }
+
+    #[test]
+    fn messages_rooms_and_sessions_come_back() {
+        let mut s = Sqlite::open(":memory:", None).unwrap();
+        let messages = (1..=5)
+            .map(|id| ("lobby".into(), message("Lobby", id, 1000 + id)))
+            .collect();
+        s.commit(&Batch {
+            messages,
+            ..Batch::default()
+        })
+        .unwrap();
+        let stored = s.room("lobby").unwrap().unwrap();
+        assert_eq!((stored.name.as_str(), stored.next_id), ("Lobby", 6));
+        let (page, more) = s.before("lobby", "Lobby", 4, 2).unwrap();
+        assert_eq!(page.iter().map(|m| m.id).collect::<Vec<_>>(), [2, 3]);
+        assert_eq!(
+            &*page[0].room, "Lobby",
+            "the name fills each message's room"
+        );
+        assert!(more);
+        let (page, more) = s.before("lobby", "Lobby", 2, 10).unwrap();
+        assert_eq!((page.len(), more), (1, false));
+        assert_eq!(s.after("lobby", "Lobby", 3, 10).unwrap().len(), 2);
+
+        s.commit(&keep("t1", 5)).unwrap();
+        s.commit(&keep("t1", 9)).unwrap();
+        assert_eq!(s.sessions().unwrap()[0].idle_since_ms, 9);
+        let token = "t1".into();
+        s.commit(&session(SessionChange::Delete { token })).unwrap();
+        assert!(s.sessions().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_batch_is_stored_whole_or_not_at_all() {
+        let mut s = Sqlite::open(":memory:", None).unwrap();
+        save(&mut s, 1).unwrap();
+        // Message 1 again (its key is taken) beside a session: neither stays.
+        let mut batch = keep("t1", 5);
+        batch
+            .messages
+            .push(("lobby".into(), message("lobby", 1, 1)));
+        assert!(s.commit(&batch).is_err());
+        assert!(s.sessions().unwrap().is_empty(), "the session was not kept");
+        assert_eq!(s.room("lobby").unwrap().unwrap().next_id, 2);
+        assert!(Batch::default().is_empty());
+        s.commit(&Batch::default()).unwrap();
+    }
+
+    #[test]
+    fn retention_deletes_old_messages_and_empty_rooms() {
+        let mut s = Sqlite::open(":memory:", None).unwrap();
+        let messages = vec![
+            ("a".into(), message("a", 1, 10)),
+            ("a".into(), message("a", 2, 500)),
+            ("b".into(), message("b", 1, 10)),
+        ];
+        s.commit(&Batch {
+            messages,
+            ..Batch::default()
+        })
+        .unwrap();
+        assert_eq!(s.delete_before(100).unwrap(), 2);
+        assert!(s.room("b").unwrap().is_none(), "an emptied room disappears");
+        assert_eq!(
+            s.room("a").unwrap().unwrap().next_id,
+            3,
+            "ids are never reused"
+        );
+    }
+
+    #[test]
+    fn a_database_held_by_another_program_fails_with_a_clear_error() {
+        let db = ScratchDb::new("busy");
+        let mut s = Sqlite::open(&db.path, None).unwrap();
+        // Say, an operator's `sqlite3 natter.db` in the middle of a write.
+        let other = Connection::open(&db.path).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let err = save(&mut s, 1).unwrap_err();
+        assert!(err.contains("stayed busy for 5 s"), "{err}");
+        // Once the other program lets go, saving works again.
+        other.execute_batch("ROLLBACK").unwrap();
+        save(&mut s, 1).unwrap();
+    }
+}
