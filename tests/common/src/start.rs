@@ -83,7 +83,7 @@ impl TestServer {
     fn running(&self) -> &natter::Server {
         self.server
             .as_ref()
-            .expect("fault injection needs a server started in-process")
+            .expect("only a server started in-process has a hub to reach")
     }
 }
 
