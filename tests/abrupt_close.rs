@@ -4,7 +4,7 @@
 //! per user, no panic (the hub lives and the server keeps serving), and a
 //! member list that is right afterwards.
 
-mod common;
+use natter_testkit as common;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -153,7 +153,9 @@ fn a_reset_mid_frame_gives_exactly_one_leave_notice() {
     rst.join("lobby");
     // A user with two tabs, both reset mid-frame: still one notice.
     let token = server.login("twotabs", "lobby");
-    let mut tabs: Vec<Client> = (0..2).map(|_| server.connect(&token)).collect();
+    let mut tabs: Vec<Client> = (0..2)
+        .map(|_| server.connect().session(&token).open())
+        .collect();
     for tab in &mut tabs {
         tab.recv_type("hello");
         tab.join("lobby");
@@ -196,7 +198,7 @@ fn a_close_while_the_hub_is_sending_gives_exactly_one_leave_notice() {
         .map(|name| {
             // A small receive buffer: once it stops reading, the hub has
             // frames queued for it, so it goes while the hub is mid-write.
-            let mut c = server.user_with_rcvbuf(name, 4096);
+            let mut c = server.connect().rcvbuf(4096).user(name);
             c.join("lobby");
             (name, c)
         })

@@ -4,7 +4,7 @@
 //! the joiner's queue. Once, 44 long messages made every join overflow the
 //! queue and close the joiner as a slow consumer, for good.
 
-mod common;
+use natter_testkit as common;
 
 use common::{Client, TempDir};
 use serde_json::{json, Value};

@@ -1,7 +1,7 @@
 //! Two people in a room see each other's messages, byte for byte, in real time,
 //! and nothing leaks into another room.
 
-mod common;
+use natter_testkit as common;
 
 use serde_json::json;
 

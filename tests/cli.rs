@@ -3,7 +3,7 @@
 //! error and the usage; started, it says where to open it, serves there, and on
 //! SIGTERM tells every open WebSocket it is going away (1001) and exits 0.
 
-mod common;
+use natter_testkit as common;
 
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! `Retry-After`. Connections already open are untouched and keep chatting,
 //! and closing one frees its slot for the next handshake.
 
-mod common;
+use natter_testkit as common;
 
 use std::time::{Duration, Instant};
 
@@ -13,7 +13,7 @@ use common::{Client, TestServer};
 /// session token.
 fn two_in_the_lobby(server: &TestServer) -> (Client, Client, String) {
     let token = server.login("alice", "lobby");
-    let mut alice = server.connect(&token);
+    let mut alice = server.connect().session(&token).open();
     alice.recv_type("hello");
     let mut bob = server.user("bob");
     alice.join("lobby");
@@ -48,7 +48,7 @@ fn still_chatting(alice: &mut Client, bob: &mut Client, tag: &str) {
 fn connect_when_a_slot_frees(server: &TestServer, token: &str) -> Client {
     let deadline = Instant::now() + common::DEADLINE;
     loop {
-        match server.try_connect_with(token, &[]) {
+        match server.connect().session(token).try_open() {
             Ok(client) => return client,
             Err(refused) => {
                 assert!(
@@ -68,7 +68,9 @@ fn cap_holds(server: TestServer, status: u16) {
     // Refused, as often as asked, each time with Retry-After.
     for _ in 0..3 {
         let refused = server
-            .try_connect_with(&carol, &[])
+            .connect()
+            .session(&carol)
+            .try_open()
             .err()
             .expect("a third connection is refused");
         assert_eq!(refused.status, status, "{refused:?}");
@@ -79,7 +81,7 @@ fn cap_holds(server: TestServer, status: u16) {
             .unwrap_or_else(|| panic!("Retry-After in seconds: {refused:?}"));
         assert!(secs >= 1, "{refused:?}");
         // A second tab of an admitted session is refused just the same.
-        let again = server.try_connect_with(&alice_token, &[]).err();
+        let again = server.connect().session(&alice_token).try_open().err();
         assert_eq!(again.map(|r| r.status), Some(status));
     }
     // The admitted connections never noticed.
@@ -97,7 +99,7 @@ fn cap_holds(server: TestServer, status: u16) {
     assert_eq!(carol.recv_message()["text"], "I got bob's slot");
     // And the cap holds again.
     let dave = server.login("dave", "lobby");
-    let refused = server.try_connect_with(&dave, &[]).err();
+    let refused = server.connect().session(&dave).try_open().err();
     assert_eq!(refused.map(|r| r.status), Some(status));
 
     // A connection that just vanishes (no close frame) frees its slot too.
@@ -129,12 +131,23 @@ fn the_per_address_cap_counts_each_forwarded_address_behind_a_trusted_proxy() {
     });
     let alice = server.login("alice", "lobby");
     let bob = server.login("bob", "lobby");
-    let mut a = server.connect_via(&alice, "198.51.100.1");
-    let mut b = server.connect_via(&bob, "198.51.100.2");
+    let mut a = server
+        .connect()
+        .session(&alice)
+        .forwarded_for("198.51.100.1")
+        .past_hello();
+    let mut b = server
+        .connect()
+        .session(&bob)
+        .forwarded_for("198.51.100.2")
+        .past_hello();
     a.join("lobby");
     b.join("lobby");
     let refused = server
-        .try_connect_with(&alice, &[("X-Forwarded-For", "198.51.100.1")])
+        .connect()
+        .session(&alice)
+        .forwarded_for("198.51.100.1")
+        .try_open()
         .err()
         .expect("a second connection from 198.51.100.1 is refused");
     assert_eq!(refused.status, 429);

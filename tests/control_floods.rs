@@ -4,7 +4,7 @@
 //! sender refused and then closed, while everyone else in the room keeps
 //! receiving everything.
 
-mod common;
+use natter_testkit as common;
 
 use std::io::Write;
 use std::net::TcpStream;
@@ -24,7 +24,11 @@ fn limited() -> TestServer {
 /// mallory's raw socket, joined to the lobby, from an address of her own.
 fn mallory(server: &TestServer) -> TcpStream {
     let token = server.login("mallory", "lobby");
-    let mut stream = server.raw_ws_via(&token, "198.51.100.66");
+    let mut stream = server
+        .connect()
+        .session(&token)
+        .forwarded_for("198.51.100.66")
+        .raw();
     stream
         .write_all(&common::text_frame(
             &json!({"type": "join", "room": "lobby"}),
@@ -35,8 +39,8 @@ fn mallory(server: &TestServer) -> TcpStream {
 
 /// bob and carol, in the lobby from addresses of their own.
 fn bystanders(server: &TestServer) -> (Client, Client) {
-    let mut bob = server.user_via("bob", "198.51.100.2");
-    let mut carol = server.user_via("carol", "198.51.100.3");
+    let mut bob = server.connect().forwarded_for("198.51.100.2").user("bob");
+    let mut carol = server.connect().forwarded_for("198.51.100.3").user("carol");
     bob.join("lobby");
     carol.join("lobby");
     (bob, carol)
@@ -159,10 +163,14 @@ fn a_flooder_cannot_spend_or_close_its_neighbours_budget() {
     // Behind one NAT address: what mallory sends past her own budget costs
     // her alone, and the address's budget never closes anyone.
     let server = limited();
-    let mut bob = server.user_via("bob", "198.51.100.9");
+    let mut bob = server.connect().forwarded_for("198.51.100.9").user("bob");
     bob.join("lobby");
     let token = server.login("mallory", "lobby");
-    let mut stream = server.raw_ws_via(&token, "198.51.100.9");
+    let mut stream = server
+        .connect()
+        .session(&token)
+        .forwarded_for("198.51.100.9")
+        .raw();
     let junk = common::masked_frame(0x81, b"{not json");
     let _ = stream.write_all(&junk.repeat(500));
     assert_eq!(close_reason(&mut stream), "rate limit exceeded");
@@ -172,6 +180,6 @@ fn a_flooder_cannot_spend_or_close_its_neighbours_budget() {
         assert_eq!(bob.recv_message()["text"], text.as_str());
     }
     // And a classmate can still come in from that address.
-    let mut carol = server.user_via("carol", "198.51.100.9");
+    let mut carol = server.connect().forwarded_for("198.51.100.9").user("carol");
     carol.join("lobby");
 }

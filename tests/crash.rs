@@ -3,7 +3,7 @@
 //! client had received is in the history. The database opens cleanly and
 //! passes SQLite's integrity check.
 
-mod common;
+use natter_testkit as common;
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};

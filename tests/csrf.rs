@@ -6,7 +6,7 @@
 //! `Origin` and `Sec-Fetch-Site`; requests with neither (curl, programs) are
 //! still fine.
 
-mod common;
+use natter_testkit as common;
 
 use common::{HttpResponse, TestServer};
 
@@ -37,7 +37,7 @@ fn from_elsewhere(origin: &str) -> [String; 2] {
 fn a_login_posted_from_another_site_is_refused_and_the_visitor_keeps_their_session() {
     let server = common::start();
     let victim = server.login("alice", "lobby");
-    let mut alice = server.connect(&victim);
+    let mut alice = server.connect().session(&victim).open();
     alice.recv_type("hello");
     alice.join("lobby");
     let puppet = "name=alice2&room=attackers";
@@ -75,7 +75,7 @@ fn a_login_posted_from_another_site_is_refused_and_the_visitor_keeps_their_sessi
 fn a_logout_posted_from_another_site_is_refused() {
     let server = common::start();
     let token = server.login("alice", "lobby");
-    let mut alice = server.connect(&token);
+    let mut alice = server.connect().session(&token).open();
     alice.recv_type("hello");
     alice.join("lobby");
     let evil = from_elsewhere("https://evil.example");

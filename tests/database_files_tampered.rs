@@ -6,7 +6,7 @@
 //! database file deleted under natter is reported in the log and by
 //! `/healthz` (503) instead of going unnoticed.
 
-mod common;
+use natter_testkit as common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Echo mode (`natter echo`, for the Autobahn suite) sends every message back
 //! unchanged, text and binary, through the chat's own reader and hub path.
 
-mod common;
+use natter_testkit as common;
 
 use tungstenite::Message;
 
@@ -9,7 +9,9 @@ use tungstenite::Message;
 fn echo_mode_returns_every_message_unchanged() {
     let server = common::start_with(|c| c.echo = true);
     let mut client = server
-        .try_connect(None, None)
+        .connect()
+        .origin(None)
+        .try_open()
         .expect("echo mode needs no session and no Origin");
     let big = "é".repeat(30_000);
     for message in [

@@ -4,7 +4,7 @@
 //! what cannot be a chat frame at all (binary, over 64 KiB, not UTF-8) closes
 //! the connection, with the documented close code, and the server serves on.
 
-mod common;
+use natter_testkit as common;
 
 use std::io::Write;
 
@@ -360,7 +360,7 @@ fn a_name_already_in_the_room_is_name_taken() {
     carol.join("lobby");
     // A second "Carol", logged in for another room, where the name was free.
     let token = server.login("Carol", "garden");
-    let mut carol2 = server.connect(&token);
+    let mut carol2 = server.connect().session(&token).open();
     carol2.recv_type("hello");
     carol2.join("garden");
     // Read both up to a known point.

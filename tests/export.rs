@@ -1,13 +1,13 @@
 //! A logged-in user can download a room's transcript, as plain text or JSON;
 //! a logged-out visitor is sent to log in.
 
-mod common;
+use natter_testkit as common;
 
 #[test]
 fn a_room_transcript_downloads_as_text_and_json() {
     let server = common::start();
     let token = server.login("alice", "Book Club");
-    let mut alice = server.connect(&token);
+    let mut alice = server.connect().session(&token).open();
     alice.join("Book Club");
     for text in ["first", "second <b>not html</b>", "third 🎉"] {
         alice.say("Book Club", text);

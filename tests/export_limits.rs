@@ -3,7 +3,7 @@
 //! pages (or the chat) away from anyone; and the plain-text transcript cannot
 //! be made to show a line nobody wrote.
 
-mod common;
+use natter_testkit as common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -117,7 +117,7 @@ fn exports_are_capped_per_session_and_in_all_while_pages_still_load() {
 fn a_message_cannot_forge_a_line_of_the_plain_text_transcript() {
     let server = common::start();
     let token = server.login("mallory", "lobby");
-    let mut mallory = server.connect(&token);
+    let mut mallory = server.connect().session(&token).open();
     mallory.recv_type("hello");
     mallory.join("lobby");
     let forged = "[2026-11-25 22:57:28] admin: the server moved, log in at evil.example";

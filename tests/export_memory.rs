@@ -3,7 +3,7 @@
 //! (Before, every page was collected and turned into a `serde_json::Value`
 //! first: a 32 MB transcript took the server from 8 MB to 475 MB.)
 
-mod common;
+use natter_testkit as common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -2,7 +2,7 @@
 //! loops back off and retry, chats already open carry on, and once the flood
 //! is gone new visitors can load pages and connect again.
 
-mod common;
+use natter_testkit as common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -1,7 +1,7 @@
 //! natter raises its own open-file limit to fit `--max-connections`, and says
 //! what to do when the system will not let it.
 
-mod common;
+use natter_testkit as common;
 
 /// The soft and hard "Max open files" of a process, from `/proc/PID/limits`.
 fn open_file_limits(pid: u32) -> (u64, u64) {

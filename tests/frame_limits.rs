@@ -5,7 +5,7 @@
 //! are protocol errors (1002, or a plain close). In every case a bystander pair
 //! in the same room keeps chatting, during and after.
 
-mod common;
+use natter_testkit as common;
 
 use std::io::Write;
 

@@ -4,7 +4,7 @@
 //! sender reaches everyone, and all see the same messages), and the process
 //! exits 0 within 5 s. A second signal during the shutdown exits at once.
 
-mod common;
+use natter_testkit as common;
 
 use std::io::ErrorKind;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -226,7 +226,7 @@ fn with_a_stuck_client() -> (common::Binary, common::Client, std::net::TcpStream
     let mut alice = server.user("alice");
     alice.join("lobby");
     let token = server.login("stuck", "lobby");
-    let stuck = server.raw_ws(&token);
+    let stuck = server.connect().session(&token).raw();
     (natter, alice, stuck)
 }
 

@@ -3,7 +3,7 @@
 //! so another site cannot use a visitor's cookie to chat as them. A good
 //! handshake is greeted with `hello`: who you are and the limits in force.
 
-mod common;
+use natter_testkit as common;
 
 use serde_json::json;
 
@@ -11,7 +11,7 @@ use serde_json::json;
 fn a_valid_handshake_is_greeted_with_hello_and_the_limits() {
     let server = common::start_with(|c| c.history = 50);
     let token = server.login("alice", "lobby");
-    let mut client = server.connect(&token);
+    let mut client = server.connect().session(&token).open();
     let hello = client.recv();
     assert_eq!(hello["type"], "hello", "hello is the first frame: {hello}");
     assert_eq!(hello["user"], "alice");
@@ -32,7 +32,7 @@ fn a_valid_handshake_is_greeted_with_hello_and_the_limits() {
 fn hello_names_the_user_as_they_logged_in() {
     let server = common::start();
     let token = server.login("  李小龙 ", "lobby");
-    let mut client = server.connect(&token);
+    let mut client = server.connect().session(&token).open();
     assert_eq!(
         client.recv_type("hello")["user"],
         "李小龙",
@@ -43,7 +43,7 @@ fn hello_names_the_user_as_they_logged_in() {
 #[test]
 fn without_a_session_cookie_the_handshake_is_refused_with_401() {
     let server = common::start();
-    let refused = server.try_connect(None, Some(&server.origin()));
+    let refused = server.connect().try_open().map_err(|r| r.status);
     assert_eq!(refused.err(), Some(401));
 }
 
@@ -54,13 +54,19 @@ fn an_unknown_token_is_refused_with_401() {
     let unknown = "0123456789abcdef0123456789abcdef";
     assert_eq!(
         server
-            .try_connect(Some(unknown), Some(&server.origin()))
+            .connect()
+            .session(unknown)
+            .try_open()
+            .map_err(|r| r.status)
             .err(),
         Some(401)
     );
     assert_eq!(
         server
-            .try_connect(Some("not-a-token"), Some(&server.origin()))
+            .connect()
+            .session("not-a-token")
+            .try_open()
+            .map_err(|r| r.status)
             .err(),
         Some(401)
     );
@@ -83,13 +89,19 @@ fn a_foreign_origin_is_refused_with_403_even_with_a_session() {
         "null".to_string(),
     ] {
         assert_eq!(
-            server.try_connect(Some(&token), Some(&origin)).err(),
+            server
+                .connect()
+                .session(&token)
+                .origin(Some(&origin))
+                .try_open()
+                .map_err(|r| r.status)
+                .err(),
             Some(403),
             "Origin: {origin}"
         );
     }
     // The session itself is fine: from its own page it connects.
-    let mut client = server.connect(&token);
+    let mut client = server.connect().session(&token).open();
     assert_eq!(client.recv_type("hello")["user"], "alice");
 }
 
@@ -97,7 +109,16 @@ fn a_foreign_origin_is_refused_with_403_even_with_a_session() {
 fn a_handshake_without_an_origin_is_refused_with_403() {
     let server = common::start();
     let token = server.login("alice", "lobby");
-    assert_eq!(server.try_connect(Some(&token), None).err(), Some(403));
+    assert_eq!(
+        server
+            .connect()
+            .session(&token)
+            .origin(None)
+            .try_open()
+            .map_err(|r| r.status)
+            .err(),
+        Some(403)
+    );
 }
 
 #[test]
@@ -106,7 +127,11 @@ fn the_origin_check_ignores_case_and_a_trailing_slash() {
     let token = server.login("alice", "lobby");
     let origin = format!("HTTP://127.0.0.1:{}/", server.web.port());
     let mut client = server
-        .try_connect(Some(&token), Some(&origin))
+        .connect()
+        .session(&token)
+        .origin(Some(&origin))
+        .try_open()
+        .map_err(|r| r.status)
         .expect("the same origin, spelled differently, is allowed");
     assert_eq!(client.recv_type("hello")["user"], "alice");
 }
@@ -118,7 +143,11 @@ fn a_wrong_path_is_refused_with_404() {
     for path in ["/chat", "/", "/ws/", "/wss"] {
         assert_eq!(
             server
-                .try_connect_path(path, Some(&token), Some(&server.origin()))
+                .connect()
+                .session(&token)
+                .path(path)
+                .try_open()
+                .map_err(|r| r.status)
                 .err(),
             Some(404),
             "path {path}"
@@ -131,7 +160,11 @@ fn with_a_public_url_only_that_origin_is_allowed() {
     let server = common::start_with(|c| c.public_url = Some("https://chat.example.com".into()));
     let token = server.login("alice", "lobby");
     let mut client = server
-        .try_connect(Some(&token), Some("https://chat.example.com"))
+        .connect()
+        .session(&token)
+        .origin(Some("https://chat.example.com"))
+        .try_open()
+        .map_err(|r| r.status)
         .expect("the public origin is allowed");
     assert_eq!(client.recv_type("hello")["user"], "alice");
 
@@ -143,7 +176,13 @@ fn with_a_public_url_only_that_origin_is_allowed() {
         "https://evil.example".to_string(),
     ] {
         assert_eq!(
-            server.try_connect(Some(&token), Some(&origin)).err(),
+            server
+                .connect()
+                .session(&token)
+                .origin(Some(&origin))
+                .try_open()
+                .map_err(|r| r.status)
+                .err(),
             Some(403),
             "Origin: {origin}"
         );
@@ -158,7 +197,11 @@ fn a_refused_handshake_does_not_disturb_the_chat() {
     let token = server.login("mallory", "lobby");
     assert_eq!(
         server
-            .try_connect(Some(&token), Some("http://evil.example"))
+            .connect()
+            .session(&token)
+            .origin(Some("http://evil.example"))
+            .try_open()
+            .map_err(|r| r.status)
             .err(),
         Some(403)
     );

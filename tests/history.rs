@@ -2,7 +2,7 @@
 //! `since` gets exactly what it missed: nothing lost, nothing twice. When more
 //! was missed than the server holds, the reply says so.
 
-mod common;
+use natter_testkit as common;
 
 use serde_json::{json, Value};
 
@@ -52,7 +52,7 @@ fn a_since_resume_gets_exactly_what_was_missed() {
     let server = common::start();
     let mut alice = server.user("alice");
     let bob_token = server.login("bob", "lobby");
-    let mut bob = server.connect(&bob_token);
+    let mut bob = server.connect().session(&bob_token).open();
     alice.join("lobby");
     bob.join("lobby");
     alice.say("lobby", "before");
@@ -66,7 +66,7 @@ fn a_since_resume_gets_exactly_what_was_missed() {
     for _ in 0..3 {
         alice.recv_message();
     }
-    let mut bob = server.connect(&bob_token);
+    let mut bob = server.connect().session(&bob_token).open();
     bob.send(json!({"type": "join", "room": "lobby", "since": last_seen}));
     let joined = bob.recv_type("joined");
     assert_eq!(texts(&joined["history"]), ["gap 1", "gap 2", "gap 3"]);

@@ -5,7 +5,7 @@
 //! `--public-url` and `--ws-url`, and each `--allowed-host`; anything else is
 //! answered 421 with a message saying how to allow it.
 
-mod common;
+use natter_testkit as common;
 
 use common::TestServer;
 
@@ -111,21 +111,15 @@ fn a_websocket_under_another_name_is_refused_with_421() {
     let server = common::start();
     let token = server.login("alice", "lobby");
     let handshake = |host: &str| {
-        let mut stream = std::net::TcpStream::connect(server.ws).unwrap();
-        stream
-            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
-            .unwrap();
         let origin = format!("http://{host}:{}", server.web.port());
-        let head = format!(
-            "GET /ws HTTP/1.1\r\nHost: {host}:{}\r\nUpgrade: websocket\r\n\
-             Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-             Sec-WebSocket-Version: 13\r\nOrigin: {origin}\r\nCookie: natter_session={token}\r\n\r\n",
-            server.ws.port()
-        );
-        std::io::Write::write_all(&mut stream, head.as_bytes()).unwrap();
-        let mut answer = [0u8; 12];
-        std::io::Read::read_exact(&mut stream, &mut answer).unwrap();
-        String::from_utf8_lossy(&answer).into_owned()
+        let status = server
+            .connect()
+            .session(&token)
+            .host(host)
+            .origin(Some(&origin))
+            .try_open()
+            .map_or_else(|refused| refused.status, |_| 101);
+        format!("HTTP/1.1 {status}")
     };
     // A rebinding page: its own name, and its own (matching) origin.
     assert_eq!(handshake("evil.example"), "HTTP/1.1 421");

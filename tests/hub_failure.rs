@@ -2,7 +2,7 @@
 //! and the server reports the dead hub (so `run` exits non-zero) instead of
 //! living on serving nothing.
 
-mod common;
+use natter_testkit as common;
 
 use std::time::Duration;
 

@@ -4,7 +4,7 @@
 //! name is unique per room; a session is needed for a room page and ends,
 //! everywhere at once, on logout.
 
-mod common;
+use natter_testkit as common;
 
 use common::{input_value, unescape_html, HttpResponse, TestServer};
 
@@ -256,10 +256,10 @@ fn a_name_is_stored_in_its_plain_form() {
     let server = common::start();
     // Fullwidth letters, as a Japanese keyboard may type them.
     let token = server.login("ｂｏｂ", "lobby");
-    let mut client = server.connect(&token);
+    let mut client = server.connect().session(&token).open();
     assert_eq!(client.recv_type("hello")["user"], "bob");
     let token = server.login("Jose\u{301}", "lobby");
-    let mut client = server.connect(&token);
+    let mut client = server.connect().session(&token).open();
     assert_eq!(client.recv_type("hello")["user"], "José", "one character é");
 }
 
@@ -442,7 +442,11 @@ fn after_logout_the_old_token_no_longer_works() {
     let page = server.get("/r/x", Some(&token));
     assert_eq!(page.status, 303);
     assert_eq!(page.header("location"), Some("/?room=x"));
-    let refused = server.try_connect(Some(&token), Some(&server.origin()));
+    let refused = server
+        .connect()
+        .session(&token)
+        .try_open()
+        .map_err(|r| r.status);
     assert_eq!(refused.err(), Some(401));
 }
 
@@ -450,8 +454,8 @@ fn after_logout_the_old_token_no_longer_works() {
 fn logout_closes_the_sessions_open_sockets_with_1008() {
     let server = common::start();
     let token = server.login("alice", "lobby");
-    let mut tab1 = server.connect(&token);
-    let mut tab2 = server.connect(&token);
+    let mut tab1 = server.connect().session(&token).open();
+    let mut tab2 = server.connect().session(&token).open();
     tab1.recv_type("hello");
     tab2.recv_type("hello");
     tab1.join("lobby");
@@ -474,7 +478,7 @@ fn logout_of_one_session_leaves_other_sessions_logged_in() {
     let bob = server.login("bob", "lobby");
     server.post_form("/logout", &[], Some(&alice));
     assert_eq!(server.get("/r/lobby", Some(&bob)).status, 200);
-    let mut client = server.connect(&bob);
+    let mut client = server.connect().session(&bob).open();
     assert_eq!(client.recv_type("hello")["user"], "bob");
 }
 

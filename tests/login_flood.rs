@@ -4,7 +4,7 @@
 //! socket is never written to the database (so it cannot take the space
 //! messages need). A class behind one NAT address still all gets in.
 
-mod common;
+use natter_testkit as common;
 
 use common::TempDir;
 
@@ -108,12 +108,15 @@ fn an_expired_session_stops_working_at_once_and_after_a_restart() {
     };
     let server = start();
     let token = server.login("alice", "lobby");
-    drop(server.connect(&token)); // used, then idle from now
+    drop(server.connect().session(&token).open()); // used, then idle from now
     std::thread::sleep(ttl * 2);
     // Well before any sweep: refused on the spot.
     assert_eq!(
         server
-            .try_connect(Some(&token), Some(&server.origin()))
+            .connect()
+            .session(&token)
+            .try_open()
+            .map_err(|r| r.status)
             .err(),
         Some(401)
     );
@@ -122,7 +125,10 @@ fn an_expired_session_stops_working_at_once_and_after_a_restart() {
     let server = start();
     assert_eq!(
         server
-            .try_connect(Some(&token), Some(&server.origin()))
+            .connect()
+            .session(&token)
+            .try_open()
+            .map_err(|r| r.status)
             .err(),
         Some(401)
     );

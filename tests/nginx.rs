@@ -7,7 +7,7 @@
 //! nginx must be installed (`apt-get install -y nginx`; CI does it). Without it
 //! this test fails: it is the only test of the deployment the README describes.
 
-mod common;
+use natter_testkit as common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -3,7 +3,7 @@
 //! order (same ids, same senders, same texts), with no duplicates, no gaps,
 //! ids strictly increasing, and each sender's messages in the order it sent.
 
-mod common;
+use natter_testkit as common;
 
 use std::collections::HashSet;
 use std::io::ErrorKind;

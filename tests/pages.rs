@@ -2,7 +2,7 @@
 //! every response, assets with the right Content-Type and working caching, and
 //! no way to read files outside the embedded assets.
 
-mod common;
+use natter_testkit as common;
 
 use common::{HttpResponse, TestServer};
 

@@ -2,7 +2,7 @@
 //! messages returns each exactly once, in order, and says when there are no
 //! more. The page size is capped.
 
-mod common;
+use natter_testkit as common;
 
 use serde_json::json;
 

@@ -2,7 +2,7 @@
 //! connection enters, a leave notice when their last one goes (even abruptly),
 //! and nothing at all for a page reload inside the grace period.
 
-mod common;
+use natter_testkit as common;
 
 use std::time::Duration;
 
@@ -79,14 +79,14 @@ fn a_reload_inside_the_grace_period_posts_neither_leave_nor_join() {
     let server = common::start_with(|c| c.leave_grace = Duration::from_secs(3));
     let mut alice = server.user("alice");
     let bob_token = server.login("bob", "lobby");
-    let mut bob = server.connect(&bob_token);
+    let mut bob = server.connect().session(&bob_token).open();
     alice.join("lobby");
     bob.join("lobby");
     notice_about(&mut alice, "bob");
 
     // The reload: the old page's socket drops, the new page connects and joins.
     bob.drop_abruptly();
-    let mut bob = server.connect(&bob_token);
+    let mut bob = server.connect().session(&bob_token).open();
     assert_eq!(bob.join("lobby")["members"], json!(["alice", "bob"]));
 
     alice.expect_none("system", Duration::from_secs(4));
@@ -99,8 +99,8 @@ fn a_second_tab_closing_does_not_make_the_user_leave() {
     let server = common::start();
     let mut alice = server.user("alice");
     let bob_token = server.login("bob", "lobby");
-    let mut tab1 = server.connect(&bob_token);
-    let mut tab2 = server.connect(&bob_token);
+    let mut tab1 = server.connect().session(&bob_token).open();
+    let mut tab2 = server.connect().session(&bob_token).open();
     alice.join("lobby");
     tab1.join("lobby");
     tab2.join("lobby");

@@ -10,7 +10,7 @@
 //! own address through `X-Forwarded-For` on a server that trusts it, except
 //! where the point is that an untrusting server ignores the header.
 
-mod common;
+use natter_testkit as common;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -100,9 +100,12 @@ fn texts_until(client: &mut Client, marker: &str) -> Vec<String> {
 #[test]
 fn about_two_dozen_quick_messages_pass_then_rate_limited_and_not_delivered() {
     let server = limited(true);
-    let mut bob = server.user_via("bob", "198.51.100.2");
+    let mut bob = server.connect().forwarded_for("198.51.100.2").user("bob");
     bob.join("lobby");
-    let mut mallory = server.user_via("mallory", "198.51.100.1");
+    let mut mallory = server
+        .connect()
+        .forwarded_for("198.51.100.1")
+        .user("mallory");
     mallory.join("lobby"); // 3 points: a join costs as much as three messages
 
     let answers = burst(&mut mallory, "m", 30);
@@ -124,11 +127,14 @@ fn about_two_dozen_quick_messages_pass_then_rate_limited_and_not_delivered() {
 #[test]
 fn persisting_past_the_limit_closes_with_1008_and_others_carry_on() {
     let server = limited(true);
-    let mut bob = server.user_via("bob", "198.51.100.2");
-    let mut carol = server.user_via("carol", "198.51.100.3");
+    let mut bob = server.connect().forwarded_for("198.51.100.2").user("bob");
+    let mut carol = server.connect().forwarded_for("198.51.100.3").user("carol");
     bob.join("lobby");
     carol.join("lobby");
-    let mut mallory = server.user_via("mallory", "198.51.100.1");
+    let mut mallory = server
+        .connect()
+        .forwarded_for("198.51.100.1")
+        .user("mallory");
     mallory.join("lobby");
     for i in 0..80 {
         let frame = json!({"type": "message", "room": "lobby", "text": format!("spam {i}")});
@@ -185,8 +191,16 @@ fn next_not_spam(client: &mut Client) -> String {
 fn more_tabs_from_one_address_get_no_more_budget() {
     let server = limited(true);
     let token = server.login("mallory", "lobby");
-    let mut tab1 = server.connect_via(&token, "198.51.100.1");
-    let mut tab2 = server.connect_via(&token, "198.51.100.1");
+    let mut tab1 = server
+        .connect()
+        .session(&token)
+        .forwarded_for("198.51.100.1")
+        .past_hello();
+    let mut tab2 = server
+        .connect()
+        .session(&token)
+        .forwarded_for("198.51.100.1")
+        .past_hello();
     tab1.join("lobby");
     tab2.join("lobby");
     let k = passed(&burst(&mut tab1, "t1", 30));
@@ -202,14 +216,17 @@ fn more_tabs_from_one_address_get_no_more_budget() {
     // A third connection from that address is refused at the handshake:
     // opening a connection is charged too.
     let refused = server
-        .try_connect_with(&token, &[("X-Forwarded-For", "198.51.100.1")])
+        .connect()
+        .session(&token)
+        .forwarded_for("198.51.100.1")
+        .try_open()
         .err()
         .expect("a third tab is refused");
     assert_eq!(refused.status, 429, "{refused:?}");
     assert!(refused.retry_after.is_some());
 
     // Someone on another address is unaffected.
-    let mut bob = server.user_via("bob", "198.51.100.2");
+    let mut bob = server.connect().forwarded_for("198.51.100.2").user("bob");
     bob.join("lobby");
     assert_eq!(passed(&burst(&mut bob, "b", 5)), 5);
 }
@@ -229,11 +246,16 @@ fn address_sized(trust_proxy: bool) -> TestServer {
 fn second_address_after_first_is_exhausted(server: &TestServer) -> Value {
     // bob logs in first: a login is charged to the address too.
     let token = server.login("bob", "lobby");
-    let mut alice = server.user_via("alice", "198.51.100.1");
+    let mut alice = server.connect().forwarded_for("198.51.100.1").user("alice");
     alice.join("lobby");
     let k = passed(&burst(&mut alice, "a", 30));
     assert!(k < 30, "alice ran out");
-    let mut bob = match server.try_connect_with(&token, &[("X-Forwarded-For", "198.51.100.2")]) {
+    let mut bob = match server
+        .connect()
+        .session(&token)
+        .forwarded_for("198.51.100.2")
+        .try_open()
+    {
         Ok(mut bob) => {
             bob.recv_type("hello");
             bob
@@ -282,8 +304,11 @@ fn with_trust_proxy_each_forwarded_address_has_its_own_budget() {
 fn flood(server: &TestServer, token: &str, stop: &AtomicBool) -> usize {
     let mut connections = 0;
     while !stop.load(Ordering::SeqCst) {
-        let Ok(mut client) =
-            server.try_connect_with(token, &[("X-Forwarded-For", "198.51.100.66")])
+        let Ok(mut client) = server
+            .connect()
+            .session(token)
+            .forwarded_for("198.51.100.66")
+            .try_open()
         else {
             std::thread::sleep(Duration::from_millis(10));
             continue;
@@ -321,8 +346,8 @@ fn flood(server: &TestServer, token: &str, stop: &AtomicBool) -> usize {
 #[test]
 fn a_flooder_next_to_a_bystander_who_sends_once_a_second() {
     let server = Arc::new(limited(true));
-    let mut bob = server.user_via("bob", "198.51.100.2");
-    let mut carol = server.user_via("carol", "198.51.100.3");
+    let mut bob = server.connect().forwarded_for("198.51.100.2").user("bob");
+    let mut carol = server.connect().forwarded_for("198.51.100.3").user("carol");
     bob.join("lobby");
     carol.join("lobby");
     let token = server.login("mallory", "lobby");
@@ -369,14 +394,24 @@ fn an_ipv6_slash_64_is_one_address() {
     // Sessions from two addresses in one /64 share one address budget: with
     // a per-address budget as small as a session's, the second one is out.
     let server = address_sized(true);
-    let mut alice = server.user_via("alice", "2001:db8:1:2::1");
+    let mut alice = server
+        .connect()
+        .forwarded_for("2001:db8:1:2::1")
+        .user("alice");
     alice.join("lobby");
     assert!(passed(&burst(&mut alice, "a", 30)) < 30);
     let token = server.login("bob", "lobby");
-    let neighbour = server.try_connect_with(&token, &[("X-Forwarded-For", "2001:db8:1:2::ffff")]);
+    let neighbour = server
+        .connect()
+        .session(&token)
+        .forwarded_for("2001:db8:1:2::ffff")
+        .try_open();
     assert_eq!(neighbour.err().map(|r| r.status), Some(429));
     // An address in another /64 has its own.
-    let mut carol = server.user_via("carol", "2001:db8:1:3::1");
+    let mut carol = server
+        .connect()
+        .forwarded_for("2001:db8:1:3::1")
+        .user("carol");
     carol.join("lobby");
     assert_eq!(passed(&burst(&mut carol, "c", 5)), 5);
 }

@@ -3,7 +3,7 @@
 //! get all 2,000, in order, with the default limits. (The silent reader is
 //! eventually dropped as a slow consumer; that is its problem alone.)
 
-mod common;
+use natter_testkit as common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};

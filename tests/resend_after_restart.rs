@@ -2,7 +2,7 @@
 //! outbox resends whatever it has not seen echoed) never posts it twice: the
 //! dedupe by `client_id` survives the restart.
 
-mod common;
+use natter_testkit as common;
 
 use common::TempDir;
 use serde_json::json;
@@ -14,7 +14,7 @@ fn a_resend_of_an_acknowledged_message_after_a_restart_posts_nothing() {
     let start = || common::start_with(|c| c.db = db.clone());
     let server = start();
     let token = server.login("alice", "lobby");
-    let mut alice = server.connect(&token);
+    let mut alice = server.connect().session(&token).open();
     alice.recv_type("hello");
     alice.join("lobby");
     let post = json!({"type": "message", "room": "lobby", "text": "only once", "client_id": "c-1"});
@@ -23,7 +23,7 @@ fn a_resend_of_an_acknowledged_message_after_a_restart_posts_nothing() {
     assert!(server.shutdown());
 
     let server = start();
-    let mut alice = server.connect(&token);
+    let mut alice = server.connect().session(&token).open();
     alice.recv_type("hello");
     alice.join("lobby");
     alice.send(post);

@@ -2,7 +2,7 @@
 //! names carry over, and a page that reconnects with `since` continues with no
 //! gap and no duplicate. Nobody has to log in again.
 
-mod common;
+use natter_testkit as common;
 
 use serde_json::json;
 
@@ -15,8 +15,8 @@ fn history_ids_sessions_and_rooms_survive_a_restart() {
     let server = common::start_with(with_db);
     let alice_token = server.login("alice", "Book Club");
     let bob_token = server.login("bob", "Book Club");
-    let mut alice = server.connect(&alice_token);
-    let mut bob = server.connect(&bob_token);
+    let mut alice = server.connect().session(&alice_token).open();
+    let mut bob = server.connect().session(&bob_token).open();
     alice.join("Book Club");
     bob.join("book club");
     let mut last_seen = 0;
@@ -42,7 +42,7 @@ fn history_ids_sessions_and_rooms_survive_a_restart() {
 
     // Second half: same database, new process state.
     let server = common::start_with(with_db);
-    let mut alice = server.connect(&alice_token); // the old cookie still works
+    let mut alice = server.connect().session(&alice_token).open(); // the old cookie still works
     let joined = alice.join("BOOK CLUB");
     assert_eq!(
         joined["room"], "Book Club",
@@ -60,7 +60,7 @@ fn history_ids_sessions_and_rooms_survive_a_restart() {
     assert_eq!(four["id"], 4, "ids keep increasing across restarts");
 
     // Bob's page reconnects and resumes from the last id it saw.
-    let mut bob = server.connect(&bob_token);
+    let mut bob = server.connect().session(&bob_token).open();
     bob.send(json!({"type": "join", "room": "Book Club", "since": last_seen}));
     let resumed = bob.recv_type("joined");
     let ids: Vec<_> = resumed["history"]

@@ -2,7 +2,7 @@
 //! (and periodically after), from storage and from what joiners are shown.
 //! Rooms with nothing left disappear. Without the flag nothing is deleted.
 
-mod common;
+use natter_testkit as common;
 
 use std::time::Duration;
 

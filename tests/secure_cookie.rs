@@ -5,11 +5,7 @@
 //! it stays `natter_session`, without `Secure`, which a browser would refuse
 //! to send over HTTP.
 
-mod common;
-
-use std::net::TcpStream;
-
-use tungstenite::client::IntoClientRequest;
+use natter_testkit as common;
 
 fn attributes(cookie: &str) -> Vec<String> {
     cookie
@@ -43,19 +39,11 @@ fn behind_https_the_session_cookie_is_a_secure_host_cookie_that_both_ports_read(
     assert!(room.body.contains("data-user=\"alice\""));
 
     // The WebSocket handshake reads the same cookie.
-    let stream = TcpStream::connect(server.ws).unwrap();
-    stream.set_read_timeout(Some(common::DEADLINE)).unwrap();
-    let mut request = format!("ws://127.0.0.1:{}/ws", server.ws.port())
-        .into_client_request()
-        .unwrap();
-    let headers = request.headers_mut();
-    headers.insert("Origin", public.parse().unwrap());
-    headers.insert(
-        "Cookie",
-        format!("__Host-natter_session={token}").parse().unwrap(),
-    );
-    let (socket, _) = tungstenite::client(request, stream).expect("the handshake succeeds");
-    let mut chat = common::Client { socket };
+    let mut chat = server
+        .connect()
+        .cookie(&format!("__Host-natter_session={token}"))
+        .origin(Some(public))
+        .open();
     assert_eq!(chat.recv_type("hello")["user"], "alice");
 
     // Logging out clears it, Secure like itself.

@@ -1,7 +1,7 @@
 //! A graceful shutdown delivers what was already said, then closes every
 //! client with 1001 ("going away"), so pages know to reconnect later.
 
-mod common;
+use natter_testkit as common;
 
 #[test]
 fn shutdown_delivers_queued_messages_then_closes_everyone_with_1001() {

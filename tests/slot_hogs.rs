@@ -3,7 +3,7 @@
 //! spent on it), and one session may hold only so many connections, from
 //! however many addresses.
 
-mod common;
+use natter_testkit as common;
 
 use std::net::TcpStream;
 
@@ -19,7 +19,9 @@ fn half_open_handshakes_from_one_address_do_not_starve_others() {
         .collect();
     // Past the cap, the same address is refused at once, and told why.
     let refused = server
-        .try_connect_with(&token, &[])
+        .connect()
+        .session(&token)
+        .try_open()
         .err()
         .expect("refused while its handshakes hang");
     assert_eq!(refused.status, 429);
@@ -29,10 +31,11 @@ fn half_open_handshakes_from_one_address_do_not_starve_others() {
     hogs.extend((0..2000).map(|_| TcpStream::connect(server.ws).unwrap()));
     // Someone at another address connects and chats as usual.
     let bob_token = server.login("bob", "lobby");
-    let stream = common::connect_from("127.0.0.2", server.ws);
     let mut bob = server
-        .handshake(stream, &bob_token, &[])
-        .unwrap_or_else(|r| panic!("{r:?}"));
+        .connect()
+        .session(&bob_token)
+        .from("127.0.0.2")
+        .open();
     bob.recv_type("hello");
     bob.join("lobby");
     bob.say("lobby", "hi");
@@ -41,7 +44,7 @@ fn half_open_handshakes_from_one_address_do_not_starve_others() {
     drop(hogs);
     let mut again = None;
     for _ in 0..100 {
-        match server.try_connect_with(&token, &[]) {
+        match server.connect().session(&token).try_open() {
             Ok(client) => {
                 again = Some(client);
                 break;
@@ -59,15 +62,24 @@ fn one_session_cannot_hold_every_slot_from_many_addresses() {
     let server = common::start_with(|c| c.trust_proxy = true);
     let token = server.login("mallory", "lobby");
     let held: Vec<_> = (0..MAX_CONNECTIONS_PER_SESSION)
-        .map(|i| server.connect_via(&token, &format!("198.51.100.{i}")))
+        .map(|i| {
+            server
+                .connect()
+                .session(&token)
+                .forwarded_for(&format!("198.51.100.{i}"))
+                .past_hello()
+        })
         .collect();
     let refused = server
-        .try_connect_with(&token, &[("X-Forwarded-For", "203.0.113.1")])
+        .connect()
+        .session(&token)
+        .forwarded_for("203.0.113.1")
+        .try_open()
         .err()
         .expect("one connection too many for a session");
     assert_eq!(refused.status, 429);
     // Another session is not affected.
-    let mut bob = server.user_via("bob", "203.0.113.2");
+    let mut bob = server.connect().forwarded_for("203.0.113.2").user("bob");
     bob.join("lobby");
     drop(held);
 }

@@ -1,7 +1,7 @@
 //! A client that stops reading is dropped (close 1008, "slow consumer") instead of
 //! being waited for, and everyone else keeps receiving every message, in order.
 
-mod common;
+use natter_testkit as common;
 
 #[test]
 fn a_client_that_stops_reading_is_dropped_and_others_get_everything() {

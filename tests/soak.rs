@@ -3,7 +3,7 @@
 //! return to where they were before. The real binary runs in its own process,
 //! and is measured through `/proc/<pid>`.
 
-mod common;
+use natter_testkit as common;
 
 use std::time::{Duration, Instant};
 

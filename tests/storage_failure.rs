@@ -4,7 +4,7 @@
 //! chat keeps working for everything that does not need to write. A database
 //! natter cannot use stops the start with a one-line explanation.
 
-mod common;
+use natter_testkit as common;
 
 use serde_json::json;
 

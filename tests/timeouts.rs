@@ -7,7 +7,7 @@
 //!
 //! The timeouts are shortened through `Config`, so the test takes seconds.
 
-mod common;
+use natter_testkit as common;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
@@ -95,7 +95,7 @@ fn stalled_handshakes_never_delay_other_handshakes() {
     for i in 0..20 {
         // Each from an address of its own: one address may only have so many
         // unfinished handshakes (see tests/slot_hogs.rs).
-        let mut stream = common::connect_from(&format!("127.0.0.{}", i + 2), server.ws);
+        let mut stream = server.connect().from(&format!("127.0.0.{}", i + 2)).tcp();
         let bytes: &[u8] = match i % 3 {
             0 => b"",
             1 => b"GET /ws HTT",
@@ -155,7 +155,7 @@ fn a_silent_peer_is_dropped_after_the_idle_timeout_and_its_leave_is_posted() {
     // "mute" completes the handshake and joins over a raw socket, then never
     // sends another byte: no pongs either.
     let token = server.login("mute", "lobby");
-    let mut mute = server.raw_ws(&token);
+    let mut mute = server.connect().session(&token).raw();
     mute.write_all(&common::text_frame(
         &json!({"type": "join", "room": "lobby"}),
     ))

@@ -8,7 +8,7 @@
 //! pages working. natter's patched tiny_http also refuses oversized heads and
 //! closes connections that go silent.
 
-mod common;
+use natter_testkit as common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -8,7 +8,7 @@
 //! and one address may hold at most `max_web_per_ip` connections; past that a
 //! new one is closed as soon as it is accepted.
 
-mod common;
+use natter_testkit as common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
