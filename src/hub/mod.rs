@@ -956,13 +956,7 @@ impl Hub {
     }
 
     fn reject(&mut self, id: ConnId, rejection: &Rejection) {
-        let frame = protocol::encode(&Reply::Error {
-            code: rejection.code,
-            message: rejection.message.clone(),
-            room: rejection.room.as_deref(),
-            client_id: rejection.client_id.as_deref(),
-            retry_after: rejection.retry_after,
-        });
+        let frame = protocol::encode(&Reply::Error(rejection));
         self.queue(id, frame, Instant::now());
     }
 
