@@ -101,15 +101,14 @@ mod tests {
             "😀 José प्रिया",
             "",
         ] {
-            for client_id in [None, Some("c\"1\u{0}".to_string())] {
-                let m = ChatMessage {
-                    room: "Lobby \"☕\"".into(),
-                    id: u64::MAX,
-                    user: "alice\\".into(),
-                    text: text.to_string(),
-                    ts: 7,
-                    client_id,
-                };
+            for client_id in [None, Some("c\"1\u{0}")] {
+                // Built from JSON, as a client would read it, so that a field
+                // added to `ChatMessage` needs no change here.
+                let m: ChatMessage = serde_json::from_value(serde_json::json!({
+                    "room": "Lobby \"☕\"", "id": u64::MAX, "user": "alice\\",
+                    "text": text, "ts": 7, "client_id": client_id,
+                }))
+                .unwrap();
                 let real = serde_json::to_vec(&Reply::Message(&m)).unwrap().len();
                 assert_eq!(encoded_len(&m), real, "{m:?}");
                 // In a list it takes less: the same object without its type.

@@ -93,7 +93,7 @@ pub fn check_room(raw: &str) -> Result<String, Rejection> {
 ///
 /// The key depends on the confusables table of `unicode-security`, whose
 /// version Cargo.toml pins: a new table can change stored keys, and so needs a
-/// schema migration that re-keys the rooms (`storage.rs` has one).
+/// schema migration that re-keys the rooms (`storage` has one).
 pub fn room_key(room: &str) -> String {
     look_alike_key(room)
 }
