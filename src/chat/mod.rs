@@ -315,11 +315,5 @@ impl Chat {
 
 /// The `error` frame for a refusal.
 pub fn error_frame(rejection: &Rejection) -> Arc<[u8]> {
-    protocol::encode(&Reply::Error {
-        code: rejection.code,
-        message: rejection.message.clone(),
-        room: rejection.room.as_deref(),
-        client_id: rejection.client_id.as_deref(),
-        retry_after: rejection.retry_after,
-    })
+    protocol::encode(&Reply::Error(rejection))
 }

@@ -1,0 +1,173 @@
+//! Every knob and every limit natter has, in one place: this directory.
+//!
+//! A limit is a named constant with a doc comment that says what it bounds, what
+//! happens when it is hit, and where the number comes from. The ones an operator
+//! may want to change are also fields of [`Config`], whose defaults are these
+//! constants; `main.rs` maps command-line flags onto those fields.
+//!
+//! The constants are grouped by what they protect, one file each, and all of
+//! them are re-exported here, so you always write `config::MAX_TEXT_CHARS`
+//! whichever file it is in:
+//!
+//! - [`chat`]: names, rooms and messages; history, presence and typing.
+//! - [`connections`]: the WebSocket port's threads, queues, time-outs and caps.
+//! - [`web`]: the web port's workers, time-outs and caps, and exports.
+//! - [`rates`]: rate-limit scores and costs, and how many sessions live.
+//! - [`storage`]: the SQLite file, its log and its checkpoints.
+
+use std::time::Duration;
+
+pub mod chat;
+pub mod connections;
+pub mod rates;
+pub mod storage;
+pub mod web;
+
+pub use chat::*;
+pub use connections::*;
+pub use rates::*;
+pub use storage::*;
+pub use web::*;
+
+/// Everything `run` needs to start a server. `Config::default()` is what the
+/// binary runs with no flags, except that tests use port 0.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Address both listeners bind to (`--host`).
+    pub host: String,
+    /// Web port: pages, login, assets (`--port`). 0 picks a free port.
+    pub port: u16,
+    /// WebSocket port (`--ws-port`). `None` means web port + 1 (or a free port
+    /// when the web port is 0).
+    pub ws_port: Option<u16>,
+    /// The URL the page connects its WebSocket to (`--ws-url`), e.g.
+    /// `wss://chat.example.com/ws` behind a proxy. `None`: the page's own host
+    /// on the WebSocket port.
+    pub ws_url: Option<String>,
+    /// The public origin of the pages (`--public-url`), e.g.
+    /// `https://chat.example.com`. When set, it is the only Origin a WebSocket
+    /// handshake may carry. `None`: the page's own origin (same host, web port).
+    pub public_url: Option<String>,
+    /// More names this server answers to (`--allowed-host NAME`, repeatable),
+    /// besides its IP addresses, `localhost`, this machine's hostname and the
+    /// hosts of the two URLs above: see `origin::host_allowed`. A LAN name
+    /// such as `chat.lan` from the router's DNS needs one.
+    pub allowed_hosts: Vec<String>,
+    /// Messages each room keeps in memory (`--history`).
+    pub history: usize,
+    /// See [`LEAVE_GRACE`].
+    pub leave_grace: Duration,
+    /// See [`PING_INTERVAL`].
+    pub ping_interval: Duration,
+    /// See [`IDLE_TIMEOUT`].
+    pub idle_timeout: Duration,
+    /// See [`SESSION_IDLE_TTL`].
+    pub session_ttl: Duration,
+    /// See [`MAX_OUTBOX_BYTES`].
+    pub max_outbox_bytes: usize,
+    /// See [`HANDSHAKE_TIMEOUT`].
+    pub handshake_timeout: Duration,
+    /// See [`RATE_THRESHOLD`]. `None` turns rate limiting off (`--rate-limit off`).
+    pub rate_limit: Option<f64>,
+    /// The per-address budget (`--address-rate-limit`); `None` means
+    /// [`ADDRESS_RATE_FACTOR`] times `rate_limit`.
+    pub address_rate_limit: Option<f64>,
+    /// See [`MAX_CONNECTIONS`].
+    pub max_connections: usize,
+    /// See [`MAX_CONNECTIONS_PER_IP`].
+    pub max_per_ip: usize,
+    /// See [`MAX_CONNECTIONS_PER_SESSION`].
+    pub max_per_session: usize,
+    /// See [`MAX_SESSIONS_PER_IP`].
+    pub max_sessions_per_ip: usize,
+    /// See [`MAX_SESSIONS`].
+    pub max_sessions: usize,
+    /// See [`MAX_WEB_CONNECTIONS_PER_IP`] (`--max-web-per-ip`).
+    pub max_web_per_ip: usize,
+    /// See [`MAX_EXPORTS`] (`--max-exports`).
+    pub max_exports: usize,
+    /// See [`WEB_HEAD_TIMEOUT`]. No flag: the tests shorten it.
+    pub web_head_timeout: Duration,
+    /// See [`WEB_WRITE_TIMEOUT`]. No flag: the tests shorten it.
+    pub web_write_timeout: Duration,
+    /// Take the client address from the last `X-Forwarded-For` entry, as set by a
+    /// reverse proxy (`--trust-proxy`). Off by default: anyone can send that header.
+    pub trust_proxy: bool,
+    /// See [`WRITE_STALL_TIMEOUT`].
+    pub write_stall_timeout: Duration,
+    /// The SQLite file for history and sessions (`--db`); `:memory:` for none.
+    pub db: String,
+    /// Delete messages older than this (`--retention DAYS`); `None` keeps all.
+    pub retention: Option<Duration>,
+    /// Largest the database may grow, in bytes (`--db-max-mb`); past it new
+    /// messages are refused with `storage_failed`. For small SD cards.
+    pub db_max_bytes: Option<u64>,
+    /// Echo mode (`natter echo`): every WebSocket message comes straight back,
+    /// with no login and no rooms. It exists to run the Autobahn conformance
+    /// suite against natter's own WebSocket path: the same accept loop, reader
+    /// threads, hub writes and outboxes as the chat.
+    pub echo: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            host: "127.0.0.1".to_string(),
+            port: 8080,
+            ws_port: None,
+            ws_url: None,
+            public_url: None,
+            allowed_hosts: Vec::new(),
+            history: DEFAULT_HISTORY,
+            leave_grace: LEAVE_GRACE,
+            ping_interval: PING_INTERVAL,
+            idle_timeout: IDLE_TIMEOUT,
+            session_ttl: SESSION_IDLE_TTL,
+            max_outbox_bytes: MAX_OUTBOX_BYTES,
+            handshake_timeout: HANDSHAKE_TIMEOUT,
+            rate_limit: Some(RATE_THRESHOLD),
+            address_rate_limit: None,
+            max_connections: MAX_CONNECTIONS,
+            max_per_ip: MAX_CONNECTIONS_PER_IP,
+            max_per_session: MAX_CONNECTIONS_PER_SESSION,
+            max_sessions_per_ip: MAX_SESSIONS_PER_IP,
+            max_sessions: MAX_SESSIONS,
+            max_web_per_ip: MAX_WEB_CONNECTIONS_PER_IP,
+            max_exports: MAX_EXPORTS,
+            web_head_timeout: WEB_HEAD_TIMEOUT,
+            web_write_timeout: WEB_WRITE_TIMEOUT,
+            trust_proxy: false,
+            write_stall_timeout: WRITE_STALL_TIMEOUT,
+            echo: false,
+            db: DEFAULT_DB.to_string(),
+            retention: None,
+            db_max_bytes: None,
+        }
+    }
+}
+
+impl Config {
+    /// The per-address rate budget, if rate limiting is on.
+    pub fn address_budget(&self) -> Option<f64> {
+        let session = self.rate_limit?;
+        Some(
+            self.address_rate_limit
+                .unwrap_or(session * ADDRESS_RATE_FACTOR),
+        )
+    }
+
+    /// Unfinished handshakes one address may have: see
+    /// [`MAX_PENDING_HANDSHAKES_PER_IP`].
+    pub fn max_pending_per_ip(&self) -> usize {
+        (self.max_per_ip / 4).max(MAX_PENDING_HANDSHAKES_PER_IP)
+    }
+
+    /// The WebSocket port to bind: explicit, or web port + 1, or 0 for tests.
+    pub fn ws_port(&self) -> u16 {
+        match self.ws_port {
+            Some(port) => port,
+            None if self.port == 0 => 0,
+            None => self.port.saturating_add(1),
+        }
+    }
+}

@@ -1,0 +1,374 @@
+//! From a text frame to a [`Request`] the hub can trust, or a [`Rejection`]
+//! that says what is wrong with it.
+//!
+//! This runs on the connection's reader thread, not on the hub, so the work of
+//! parsing is spread over all cores and the hub only sees valid requests.
+//! serde does the parsing; what is here is what serde cannot know: how deep
+//! a frame may nest, which error code a refused frame earns, and the rules for
+//! each field's contents (rooms, text, `client_id`).
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::names::check_room;
+use super::wire::{ErrorCode, Rejection, Request};
+use crate::config::{MAX_CLIENT_ID_CHARS, MAX_JSON_DEPTH, MAX_TEXT_BYTES, MAX_TEXT_CHARS};
+
+/// Parse one text frame into a request and check every field against the rules.
+pub fn parse_request(text: &str) -> Result<Request, Rejection> {
+    if nesting_depth(text) > MAX_JSON_DEPTH {
+        return Err(Rejection::new(
+            ErrorCode::BadJson,
+            format!("JSON nested deeper than {MAX_JSON_DEPTH} levels"),
+        ));
+    }
+    let request: Request = serde_json::from_str(text).map_err(|err| classify(text, &err))?;
+    validate(request)
+}
+
+/// The deepest nesting of `[` and `{` in `text`, ignoring brackets in strings.
+/// A linear scan, so deep input is refused before any recursive parse.
+fn nesting_depth(text: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for b in text.bytes() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// Work out which error code a refused frame deserves, and which field is
+/// wrong. Everything it knows about requests comes from serde's errors, so a
+/// field or a request type added to [`Request`] is classified with no change
+/// here. Only runs on the failure path, so parsing again costs nothing in
+/// normal operation.
+fn classify(text: &str, err: &serde_json::Error) -> Rejection {
+    let value: Value = match serde_json::from_str(text) {
+        Ok(value) => value,
+        Err(err) => return Rejection::new(ErrorCode::BadJson, format!("invalid JSON: {err}")),
+    };
+    let (Some(object), Some(kind)) = (value.as_object(), value["type"].as_str()) else {
+        return Rejection::new(
+            ErrorCode::BadRequest,
+            "expected a JSON object with a string \"type\" field",
+        );
+    };
+    // The type alone: serde says "unknown variant `dance`, expected one of
+    // `join`, `leave`, ..." when it does not know it.
+    if let Err(unknown) = Request::deserialize(&single(kind, None)) {
+        let unknown = unknown.to_string();
+        if unknown.starts_with("unknown variant") {
+            return Rejection::new(
+                ErrorCode::UnknownType,
+                format!("unknown type {kind:?}; expected {}", known_types(&unknown)),
+            );
+        }
+    }
+    let problem = match Request::deserialize(&value) {
+        Err(problem) => field_problem(kind, object, &problem.to_string()),
+        // The text had something the `Value` lost: a field given twice.
+        Ok(_) => None,
+    };
+    Rejection::new(
+        ErrorCode::BadField,
+        problem.unwrap_or_else(|| format!("bad field: {err}")),
+    )
+}
+
+/// `{"type": kind}`, with one more field when `field` is given.
+fn single(kind: &str, field: Option<(&String, &Value)>) -> Value {
+    let mut object = Map::new();
+    object.insert("type".into(), kind.into());
+    if let Some((name, value)) = field {
+        object.insert(name.clone(), value.clone());
+    }
+    Value::Object(object)
+}
+
+/// The list at the end of serde's "unknown variant" error, in words:
+/// "join, leave, message, typing or history".
+fn known_types(unknown: &str) -> String {
+    let list = unknown.rsplit(", expected ").next().unwrap_or_default();
+    let names: Vec<&str> = list
+        .trim_start_matches("one of ")
+        .split(", ")
+        .map(|name| name.trim_matches('`'))
+        .collect();
+    match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => names.concat(),
+    }
+}
+
+/// Which field is missing or of the wrong type, in words. serde names a
+/// missing field itself ("missing field `room`"), but not the field whose
+/// value is wrong ("invalid type: integer `5`, expected a string"). That
+/// field is found by giving serde each field of the frame alone: the one that
+/// earns the very same complaint is it. Each field is tried once, on its own,
+/// so this stays linear in the size of the frame.
+fn field_problem(kind: &str, object: &Map<String, Value>, problem: &str) -> Option<String> {
+    if let Some(name) = problem
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.strip_suffix('`'))
+    {
+        return Some(format!("missing field \"{name}\""));
+    }
+    let (found, expected) = problem.rsplit_once(", expected ")?;
+    let found = found
+        .strip_prefix("invalid type: ")
+        .or_else(|| found.strip_prefix("invalid value: "))?;
+    let (name, _) = object
+        .iter()
+        .filter(|(name, _)| *name != "type")
+        .find(|&field| {
+            Request::deserialize(&single(kind, Some(field)))
+                .is_err_and(|alone| alone.to_string() == problem)
+        })?;
+    let expected = match expected {
+        "u8" | "u16" | "u32" | "u64" | "usize" => "a whole number",
+        other => other,
+    };
+    Some(format!(
+        "field \"{name}\" must be {expected} (found {found})"
+    ))
+}
+
+/// Check every field against the rules, and put each in the form it is kept
+/// in. Fields with no rules of their own (`since`, `before`, `limit`) are
+/// left as serde made them: `..` lets a new one pass through untouched.
+fn validate(mut request: Request) -> Result<Request, Rejection> {
+    match &mut request {
+        Request::Message {
+            room,
+            text,
+            client_id,
+            ..
+        } => {
+            *room = room_rule(room)?;
+            let about = |r: Rejection| r.in_room(room.as_str()).for_client(client_id.as_deref());
+            if let Some(id) = client_id.as_deref() {
+                check_client_id(id).map_err(about)?;
+            }
+            *text = check_text(std::mem::take(text)).map_err(about)?;
+        }
+        Request::Join { room, .. }
+        | Request::Leave { room, .. }
+        | Request::Typing { room, .. }
+        | Request::History { room, .. } => *room = room_rule(room)?,
+    }
+    Ok(request)
+}
+
+/// A room as it is kept ([`check_room`]), or the refusal, naming the room.
+fn room_rule(room: &str) -> Result<String, Rejection> {
+    check_room(room).map_err(|r| r.in_room(room))
+}
+
+fn check_client_id(id: &str) -> Result<(), Rejection> {
+    let chars = id.chars().count();
+    if chars == 0 || chars > MAX_CLIENT_ID_CHARS {
+        return Err(Rejection::new(
+            ErrorCode::BadClientId,
+            format!("client_id must be 1 to {MAX_CLIENT_ID_CHARS} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// A message's text as it is posted, trimmed, or why it cannot be.
+fn check_text(text: String) -> Result<String, Rejection> {
+    // Line ends from Windows or old Macs (`\r\n`, `\r`) are newlines: the one
+    // control character people press, so it is turned into the line break it
+    // means rather than refused.
+    let text = match text.contains('\r') {
+        true => text.replace("\r\n", "\n").replace('\r', "\n"),
+        false => text,
+    };
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err(Rejection::new(ErrorCode::EmptyText, "the message is empty"));
+    }
+    let chars = trimmed.chars().count();
+    if chars > MAX_TEXT_CHARS {
+        return Err(Rejection::new(
+            ErrorCode::TextTooLong,
+            format!("the message is {chars} characters; the limit is {MAX_TEXT_CHARS} characters"),
+        ));
+    }
+    // Characters alone do not bound the size (an emoji is 4 bytes).
+    if trimmed.len() > MAX_TEXT_BYTES {
+        return Err(Rejection::new(
+            ErrorCode::TextTooLong,
+            format!(
+                "the message is {} bytes of UTF-8; the limit is {MAX_TEXT_BYTES} bytes \
+                 (an emoji takes 4)",
+                trimmed.len()
+            ),
+        ));
+    }
+    // Control characters are invisible, or worse: a backspace or an escape
+    // sequence rewrites what a terminal shows of an export. Newline and tab
+    // are how people lay text out.
+    let control = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if let Some(bad) = trimmed.chars().find(|&c| control(c)) {
+        return Err(Rejection::new(
+            ErrorCode::BadText,
+            format!(
+                "the message contains the control character U+{:04X}; \
+                 only newline and tab are allowed",
+                bad as u32
+            ),
+        ));
+    }
+    Ok(match trimmed.len() == text.len() {
+        true => text,
+        false => trimmed.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Parse a `message` request for room "a" with this text.
+    fn json_message(text: &str) -> Result<Request, Rejection> {
+        let frame = serde_json::json!({"type": "message", "room": "a", "text": text});
+        parse_request(&frame.to_string())
+    }
+
+    /// The text of a parsed `message`.
+    fn text_of(request: Request) -> String {
+        match request {
+            Request::Message { text, .. } => text,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn text_with_control_characters_is_bad_text() {
+        let message = |text: &str| json_message(text).map(text_of);
+        for c in [
+            '\u{0}', '\u{7}', '\u{8}', '\u{1B}', '\u{7F}', '\u{85}', '\u{9B}',
+        ] {
+            let rejection = message(&format!("a{c}b")).unwrap_err();
+            assert_eq!(rejection.code, ErrorCode::BadText, "U+{:04X}", c as u32);
+            let code = format!("U+{:04X}", c as u32);
+            assert!(rejection.message.contains(&code), "{rejection:?}");
+        }
+        assert_eq!(
+            message("line 1\nline 2\tcell").unwrap(),
+            "line 1\nline 2\tcell"
+        );
+        assert_eq!(
+            message("a\r\nb\rc").unwrap(),
+            "a\nb\nc",
+            "line ends become newlines"
+        );
+    }
+
+    #[test]
+    fn text_is_limited_in_bytes_as_well_as_characters() {
+        let outcome = |text: String| json_message(&text).map(|_| ()).map_err(|r| r.message);
+        // Any script fits up to the character limit: 3 bytes at most each.
+        assert_eq!(outcome("李".repeat(MAX_TEXT_CHARS)), Ok(()));
+        assert_eq!(outcome("प".repeat(MAX_TEXT_CHARS)), Ok(()));
+        // Emoji are 4 bytes: 3000 fit in 12,000 bytes, 3001 do not.
+        assert_eq!(outcome("👋".repeat(3000)), Ok(()));
+        let message = outcome("👋".repeat(3001)).unwrap_err();
+        assert!(message.contains("12004 bytes"), "{message}");
+        assert!(message.contains("limit is 12000 bytes"), "{message}");
+        let message = outcome("x".repeat(MAX_TEXT_CHARS + 1)).unwrap_err();
+        assert!(message.contains("limit is 4000 characters"), "{message}");
+    }
+
+    #[test]
+    fn each_malformed_frame_gets_its_code() {
+        let code = |text: &str| parse_request(text).unwrap_err().code;
+        assert_eq!(code("{not json"), ErrorCode::BadJson);
+        assert_eq!(code("[1,2]"), ErrorCode::BadRequest);
+        assert_eq!(code(r#"{"type":7}"#), ErrorCode::BadRequest);
+        assert_eq!(code(r#"{"type":"dance"}"#), ErrorCode::UnknownType);
+        assert_eq!(code(r#"{"type":"join"}"#), ErrorCode::BadField);
+        assert_eq!(code(r#"{"type":"join","room":""}"#), ErrorCode::BadRoom);
+        assert_eq!(
+            code(r#"{"type":"message","room":"a","text":" "}"#),
+            ErrorCode::EmptyText
+        );
+        let long = format!(
+            r#"{{"type":"message","room":"a","text":"{}"}}"#,
+            "x".repeat(4001)
+        );
+        assert_eq!(code(&long), ErrorCode::TextTooLong);
+        // A field given twice is refused as serde refuses it.
+        let twice = r#"{"type":"join","room":"a","room":"b"}"#;
+        assert_eq!(code(twice), ErrorCode::BadField);
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_parsing() {
+        let deep = format!(r#"{{"type":"join","room":{}"#, "[".repeat(100_000));
+        assert_eq!(parse_request(&deep).unwrap_err().code, ErrorCode::BadJson);
+        let in_string = format!(r#"{{"type":"join","room":"{}"}}"#, "[".repeat(60));
+        assert_eq!(
+            parse_request(&in_string).unwrap_err().code,
+            ErrorCode::BadRoom
+        );
+    }
+
+    #[test]
+    fn a_wrong_field_is_named() {
+        let message = |text: &str| parse_request(text).unwrap_err().message;
+        assert!(message(r#"{"type":"message","room":"a","text":5}"#).contains("\"text\""));
+        assert!(message(r#"{"type":"join"}"#).contains("\"room\""));
+        assert!(message(r#"{"type":"join","room":"a","since":"4"}"#).contains("\"since\""));
+        assert_eq!(
+            message(r#"{"type":"history","room":"a","limit":-1,"x":-1}"#),
+            "field \"limit\" must be a whole number (found integer `-1`)"
+        );
+        assert_eq!(
+            message(r#"{"type":"join","room":["a"]}"#),
+            "field \"room\" must be a string (found sequence)"
+        );
+    }
+
+    #[test]
+    fn an_unknown_type_is_named_with_the_known_ones() {
+        let rejection = parse_request(r#"{"type":"dance"}"#).unwrap_err();
+        assert_eq!(
+            rejection.message,
+            "unknown type \"dance\"; expected join, leave, message, typing or history"
+        );
+    }
+
+    #[test]
+    fn text_is_trimmed_but_otherwise_exact() {
+        let request = parse_request(r#"{"type":"message","room":"a","text":"  hi 👋🏽\n"}"#);
+        assert_eq!(text_of(request.unwrap()), "hi 👋🏽");
+    }
+
+    #[test]
+    fn fields_a_request_does_not_have_are_ignored() {
+        let request = parse_request(r#"{"type":"leave","room":"a","colour":"red"}"#);
+        assert!(
+            matches!(&request, Ok(Request::Leave { room, .. }) if room == "a"),
+            "{request:?}"
+        );
+    }
+}
