@@ -8,7 +8,9 @@
 //!
 //! Bounded: a fixed number of cases per property, so `make test` stays quick.
 
-use natter::protocol::{check_name, check_room, parse_request, Request};
+use natter::protocol::{
+    check_name, check_room, parse_request, History, Join, Leave, Post, Request, Typing,
+};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
@@ -123,16 +125,16 @@ fn any_json() -> impl Strategy<Value = Value> {
 /// What every accepted request must satisfy.
 fn assert_valid(request: &Request) {
     let room = match request {
-        Request::Join { room, .. }
-        | Request::Leave { room, .. }
-        | Request::Typing { room, .. }
-        | Request::History { room, .. } => room,
-        Request::Message {
+        Request::Join(Join { room, .. })
+        | Request::Leave(Leave { room, .. })
+        | Request::Typing(Typing { room, .. })
+        | Request::History(History { room, .. }) => room,
+        Request::Message(Post {
             room,
             text,
             client_id,
             ..
-        } => {
+        }) => {
             assert_eq!(text.trim(), text, "text is trimmed");
             assert!(!text.is_empty() && text.chars().count() <= 4000 && text.len() <= 12_000);
             assert!(
@@ -186,7 +188,7 @@ proptest! {
         // A carriage return is taken as the newline it means.
         let text = text.replace("\r\n", "\n").replace('\r', "\n");
         match parse_request(&frame) {
-            Ok(Request::Message { room: r, text: t, .. }) => {
+            Ok(Request::Message(Post { room: r, text: t, .. })) => {
                 prop_assert_eq!(r, room.trim());
                 prop_assert_eq!(t, text.trim());
             }

@@ -4,16 +4,18 @@ use std::time::Instant;
 
 use crate::chat::{newest_within, Caller, Chat};
 use crate::config::{MAX_HISTORY_PAGE, RATE_COST_HISTORY};
-use crate::protocol::{self, room_key, ErrorCode, Rejection, Reply};
+use crate::protocol::{self, room_key, ErrorCode, History, Rejection, Reply};
 
 use super::join::in_room;
 
 pub fn apply(
     chat: &mut Chat,
     caller: &Caller,
-    room: String,
-    before: Option<u64>,
-    limit: Option<usize>,
+    History {
+        room,
+        before,
+        limit,
+    }: History,
     now: Instant,
 ) -> Result<(), Rejection> {
     // Each page is a database read: cheap, but not free.

@@ -6,13 +6,12 @@ use std::time::Instant;
 use crate::chat::{newest_within, Caller, Chat, Presence};
 use crate::config::{MAX_RESUME, MAX_ROOMS_PER_CONNECTION, RATE_COST_JOIN};
 use crate::protocol::SystemEvent;
-use crate::protocol::{self, name_key, room_key, ChatMessage, ErrorCode, Rejection, Reply};
+use crate::protocol::{self, name_key, room_key, ChatMessage, ErrorCode, Join, Rejection, Reply};
 
 pub fn apply(
     chat: &mut Chat,
     caller: &Caller,
-    room: String,
-    since: Option<u64>,
+    Join { room, since }: Join,
     now: Instant,
 ) -> Result<(), Rejection> {
     if !chat.charge(caller, RATE_COST_JOIN, None, now) {

@@ -5,12 +5,12 @@ use std::time::Instant;
 
 use crate::chat::{Caller, Chat};
 use crate::config::RATE_COST_LEAVE;
-use crate::protocol::{room_key, Rejection};
+use crate::protocol::{room_key, Leave, Rejection};
 
 pub fn apply(
     chat: &mut Chat,
     caller: &Caller,
-    room: String,
+    Leave { room }: Leave,
     now: Instant,
 ) -> Result<(), Rejection> {
     if !chat.charge(caller, RATE_COST_LEAVE, None, now) {

@@ -32,19 +32,11 @@ use crate::protocol::{ErrorCode, Rejection, Request};
 /// caller as an `error` frame.
 pub fn run(chat: &mut Chat, caller: &Caller, request: Request, now: Instant) {
     let outcome = match request {
-        Request::Join { room, since } => join::apply(chat, caller, room, since, now),
-        Request::Leave { room } => leave::apply(chat, caller, room, now),
-        Request::Message {
-            room,
-            text,
-            client_id,
-        } => post::apply(chat, caller, room, text, client_id, now),
-        Request::Typing { room } => typing::apply(chat, caller, room, now),
-        Request::History {
-            room,
-            before,
-            limit,
-        } => history::apply(chat, caller, room, before, limit, now),
+        Request::Join(join) => join::apply(chat, caller, join, now),
+        Request::Leave(leave) => leave::apply(chat, caller, leave, now),
+        Request::Message(post) => post::apply(chat, caller, post, now),
+        Request::Typing(typing) => typing::apply(chat, caller, typing, now),
+        Request::History(page) => history::apply(chat, caller, page, now),
     };
     if let Err(rejection) = outcome {
         chat.refuse(caller.conn, &rejection);

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use crate::chat::{Caller, Chat};
 use crate::config::{RATE_CHARS_PER_POINT, RATE_COST_MESSAGE};
-use crate::protocol::{self, now_millis, room_key, ChatMessage, Rejection, Reply};
+use crate::protocol::{self, now_millis, room_key, ChatMessage, Post, Rejection, Reply};
 
 /// A message costs more the longer it is: one point, plus one per
 /// `RATE_CHARS_PER_POINT` characters.
@@ -21,9 +21,11 @@ pub fn cost(text: &str) -> f64 {
 pub fn apply(
     chat: &mut Chat,
     caller: &Caller,
-    room: String,
-    text: String,
-    client_id: Option<String>,
+    Post {
+        room,
+        text,
+        client_id,
+    }: Post,
     now: Instant,
 ) -> Result<(), Rejection> {
     if !chat.charge(caller, cost(&text), client_id.as_deref(), now) {

@@ -8,12 +8,12 @@ use std::time::Instant;
 
 use crate::chat::{Caller, Chat};
 use crate::config::{RATE_COST_TYPING, TYPING_INTERVAL};
-use crate::protocol::{self, room_key, Rejection, Reply};
+use crate::protocol::{self, room_key, Rejection, Reply, Typing};
 
 pub fn apply(
     chat: &mut Chat,
     caller: &Caller,
-    room: String,
+    Typing { room }: Typing,
     now: Instant,
 ) -> Result<(), Rejection> {
     // A refused notice is simply dropped: an error per notice would only be

@@ -48,5 +48,6 @@ pub use frame::{close, close_frame, data_frame, encode, encoded_len, ping_frame}
 pub use names::{check_name, check_room, name_key, room_key};
 pub use parse::parse_request;
 pub use wire::{
-    now_millis, ChatMessage, ErrorCode, Limits, Rejection, Reply, Request, SystemEvent,
+    now_millis, ChatMessage, ErrorCode, History, Join, Leave, Limits, Post, Rejection, Reply,
+    Request, SystemEvent, Typing,
 };

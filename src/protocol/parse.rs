@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::names::check_room;
-use super::wire::{ErrorCode, Rejection, Request};
+use super::wire::{ErrorCode, History, Join, Leave, Post, Rejection, Request, Typing};
 use crate::config::{MAX_CLIENT_ID_CHARS, MAX_JSON_DEPTH, MAX_TEXT_BYTES, MAX_TEXT_CHARS};
 
 /// Parse one text frame into a request and check every field against the rules.
@@ -155,12 +155,12 @@ fn field_problem(kind: &str, object: &Map<String, Value>, problem: &str) -> Opti
 /// left as serde made them: `..` lets a new one pass through untouched.
 fn validate(mut request: Request) -> Result<Request, Rejection> {
     match &mut request {
-        Request::Message {
+        Request::Message(Post {
             room,
             text,
             client_id,
             ..
-        } => {
+        }) => {
             *room = room_rule(room)?;
             let about = |r: Rejection| r.in_room(room.as_str()).for_client(client_id.as_deref());
             if let Some(id) = client_id.as_deref() {
@@ -168,10 +168,10 @@ fn validate(mut request: Request) -> Result<Request, Rejection> {
             }
             *text = check_text(std::mem::take(text)).map_err(about)?;
         }
-        Request::Join { room, .. }
-        | Request::Leave { room, .. }
-        | Request::Typing { room, .. }
-        | Request::History { room, .. } => *room = room_rule(room)?,
+        Request::Join(Join { room, .. })
+        | Request::Leave(Leave { room, .. })
+        | Request::Typing(Typing { room, .. })
+        | Request::History(History { room, .. }) => *room = room_rule(room)?,
     }
     Ok(request)
 }
@@ -256,7 +256,7 @@ mod tests {
     /// The text of a parsed `message`.
     fn text_of(request: Request) -> String {
         match request {
-            Request::Message { text, .. } => text,
+            Request::Message(Post { text, .. }) => text,
             other => panic!("{other:?}"),
         }
     }
@@ -367,7 +367,7 @@ mod tests {
     fn fields_a_request_does_not_have_are_ignored() {
         let request = parse_request(r#"{"type":"leave","room":"a","colour":"red"}"#);
         assert!(
-            matches!(&request, Ok(Request::Leave { room, .. }) if room == "a"),
+            matches!(&request, Ok(Request::Leave(Leave { room, .. })) if room == "a"),
             "{request:?}"
         );
     }

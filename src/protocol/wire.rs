@@ -28,28 +28,50 @@ use crate::config::{
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Request {
-    /// Enter a room; with `since` (the last id the page saw), only messages
-    /// after it are sent back: `{"type":"join","room":"lobby","since":41}`.
-    Join { room: String, since: Option<u64> },
-    /// Leave a room: `{"type":"leave","room":"lobby"}`.
-    Leave { room: String },
-    /// Post a message. `client_id` is the page's own id for it, echoed back so
-    /// the page can match the echo to its pending copy, and never posted
-    /// twice: `{"type":"message","room":"lobby","text":"hi","client_id":"c-1"}`.
-    Message {
-        room: String,
-        text: String,
-        client_id: Option<String>,
-    },
-    /// "I am typing" in a room: `{"type":"typing","room":"lobby"}`.
-    Typing { room: String },
-    /// Older messages: up to `limit` (capped) with ids below `before`:
-    /// `{"type":"history","room":"lobby","before":41,"limit":50}`.
-    History {
-        room: String,
-        before: Option<u64>,
-        limit: Option<usize>,
-    },
+    Join(Join),
+    Leave(Leave),
+    Message(Post),
+    Typing(Typing),
+    History(History),
+}
+
+/// Enter a room; with `since` (the last id the page saw), only messages
+/// after it are sent back: `{"type":"join","room":"lobby","since":41}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Join {
+    pub room: String,
+    pub since: Option<u64>,
+}
+
+/// Leave a room: `{"type":"leave","room":"lobby"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Leave {
+    pub room: String,
+}
+
+/// Post a message. `client_id` is the page's own id for it, echoed back so
+/// the page can match the echo to its pending copy, and never posted twice:
+/// `{"type":"message","room":"lobby","text":"hi","client_id":"c-1"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Post {
+    pub room: String,
+    pub text: String,
+    pub client_id: Option<String>,
+}
+
+/// "I am typing" in a room: `{"type":"typing","room":"lobby"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Typing {
+    pub room: String,
+}
+
+/// Older messages: up to `limit` (capped) with ids below `before`:
+/// `{"type":"history","room":"lobby","before":41,"limit":50}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    pub room: String,
+    pub before: Option<u64>,
+    pub limit: Option<usize>,
 }
 
 /// A chat message as it is stored in a room's history and sent on the wire:
