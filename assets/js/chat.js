@@ -21,7 +21,8 @@
 //   settings.js  theme, notifications, sound, mute, transcript links
 //   drawer.js    the side panel as a drawer on phones
 // and the helpers under them:
-//   state.js     the page's memory; render.js the DOM it shows
+//   state.js     the page's memory; render.js the DOM it shows, and text.js
+//                a message's text in it (links, @mentions, emoji only)
 //   prefs.js     your choices (theme, mute, sound, recent emoji) in localStorage
 //   notify.js    browser notifications and the sound
 //   emoji.js     the emoji picker and :shortcode: completion

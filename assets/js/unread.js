@@ -3,6 +3,7 @@
 // glue to notify.js (a notification and the sound while you are away).
 
 import * as render from './render.js';
+import { mentions } from './text.js';
 import * as prefs from './prefs.js';
 import * as notify from './notify.js';
 import { roomKey } from './state.js';
@@ -41,7 +42,7 @@ export function markRead(room) {
  */
 export function noteNewMessages(room, messages, { live }) {
   if (messages.length === 0) return;
-  const mentioning = messages.filter((m) => render.mentions(m.text, state.me));
+  const mentioning = messages.filter((m) => mentions(m.text, state.me));
   const away = notify.inBackground();
   if (away || !isCurrent(room.name)) {
     room.unread += messages.length;
