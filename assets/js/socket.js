@@ -16,7 +16,7 @@
 //   * reconnects after a drop with exponential backoff and jitter;
 //   * stops for good when the server says our session has ended.
 //
-// It reports to its owner (chat.js) through these callbacks:
+// It reports to its owner (chat.js) through the callbacks given to start():
 //   onFrame(frame)      every parsed server frame
 //   onRename(from, to)  our join for room `from` was answered as room `to`:
 //                       the server makes look-alike names one room, and
@@ -40,23 +40,17 @@ const FAILED_OPENS_BEFORE_HINT = 3;
 
 export class ChatSocket {
   /**
+   * Nothing is opened until start(): the page first decides its rooms
+   * (join() before start() only lists them).
    * @param {object} options
    * @param {string} options.url         ws:// or wss:// URL of the server
    * @param {string[]} options.rooms     rooms to join after every `hello`
    * @param {(room: string) => number|undefined} options.lastSeen  `since` for a room
-   * @param {(frame: object) => void} options.onFrame
-   * @param {(status: object) => void} options.onStatus
-   * @param {(kind: string) => void} options.onTrouble
-   * @param {(from: string, to: string) => void} options.onRename
    */
-  constructor({ url, rooms, lastSeen, onFrame, onStatus, onTrouble, onRename }) {
+  constructor({ url, rooms, lastSeen }) {
     this.url = url;
     this.rooms = rooms;
     this.lastSeen = lastSeen;
-    this.onFrame = onFrame;
-    this.onRename = onRename;
-    this.onStatus = onStatus;
-    this.onTrouble = onTrouble;
 
     this.ws = null;
     this.greeted = false;      // has this connection said `hello`? Joins wait for it.
@@ -77,8 +71,19 @@ export class ChatSocket {
     });
   }
 
-  /** Open the first connection. */
-  start() {
+  /**
+   * Open the first connection, reporting to these callbacks from now on.
+   * @param {object} handlers
+   * @param {(frame: object) => void} handlers.onFrame
+   * @param {(status: object) => void} handlers.onStatus
+   * @param {(kind: string) => void} handlers.onTrouble
+   * @param {(from: string, to: string) => void} handlers.onRename
+   */
+  start({ onFrame, onStatus, onTrouble, onRename }) {
+    this.onFrame = onFrame;
+    this.onStatus = onStatus;
+    this.onTrouble = onTrouble;
+    this.onRename = onRename;
     this.connect();
   }
 

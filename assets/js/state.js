@@ -14,6 +14,12 @@
  * fullwidth letters. The server also matches look-alike letters (a
  * Cyrillic "о" for an "o"), which the page has no table for: then it
  * learns the room's real name from `joined` (ChatSocket's onRename).
+ *
+ * It is a shortcut for finding a room, not a naming rule: it refuses
+ * nothing, and it never makes one room of two the server keeps apart,
+ * because the server's key starts from this same NFKC, lower-cased form
+ * (`room_key` in src/protocol). Where the two differ, the server's answer
+ * wins.
  */
 export function roomKey(name) {
   return String(name).normalize('NFKC').toLowerCase();

@@ -157,8 +157,9 @@ export async function sessionToken(user) {
 
 // --- the browser ------------------------------------------------------------
 
-// See shared/browser.md: no sandbox (we are root), no GPU, no calls home,
-// and any non-local host name fails at once.
+// Why each flag is here, and the other pitfalls of driving Chromium on a
+// CI machine, are in README.md beside this file: no sandbox (we run as
+// root), no GPU, no calls home, and any non-local host name fails at once.
 const CHROMIUM_ARGS = [
   '--no-sandbox',
   '--disable-gpu',
@@ -208,10 +209,16 @@ export async function login(browser, server, name, room = 'lobby', options = {})
   return { ...user, name };
 }
 
+/**
+ * The key the page files a room's list under (`data-room-key`): its name in
+ * NFKC form and lower case, as state.js's roomKey makes it.
+ */
+export const roomKey = (room) => room.normalize('NFKC').toLowerCase();
+
 /** Wait until the page is connected and `room` is joined (chat.js marks its list). */
 export async function waitJoined(page, room) {
   await page.waitForSelector('#status[data-state="connected"]', { state: 'attached' });
-  await page.waitForSelector(`ol.messages[data-room-key="${room.toLowerCase()}"][data-joined="true"]`, { state: 'attached' });
+  await page.waitForSelector(`ol.messages[data-room-key="${roomKey(room)}"][data-joined="true"]`, { state: 'attached' });
 }
 
 /** Type into the composer and press Enter. */
@@ -223,7 +230,7 @@ export async function send(page, text) {
 
 /** The texts of the posted (not pending) messages in a room, oldest first. */
 export function messageTexts(page, room = 'lobby') {
-  return page.$$eval(`ol.messages[data-room-key="${room.toLowerCase()}"] li.message[data-id] .text`, (nodes) =>
+  return page.$$eval(`ol.messages[data-room-key="${roomKey(room)}"] li.message[data-id] .text`, (nodes) =>
     nodes.map((n) => n.textContent),
   );
 }
@@ -235,7 +242,7 @@ export async function waitForMessage(page, text, room = 'lobby') {
       [...document.querySelectorAll(`ol.messages[data-room-key="${key}"] li.message[data-id] .text`)].some(
         (n) => n.textContent === wanted,
       ),
-    [room.toLowerCase(), text],
+    [roomKey(room), text],
     { timeout: TIMEOUT },
   );
 }

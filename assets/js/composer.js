@@ -1,0 +1,214 @@
+// composer.js — what you write: the input (Enter, ↑, :shortcodes:, the
+// emoji picker), "typing" frames, sending, and your messages on their way:
+// a dimmed pending copy until the server's echo replaces it (messages.js),
+// marked failed when the server refuses it, retried later when the server
+// could not save it.
+
+import * as render from './render.js';
+import { EmojiPicker, ShortcodeCompleter, insertText } from './emoji.js';
+import { $, current, input, limits, lists, listFor, showNotice, socket, state } from './page.js';
+import { scrollToBottom } from './scroll.js';
+
+// A `typing` frame at most this often while you type: the others show
+// "is typing…" for 5 s after each (messages.js).
+const TYPING_EVERY_MS = 3000;
+let lastTypingSent = 0;
+const utf8 = new TextEncoder();
+
+/**
+ * Why the text cannot be sent, by the server's own limits from `hello`, or
+ * undefined when it can (or when they are not known yet: the server judges).
+ */
+function tooLong(text) {
+  // The server counts characters (code points), not UTF-16 units, so an
+  // emoji counts once here too.
+  const length = [...text].length;
+  if (limits.maxTextChars !== undefined && length > limits.maxTextChars) {
+    return `That message is ${length} characters long; the limit is ${limits.maxTextChars}.`;
+  }
+  // And it counts bytes of UTF-8, where an emoji takes 4.
+  const bytes = utf8.encode(text).length;
+  if (limits.maxTextBytes !== undefined && bytes > limits.maxTextBytes) {
+    return `That message is ${bytes} bytes long (an emoji takes 4); the limit is ${limits.maxTextBytes}.`;
+  }
+  return undefined;
+}
+
+function sendFromComposer() {
+  const room = current();
+  // Leading and trailing blank lines are never meant; the server would
+  // refuse an all-blank message anyway (empty_text).
+  const text = input.value.trim();
+  if (text === '' || !room) return;
+  const problem = tooLong(text);
+  if (problem) {
+    showNotice(problem);
+    return;
+  }
+
+  const clientId = state.addPending(room.name, text);
+  render.appendItem(listFor(room.name), render.pendingElement(clientId, text, state.me));
+  socket.sendMessage({ type: 'message', room: room.name, text, client_id: clientId });
+  state.lastSent = text;
+  refreshPendingLabels();
+  scrollToBottom();
+
+  input.value = '';
+  lastTypingSent = 0; // the next keystroke may announce typing again at once
+  input.focus();
+}
+
+/** Send a failed message again, with the same client_id. */
+function retry(clientId, li) {
+  const entry = state.retryPending(clientId);
+  if (!entry) return;
+  render.markPendingAgain(li, listFor(entry.room));
+  socket.sendMessage({ type: 'message', room: entry.room, text: entry.text, client_id: clientId });
+  refreshPendingLabels();
+  scrollToBottom();
+  input.focus();
+}
+
+/** Pending messages say whether they are on their way or waiting for the network. */
+export function refreshPendingLabels() {
+  for (const [key, list] of lists) {
+    const label = socket.isJoined(key) ? 'sending…' : 'waiting for connection…';
+    // Unsaved ones keep saying so until they are sent again.
+    for (const li of list.querySelectorAll('.pending:not(.unsaved) .state')) li.textContent = label;
+  }
+}
+
+// ================================================================================
+// Messages the server could not save, or refused
+// ================================================================================
+
+// A message the server could not save is retried after 5 s, then 10, 20,
+// 40, and every 60 s while storage keeps failing (disk full is rarely fixed
+// in seconds, and each retry costs the server a failed transaction).
+const UNSAVED_FIRST_RETRY_MS = 5000;
+const UNSAVED_MAX_RETRY_MS = 60_000;
+const unsavedTimers = new Map(); // client_id -> timeout
+
+const pendingItem = (clientId) => document.querySelector(`.messages [data-client-id="${CSS.escape(clientId)}"]`);
+
+/** storage_failed for one of our messages: keep it pending, retry later. */
+function holdUnsaved(clientId) {
+  const entry = state.holdUnsaved(clientId);
+  if (!entry) return;
+  const li = pendingItem(clientId);
+  if (li) render.markUnsaved(li);
+  clearTimeout(unsavedTimers.get(clientId));
+  const delay = Math.min(UNSAVED_MAX_RETRY_MS, UNSAVED_FIRST_RETRY_MS * 2 ** (entry.attempts - 1));
+  unsavedTimers.set(clientId, setTimeout(() => resendUnsaved(clientId), delay));
+}
+
+/**
+ * Send an unsaved message again, same client_id: the server posts a
+ * client_id at most once, so this can never double it. When not connected
+ * it waits: the next `joined` resends it (and calls this with send: false,
+ * since socket.js does the sending then).
+ */
+export function resendUnsaved(clientId, { send = true } = {}) {
+  clearTimeout(unsavedTimers.get(clientId));
+  unsavedTimers.delete(clientId);
+  const entry = state.pending.get(clientId);
+  if (!entry || entry.status !== 'unsaved') return; // echoed, or its room was left
+  if (send && !socket.isJoined(entry.room)) return;
+  state.retryPending(clientId);
+  const li = pendingItem(clientId);
+  if (li) render.markResending(li);
+  if (send) socket.resend(clientId);
+}
+
+/** An error naming one of our messages' client_id: unsaved (try again later) or failed. */
+export function messageRefused(frame) {
+  const clientId = frame.client_id;
+  if (!clientId) return;
+  if (frame.code === 'storage_failed') {
+    // Not the message's fault and not final: it stays pending (see socket.js).
+    holdUnsaved(clientId);
+    return;
+  }
+  if (!state.failPending(clientId)) return;
+  const li = pendingItem(clientId);
+  if (!li) return;
+  render.markFailed(li, frame.code, {
+    onRemove: () => {
+      state.removePending(clientId);
+      render.removeItem(li);
+      input.focus();
+    },
+    // Over the rate limit the same message will pass a little later.
+    onRetry: frame.code === 'rate_limited' ? () => retry(clientId, li) : undefined,
+  });
+}
+
+// ================================================================================
+// The input and its helpers
+// ================================================================================
+
+let picker;
+
+/** Close the emoji picker if it is open; returns whether it was. */
+export function closePicker() {
+  if (!picker?.isOpen()) return false;
+  picker.close();
+  return true;
+}
+
+/** Enter sends; Shift+Enter falls through and inserts a newline; ↑ brings back your last message. */
+function onKeyDown(completer, event) {
+  // The shortcode suggestions, when open, get the arrows, Enter, Tab and Esc.
+  if (completer.handleKey(event)) return;
+  // While an input method is composing (Japanese, Chinese, …) Enter
+  // confirms the composition and must not send.
+  if (event.key === 'Enter' && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
+    event.preventDefault();
+    sendFromComposer();
+  } else if (event.key === 'ArrowUp' && input.value === '' && state.lastSent) {
+    // ↑ in an empty composer brings back your last message to fix or resend.
+    event.preventDefault();
+    input.value = state.lastSent;
+    input.setSelectionRange(input.value.length, input.value.length);
+  }
+}
+
+/** Tell the room you are typing, at most every TYPING_EVERY_MS. */
+function announceTyping() {
+  const now = Date.now();
+  const room = current();
+  if (!room || input.value.trim() === '' || now - lastTypingSent < TYPING_EVERY_MS) return;
+  // Only when joined: the server answers `typing` for a room you are not in
+  // with a not_joined error, and there is nobody to tell anyway.
+  if (!socket.isJoined(room.name)) return;
+  if (socket.sendNow({ type: 'typing', room: room.name })) lastTypingSent = now;
+}
+
+export function wireComposer() {
+  $('composer').addEventListener('submit', (event) => {
+    event.preventDefault(); // the page stays; the socket does the sending
+    sendFromComposer();
+  });
+
+  const completer = new ShortcodeCompleter(input, $('shortcode-list'));
+  input.addEventListener('keydown', (event) => onKeyDown(completer, event));
+  input.addEventListener('input', () => {
+    completer.update();
+    announceTyping();
+  });
+
+  picker = new EmojiPicker({
+    toggle: $('emoji-toggle'),
+    panel: $('emoji-picker'),
+    onPick: (emoji) => {
+      input.focus();
+      insertText(input, emoji);
+    },
+    onClose: () => input.focus(),
+  });
+
+  $('notice-close').addEventListener('click', () => {
+    $('notice').hidden = true;
+    input.focus();
+  });
+}

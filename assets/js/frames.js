@@ -1,0 +1,120 @@
+// frames.js — what the socket reports, each to the part of the page it is
+// about: server frames (one case per type), the connection's status in the
+// top bar, and trouble that needs you (log in again).
+
+import * as render from './render.js';
+import { $, isCurrent, limits, loginAgainHref, showNotice, state } from './page.js';
+import { showMembers, showMessage, showSystem, showTyping, TYPING_SHOWN_MS } from './messages.js';
+import { afterAdd, handleHistory, historyRefused } from './scroll.js';
+import { noteNewMessages } from './unread.js';
+import { handleJoined, joinRefused } from './rooms.js';
+import { messageRefused, refreshPendingLabels } from './composer.js';
+
+export function handleFrame(frame) {
+  // Every frame but `hello` and some errors names a room. Frames for rooms
+  // that are not in the sidebar (a late answer after you left) are ignored.
+  if (frame.type !== 'hello' && frame.type !== 'error' && !(typeof frame.room === 'string' && state.has(frame.room))) {
+    return;
+  }
+  switch (frame.type) {
+    case 'hello':
+      handleHello(frame);
+      break;
+    case 'joined':
+      handleJoined(frame);
+      break;
+    case 'message':
+      handleMessage(frame);
+      break;
+    case 'system':
+      showSystem(frame.room, frame.text || `${frame.user} ${frame.event === 'leave' ? 'left' : 'joined'}`, frame.ts);
+      if (isCurrent(frame.room)) afterAdd();
+      break;
+    case 'presence':
+      state.setMembers(frame.room, frame.members ?? []);
+      if (isCurrent(frame.room)) showMembers();
+      break;
+    case 'typing':
+      if (frame.user === state.me) break;
+      state.setTyping(frame.room, frame.user, Date.now() + TYPING_SHOWN_MS);
+      if (isCurrent(frame.room)) showTyping();
+      break;
+    case 'history':
+      handleHistory(frame);
+      break;
+    case 'error':
+      handleError(frame);
+      break;
+    default:
+      // A newer server may send types this page does not know yet; ignoring
+      // them keeps old pages working.
+      break;
+  }
+}
+
+function handleHello(frame) {
+  // The server's word on who we are beats the page's.
+  if (frame.user) state.me = frame.user;
+  // The limits the page checks before it sends (page.js): the server's own.
+  if (frame.limits?.max_text_chars) limits.maxTextChars = frame.limits.max_text_chars;
+  if (frame.limits?.max_text_bytes) limits.maxTextBytes = frame.limits.max_text_bytes;
+  if (frame.limits?.max_room_chars) limits.maxRoomChars = frame.limits.max_room_chars;
+  $('session-banner').hidden = true;
+}
+
+function handleMessage(frame) {
+  const room = state.room(frame.room);
+  const shown = showMessage(frame);
+  const fresh = shown === 'new' && frame.user !== state.me;
+  if (isCurrent(frame.room)) {
+    showTyping(); // the author has stopped typing
+    // Your own message always brings you to the bottom, to see it land.
+    afterAdd({ fresh: fresh ? 1 : 0, forceScroll: shown === 'echo' });
+  }
+  if (fresh) noteNewMessages(room, [frame], { live: true });
+}
+
+/**
+ * A refusal. Each part of the page takes what is about it (one of our
+ * messages, a scroll-back request, a join); you see the server's reason.
+ */
+function handleError(frame) {
+  messageRefused(frame);
+  historyRefused(frame);
+  if (joinRefused(frame)) return;
+
+  if (frame.code === 'name_taken') {
+    showNotice(frame.message || 'Someone with your name is already in this room.', {
+      href: loginAgainHref(),
+      text: 'Log in with another name',
+    });
+  } else {
+    showNotice(frame.message || `The server refused that (${frame.code}).`);
+  }
+}
+
+// ================================================================================
+// Connection status
+// ================================================================================
+
+export function handleStatus(status) {
+  $('status').dataset.state = status.state;
+  $('status-text').textContent = render.statusText(status);
+  $('retry-now').hidden = !(status.state === 'reconnecting' || (status.state === 'offline' && status.reason !== 'session ended'));
+  refreshPendingLabels();
+}
+
+export function handleTrouble(kind) {
+  const link = $('relogin-link');
+  link.href = loginAgainHref();
+  if (kind === 'session-ended') {
+    $('session-banner-text').textContent = 'Your session has ended.';
+    link.textContent = 'Log in again';
+  } else {
+    // 'cannot-open': the server is down, or it refuses our (expired) cookie.
+    // The browser does not tell us which, so say both.
+    $('session-banner-text').textContent = 'Cannot connect to the chat server (still trying). If your session has expired,';
+    link.textContent = 'log in again';
+  }
+  $('session-banner').hidden = false;
+}

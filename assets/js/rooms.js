@@ -1,0 +1,287 @@
+// rooms.js — the rooms you are in: the sidebar's list, joining (and the
+// server's answer, `joined` or a refusal), leaving, switching, and the
+// address (/r/<room>, where back and forward switch rooms).
+//
+// The server alone judges a room's name. The page sends what you typed,
+// and the server answers with the room's own spelling (look-alike names are
+// one room) or refuses it with the reason, which the page shows.
+
+import * as render from './render.js';
+import * as prefs from './prefs.js';
+import * as notify from './notify.js';
+import { roomKey } from './state.js';
+import { $, current, input, isCurrent, limits, lists, listFor, page, roomPath, scroller, showNotice, socket, state } from './page.js';
+import { forgetRoomMessages, showMembers, showMessage, showSystem, showTyping } from './messages.js';
+import { afterAdd, maybeLoadOlder, rememberPlace, restorePlace, updateHistoryIndicator } from './scroll.js';
+import { isMuted, markRead, noteNewMessages, updateTitle } from './unread.js';
+import { refreshPendingLabels, resendUnsaved } from './composer.js';
+import { updateExportLinks, updateMuteButton } from './settings.js';
+import { setDrawer } from './drawer.js';
+
+export function renderSidebar() {
+  render.renderRooms($('room-list'), [...state.rooms.values()], {
+    current: state.current,
+    isMuted,
+    onOpen: (name) => {
+      switchRoom(name);
+      setDrawer(false);
+      input.focus();
+    },
+    onLeave: leaveRoom,
+  });
+}
+
+/** Remember this tab's rooms across a reload (sessionStorage). */
+function saveRooms() {
+  prefs.setOpenRooms([...state.rooms.values()].map((room) => room.name));
+}
+
+/** Put a room in the sidebar and join it (no-op if it is there already). */
+function addRoom(name) {
+  if (state.has(name)) return;
+  state.room(name);
+  listFor(name);
+  socket.join(name);
+  saveRooms();
+  renderSidebar();
+}
+
+/** The room's name at the top, in the composer and in the title. */
+function showRoomName(room) {
+  $('room-name').textContent = `#${room.name}`;
+  input.placeholder = `Message #${room.name}`;
+}
+
+/**
+ * Show another room. `push` adds a browser history entry (false when we
+ * are answering the back button, which has already moved).
+ */
+export function switchRoom(name, { push = true } = {}) {
+  addRoom(name);
+  const old = current();
+  const room = state.room(name);
+  if (old && old !== room) rememberPlace(old);
+  state.current = roomKey(name);
+  for (const [key, list] of lists) list.hidden = key !== state.current;
+
+  showRoomName(room);
+  restorePlace(room);
+  if (!notify.inBackground()) markRead(room);
+  showMembers();
+  showTyping();
+  updateMuteButton();
+  updateExportLinks();
+  renderSidebar();
+  updateTitle();
+  refreshPendingLabels();
+  updateHistoryIndicator();
+  maybeLoadOlder();
+  if (push && location.pathname !== roomPath(room.name)) {
+    history.pushState({ room: room.name }, '', roomPath(room.name));
+  }
+}
+
+/**
+ * Our join for `from` was answered as room `to`: the server makes
+ * look-alike names one room (a Cyrillic "о" for an "o", "0" for "O"). The
+ * room moves to `to`'s key (the `joined` that follows gives it the
+ * server's spelling everywhere), or goes if `to` is open already.
+ */
+export function renameRoom(from, to) {
+  const [fromKey, toKey] = [roomKey(from), roomKey(to)];
+  const merging = state.rooms.has(toKey);
+  state.renameRoom(from, to);
+  const list = lists.get(fromKey);
+  lists.delete(fromKey);
+  if (merging) {
+    list?.remove();
+  } else if (list) {
+    list.dataset.roomKey = toKey;
+    lists.set(toKey, list);
+  }
+  saveRooms();
+  if (merging && state.current === toKey) {
+    switchRoom(state.room(to).name, { push: false });
+    history.replaceState({ room: state.room(to).name }, '', roomPath(state.room(to).name));
+  } else {
+    renderSidebar();
+  }
+}
+
+/** Leave a room: the server is told, and its messages go from the page. */
+function leaveRoom(name) {
+  if (state.rooms.size <= 1) return; // the page always shows some room
+  const key = roomKey(name);
+  socket.leave(name);
+  state.removeRoom(name);
+  lists.get(key)?.remove();
+  lists.delete(key);
+  saveRooms();
+  if (state.current === key) {
+    const next = state.rooms.values().next().value;
+    switchRoom(next.name);
+    input.focus();
+  } else {
+    renderSidebar();
+    updateTitle();
+  }
+}
+
+// ================================================================================
+// The server's answers to a join
+// ================================================================================
+
+export function handleJoined(frame) {
+  const room = state.room(frame.room);
+  // Rooms match case-insensitively; the server's spelling is the real one.
+  if (room.name !== frame.room) {
+    room.name = frame.room;
+    saveRooms();
+    renderSidebar();
+    if (isCurrent(frame.room)) {
+      showRoomName(room);
+      history.replaceState({ room: room.name }, '', roomPath(room.name));
+      updateTitle();
+      updateExportLinks();
+    }
+  }
+  room.joined = true;
+  // A `joined` comes on a fresh connection (or a first join): a history
+  // request sent on an old one will never be answered, so ask again.
+  room.loadingOlder = false;
+  // socket.js resends the whole outbox right after this, messages the
+  // server could not save included: they are simply pending again.
+  for (const [clientId, entry] of state.pending) {
+    if (entry.status === 'unsaved' && roomKey(entry.room) === roomKey(room.name)) resendUnsaved(clientId, { send: false });
+  }
+  listFor(room.name).dataset.joined = 'true'; // the tests wait for this
+  state.setMembers(room.name, frame.members ?? []);
+  if (isCurrent(room.name)) showMembers();
+  showBacklog(room, frame);
+  refreshPendingLabels();
+  if (isCurrent(room.name)) {
+    updateHistoryIndicator();
+    maybeLoadOlder();
+  }
+}
+
+/** The history a `joined` brings: the room's last messages, or what we missed. */
+function showBacklog(room, frame) {
+  // `since` was the last id we had when we sent the join (nothing arrives
+  // for a room between the drop and `joined`, so it has not changed).
+  const since = state.lastSeen(room.name);
+  const backlog = frame.history ?? [];
+  if (frame.gap && since !== undefined) {
+    if (backlog.length === 0 || backlog[0].id <= since) {
+      // A gap whose history starts at or before our `since`: the server
+      // restarted and its ids began again at 1. Our old ids mean nothing
+      // now (new messages would look like duplicates), so start over.
+      forgetRoomMessages(room.name);
+      showSystem(room.name, 'The server restarted; the conversation starts again from here.');
+    } else {
+      showSystem(room.name, 'Some messages were missed while you were away: the server no longer has them.');
+    }
+  }
+  const hadHistory = state.lastSeen(room.name) !== undefined;
+  // aria-busy asks screen readers to wait until the whole batch is in,
+  // instead of reading out two hundred history messages one by one.
+  scroller.setAttribute('aria-busy', 'true');
+  const missed = [];
+  for (const msg of backlog) {
+    const shown = showMessage(msg, true);
+    if (shown === 'new' && msg.user !== state.me) missed.push(msg);
+  }
+  scroller.setAttribute('aria-busy', 'false');
+  // The first history is not "new"; missed messages after a reconnect are.
+  if (isCurrent(room.name)) afterAdd({ fresh: hadHistory ? missed.length : 0, forceScroll: !hadHistory });
+  if (hadHistory) noteNewMessages(room, missed, { live: false });
+}
+
+// Refusals of a `join`: the room goes from the sidebar again.
+const JOIN_REFUSALS = ['name_taken', 'bad_room', 'too_many_rooms'];
+
+/**
+ * An error that refuses one of our joins: the room you tried to open goes
+ * again, and the server's reason shows. Returns whether it was one.
+ */
+export function joinRefused(frame) {
+  if (!frame.room || !JOIN_REFUSALS.includes(frame.code)) return false;
+  // A refused join names the room as the server spells it: for a look-alike
+  // of an existing room (name_taken there), that is not the name we asked
+  // for, and the refusal is the answer to our one unanswered join.
+  const name = state.has(frame.room) ? frame.room : socket.soleUnanswered();
+  const room = name && state.has(name) ? state.room(name) : null;
+  // A room you are in, or the only one the page has, stays: the page always
+  // shows some room, and frames.js shows the refusal.
+  if (!room || room.joined || state.rooms.size <= 1) return false;
+  leaveRoom(room.name);
+  showNotice(`Could not join #${room.name}: ${frame.message || frame.code}`);
+  return true;
+}
+
+// ================================================================================
+// Joining from the sidebar's form, and the address
+// ================================================================================
+
+/**
+ * What the page checks of a typed room name before it joins: only what
+ * cannot be wrong to check. The naming rules themselves (which characters,
+ * which scripts, no invisible ones) are the server's: it answers a name
+ * it refuses with `bad_room` and a message saying why, and joinRefused
+ * takes the room away again and shows that message. A copy of the rules
+ * here would drift, and refuse names the server takes.
+ * Returns the name to join, or { error } to show under the field.
+ */
+function typedRoomName(typed) {
+  // "#kitchen" is how rooms are written on screen, so a "#" typed in front
+  // is not part of the name.
+  const name = typed.trim().replace(/^#+/, '').trim();
+  if (name === '') return { error: 'Type the name of a room.' };
+  // The server counts the characters of the name's NFKC form, against the
+  // limit its `hello` gave (unknown before that: then the server judges).
+  const length = [...name.normalize('NFKC')].length;
+  const max = limits.maxRoomChars;
+  if (max !== undefined && length > max) {
+    return { error: `That name is ${length} characters long; a room name has at most ${max}.` };
+  }
+  return { name };
+}
+
+function joinFromForm(event) {
+  event.preventDefault();
+  const field = $('join-input');
+  const { name, error: problem } = typedRoomName(field.value);
+  const error = $('join-error');
+  if (problem) {
+    error.textContent = problem;
+    field.setAttribute('aria-invalid', 'true');
+    field.focus();
+    return;
+  }
+  error.textContent = '';
+  field.removeAttribute('aria-invalid');
+  field.value = '';
+  switchRoom(name);
+  setDrawer(false);
+  input.focus();
+}
+
+export function wireRooms() {
+  $('join-form').addEventListener('submit', joinFromForm);
+
+  // Back and forward: the address says which room.
+  window.addEventListener('popstate', (event) => {
+    const name = event.state?.room ?? decodeURIComponent(location.pathname.replace(/^\/r\//, ''));
+    if (name) switchRoom(name, { push: false });
+  });
+
+  // Logging out ends this tab's set of rooms too.
+  document.querySelector('.logout-form').addEventListener('submit', () => prefs.setOpenRooms([]));
+}
+
+/** This tab's rooms from before a reload, then the room in the address. */
+export function openFirstRooms() {
+  for (const name of prefs.getOpenRooms()) addRoom(name);
+  switchRoom(page.room, { push: false });
+  history.replaceState({ room: page.room }, '', roomPath(page.room));
+}

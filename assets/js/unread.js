@@ -1,0 +1,74 @@
+// unread.js — what you have not seen yet: unread and mention counts per
+// room, the number in the tab title and on the phone's menu button, and the
+// glue to notify.js (a notification and the sound while you are away).
+
+import * as render from './render.js';
+import { mentions } from './text.js';
+import * as prefs from './prefs.js';
+import * as notify from './notify.js';
+import { roomKey } from './state.js';
+import { $, current, isCurrent, scroller, state } from './page.js';
+import { renderSidebar, switchRoom } from './rooms.js';
+
+export const isMuted = (name) => prefs.isMuted(roomKey(name));
+
+/** "(3) #lobby · natter": the number counts every room (see state.unreadTotal). */
+export function updateTitle() {
+  const total = state.unreadTotal(isMuted);
+  const room = current();
+  const name = room ? `#${room.name}` : 'natter';
+  document.title = `${total > 0 ? `(${total}) ` : ''}${name} · natter`;
+  // The phone's menu button carries the count too (its label says it).
+  const badge = $('drawer-badge');
+  badge.hidden = total === 0;
+  badge.textContent = String(total);
+  $('drawer-toggle').setAttribute('aria-label', `Rooms, members and settings${total > 0 ? `, ${total} unread` : ''}`);
+}
+
+/** You are looking at this room now: it has nothing unread. */
+export function markRead(room) {
+  if (room.unread === 0 && room.mentions === 0) return;
+  room.unread = 0;
+  room.mentions = 0;
+  renderSidebar();
+  updateTitle();
+}
+
+/**
+ * New messages from others arrived in `room`. Count them as unread unless
+ * you are looking at them, and (for live ones) tell you if you are away:
+ * a notification and the sound, unless the room is muted and the message
+ * does not mention you.
+ */
+export function noteNewMessages(room, messages, { live }) {
+  if (messages.length === 0) return;
+  const mentioning = messages.filter((m) => mentions(m.text, state.me));
+  const away = notify.inBackground();
+  if (away || !isCurrent(room.name)) {
+    room.unread += messages.length;
+    room.mentions += mentioning.length;
+    renderSidebar();
+    updateTitle();
+  }
+  if (!live || !away) return;
+  const muted = isMuted(room.name);
+  for (const msg of messages) {
+    if (muted && !mentioning.includes(msg)) continue;
+    notify.showNotification(msg, () => switchRoom(msg.room));
+    notify.playSound();
+  }
+}
+
+/**
+ * Coming back to the tab reads the current room (and a tab left open
+ * overnight learns that "Today" is now "Yesterday").
+ */
+export function wireUnread() {
+  const onReturn = () => {
+    if (!notify.inBackground() && current()) markRead(current());
+    render.refreshDayLabels(scroller);
+  };
+  setInterval(() => render.refreshDayLabels(scroller), 60_000);
+  document.addEventListener('visibilitychange', onReturn);
+  window.addEventListener('focus', onReturn);
+}
