@@ -1,59 +1,68 @@
 //! natter: a small real-time web chat server, built to be read.
 //!
-//! One static binary, no async runtime: threads, blocking sockets and channels.
-//! Follow a message from the browser and back, and you have read the whole
-//! design:
+//! One static binary, no async runtime: threads, blocking sockets and
+//! channels. Follow a message from the browser and back, and you have read
+//! the whole design. The reading path, in order:
 //!
-//! - [`config`]: every limit as a documented constant, and the [`Config`] that
-//!   `main.rs` builds from the command line.
-//! - [`web`]: the web listener (tiny_http): login form, chat page, embedded
-//!   assets. Asks the hub about sessions over a channel.
-//! - [`ws`]: the WebSocket listener: `accept_loop`, the handshake checks, and a
-//!   reader thread per connection that parses frames and sends them to the hub.
-//! - [`origin`]: which `Host` names the server answers to (against DNS
-//!   rebinding), for both listeners, and which `Origin` a login or logout
-//!   form must come from (against cross-site forms).
-//! - [`hub`]: the one thread that owns all chat state (sessions, rooms, members,
-//!   history) and writes every chat socket.
-//! - [`outbox`]: a connection's bounded outbound queue and its non-blocking write.
-//! - [`protocol`]: the JSON messages, the naming rules, error and close codes.
-//! - [`ratelimit`]: the per-address decaying score that keeps floods out.
-//! - [`session`]: session tokens and cookies.
-//! - [`storage`]: history, rooms and sessions in SQLite, used by the hub alone.
+//! 1. `server`: starts every thread, and says how each one stops.
+//! 2. `ws`: the WebSocket listener: `accept_loop`, the handshake that decides
+//!    what kind of peer a connection is, and a reader thread per connection
+//!    that turns frames into events for the hub.
+//! 3. `hub`: the one thread that owns the chat and writes every chat socket:
+//!    its input `Event`, its pass (drain, apply, commit, deliver), the
+//!    connections' outboxes and timers.
+//! 4. `chat`: the state with no sockets (sessions, rooms, members, presence,
+//!    rate-limit scores), unit-tested with a chosen `now`.
+//! 5. `cmd`: one file per command (join, post, history, login, ...): its
+//!    cost and its rules, for any caller.
+//! 6. [`protocol`]: the JSON messages, the naming rules, error and close codes.
 //!
-//! Tools outside the chat's path:
+//! Around it:
 //!
-//! - [`bench`](mod@bench): the load generator behind `make bench`, run as its own
-//!   binary (`src/bin/natter-bench.rs`), so none of it ships in `natter`.
-//! - [`nginx`]: `natter nginx-config`, a reverse-proxy configuration to deploy with.
+//! - [`config`]: every limit as a documented constant, and the [`Config`]
+//!   that `main.rs` builds from the command line.
+//! - `storage`: history, rooms and sessions in SQLite, behind the small
+//!   `Store` interface the chat calls; the checkpoint thread.
+//! - `web`: the pages (tiny_http): the route table, login form, chat page,
+//!   embedded assets, exports. Asks the hub over the same channel.
+//! - `origin`: which `Host` and `Origin` may talk to natter.
+//! - `ratelimit`: the decaying scores that keep floods out.
+//! - `session`: session tokens and cookies.
+//! - [`nginx`]: `natter nginx-config`, a reverse-proxy configuration.
+//!
+//! Files marked "the edge" in their first lines (`ws/admission.rs`,
+//! `web/edge.rs`, `storage/health.rs`, `protocol/names.rs`) are hardening:
+//! a first reading can skip them.
 //!
 //! ```text
-//!  browser ──HTTP──▶ web threads ──Event::Login/Lookup──▶ ┐
-//!  browser ──WS────▶ reader thread ──Event::Request─────▶ hub ──writes──▶ every socket
-//!                                                          └──commits──▶ SQLite
+//!  browser ──HTTP──▶ web threads ──Event::Ask──────────▶ ┐
+//!  browser ──WS────▶ reader thread ──Event::Conn───────▶ hub ──writes──▶ every socket
+//!                                                         │  (chat + cmd)
+//!                                                         └──commits──▶ SQLite
 //! ```
 //!
-//! [`start`] runs a server in the background and returns a handle, which is how
-//! the tests run the real thing on port 0. [`run`] is `start` plus what a
-//! whole process needs (room in its open-file limit, signal handling), which
-//! is all `main.rs` calls.
+//! [`start`] runs a server in the background and returns a handle, which is
+//! how the tests run the real thing on port 0. [`run`] is `start` plus what a
+//! whole process needs, which is all `main.rs` calls.
 
 #![forbid(unsafe_code)]
 
+// Public: what `main.rs`, the load generator and the tests use. Everything
+// else is private, so the compiler points out code nothing calls.
 pub mod bench;
 mod chat;
 mod cmd;
 pub mod config;
-pub mod hub;
+mod hub;
 pub mod nginx;
 pub mod origin;
 pub mod protocol;
-pub mod ratelimit;
+mod ratelimit;
 mod server;
-pub mod session;
+mod session;
 pub mod storage;
-pub mod web;
-pub mod ws;
+mod web;
+mod ws;
 
 pub use config::Config;
 pub use server::{run, start, Server};
