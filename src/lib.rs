@@ -23,8 +23,6 @@
 //!
 //! Tools outside the chat's path:
 //!
-//! - [`bench`](mod@bench): the load generator behind `make bench`, run as its own
-//!   binary (`src/bin/natter-bench.rs`), so none of it ships in `natter`.
 //! - [`nginx`]: `natter nginx-config`, a reverse-proxy configuration to deploy with.
 //!
 //! ```text
@@ -40,7 +38,6 @@
 
 #![forbid(unsafe_code)]
 
-pub mod bench;
 pub mod config;
 pub mod hub;
 pub mod nginx;
