@@ -5,45 +5,56 @@ CARGO  ?= cargo
 # builds name it so that crt-static applies to natter and not to build scripts.
 TARGET ?= $(shell rustc -vV | sed -n "s/^host: //p")
 ARGS   ?=
+# A static build (glibc, crt-static). The load generator is built with the same
+# flags, so the two share every dependency they have in common.
+STATIC  = RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release --target $(TARGET)
 
-.PHONY: run test lint unit autobahn browser bench release static clean
+.PHONY: run setup test lint unit autobahn browser bench release static clean
 
 ## run: build and start the chat on http://127.0.0.1:8080 (pass flags with ARGS="--port 9000")
 run:
 	$(CARGO) run --release -- $(ARGS)
 
-## test: formatting and lints, then every test: Rust unit and integration tests
-## over real sockets (a real nginx among them), the Autobahn WebSocket
-## conformance suite, and end-to-end tests in headless Chromium.
-## .ci/run installs what a fresh machine lacks (chromium, nginx).
-test: lint unit autobahn browser
+## test: set-up, formatting and lints, then every test: Rust unit and
+## integration tests over real sockets (a real nginx among them), the Autobahn
+## WebSocket conformance suite, and end-to-end tests in headless Chromium.
+test: setup lint unit autobahn browser
 
-## unit: the Rust test suite alone
-unit:
-	$(CARGO) test --all-targets
+## setup: install what the tests need and this machine lacks (tests/setup.sh):
+## Debian's chromium, fonts, nginx and redis-server (as root, or with sudo -n),
+## the browser tests' npm packages, the Autobahn suite's pinned Python
+## packages. Without root it stops at once with the one command to run. Takes
+## about a second when everything is there.
+setup:
+	bash tests/setup.sh
+
+## unit: the Rust test suite alone (natter and the load generator)
+unit: setup
+	$(CARGO) test --workspace --all-targets
 
 ## autobahn: the Autobahn WebSocket conformance suite against `natter echo`,
 ## diffed with tests/autobahn/expected.json (Python 2.7 from pyenv, pip from PyPI)
-autobahn:
+autobahn: setup
 	$(CARGO) build
 	bash tests/autobahn/run.sh
 
-## browser: end-to-end tests in headless Chromium (.ci/run installs chromium)
-browser:
+## browser: end-to-end tests in headless Chromium
+browser: setup
 	$(CARGO) build
-	cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
 	cd tests/browser && NATTER_BIN=$(CURDIR)/target/debug/natter node --test --test-concurrency=1
 
-## lint: rustfmt check and clippy with warnings as errors
+## lint: rustfmt check and clippy with warnings as errors, the load generator too
 lint:
-	$(CARGO) fmt --check
-	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 ## bench: the benchmark: fresh servers under load, one table line per scenario
 ## (takes a few minutes; run it on a quiet machine). It measures the static
-## binary, the one that ships, so cold-start reports that binary's size.
+## binary, the one that ships, so cold-start reports that binary's size. The
+## load generator (tests/loadgen/) is built beside it and told its path.
 bench: static
-	./target/$(TARGET)/release/natter-bench
+	$(STATIC) -p natter-loadgen
+	./target/$(TARGET)/release/natter-bench --server target/$(TARGET)/release/natter
 
 ## release: an optimised binary in target/release/natter
 release:
@@ -51,7 +62,7 @@ release:
 
 ## static: a statically linked binary (glibc, crt-static); ldd shows it needs nothing
 static:
-	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release --target $(TARGET)
+	$(STATIC) -p natter
 	@ls -l target/$(TARGET)/release/natter
 	-ldd target/$(TARGET)/release/natter
 

@@ -47,9 +47,8 @@
 
 #![forbid(unsafe_code)]
 
-// Public: what `main.rs`, the load generator and the tests use. Everything
-// else is private, so the compiler points out code nothing calls.
-pub mod bench;
+// Public: what `main.rs` and the tests use. Everything else is private, so
+// the compiler points out code nothing calls.
 mod chat;
 mod cmd;
 pub mod config;

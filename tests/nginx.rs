@@ -4,8 +4,9 @@
 //! users log in and chat through it; nginx refuses an oversized header and an
 //! oversized login body before natter sees them, and the chat carries on.
 //!
-//! nginx must be installed (`apt-get install -y nginx`; CI does it). Without it
-//! this test fails: it is the only test of the deployment the README describes.
+//! nginx must be installed (`make setup` installs it, and `make test` runs that
+//! first). Without it this test fails: it is the only test of the deployment
+//! the README describes.
 
 use natter_testkit as common;
 
@@ -44,7 +45,7 @@ fn nginx_binary() -> PathBuf {
     found.unwrap_or_else(|| {
         panic!(
             "nginx is not installed, and this test needs a real one: \
-             run `apt-get install -y nginx` (CI's .ci/run installs it)"
+             run `make setup`, which installs it (or names the command that does)"
         )
     })
 }

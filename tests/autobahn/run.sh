@@ -5,8 +5,7 @@
 #   bash tests/autobahn/run.sh
 #
 # - Creates target/autobahn-venv (Python 2.7, the pinned requirements.txt) if it
-#   is missing or requirements.txt changed. Python 2.7 comes from pyenv
-#   (~/.pyenv/versions/2.7.18) unless PYTHON2 names another interpreter.
+#   is missing or requirements.txt changed: see venv.sh.
 # - Starts natter's echo mode ($NATTER, default target/debug/natter, built with
 #   `cargo build` first) on free ports, runs the cases in fuzzingclient.json,
 #   then stops natter.
@@ -35,37 +34,8 @@ die() {
 
 # -- the virtualenv ----------------------------------------------------------
 
-find_python2() {
-    if [[ -n ${PYTHON2:-} ]]; then
-        echo "$PYTHON2"
-    elif [[ -x $HOME/.pyenv/versions/2.7.18/bin/python2.7 ]]; then
-        echo "$HOME/.pyenv/versions/2.7.18/bin/python2.7"
-    elif command -v python2.7 > /dev/null; then
-        command -v python2.7
-    else
-        die "Python 2.7 not found: install it with pyenv (2.7.18) or set PYTHON2"
-    fi
-}
-
-# The venv is current when it holds a copy of the requirements it was made from.
-if ! cmp -s "$here/requirements.txt" "$venv/requirements.txt" 2> /dev/null; then
-    python2=$(find_python2)
-    echo "autobahn: creating $venv with $python2"
-    rm -rf "$venv"
-    mkdir -p target
-    boot=$(mktemp -d target/autobahn-boot.XXXXXX)
-    export PYTHONWARNINGS=ignore PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_PYTHON_VERSION_WARNING=1
-    # virtualenv 16 is the one-file version that runs on Python 2.7 and brings
-    # its own pip 20.3.4, setuptools 44.1.1 and wheel 0.36.2 (--no-download).
-    "$python2" -m pip install -q --target "$boot" virtualenv==16.7.12
-    PYTHONPATH="$boot" "$python2" -m virtualenv -q --no-download "$venv"
-    rm -rf "$boot"
-    # Exactly the pinned set: --no-deps, and pip check proves it is complete.
-    # No build isolation: the sdists build with the venv's own setuptools.
-    "$venv/bin/pip" install -q --no-deps --no-build-isolation -r "$here/requirements.txt"
-    "$venv/bin/pip" check > /dev/null || { "$venv/bin/pip" check >&2; die "incomplete requirements.txt"; }
-    cp "$here/requirements.txt" "$venv/requirements.txt"
-fi
+# Made by venv.sh (which `make setup` runs too) unless it is current.
+bash "$here/venv.sh"
 
 # -- natter ------------------------------------------------------------------
 

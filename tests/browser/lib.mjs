@@ -6,7 +6,7 @@
 // No test asserts on timing.
 
 import { spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -172,8 +172,15 @@ const CHROMIUM_ARGS = [
 ];
 
 export function launchBrowser() {
+  const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
+  if (!existsSync(executablePath)) {
+    throw new Error(
+      `no Chromium at ${executablePath}: run \`make setup\`, which installs it ` +
+        '(or names the command that does), or set CHROMIUM to another build',
+    );
+  }
   return chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    executablePath,
     headless: true,
     args: CHROMIUM_ARGS,
     timeout: TIMEOUT * 3,

@@ -28,9 +28,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use super::client::{self, Connection, Frame, FrameReader};
-use super::server::{CpuMeter, CpuUse, ServerProcess};
-use super::stats::{Marker, Phase};
+use crate::client::{self, Connection, Frame, FrameReader};
+use crate::server::{CpuMeter, CpuUse, ServerProcess};
+use crate::stats::{Marker, Phase};
 
 /// Threads that log clients in and join them, each one client at a time.
 const SETUP_THREADS: usize = 4;

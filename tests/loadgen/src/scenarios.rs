@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::crowd::{Crowd, PhaseReport, Plan};
-use super::server::{self, CpuMeter, ServerProcess};
-use super::Row;
+use crate::crowd::{Crowd, PhaseReport, Plan};
+use crate::server::{self, CpuMeter, ServerProcess};
 use crate::Error;
+use crate::Row;
 
 /// What every scenario needs: the server to run and the shared clock.
 pub struct Bench {
@@ -155,7 +155,7 @@ fn least_disturbed(name: &str, run: impl Fn() -> Result<Row, Error>) -> Result<R
         {
             best = Some(row);
         }
-        if stolen <= super::BUSY_HOST_PERCENT {
+        if stolen <= crate::BUSY_HOST_PERCENT {
             break;
         }
         eprintln!("bench: {name}: the host took {stolen:.0}% of a core meanwhile");
@@ -223,7 +223,7 @@ pub fn ramp(bench: &Bench, name: &str) -> Result<Row, Error> {
                 "bench: {name}: {rate} msgs/s (attempt {attempt}): {:.0} deliveries/s, p99 {}, \
                  lost {}, host steal {:.0}%: {}",
                 report.deliveries_per_second,
-                super::millis(report.p99),
+                crate::millis(report.p99),
                 report.lost(),
                 report.cpu.steal,
                 why.as_deref().unwrap_or("pass")
@@ -275,7 +275,7 @@ fn ramp_verdict(report: &PhaseReport, rate: f64) -> (Option<String>, bool) {
     } else if report.lost() > 0 {
         (Some(format!("{} deliveries lost", report.lost())), false)
     } else if report.p99 > RAMP_P99_LIMIT_NS {
-        (Some(format!("p99 {}", super::millis(report.p99))), true)
+        (Some(format!("p99 {}", crate::millis(report.p99))), true)
     } else if report.sent_rate() < RAMP_MIN_RATE_SHARE * rate {
         let sent = format!("only {:.0} msgs/s sent", report.sent_rate());
         (Some(sent), true)

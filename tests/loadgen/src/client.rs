@@ -27,8 +27,13 @@ use std::time::Duration;
 use tungstenite::client::ClientRequestBuilder;
 use tungstenite::http::Uri;
 
-use crate::session::COOKIE;
 use crate::Error;
+
+/// The name of natter's session cookie, which `POST /login` sets and the
+/// WebSocket handshake must carry: a copy of `natter::session::COOKIE`
+/// (src/session.rs). If the two ever differ, every client fails its
+/// handshake and the bench says so.
+const COOKIE: &str = "natter_session";
 
 /// How long any one step of setting up a client (login, handshake, `hello`,
 /// `joined`) may take before that client counts as failed.

@@ -5,9 +5,18 @@
 //! natter-bench [--scenario NAME|all] [--server PATH]
 //! ```
 //!
+//! `make bench` builds the static `natter` (the binary that ships) and this
+//! generator beside it, and runs it with `--server` naming that `natter`.
+//!
+//! It is a crate of its own in natter's workspace (`tests/loadgen/`), not a
+//! module of natter: nothing of it, nor `mio`, which only it uses, ships in
+//! the binary it measures. It does not link natter's library either: it talks
+//! to a server as browsers do, and the few facts it needs about natter are
+//! copied here, each saying where it comes from.
+//!
 //! # How it works
 //!
-//! - **A fresh server per scenario** (`server.rs`). The binary under test (this
+//! - **A fresh server per scenario** (`server.rs`). The binary under test (the
 //!   `natter` next to `natter-bench` unless `--server` says otherwise) is started on free ports
 //!   and read from its own stdout, so no scenario inherits another's rooms,
 //!   sessions or memory. If the server has per-address limits, the flags that
@@ -50,19 +59,24 @@
 //!
 //! Every scenario stops by itself, and all traffic goes to 127.0.0.1.
 
+#![forbid(unsafe_code)]
+
 mod client;
 mod crowd;
 mod scenarios;
 mod server;
 mod stats;
 
-use std::ffi::OsString;
 use std::process::ExitCode;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crowd::PhaseReport;
 use scenarios::Bench;
 use server::CpuUse;
+
+/// Errors that end a scenario or the whole run: reported, never matched on.
+/// The same alias as natter's own `natter::Error` (src/lib.rs).
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
 const USAGE: &str = "\
 usage: natter-bench [--scenario NAME|all] [--server PATH]
@@ -76,8 +90,8 @@ usage: natter-bench [--scenario NAME|all] [--server PATH]
                     in a database file in a temporary folder, as natter does
                     by default; the -mem scenarios run with --db :memory:, to
                     show what storage costs.
-  --server PATH     the natter binary to start (default: this executable;
-                    build it with `cargo build --release` first)
+  --server PATH     the natter binary to start (default: the natter next
+                    to this executable; `make bench` builds both)
   -h, --help        show this help
 
 Each scenario starts a fresh server on free ports of 127.0.0.1. Progress goes
@@ -96,9 +110,8 @@ const SCENARIOS: [&str; 10] = [
     "cold-start",
 ];
 
-/// Entry point of `natter-bench`, given its arguments.
-pub fn main(args: Vec<OsString>) -> ExitCode {
-    let mut args = pico_args::Arguments::from_vec(args);
+fn main() -> ExitCode {
+    let mut args = pico_args::Arguments::from_env();
     if args.contains(["-h", "--help"]) {
         println!("{USAGE}");
         return ExitCode::SUCCESS;
@@ -142,7 +155,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
 
 /// Run the chosen scenarios, printing each row as it is done. Returns whether
 /// every scenario ran (a scenario that could not run still gets its row).
-fn run(chosen: &[&str], server: Option<String>) -> Result<bool, crate::Error> {
+fn run(chosen: &[&str], server: Option<String>) -> Result<bool, Error> {
     let binary = match server {
         Some(path) => std::path::PathBuf::from(path),
         None => server::default_binary()?,

@@ -19,8 +19,14 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::client::Endpoints;
+use crate::client::Endpoints;
 use crate::Error;
+
+/// The longest natter makes a room's member list wait: a copy of
+/// `natter::config::MAX_PRESENCE_INTERVAL` (src/config.rs), which [`settle`]
+/// waits out. If natter's grows past this, `settle` may stop before the last
+/// list of a join storm, and that list is measured as latency.
+const MAX_PRESENCE_INTERVAL: Duration = Duration::from_secs(2);
 
 /// How long a server may take to print its ports before we give up on it.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
@@ -346,7 +352,7 @@ impl CpuMeter {
 /// lists. That storm must be over before latency is measured; a list arriving
 /// during the first measured second would be measured as latency.
 pub fn settle(server: u32, limit: Duration) {
-    let needed = crate::config::MAX_PRESENCE_INTERVAL + Duration::from_millis(500);
+    let needed = MAX_PRESENCE_INTERVAL + Duration::from_millis(500);
     let deadline = Instant::now() + limit;
     let mut quiet_since: Option<Instant> = None;
     while Instant::now() < deadline {
