@@ -1,5 +1,5 @@
 //! Build script: the Unicode tables behind natter's naming rules
-//! (`protocol.rs`), computed from `unicode-security` and written to
+//! (`protocol/unicode.rs`), computed from `unicode-security` and written to
 //! `$OUT_DIR/unicode_tables.rs`.
 //!
 //! Why not call `unicode-security` at run time: its confusables table is
@@ -31,7 +31,7 @@ use unicode_security::GeneralSecurityProfile;
 /// Canadian syllabics as `Limited_Use`, Mongolian as `Exclusion`). Names are
 /// for people; look-alikes across scripts are caught by the skeleton instead.
 ///
-/// `protocol.rs`'s tests hold a copy of this rule and check the table
+/// `protocol/unicode.rs`'s tests hold a copy of this rule and check the table
 /// against it for every character.
 fn allowed(c: char) -> bool {
     use IdentifierType::*;

@@ -1,7 +1,7 @@
 //! Rate limiting with a decaying score (as hack.chat does), kept per key: the
 //! hub keeps one limiter per session and one per client address.
 //!
-//! Every key has a score. Each thing it does adds a cost (see `config.rs`);
+//! Every key has a score. Each thing it does adds a cost (see `config/rates.rs`);
 //! the score halves every [`RATE_HALF_LIFE`](crate::config::RATE_HALF_LIFE). Once
 //! the score reaches the threshold, requests are refused with `rate_limited`
 //! and the number of seconds until one would pass. An address that keeps going

@@ -159,7 +159,7 @@ fn a_message_cannot_forge_a_line_of_the_plain_text_transcript() {
     assert!(body.contains(&format!("] mallory: a lone cr\n    {forged}\n")));
     // (Control characters are refused when posted, `bad_text`; text stored
     // before that rule is made inert the same way: see the unit tests in
-    // `web.rs`.)
+    // `web/transcript.rs`.)
     assert!(body.contains("] mallory: a\ttab stays\n"));
     // The JSON export keeps the text exactly as posted (a carriage return
     // is posted as the newline it means).

@@ -23,7 +23,7 @@ use crate::client::Endpoints;
 use crate::Error;
 
 /// The longest natter makes a room's member list wait: a copy of
-/// `natter::config::MAX_PRESENCE_INTERVAL` (src/config.rs), which [`settle`]
+/// `natter::config::MAX_PRESENCE_INTERVAL` (src/config/chat.rs), which [`settle`]
 /// waits out. If natter's grows past this, `settle` may stop before the last
 /// list of a join storm, and that list is measured as latency.
 const MAX_PRESENCE_INTERVAL: Duration = Duration::from_secs(2);
