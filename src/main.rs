@@ -99,53 +99,70 @@ fn parse(mut args: pico_args::Arguments) -> Result<Option<Config>, String> {
         Some("echo") => true,
         Some(other) => return Err(format!("unknown command {other:?}")),
     };
+    let config = flags(&mut args)?;
+    let rest = args.finish();
+    if let Some(first) = rest.first() {
+        return Err(format!("unknown argument {:?}", first.to_string_lossy()));
+    }
+    // Echo mode has no chat to store.
+    let db = match echo && config.db == natter::config::DEFAULT_DB {
+        true => ":memory:".to_string(),
+        false => config.db,
+    };
+    let config = Config { echo, db, ..config };
+    check(&config)?;
+    Ok(Some(config))
+}
+
+/// Every option, over the defaults.
+fn flags(args: &mut pico_args::Arguments) -> Result<Config, String> {
     let defaults = Config::default();
-    let config = Config {
-        host: value(&mut args, "--host")?.unwrap_or(defaults.host.clone()),
-        port: value(&mut args, "--port")?.unwrap_or(defaults.port),
-        ws_port: value(&mut args, "--ws-port")?,
-        ws_url: value(&mut args, "--ws-url")?,
-        public_url: value(&mut args, "--public-url")?,
+    Ok(Config {
+        host: value(args, "--host")?.unwrap_or(defaults.host.clone()),
+        port: value(args, "--port")?.unwrap_or(defaults.port),
+        ws_port: value(args, "--ws-port")?,
+        ws_url: value(args, "--ws-url")?,
+        public_url: value(args, "--public-url")?,
         allowed_hosts: args
             .values_from_str::<_, String>("--allowed-host")
             .map_err(|e| format!("bad value for --allowed-host: {e}"))?,
-        history: value(&mut args, "--history")?.unwrap_or(defaults.history),
-        rate_limit: match value::<String>(&mut args, "--rate-limit")? {
+        history: value(args, "--history")?.unwrap_or(defaults.history),
+        rate_limit: match value::<String>(args, "--rate-limit")? {
             None => defaults.rate_limit,
             Some(v) if v == "off" => None,
-            Some(v) => match v.parse::<f64>() {
-                Ok(n) if n > 0.0 && n.is_finite() => Some(n),
-                _ => {
-                    return Err(format!(
-                        "--rate-limit takes a positive number or off, got {v:?}"
-                    ))
-                }
-            },
+            Some(v) => Some(
+                v.parse::<f64>()
+                    .ok()
+                    .filter(|n| positive(*n))
+                    .ok_or_else(|| {
+                        format!("--rate-limit takes a positive number or off, got {v:?}")
+                    })?,
+            ),
         },
-        address_rate_limit: match value::<f64>(&mut args, "--address-rate-limit")? {
-            Some(n) if !(n > 0.0 && n.is_finite()) => {
+        address_rate_limit: match value::<f64>(args, "--address-rate-limit")? {
+            Some(n) if !positive(n) => {
                 return Err(format!(
                     "--address-rate-limit takes a positive number, got {n}"
                 ))
             }
             other => other,
         },
-        max_connections: value(&mut args, "--max-connections")?.unwrap_or(defaults.max_connections),
-        max_per_ip: value(&mut args, "--max-per-ip")?.unwrap_or(defaults.max_per_ip),
-        max_per_session: value(&mut args, "--max-per-session")?.unwrap_or(defaults.max_per_session),
-        max_sessions_per_ip: value(&mut args, "--max-sessions-per-ip")?
+        max_connections: value(args, "--max-connections")?.unwrap_or(defaults.max_connections),
+        max_per_ip: value(args, "--max-per-ip")?.unwrap_or(defaults.max_per_ip),
+        max_per_session: value(args, "--max-per-session")?.unwrap_or(defaults.max_per_session),
+        max_sessions_per_ip: value(args, "--max-sessions-per-ip")?
             .unwrap_or(defaults.max_sessions_per_ip),
-        max_sessions: value(&mut args, "--max-sessions")?.unwrap_or(defaults.max_sessions),
-        max_web_per_ip: value(&mut args, "--max-web-per-ip")?.unwrap_or(defaults.max_web_per_ip),
-        max_exports: value(&mut args, "--max-exports")?.unwrap_or(defaults.max_exports),
+        max_sessions: value(args, "--max-sessions")?.unwrap_or(defaults.max_sessions),
+        max_web_per_ip: value(args, "--max-web-per-ip")?.unwrap_or(defaults.max_web_per_ip),
+        max_exports: value(args, "--max-exports")?.unwrap_or(defaults.max_exports),
         trust_proxy: args.contains("--trust-proxy"),
-        db: value(&mut args, "--db")?.unwrap_or(defaults.db.clone()),
-        db_max_bytes: value::<u64>(&mut args, "--db-max-mb")?.map(|mb| mb.saturating_mul(1 << 20)),
-        retention: match value::<f64>(&mut args, "--retention")? {
+        db: value(args, "--db")?.unwrap_or(defaults.db.clone()),
+        db_max_bytes: value::<u64>(args, "--db-max-mb")?.map(|mb| mb.saturating_mul(1 << 20)),
+        retention: match value::<f64>(args, "--retention")? {
             None => None,
-            Some(days) if days > 0.0 && days.is_finite() => Some(
-                std::time::Duration::from_secs_f64(days * 24.0 * 60.0 * 60.0),
-            ),
+            Some(days) if positive(days) => Some(std::time::Duration::from_secs_f64(
+                days * 24.0 * 60.0 * 60.0,
+            )),
             Some(days) => {
                 return Err(format!(
                     "--retention takes a positive number of days, got {days}"
@@ -153,17 +170,15 @@ fn parse(mut args: pico_args::Arguments) -> Result<Option<Config>, String> {
             }
         },
         ..defaults
-    };
-    // Echo mode has no chat to store.
-    let db = match echo && config.db == natter::config::DEFAULT_DB {
-        true => ":memory:".to_string(),
-        false => config.db,
-    };
-    let config = Config { echo, db, ..config };
-    let rest = args.finish();
-    if let Some(first) = rest.first() {
-        return Err(format!("unknown argument {:?}", first.to_string_lossy()));
-    }
+    })
+}
+
+fn positive(n: f64) -> bool {
+    n > 0.0 && n.is_finite()
+}
+
+/// What the options must be, together.
+fn check(config: &Config) -> Result<(), String> {
     if let Some(url) = &config.ws_url {
         if !(url.starts_with("ws://") || url.starts_with("wss://")) {
             return Err(format!(
@@ -185,5 +200,5 @@ fn parse(mut args: pico_args::Arguments) -> Result<Option<Config>, String> {
             ));
         }
     }
-    Ok(Some(config))
+    Ok(())
 }

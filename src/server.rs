@@ -35,9 +35,9 @@ pub struct Server {
     to_hub: Sender<Event>,
     /// Set, then wake `accept` with a connection, to stop the WebSocket listener.
     stop_accepting: Arc<AtomicBool>,
-    /// Stops the web listener's supervisor.
+    /// Stops the page workers (tiny_http's `unblock`).
     web: Arc<web::WebControl>,
-    web_supervisor: JoinHandle<()>,
+    web_thread: JoinHandle<()>,
     acceptor: JoinHandle<()>,
     hub: JoinHandle<()>,
     /// Closed (disconnected) when the hub thread ends, for whatever reason.
@@ -51,28 +51,14 @@ pub struct Server {
 pub fn start(config: Config) -> Result<Server, Error> {
     // Storage first: a database that cannot be used stops the start with one
     // line saying why, before any port is opened for nothing.
-    let store = storage::Sqlite::open(&config.db, config.db_max_bytes)
-        .map_err(|e| format!("storage: {e}"))?;
-    // The checkpoint thread watches the same `-shm` file (see `ShmWatch`).
-    let shm = store.shm_watch();
-    let hub_state = Hub::new(config.clone(), Box::new(store), Instant::now())
-        .map_err(|e| format!("storage: {e}"))?;
-    let db_health = Arc::new(storage::FileHealth::default());
-    let checkpoints = match (config.db.as_str(), shm) {
-        (":memory:", _) | (_, None) => None,
-        (path, Some(shm)) => Some(storage::checkpoint::spawn(
-            path,
-            config::CHECKPOINT_INTERVAL,
-            storage::wal_limit(config.db_max_bytes),
-            db_health.clone(),
-            shm,
-        )?),
+    let (hub_state, checkpoints, db_health) = open_storage(&config)?;
+    let listen = |port: u16| {
+        TcpListener::bind((config.host.as_str(), port))
+            .map_err(|e| format!("cannot listen on {}:{port}: {e}", config.host))
     };
-    let web_listener = TcpListener::bind((config.host.as_str(), config.port))
-        .map_err(|e| format!("cannot listen on {}:{}: {e}", config.host, config.port))?;
+    let web_listener = listen(config.port)?;
     let web_addr = web_listener.local_addr()?;
-    let ws_listener = TcpListener::bind((config.host.as_str(), config.ws_port()))
-        .map_err(|e| format!("cannot listen on {}:{}: {e}", config.host, config.ws_port()))?;
+    let ws_listener = listen(config.ws_port())?;
     let ws_addr = ws_listener.local_addr()?;
 
     // The hub's input. Bounded: when the hub falls behind, readers block on
@@ -105,7 +91,7 @@ pub fn start(config: Config) -> Result<Server, Error> {
         db_health,
     ));
     let control = web.clone();
-    let web_supervisor = thread::Builder::new()
+    let web_thread = thread::Builder::new()
         .name("web".into())
         .spawn(move || web::serve(web_listener, web_context, control))?;
 
@@ -115,12 +101,41 @@ pub fn start(config: Config) -> Result<Server, Error> {
         to_hub,
         stop_accepting,
         web,
-        web_supervisor,
+        web_thread,
         acceptor,
         hub,
         hub_done,
         checkpoints,
     })
+}
+
+/// The database, the hub's state loaded from it, and (for a file) the
+/// checkpoint thread with the health watch it shares with `/healthz`.
+type Opened = (
+    Hub,
+    Option<storage::checkpoint::Checkpointer>,
+    Arc<storage::FileHealth>,
+);
+
+fn open_storage(config: &Config) -> Result<Opened, Error> {
+    let store = storage::Sqlite::open(&config.db, config.db_max_bytes)
+        .map_err(|e| format!("storage: {e}"))?;
+    // The checkpoint thread watches the same `-shm` file (see `ShmWatch`).
+    let shm = store.shm_watch();
+    let hub = Hub::new(config.clone(), Box::new(store), Instant::now())
+        .map_err(|e| format!("storage: {e}"))?;
+    let db_health = Arc::new(storage::FileHealth::default());
+    let checkpoints = match (config.db.as_str(), shm) {
+        (":memory:", _) | (_, None) => None,
+        (path, Some(shm)) => Some(storage::checkpoint::spawn(
+            path,
+            config::CHECKPOINT_INTERVAL,
+            storage::wal_limit(config.db_max_bytes),
+            db_health.clone(),
+            shm,
+        )?),
+    };
+    Ok((hub, checkpoints, db_health))
 }
 
 impl Server {
@@ -156,7 +171,7 @@ impl Server {
         let _ = self.to_hub.send(Event::Control(Control::Shutdown));
         let hub_ok = self.hub.join().is_ok();
         self.web.stop();
-        let _ = self.web_supervisor.join();
+        let _ = self.web_thread.join();
         // Stops the checkpoint thread and waits for its last checkpoint.
         drop(self.checkpoints);
         hub_ok
@@ -187,8 +202,6 @@ fn raise_fd_limit(max_connections: usize) {
 /// exits at once. Returns an error if the hub thread died, so that the process
 /// exits non-zero rather than living on serving nothing.
 pub fn run(config: Config) -> Result<(), Error> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-
     raise_fd_limit(config.max_connections);
     // A write past the file-size limit (`ulimit -f`, `LimitFSIZE=`) kills a
     // process with SIGXFSZ by default, chat and all, without a word. With any
@@ -200,6 +213,27 @@ pub fn run(config: Config) -> Result<(), Error> {
     )?;
     let config_db = config.db.clone();
     let server = start(config)?;
+    greet(&server, &config_db);
+
+    let on_signal = watch_signals()?;
+
+    crossbeam_channel::select! {
+        recv(on_signal) -> _ => {
+            println!("natter: shutting down");
+            if server.shutdown() {
+                Ok(())
+            } else {
+                Err("the hub failed while shutting down".into())
+            }
+        }
+        recv(server.hub_done()) -> _ => {
+            Err("the hub thread stopped unexpectedly; every client was closed with 1011".into())
+        }
+    }
+}
+
+/// Say where the chat is, and where its history goes.
+fn greet(server: &Server, db: &str) {
     let web = server.web_addr();
     let host = match web.ip() {
         ip if ip.is_unspecified() => "127.0.0.1".to_string(),
@@ -207,7 +241,7 @@ pub fn run(config: Config) -> Result<(), Error> {
         ip => ip.to_string(),
     };
     println!("natter is running: open http://{host}:{}/", web.port());
-    match config_db.as_str() {
+    match db {
         ":memory:" => println!("history is kept in memory only (--db :memory:)"),
         path => println!("history is stored in {path}"),
     }
@@ -215,7 +249,12 @@ pub fn run(config: Config) -> Result<(), Error> {
         "(WebSocket listener on port {}; Ctrl-C to stop)",
         server.ws_addr().port()
     );
+}
 
+/// A channel that receives once on the first SIGINT or SIGTERM; a second
+/// signal exits at once (someone is impatient, or shutdown is stuck).
+fn watch_signals() -> Result<Receiver<()>, Error> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
     let (signalled, on_signal) = crossbeam_channel::bounded(1);
     thread::Builder::new()
@@ -231,18 +270,5 @@ pub fn run(config: Config) -> Result<(), Error> {
                 let _ = signalled.try_send(());
             }
         })?;
-
-    crossbeam_channel::select! {
-        recv(on_signal) -> _ => {
-            println!("natter: shutting down");
-            if server.shutdown() {
-                Ok(())
-            } else {
-                Err("the hub failed while shutting down".into())
-            }
-        }
-        recv(server.hub_done()) -> _ => {
-            Err("the hub thread stopped unexpectedly; every client was closed with 1011".into())
-        }
-    }
+    Ok(on_signal)
 }

@@ -1,6 +1,7 @@
 //! `join`: enter a room, get its member list and recent history (or, with
 //! `since`, exactly what was missed), and be announced to the others.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::chat::{newest_within, Caller, Chat, Presence};
@@ -49,29 +50,35 @@ pub fn apply(
     // only notices, never chat messages (those are added by `commit`, after
     // every event of the pass). So the joiner cannot get a message twice,
     // and a join storm costs members one chunk per pass, not one per join.
-    let mut announce = false;
-    if !already {
-        r.members.push(caller.conn);
-        let presence = r.present.entry(caller.session).or_insert_with(|| {
-            announce = true;
-            Presence {
-                name: name.clone(),
-                key: wanted,
-                conns: 0,
-                typing_at: None,
-            }
-        });
-        // A user coming back within the grace period cancels their leave
-        // notice simply by being present again with conns > 0 (see `tick`).
-        presence.conns += 1;
-        chat.enter(caller.conn, &key);
-    }
+    let announce = !already && enter(chat, caller, &key, &name, wanted);
     let joined = joined_frame(chat, caller, &key, since);
     chat.reply(caller.conn, joined);
     if announce {
         chat.announce(&key, &name, SystemEvent::Join);
     }
     Ok(())
+}
+
+/// Put the caller's connection in the room. Returns whether the user is new
+/// there (not merely another tab of someone present), to be announced.
+fn enter(chat: &mut Chat, caller: &Caller, key: &str, name: &Arc<str>, wanted: String) -> bool {
+    let r = chat.room_mut(key).expect("loaded by `apply`");
+    r.members.push(caller.conn);
+    let mut new = false;
+    let presence = r.present.entry(caller.session).or_insert_with(|| {
+        new = true;
+        Presence {
+            name: name.clone(),
+            key: wanted,
+            conns: 0,
+            typing_at: None,
+        }
+    });
+    // A user coming back within the grace period cancels their leave notice
+    // simply by being present again with conns > 0 (see `tick`).
+    presence.conns += 1;
+    chat.enter(caller.conn, key);
+    new
 }
 
 /// The `joined` answer: the member list, and the history the joiner needs.
