@@ -22,6 +22,7 @@
 //! `now`: exact, fast, no sleeps.
 
 mod budget;
+mod eviction;
 mod pass;
 mod room;
 mod sessions;

@@ -10,10 +10,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::cmd::login::LoginRefusal;
-use crate::config::{
-    Config, CLIENT_ID_MEMORY, MIN_IDLE_TO_EVICT, STORED_SESSION_BYTES, UNUSED_SESSION_TTL,
-};
+use crate::config::{Config, CLIENT_ID_MEMORY, STORED_SESSION_BYTES, UNUSED_SESSION_TTL};
 use crate::storage::{SessionChange, StoredSession};
 
 use super::SessionId;
@@ -28,9 +25,9 @@ pub struct Session {
     /// restart: addresses are not stored.
     address: Option<IpAddr>,
     /// Open connections of this session.
-    conns: usize,
+    pub(super) conns: usize,
     /// When `conns` last dropped to zero (or when the session was made).
-    idle_since: Instant,
+    pub(super) idle_since: Instant,
     /// Whether it has ever opened a WebSocket. Only such sessions are stored
     /// (see `UNUSED_SESSION_TTL`).
     used: bool,
@@ -56,20 +53,20 @@ impl Session {
 
 /// Every session, with the indexes that make expiry and eviction cheap.
 pub struct Sessions {
-    by_id: HashMap<SessionId, Session>,
+    pub(super) by_id: HashMap<SessionId, Session>,
     tokens: HashMap<String, SessionId>,
     /// Sessions made from each address (`Session::address`).
-    per_address: HashMap<IpAddr, BTreeSet<SessionId>>,
+    pub(super) per_address: HashMap<IpAddr, BTreeSet<SessionId>>,
     /// Sessions that never opened a socket, oldest first: the first to go
     /// when the chat is full.
-    unused: BTreeSet<SessionId>,
+    pub(super) unused: BTreeSet<SessionId>,
     /// Sessions that had a socket and have none open now, longest idle
     /// first: the next to go, once idle for `MIN_IDLE_TO_EVICT`.
-    idle: BTreeSet<(Instant, SessionId)>,
+    pub(super) idle: BTreeSet<(Instant, SessionId)>,
     /// At most this many sessions: `--max-sessions`, or fewer with a
     /// database budget (see `STORED_SESSION_BYTES`).
-    max: usize,
-    max_per_address: usize,
+    pub(super) max: usize,
+    pub(super) max_per_address: usize,
     ttl: Duration,
     next_id: SessionId,
 }
@@ -245,45 +242,6 @@ impl Sessions {
         session.used.then_some(SessionChange::Delete {
             token: session.token,
         })
-    }
-
-    /// Before a new session from `address`: which session must make way, if
-    /// any, to keep within the caps per address and in all. The first to go
-    /// is the oldest that never opened a socket; then the longest idle, but
-    /// only one idle for `MIN_IDLE_TO_EVICT`, so nobody who was chatting a
-    /// moment ago (a page reload, a phone asleep, a restart) loses their
-    /// session to a flood of logins. Past that, the login is refused.
-    pub fn victim(&self, address: IpAddr, now: Instant) -> Result<Option<SessionId>, LoginRefusal> {
-        let evictable = |since: Instant| now.duration_since(since) >= MIN_IDLE_TO_EVICT;
-        if let Some(ids) = self
-            .per_address
-            .get(&address)
-            .filter(|ids| ids.len() >= self.max_per_address)
-        {
-            // At most `max_per_address` of them: a short scan.
-            let unused = ids.iter().find(|id| self.unused.contains(id));
-            let idle = || {
-                ids.iter()
-                    .filter_map(|id| self.by_id.get(id).map(|s| (id, s)))
-                    .filter(|(_, s)| s.conns == 0 && evictable(s.idle_since))
-                    .min_by_key(|(_, s)| s.idle_since)
-                    .map(|(id, _)| id)
-            };
-            return match unused.or_else(idle) {
-                Some(&victim) => Ok(Some(victim)),
-                None => Err(LoginRefusal::TooManyFromAddress {
-                    cap: self.max_per_address,
-                }),
-            };
-        }
-        if self.by_id.len() >= self.max {
-            let idle = self.idle.first().filter(|(since, _)| evictable(*since));
-            return match self.unused.first().copied().or(idle.map(|&(_, id)| id)) {
-                Some(victim) => Ok(Some(victim)),
-                None => Err(LoginRefusal::Full { max: self.max }),
-            };
-        }
-        Ok(None)
     }
 
     /// The id of the message this session already posted in `key` with this

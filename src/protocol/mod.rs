@@ -32,6 +32,7 @@
 //!   Adding a field to a request or a message is adding it there.
 //! - `parse.rs`: a text frame to a checked [`Request`], or a [`Rejection`];
 //!   run by each connection's reader thread, so the hub sees valid requests only.
+//!   `refusal.rs` (the edge) explains a refused frame: which code, which field.
 //! - `names.rs`: the naming rules for display names and rooms, which the
 //!   login form applies too; `unicode.rs` is the Unicode hardening behind
 //!   them, the edge a first reading can skip.
@@ -41,6 +42,7 @@
 mod frame;
 mod names;
 mod parse;
+mod refusal;
 mod unicode;
 mod wire;
 
