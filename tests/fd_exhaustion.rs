@@ -42,6 +42,19 @@ fn both_listeners_recover_after_running_out_of_file_descriptors() {
         assert!(Instant::now() < deadline, "the web port never recovered");
         std::thread::sleep(Duration::from_millis(200));
     }
+    // The WebSocket port too: the flood's connections still in its backlog
+    // are accepted (and found closed) first, and until they are gone they
+    // count against the address, so a newcomer from it would be refused.
+    loop {
+        if handshake_answers(server.ws) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the WebSocket port never recovered"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let mut carol = server.user("carol");
     carol.join("lobby");
     carol.say("lobby", "I got in after the flood");
@@ -57,6 +70,25 @@ fn healthz_answers(web: SocketAddr) -> bool {
         let mut answer = String::new();
         s.read_to_string(&mut answer)?;
         Ok(answer.starts_with("HTTP/1.1 200"))
+    };
+    attempt().unwrap_or(false)
+}
+
+/// One WebSocket handshake without a session or an Origin: true if the
+/// listener read it and answered it on its merits (401 or 403), rather than
+/// refusing the address (429) or resetting the connection.
+fn handshake_answers(ws: SocketAddr) -> bool {
+    let attempt = || -> std::io::Result<bool> {
+        let mut s = TcpStream::connect(ws)?;
+        s.set_read_timeout(Some(Duration::from_secs(2)))?;
+        s.write_all(
+            b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n\
+              Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
+              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        )?;
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head)?;
+        Ok(&head == b"HTTP/1.1 401" || &head == b"HTTP/1.1 403")
     };
     attempt().unwrap_or(false)
 }
