@@ -3,6 +3,7 @@
 //! error code a refused frame earns and which field is wrong, so that the
 //! page (or a person with a WebSocket client) is told exactly what to fix.
 
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::wire::{ErrorCode, Rejection, Request};
@@ -53,7 +54,8 @@ pub(super) fn classify(text: &str, err: &serde_json::Error) -> Rejection {
     };
     // The type alone: serde says "unknown variant `dance`, expected one of
     // `join`, `leave`, ..." when it does not know it.
-    if let Err(unknown) = as_request(&single(kind, None)) {
+    if let Err(unknown) = Request::deserialize(&single(kind, None)) {
+        let unknown = unknown.to_string();
         if unknown.starts_with("unknown variant") {
             return Rejection::new(
                 ErrorCode::UnknownType,
@@ -61,8 +63,8 @@ pub(super) fn classify(text: &str, err: &serde_json::Error) -> Rejection {
             );
         }
     }
-    let problem = match as_request(&value) {
-        Err(problem) => field_problem(kind, object, &problem),
+    let problem = match Request::deserialize(&value) {
+        Err(problem) => field_problem(kind, object, &problem.to_string()),
         // The text had something the `Value` lost: a field given twice.
         Ok(_) => None,
     };
@@ -70,18 +72,6 @@ pub(super) fn classify(text: &str, err: &serde_json::Error) -> Rejection {
         ErrorCode::BadField,
         problem.unwrap_or_else(|| format!("bad field: {err}")),
     )
-}
-
-/// Parse `value` as a request, or say what serde says is wrong with it. It
-/// goes through text, as every frame does, so the binary holds one copy of
-/// the request parser (one per kind of input, monomorphised, would be two).
-fn as_request(value: &Value) -> Result<Request, String> {
-    serde_json::from_str::<Request>(&value.to_string()).map_err(|err| {
-        // Positions differ between frames; the complaint is what counts.
-        let text = err.to_string();
-        let at = format!(" at line {} column {}", err.line(), err.column());
-        text.strip_suffix(&at).map_or(text.clone(), str::to_string)
-    })
 }
 
 /// `{"type": kind}`, with one more field when `field` is given.
@@ -130,7 +120,8 @@ fn field_problem(kind: &str, object: &Map<String, Value>, problem: &str) -> Opti
         .iter()
         .filter(|(name, _)| *name != "type")
         .find(|&field| {
-            as_request(&single(kind, Some(field))).is_err_and(|alone| alone == problem)
+            Request::deserialize(&single(kind, Some(field)))
+                .is_err_and(|alone| alone.to_string() == problem)
         })?;
     let expected = match expected {
         "u8" | "u16" | "u32" | "u64" | "usize" => "a whole number",
