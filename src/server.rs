@@ -8,12 +8,22 @@
 //!
 //! # Threads, and how each one stops
 //!
-//! There is one idiom for stopping a thread: close the channel it waits on.
-//! The hub stops on `Control::Shutdown` (it must first say goodbye to every
-//! client) or when every sender is gone; the checkpoint thread when its stop
-//! sender is dropped. Two threads block in `accept()`, which no channel can
-//! wake: the WebSocket acceptor is woken by connecting to it, and tiny_http's
-//! listener by its own `unblock()` (see `web::WebControl`).
+//! There is one idiom for stopping a thread: close what it waits on. Each
+//! exception is here, with its reason:
+//!
+//! - **checkpoint**: waits on a channel; its guard (`Checkpointer`) drops the
+//!   sender and joins it. The idiom itself.
+//! - **hub**: waits on `to_hub`, but that channel has many senders (every
+//!   reader, every web thread) that outlive a shutdown, so it gets one more
+//!   event, `Control::Shutdown`: it must say goodbye to every client (close
+//!   1001) before it returns. It also returns if every sender is gone.
+//! - **a connection's reader** (`ws-N`): blocks in `read` on its socket; the
+//!   hub shuts the socket down, which wakes the read with an end of file.
+//! - **ws-accept**: blocks in `accept()`, which no channel can wake: `stop` is
+//!   set, then a connection to itself wakes it to see the flag.
+//! - **the page workers** (`web-N`): block in tiny_http's `recv()`, woken by
+//!   tiny_http's own `unblock()` (see `web::WebControl`).
+//! - **signals**: never stops; it lives as long as the process.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};

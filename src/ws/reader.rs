@@ -52,6 +52,8 @@ fn tell(to_hub: &Sender<Event>, id: ConnId, event: ConnEvent) -> Result<(), HubG
 /// socket) before the first frame, and that it is over (`Disconnected`) after
 /// the last, so it can count on that order. If the hub has stopped, `send`
 /// fails: you simply return, as there is no one left to tell.
+// Never inlined into `connection_loop`: see `handshake::accept`.
+#[inline(never)]
 pub(super) fn read_loop(accepted: Accepted<'_>, id: ConnId, context: &WsContext) {
     // `_held` keeps the connection's places under the caps until you return.
     let Accepted {
