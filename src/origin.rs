@@ -138,7 +138,7 @@ pub fn ws_origin_allowed(origin: &str, host: &str, web_port: u16, config: &Confi
     }
     let origin = origin.trim_end_matches('/').to_ascii_lowercase();
     if let Some(public) = &config.public_url {
-        return origin == public.trim_end_matches('/').to_ascii_lowercase();
+        return origin == url_origin(public);
     }
     let hostname = strip_port(host).to_ascii_lowercase();
     if hostname.is_empty() {

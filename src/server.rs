@@ -6,23 +6,30 @@
 //! [`run`] is `start` plus what a whole process needs (room in its open-file
 //! limit, signal handling), which is all `main.rs` calls.
 //!
-//! # Threads, and how each one stops
+//! # Every thread, and how it stops
 //!
-//! There is one idiom for stopping a thread: close what it waits on. Each
-//! exception is here, with its reason:
+//! The idiom is "close what it waits on". The checkpoint thread is the plain
+//! case; every other thread is listed with why it differs:
 //!
 //! - **checkpoint**: waits on a channel; its guard (`Checkpointer`) drops the
-//!   sender and joins it. The idiom itself.
+//!   sender and joins it.
 //! - **hub**: waits on `to_hub`, but that channel has many senders (every
 //!   reader, every web thread) that outlive a shutdown, so it gets one more
 //!   event, `Control::Shutdown`: it must say goodbye to every client (close
 //!   1001) before it returns. It also returns if every sender is gone.
 //! - **a connection's reader** (`ws-N`): blocks in `read` on its socket; the
 //!   hub shuts the socket down, which wakes the read with an end of file.
+//!   Before its handshake is done the hub does not know it: it ends at its
+//!   handshake deadline.
 //! - **ws-accept**: blocks in `accept()`, which no channel can wake: `stop` is
 //!   set, then a connection to itself wakes it to see the flag.
-//! - **the page workers** (`web-N`): block in tiny_http's `recv()`, woken by
-//!   tiny_http's own `unblock()` (see `web::WebControl`).
+//! - **the page workers** (`web`, which `web::serve` runs itself, and
+//!   `web-1`...): block in tiny_http's `recv()`, woken by tiny_http's own
+//!   `unblock()` (see `web::WebControl`).
+//! - **tiny_http's own** (its accept thread, one per web connection): end
+//!   when its `Server` is dropped, after the page workers.
+//! - **web-body and web-export**: short-lived, never joined; each ends with
+//!   its request, which the body limits and the write timeout keep short.
 //! - **signals**: never stops; it lives as long as the process.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -135,10 +142,11 @@ fn open_storage(config: &Config) -> Result<Opened, Error> {
     let hub = Hub::new(config.clone(), Box::new(store), Instant::now())
         .map_err(|e| format!("storage: {e}"))?;
     let db_health = Arc::new(storage::FileHealth::default());
-    let checkpoints = match (config.db.as_str(), shm) {
-        (":memory:", _) | (_, None) => None,
-        (path, Some(shm)) => Some(storage::checkpoint::spawn(
-            path,
+    // Only a database file has a `-shm` file, and a log to checkpoint.
+    let checkpoints = match shm {
+        None => None,
+        Some(shm) => Some(storage::checkpoint::spawn(
+            &config.db,
             config::CHECKPOINT_INTERVAL,
             storage::wal_limit(config.db_max_bytes),
             db_health.clone(),

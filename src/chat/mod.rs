@@ -12,7 +12,7 @@
 //! - **room batches**: notices and messages for everyone in a room, handed
 //!   out once per pass by [`Chat::deliver`], one shared chunk per room;
 //! - **closes**: connections the rules want gone (a flood, an ended session);
-//! - **writes to storage**: new messages wait in `unsaved` until
+//! - **writes to storage**: new messages wait in `pending` until
 //!   [`Chat::commit`] has stored them, and only then join their rooms'
 //!   batches. Commit before you tell: a message anyone has seen survives a
 //!   crash.
@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 use crate::config::{Config, MAX_REPLY_BYTES, RATE_HALF_LIFE};
 use crate::protocol::{self, close, now_millis, ChatMessage, Limits, Rejection, Reply};
 use crate::ratelimit::Budgets;
-use crate::storage::{SessionChange, StorageError, Store};
+use crate::storage::{Batch, StorageError, Store};
 
 pub use room::{newest_within, Presence, Room};
 pub use sessions::{Session, Sessions};
@@ -107,11 +107,12 @@ pub struct Chat {
     /// History, rooms and sessions on disk: SQLite today (see `storage`).
     store: Box<dyn Store>,
     out: Out,
-    /// Messages posted this pass, saved in one transaction by `commit`
-    /// before anyone receives them: (room key, message, sender).
-    unsaved: Vec<(String, ChatMessage, ConnId)>,
-    /// Sessions saved or forgotten this pass, written with the messages.
-    session_changes: Vec<SessionChange>,
+    /// What this pass will store, in one transaction, before anyone is told:
+    /// new messages (room key, message) and session changes (see `commit`).
+    pending: Batch,
+    /// Who sent each of `pending.messages`, in the same order: told if
+    /// theirs cannot be saved.
+    senders: Vec<ConnId>,
     /// Keys of rooms whose `batch` is not empty.
     batched: Vec<String>,
     /// Rooms whose member list changed and is still to be sent.
@@ -148,8 +149,8 @@ impl Chat {
             budgets,
             store,
             out: Out::default(),
-            unsaved: Vec::new(),
-            session_changes: Vec::new(),
+            pending: Batch::default(),
+            senders: Vec::new(),
             batched: Vec::new(),
             presence_pending: Vec::new(),
             maybe_idle: Vec::new(),
@@ -161,7 +162,7 @@ impl Chat {
         };
         // Sessions that expired while natter was stopped must not work even
         // until the first sweep: they go from storage now.
-        chat.session_changes.extend(expired);
+        chat.pending.sessions.extend(expired);
         chat.commit();
         Ok(chat)
     }
@@ -224,7 +225,8 @@ impl Chat {
 
     /// A new message, to be stored by `commit` and only then delivered.
     pub fn stage(&mut self, key: String, message: ChatMessage, sender: ConnId) {
-        self.unsaved.push((key, message, sender));
+        self.pending.messages.push((key, message));
+        self.senders.push(sender);
     }
 
     // -- connections -----------------------------------------------------------
@@ -248,7 +250,7 @@ impl Chat {
         if first_use {
             // Its first socket: from now on it is a real session, and it is
             // stored, so that it outlives a restart.
-            self.session_changes.push(s.stored(now_millis()));
+            self.pending.sessions.push(s.stored(now_millis()));
         }
         let hello = protocol::encode(&Reply::Hello {
             user: &s.name,
@@ -277,7 +279,7 @@ impl Chat {
         }
         if let Some(change) = self.sessions.close(member.session, now, now_millis()) {
             // Stored, so that after a restart the session still expires on time.
-            self.session_changes.push(change);
+            self.pending.sessions.push(change);
         }
     }
 
@@ -309,7 +311,7 @@ impl Chat {
             self.close(conn, close::POLICY, "session ended; log in again");
         }
         if let Some(change) = self.sessions.remove(id) {
-            self.session_changes.push(change);
+            self.pending.sessions.push(change);
         }
     }
 }

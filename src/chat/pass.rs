@@ -18,46 +18,50 @@ impl Chat {
     /// one that still fails goes to nobody, and its sender is told
     /// `storage_failed` (the page keeps it pending, to send again).
     pub fn commit(&mut self) {
-        if self.unsaved.is_empty() && self.session_changes.is_empty() {
+        if self.pending.is_empty() {
             return;
         }
-        let unsaved = std::mem::take(&mut self.unsaved);
-        let (messages, senders): (Vec<(String, ChatMessage)>, Vec<ConnId>) =
-            unsaved.into_iter().map(|(k, m, c)| ((k, m), c)).unzip();
-        let batch = Batch {
-            messages,
-            sessions: std::mem::take(&mut self.session_changes),
-        };
-        if let Err(err) = self.store.commit(&batch) {
-            eprintln!(
-                "natter: could not store {} message(s) and {} session change(s): {err}",
-                batch.messages.len(),
-                batch.sessions.len()
-            );
-            let Batch { messages, sessions } = batch;
-            let sessions = Batch {
-                sessions,
-                ..Batch::default()
-            };
-            if let Err(err) = self.store.commit(&sessions) {
-                eprintln!("natter: could not store session changes: {err}");
-            }
-            for ((key, message), conn) in messages.into_iter().zip(senders) {
-                let alone = Batch {
-                    messages: vec![(key, message)],
-                    ..Batch::default()
-                };
-                let stored = self.store.commit(&alone);
-                let (key, message) = alone.messages.into_iter().next().expect("one message");
-                match stored {
-                    Ok(()) => self.publish(key, message),
-                    Err(err) => self.refuse_unsaved(key, message, conn, &err),
+        let batch = std::mem::take(&mut self.pending);
+        let senders = std::mem::take(&mut self.senders);
+        match self.store.commit(&batch) {
+            Ok(()) => {
+                for (key, message) in batch.messages {
+                    self.publish(key, message);
                 }
             }
-            return;
+            Err(err) => {
+                eprintln!(
+                    "natter: could not store {} message(s) and {} session change(s): {err}",
+                    batch.messages.len(),
+                    batch.sessions.len()
+                );
+                self.commit_one_by_one(batch, senders);
+            }
         }
-        for (key, message) in batch.messages {
-            self.publish(key, message);
+    }
+
+    /// After a failed commit: the session changes on their own, then each
+    /// message alone, so nobody is refused for somebody else's message.
+    fn commit_one_by_one(&mut self, batch: Batch, senders: Vec<ConnId>) {
+        let Batch { messages, sessions } = batch;
+        let sessions = Batch {
+            sessions,
+            ..Batch::default()
+        };
+        if let Err(err) = self.store.commit(&sessions) {
+            eprintln!("natter: could not store session changes: {err}");
+        }
+        for ((key, message), conn) in messages.into_iter().zip(senders) {
+            let mut alone = Batch {
+                messages: vec![(key, message)],
+                ..Batch::default()
+            };
+            let stored = self.store.commit(&alone);
+            let (key, message) = alone.messages.pop().expect("it holds one message");
+            match stored {
+                Ok(()) => self.publish(key, message),
+                Err(err) => self.refuse_unsaved(key, message, conn, &err),
+            }
         }
     }
 

@@ -11,7 +11,7 @@ use super::*;
 use crate::cmd::{self, login::LoginRefusal};
 use crate::config::{MAX_OUTBOX_BYTES, MIN_IDLE_TO_EVICT, UNUSED_SESSION_TTL};
 use crate::protocol::parse_request;
-use crate::storage::{Batch, SessionChange, Storage};
+use crate::storage::{Batch, SessionChange, Sqlite};
 
 /// A chat on an empty in-memory database, and the moment it starts.
 fn chat(adjust: impl FnOnce(&mut Config)) -> (Chat, Instant) {
@@ -20,7 +20,7 @@ fn chat(adjust: impl FnOnce(&mut Config)) -> (Chat, Instant) {
         ..Config::default()
     };
     adjust(&mut config);
-    let store = Storage::open(":memory:", None).expect("an in-memory database opens");
+    let store = Sqlite::open(":memory:", None).expect("an in-memory database opens");
     let now = Instant::now();
     let chat = Chat::new(config, Box::new(store), now).expect("an empty store loads");
     (chat, now)
@@ -251,7 +251,7 @@ fn logins_are_charged_to_the_address() {
 
 #[test]
 fn sessions_that_expired_while_stopped_are_not_restored() {
-    let mut store = Storage::open(":memory:", None).unwrap();
+    let mut store = Sqlite::open(":memory:", None).unwrap();
     let day = 24 * 60 * 60 * 1000;
     let save = |token: &str, name: &str, idle_since_ms| SessionChange::Save {
         token: token.into(),

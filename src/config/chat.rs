@@ -41,8 +41,8 @@ pub const MAX_CLIENT_ID_CHARS: usize = 64;
 pub const MAX_WS_MESSAGE_BYTES: usize = 64 * 1024;
 
 /// How deeply a request's JSON may nest (`[` and `{`); a deeper frame is
-/// refused with `bad_json` before serde_json sees it. Requests nest two
-/// levels; serde_json allows 128, and that deep a recursion on a reader
+/// refused with `bad_json` before serde_json sees it. Requests are one
+/// flat object (depth 1); serde_json allows 128, and that deep a recursion on a reader
 /// thread's small stack ([`READER_STACK_BYTES`](super::READER_STACK_BYTES))
 /// could overflow it in a debug build. 16 leaves room, and checking it is
 /// one linear scan of the frame.

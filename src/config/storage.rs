@@ -9,7 +9,7 @@ use std::time::Duration;
 pub const DEFAULT_DB: &str = "natter.db";
 
 /// How often the checkpoint thread copies the database's write-ahead log into
-/// the database file (see `storage::checkpoint_loop`). Each pass is cheap: it
+/// the database file (see `checkpoint_loop` in `storage/checkpoint.rs`). Each pass is cheap: it
 /// copies about a second of messages.
 pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crossbeam_channel::Sender;
 
+use crate::config::HUB_REPLY_TIMEOUT;
 use crate::protocol::{ChatMessage, Rejection, Request};
 use crate::storage::StorageError;
 
@@ -23,6 +24,16 @@ pub enum Event {
     Conn(ConnId, ConnEvent),
     /// From the `Server` handle.
     Control(Control),
+}
+
+/// Ask the hub something and wait for the answer (see [`Ask`]), or give up
+/// with `None`: the hub has stopped (the channel is closed) or is too busy to
+/// answer within `HUB_REPLY_TIMEOUT`. Used by the web threads and the
+/// WebSocket handshake, the two places that wait on the hub.
+pub fn ask<T>(to_hub: &Sender<Event>, make: impl FnOnce(Sender<T>) -> Event) -> Option<T> {
+    let (reply, answer) = crossbeam_channel::bounded(1);
+    to_hub.send(make(reply)).ok()?;
+    answer.recv_timeout(HUB_REPLY_TIMEOUT).ok()
 }
 
 /// Questions with a reply channel. The asker waits on a fresh `bounded(1)`

@@ -51,6 +51,8 @@
 //! and shown: a message's `ts`, when a stored session went idle, and the
 //! `--retention` cutoff compared with those stamps.
 
+use std::net::{IpAddr, TcpStream};
+use std::sync::Arc;
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
@@ -69,7 +71,7 @@ mod outbox;
 
 pub use crate::chat::{ConnId, SessionId};
 pub use crate::cmd::login::LoginRefusal;
-pub use event::{Admission, Ask, ConnEvent, Control, Event, Peer};
+pub use event::{ask, Admission, Ask, ConnEvent, Control, Event, Peer};
 
 use conns::Conns;
 
@@ -82,7 +84,7 @@ pub struct Hub {
     ping_interval: std::time::Duration,
     next_ping: Instant,
     /// One ping frame, shared by every connection.
-    ping: std::sync::Arc<[u8]>,
+    ping: Arc<[u8]>,
     /// Set by `Control::Shutdown`: the time by which the hub returns regardless.
     shutdown_deadline: Option<Instant>,
 }
@@ -131,7 +133,7 @@ impl Hub {
 
     /// Handle one event: who sent it decides where it goes. Only queues
     /// bytes; `flush` writes them.
-    pub fn handle(&mut self, event: Event, now: Instant) {
+    fn handle(&mut self, event: Event, now: Instant) {
         match event {
             Event::Ask(ask) => self.answer(ask, now),
             Event::Conn(conn, event) => self.conn_event(conn, event, now),
@@ -175,26 +177,40 @@ impl Hub {
     /// an echo peer's come straight back. A connection on its way out is
     /// ignored, apart from its reader ending.
     fn conn_event(&mut self, id: ConnId, event: ConnEvent, now: Instant) {
-        if let ConnEvent::Connected { peer, socket, ip } = event {
-            self.conns.insert(id, peer, socket, ip, now);
-            if let Peer::Member(session) = peer {
-                if let Err((code, reason)) = self.chat.connect(id, session, now) {
-                    self.close(id, code, reason, false, now);
+        match event {
+            ConnEvent::Connected { peer, socket, ip } => self.connected(id, peer, socket, ip, now),
+            ConnEvent::Disconnected { close } => self.disconnected(id, close, now),
+            event => match self.conns.open_peer(id) {
+                Some(Peer::Member(_)) => {
+                    let caller = self.conns.caller(id).expect("an open member has a caller");
+                    self.member_event(&caller, event, now);
                 }
-            }
-            return;
-        }
-        if let ConnEvent::Disconnected { close } = event {
-            return self.disconnected(id, close, now);
-        }
-        match (self.conns.open_peer(id), self.conns.caller(id)) {
-            (Some(Peer::Member(_)), Some(caller)) => self.member_event(&caller, event, now),
-            (Some(Peer::Echo), _) => match event {
-                ConnEvent::Echo(frame) => self.conns.queue(id, frame, now),
-                ConnEvent::AutoReply(bytes) => self.conns.queue(id, bytes.into(), now),
-                _ => {}
+                Some(Peer::Echo) => match event {
+                    ConnEvent::Echo(frame) => self.conns.queue(id, frame, now),
+                    ConnEvent::AutoReply(bytes) => self.conns.queue(id, bytes.into(), now),
+                    _ => {}
+                },
+                // On its way out (or gone): nothing it still sends is done.
+                None => {}
             },
-            _ => {}
+        }
+    }
+
+    /// The handshake completed: a member joins the chat and gets `hello`,
+    /// unless its session ended in the meantime.
+    fn connected(
+        &mut self,
+        id: ConnId,
+        peer: Peer,
+        socket: Arc<TcpStream>,
+        ip: IpAddr,
+        now: Instant,
+    ) {
+        self.conns.insert(id, peer, socket, ip, now);
+        if let Peer::Member(session) = peer {
+            if let Err((code, reason)) = self.chat.connect(id, session, now) {
+                self.close(id, code, reason, false, now);
+            }
         }
     }
 
@@ -212,6 +228,8 @@ impl Hub {
             ConnEvent::Pong => {
                 self.chat.charge_quietly(caller, RATE_COST_CONTROL, now);
             }
+            // Connected and Disconnected are handled by `conn_event`; only
+            // an echo peer sends Echo.
             ConnEvent::Echo(_) | ConnEvent::Connected { .. } | ConnEvent::Disconnected { .. } => {}
         }
     }
@@ -313,7 +331,7 @@ impl Hub {
 
     /// Timers: the chat's (leave notices, expiry, retention), pings, and
     /// closing sockets past their deadline.
-    pub fn tick(&mut self, now: Instant) {
+    fn tick(&mut self, now: Instant) {
         self.chat.tick(now);
         self.carry_out(now);
         if now >= self.next_ping {

@@ -88,8 +88,9 @@ pub fn spawn(
 /// waits in its busy handler) until the log has been copied and can start
 /// over.
 ///
-/// A checkpoint that fails is logged and tried again next time: the log only
-/// grows meanwhile, and nothing is lost.
+/// A checkpoint that errors is logged and tried again next time: the log only
+/// grows meanwhile, and nothing is lost. A RESTART that gives up on a busy
+/// reader is not an error (its result row says so): it is simply tried again.
 fn checkpoint_loop(
     path: &str,
     every: Duration,

@@ -47,10 +47,6 @@ pub use sqlite::Sqlite;
 
 use crate::protocol::ChatMessage;
 
-/// The old name of [`Sqlite`], kept for the integration tests that seed a
-/// database file directly (`tests/common`).
-pub type Storage = Sqlite;
-
 /// A storage failure, as a line a person can act on. The chat core never
 /// branches on it: it answers `storage_failed` with this line, and logs it.
 pub type StorageError = String;

@@ -8,7 +8,7 @@
 //! look-alike names one room; before, it was the name in lower case.
 //!
 //! A new column: add a migration at the end of [`MIGRATIONS`] (never edit one
-//! that has shipped), and the column where `sqlite.rs` reads and writes it.
+//! that has shipped), and the column in `rows.rs` (see `message_columns!`).
 //!
 //! [`Sqlite::open`]: super::Sqlite::open
 

@@ -96,27 +96,23 @@ impl Sqlite {
         self.shm.clone()
     }
 
-    /// Save `messages` (room key, message) in one transaction, outside any
-    /// pass: for seeding a database file as an earlier run would have
-    /// (`tests/common`'s `seed_room`). The chat core calls [`Store::commit`].
-    #[doc(hidden)]
-    pub fn save_messages(&mut self, messages: &[(&str, &ChatMessage)]) -> Result<(), StorageError> {
-        let messages = messages
-            .iter()
-            .map(|&(key, m)| (key.to_string(), m.clone()))
-            .collect();
-        self.commit(&Batch {
-            messages,
-            ..Batch::default()
-        })
+    /// Every read of the database starts here: the `-shm` file is checked
+    /// first (see [`ShmWatch`]).
+    fn guard(&self) -> &Connection {
+        self.check_shm();
+        &self.db
     }
 
-    /// Every use of the database starts here (see [`ShmWatch`]).
-    fn guard(&self) -> &Connection {
+    /// `guard`, for writes (a transaction needs the connection mutably).
+    fn guard_mut(&mut self) -> &mut Connection {
+        self.check_shm();
+        &mut self.db
+    }
+
+    fn check_shm(&self) {
         if let Some(shm) = &self.shm {
             shm.check();
         }
-        &self.db
     }
 }
 
@@ -125,10 +121,9 @@ impl Store for Sqlite {
         if batch.is_empty() {
             return Ok(());
         }
-        self.guard();
         // One transaction for the whole pass: all of it or none, and one
         // append to the log however many rows it holds.
-        let tx = self.db.transaction().map_err(describe)?;
+        let tx = self.guard_mut().transaction().map_err(describe)?;
         rows::insert_messages(&tx, &batch.messages).map_err(describe)?;
         rows::change_sessions(&tx, &batch.sessions).map_err(describe)?;
         tx.commit().map_err(describe)
@@ -195,8 +190,7 @@ impl Store for Sqlite {
     }
 
     fn delete_before(&mut self, cutoff_ms: u64) -> Result<usize, StorageError> {
-        self.guard();
-        let tx = self.db.transaction().map_err(describe)?;
+        let tx = self.guard_mut().transaction().map_err(describe)?;
         let deleted = tx
             .execute(
                 "DELETE FROM messages WHERE ts < ?1",

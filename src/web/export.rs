@@ -37,7 +37,7 @@ pub(super) fn start(
     if let Err(page) = logged_in_user(request, &room, context) {
         return page.into();
     }
-    let format = match query_value(query, "format").as_deref() {
+    let format = match query_value(query.as_bytes(), "format").as_deref() {
         None | Some("txt") => Format::Text,
         Some("json") => Format::Json,
         Some(other) => {

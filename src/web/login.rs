@@ -12,7 +12,9 @@ use std::net::{IpAddr, SocketAddr};
 
 use tiny_http::Request;
 
-use super::pages::{encode_component, first_header, header, login_form, redirect, text, Page};
+use super::pages::{
+    encode_component, first_header, header, login_form, query_value, redirect, text, Page,
+};
 use super::{ask, hub_unavailable, WebContext};
 use crate::config::{Config, MAX_FORM_BYTES};
 use crate::hub::{Ask, Event, LoginRefusal};
@@ -30,12 +32,7 @@ pub(super) fn login(request: &mut Request, context: &WebContext) -> Page {
         Ok(body) => body,
         Err(page) => return page,
     };
-    let field = |key: &str| {
-        form_urlencoded::parse(&body)
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default()
-    };
+    let field = |key: &str| query_value(&body, key).unwrap_or_default();
     let (raw_name, raw_room) = (field("name"), field("room"));
     let name = match check_name(&raw_name) {
         Ok(name) => name,

@@ -108,13 +108,10 @@ impl WebContext {
     }
 }
 
-/// Ask the hub something and wait for the answer, or give up with `None`:
-/// the hub has stopped (the channel is closed) or is too busy to answer
-/// within [`HUB_REPLY_TIMEOUT`]. Either way you answer with `hub_unavailable`.
+/// Ask the hub something (`hub::ask`); `None` means it did not answer, and
+/// you answer with `hub_unavailable`.
 fn ask<T>(context: &WebContext, make: impl FnOnce(Sender<T>) -> Event) -> Option<T> {
-    let (reply, answer) = crossbeam_channel::bounded(1);
-    context.to_hub.send(make(reply)).ok()?;
-    answer.recv_timeout(HUB_REPLY_TIMEOUT).ok()
+    crate::hub::ask(&context.to_hub, make)
 }
 
 /// The answer when the hub does not answer: 503, and come back after as long
@@ -165,7 +162,8 @@ pub fn serve(listener: TcpListener, context: Arc<WebContext>, control: Arc<WebCo
     let server = match Server::from_listener_with_limits(listener, None, limits) {
         Ok(server) => Arc::new(server),
         Err(err) => {
-            // Only a listener that cannot say its own address fails here.
+            // A listener that cannot say its address, or no thread to spare
+            // for tiny_http's accept loop.
             eprintln!("natter: cannot start the web listener: {err}; no pages will be served");
             return;
         }

@@ -21,7 +21,7 @@ pub(super) type Page = Response<Cursor<Vec<u8>>>;
 /// `GET /`: the login form, its room filled in from `?room=` (where a room
 /// link sends a visitor without a session).
 pub(super) fn login_page(query: &str) -> Page {
-    let room = query_value(query, "room").unwrap_or_default();
+    let room = query_value(query.as_bytes(), "room").unwrap_or_default();
     login_form(200, "", &room, "")
 }
 
@@ -225,8 +225,9 @@ pub(super) fn encode_component(text: &str) -> String {
         .replace('+', "%20")
 }
 
-pub(super) fn query_value(query: &str, key: &str) -> Option<String> {
-    form_urlencoded::parse(query.as_bytes())
+/// The value of `key` in a query string or a form body (`a=1&b=2`), decoded.
+pub(super) fn query_value(query: &[u8], key: &str) -> Option<String> {
+    form_urlencoded::parse(query)
         .find(|(k, _)| k == key)
         .map(|(_, v)| v.into_owned())
 }

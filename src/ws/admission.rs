@@ -165,10 +165,9 @@ impl Caps {
     /// arrived, so it is not counted as an unfinished handshake. Refused, it
     /// is told why by the handshake that is answering it anyway.
     pub(super) fn arrive_forwarded(self: &Arc<Self>, ip: IpAddr) -> Result<AddressSlot, Refusal> {
-        self.arrive(ip, false).map_err(|refusing| match refusing {
-            Some(refusing) => refusing.why,
-            None => (StatusCode::TOO_MANY_REQUESTS, TOO_MANY_FROM_ADDRESS),
-        })
+        // Not counted as pending, the only cap it can meet is the address's.
+        self.arrive(ip, false)
+            .map_err(|_| (StatusCode::TOO_MANY_REQUESTS, TOO_MANY_FROM_ADDRESS))
     }
 
     /// Count a connection in past the caps in all and, for a chat member, per
@@ -202,10 +201,18 @@ impl Caps {
 
     /// Count a socket out of its address: `open`, and `pending` if it was.
     fn leave(&self, ip: &IpAddr, pending: bool, open: bool) {
-        let mut counts = self.counts();
-        if let Some(mine) = counts.per_address.get_mut(ip) {
+        self.release(ip, |mine| {
             mine.pending -= usize::from(pending);
             mine.open -= usize::from(open);
+        });
+    }
+
+    /// Change an address's counts, and forget the address once nothing of it
+    /// is counted any more (so the map holds only addresses in use).
+    fn release(&self, ip: &IpAddr, change: impl FnOnce(&mut PerAddress)) {
+        let mut counts = self.counts();
+        if let Some(mine) = counts.per_address.get_mut(ip) {
+            change(mine);
             if mine.is_empty() {
                 counts.per_address.remove(ip);
             }
@@ -258,13 +265,7 @@ pub(super) struct Refusing {
 
 impl Drop for Refusing {
     fn drop(&mut self) {
-        let mut counts = self.caps.counts();
-        if let Some(mine) = counts.per_address.get_mut(&self.ip) {
-            mine.refusing -= 1;
-            if mine.is_empty() {
-                counts.per_address.remove(&self.ip);
-            }
-        }
+        self.caps.release(&self.ip, |mine| mine.refusing -= 1);
     }
 }
 

@@ -24,9 +24,7 @@ use tungstenite::WebSocket;
 use super::admission::{Arrival, Held, Refusal};
 use super::stream::Stream;
 use super::WsContext;
-use crate::config::{
-    HUB_REPLY_TIMEOUT, MAX_WS_MESSAGE_BYTES, REFUSAL_TIMEOUT, WS_READ_BUFFER_BYTES,
-};
+use crate::config::{MAX_WS_MESSAGE_BYTES, REFUSAL_TIMEOUT, WS_READ_BUFFER_BYTES};
 use crate::hub::{Admission, Ask, Event, Peer, SessionId};
 use crate::origin;
 use crate::session;
@@ -63,7 +61,7 @@ pub(super) fn accept(
     // algorithm holds small writes back and throughput falls several times
     // over. If it fails the socket still works, only slower.
     let _ = socket.set_nodelay(true);
-    let (mut slot, refused) = match arrival {
+    let (slot, refused) = match arrival {
         Arrival::Counted(slot) => (Some(slot), None),
         Arrival::Refused(refusing) => (None, Some(refusing)),
         Arrival::Uncounted => (None, None),
@@ -86,7 +84,7 @@ pub(super) fn accept(
             let (status, why) = refusing.why;
             return Err(refuse(status, why));
         }
-        match check_handshake(request, addr, context, slot.is_none()) {
+        match check_handshake(request, addr, context) {
             Ok(ok) => {
                 checked = Some(ok);
                 Ok(response)
@@ -100,7 +98,7 @@ pub(super) fn accept(
     let (peer, ip, mut held) =
         checked.expect("a handshake only succeeds after the check admitted it");
     // Counted at `accept` or by the check (behind a trusted proxy), never both.
-    held.address = held.address.or(slot.take());
+    held.address = held.address.or(slot);
     if let Some(address) = held.address.as_mut() {
         address.handshake_done();
     }
@@ -128,13 +126,13 @@ type Checked<'a> = (Peer, IpAddr, Held<'a>);
 /// connection caps. The checks run cheapest first, so a stranger is refused
 /// before the hub is asked anything.
 ///
-/// `count_address` is set behind a trusted proxy, where `accept_loop` could
-/// not count the socket against its address: the address is in the request.
+/// Behind a trusted proxy `accept_loop` could not count the socket against
+/// its address (it only saw the proxy's): the address is in the request, and
+/// it is counted here.
 fn check_handshake<'a>(
     request: &Request,
     addr: SocketAddr,
     context: &'a WsContext,
-    count_address: bool,
 ) -> Result<Checked<'a>, Refusal> {
     // The one place that asks for echo mode: any path, any Origin, no session.
     // An echo peer still counts against the total.
@@ -173,7 +171,7 @@ fn check_handshake<'a>(
     }
     let token = session_token(request)?;
     let ip = client_ip(addr, header("x-forwarded-for"), context.config.trust_proxy);
-    let address = match count_address {
+    let address = match context.config.trust_proxy {
         true => Some(context.caps.arrive_forwarded(ip)?),
         false => None,
     };
@@ -206,16 +204,10 @@ fn session_token(request: &Request) -> Result<String, Refusal> {
 /// hub too busy to answer, or gone, refuses the handshake like an unknown
 /// session, and the client logs in again rather than hanging.
 fn ask_hub(context: &WsContext, token: &str, ip: IpAddr) -> Result<SessionId, Refusal> {
-    let (reply, answer) = crossbeam_channel::bounded(1);
-    let admit = Event::Ask(Ask::Admit {
-        token: token.to_string(),
-        ip,
-        reply,
+    let verdict = crate::hub::ask(&context.to_hub, |reply| {
+        let token = token.to_string();
+        Event::Ask(Ask::Admit { token, ip, reply })
     });
-    let verdict = match context.to_hub.send(admit) {
-        Ok(()) => answer.recv_timeout(HUB_REPLY_TIMEOUT).ok(),
-        Err(_) => None,
-    };
     match verdict {
         Some(Admission::Welcome(session)) => Ok(session),
         Some(Admission::RateLimited) => Err((

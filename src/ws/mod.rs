@@ -63,7 +63,6 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
 
 use crossbeam_channel::Sender;
 
@@ -73,15 +72,11 @@ use admission::{Arrival, Caps};
 
 pub(crate) use handshake::client_ip;
 
-/// The first pause after a failed `accept` (for example, out of file
-/// descriptors): long enough that the loop does not spin while the cause
-/// lasts.
-const FIRST_ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
-
-/// Longest pause after a failed `accept`. The pause doubles from
-/// `FIRST_ACCEPT_BACKOFF` up to this, so the loop neither exits nor spins, and
-/// picks up again within a second once descriptors are free.
-const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
+// After a failed `accept` (say, out of file descriptors) the loop pauses,
+// doubling from `ACCEPT_RETRY_MIN` to `ACCEPT_RETRY_MAX` (10 ms to 1 s), so it
+// neither exits nor spins, and picks up within a second once descriptors are
+// free: the same policy as the web listener's (patched) accept loop.
+use tiny_http::{ACCEPT_RETRY_MAX, ACCEPT_RETRY_MIN};
 
 /// What every connection thread needs, shared behind an `Arc`.
 pub(crate) struct WsContext {
@@ -115,7 +110,7 @@ impl WsContext {
 /// blocking `accept` (see the module doc).
 pub(crate) fn accept_loop(listener: TcpListener, context: Arc<WsContext>, stop: Arc<AtomicBool>) {
     let mut next_id: ConnId = 1;
-    let mut backoff = FIRST_ACCEPT_BACKOFF;
+    let mut backoff = ACCEPT_RETRY_MIN;
     loop {
         let accepted = listener.accept();
         if stop.load(Ordering::SeqCst) {
@@ -126,11 +121,11 @@ pub(crate) fn accept_loop(listener: TcpListener, context: Arc<WsContext>, stop: 
             Err(err) => {
                 eprintln!("natter: ws accept failed: {err}; retrying in {backoff:?}");
                 thread::sleep(backoff);
-                backoff = (backoff * 2).min(MAX_ACCEPT_BACKOFF);
+                backoff = (backoff * 2).min(ACCEPT_RETRY_MAX);
                 continue;
             }
         };
-        backoff = FIRST_ACCEPT_BACKOFF;
+        backoff = ACCEPT_RETRY_MIN;
         // Far past the connection cap (handshakes that will be refused, or
         // never finish), new sockets are closed without even a thread.
         if context.caps.too_many_threads() {

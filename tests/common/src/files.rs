@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use natter::protocol::{room_key, ChatMessage};
-use natter::storage::Storage;
+use natter::storage::{Batch, Sqlite, Store};
 
 /// A fresh, empty directory for one test's files (a database), removed when
 /// dropped.
@@ -44,25 +44,25 @@ const SEED_BATCH: usize = 500;
 /// apart. For tests that need a long history quickly, or text that today's
 /// rules would no longer let in.
 pub fn seed_room<'a>(db: &str, room: &str, messages: impl IntoIterator<Item = (&'a str, String)>) {
-    let mut store = Storage::open(db, None).expect("the test database opens");
+    let mut store = Sqlite::open(db, None).expect("the test database opens");
     let key = room_key(room);
     let room: Arc<str> = room.into();
-    let mut batch = Vec::new();
-    let flush = |store: &mut Storage, batch: &mut Vec<ChatMessage>| {
-        let rows: Vec<(&str, &ChatMessage)> = batch.iter().map(|m| (key.as_str(), m)).collect();
-        store.save_messages(&rows).expect("the messages are stored");
-        batch.clear();
+    let mut batch = Batch::default();
+    let flush = |store: &mut Sqlite, batch: &mut Batch| {
+        store.commit(batch).expect("the messages are stored");
+        batch.messages.clear();
     };
     for (i, (user, text)) in messages.into_iter().enumerate() {
-        batch.push(ChatMessage {
+        let message = ChatMessage {
             room: room.clone(),
             id: i as u64 + 1,
             user: user.into(),
             text,
             ts: 1_764_108_000_000 + i as u64 * 1000,
             client_id: None,
-        });
-        if batch.len() == SEED_BATCH {
+        };
+        batch.messages.push((key.clone(), message));
+        if batch.messages.len() == SEED_BATCH {
             flush(&mut store, &mut batch);
         }
     }

@@ -15,8 +15,8 @@ pub struct TestServer {
     pub ws: SocketAddr,
 }
 
-/// Start a server with test-friendly settings (port 0, a short leave grace, no
-/// per-address limits).
+/// Start a server with test-friendly settings (port 0, an in-memory database,
+/// a short leave grace, no rate limit, and no per-address or connection caps).
 pub fn start() -> TestServer {
     start_with(|_| {})
 }
