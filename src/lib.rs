@@ -53,6 +53,7 @@ mod chat;
 mod cmd;
 pub mod config;
 mod hub;
+pub mod metrics;
 pub mod nginx;
 pub mod origin;
 pub mod protocol;

@@ -28,12 +28,16 @@ usage: natter [options]          run the chat
   --max-connections N  WebSocket connections in all (default 5000)
   --max-per-ip N     WebSocket connections from one address (default 64; IPv6: per /64)
   --max-per-session N  WebSocket connections of one session (default 16)
-  --max-sessions-per-ip N  sessions made from one address (default 256)
+  --max-sessions-per-ip N  sessions made from one address (default 256, or a
+                     raised --max-per-ip)
   --max-sessions N   sessions in all; past it the oldest unused one is evicted (default 50000)
-  --max-web-per-ip N  web-port connections from one address (default 32; IPv6
-                     by /64; no cap with --trust-proxy)
+  --max-web-per-ip N  web-port connections from one address (default 32, or a
+                     quarter of a raised --max-per-ip; IPv6 by /64; no cap
+                     with --trust-proxy)
   --max-exports N    transcript exports running at once (default 2)
   --trust-proxy      take client addresses from X-Forwarded-For (only behind a proxy)
+  --metrics ADDR     serve Prometheus metrics at http://ADDR/metrics, on a listener
+                     of its own (e.g. 127.0.0.1:9090; off by default)
   --db PATH          SQLite file for history and sessions (default natter.db), or :memory:
   --retention DAYS   delete messages older than this many days (default: keep all)
   --db-max-mb N      refuse new messages once the database reaches N MB; the
@@ -117,6 +121,7 @@ fn parse(mut args: pico_args::Arguments) -> Result<Option<Config>, String> {
 /// Every option, over the defaults.
 fn flags(args: &mut pico_args::Arguments) -> Result<Config, String> {
     let defaults = Config::default();
+    let max_per_ip = value(args, "--max-per-ip")?.unwrap_or(defaults.max_per_ip);
     Ok(Config {
         host: value(args, "--host")?.unwrap_or(defaults.host.clone()),
         port: value(args, "--port")?.unwrap_or(defaults.port),
@@ -148,14 +153,21 @@ fn flags(args: &mut pico_args::Arguments) -> Result<Config, String> {
             other => other,
         },
         max_connections: value(args, "--max-connections")?.unwrap_or(defaults.max_connections),
-        max_per_ip: value(args, "--max-per-ip")?.unwrap_or(defaults.max_per_ip),
+        max_per_ip,
         max_per_session: value(args, "--max-per-session")?.unwrap_or(defaults.max_per_session),
+        // A raised --max-per-ip raises the session cap with it: each of
+        // those sockets may be a session of its own.
         max_sessions_per_ip: value(args, "--max-sessions-per-ip")?
-            .unwrap_or(defaults.max_sessions_per_ip),
+            .unwrap_or(max_per_ip.max(defaults.max_sessions_per_ip)),
         max_sessions: value(args, "--max-sessions")?.unwrap_or(defaults.max_sessions),
-        max_web_per_ip: value(args, "--max-web-per-ip")?.unwrap_or(defaults.max_web_per_ip),
+        // A raised --max-per-ip raises the page cap with it (a quarter, as
+        // for pending handshakes): the address that opens that many sockets
+        // loads as many pages and logs in as often.
+        max_web_per_ip: value(args, "--max-web-per-ip")?
+            .unwrap_or((max_per_ip / 4).max(defaults.max_web_per_ip)),
         max_exports: value(args, "--max-exports")?.unwrap_or(defaults.max_exports),
         trust_proxy: args.contains("--trust-proxy"),
+        metrics: value(args, "--metrics")?,
         db: value(args, "--db")?.unwrap_or(defaults.db.clone()),
         db_max_bytes: value::<u64>(args, "--db-max-mb")?.map(|mb| mb.saturating_mul(1 << 20)),
         retention: match value::<f64>(args, "--retention")? {

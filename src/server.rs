@@ -31,6 +31,8 @@
 //! - **web-body and web-export**: short-lived, never joined; each ends with
 //!   its request, which the body limits and the write timeout keep short.
 //! - **signals**: never stops; it lives as long as the process.
+//! - **metrics** (with `--metrics`): answers scrapes until the process
+//!   ends; it holds only counters, so nothing waits for it.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -42,12 +44,15 @@ use crossbeam_channel::{Receiver, Sender};
 
 use crate::config::{self, Config, HUB_QUEUE};
 use crate::hub::{self, Control, Event, Hub};
+use crate::metrics::Metrics;
 use crate::{storage, web, ws, Error};
 
 /// A running server: both listeners, the hub, and the threads that serve them.
 pub struct Server {
     web_addr: SocketAddr,
     ws_addr: SocketAddr,
+    /// Where `--metrics` serves, if it does.
+    metrics_addr: Option<SocketAddr>,
     /// Send `Control::Shutdown` here to start closing the chat.
     to_hub: Sender<Event>,
     /// Set, then wake `accept` with a connection, to stop the WebSocket listener.
@@ -68,7 +73,8 @@ pub struct Server {
 pub fn start(config: Config) -> Result<Server, Error> {
     // Storage first: a database that cannot be used stops the start with one
     // line saying why, before any port is opened for nothing.
-    let (hub_state, checkpoints, db_health) = open_storage(&config)?;
+    let metrics = Arc::new(Metrics::default());
+    let (hub_state, checkpoints, db_health) = open_storage(&config, metrics.clone())?;
     let listen = |port: u16| {
         TcpListener::bind((config.host.as_str(), port))
             .map_err(|e| format!("cannot listen on {}:{port}: {e}", config.host))
@@ -77,6 +83,10 @@ pub fn start(config: Config) -> Result<Server, Error> {
     let web_addr = web_listener.local_addr()?;
     let ws_listener = listen(config.ws_port())?;
     let ws_addr = ws_listener.local_addr()?;
+    let metrics_addr = match config.metrics {
+        Some(addr) => Some(crate::metrics::serve(addr, metrics)?),
+        None => None,
+    };
 
     // The hub's input. Bounded: when the hub falls behind, readers block on
     // `send`, stop reading their sockets, and TCP slows the senders down.
@@ -115,6 +125,7 @@ pub fn start(config: Config) -> Result<Server, Error> {
     Ok(Server {
         web_addr,
         ws_addr,
+        metrics_addr,
         to_hub,
         stop_accepting,
         web,
@@ -134,12 +145,12 @@ type Opened = (
     Arc<storage::FileHealth>,
 );
 
-fn open_storage(config: &Config) -> Result<Opened, Error> {
+fn open_storage(config: &Config, metrics: Arc<Metrics>) -> Result<Opened, Error> {
     let store = storage::Sqlite::open(&config.db, config.db_max_bytes)
         .map_err(|e| format!("storage: {e}"))?;
     // The checkpoint thread watches the same `-shm` file (see `ShmWatch`).
     let shm = store.shm_watch();
-    let hub = Hub::new(config.clone(), Box::new(store), Instant::now())
+    let hub = Hub::new(config.clone(), Box::new(store), metrics, Instant::now())
         .map_err(|e| format!("storage: {e}"))?;
     let db_health = Arc::new(storage::FileHealth::default());
     // Only a database file has a `-shm` file, and a log to checkpoint.
@@ -165,6 +176,11 @@ impl Server {
     /// Where the WebSocket listener is.
     pub fn ws_addr(&self) -> SocketAddr {
         self.ws_addr
+    }
+
+    /// Where `GET /metrics` is answered, with `--metrics`.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// Make the hub thread panic, as a bug would (fault injection for tests).
@@ -267,6 +283,9 @@ fn greet(server: &Server, db: &str) {
         "(WebSocket listener on port {}; Ctrl-C to stop)",
         server.ws_addr().port()
     );
+    if let Some(addr) = server.metrics_addr() {
+        println!("metrics on http://{addr}/metrics");
+    }
 }
 
 /// A channel that receives once on the first SIGINT or SIGTERM; a second

@@ -16,18 +16,21 @@ impl Chat {
     /// before it is stored. If saving fails, each message is tried alone (a
     /// long one may not fit a nearly full database while the others do);
     /// one that still fails goes to nobody, and its sender is told
-    /// `storage_failed` (the page keeps it pending, to send again).
-    pub fn commit(&mut self) {
+    /// `storage_failed` (the page keeps it pending, to send again). Returns
+    /// how many messages were stored.
+    pub fn commit(&mut self) -> usize {
         if self.pending.is_empty() {
-            return;
+            return 0;
         }
         let batch = std::mem::take(&mut self.pending);
         let senders = std::mem::take(&mut self.senders);
         match self.store.commit(&batch) {
             Ok(()) => {
+                let stored = batch.messages.len();
                 for (key, message) in batch.messages {
                     self.publish(key, message);
                 }
+                stored
             }
             Err(err) => {
                 eprintln!(
@@ -35,14 +38,19 @@ impl Chat {
                     batch.messages.len(),
                     batch.sessions.len()
                 );
-                self.commit_one_by_one(batch, senders);
+                self.commit_one_by_one(batch, senders)
             }
         }
     }
 
+    /// Whether this pass has anything to commit.
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
     /// After a failed commit: the session changes on their own, then each
     /// message alone, so nobody is refused for somebody else's message.
-    fn commit_one_by_one(&mut self, batch: Batch, senders: Vec<ConnId>) {
+    fn commit_one_by_one(&mut self, batch: Batch, senders: Vec<ConnId>) -> usize {
         let Batch { messages, sessions } = batch;
         let sessions = Batch {
             sessions,
@@ -51,6 +59,7 @@ impl Chat {
         if let Err(err) = self.store.commit(&sessions) {
             eprintln!("natter: could not store session changes: {err}");
         }
+        let mut stored_count = 0;
         for ((key, message), conn) in messages.into_iter().zip(senders) {
             let mut alone = Batch {
                 messages: vec![(key, message)],
@@ -59,10 +68,14 @@ impl Chat {
             let stored = self.store.commit(&alone);
             let (key, message) = alone.messages.pop().expect("it holds one message");
             match stored {
-                Ok(()) => self.publish(key, message),
+                Ok(()) => {
+                    stored_count += 1;
+                    self.publish(key, message);
+                }
                 Err(err) => self.refuse_unsaved(key, message, conn, &err),
             }
         }
+        stored_count
     }
 
     /// A stored message goes to its room's batch and history cache.

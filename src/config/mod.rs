@@ -93,6 +93,9 @@ pub struct Config {
     /// Take the client address from the last `X-Forwarded-For` entry, as set by a
     /// reverse proxy (`--trust-proxy`). Off by default: anyone can send that header.
     pub trust_proxy: bool,
+    /// `--metrics ADDR`: serve Prometheus text at `http://ADDR/metrics` on a
+    /// listener of its own (off by default; see `metrics.rs`).
+    pub metrics: Option<std::net::SocketAddr>,
     /// See [`WRITE_STALL_TIMEOUT`].
     pub write_stall_timeout: Duration,
     /// The SQLite file for history and sessions (`--db`); `:memory:` for none.
@@ -137,6 +140,7 @@ impl Default for Config {
             web_head_timeout: WEB_HEAD_TIMEOUT,
             web_write_timeout: WEB_WRITE_TIMEOUT,
             trust_proxy: false,
+            metrics: None,
             write_stall_timeout: WRITE_STALL_TIMEOUT,
             echo: false,
             db: DEFAULT_DB.to_string(),

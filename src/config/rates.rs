@@ -75,7 +75,8 @@ pub const MAX_SESSIONS: usize = 50_000;
 /// Most sessions made from one address (an IPv6 /64 counts as one). A login
 /// past it evicts that address's oldest session without an open socket; if
 /// all of them have one, it is refused (429). A school behind one NAT address
-/// fits; one visitor cannot make 50,000. Overridable with `--max-sessions-per-ip`.
+/// fits; one visitor cannot make 50,000. Overridable with `--max-sessions-per-ip`;
+/// a raised `--max-per-ip` raises it to match (each socket may be a session).
 pub const MAX_SESSIONS_PER_IP: usize = 256;
 
 /// A session that has had a socket is evicted for a newcomer (when the chat

@@ -50,7 +50,8 @@ pub const WEB_WRITE_TIMEOUT: Duration = tiny_http::WRITE_TIMEOUT;
 /// tiny_http gives it a thread, so a single address cannot hold the web port's
 /// threads and file descriptors (slowloris). A browser opens about six per
 /// site; 32 leaves room for a few people behind one NAT address. Overridable
-/// with `--max-web-per-ip`; off with `--trust-proxy`, where every connection
+/// with `--max-web-per-ip`; a raised `--max-per-ip` raises it to a quarter of
+/// that (as for pending handshakes); off with `--trust-proxy`, where every connection
 /// comes from the proxy (nginx caps per address there, see `natter
 /// nginx-config`).
 pub const MAX_WEB_CONNECTIONS_PER_IP: usize = 32;

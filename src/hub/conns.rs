@@ -94,6 +94,10 @@ impl Conns {
         self.map.insert(id, conn);
     }
 
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }

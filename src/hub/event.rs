@@ -3,6 +3,7 @@
 
 use std::net::{IpAddr, TcpStream};
 use std::sync::Arc;
+use std::time::Instant;
 
 use crossbeam_channel::Sender;
 
@@ -20,8 +21,13 @@ pub enum Event {
     /// handshake (may this session connect?).
     Ask(Ask),
     /// Something that happened to one WebSocket connection, sent by its
-    /// reader thread in the order it happened.
-    Conn(ConnId, ConnEvent),
+    /// reader thread in the order it happened, and when it was sent (the hub
+    /// measures how long events wait for it: `natter_hub_event_wait_seconds`).
+    Conn {
+        id: ConnId,
+        event: ConnEvent,
+        sent: Instant,
+    },
     /// From the `Server` handle.
     Control(Control),
 }

@@ -52,6 +52,7 @@
 //! `--retention` cutoff compared with those stamps.
 
 use std::net::{IpAddr, TcpStream};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -62,6 +63,7 @@ use crate::cmd;
 use crate::config::{
     Config, MAX_EVENTS_PER_PASS, RATE_COST_CONTROL, SHUTDOWN_TIMEOUT, WRITE_RETRY_INTERVAL,
 };
+use crate::metrics::Metrics;
 use crate::protocol::{self, close};
 use crate::storage::{StorageError, Store};
 
@@ -87,6 +89,8 @@ pub struct Hub {
     ping: Arc<[u8]>,
     /// Set by `Control::Shutdown`: the time by which the hub returns regardless.
     shutdown_deadline: Option<Instant>,
+    /// What the hub measures about itself (`--metrics`).
+    metrics: Arc<Metrics>,
 }
 
 /// Run the hub until it is told to shut down and has closed every connection.
@@ -97,9 +101,11 @@ pub fn hub_loop(mut hub: Hub, events: Receiver<Event>) {
     loop {
         let now = Instant::now();
         let wait = hub.next_wakeup(now).saturating_duration_since(now);
-        match events.recv_timeout(wait) {
+        let received = events.recv_timeout(wait);
+        let started = Instant::now();
+        match received {
             Ok(event) => {
-                hub.handle(event, Instant::now());
+                hub.handle(event, started);
                 // Drain what else is already queued before writing anything:
                 // this is where batching comes from.
                 for event in events.try_iter().take(MAX_EVENTS_PER_PASS) {
@@ -112,6 +118,7 @@ pub fn hub_loop(mut hub: Hub, events: Receiver<Event>) {
         let now = Instant::now();
         hub.tick(now);
         hub.flush(now);
+        hub.metrics.hub_pass.observe(started.elapsed());
         if hub.finished(now) {
             return;
         }
@@ -120,8 +127,14 @@ pub fn hub_loop(mut hub: Hub, events: Receiver<Event>) {
 
 impl Hub {
     /// A hub starting from what `store` holds.
-    pub fn new(config: Config, store: Box<dyn Store>, now: Instant) -> Result<Hub, StorageError> {
+    pub fn new(
+        config: Config,
+        store: Box<dyn Store>,
+        metrics: Arc<Metrics>,
+        now: Instant,
+    ) -> Result<Hub, StorageError> {
         Ok(Hub {
+            metrics,
             conns: Conns::new(&config),
             ping_interval: config.ping_interval,
             next_ping: now + config.ping_interval,
@@ -136,11 +149,17 @@ impl Hub {
     fn handle(&mut self, event: Event, now: Instant) {
         match event {
             Event::Ask(ask) => self.answer(ask, now),
-            Event::Conn(conn, event) => self.conn_event(conn, event, now),
+            Event::Conn { id, event, sent } => {
+                self.metrics
+                    .hub_wait
+                    .observe(now.saturating_duration_since(sent));
+                self.conn_event(id, event, now)
+            }
             Event::Control(Control::Shutdown) => self.shutdown(now),
             Event::Control(Control::InjectFailure) => panic!("hub failure injected by a test"),
         }
         self.carry_out(now);
+        self.metrics.hub_events.fetch_add(1, Relaxed);
     }
 
     /// Answer a question. The asker waits on a fresh bounded(1) channel, so
@@ -287,7 +306,12 @@ impl Hub {
 
     /// Commit, then hand out the rooms' batches, close the doomed, and write.
     fn flush(&mut self, now: Instant) {
-        self.chat.commit();
+        if self.chat.has_pending() {
+            let started = Instant::now();
+            let stored = self.chat.commit();
+            self.metrics.commit.observe(started.elapsed());
+            self.metrics.messages.fetch_add(stored as u64, Relaxed);
+        }
         self.carry_out(now);
         self.chat.flush_presence(now);
         self.deliver(now);
@@ -306,13 +330,19 @@ impl Hub {
             self.forget(id, now);
         }
         self.chat.drop_idle_rooms();
+        let open = self.conns.len() as u64;
+        self.metrics.connections.store(open, Relaxed);
     }
 
     /// Every room's batch, to its members.
     fn deliver(&mut self, now: Instant) {
         let conns = &mut self.conns;
-        self.chat
-            .deliver(|member, chunk| conns.queue(member, chunk.clone(), now));
+        let mut deliveries = 0;
+        self.chat.deliver(|member, chunk| {
+            deliveries += 1;
+            conns.queue(member, chunk.clone(), now)
+        });
+        self.metrics.deliveries.fetch_add(deliveries, Relaxed);
     }
 
     // -- timers --------------------------------------------------------------------

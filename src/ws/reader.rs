@@ -41,7 +41,10 @@ struct HubGone;
 /// Send one event about connection `id` to the hub, blocking while its queue
 /// is full.
 fn tell(to_hub: &Sender<Event>, id: ConnId, event: ConnEvent) -> Result<(), HubGone> {
-    to_hub.send(Event::Conn(id, event)).map_err(|_| HubGone)
+    let sent = std::time::Instant::now();
+    to_hub
+        .send(Event::Conn { id, event, sent })
+        .map_err(|_| HubGone)
 }
 
 /// Read `accepted`'s frames until the connection ends, telling the hub
