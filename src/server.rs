@@ -13,6 +13,9 @@
 //!
 //! - **checkpoint**: waits on a channel; its guard (`Checkpointer`) drops the
 //!   sender and joins it.
+//! - **store-writer** (a database file only): commits the hub's batches.
+//!   The same idiom: the hub owns its `Writer`, whose drop closes the job
+//!   channel and joins it, after the hub has stored what was left.
 //! - **hub**: waits on `to_hub`, but that channel has many senders (every
 //!   reader, every web thread) that outlive a shutdown, so it gets one more
 //!   event, `Control::Shutdown`: it must say goodbye to every client (close
@@ -146,12 +149,29 @@ type Opened = (
 );
 
 fn open_storage(config: &Config, metrics: Arc<Metrics>) -> Result<Opened, Error> {
-    let store = storage::Sqlite::open(&config.db, config.db_max_bytes)
-        .map_err(|e| format!("storage: {e}"))?;
+    let open = || {
+        storage::Sqlite::open(&config.db, config.db_max_bytes).map_err(|e| format!("storage: {e}"))
+    };
+    let store = open()?;
     // The checkpoint thread watches the same `-shm` file (see `ShmWatch`).
     let shm = store.shm_watch();
-    let hub = Hub::new(config.clone(), Box::new(store), metrics, Instant::now())
-        .map_err(|e| format!("storage: {e}"))?;
+    // A database file gets a second connection, for the writer thread: the
+    // hub only reads through its own (see `storage/writer.rs`).
+    let writes = match shm {
+        None => storage::Writes::Inline,
+        Some(_) => storage::Writes::Thread(storage::Writer::spawn(
+            Box::new(open()?),
+            config.commit_delay,
+        )?),
+    };
+    let hub = Hub::new(
+        config.clone(),
+        Box::new(store),
+        writes,
+        metrics,
+        Instant::now(),
+    )
+    .map_err(|e| format!("storage: {e}"))?;
     let db_health = Arc::new(storage::FileHealth::default());
     // Only a database file has a `-shm` file, and a log to checkpoint.
     let checkpoints = match shm {

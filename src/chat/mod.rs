@@ -34,10 +34,10 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::config::{Config, MAX_REPLY_BYTES, RATE_HALF_LIFE};
+use crate::config::{Config, MAX_REPLY_BYTES, RATE_HALF_LIFE, RETENTION_INTERVAL};
 use crate::protocol::{self, close, now_millis, ChatMessage, Limits, Rejection, Reply};
 use crate::ratelimit::Budgets;
-use crate::storage::{Batch, StorageError, Store};
+use crate::storage::{report_retention, Batch, StorageError, Store, Writes};
 
 pub use room::{newest_within, Presence, Room};
 pub use sessions::{Session, Sessions};
@@ -113,6 +113,10 @@ pub struct Chat {
     /// Who sent each of `pending.messages`, in the same order: told if
     /// theirs cannot be saved.
     senders: Vec<ConnId>,
+    /// Where commits run: inline, or on the writer thread.
+    writes: Writes,
+    /// The senders of the commit under way, if one is (see `commit`).
+    committing: Option<Vec<ConnId>>,
     /// Keys of rooms whose `batch` is not empty.
     batched: Vec<String>,
     /// Rooms whose member list changed and is still to be sent.
@@ -134,6 +138,7 @@ impl Chat {
     pub fn new(
         config: Config,
         mut store: Box<dyn Store>,
+        writes: Writes,
         now: Instant,
     ) -> Result<Chat, StorageError> {
         let budgets = match (config.rate_limit, config.address_budget()) {
@@ -151,6 +156,8 @@ impl Chat {
             out: Out::default(),
             pending: Batch::default(),
             senders: Vec::new(),
+            writes,
+            committing: None,
             batched: Vec::new(),
             presence_pending: Vec::new(),
             maybe_idle: Vec::new(),
@@ -163,7 +170,17 @@ impl Chat {
         // Sessions that expired while natter was stopped must not work even
         // until the first sweep: they go from storage now.
         chat.pending.sessions.extend(expired);
-        chat.commit();
+        if let Some(outcome) = chat.commit() {
+            chat.committed(outcome);
+        }
+        // The first `--retention` sweep runs now, before anyone can read a
+        // room, on the hub's own connection (the writer thread is idle);
+        // later ones run on the writer thread (see `delete_old`).
+        if let Some(retention) = chat.config.retention {
+            let cutoff = now_millis().saturating_sub(retention.as_millis() as u64);
+            report_retention(chat.store.delete_before(cutoff));
+            chat.next_retention = now + RETENTION_INTERVAL;
+        }
         Ok(chat)
     }
 
@@ -225,6 +242,9 @@ impl Chat {
 
     /// A new message, to be stored by `commit` and only then delivered.
     pub fn stage(&mut self, key: String, message: ChatMessage, sender: ConnId) {
+        if let Some(r) = self.rooms.get_mut(&key) {
+            r.unstored += 1;
+        }
         self.pending.messages.push((key, message));
         self.senders.push(sender);
     }

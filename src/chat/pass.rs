@@ -6,76 +6,84 @@ use std::time::{Duration, Instant};
 
 use crate::config::{MAX_PRESENCE_INTERVAL, PRESENCE_INTERVAL_PER_MEMBER, RETENTION_INTERVAL};
 use crate::protocol::{self, now_millis, ChatMessage, ErrorCode, Rejection, Reply, SystemEvent};
-use crate::storage::Batch;
+use crate::storage::{commit_all, report_retention, Outcome, Writes};
+use crossbeam_channel::Receiver;
 
 use super::{Chat, ConnId, Room, SWEEP_INTERVAL};
 
 impl Chat {
-    /// Save this pass's messages and session changes in one transaction,
-    /// then hand the messages to their rooms. Nobody receives a message
-    /// before it is stored. If saving fails, each message is tried alone (a
-    /// long one may not fit a nearly full database while the others do);
-    /// one that still fails goes to nobody, and its sender is told
-    /// `storage_failed` (the page keeps it pending, to send again). Returns
-    /// how many messages were stored.
-    pub fn commit(&mut self) -> usize {
-        if self.pending.is_empty() {
-            return 0;
+    /// Start storing this pass's messages and session changes, in one
+    /// transaction, unless a commit is already under way (then they wait
+    /// for the next one). Nobody receives a message before it is stored:
+    /// [`Chat::committed`] hands them to their rooms when the outcome is
+    /// back. Inline (in memory) it is returned here; on the writer thread
+    /// (a database file, see `storage/writer.rs`) it arrives in a later pass.
+    #[must_use = "an outcome returned must be handed to `committed`"]
+    pub fn commit(&mut self) -> Option<Outcome> {
+        if self.committing.is_some() || self.pending.is_empty() {
+            return None;
         }
         let batch = std::mem::take(&mut self.pending);
-        let senders = std::mem::take(&mut self.senders);
-        match self.store.commit(&batch) {
-            Ok(()) => {
-                let stored = batch.messages.len();
-                for (key, message) in batch.messages {
+        self.committing = Some(std::mem::take(&mut self.senders));
+        match &self.writes {
+            Writes::Inline => Some(commit_all(self.store.as_mut(), batch)),
+            Writes::Thread(writer) => {
+                writer.submit(batch);
+                None
+            }
+        }
+    }
+
+    /// A commit's outcome: each stored message goes to its room's batch and
+    /// history cache; one that could not be stored goes to nobody, and its
+    /// sender is told `storage_failed` (the page keeps it pending, to send
+    /// again). Returns how many messages were stored.
+    pub fn committed(&mut self, outcome: Outcome) -> usize {
+        let senders = self
+            .committing
+            .take()
+            .expect("an outcome answers the one commit under way");
+        let mut stored = 0;
+        let messages = outcome.batch.messages.into_iter().zip(outcome.failed);
+        for (((key, message), failed), conn) in messages.zip(senders) {
+            if let Some(r) = self.rooms.get_mut(&key) {
+                r.unstored -= 1;
+            }
+            match failed {
+                None => {
+                    stored += 1;
                     self.publish(key, message);
                 }
-                stored
-            }
-            Err(err) => {
-                eprintln!(
-                    "natter: could not store {} message(s) and {} session change(s): {err}",
-                    batch.messages.len(),
-                    batch.sessions.len()
-                );
-                self.commit_one_by_one(batch, senders)
+                Some(err) => self.refuse_unsaved(key, message, conn, &err),
             }
         }
+        stored
     }
 
-    /// Whether this pass has anything to commit.
-    pub fn has_pending(&self) -> bool {
-        !self.pending.is_empty()
+    /// Whether anything is staged or being stored (shutdown waits for it).
+    pub fn has_unstored(&self) -> bool {
+        !self.pending.is_empty() || self.committing.is_some()
     }
 
-    /// After a failed commit: the session changes on their own, then each
-    /// message alone, so nobody is refused for somebody else's message.
-    fn commit_one_by_one(&mut self, batch: Batch, senders: Vec<ConnId>) -> usize {
-        let Batch { messages, sessions } = batch;
-        let sessions = Batch {
-            sessions,
-            ..Batch::default()
-        };
-        if let Err(err) = self.store.commit(&sessions) {
-            eprintln!("natter: could not store session changes: {err}");
-        }
-        let mut stored_count = 0;
-        for ((key, message), conn) in messages.into_iter().zip(senders) {
-            let mut alone = Batch {
-                messages: vec![(key, message)],
-                ..Batch::default()
+    /// At shutdown: store what is still staged, waiting up to `timeout` for
+    /// each commit under way. What they publish goes nowhere (everyone is
+    /// gone); it is stored, and a client resuming later gets it.
+    pub fn finish_writes(&mut self, timeout: Duration) {
+        while self.has_unstored() {
+            let outcome = match self.commit() {
+                Some(outcome) => outcome,
+                None => match self.writes.wait(timeout) {
+                    Some(outcome) => outcome,
+                    None => return,
+                },
             };
-            let stored = self.store.commit(&alone);
-            let (key, message) = alone.messages.pop().expect("it holds one message");
-            match stored {
-                Ok(()) => {
-                    stored_count += 1;
-                    self.publish(key, message);
-                }
-                Err(err) => self.refuse_unsaved(key, message, conn, &err),
-            }
+            self.committed(outcome);
         }
-        stored_count
+    }
+
+    /// Where outcomes of commits on the writer thread arrive.
+    pub fn outcomes(&self) -> Receiver<Outcome> {
+        self.writes.outcomes()
     }
 
     /// A stored message goes to its room's batch and history cache.
@@ -209,10 +217,9 @@ impl Chat {
     /// same from the rooms in memory, so nobody is shown what was deleted.
     fn delete_old(&mut self, retention: Duration) {
         let cutoff = now_millis().saturating_sub(retention.as_millis() as u64);
-        match self.store.delete_before(cutoff) {
-            Ok(0) => {}
-            Ok(n) => println!("natter: retention deleted {n} message(s)"),
-            Err(err) => eprintln!("natter: retention could not delete old messages: {err}"),
+        match &self.writes {
+            Writes::Inline => report_retention(self.store.delete_before(cutoff)),
+            Writes::Thread(writer) => writer.delete_before(cutoff),
         }
         for r in self.rooms.values_mut() {
             r.history.retain(|m| m.ts >= cutoff);

@@ -34,6 +34,11 @@ pub struct Room {
     /// what storage holds, so joining a busy room reads no disk.
     pub history: VecDeque<ChatMessage>,
     pub next_id: u64,
+    /// Messages given ids but not yet stored (staged, or in the commit under
+    /// way). Ids below `next_id - unstored` are settled: stored, or refused.
+    /// A room with any is kept in memory, so its `next_id` is never read
+    /// back from a store that does not have them yet.
+    pub unstored: u64,
     /// Frames produced this pass, not yet handed to the members.
     pub batch: Vec<u8>,
     /// The member list changed since it was last sent.
@@ -51,6 +56,7 @@ impl Room {
             present: BTreeMap::new(),
             history: VecDeque::new(),
             next_id: 1,
+            unstored: 0,
             batch: Vec::new(),
             presence_dirty: false,
             next_presence: None,
@@ -77,7 +83,17 @@ impl Room {
     /// Nobody here and nothing waiting to go out: the room can leave memory
     /// (its history stays in storage).
     pub fn is_idle(&self) -> bool {
-        self.members.is_empty() && self.present.is_empty() && self.batch.is_empty()
+        self.members.is_empty()
+            && self.present.is_empty()
+            && self.batch.is_empty()
+            && self.unstored == 0
+    }
+
+    /// The id of the first message not yet settled: a store read on another
+    /// connection may already hold it, but no member has been sent it, so a
+    /// replay stops before it (the live batch brings it).
+    pub fn first_unsettled(&self) -> u64 {
+        self.next_id - self.unstored
     }
 
     /// Append an encoded frame to this pass's batch for the room `key`,

@@ -22,7 +22,8 @@ fn chat(adjust: impl FnOnce(&mut Config)) -> (Chat, Instant) {
     adjust(&mut config);
     let store = Sqlite::open(":memory:", None).expect("an in-memory database opens");
     let now = Instant::now();
-    let chat = Chat::new(config, Box::new(store), now).expect("an empty store loads");
+    let chat =
+        Chat::new(config, Box::new(store), Writes::Inline, now).expect("an empty store loads");
     (chat, now)
 }
 
@@ -97,7 +98,9 @@ fn replies(chat: &mut Chat, conn: ConnId) -> Vec<Value> {
 /// End a pass as the hub does: commit, presence, and the rooms' batches;
 /// returns what `conn` received from them.
 fn end_pass(chat: &mut Chat, conn: ConnId, now: Instant) -> Vec<Value> {
-    chat.commit();
+    if let Some(outcome) = chat.commit() {
+        chat.committed(outcome);
+    }
     chat.flush_presence(now);
     let mut got = Vec::new();
     chat.deliver(|member, chunk| {
@@ -266,7 +269,13 @@ fn sessions_that_expired_while_stopped_are_not_restored() {
         ..Batch::default()
     };
     store.commit(&batch).unwrap();
-    let mut chat = Chat::new(Config::default(), Box::new(store), Instant::now()).unwrap();
+    let mut chat = Chat::new(
+        Config::default(),
+        Box::new(store),
+        Writes::Inline,
+        Instant::now(),
+    )
+    .unwrap();
     assert_eq!(chat.sessions.len(), 1);
     assert_eq!(
         chat.sessions

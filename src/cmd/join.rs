@@ -96,15 +96,17 @@ fn joined_frame(
     };
     let r = chat.room(key).expect("loaded by `apply`");
     let oldest = r.history.front().map(|m| m.id);
-    let last = r.next_id - 1;
+    // The newest message members have been sent; later ones are still being
+    // stored, and the live batch brings them.
+    let last = r.first_unsettled() - 1;
     let all = || r.history.iter().collect::<Vec<&ChatMessage>>();
     let (history, gap): (Vec<&ChatMessage>, bool) = match (since, &replayed) {
         (None, _) => (all(), false),
         // A `since` from the future: the database was replaced and ids
         // started again. The page must start over.
-        (Some(since), _) if since > last => (all(), true),
+        (Some(since), _) if since >= r.next_id => (all(), true),
         // Everything missed is still in memory.
-        (Some(since), _) if oldest.is_some_and(|o| o <= since + 1) || since == last => {
+        (Some(since), _) if oldest.is_some_and(|o| o <= since + 1) || since >= last => {
             (r.history.iter().filter(|m| m.id > since).collect(), false)
         }
         (Some(_), Some(Some(missed))) => (missed.iter().collect(), false),
@@ -131,13 +133,18 @@ fn joined_frame(
 fn replay(chat: &mut Chat, key: &str, since: u64) -> Option<Option<Vec<ChatMessage>>> {
     let r = chat.room(key)?;
     let oldest = r.history.front().map(|m| m.id);
-    let last = r.next_id - 1;
+    let last = r.first_unsettled() - 1;
     if since >= last || oldest.is_some_and(|o| o <= since + 1) {
         return None;
     }
     let name = r.name.clone();
     match chat.store().after(key, &name, since, MAX_RESUME + 1) {
-        Ok(missed) if missed.len() <= MAX_RESUME => Some(Some(missed)),
+        // The store may already hold messages whose outcome the hub has not
+        // seen yet: those come live, not twice.
+        Ok(mut missed) if missed.len() <= MAX_RESUME => {
+            missed.retain(|m| m.id <= last);
+            Some(Some(missed))
+        }
         Ok(_) => Some(None),
         Err(err) => {
             eprintln!("natter: could not read history: {err}");

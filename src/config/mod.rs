@@ -96,6 +96,9 @@ pub struct Config {
     /// `--metrics ADDR`: serve Prometheus text at `http://ADDR/metrics` on a
     /// listener of its own (off by default; see `metrics.rs`).
     pub metrics: Option<std::net::SocketAddr>,
+    /// Hold every commit on the writer thread back this long: a slow disk,
+    /// for tests. No flag; zero unless a test sets it.
+    pub commit_delay: Duration,
     /// See [`WRITE_STALL_TIMEOUT`].
     pub write_stall_timeout: Duration,
     /// The SQLite file for history and sessions (`--db`); `:memory:` for none.
@@ -141,6 +144,7 @@ impl Default for Config {
             web_write_timeout: WEB_WRITE_TIMEOUT,
             trust_proxy: false,
             metrics: None,
+            commit_delay: Duration::ZERO,
             write_stall_timeout: WRITE_STALL_TIMEOUT,
             echo: false,
             db: DEFAULT_DB.to_string(),

@@ -56,7 +56,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crossbeam_channel::Receiver;
 
 use crate::chat::{Caller, Chat};
 use crate::cmd;
@@ -65,7 +65,7 @@ use crate::config::{
 };
 use crate::metrics::Metrics;
 use crate::protocol::{self, close};
-use crate::storage::{StorageError, Store};
+use crate::storage::{Outcome, StorageError, Store, Writes};
 
 mod conns;
 mod event;
@@ -98,31 +98,48 @@ pub struct Hub {
 /// This is the hub thread's whole body. It returns when shutdown completes, or
 /// when every sender is gone (which only happens if the server is torn down).
 pub fn hub_loop(mut hub: Hub, events: Receiver<Event>) {
+    // Outcomes of commits on the writer thread (never, when commits are
+    // inline): the hub's second input, beside its events.
+    let outcomes = hub.chat.outcomes();
     loop {
         let now = Instant::now();
         let wait = hub.next_wakeup(now).saturating_duration_since(now);
-        let received = events.recv_timeout(wait);
+        let woke = crossbeam_channel::select! {
+            recv(events) -> event => match event {
+                Ok(event) => Some(Ok(event)),
+                Err(_) => break, // every sender is gone
+            },
+            recv(outcomes) -> outcome => outcome.ok().map(Err),
+            default(wait) => None,
+        };
         let started = Instant::now();
-        match received {
-            Ok(event) => {
-                hub.handle(event, started);
-                // Drain what else is already queued before writing anything:
-                // this is where batching comes from.
-                for event in events.try_iter().take(MAX_EVENTS_PER_PASS) {
-                    hub.handle(event, Instant::now());
-                }
+        let busy = woke.is_some();
+        match woke {
+            Some(Ok(event)) => hub.handle(event, started),
+            Some(Err(outcome)) => hub.stored(outcome),
+            None => {}
+        }
+        if busy {
+            // Drain what else is already queued before writing anything:
+            // this is where batching comes from.
+            for outcome in outcomes.try_iter() {
+                hub.stored(outcome);
             }
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => return,
+            for event in events.try_iter().take(MAX_EVENTS_PER_PASS) {
+                hub.handle(event, Instant::now());
+            }
         }
         let now = Instant::now();
         hub.tick(now);
         hub.flush(now);
         hub.metrics.hub_pass.observe(started.elapsed());
         if hub.finished(now) {
-            return;
+            break;
         }
     }
+    // What is still staged is stored before the hub ends: a client that
+    // resumes after the restart gets it.
+    hub.chat.finish_writes(SHUTDOWN_TIMEOUT);
 }
 
 impl Hub {
@@ -130,6 +147,7 @@ impl Hub {
     pub fn new(
         config: Config,
         store: Box<dyn Store>,
+        writes: Writes,
         metrics: Arc<Metrics>,
         now: Instant,
     ) -> Result<Hub, StorageError> {
@@ -140,7 +158,7 @@ impl Hub {
             next_ping: now + config.ping_interval,
             ping: protocol::ping_frame(),
             shutdown_deadline: None,
-            chat: Chat::new(config, store, now)?,
+            chat: Chat::new(config, store, writes, now)?,
         })
     }
 
@@ -306,11 +324,11 @@ impl Hub {
 
     /// Commit, then hand out the rooms' batches, close the doomed, and write.
     fn flush(&mut self, now: Instant) {
-        if self.chat.has_pending() {
-            let started = Instant::now();
-            let stored = self.chat.commit();
-            self.metrics.commit.observe(started.elapsed());
-            self.metrics.messages.fetch_add(stored as u64, Relaxed);
+        // Inline (in memory) this stores the pass's messages now, and
+        // `stored` hands them out; on the writer thread they come back in a
+        // later pass, and everything else goes out without waiting for them.
+        if let Some(outcome) = self.chat.commit() {
+            self.stored(outcome);
         }
         self.carry_out(now);
         self.chat.flush_presence(now);
@@ -332,6 +350,14 @@ impl Hub {
         self.chat.drop_idle_rooms();
         let open = self.conns.len() as u64;
         self.metrics.connections.store(open, Relaxed);
+    }
+
+    /// A commit's outcome: its messages go to their rooms' batches (or their
+    /// senders are told they could not be stored).
+    fn stored(&mut self, outcome: Outcome) {
+        self.metrics.commit.observe(outcome.took);
+        let stored = self.chat.committed(outcome);
+        self.metrics.messages.fetch_add(stored as u64, Relaxed);
     }
 
     /// Every room's batch, to its members.

@@ -40,10 +40,12 @@ mod health;
 mod rows;
 mod schema;
 mod sqlite;
+mod writer;
 
 pub(crate) use checkpoint::wal_limit;
 pub use health::FileHealth;
 pub use sqlite::Sqlite;
+pub use writer::{commit_all, report_retention, Outcome, Writer, Writes};
 
 use crate::protocol::ChatMessage;
 
@@ -114,6 +116,7 @@ impl Batch {
 }
 
 /// A change to one stored session.
+#[derive(Clone)]
 pub enum SessionChange {
     /// Insert or update: `token` is already `session::token_key` of the
     /// cookie (a hash), never the token. `idle_since_ms` is when its last

@@ -55,20 +55,23 @@ fn message_from_row(room: &Arc<str>, row: &Row) -> rusqlite::Result<ChatMessage>
     })
 }
 
-/// Insert a pass's messages, and move each room's `next_id` past its last one
-/// (a room seen for the first time gets its row, with the message's spelling
-/// of its name).
+/// Insert a pass's messages, and give a room seen for the first time its row
+/// (with the message's spelling of its name).
+///
+/// A room's row is written once, not once per pass: its `next_id` column is
+/// only a floor (the id after the newest message when the row was written,
+/// or when retention last deleted from it), and [`ROOM`] takes the larger of
+/// it and the newest stored id + 1. Updating the row on every pass was a
+/// third of the cost of storing a message in small rooms, where nearly
+/// every message is its room's only one in its pass.
 pub(super) fn insert_messages(
     tx: &Transaction,
     messages: &[(String, ChatMessage)],
 ) -> rusqlite::Result<()> {
     let mut insert = tx.prepare_cached(INSERT_MESSAGE)?;
-    let mut room = tx.prepare_cached(
-        "INSERT INTO rooms (key, name, next_id) VALUES (?1, ?2, ?3)
-         ON CONFLICT (key) DO UPDATE SET next_id = max(next_id, excluded.next_id)",
-    )?;
-    // One row per message; one room update per room, with its last id.
-    let mut last_of: Vec<(&str, &ChatMessage)> = Vec::new();
+    let mut room =
+        tx.prepare_cached("INSERT OR IGNORE INTO rooms (key, name, next_id) VALUES (?1, ?2, ?3)")?;
+    let mut rooms_seen: Vec<&str> = Vec::new();
     for (key, m) in messages {
         insert.execute(params![
             key,
@@ -78,16 +81,25 @@ pub(super) fn insert_messages(
             m.ts as i64,
             m.client_id
         ])?;
-        match last_of.iter_mut().find(|(k, _)| k == key) {
-            Some(entry) => entry.1 = m,
-            None => last_of.push((key, m)),
+        if !rooms_seen.contains(&key.as_str()) {
+            rooms_seen.push(key);
+            room.execute(params![key, &*m.room, m.id as i64 + 1])?;
         }
-    }
-    for (key, last) in last_of {
-        room.execute(params![key, &*last.room, last.id as i64 + 1])?;
     }
     Ok(())
 }
+
+/// A room's name and the id its next message gets: past its newest stored
+/// message, and never below the floor kept in its row (see
+/// [`insert_messages`]).
+pub(super) const ROOM: &str = "SELECT name, max(next_id, coalesce(
+         (SELECT max(id) + 1 FROM messages WHERE messages.room = rooms.key), 1))
+     FROM rooms WHERE key = ?1";
+
+/// Before retention deletes messages: raise every room's floor past its
+/// newest message, so no id is ever given out twice.
+pub(super) const RAISE_FLOORS: &str = "UPDATE rooms SET next_id = max(next_id, coalesce(
+         (SELECT max(id) + 1 FROM messages WHERE messages.room = rooms.key), 1))";
 
 /// Save and forget sessions, in the order they happened.
 pub(super) fn change_sessions(tx: &Transaction, changes: &[SessionChange]) -> rusqlite::Result<()> {

@@ -131,7 +131,7 @@ impl Store for Sqlite {
 
     fn room(&mut self, key: &str) -> Result<Option<StoredRoom>, StorageError> {
         self.guard()
-            .prepare_cached("SELECT name, next_id FROM rooms WHERE key = ?1")
+            .prepare_cached(rows::ROOM)
             .and_then(|mut stmt| {
                 stmt.query_row(params![key], |row| {
                     Ok(StoredRoom {
@@ -191,6 +191,7 @@ impl Store for Sqlite {
 
     fn delete_before(&mut self, cutoff_ms: u64) -> Result<usize, StorageError> {
         let tx = self.guard_mut().transaction().map_err(describe)?;
+        tx.execute(rows::RAISE_FLOORS, []).map_err(describe)?;
         let deleted = tx
             .execute(
                 "DELETE FROM messages WHERE ts < ?1",
@@ -336,6 +337,17 @@ mod tests {
             3,
             "ids are never reused"
         );
+        // The wall clock went back: the newest message is the oldest by its
+        // stamp. Deleting it must not hand its id out again.
+        let messages = vec![("a".into(), message("a", 3, 20))];
+        s.commit(&Batch {
+            messages,
+            ..Batch::default()
+        })
+        .unwrap();
+        assert_eq!(s.delete_before(100).unwrap(), 1);
+        assert_eq!(s.after("a", "a", 0, 10).unwrap().len(), 1);
+        assert_eq!(s.room("a").unwrap().unwrap().next_id, 4, "3 stays used");
     }
 
     #[test]
