@@ -15,7 +15,22 @@ pub const WS_READ_BUFFER_BYTES: usize = 1024;
 /// and predictable. Parsing never recurses deeply: requests nested more than a
 /// few levels are refused before serde_json sees them (`protocol::parse`), so even
 /// a debug build's large stack frames fit with room to spare.
-pub const READER_STACK_BYTES: usize = 256 * 1024;
+///
+/// It is also more than four times [`HANDSHAKE_STACK_BYTES`], on purpose:
+/// glibc keeps the stacks of threads that ended and hands them to new threads
+/// that ask for a size up to four times smaller, with every page the old
+/// thread touched still resident. A reader must get a fresh stack, never a
+/// handshake's (see `ws::connection_loop`), and a handshake never a reader's.
+pub const READER_STACK_BYTES: usize = 512 * 1024;
+
+/// Stack size for each connection's handshake thread. The handshake touches
+/// about 16 KiB (httparse's 124-header array is 4 KiB of it): six times that.
+pub const HANDSHAKE_STACK_BYTES: usize = 96 * 1024;
+
+const _: () = assert!(
+    READER_STACK_BYTES > 4 * HANDSHAKE_STACK_BYTES,
+    "a reader would be given a handshake's used stack"
+);
 
 /// Outbound queue bound, in bytes, for one connection: frames the socket has not
 /// accepted yet. A client that falls this far behind is closed with 1008 "slow

@@ -174,7 +174,7 @@ impl Caps {
     /// session (`session` is its `session::token_key`; an echo peer has no
     /// session and passes `None`). The count goes down when the returned guard
     /// is dropped, however the connection ends.
-    pub(super) fn admit(&self, session: Option<String>) -> Result<AdmitGuard<'_>, Refusal> {
+    pub(super) fn admit(self: &Arc<Self>, session: Option<String>) -> Result<AdmitGuard, Refusal> {
         let mut counts = self.counts();
         if counts.total >= self.max_connections {
             return Err((
@@ -194,7 +194,7 @@ impl Caps {
         }
         counts.total += 1;
         Ok(AdmitGuard {
-            caps: self,
+            caps: self.clone(),
             session,
         })
     }
@@ -270,12 +270,12 @@ impl Drop for Refusing {
 }
 
 /// One admitted connection; dropping it counts the connection out.
-pub(super) struct AdmitGuard<'a> {
-    caps: &'a Caps,
+pub(super) struct AdmitGuard {
+    caps: Arc<Caps>,
     session: Option<String>,
 }
 
-impl Drop for AdmitGuard<'_> {
+impl Drop for AdmitGuard {
     fn drop(&mut self) {
         let mut counts = self.caps.counts();
         counts.total -= 1;
@@ -303,9 +303,9 @@ pub(super) enum Arrival {
 
 /// What a connection holds against the caps for as long as it lasts. Dropping
 /// it, when the connection thread returns, gives every place back.
-pub(super) struct Held<'a> {
+pub(super) struct Held {
     /// Never read: it is here to be dropped.
-    pub(super) _admitted: AdmitGuard<'a>,
+    pub(super) _admitted: AdmitGuard,
     /// Its address's count, from `accept` or (behind a trusted proxy) from the
     /// handshake. `None` only for an echo peer behind a trusted proxy, which
     /// the handshake does not look at.

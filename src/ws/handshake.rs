@@ -30,7 +30,7 @@ use crate::origin;
 use crate::session;
 
 /// A finished handshake: what the reader needs, and what the connection holds.
-pub(super) struct Accepted<'a> {
+pub(super) struct Accepted {
     pub(super) ws: WebSocket<Stream>,
     /// What kind of peer this is, decided once, here.
     pub(super) peer: Peer,
@@ -38,7 +38,7 @@ pub(super) struct Accepted<'a> {
     /// charges for what the connection sends.
     pub(super) ip: IpAddr,
     /// The connection's places under the caps, given back when dropped.
-    pub(super) held: Held<'a>,
+    pub(super) held: Held,
 }
 
 /// Read the handshake request on `socket`, check it, and answer it: `Some`
@@ -56,7 +56,7 @@ pub(super) fn accept(
     addr: SocketAddr,
     context: &WsContext,
     arrival: Arrival,
-) -> Option<Accepted<'_>> {
+) -> Option<Accepted> {
     // Chat frames are small and latency matters: without this, Nagle's
     // algorithm holds small writes back and throughput falls several times
     // over. If it fails the socket still works, only slower.
@@ -119,7 +119,7 @@ fn websocket_config() -> WebSocketConfig {
 
 /// What a successful check hands on: what kind of peer this is, the client's
 /// address, and its places under the caps.
-type Checked<'a> = (Peer, IpAddr, Held<'a>);
+type Checked = (Peer, IpAddr, Held);
 
 /// Decide whether to accept a handshake, and as what kind of peer: the right
 /// path, an allowed `Host` and `Origin`, a live session, and room under the
@@ -129,11 +129,11 @@ type Checked<'a> = (Peer, IpAddr, Held<'a>);
 /// Behind a trusted proxy `accept_loop` could not count the socket against
 /// its address (it only saw the proxy's): the address is in the request, and
 /// it is counted here.
-fn check_handshake<'a>(
+fn check_handshake(
     request: &Request,
     addr: SocketAddr,
-    context: &'a WsContext,
-) -> Result<Checked<'a>, Refusal> {
+    context: &WsContext,
+) -> Result<Checked, Refusal> {
     // The one place that asks for echo mode: any path, any Origin, no session.
     // An echo peer still counts against the total.
     if context.config.echo {

@@ -57,7 +57,7 @@ fn tell(to_hub: &Sender<Event>, id: ConnId, event: ConnEvent) -> Result<(), HubG
 /// fails: you simply return, as there is no one left to tell.
 // Never inlined into `connection_loop`: see `handshake::accept`.
 #[inline(never)]
-pub(super) fn read_loop(accepted: Accepted<'_>, id: ConnId, context: &WsContext) {
+pub(super) fn read_loop(accepted: Accepted, id: ConnId, context: &WsContext) {
     // `_held` keeps the connection's places under the caps until you return.
     let Accepted {
         mut ws,
