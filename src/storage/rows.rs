@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use rusqlite::{params, Connection, Row, Transaction};
+use rusqlite::{params, Connection, Row};
 
 use super::SessionChange;
 use crate::protocol::ChatMessage;
@@ -65,7 +65,7 @@ fn message_from_row(room: &Arc<str>, row: &Row) -> rusqlite::Result<ChatMessage>
 /// third of the cost of storing a message in small rooms, where nearly
 /// every message is its room's only one in its pass.
 pub(super) fn insert_messages(
-    tx: &Transaction,
+    tx: &Connection,
     messages: &[(String, ChatMessage)],
 ) -> rusqlite::Result<()> {
     let mut insert = tx.prepare_cached(INSERT_MESSAGE)?;
@@ -102,7 +102,7 @@ pub(super) const RAISE_FLOORS: &str = "UPDATE rooms SET next_id = max(next_id, c
          (SELECT max(id) + 1 FROM messages WHERE messages.room = rooms.key), 1))";
 
 /// Save and forget sessions, in the order they happened.
-pub(super) fn change_sessions(tx: &Transaction, changes: &[SessionChange]) -> rusqlite::Result<()> {
+pub(super) fn change_sessions(tx: &Connection, changes: &[SessionChange]) -> rusqlite::Result<()> {
     for change in changes {
         match change {
             SessionChange::Save {

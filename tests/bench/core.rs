@@ -1,0 +1,112 @@
+//! What one chat message costs natter's own code, in nanoseconds, with no
+//! sockets: parsing and validating the client's frame (a reader thread's
+//! work), encoding the frame every member gets, and storing it (the hub's, or
+//! with a database file the writer thread's).
+//!
+//! `cargo bench --bench core` (and `make bench`) prints one line per step.
+//! Under `cargo test` it runs each step a few times only, so the suite
+//! proves that the benchmark works without timing anything.
+//!
+//! The figures are medians of several rounds, each round timing many
+//! repetitions, so one scheduling hiccup on a shared machine moves a round,
+//! not the median. The README's performance section quotes them.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Instant;
+
+use natter::protocol::{self, ChatMessage, Reply};
+use natter::storage::{Batch, Sqlite, Store};
+
+/// Rounds per step; the median is reported.
+const ROUNDS: usize = 7;
+
+/// A message as the page sends it: 64 characters of text, a client id.
+const FRAME: &str = r#"{"type":"message","room":"Lobby","text":"Hello everyone, this is a message of sixty-four characters!!!!","client_id":"c-1733101234567-42"}"#;
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test` does not.
+    let measure = std::env::args().any(|a| a == "--bench");
+    let reps = if measure { 20_000 } else { 10 };
+    let rounds = if measure { ROUNDS } else { 1 };
+    println!("core costs per message (median of {rounds} rounds of {reps}):");
+
+    report("parse + validate a message frame", rounds, reps, || {
+        black_box(protocol::parse_request(black_box(FRAME)).expect("a valid frame"));
+    });
+
+    let message = sample(1);
+    report("encode the frame members get", rounds, reps, || {
+        black_box(protocol::encode(&Reply::Message(black_box(&message))));
+    });
+
+    let mut memory = Sqlite::open(":memory:", None).expect("an in-memory database opens");
+    for (what, per_commit) in [("alone in its commit", 1), ("in a commit of 10", 10)] {
+        let mut next = 1;
+        let label = format!("store in memory, {what}");
+        report(&label, rounds, reps / per_commit, || {
+            next = store(&mut memory, next, per_commit);
+        });
+        println!(
+            "{:>44}  (the figure above is per commit of {per_commit})",
+            ""
+        );
+    }
+
+    let dir = std::env::temp_dir().join(format!("natter-core-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary folder");
+    let path = dir.join("bench.db");
+    let mut file =
+        Sqlite::open(path.to_str().expect("a UTF-8 path"), None).expect("a database file opens");
+    let mut next = 1;
+    report(
+        "store in a file (WAL), alone in its commit",
+        rounds,
+        reps,
+        || {
+            next = store(&mut file, next, 1);
+        },
+    );
+    drop(file);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Message `id` of room "Lobby".
+fn sample(id: u64) -> ChatMessage {
+    ChatMessage {
+        room: Arc::from("Lobby"),
+        id,
+        user: Arc::from("alice"),
+        text: "Hello everyone, this is a message of sixty-four characters!!!!".into(),
+        ts: 1_733_101_234_567 + id,
+        client_id: Some(format!("c-{id}")),
+    }
+}
+
+/// Commit `count` messages from id `next` on in one batch; the next free id.
+fn store(store: &mut Sqlite, next: u64, count: usize) -> u64 {
+    let messages = (0..count as u64)
+        .map(|i| ("lobby".to_string(), sample(next + i)))
+        .collect();
+    let batch = Batch {
+        messages,
+        ..Batch::default()
+    };
+    store.commit(&batch).expect("the commit succeeds");
+    next + count as u64
+}
+
+/// Time `step` `reps` times per round, and print the median per call.
+fn report(what: &str, rounds: usize, reps: usize, mut step: impl FnMut()) {
+    let mut per_call: Vec<f64> = (0..rounds)
+        .map(|_| {
+            let started = Instant::now();
+            for _ in 0..reps {
+                step();
+            }
+            started.elapsed().as_nanos() as f64 / reps as f64
+        })
+        .collect();
+    per_call.sort_by(f64::total_cmp);
+    println!("{what:>44}: {:>8.0} ns", per_call[rounds / 2]);
+}
