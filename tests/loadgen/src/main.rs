@@ -50,6 +50,10 @@
 //!   the generator itself (`/proc/self/stat`) over the measured window, in
 //!   percent of one core. Both run on the same machine: when the two add up to
 //!   all its cores, the machine, not necessarily the server, is the limit.
+//! - **CPU per delivery** (`srv s/M`): the server's CPU seconds over the
+//!   measured window (sending and draining) per million deliveries in it. A
+//!   server can keep up at a rate and still cost twice as much per message;
+//!   this shows it, and it compares across rates where a percentage does not.
 //! - **Steal**: on a virtual machine, the time the host ran something else
 //!   while our cores had work (`/proc/stat`). A stolen core stalls whichever
 //!   thread it was running, so steal turns straight into tail latency. A
@@ -189,6 +193,7 @@ fn run(chosen: &[&str], server: Option<String>) -> Result<bool, Error> {
          other = everything else on the machine, steal = time the host took from this \
          (virtual) machine"
     );
+    println!("srv s/M = server CPU seconds per million deliveries, while measuring");
     if cfg!(debug_assertions) {
         println!("WARNING: this is a debug build; build with --release for real numbers");
     }
@@ -242,6 +247,8 @@ pub struct Row {
     server_cpu: String,
     generator_cpu: String,
     other_cpu: String,
+    /// Server CPU seconds per million deliveries.
+    cpu_per_million: String,
     /// The host's steal in % of a core, when the row measured CPU: shown, and
     /// used to choose between attempts.
     stolen: Option<f64>,
@@ -264,6 +271,7 @@ impl Row {
             server_cpu: dash(),
             generator_cpu: dash(),
             other_cpu: dash(),
+            cpu_per_million: dash(),
             stolen: None,
             notes: Vec::new(),
         }
@@ -280,6 +288,10 @@ impl Row {
         row.p999 = millis(report.p999);
         row.max = millis(report.max);
         row.set_cpu(report.cpu);
+        if report.delivered > 0 {
+            let per_million = report.cpu.server_seconds / report.delivered as f64 * 1e6;
+            row.cpu_per_million = format!("{per_million:.2}");
+        }
         row
     }
 
@@ -304,7 +316,8 @@ impl Row {
 
     fn header() -> String {
         format!(
-            "{:<12} {:>7} {:>7} {:>10} {:>7} {:>8} {:>8} {:>8} {:>8} {:>5} {:>5} {:>5} {:>5}  notes",
+            "{:<12} {:>7} {:>7} {:>10} {:>7} {:>8} {:>8} {:>8} {:>8} {:>5} {:>5} {:>5} {:>5} {:>7}  \
+             notes",
             "scenario",
             "clients",
             "sent/s",
@@ -317,13 +330,14 @@ impl Row {
             "srv",
             "gen",
             "other",
-            "steal"
+            "steal",
+            "srv s/M"
         )
     }
 
     fn line(&self) -> String {
         format!(
-            "{:<12} {:>7} {:>7} {:>10} {:>7} {:>8} {:>8} {:>8} {:>8} {:>5} {:>5} {:>5} {:>5}  {}",
+            "{:<12} {:>7} {:>7} {:>10} {:>7} {:>8} {:>8} {:>8} {:>8} {:>5} {:>5} {:>5} {:>5} {:>7}  {}",
             self.scenario,
             self.clients,
             self.sent_rate,
@@ -338,6 +352,7 @@ impl Row {
             self.other_cpu,
             self.stolen
                 .map_or("-".to_string(), |steal| format!("{steal:.1}%")),
+            self.cpu_per_million,
             self.notes.join("; ")
         )
     }

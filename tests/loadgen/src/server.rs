@@ -316,6 +316,9 @@ pub struct CpuUse {
     /// a shared virtual machine this, more than anything, decides the tail
     /// latencies: a stolen core stalls whatever thread was on it.
     pub steal: f64,
+    /// The server's CPU time in the window, in seconds (user plus system):
+    /// what a delivery costs it, once divided by the deliveries.
+    pub server_seconds: f64,
 }
 
 impl CpuMeter {
@@ -341,6 +344,7 @@ impl CpuMeter {
             generator: percent(generator),
             other: percent(busy.saturating_sub(server + generator)),
             steal: percent(machine.steal.saturating_sub(self.machine.steal)),
+            server_seconds: server as f64 / ticks_per_second() as f64,
         }
     }
 }
