@@ -61,6 +61,23 @@
 //!   again on a fresh server (three runs at most), and the row shows the run
 //!   the host disturbed least: chosen by steal, never by its results.
 //!
+//! # Fixed-rate steps
+//!
+//! `small-rooms` (100 rooms of 10, one sender each) and `big-room` (1,000
+//! clients, 10 senders) hold one crowd on one server and step it through
+//! three offered rates, a row per step: 1 s of unmeasured warm-up, 8 s
+//! measured, then the drain. The same deliveries per second cost a server
+//! differently spread over many small rooms than fanned out in one big one,
+//! and a few fixed rates compare across servers and commits where a ramp's
+//! breaking point does not.
+//!
+//! A step that loses deliveries still gets its row; after one that loses more
+//! than 5% of them, the higher rates get a row saying they were skipped: the
+//! server is past its limit, and more load would only measure a backlog.
+//!
+//! Steal does not rerun these: a rerun would repeat every step. The steal
+//! column and its note say which steps the host disturbed.
+//!
 //! Every scenario stops by itself, and all traffic goes to 127.0.0.1.
 
 #![forbid(unsafe_code)]
@@ -88,12 +105,17 @@ usage: natter-bench [--scenario NAME|all] [--server PATH]
   --scenario NAME   one of: fanout-100, fanout-100-mem, fanout-1000,
                     fanout-1000-mem, ramp-1000, ramp-1000-mem, idle (both
                     idle-2000 and idle-10000), idle-2000, idle-10000,
-                    many-rooms, cold-start; or all (the default). A traffic
+                    many-rooms, small-rooms, small-rooms-mem, big-room,
+                    big-room-mem, cold-start; or all (the default). A traffic
                     scenario disturbed by the host (steal) runs again, up
                     to three times. Servers store history
                     in a database file in a temporary folder, as natter does
                     by default; the -mem scenarios run with --db :memory:, to
                     show what storage costs.
+                    small-rooms (100 rooms of 10, one sender each: 2,000,
+                    10,000 and 20,000 msgs/s) and big-room (1,000 clients,
+                    10 senders: 200, 1,000 and 2,000 msgs/s) step one crowd
+                    through fixed rates, a row per step.
   --server PATH     the natter binary to start (default: the natter next
                     to this executable; `make bench` builds both)
   -h, --help        show this help
@@ -101,7 +123,7 @@ usage: natter-bench [--scenario NAME|all] [--server PATH]
 Each scenario starts a fresh server on free ports of 127.0.0.1. Progress goes
 to stderr; the table goes to stdout.";
 
-const SCENARIOS: [&str; 10] = [
+const SCENARIOS: [&str; 14] = [
     "fanout-100",
     "fanout-100-mem",
     "fanout-1000",
@@ -111,6 +133,10 @@ const SCENARIOS: [&str; 10] = [
     "idle-2000",
     "idle-10000",
     "many-rooms",
+    "small-rooms",
+    "small-rooms-mem",
+    "big-room",
+    "big-room-mem",
     "cold-start",
 ];
 
@@ -203,25 +229,37 @@ fn run(chosen: &[&str], server: Option<String>) -> Result<bool, Error> {
     let mut all_ran = true;
     for &name in chosen {
         let result = match name {
-            "fanout-100" | "fanout-100-mem" => scenarios::fanout(&bench, name, 100, 1000.0),
-            "fanout-1000" | "fanout-1000-mem" => scenarios::fanout(&bench, name, 1000, 100.0),
-            "ramp-1000" | "ramp-1000-mem" => scenarios::ramp(&bench, name),
-            "idle-2000" => scenarios::idle(&bench, 2000),
-            "idle-10000" => scenarios::idle(&bench, 10_000),
-            "many-rooms" => scenarios::many_rooms(&bench),
-            "cold-start" => scenarios::cold_start(&bench),
+            // A row per step, each printed as it is done.
+            "small-rooms" | "small-rooms-mem" | "big-room" | "big-room-mem" => {
+                scenarios::fixed_rate(&bench, name, print)
+            }
+            "fanout-100" | "fanout-100-mem" => {
+                scenarios::fanout(&bench, name, 100, 1000.0).map(print)
+            }
+            "fanout-1000" | "fanout-1000-mem" => {
+                scenarios::fanout(&bench, name, 1000, 100.0).map(print)
+            }
+            "ramp-1000" | "ramp-1000-mem" => scenarios::ramp(&bench, name).map(print),
+            "idle-2000" => scenarios::idle(&bench, 2000).map(print),
+            "idle-10000" => scenarios::idle(&bench, 10_000).map(print),
+            "many-rooms" => scenarios::many_rooms(&bench).map(print),
+            "cold-start" => scenarios::cold_start(&bench).map(print),
             other => Err(format!("no scenario {other}").into()),
         };
-        let row = result.unwrap_or_else(|err| {
+        if let Err(err) = result {
             all_ran = false;
             let mut row = Row::new(name, 0);
             row.notes.push(format!("DID NOT RUN: {err}"));
-            row
-        });
-        println!("{}", row.line());
+            print(row);
+        }
     }
     let _ = std::fs::remove_dir_all(&bench.scratch);
     Ok(all_ran)
+}
+
+/// Print a row of the table as soon as it is done.
+fn print(row: Row) {
+    println!("{}", row.line());
 }
 
 /// Above this much CPU used by other processes during a measurement (in % of
@@ -232,6 +270,10 @@ const BUSY_MACHINE_PERCENT: f64 = 20.0;
 /// Measured here: 1% of steal left fanout-100's p99 near 2 ms, 4% made it
 /// 15 ms, 24% made it 70 ms.
 const BUSY_HOST_PERCENT: f64 = 2.0;
+
+/// The scenario column's width: the longest name, a fixed-rate step's
+/// (`small-rooms-mem @ 20,000/s`).
+const SCENARIO_WIDTH: usize = 26;
 
 /// One line of the table. Cells that do not apply stay `-`.
 pub struct Row {
@@ -316,8 +358,8 @@ impl Row {
 
     fn header() -> String {
         format!(
-            "{:<12} {:>7} {:>7} {:>10} {:>7} {:>8} {:>8} {:>8} {:>8} {:>5} {:>5} {:>5} {:>5} {:>7}  \
-             notes",
+            "{:<SCENARIO_WIDTH$} {:>7} {:>7} {:>10} {:>7} {:>8} {:>8} {:>8} {:>8} {:>5} {:>5} {:>5} \
+             {:>5} {:>7}  notes",
             "scenario",
             "clients",
             "sent/s",
@@ -337,7 +379,8 @@ impl Row {
 
     fn line(&self) -> String {
         format!(
-            "{:<12} {:>7} {:>7} {:>10} {:>7} {:>8} {:>8} {:>8} {:>8} {:>5} {:>5} {:>5} {:>5} {:>7}  {}",
+            "{:<SCENARIO_WIDTH$} {:>7} {:>7} {:>10} {:>7} {:>8} {:>8} {:>8} {:>8} {:>5} {:>5} {:>5} \
+             {:>5} {:>7}  {}",
             self.scenario,
             self.clients,
             self.sent_rate,

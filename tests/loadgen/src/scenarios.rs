@@ -1,5 +1,6 @@
 //! The scenarios of issue 5, each against a fresh server, each ending with
-//! one [`Row`] of the table.
+//! one [`Row`] of the table; the fixed-rate ones (small-rooms, big-room) with
+//! a row per rate.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -59,6 +60,30 @@ const RAMP_ATTEMPTS: usize = 3;
 /// in all (ten per room per second).
 const MANY_ROOMS: usize = 200;
 const MANY_ROOMS_RATE: f64 = 2000.0;
+
+/// small-rooms: this many rooms of `SMALL_ROOM_SIZE`, one sender in each.
+/// Many rooms and small ones, as most chats are: each message costs the hub
+/// a room's work for ten deliveries, where big-room's pays for a thousand.
+const SMALL_ROOMS: usize = 100;
+const SMALL_ROOM_SIZE: usize = 10;
+/// small-rooms' offered rates, messages per second in all (each reaches the
+/// ten members of its room: 20k, 100k and 200k deliveries per second).
+const SMALL_ROOMS_RATES: [f64; 3] = [2000.0, 10_000.0, 20_000.0];
+
+/// big-room: this many clients in one room, `FANOUT_SENDERS` of them
+/// sending. The opposite of small-rooms: every message fans out to all.
+const BIG_ROOM: usize = 1000;
+/// big-room's offered rates, messages per second in all (200k, 1M and 2M
+/// deliveries per second).
+const BIG_ROOM_RATES: [f64; 3] = [200.0, 1000.0, 2000.0];
+
+/// How long each fixed-rate step measures, after its `WARM_UP`.
+const STEP_MEASURED: Duration = Duration::from_secs(8);
+
+/// After a fixed-rate step that loses more than this share of its
+/// deliveries, the higher rates are skipped: the server is past its limit,
+/// and more load would only measure the backlog of the step before.
+const SKIP_ABOVE_LOSS: f64 = 0.05;
 
 /// How many times a traffic scenario may run while the host keeps stealing
 /// time (see `least_disturbed`).
@@ -413,4 +438,93 @@ fn healthy(web: SocketAddr) -> bool {
         Ok(&status == b"HTTP/1.1 200")
     };
     check().unwrap_or(false)
+}
+
+/// small-rooms and big-room (and their `-mem` twins): one server, one crowd,
+/// stepped through the scenario's fixed rates. Each step warms up for
+/// `WARM_UP` (unmeasured), measures for `STEP_MEASURED` and drains, and
+/// `emit` gets its row at once.
+pub fn fixed_rate(bench: &Bench, name: &str, mut emit: impl FnMut(Row)) -> Result<(), Error> {
+    let (plan, rates): (Plan, &[f64]) = match name.trim_end_matches("-mem") {
+        "small-rooms" => (
+            Plan {
+                rooms: SMALL_ROOMS,
+                per_room: SMALL_ROOM_SIZE,
+                senders_per_room: 1,
+                receive: true,
+                phases: 2 * SMALL_ROOMS_RATES.len(),
+            },
+            &SMALL_ROOMS_RATES,
+        ),
+        "big-room" => (
+            Plan {
+                rooms: 1,
+                per_room: BIG_ROOM,
+                senders_per_room: FANOUT_SENDERS,
+                receive: true,
+                phases: 2 * BIG_ROOM_RATES.len(),
+            },
+            &BIG_ROOM_RATES,
+        ),
+        _ => return Err(format!("no fixed-rate scenario {name}").into()),
+    };
+    let mut server = start_server(bench, name)?;
+    let mut crowd = gather(&server, name, plan, bench);
+    // Why the remaining rates are skipped, once a step says they must be.
+    let mut skip: Option<String> = None;
+    for (step, &rate) in rates.iter().enumerate() {
+        let label = format!("{name} @ {}/s", crate::thousands(rate));
+        if let Some(why) = &skip {
+            let mut row = Row::new(&label, crowd.joined);
+            row.notes.push(format!("SKIPPED: {why}"));
+            emit(row);
+            continue;
+        }
+        crowd.run_phase(2 * step, rate, WARM_UP);
+        eprintln!(
+            "bench: {label}: {rate} msgs/s for {} s",
+            STEP_MEASURED.as_secs()
+        );
+        let report = crowd.run_phase(2 * step + 1, rate, STEP_MEASURED);
+        eprintln!(
+            "bench: {label}: {:.0} deliveries/s, p99 {}, lost {}, host steal {:.0}%",
+            report.deliveries_per_second,
+            crate::millis(report.p99),
+            report.lost(),
+            report.cpu.steal
+        );
+
+        let mut row = Row::traffic(&label, crowd.joined, &report);
+        if step == 0 {
+            row.notes.push(crowd.setup_note());
+            row.notes.extend(fd_limit_note(bench, crowd.joined));
+        }
+        let loss = report.lost() as f64 / report.expected.max(1) as f64;
+        if report.lost() > 0 {
+            row.notes.insert(0, format!("LOST {:.1}%", loss * 100.0));
+        }
+        traffic_notes(&mut row, &report, &crowd, &server);
+        let exited = server.exited();
+        if exited {
+            row.notes.push("THE SERVER EXITED".to_string());
+        }
+        emit(row);
+
+        skip = if exited {
+            Some("the server exited".to_string())
+        } else if report.send_error.is_some() {
+            Some(format!("sending failed at {}/s", crate::thousands(rate)))
+        } else if loss > SKIP_ABOVE_LOSS {
+            Some(format!(
+                "the {}/s step lost {:.1}% of its deliveries (more than {:.0}%)",
+                crate::thousands(rate),
+                loss * 100.0,
+                SKIP_ABOVE_LOSS * 100.0
+            ))
+        } else {
+            None
+        };
+    }
+    crowd.finish();
+    Ok(())
 }
