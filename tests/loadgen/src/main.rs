@@ -69,7 +69,13 @@
 //! measured, then the drain. The same deliveries per second cost a server
 //! differently spread over many small rooms than fanned out in one big one,
 //! and a few fixed rates compare across servers and commits where a ramp's
-//! breaking point does not.
+//! breaking point does not. Their rows add **the hub's own figures**, from
+//! natter's `--metrics` (`metrics.rs`): the p99 and longest of the hub's pass
+//! (every client waits for the pass in progress) and the p99 of an event's
+//! wait for the hub, over the measured window, to their histogram bucket's
+//! upper bound. Beside the client latency they tell the hub's share of it from
+//! the sockets' and the generator's. A server without `--metrics` shows `-`
+//! there.
 //!
 //! A step that loses deliveries still gets its row; after one that loses more
 //! than 5% of them, the higher rates get a row saying they were skipped: the
@@ -84,6 +90,7 @@
 
 mod client;
 mod crowd;
+mod metrics;
 mod scenarios;
 mod server;
 mod stats;
@@ -115,7 +122,8 @@ usage: natter-bench [--scenario NAME|all] [--server PATH]
                     small-rooms (100 rooms of 10, one sender each: 2,000,
                     10,000 and 20,000 msgs/s) and big-room (1,000 clients,
                     10 senders: 200, 1,000 and 2,000 msgs/s) step one crowd
-                    through fixed rates, a row per step.
+                    through fixed rates, a row per step (never rerun),
+                    with the hub's figures from the server's --metrics.
   --server PATH     the natter binary to start (default: the natter next
                     to this executable; `make bench` builds both)
   -h, --help        show this help
@@ -192,8 +200,10 @@ fn run(chosen: &[&str], server: Option<String>) -> Result<bool, Error> {
     };
     let scratch = std::env::temp_dir().join(format!("natter-bench-{}", std::process::id()));
     std::fs::create_dir_all(&scratch)?;
+    let help = server::help(&binary)?;
     let bench = Bench {
-        flags: server::unlimited_flags(&binary)?,
+        flags: server::unlimited_flags(&help),
+        metrics: help.contains(server::METRICS_FLAG),
         binary,
         start: Instant::now(),
         scratch,
@@ -219,7 +229,17 @@ fn run(chosen: &[&str], server: Option<String>) -> Result<bool, Error> {
          other = everything else on the machine, steal = time the host took from this \
          (virtual) machine"
     );
-    println!("srv s/M = server CPU seconds per million deliveries, while measuring");
+    println!(
+        "srv s/M = server CPU seconds per million deliveries, while measuring; in the \
+         fixed-rate steps (small-rooms, big-room), pass p99/max = the hub's pass and wait \
+         p99 = an event's wait for the hub, from the server's --metrics over the measured \
+         window, as the upper bound of their bucket{}",
+        if bench.metrics {
+            ""
+        } else {
+            " (this server has no --metrics: -)"
+        }
+    );
     if cfg!(debug_assertions) {
         println!("WARNING: this is a debug build; build with --release for real numbers");
     }
@@ -289,8 +309,13 @@ pub struct Row {
     server_cpu: String,
     generator_cpu: String,
     other_cpu: String,
-    /// Server CPU seconds per million deliveries.
+    /// Server CPU seconds per million deliveries (every traffic row).
     cpu_per_million: String,
+    /// The hub's pass, p99 and longest, and an event's wait for the hub, p99,
+    /// from the server's `--metrics` (fixed-rate steps).
+    pass_p99: String,
+    pass_max: String,
+    wait_p99: String,
     /// The host's steal in % of a core, when the row measured CPU: shown, and
     /// used to choose between attempts.
     stolen: Option<f64>,
@@ -314,6 +339,9 @@ impl Row {
             generator_cpu: dash(),
             other_cpu: dash(),
             cpu_per_million: dash(),
+            pass_p99: dash(),
+            pass_max: dash(),
+            wait_p99: dash(),
             stolen: None,
             notes: Vec::new(),
         }
@@ -359,7 +387,7 @@ impl Row {
     fn header() -> String {
         format!(
             "{:<SCENARIO_WIDTH$} {:>7} {:>7} {:>10} {:>7} {:>8} {:>8} {:>8} {:>8} {:>5} {:>5} {:>5} \
-             {:>5} {:>7}  notes",
+             {:>5} {:>7} {:>8} {:>8} {:>8}  notes",
             "scenario",
             "clients",
             "sent/s",
@@ -373,14 +401,17 @@ impl Row {
             "gen",
             "other",
             "steal",
-            "srv s/M"
+            "srv s/M",
+            "pass p99",
+            "pass max",
+            "wait p99"
         )
     }
 
     fn line(&self) -> String {
         format!(
             "{:<SCENARIO_WIDTH$} {:>7} {:>7} {:>10} {:>7} {:>8} {:>8} {:>8} {:>8} {:>5} {:>5} {:>5} \
-             {:>5} {:>7}  {}",
+             {:>5} {:>7} {:>8} {:>8} {:>8}  {}",
             self.scenario,
             self.clients,
             self.sent_rate,
@@ -396,6 +427,9 @@ impl Row {
             self.stolen
                 .map_or("-".to_string(), |steal| format!("{steal:.1}%")),
             self.cpu_per_million,
+            self.pass_p99,
+            self.pass_max,
+            self.wait_p99,
             self.notes.join("; ")
         )
     }

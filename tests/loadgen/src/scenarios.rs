@@ -9,6 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::crowd::{Crowd, PhaseReport, Plan};
+use crate::metrics::{self, Scrape};
 use crate::server::{self, CpuMeter, ServerProcess};
 use crate::Error;
 use crate::Row;
@@ -18,6 +19,9 @@ pub struct Bench {
     pub binary: PathBuf,
     /// Flags that lift per-address limits, when the server has them.
     pub flags: Vec<String>,
+    /// Whether the server lists `--metrics` in its `--help` (older ones do
+    /// not: the fixed-rate steps then show no hub figures).
+    pub metrics: bool,
     /// Time zero for message timestamps.
     pub start: Instant,
     /// A temporary folder for the servers' database files, removed at the end.
@@ -84,6 +88,10 @@ const STEP_MEASURED: Duration = Duration::from_secs(8);
 /// deliveries, the higher rates are skipped: the server is past its limit,
 /// and more load would only measure the backlog of the step before.
 const SKIP_ABOVE_LOSS: f64 = 0.05;
+
+/// Where the fixed-rate servers serve their metrics: a free port of the
+/// loopback, printed by the server like its other ports.
+const METRICS_ADDR: &str = "127.0.0.1:0";
 
 /// How many times a traffic scenario may run while the host keeps stealing
 /// time (see `least_disturbed`).
@@ -443,7 +451,8 @@ fn healthy(web: SocketAddr) -> bool {
 /// small-rooms and big-room (and their `-mem` twins): one server, one crowd,
 /// stepped through the scenario's fixed rates. Each step warms up for
 /// `WARM_UP` (unmeasured), measures for `STEP_MEASURED` and drains, and
-/// `emit` gets its row at once.
+/// `emit` gets its row at once. The server's metrics are scraped around each
+/// measured window for the hub's figures.
 pub fn fixed_rate(bench: &Bench, name: &str, mut emit: impl FnMut(Row)) -> Result<(), Error> {
     let (plan, rates): (Plan, &[f64]) = match name.trim_end_matches("-mem") {
         "small-rooms" => (
@@ -468,7 +477,7 @@ pub fn fixed_rate(bench: &Bench, name: &str, mut emit: impl FnMut(Row)) -> Resul
         ),
         _ => return Err(format!("no fixed-rate scenario {name}").into()),
     };
-    let mut server = start_server(bench, name)?;
+    let (mut server, metrics_note) = start_with_metrics(bench, name)?;
     let mut crowd = gather(&server, name, plan, bench);
     // Why the remaining rates are skipped, once a step says they must be.
     let mut skip: Option<String> = None;
@@ -485,7 +494,9 @@ pub fn fixed_rate(bench: &Bench, name: &str, mut emit: impl FnMut(Row)) -> Resul
             "bench: {label}: {rate} msgs/s for {} s",
             STEP_MEASURED.as_secs()
         );
+        let before = server.metrics.map(metrics::scrape);
         let report = crowd.run_phase(2 * step + 1, rate, STEP_MEASURED);
+        let after = server.metrics.map(metrics::scrape);
         eprintln!(
             "bench: {label}: {:.0} deliveries/s, p99 {}, lost {}, host steal {:.0}%",
             report.deliveries_per_second,
@@ -497,7 +508,15 @@ pub fn fixed_rate(bench: &Bench, name: &str, mut emit: impl FnMut(Row)) -> Resul
         let mut row = Row::traffic(&label, crowd.joined, &report);
         if step == 0 {
             row.notes.push(crowd.setup_note());
+            row.notes.extend(metrics_note.clone());
             row.notes.extend(fd_limit_note(bench, crowd.joined));
+        }
+        match (before, after) {
+            (Some(Ok(before)), Some(Ok(after))) => hub_figures(&mut row, &before, &after),
+            (Some(Err(err)), _) | (_, Some(Err(err))) => {
+                row.notes.push(format!("metrics scrape failed: {err}"));
+            }
+            _ => {}
         }
         let loss = report.lost() as f64 / report.expected.max(1) as f64;
         if report.lost() > 0 {
@@ -527,4 +546,76 @@ pub fn fixed_rate(bench: &Bench, name: &str, mut emit: impl FnMut(Row)) -> Resul
     }
     crowd.finish();
     Ok(())
+}
+
+/// Start a server for `name` with a metrics listener, if it has `--metrics`;
+/// without one if it has not, or refuses the flag. The note, if any, says why
+/// the hub's columns will stay `-`.
+fn start_with_metrics(bench: &Bench, name: &str) -> Result<(ServerProcess, Option<String>), Error> {
+    if !bench.metrics {
+        let server = start_server(bench, name)?;
+        let note = "this server has no --metrics: no hub figures".to_string();
+        return Ok((server, Some(note)));
+    }
+    let mut flags = server_flags(bench, name);
+    flags.extend([server::METRICS_FLAG.to_string(), METRICS_ADDR.to_string()]);
+    eprintln!(
+        "bench: {name}: starting {} {} {METRICS_ADDR}",
+        bench.binary.display(),
+        server::METRICS_FLAG
+    );
+    match ServerProcess::start(&bench.binary, &flags) {
+        Ok(server) if server.metrics.is_some() => Ok((server, None)),
+        Ok(server) => {
+            let note = "the server printed no metrics line: no hub figures".to_string();
+            Ok((server, Some(note)))
+        }
+        Err(err) => {
+            eprintln!("bench: {name}: the server did not start with --metrics ({err})");
+            let server = start_server(bench, name)?;
+            let note = format!("the server refused --metrics ({err}): no hub figures");
+            Ok((server, Some(note)))
+        }
+    }
+}
+
+/// The hub's columns for a measured window, from scrapes before and after
+/// it, and a note with what the columns leave out: how many passes, the
+/// longest wait, the storage commits, and the exact longest pass when the
+/// window set a new one (the since-start `_max` gauge then belongs to it).
+fn hub_figures(row: &mut Row, before: &Scrape, after: &Scrape) {
+    let window = |name: &str| metrics::window(before.get(name)?, after.get(name)?);
+    let pass = window(metrics::HUB_PASS);
+    let wait = window(metrics::EVENT_WAIT);
+    let commit = window(metrics::COMMIT);
+    let mut note = Vec::new();
+    if let Some(pass) = pass {
+        row.pass_p99 = pass.p99.to_string();
+        row.pass_max = pass.max.to_string();
+        note.push(format!("{} passes", crate::thousands(pass.count as f64)));
+        let since_start = after.get(metrics::HUB_PASS).and_then(|h| h.max);
+        match (pass.exact_max, since_start) {
+            (Some(exact), _) => note.push(format!("longest pass {}", seconds(exact))),
+            (None, Some(earlier)) => note.push(format!(
+                "longest pass since start {} (before this step)",
+                seconds(earlier)
+            )),
+            (None, None) => {}
+        }
+    }
+    if let Some(wait) = wait {
+        row.wait_p99 = wait.p99.to_string();
+        note.push(format!("wait max {}", wait.max));
+    }
+    if let Some(commit) = commit {
+        note.push(format!("commit p99 {} max {}", commit.p99, commit.max));
+    }
+    if !note.is_empty() {
+        row.notes.push(format!("hub: {}", note.join(", ")));
+    }
+}
+
+/// Seconds, as the table writes milliseconds.
+fn seconds(seconds: f64) -> String {
+    crate::millis((seconds * 1e9) as u64)
 }
