@@ -50,6 +50,10 @@
 //!   the generator itself (`/proc/self/stat`) over the measured window, in
 //!   percent of one core. Both run on the same machine: when the two add up to
 //!   all its cores, the machine, not necessarily the server, is the limit.
+//! - **CPU per delivery** (`srv s/M`): the server's CPU seconds over the
+//!   measured window (sending and draining) per million deliveries in it. A
+//!   server can keep up at a rate and still cost twice as much per message;
+//!   this shows it, and it compares across rates where a percentage does not.
 //! - **Steal**: on a virtual machine, the time the host ran something else
 //!   while our cores had work (`/proc/stat`). A stolen core stalls whichever
 //!   thread it was running, so steal turns straight into tail latency. A
@@ -57,12 +61,36 @@
 //!   again on a fresh server (three runs at most), and the row shows the run
 //!   the host disturbed least: chosen by steal, never by its results.
 //!
+//! # Fixed-rate steps
+//!
+//! `small-rooms` (100 rooms of 10, one sender each) and `big-room` (1,000
+//! clients, 10 senders) hold one crowd on one server and step it through
+//! three offered rates, a row per step: 1 s of unmeasured warm-up, 8 s
+//! measured, then the drain. The same deliveries per second cost a server
+//! differently spread over many small rooms than fanned out in one big one,
+//! and a few fixed rates compare across servers and commits where a ramp's
+//! breaking point does not. Their rows add **the hub's own figures**, from
+//! natter's `--metrics` (`metrics.rs`): the p99 and longest of the hub's pass
+//! (every client waits for the pass in progress) and the p99 of an event's
+//! wait for the hub, over the measured window, to their histogram bucket's
+//! upper bound. Beside the client latency they tell the hub's share of it from
+//! the sockets' and the generator's. A server without `--metrics` shows `-`
+//! there.
+//!
+//! A step that loses deliveries still gets its row; after one that loses more
+//! than 5% of them, the higher rates get a row saying they were skipped: the
+//! server is past its limit, and more load would only measure a backlog.
+//!
+//! Steal does not rerun these: a rerun would repeat every step. The steal
+//! column and its note say which steps the host disturbed.
+//!
 //! Every scenario stops by itself, and all traffic goes to 127.0.0.1.
 
 #![forbid(unsafe_code)]
 
 mod client;
 mod crowd;
+mod metrics;
 mod scenarios;
 mod server;
 mod stats;
@@ -84,12 +112,18 @@ usage: natter-bench [--scenario NAME|all] [--server PATH]
   --scenario NAME   one of: fanout-100, fanout-100-mem, fanout-1000,
                     fanout-1000-mem, ramp-1000, ramp-1000-mem, idle (both
                     idle-2000 and idle-10000), idle-2000, idle-10000,
-                    many-rooms, cold-start; or all (the default). A traffic
+                    many-rooms, small-rooms, small-rooms-mem, big-room,
+                    big-room-mem, cold-start; or all (the default). A traffic
                     scenario disturbed by the host (steal) runs again, up
                     to three times. Servers store history
                     in a database file in a temporary folder, as natter does
                     by default; the -mem scenarios run with --db :memory:, to
                     show what storage costs.
+                    small-rooms (100 rooms of 10, one sender each: 2,000,
+                    10,000 and 20,000 msgs/s) and big-room (1,000 clients,
+                    10 senders: 200, 1,000 and 2,000 msgs/s) step one crowd
+                    through fixed rates, a row per step (never rerun),
+                    with the hub's figures from the server's --metrics.
   --server PATH     the natter binary to start (default: the natter next
                     to this executable; `make bench` builds both)
   -h, --help        show this help
@@ -97,7 +131,7 @@ usage: natter-bench [--scenario NAME|all] [--server PATH]
 Each scenario starts a fresh server on free ports of 127.0.0.1. Progress goes
 to stderr; the table goes to stdout.";
 
-const SCENARIOS: [&str; 10] = [
+const SCENARIOS: [&str; 14] = [
     "fanout-100",
     "fanout-100-mem",
     "fanout-1000",
@@ -107,6 +141,10 @@ const SCENARIOS: [&str; 10] = [
     "idle-2000",
     "idle-10000",
     "many-rooms",
+    "small-rooms",
+    "small-rooms-mem",
+    "big-room",
+    "big-room-mem",
     "cold-start",
 ];
 
@@ -162,8 +200,10 @@ fn run(chosen: &[&str], server: Option<String>) -> Result<bool, Error> {
     };
     let scratch = std::env::temp_dir().join(format!("natter-bench-{}", std::process::id()));
     std::fs::create_dir_all(&scratch)?;
+    let help = server::help(&binary)?;
     let bench = Bench {
-        flags: server::unlimited_flags(&binary)?,
+        flags: server::unlimited_flags(&help),
+        metrics: help.contains(server::METRICS_FLAG),
         binary,
         start: Instant::now(),
         scratch,
@@ -189,6 +229,17 @@ fn run(chosen: &[&str], server: Option<String>) -> Result<bool, Error> {
          other = everything else on the machine, steal = time the host took from this \
          (virtual) machine"
     );
+    println!(
+        "srv s/M = server CPU seconds per million deliveries, while measuring; in the \
+         fixed-rate steps (small-rooms, big-room), pass p99/max = the hub's pass and wait \
+         p99 = an event's wait for the hub, from the server's --metrics over the measured \
+         window, as the upper bound of their bucket{}",
+        if bench.metrics {
+            ""
+        } else {
+            " (this server has no --metrics: -)"
+        }
+    );
     if cfg!(debug_assertions) {
         println!("WARNING: this is a debug build; build with --release for real numbers");
     }
@@ -198,25 +249,37 @@ fn run(chosen: &[&str], server: Option<String>) -> Result<bool, Error> {
     let mut all_ran = true;
     for &name in chosen {
         let result = match name {
-            "fanout-100" | "fanout-100-mem" => scenarios::fanout(&bench, name, 100, 1000.0),
-            "fanout-1000" | "fanout-1000-mem" => scenarios::fanout(&bench, name, 1000, 100.0),
-            "ramp-1000" | "ramp-1000-mem" => scenarios::ramp(&bench, name),
-            "idle-2000" => scenarios::idle(&bench, 2000),
-            "idle-10000" => scenarios::idle(&bench, 10_000),
-            "many-rooms" => scenarios::many_rooms(&bench),
-            "cold-start" => scenarios::cold_start(&bench),
+            // A row per step, each printed as it is done.
+            "small-rooms" | "small-rooms-mem" | "big-room" | "big-room-mem" => {
+                scenarios::fixed_rate(&bench, name, print)
+            }
+            "fanout-100" | "fanout-100-mem" => {
+                scenarios::fanout(&bench, name, 100, 1000.0).map(print)
+            }
+            "fanout-1000" | "fanout-1000-mem" => {
+                scenarios::fanout(&bench, name, 1000, 100.0).map(print)
+            }
+            "ramp-1000" | "ramp-1000-mem" => scenarios::ramp(&bench, name).map(print),
+            "idle-2000" => scenarios::idle(&bench, 2000).map(print),
+            "idle-10000" => scenarios::idle(&bench, 10_000).map(print),
+            "many-rooms" => scenarios::many_rooms(&bench).map(print),
+            "cold-start" => scenarios::cold_start(&bench).map(print),
             other => Err(format!("no scenario {other}").into()),
         };
-        let row = result.unwrap_or_else(|err| {
+        if let Err(err) = result {
             all_ran = false;
             let mut row = Row::new(name, 0);
             row.notes.push(format!("DID NOT RUN: {err}"));
-            row
-        });
-        println!("{}", row.line());
+            print(row);
+        }
     }
     let _ = std::fs::remove_dir_all(&bench.scratch);
     Ok(all_ran)
+}
+
+/// Print a row of the table as soon as it is done.
+fn print(row: Row) {
+    println!("{}", row.line());
 }
 
 /// Above this much CPU used by other processes during a measurement (in % of
@@ -227,6 +290,10 @@ const BUSY_MACHINE_PERCENT: f64 = 20.0;
 /// Measured here: 1% of steal left fanout-100's p99 near 2 ms, 4% made it
 /// 15 ms, 24% made it 70 ms.
 const BUSY_HOST_PERCENT: f64 = 2.0;
+
+/// The scenario column's width: the longest name, a fixed-rate step's
+/// (`small-rooms-mem @ 20,000/s`).
+const SCENARIO_WIDTH: usize = 26;
 
 /// One line of the table. Cells that do not apply stay `-`.
 pub struct Row {
@@ -242,6 +309,13 @@ pub struct Row {
     server_cpu: String,
     generator_cpu: String,
     other_cpu: String,
+    /// Server CPU seconds per million deliveries (every traffic row).
+    cpu_per_million: String,
+    /// The hub's pass, p99 and longest, and an event's wait for the hub, p99,
+    /// from the server's `--metrics` (fixed-rate steps).
+    pass_p99: String,
+    pass_max: String,
+    wait_p99: String,
     /// The host's steal in % of a core, when the row measured CPU: shown, and
     /// used to choose between attempts.
     stolen: Option<f64>,
@@ -264,6 +338,10 @@ impl Row {
             server_cpu: dash(),
             generator_cpu: dash(),
             other_cpu: dash(),
+            cpu_per_million: dash(),
+            pass_p99: dash(),
+            pass_max: dash(),
+            wait_p99: dash(),
             stolen: None,
             notes: Vec::new(),
         }
@@ -280,6 +358,10 @@ impl Row {
         row.p999 = millis(report.p999);
         row.max = millis(report.max);
         row.set_cpu(report.cpu);
+        if report.delivered > 0 {
+            let per_million = report.cpu.server_seconds / report.delivered as f64 * 1e6;
+            row.cpu_per_million = format!("{per_million:.2}");
+        }
         row
     }
 
@@ -304,7 +386,8 @@ impl Row {
 
     fn header() -> String {
         format!(
-            "{:<12} {:>7} {:>7} {:>10} {:>7} {:>8} {:>8} {:>8} {:>8} {:>5} {:>5} {:>5} {:>5}  notes",
+            "{:<SCENARIO_WIDTH$} {:>7} {:>7} {:>10} {:>7} {:>8} {:>8} {:>8} {:>8} {:>5} {:>5} {:>5} \
+             {:>5} {:>7} {:>8} {:>8} {:>8}  notes",
             "scenario",
             "clients",
             "sent/s",
@@ -317,13 +400,18 @@ impl Row {
             "srv",
             "gen",
             "other",
-            "steal"
+            "steal",
+            "srv s/M",
+            "pass p99",
+            "pass max",
+            "wait p99"
         )
     }
 
     fn line(&self) -> String {
         format!(
-            "{:<12} {:>7} {:>7} {:>10} {:>7} {:>8} {:>8} {:>8} {:>8} {:>5} {:>5} {:>5} {:>5}  {}",
+            "{:<SCENARIO_WIDTH$} {:>7} {:>7} {:>10} {:>7} {:>8} {:>8} {:>8} {:>8} {:>5} {:>5} {:>5} \
+             {:>5} {:>7} {:>8} {:>8} {:>8}  {}",
             self.scenario,
             self.clients,
             self.sent_rate,
@@ -338,6 +426,10 @@ impl Row {
             self.other_cpu,
             self.stolen
                 .map_or("-".to_string(), |steal| format!("{steal:.1}%")),
+            self.cpu_per_million,
+            self.pass_p99,
+            self.pass_max,
+            self.wait_p99,
             self.notes.join("; ")
         )
     }

@@ -1,5 +1,6 @@
 //! The scenarios of issue 5, each against a fresh server, each ending with
-//! one [`Row`] of the table.
+//! one [`Row`] of the table; the fixed-rate ones (small-rooms, big-room) with
+//! a row per rate.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -8,6 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::crowd::{Crowd, PhaseReport, Plan};
+use crate::metrics::{self, Scrape};
 use crate::server::{self, CpuMeter, ServerProcess};
 use crate::Error;
 use crate::Row;
@@ -17,6 +19,9 @@ pub struct Bench {
     pub binary: PathBuf,
     /// Flags that lift per-address limits, when the server has them.
     pub flags: Vec<String>,
+    /// Whether the server lists `--metrics` in its `--help` (older ones do
+    /// not: the fixed-rate steps then show no hub figures).
+    pub metrics: bool,
     /// Time zero for message timestamps.
     pub start: Instant,
     /// A temporary folder for the servers' database files, removed at the end.
@@ -59,6 +64,34 @@ const RAMP_ATTEMPTS: usize = 3;
 /// in all (ten per room per second).
 const MANY_ROOMS: usize = 200;
 const MANY_ROOMS_RATE: f64 = 2000.0;
+
+/// small-rooms: this many rooms of `SMALL_ROOM_SIZE`, one sender in each.
+/// Many rooms and small ones, as most chats are: each message costs the hub
+/// a room's work for ten deliveries, where big-room's pays for a thousand.
+const SMALL_ROOMS: usize = 100;
+const SMALL_ROOM_SIZE: usize = 10;
+/// small-rooms' offered rates, messages per second in all (each reaches the
+/// ten members of its room: 20k, 100k and 200k deliveries per second).
+const SMALL_ROOMS_RATES: [f64; 3] = [2000.0, 10_000.0, 20_000.0];
+
+/// big-room: this many clients in one room, `FANOUT_SENDERS` of them
+/// sending. The opposite of small-rooms: every message fans out to all.
+const BIG_ROOM: usize = 1000;
+/// big-room's offered rates, messages per second in all (200k, 1M and 2M
+/// deliveries per second).
+const BIG_ROOM_RATES: [f64; 3] = [200.0, 1000.0, 2000.0];
+
+/// How long each fixed-rate step measures, after its `WARM_UP`.
+const STEP_MEASURED: Duration = Duration::from_secs(8);
+
+/// After a fixed-rate step that loses more than this share of its
+/// deliveries, the higher rates are skipped: the server is past its limit,
+/// and more load would only measure the backlog of the step before.
+const SKIP_ABOVE_LOSS: f64 = 0.05;
+
+/// Where the fixed-rate servers serve their metrics: a free port of the
+/// loopback, printed by the server like its other ports.
+const METRICS_ADDR: &str = "127.0.0.1:0";
 
 /// How many times a traffic scenario may run while the host keeps stealing
 /// time (see `least_disturbed`).
@@ -413,4 +446,176 @@ fn healthy(web: SocketAddr) -> bool {
         Ok(&status == b"HTTP/1.1 200")
     };
     check().unwrap_or(false)
+}
+
+/// small-rooms and big-room (and their `-mem` twins): one server, one crowd,
+/// stepped through the scenario's fixed rates. Each step warms up for
+/// `WARM_UP` (unmeasured), measures for `STEP_MEASURED` and drains, and
+/// `emit` gets its row at once. The server's metrics are scraped around each
+/// measured window for the hub's figures.
+pub fn fixed_rate(bench: &Bench, name: &str, mut emit: impl FnMut(Row)) -> Result<(), Error> {
+    let (plan, rates): (Plan, &[f64]) = match name.trim_end_matches("-mem") {
+        "small-rooms" => (
+            Plan {
+                rooms: SMALL_ROOMS,
+                per_room: SMALL_ROOM_SIZE,
+                senders_per_room: 1,
+                receive: true,
+                phases: 2 * SMALL_ROOMS_RATES.len(),
+            },
+            &SMALL_ROOMS_RATES,
+        ),
+        "big-room" => (
+            Plan {
+                rooms: 1,
+                per_room: BIG_ROOM,
+                senders_per_room: FANOUT_SENDERS,
+                receive: true,
+                phases: 2 * BIG_ROOM_RATES.len(),
+            },
+            &BIG_ROOM_RATES,
+        ),
+        _ => return Err(format!("no fixed-rate scenario {name}").into()),
+    };
+    let (mut server, metrics_note) = start_with_metrics(bench, name)?;
+    let mut crowd = gather(&server, name, plan, bench);
+    // Why the remaining rates are skipped, once a step says they must be.
+    let mut skip: Option<String> = None;
+    for (step, &rate) in rates.iter().enumerate() {
+        let label = format!("{name} @ {}/s", crate::thousands(rate));
+        if let Some(why) = &skip {
+            let mut row = Row::new(&label, crowd.joined);
+            row.notes.push(format!("SKIPPED: {why}"));
+            emit(row);
+            continue;
+        }
+        crowd.run_phase(2 * step, rate, WARM_UP);
+        eprintln!(
+            "bench: {label}: {rate} msgs/s for {} s",
+            STEP_MEASURED.as_secs()
+        );
+        let before = server.metrics.map(metrics::scrape);
+        let report = crowd.run_phase(2 * step + 1, rate, STEP_MEASURED);
+        let after = server.metrics.map(metrics::scrape);
+        eprintln!(
+            "bench: {label}: {:.0} deliveries/s, p99 {}, lost {}, host steal {:.0}%",
+            report.deliveries_per_second,
+            crate::millis(report.p99),
+            report.lost(),
+            report.cpu.steal
+        );
+
+        let mut row = Row::traffic(&label, crowd.joined, &report);
+        if step == 0 {
+            row.notes.push(crowd.setup_note());
+            row.notes.extend(metrics_note.clone());
+            row.notes.extend(fd_limit_note(bench, crowd.joined));
+        }
+        match (before, after) {
+            (Some(Ok(before)), Some(Ok(after))) => hub_figures(&mut row, &before, &after),
+            (Some(Err(err)), _) | (_, Some(Err(err))) => {
+                row.notes.push(format!("metrics scrape failed: {err}"));
+            }
+            _ => {}
+        }
+        let loss = report.lost() as f64 / report.expected.max(1) as f64;
+        if report.lost() > 0 {
+            row.notes.insert(0, format!("LOST {:.1}%", loss * 100.0));
+        }
+        traffic_notes(&mut row, &report, &crowd, &server);
+        let exited = server.exited();
+        if exited {
+            row.notes.push("THE SERVER EXITED".to_string());
+        }
+        emit(row);
+
+        skip = if exited {
+            Some("the server exited".to_string())
+        } else if report.send_error.is_some() {
+            Some(format!("sending failed at {}/s", crate::thousands(rate)))
+        } else if loss > SKIP_ABOVE_LOSS {
+            Some(format!(
+                "the {}/s step lost {:.1}% of its deliveries (more than {:.0}%)",
+                crate::thousands(rate),
+                loss * 100.0,
+                SKIP_ABOVE_LOSS * 100.0
+            ))
+        } else {
+            None
+        };
+    }
+    crowd.finish();
+    Ok(())
+}
+
+/// Start a server for `name` with a metrics listener, if it has `--metrics`;
+/// without one if it has not, or refuses the flag. The note, if any, says why
+/// the hub's columns will stay `-`.
+fn start_with_metrics(bench: &Bench, name: &str) -> Result<(ServerProcess, Option<String>), Error> {
+    if !bench.metrics {
+        let server = start_server(bench, name)?;
+        let note = "this server has no --metrics: no hub figures".to_string();
+        return Ok((server, Some(note)));
+    }
+    let mut flags = server_flags(bench, name);
+    flags.extend([server::METRICS_FLAG.to_string(), METRICS_ADDR.to_string()]);
+    eprintln!(
+        "bench: {name}: starting {} {} {METRICS_ADDR}",
+        bench.binary.display(),
+        server::METRICS_FLAG
+    );
+    match ServerProcess::start(&bench.binary, &flags) {
+        Ok(server) if server.metrics.is_some() => Ok((server, None)),
+        Ok(server) => {
+            let note = "the server printed no metrics line: no hub figures".to_string();
+            Ok((server, Some(note)))
+        }
+        Err(err) => {
+            eprintln!("bench: {name}: the server did not start with --metrics ({err})");
+            let server = start_server(bench, name)?;
+            let note = format!("the server refused --metrics ({err}): no hub figures");
+            Ok((server, Some(note)))
+        }
+    }
+}
+
+/// The hub's columns for a measured window, from scrapes before and after
+/// it, and a note with what the columns leave out: how many passes, the
+/// longest wait, the storage commits, and the exact longest pass when the
+/// window set a new one (the since-start `_max` gauge then belongs to it).
+fn hub_figures(row: &mut Row, before: &Scrape, after: &Scrape) {
+    let window = |name: &str| metrics::window(before.get(name)?, after.get(name)?);
+    let pass = window(metrics::HUB_PASS);
+    let wait = window(metrics::EVENT_WAIT);
+    let commit = window(metrics::COMMIT);
+    let mut note = Vec::new();
+    if let Some(pass) = pass {
+        row.pass_p99 = pass.p99.to_string();
+        row.pass_max = pass.max.to_string();
+        note.push(format!("{} passes", crate::thousands(pass.count as f64)));
+        let since_start = after.get(metrics::HUB_PASS).and_then(|h| h.max);
+        match (pass.exact_max, since_start) {
+            (Some(exact), _) => note.push(format!("longest pass {}", seconds(exact))),
+            (None, Some(earlier)) => note.push(format!(
+                "longest pass since start {} (before this step)",
+                seconds(earlier)
+            )),
+            (None, None) => {}
+        }
+    }
+    if let Some(wait) = wait {
+        row.wait_p99 = wait.p99.to_string();
+        note.push(format!("wait max {}", wait.max));
+    }
+    if let Some(commit) = commit {
+        note.push(format!("commit p99 {} max {}", commit.p99, commit.max));
+    }
+    if !note.is_empty() {
+        row.notes.push(format!("hub: {}", note.join(", ")));
+    }
+}
+
+/// Seconds, as the table writes milliseconds.
+fn seconds(seconds: f64) -> String {
+    crate::millis((seconds * 1e9) as u64)
 }

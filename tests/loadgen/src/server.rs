@@ -3,6 +3,8 @@
 //! Every scenario starts its own server, so no scenario inherits another's
 //! rooms, sessions or memory. The server picks free ports (`--port 0`) and
 //! prints them on stdout; we read them from there, exactly as a person would.
+//! The same goes for its metrics listener, when a scenario asks for one
+//! (`--metrics 127.0.0.1:0`: see `metrics.rs`).
 //!
 //! # CPU accounting
 //!
@@ -13,6 +15,7 @@
 //! together cannot exceed 200%: a generator near its limit would show here.
 
 use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -31,6 +34,14 @@ const MAX_PRESENCE_INTERVAL: Duration = Duration::from_secs(2);
 /// How long a server may take to print its ports before we give up on it.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long to wait for the metrics line once the ports are printed. natter
+/// prints it right after them (`greet` in src/server.rs), so this is only for
+/// a server that took `--metrics` and says nothing of it.
+const METRICS_LINE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The flag that asks natter for a metrics listener (src/main.rs).
+pub const METRICS_FLAG: &str = "--metrics";
+
 /// Server stderr lines kept for the report (all of them are counted).
 const STDERR_KEPT: usize = 20;
 
@@ -39,6 +50,9 @@ pub struct ServerProcess {
     child: Child,
     pub pid: u32,
     pub endpoints: Endpoints,
+    /// Where `GET /metrics` is answered, if the server was started with
+    /// `--metrics` and said where.
+    pub metrics: Option<SocketAddr>,
     /// When `spawn` was called: the start of the cold-start clock.
     pub spawned: Instant,
     stderr: Arc<Mutex<StderrLog>>,
@@ -52,7 +66,7 @@ struct StderrLog {
 
 impl ServerProcess {
     /// Start `binary` on free ports with `flags`, and wait until it says where
-    /// it listens.
+    /// it listens (and, if `flags` ask for metrics, where those are).
     pub fn start(binary: &Path, flags: &[String]) -> Result<ServerProcess, Error> {
         let spawned = Instant::now();
         let mut child = Command::new(binary)
@@ -98,6 +112,7 @@ impl ServerProcess {
                 web: ([127, 0, 0, 1], 0).into(),
                 ws: ([127, 0, 0, 1], 0).into(),
             },
+            metrics: None,
             spawned,
             stderr,
         };
@@ -111,17 +126,23 @@ impl ServerProcess {
                     server.stderr_summary()
                 )
             })?;
-            // "natter is running: open http://127.0.0.1:PORT/"
-            if let Some(rest) = line.split("http://127.0.0.1:").nth(1) {
-                web = rest.trim_end_matches('/').parse::<u16>().ok();
-            }
-            // "(WebSocket listener on port N; Ctrl-C to stop)"
-            if let Some(rest) = line.split("WebSocket listener on port ").nth(1) {
-                ws = rest.split(';').next().and_then(|p| p.parse::<u16>().ok());
-            }
+            parse_ports(&line, &mut web, &mut ws);
         }
         server.endpoints.web.set_port(web.unwrap_or_default());
         server.endpoints.ws.set_port(ws.unwrap_or_default());
+        if flags.iter().any(|f| f == METRICS_FLAG) {
+            // The line comes right after the ports. If it never does (the
+            // server ignores the flag, or died), the scenario goes on
+            // without the server's figures.
+            let deadline = Instant::now() + METRICS_LINE_TIMEOUT;
+            while server.metrics.is_none() {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match first_lines.recv_timeout(left) {
+                    Ok(line) => server.metrics = parse_metrics_line(&line),
+                    Err(_) => break,
+                }
+            }
+        }
         Ok(server)
     }
 
@@ -145,6 +166,31 @@ impl ServerProcess {
     }
 }
 
+/// The ports in one line of the server's greeting, if it has them.
+fn parse_ports(line: &str, web: &mut Option<u16>, ws: &mut Option<u16>) {
+    // "metrics on http://127.0.0.1:PORT/metrics" is not the web port.
+    if parse_metrics_line(line).is_some() {
+        return;
+    }
+    // "natter is running: open http://127.0.0.1:PORT/"
+    if let Some(rest) = line.split("http://127.0.0.1:").nth(1) {
+        *web = rest.trim_end_matches('/').parse::<u16>().ok();
+    }
+    // "(WebSocket listener on port N; Ctrl-C to stop)"
+    if let Some(rest) = line.split("WebSocket listener on port ").nth(1) {
+        *ws = rest.split(';').next().and_then(|p| p.parse::<u16>().ok());
+    }
+}
+
+/// Where the metrics are, from "metrics on http://ADDR/metrics".
+fn parse_metrics_line(line: &str) -> Option<SocketAddr> {
+    line.trim()
+        .strip_prefix("metrics on http://")?
+        .strip_suffix("/metrics")?
+        .parse()
+        .ok()
+}
+
 impl Drop for ServerProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -156,13 +202,18 @@ impl Drop for ServerProcess {
 /// the bench's `--max-connections` and `--max-per-ip`.
 const MOST_CLIENTS: &str = "12000";
 
-/// The flags that lift the server's per-address limits, for the ones this
-/// server knows. Every bench client comes from 127.0.0.1, so a rate limit or a
-/// per-address cap would throttle the bench, not protect anyone. Older servers
-/// without the flags are asked by `--help`, so the bench works with both.
-pub fn unlimited_flags(binary: &Path) -> Result<Vec<String>, Error> {
+/// What the server says to `--help`: which flags it knows. Older servers lack
+/// some, so the bench asks rather than assumes, and works with both.
+pub fn help(binary: &Path) -> Result<String, Error> {
     let output = Command::new(binary).arg("--help").output()?;
-    let help = String::from_utf8_lossy(&output.stdout);
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// The flags that lift the server's per-address limits, for the ones this
+/// server knows (`help` is its `--help`). Every bench client comes from
+/// 127.0.0.1, so a rate limit or a per-address cap would throttle the bench,
+/// not protect anyone.
+pub fn unlimited_flags(help: &str) -> Vec<String> {
     let mut flags = Vec::new();
     for (flag, value) in [
         ("--rate-limit", "off"),
@@ -175,7 +226,7 @@ pub fn unlimited_flags(binary: &Path) -> Result<Vec<String>, Error> {
             flags.extend([flag.to_string(), value.to_string()]);
         }
     }
-    Ok(flags)
+    flags
 }
 
 /// The binary to benchmark unless `--server PATH` says otherwise: the
@@ -316,6 +367,9 @@ pub struct CpuUse {
     /// a shared virtual machine this, more than anything, decides the tail
     /// latencies: a stolen core stalls whatever thread was on it.
     pub steal: f64,
+    /// The server's CPU time in the window, in seconds (user plus system):
+    /// what a delivery costs it, once divided by the deliveries.
+    pub server_seconds: f64,
 }
 
 impl CpuMeter {
@@ -341,6 +395,7 @@ impl CpuMeter {
             generator: percent(generator),
             other: percent(busy.saturating_sub(server + generator)),
             steal: percent(machine.steal.saturating_sub(self.machine.steal)),
+            server_seconds: server as f64 / ticks_per_second() as f64,
         }
     }
 }
@@ -408,5 +463,80 @@ mod tests {
         assert_eq!(ticks.steal, 34_867);
         // Bare metal kernels of old had no steal column.
         assert_eq!(MachineTicks::parse("cpu  1 2 3 4\n").steal, 0);
+    }
+
+    #[test]
+    fn the_metrics_line_is_not_the_web_port() {
+        let (mut web, mut ws) = (None, None);
+        for line in [
+            "natter is running: open http://127.0.0.1:41679/",
+            "history is kept in memory only (--db :memory:)",
+            "(WebSocket listener on port 44641; Ctrl-C to stop)",
+            "metrics on http://127.0.0.1:41475/metrics",
+        ] {
+            parse_ports(line, &mut web, &mut ws);
+        }
+        assert_eq!((web, ws), (Some(41679), Some(44641)));
+        assert_eq!(
+            parse_metrics_line("metrics on http://127.0.0.1:41475/metrics"),
+            Some(([127, 0, 0, 1], 41475).into())
+        );
+        assert_eq!(
+            parse_metrics_line("natter is running: open http://127.0.0.1:41679/"),
+            None
+        );
+    }
+
+    /// A stand-in server: a shell script that prints natter's greeting, with
+    /// or without the metrics line, and refuses `--metrics` if told to.
+    fn fake_server(name: &str, metrics_line: bool, refuse_metrics: bool) -> PathBuf {
+        let path = std::env::temp_dir().join(format!(
+            "natter-bench-test-{}-{name}.sh",
+            std::process::id()
+        ));
+        let refuse = if refuse_metrics {
+            "for a in \"$@\"; do [ \"$a\" = --metrics ] && { echo 'unknown flag' >&2; exit 2; }; done\n"
+        } else {
+            ""
+        };
+        let metrics = if metrics_line {
+            "echo 'metrics on http://127.0.0.1:9/metrics'\n"
+        } else {
+            ""
+        };
+        let script = format!(
+            "#!/bin/sh\n{refuse}echo 'natter is running: open http://127.0.0.1:8/'\n\
+             echo '(WebSocket listener on port 7; Ctrl-C to stop)'\n{metrics}exec sleep 5\n"
+        );
+        std::fs::write(&path, script).expect("a temporary file");
+        let mut permissions = std::fs::metadata(&path)
+            .expect("just written")
+            .permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
+        std::fs::set_permissions(&path, permissions).expect("our own file");
+        path
+    }
+
+    #[test]
+    fn a_server_without_metrics_still_starts() {
+        let flags = [METRICS_FLAG.to_string(), "127.0.0.1:0".to_string()];
+        let with = fake_server("with", true, false);
+        let server = ServerProcess::start(&with, &flags).expect("it prints its ports");
+        assert_eq!(server.metrics, Some(([127, 0, 0, 1], 9).into()));
+        assert_eq!(server.endpoints.web.port(), 8);
+        drop(server);
+        // Took the flag, said nothing of it: no metrics, but a server.
+        let silent = fake_server("silent", false, false);
+        let server = ServerProcess::start(&silent, &flags).expect("it prints its ports");
+        assert_eq!(server.metrics, None);
+        assert_eq!(server.endpoints.ws.port(), 7);
+        drop(server);
+        // Refused the flag: an error the scenario falls back from.
+        let refusing = fake_server("refusing", false, true);
+        assert!(ServerProcess::start(&refusing, &flags).is_err());
+        assert!(ServerProcess::start(&refusing, &[]).is_ok());
+        for path in [with, silent, refusing] {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
