@@ -103,8 +103,15 @@ impl Outbox {
             return Ok(0);
         }
         let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+        let socket = SockRef::from(socket);
         let written = loop {
-            match SockRef::from(socket).send_vectored_with_flags(&slices[..count], flags) {
+            // One chunk (a quiet room's one message) goes by plain `send`:
+            // the kernel then has no array of buffers to copy in and check.
+            let sent = match count {
+                1 => socket.send_with_flags(&slices[0], flags),
+                _ => socket.send_vectored_with_flags(&slices[..count], flags),
+            };
+            match sent {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => break n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(0),

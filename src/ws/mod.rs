@@ -66,7 +66,7 @@ use std::thread;
 
 use crossbeam_channel::Sender;
 
-use crate::config::{Config, HANDSHAKE_STACK_BYTES, READER_STACK_BYTES};
+use crate::config::{Config, CONNECTION_NICE, HANDSHAKE_STACK_BYTES, READER_STACK_BYTES};
 use crate::hub::{ConnId, Event};
 use admission::{Arrival, Caps};
 
@@ -167,11 +167,21 @@ fn spawn_connection(
         .stack_size(HANDSHAKE_STACK_BYTES)
         .spawn(move || {
             let _thread = context.caps.thread_started();
+            lower_priority();
             connection_loop(socket, addr, id, &context, arrival);
         });
     if let Err(err) = spawned {
         eprintln!("natter: cannot start a thread for {addr}: {err}; connection refused");
     }
+}
+
+/// Give the calling thread (and the reader it starts, which inherits it) a
+/// lower scheduling priority than the hub's: see [`CONNECTION_NICE`]. Best
+/// effort: a system that refuses leaves the thread as it was.
+fn lower_priority() {
+    // On Linux, "the process" 0 of setpriority is the calling thread alone.
+    #[cfg(target_os = "linux")]
+    let _ = rustix::process::setpriority_process(None, CONNECTION_NICE);
 }
 
 /// One client's handshake; then its reader, on a fresh thread (`ws-N`).

@@ -29,45 +29,33 @@ fn main() {
     let measure = std::env::args().any(|a| a == "--bench");
     let reps = if measure { 20_000 } else { 10 };
     let rounds = if measure { ROUNDS } else { 1 };
-    println!("core costs per message (median of {rounds} rounds of {reps}):");
+    println!("natter's own cost per message (median of {rounds} rounds):");
 
-    report("parse + validate a message frame", rounds, reps, || {
+    report("parse + validate a message frame", rounds, reps, 1, || {
         black_box(protocol::parse_request(black_box(FRAME)).expect("a valid frame"));
     });
 
     let message = sample(1);
-    report("encode the frame members get", rounds, reps, || {
+    report("encode the frame members get", rounds, reps, 1, || {
         black_box(protocol::encode(&Reply::Message(black_box(&message))));
     });
-
-    let mut memory = Sqlite::open(":memory:", None).expect("an in-memory database opens");
-    for (what, per_commit) in [("alone in its commit", 1), ("in a commit of 10", 10)] {
-        let mut next = 1;
-        let label = format!("store in memory, {what}");
-        report(&label, rounds, reps / per_commit, || {
-            next = store(&mut memory, next, per_commit);
-        });
-        println!(
-            "{:>44}  (the figure above is per commit of {per_commit})",
-            ""
-        );
-    }
 
     let dir = std::env::temp_dir().join(format!("natter-core-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a temporary folder");
     let path = dir.join("bench.db");
-    let mut file =
-        Sqlite::open(path.to_str().expect("a UTF-8 path"), None).expect("a database file opens");
-    let mut next = 1;
-    report(
-        "store in a file (WAL), alone in its commit",
-        rounds,
-        reps,
-        || {
-            next = store(&mut file, next, 1);
-        },
-    );
-    drop(file);
+    let path = path.to_str().expect("a UTF-8 path");
+    for (db, label) in [(":memory:", "in memory"), (path, "in a file (WAL)")] {
+        let mut store = Sqlite::open(db, None).expect("the database opens");
+        let mut next = 1;
+        // A small room's message is usually alone in its pass's commit; a
+        // busy pass commits many at once.
+        for per_commit in [1, 10] {
+            let what = format!("store {label}, {per_commit} per commit");
+            report(&what, rounds, reps / per_commit, per_commit, || {
+                next = commit(&mut store, next, per_commit);
+            });
+        }
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -84,7 +72,7 @@ fn sample(id: u64) -> ChatMessage {
 }
 
 /// Commit `count` messages from id `next` on in one batch; the next free id.
-fn store(store: &mut Sqlite, next: u64, count: usize) -> u64 {
+fn commit(store: &mut Sqlite, next: u64, count: usize) -> u64 {
     let messages = (0..count as u64)
         .map(|i| ("lobby".to_string(), sample(next + i)))
         .collect();
@@ -96,17 +84,18 @@ fn store(store: &mut Sqlite, next: u64, count: usize) -> u64 {
     next + count as u64
 }
 
-/// Time `step` `reps` times per round, and print the median per call.
-fn report(what: &str, rounds: usize, reps: usize, mut step: impl FnMut()) {
-    let mut per_call: Vec<f64> = (0..rounds)
+/// Time `step` `reps` times per round, and print the median per message
+/// (each call handles `messages`).
+fn report(what: &str, rounds: usize, reps: usize, messages: usize, mut step: impl FnMut()) {
+    let mut per_message: Vec<f64> = (0..rounds)
         .map(|_| {
             let started = Instant::now();
             for _ in 0..reps {
                 step();
             }
-            started.elapsed().as_nanos() as f64 / reps as f64
+            started.elapsed().as_nanos() as f64 / (reps * messages) as f64
         })
         .collect();
-    per_call.sort_by(f64::total_cmp);
-    println!("{what:>44}: {:>8.0} ns", per_call[rounds / 2]);
+    per_message.sort_by(f64::total_cmp);
+    println!("{what:>44}: {:>8.0} ns", per_message[rounds / 2]);
 }
