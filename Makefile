@@ -48,11 +48,14 @@ lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-## bench: the benchmark: fresh servers under load, one table line per scenario
-## (takes a few minutes; run it on a quiet machine). It measures the static
+## bench: the benchmark: what one message costs natter's own code (parse,
+## validate, encode, store: tests/bench/core.rs), then fresh servers under
+## load, one table line per scenario (or per rate, in the fixed-rate ones);
+## takes about ten minutes; run it on a quiet machine. It measures the static
 ## binary, the one that ships, so cold-start reports that binary's size. The
 ## load generator (tests/loadgen/) is built beside it and told its path.
 bench: static
+	$(CARGO) bench --bench core
 	$(STATIC) -p natter-loadgen
 	./target/$(TARGET)/release/natter-bench --server target/$(TARGET)/release/natter
 
