@@ -60,6 +60,11 @@ impl Chat {
         stored
     }
 
+    /// Whether a commit is under way.
+    pub fn is_committing(&self) -> bool {
+        self.committing.is_some()
+    }
+
     /// Whether anything is staged or being stored (shutdown waits for it).
     pub fn has_unstored(&self) -> bool {
         !self.pending.is_empty() || self.committing.is_some()

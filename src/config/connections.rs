@@ -94,6 +94,12 @@ pub const REFUSAL_TIMEOUT: Duration = Duration::from_secs(1);
 /// How often the server pings every connection.
 pub const PING_INTERVAL: Duration = Duration::from_secs(25);
 
+/// Pings go out in this many slices, spread over [`PING_INTERVAL`] (one slice
+/// a second with the default), never to every connection in one pass: with
+/// thousands connected, one pass of thousands of writes is a pause every
+/// member of every room feels, every 25 s.
+pub const PING_SLICES: u32 = 25;
+
 /// A peer that sends nothing at all (pongs count) for this long is dropped. Two
 /// missed pings and some slack.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);

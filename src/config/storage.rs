@@ -50,3 +50,11 @@ pub const CHECKPOINT_BUSY_TIMEOUT: Duration = Duration::from_millis(100);
 
 /// With `--retention`, how often old messages are deleted (also once at start).
 pub const RETENTION_INTERVAL: Duration = Duration::from_secs(60 * 60);
+
+/// How long the hub waits, at the end of a pass, for the commit it started
+/// at its beginning (with a database file, where commits run on the writer
+/// thread). A healthy disk commits in tens of microseconds, usually before
+/// the pass's writes are done, and then the messages go out in the same pass;
+/// a slow one (an SD card under writeback) is left to finish on its own, and
+/// the hub carries on: typing, joins and member lists wait at most this long.
+pub const COMMIT_WAIT: Duration = Duration::from_millis(1);

@@ -61,7 +61,8 @@ use crossbeam_channel::Receiver;
 use crate::chat::{Caller, Chat};
 use crate::cmd;
 use crate::config::{
-    Config, MAX_EVENTS_PER_PASS, RATE_COST_CONTROL, SHUTDOWN_TIMEOUT, WRITE_RETRY_INTERVAL,
+    Config, COMMIT_WAIT, MAX_EVENTS_PER_PASS, PING_SLICES, RATE_COST_CONTROL, SHUTDOWN_TIMEOUT,
+    WRITE_RETRY_INTERVAL,
 };
 use crate::metrics::Metrics;
 use crate::protocol::{self, close};
@@ -84,13 +85,17 @@ pub struct Hub {
     /// Every connection's socket and outbox.
     conns: Conns,
     ping_interval: std::time::Duration,
+    /// When the next slice of connections is pinged, and which slice.
     next_ping: Instant,
+    ping_slice: u32,
     /// One ping frame, shared by every connection.
     ping: Arc<[u8]>,
     /// Set by `Control::Shutdown`: the time by which the hub returns regardless.
     shutdown_deadline: Option<Instant>,
     /// What the hub measures about itself (`--metrics`).
     metrics: Arc<Metrics>,
+    /// Outcomes of commits on the writer thread (see `flush`).
+    outcomes: Receiver<Outcome>,
 }
 
 /// Run the hub until it is told to shut down and has closed every connection.
@@ -100,7 +105,7 @@ pub struct Hub {
 pub fn hub_loop(mut hub: Hub, events: Receiver<Event>) {
     // Outcomes of commits on the writer thread (never, when commits are
     // inline): the hub's second input, beside its events.
-    let outcomes = hub.chat.outcomes();
+    let outcomes = hub.outcomes.clone();
     loop {
         let now = Instant::now();
         let wait = hub.next_wakeup(now).saturating_duration_since(now);
@@ -151,14 +156,17 @@ impl Hub {
         metrics: Arc<Metrics>,
         now: Instant,
     ) -> Result<Hub, StorageError> {
+        let chat = Chat::new(config.clone(), store, writes, now)?;
         Ok(Hub {
             metrics,
+            outcomes: chat.outcomes(),
             conns: Conns::new(&config),
             ping_interval: config.ping_interval,
-            next_ping: now + config.ping_interval,
+            next_ping: now + config.ping_interval / PING_SLICES,
+            ping_slice: 0,
             ping: protocol::ping_frame(),
             shutdown_deadline: None,
-            chat: Chat::new(config, store, writes, now)?,
+            chat,
         })
     }
 
@@ -325,11 +333,30 @@ impl Hub {
     /// Commit, then hand out the rooms' batches, close the doomed, and write.
     fn flush(&mut self, now: Instant) {
         // Inline (in memory) this stores the pass's messages now, and
-        // `stored` hands them out; on the writer thread they come back in a
-        // later pass, and everything else goes out without waiting for them.
+        // `stored` hands them out. On the writer thread the commit runs while
+        // everything else goes out, and its messages follow below.
         if let Some(outcome) = self.chat.commit() {
             self.stored(outcome);
         }
+        self.send_out(now);
+        // A healthy disk has committed by the time the writes above are
+        // done (tens of microseconds): then the messages go out in this very
+        // pass, not a pass later. A slow one is waited for `COMMIT_WAIT` at
+        // most; its outcome then wakes the hub's `select!` when it comes.
+        if self.chat.is_committing() {
+            if let Ok(outcome) = self.outcomes.recv_timeout(COMMIT_WAIT) {
+                self.stored(outcome);
+                self.send_out(now);
+            }
+        }
+        self.chat.drop_idle_rooms();
+        let open = self.conns.len() as u64;
+        self.metrics.connections.store(open, Relaxed);
+    }
+
+    /// Queue the rooms' batches and what the rules asked for, close the
+    /// doomed, and write.
+    fn send_out(&mut self, now: Instant) {
         self.carry_out(now);
         self.chat.flush_presence(now);
         self.deliver(now);
@@ -347,9 +374,6 @@ impl Hub {
         for id in self.conns.write(now) {
             self.forget(id, now);
         }
-        self.chat.drop_idle_rooms();
-        let open = self.conns.len() as u64;
-        self.metrics.connections.store(open, Relaxed);
     }
 
     /// A commit's outcome: its messages go to their rooms' batches (or their
@@ -391,9 +415,15 @@ impl Hub {
         self.chat.tick(now);
         self.carry_out(now);
         if now >= self.next_ping {
-            self.next_ping = now + self.ping_interval;
+            // One slice at a time (see `PING_SLICES`): connection ids are
+            // handed out in order, so the slices stay even.
+            self.next_ping = now + self.ping_interval / PING_SLICES;
+            let slice = self.ping_slice;
+            self.ping_slice = (slice + 1) % PING_SLICES;
             for id in self.conns.ids() {
-                self.conns.queue(id, self.ping.clone(), now);
+                if id % u64::from(PING_SLICES) == u64::from(slice) {
+                    self.conns.queue(id, self.ping.clone(), now);
+                }
             }
         }
         for id in self.conns.overdue(now) {
