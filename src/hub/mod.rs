@@ -56,7 +56,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use crate::chat::{Caller, Chat};
 use crate::cmd;
@@ -114,7 +114,7 @@ pub fn hub_loop(mut hub: Hub, events: Receiver<Event>) {
                 Ok(event) => Some(Ok(event)),
                 Err(_) => break, // every sender is gone
             },
-            recv(outcomes) -> outcome => outcome.ok().map(Err),
+            recv(outcomes) -> outcome => Some(Err(outcome.unwrap_or_else(|_| writer_gone()))),
             default(wait) => None,
         };
         let started = Instant::now();
@@ -344,9 +344,13 @@ impl Hub {
         // pass, not a pass later. A slow one is waited for `COMMIT_WAIT` at
         // most; its outcome then wakes the hub's `select!` when it comes.
         if self.chat.is_committing() {
-            if let Ok(outcome) = self.outcomes.recv_timeout(COMMIT_WAIT) {
-                self.stored(outcome);
-                self.send_out(now);
+            match self.outcomes.recv_timeout(COMMIT_WAIT) {
+                Ok(outcome) => {
+                    self.stored(outcome);
+                    self.send_out(now);
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => writer_gone(),
             }
         }
         self.chat.drop_idle_rooms();
@@ -447,6 +451,13 @@ impl Hub {
             None => false,
         }
     }
+}
+
+/// The writer thread ended while the hub runs (a panic in it): nothing can be
+/// stored any more, so nothing can be delivered. The hub fails loudly, as a
+/// bug in it would (see `Drop for Hub`), rather than wait for ever.
+fn writer_gone() -> ! {
+    panic!("the store-writer thread has stopped: nothing can be stored");
 }
 
 /// If the hub panics, the chat is over: nobody else can write the sockets or
