@@ -19,9 +19,11 @@
 //! that, in this order:
 //!
 //! 1. `Chat::commit`: the pass's new chat messages are saved in one SQLite
-//!    transaction. Only then is each one serialised, once, into the bytes of a
-//!    WebSocket frame and appended to its room's batch, after the join and
-//!    leave notices the pass produced. A message nobody could save goes nowhere.
+//!    transaction: inline in memory, on the writer thread with a database file
+//!    (then steps 2–4 run while it commits, and the hub waits at most
+//!    `COMMIT_WAIT` at the end of the pass for it). Only once stored is each
+//!    one serialised, once, into the bytes of a WebSocket frame and appended
+//!    to its room's batch. A message nobody could save goes nowhere.
 //! 2. `Chat::flush_presence`: changed member lists join their rooms' batches.
 //! 3. `Chat::deliver`: each room's batch becomes one shared chunk
 //!    (`Arc<[u8]>`) queued to every member. A thousand members cost a

@@ -2,8 +2,11 @@
 //! interface the chat core calls.
 //!
 //! The core keeps each busy room's recent messages in memory as a cache; the
-//! store is the truth. Only the hub thread holds the store (it owns all chat
-//! state, and storage is part of that state), so the store needs no locks.
+//! store is the truth. Each store is held by one thread, so it needs no
+//! locks: the hub's (it owns all chat state, and storage is part of that
+//! state), and with a database file a second one on the writer thread, which
+//! commits what the hub hands it (`writer.rs`), so that no disk ever stalls
+//! the hub.
 //! Today there is one implementation, [`Sqlite`], one SQLite file; a second
 //! (Redis, shared by several nodes) can sit beside it without the commands
 //! changing, because they only ever see [`Store`].
@@ -16,6 +19,8 @@
 //!   that spells out a message's columns.
 //! - `schema.rs`: the schema's version and the migrations that bring an older
 //!   database up to date.
+//! - `writer.rs`: where commits run: the writer thread for a file, inline in
+//!   memory, and what comes back ([`Outcome`]).
 //! - `checkpoint.rs`: the checkpoint thread, which copies the write-ahead log
 //!   into the database so that the hub never waits for the disk's `fsync`.
 //! - `health.rs`: the edge against files changed under a running natter (a
@@ -55,7 +60,8 @@ pub type StorageError = String;
 
 /// What the chat core needs from a store.
 ///
-/// Every method takes `&mut self`: a store is used by one thread (the hub's),
+/// Every method takes `&mut self`: a store is used by one thread (the hub's,
+/// or the writer's),
 /// and an implementation may keep prepared statements or a connection's
 /// buffers without locks. An error is a line for the log and for the client's
 /// `storage_failed`; after one, the store is still usable (the next call tries

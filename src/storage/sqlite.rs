@@ -1,8 +1,11 @@
 //! [`Sqlite`]: the [`Store`] in one SQLite file (or in memory).
 //!
-//! One connection, used by the hub thread alone. It never checkpoints (the
-//! checkpoint thread does, see `checkpoint.rs`), and when that thread holds the
-//! database it waits in [`wait_for_checkpoint`], up to `DB_BUSY_TIMEOUT`.
+//! One connection per `Sqlite`, each used by one thread: with a database file
+//! the hub reads through one and the writer thread commits through another
+//! (see `writer.rs`); in memory the hub's one does both. It never checkpoints
+//! (the checkpoint thread does, see `checkpoint.rs`), and when that thread
+//! holds the database it waits in [`wait_for_checkpoint`], up to
+//! `DB_BUSY_TIMEOUT`.
 
 use std::path::Path;
 use std::sync::Arc;
