@@ -22,7 +22,10 @@
 //! - [`config`]: every limit as a documented constant, and the [`Config`]
 //!   that `main.rs` builds from the command line.
 //! - `storage`: history, rooms and sessions in SQLite, behind the small
-//!   `Store` interface the chat calls; the checkpoint thread.
+//!   `Store` interface the chat calls; the writer thread that commits off the
+//!   hub (a database file), and the checkpoint thread.
+//! - [`metrics`]: what the server measures about itself (the hub's pass and
+//!   wait times, commits, counters), and `--metrics ADDR`.
 //! - `web`: the pages (tiny_http): the route table, login form, chat page,
 //!   embedded assets, exports. Asks the hub over the same channel.
 //! - `origin`: which `Host` and `Origin` may talk to natter.
