@@ -6,9 +6,12 @@ use std::time::Duration;
 /// Size of tungstenite's read buffer for each connection. Its default is 128 KiB,
 /// allocated up front for every socket: 10,000 idle clients would pin 1.3 GB.
 /// Chat frames from a browser are a few hundred bytes; the buffer grows by
-/// itself for a bigger one. Measured with `natter bench --scenario idle-2000`:
-/// 4 KiB gave 25.7 KiB of server memory per idle client, 1 KiB gives 22.9.
-pub const WS_READ_BUFFER_BYTES: usize = 1024;
+/// itself for a bigger one (tungstenite reserves a frame's whole length once
+/// its header is read, then reads it this many bytes at a time: a 4,000-
+/// character message takes a few more `recv`s). Measured with 2,000 idle
+/// clients: 4 KiB gave 25.7 KiB of server memory per idle client, 1 KiB 22.9,
+/// and with today's reader 1 KiB gives 15.3–16.0 and 512 bytes 15.0–15.5.
+pub const WS_READ_BUFFER_BYTES: usize = 512;
 
 /// Stack size for each connection's reader thread. The default 2 MiB is mostly
 /// untouched virtual memory, but a small stack makes the cost of a thread visible

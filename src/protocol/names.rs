@@ -24,7 +24,14 @@ use crate::config::{MAX_NAME_CHARS, MAX_ROOM_CHARS};
 /// say what is wrong. `what` is "name" or "room name", for the message.
 fn check_label(raw: &str, what: &str, max: usize) -> Result<String, String> {
     let raw = raw.trim();
-    let label: String = raw.nfkc().collect();
+    // ASCII is its own NFKC form. Most names and rooms are ASCII, and every
+    // message names its room, so this is the common case on every reader
+    // thread: it skips the normalizer's iterators (and the stack pages
+    // their frames would touch, which an idle reader keeps).
+    let label: String = match raw.is_ascii() {
+        true => raw.to_string(),
+        false => raw.nfkc().collect(),
+    };
     // NFKC can make spaces (U+3000 IDEOGRAPHIC SPACE is one), so trim again.
     let label = label.trim();
     let chars = label.chars().count();

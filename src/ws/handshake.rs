@@ -31,7 +31,9 @@ use crate::session;
 
 /// A finished handshake: what the reader needs, and what the connection holds.
 pub(super) struct Accepted {
-    pub(super) ws: WebSocket<Stream>,
+    /// Boxed, as the whole `Accepted` is on its way to the reader: see
+    /// `ws::connection_loop`.
+    pub(super) ws: Box<WebSocket<Stream>>,
     /// What kind of peer this is, decided once, here.
     pub(super) peer: Peer,
     /// The client's address (forwarded, behind a trusted proxy), which the hub
@@ -102,7 +104,12 @@ pub(super) fn accept(
     if let Some(address) = held.address.as_mut() {
         address.handshake_done();
     }
-    Some(Accepted { ws, peer, ip, held })
+    Some(Accepted {
+        ws: Box::new(ws),
+        peer,
+        ip,
+        held,
+    })
 }
 
 /// tungstenite's limits, set explicitly. Its defaults (64 MiB messages, a

@@ -191,8 +191,13 @@ fn lower_priority() {
 /// does (httparse's array of 124 headers alone is a page). The reader's loop
 /// is shallow. Started on a fresh stack (the two stack sizes keep glibc from
 /// handing a reader a used one: see `READER_STACK_BYTES`), an idle
-/// connection's thread holds 12 KiB of stack instead of 16 KiB or more. The
-/// handshake thread ends as soon as the reader is running.
+/// connection's thread holds two pages of stack (8 KiB) instead of four or
+/// five: its glibc thread block and its frames down to a `send` to the hub
+/// or to parsing a frame. Two more things keep it to two pages: what the
+/// handshake hands over travels boxed, and ASCII names skip the NFKC
+/// normalizer (`protocol::names`). A room name outside ASCII costs that
+/// reader a third page. The handshake thread ends as soon as the reader is
+/// running.
 fn connection_loop(
     socket: TcpStream,
     addr: SocketAddr,
@@ -203,6 +208,10 @@ fn connection_loop(
     let Some(accepted) = handshake::accept(socket, addr, context, arrival) else {
         return;
     };
+    // On the heap, with the WebSocket in it: moved by value it would be
+    // copied into three of the reader's frames, and its thread keeps every
+    // stack page those ever reach (this keeps an idle reader to two).
+    let accepted = Box::new(accepted);
     let reader_context = context.clone();
     let spawned = thread::Builder::new()
         .name(format!("ws-{id}"))

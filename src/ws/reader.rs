@@ -56,15 +56,17 @@ fn tell(to_hub: &Sender<Event>, id: ConnId, event: ConnEvent) -> Result<(), HubG
 /// the last, so it can count on that order. If the hub has stopped, `send`
 /// fails: you simply return, as there is no one left to tell.
 // Never inlined into `connection_loop`: see `handshake::accept`.
+// Boxed on purpose, not by accident: see `connection_loop`.
 #[inline(never)]
-pub(super) fn read_loop(accepted: Accepted, id: ConnId, context: &WsContext) {
+#[allow(clippy::boxed_local)]
+pub(super) fn read_loop(accepted: Box<Accepted>, id: ConnId, context: &WsContext) {
     // `_held` keeps the connection's places under the caps until you return.
     let Accepted {
         mut ws,
         peer,
         ip,
         held: _held,
-    } = accepted;
+    } = *accepted;
     // From here on the hub is the only writer.
     let socket = match ws.get_mut().hand_over(context.config.idle_timeout) {
         Ok(socket) => socket,
