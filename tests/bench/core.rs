@@ -29,7 +29,10 @@ fn main() {
     let measure = std::env::args().any(|a| a == "--bench");
     let reps = if measure { 20_000 } else { 10 };
     let rounds = if measure { ROUNDS } else { 1 };
-    println!("natter's own cost per message (median of {rounds} rounds):");
+    match measure {
+        true => println!("natter's own cost per message (median of {rounds} rounds):"),
+        false => println!("a smoke run under `cargo test` (not a measurement: use `cargo bench`):"),
+    }
 
     report("parse + validate a message frame", rounds, reps, 1, || {
         black_box(protocol::parse_request(black_box(FRAME)).expect("a valid frame"));
