@@ -177,8 +177,7 @@ impl Chat {
         // room, on the hub's own connection (the writer thread is idle);
         // later ones run on the writer thread (see `delete_old`).
         if let Some(retention) = chat.config.retention {
-            let cutoff = now_millis().saturating_sub(retention.as_millis() as u64);
-            report_retention(chat.store.delete_before(cutoff));
+            report_retention(chat.store.delete_before(pass::retention_cutoff(retention)));
             chat.next_retention = now + RETENTION_INTERVAL;
         }
         Ok(chat)

@@ -221,7 +221,7 @@ impl Chat {
     /// `--retention`: delete stored messages older than `retention`, and the
     /// same from the rooms in memory, so nobody is shown what was deleted.
     fn delete_old(&mut self, retention: Duration) {
-        let cutoff = now_millis().saturating_sub(retention.as_millis() as u64);
+        let cutoff = retention_cutoff(retention);
         match &self.writes {
             Writes::Inline => report_retention(self.store.delete_before(cutoff)),
             Writes::Thread(writer) => writer.delete_before(cutoff),
@@ -230,4 +230,9 @@ impl Chat {
             r.history.retain(|m| m.ts >= cutoff);
         }
     }
+}
+
+/// The `ts` before which `--retention` deletes messages (ms since the epoch).
+pub(super) fn retention_cutoff(retention: Duration) -> u64 {
+    now_millis().saturating_sub(retention.as_millis() as u64)
 }

@@ -100,6 +100,14 @@ pub struct Hub {
     outcomes: Receiver<Outcome>,
 }
 
+/// What woke the hub: one of its two inputs, or a timer coming due.
+enum Woke {
+    Event(Event),
+    /// A commit on the writer thread is done.
+    Stored(Outcome),
+    Timer,
+}
+
 /// Run the hub until it is told to shut down and has closed every connection.
 ///
 /// This is the hub thread's whole body. It returns when shutdown completes, or
@@ -113,18 +121,18 @@ pub fn hub_loop(mut hub: Hub, events: Receiver<Event>) {
         let wait = hub.next_wakeup(now).saturating_duration_since(now);
         let woke = crossbeam_channel::select! {
             recv(events) -> event => match event {
-                Ok(event) => Some(Ok(event)),
+                Ok(event) => Woke::Event(event),
                 Err(_) => break, // every sender is gone
             },
-            recv(outcomes) -> outcome => Some(Err(outcome.unwrap_or_else(|_| writer_gone()))),
-            default(wait) => None,
+            recv(outcomes) -> outcome => Woke::Stored(outcome.unwrap_or_else(|_| writer_gone())),
+            default(wait) => Woke::Timer,
         };
         let started = Instant::now();
-        let busy = woke.is_some();
+        let busy = !matches!(woke, Woke::Timer);
         match woke {
-            Some(Ok(event)) => hub.handle(event, started),
-            Some(Err(outcome)) => hub.stored(outcome),
-            None => {}
+            Woke::Event(event) => hub.handle(event, started),
+            Woke::Stored(outcome) => hub.stored(outcome),
+            Woke::Timer => {}
         }
         if busy {
             // Drain what else is already queued before writing anything:

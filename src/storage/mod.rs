@@ -61,9 +61,8 @@ pub type StorageError = String;
 /// What the chat core needs from a store.
 ///
 /// Every method takes `&mut self`: a store is used by one thread (the hub's,
-/// or the writer's),
-/// and an implementation may keep prepared statements or a connection's
-/// buffers without locks. An error is a line for the log and for the client's
+/// or the writer's), and an implementation may keep prepared statements or a
+/// connection's buffers without locks. An error is a line for the log and for the client's
 /// `storage_failed`; after one, the store is still usable (the next call tries
 /// again).
 pub trait Store: Send {
