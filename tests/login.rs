@@ -370,16 +370,16 @@ fn a_room_page_without_a_session_redirects_to_the_login_form_for_that_room() {
     let server = common::start();
     let page = server.get("/r/kitchen", None);
     assert_eq!(page.status, 303);
-    assert_eq!(page.header("location"), Some("/?room=kitchen"));
+    assert_eq!(page.header("location"), Some("/?room=kitchen&invited=1"));
 
     let page = server.get("/r/Book%20Club", None);
     assert_eq!(page.status, 303);
-    assert_eq!(page.header("location"), Some("/?room=Book%20Club"));
+    assert_eq!(page.header("location"), Some("/?room=Book%20Club&invited=1"));
 
     // A cookie that is not a session is the same as none.
     let page = server.get("/r/kitchen", Some(&"0".repeat(32)));
     assert_eq!(page.status, 303);
-    assert_eq!(page.header("location"), Some("/?room=kitchen"));
+    assert_eq!(page.header("location"), Some("/?room=kitchen&invited=1"));
 }
 
 #[test]
@@ -408,12 +408,16 @@ fn a_room_page_with_a_session_names_the_room_the_user_and_the_ws_port() {
 }
 
 #[test]
-fn a_room_page_for_an_invalid_room_is_not_found_and_echoes_nothing() {
+fn a_room_page_for_an_invalid_room_is_the_styled_form_saying_why_and_echoes_nothing() {
     let server = common::start();
     let token = server.login("alice", "lobby");
     let page = server.get("/r/%3Cscript%3Ealert(1)%3C%2Fscript%3E", Some(&token));
     assert_eq!(page.status, 404);
     assert!(!page.body.contains("<script>alert"));
+    assert!(page.body.contains("/assets/css/app.css"), "styled");
+    let error = form_error(&page);
+    assert!(error.contains("room name does not work"), "{error}");
+    assert!(error.contains("may only use letters"), "{error}");
 }
 
 #[test]
@@ -441,7 +445,7 @@ fn after_logout_the_old_token_no_longer_works() {
 
     let page = server.get("/r/x", Some(&token));
     assert_eq!(page.status, 303);
-    assert_eq!(page.header("location"), Some("/?room=x"));
+    assert_eq!(page.header("location"), Some("/?room=x&invited=1"));
     let refused = server
         .connect()
         .session(&token)
@@ -483,13 +487,56 @@ fn logout_of_one_session_leaves_other_sessions_logged_in() {
 }
 
 #[test]
-fn login_and_logout_only_accept_post() {
+fn get_login_goes_to_the_form_and_logout_only_accepts_post() {
     let server = common::start();
-    for path in ["/login", "/logout"] {
-        let page = server.get(path, None);
-        assert_eq!(page.status, 405, "GET {path}");
-        assert_eq!(page.header("allow"), Some("POST"));
-    }
+    let page = server.get("/login", None);
+    assert_eq!(page.status, 303, "a typed or bookmarked /login");
+    assert_eq!(page.header("location"), Some("/"));
+    let page = server.get("/login?room=kitchen", None);
+    assert_eq!(page.header("location"), Some("/?room=kitchen"));
+
+    let page = server.get("/logout", None);
+    assert_eq!(page.status, 405, "GET /logout");
+    assert_eq!(page.header("allow"), Some("POST"));
+}
+
+#[test]
+fn a_room_link_without_a_session_says_you_are_invited() {
+    let server = common::start();
+    let page = server.get("/?room=kitchen&invited=1", None);
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("invited to #kitchen"),
+        "{}",
+        page.body
+    );
+    // The plain form (or "log in again") invites nobody.
+    let page = server.get("/?room=kitchen", None);
+    assert!(!page.body.contains("invited to #kitchen"), "{}", page.body);
+}
+
+#[test]
+fn a_leading_hash_in_the_room_is_dropped_not_refused() {
+    let server = common::start();
+    let page = accepted(&server, "alice", "#kitchen");
+    assert_eq!(page.header("location"), Some("/r/kitchen"));
+}
+
+#[test]
+fn session_says_whether_the_cookie_is_a_live_session() {
+    let server = common::start();
+    let token = server.login("alice", "lobby");
+    let page = server.get("/session", Some(&token));
+    assert_eq!(page.status, 200, "{page:?}");
+    assert_eq!(page.header("cache-control"), Some("no-store"));
+    let body: serde_json::Value = serde_json::from_str(&page.body).unwrap();
+    assert_eq!(body["user"], "alice");
+
+    assert_eq!(server.get("/session", None).status, 401, "no cookie");
+    server.post_form("/logout", &[], Some(&token));
+    let page = server.get("/session", Some(&token));
+    assert_eq!(page.status, 401, "after logout: {page:?}");
+    assert!(page.body.contains("session ended"));
 }
 
 #[test]

@@ -75,8 +75,11 @@ pub fn check_name(raw: &str) -> Result<String, String> {
 }
 
 /// The room-name rule: 1–64 allowed characters after trimming, in NFKC form,
-/// and not only dots and spaces.
+/// and not only dots and spaces. A leading "#" is how rooms are written on
+/// screen ("#kitchen"), not part of the name, so it is dropped rather than
+/// refused (the page says so where it was typed).
 pub fn check_room(raw: &str) -> Result<String, Rejection> {
+    let raw = raw.trim_start().trim_start_matches('#');
     let room = check_label(raw, "room name", MAX_ROOM_CHARS)
         .map_err(|message| Rejection::new(ErrorCode::BadRoom, message))?;
     // A browser reads "." and ".." in an address as "this folder" and "the
@@ -146,6 +149,14 @@ mod tests {
         assert!(check_name("a\u{202E}b").is_err(), "bidi override");
         assert!(check_name("a\tb").is_err());
         assert!(check_name("<script>").is_err());
+    }
+
+    #[test]
+    fn a_leading_hash_is_how_rooms_are_written_not_part_of_the_name() {
+        assert_eq!(check_room("#kitchen").unwrap(), "kitchen");
+        assert_eq!(check_room(" ## kitchen").unwrap(), "kitchen");
+        assert!(check_room("#").is_err(), "nothing left is an empty name");
+        assert!(check_room("kit#chen").is_err(), "inside a name it is refused");
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::net::{IpAddr, SocketAddr};
 use tiny_http::Request;
 
 use super::pages::{
-    encode_component, first_header, header, login_form, query_value, redirect, text, Page,
+    encode_component, first_header, header, json, login_form, query_value, redirect, text, Page,
 };
 use super::{ask, hub_unavailable, WebContext};
 use crate::config::{Config, MAX_FORM_BYTES};
@@ -152,7 +152,25 @@ pub(super) fn logged_in_user(
             .ok_or_else(hub_unavailable)?,
         None => None,
     };
-    user.ok_or_else(|| redirect(&format!("/?room={}", encode_component(room))))
+    user.ok_or_else(|| redirect(&format!("/?room={}&invited=1", encode_component(room))))
+}
+
+/// `GET /session`: whether the cookie is a live session, for a page whose
+/// socket cannot open to tell "the server is restarting" (200, keep trying)
+/// from "your session has ended" (401, log in again). The browser hides a
+/// failed WebSocket handshake's status, so the page asks here.
+pub(super) fn session_status(request: &Request, context: &WebContext) -> Page {
+    let user = match cookie_token(request) {
+        Some(token) => match ask(context, |reply| Event::Ask(Ask::Lookup { token, reply })) {
+            Some(user) => user,
+            None => return hub_unavailable(),
+        },
+        None => None,
+    };
+    match user {
+        Some(user) => json(200, &serde_json::json!({ "user": user })),
+        None => json(401, &serde_json::json!({ "error": "session ended" })),
+    }
 }
 
 /// The session token from the request's cookies, if it carries one.

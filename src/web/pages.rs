@@ -19,19 +19,35 @@ struct Assets;
 pub(super) type Page = Response<Cursor<Vec<u8>>>;
 
 /// `GET /`: the login form, its room filled in from `?room=` (where a room
-/// link sends a visitor without a session).
+/// link sends a visitor without a session, with `invited=1`: then the form
+/// says so, "You're invited to #room").
 pub(super) fn login_page(query: &str) -> Page {
     let room = query_value(query.as_bytes(), "room").unwrap_or_default();
-    login_form(200, "", &room, "")
+    let room = check_room(&room).unwrap_or(room);
+    let invited = query_value(query.as_bytes(), "invited").is_some_and(|v| v == "1");
+    let invite = match invited && !room.is_empty() {
+        true => format!("You’re invited to #{room}. Pick a display name to join."),
+        false => String::new(),
+    };
+    form_page(200, "", &room, "", &invite)
 }
 
 /// The login form with what the user typed and, if it was refused, why.
 pub(super) fn login_form(status: u16, name: &str, room: &str, error: &str) -> Page {
+    form_page(status, name, room, error, "")
+}
+
+fn form_page(status: u16, name: &str, room: &str, error: &str, invite: &str) -> Page {
     html(
         status,
         render(
             "login.html",
-            &[("name", name), ("room", room), ("error", error)],
+            &[
+                ("name", name),
+                ("room", room),
+                ("error", error),
+                ("invite", invite),
+            ],
         ),
     )
 }
@@ -49,8 +65,17 @@ pub(super) fn healthz(context: &WebContext) -> Page {
 /// visitor has no session (so a room link can be shared).
 pub(super) fn chat_page(request: &Request, path: &str, context: &WebContext) -> Page {
     let raw: String = percent_decode(&path["/r/".len()..]);
-    let Ok(room) = check_room(&raw) else {
+    if raw.trim().is_empty() {
         return not_found();
+    }
+    let room = match check_room(&raw) {
+        Ok(room) => room,
+        // The styled login form, saying what is wrong with the link's room
+        // and letting the visitor pick another, instead of a bare 404.
+        Err(rejection) => {
+            let error = format!("This link's room name does not work: {}", rejection.message);
+            return login_form(404, "", &raw, &error);
+        }
     };
     let user = match logged_in_user(request, &room, context) {
         Ok(user) => user,
@@ -137,6 +162,14 @@ pub(super) fn not_found() -> Page {
     )
 }
 
+/// `GET /login` (a bookmarked or typed address): the form lives at `/`.
+pub(super) fn to_login_form(query: &str) -> Page {
+    match query.is_empty() {
+        true => redirect("/"),
+        false => redirect(&format!("/?{query}")),
+    }
+}
+
 /// `/login` or `/logout` with a method other than `POST`.
 pub(super) fn only_post() -> Page {
     text(405, "use POST\n").with_header(header("Allow", "POST"))
@@ -172,6 +205,14 @@ fn html(status: u16, body: String) -> Page {
     Response::from_data(body.into_bytes())
         .with_status_code(status)
         .with_header(header("Content-Type", "text/html; charset=utf-8"))
+        .with_header(header("Cache-Control", "no-store"))
+}
+
+/// A small JSON answer (`/session`), never cached.
+pub(super) fn json(status: u16, body: &serde_json::Value) -> Page {
+    Response::from_data(body.to_string().into_bytes())
+        .with_status_code(status)
+        .with_header(header("Content-Type", "application/json"))
         .with_header(header("Cache-Control", "no-store"))
 }
 
