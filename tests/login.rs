@@ -374,7 +374,10 @@ fn a_room_page_without_a_session_redirects_to_the_login_form_for_that_room() {
 
     let page = server.get("/r/Book%20Club", None);
     assert_eq!(page.status, 303);
-    assert_eq!(page.header("location"), Some("/?room=Book%20Club&invited=1"));
+    assert_eq!(
+        page.header("location"),
+        Some("/?room=Book%20Club&invited=1")
+    );
 
     // A cookie that is not a session is the same as none.
     let page = server.get("/r/kitchen", Some(&"0".repeat(32)));
@@ -505,11 +508,7 @@ fn a_room_link_without_a_session_says_you_are_invited() {
     let server = common::start();
     let page = server.get("/?room=kitchen&invited=1", None);
     assert_eq!(page.status, 200);
-    assert!(
-        page.body.contains("invited to #kitchen"),
-        "{}",
-        page.body
-    );
+    assert!(page.body.contains("invited to #kitchen"), "{}", page.body);
     // The plain form (or "log in again") invites nobody.
     let page = server.get("/?room=kitchen", None);
     assert!(!page.body.contains("invited to #kitchen"), "{}", page.body);

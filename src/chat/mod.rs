@@ -29,7 +29,7 @@ mod sessions;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 use crate::config::{Config, MAX_REPLY_BYTES, RATE_HALF_LIFE, RETENTION_INTERVAL};
 use crate::protocol::{self, close, now_millis, ChatMessage, Limits, Rejection, Reply};
 use crate::ratelimit::Budgets;
-use crate::storage::{report_retention, Batch, StorageError, Store, Writes};
+use crate::storage::{report_retention, Batch, SessionChange, StorageError, Store, Writes};
 
 pub use room::{newest_within, Presence, Room};
 pub use sessions::{Session, Sessions};
@@ -123,8 +123,10 @@ pub struct Chat {
     presence_pending: Vec<String>,
     /// Rooms that may have become idle, to drop from memory.
     maybe_idle: Vec<String>,
-    /// Pending leave notices, in deadline order (the grace period is constant).
-    leaving: VecDeque<(Instant, String, SessionId)>,
+    /// Pending leave notices, in deadline order: (deadline, room key,
+    /// session). A set, not a queue, because the grace is not always the same
+    /// (see `RESTART_GRACE`).
+    leaving: BTreeSet<(Instant, String, SessionId)>,
     next_sweep: Instant,
     /// When old messages are next deleted, with `--retention`.
     next_retention: Instant,
@@ -145,7 +147,8 @@ impl Chat {
             (Some(session), Some(address)) => Some(Budgets::new(session, address, RATE_HALF_LIFE)),
             _ => None,
         };
-        let (sessions, expired) = Sessions::restore(&config, store.sessions()?, now, now_millis());
+        let stored = store.sessions()?;
+        let (sessions, changes, in_rooms) = Sessions::restore(&config, stored, now, now_millis());
         let mut chat = Chat {
             limits: Limits::new(config.history),
             sessions,
@@ -161,7 +164,7 @@ impl Chat {
             batched: Vec::new(),
             presence_pending: Vec::new(),
             maybe_idle: Vec::new(),
-            leaving: VecDeque::new(),
+            leaving: BTreeSet::new(),
             next_sweep: now + SWEEP_INTERVAL,
             next_retention: now,
             shutting_down: false,
@@ -169,7 +172,8 @@ impl Chat {
         };
         // Sessions that expired while natter was stopped must not work even
         // until the first sweep: they go from storage now.
-        chat.pending.sessions.extend(expired);
+        chat.pending.sessions.extend(changes);
+        chat.rejoin_after_restart(in_rooms, now);
         if let Some(outcome) = chat.commit() {
             chat.committed(outcome);
         }
@@ -269,7 +273,9 @@ impl Chat {
         if first_use {
             // Its first socket: from now on it is a real session, and it is
             // stored, so that it outlives a restart.
-            self.pending.sessions.push(s.stored(now_millis()));
+            self.pending
+                .sessions
+                .push(s.stored(now_millis(), Vec::new()));
         }
         let hello = protocol::encode(&Reply::Hello {
             user: &s.name,
@@ -296,8 +302,12 @@ impl Chat {
         for key in member.rooms {
             self.part(conn, member.session, &key, true, now);
         }
-        if let Some(change) = self.sessions.close(member.session, now, now_millis()) {
-            // Stored, so that after a restart the session still expires on time.
+        if let Some(mut change) = self.sessions.close(member.session, now, now_millis()) {
+            // Stored, so that after a restart the session still expires on
+            // time; and, when natter is stopping, with the rooms it is in.
+            if let (true, SessionChange::Save { rooms, .. }) = (self.shutting_down, &mut change) {
+                *rooms = self.rooms_present(member.session);
+            }
             self.pending.sessions.push(change);
         }
     }
@@ -312,9 +322,81 @@ impl Chat {
         self.members.get(&conn).map(|m| m.session)
     }
 
-    /// Everyone is about to be closed: nobody is announced as leaving.
-    pub fn shut_down(&mut self) {
+    /// Everyone is about to be closed: nobody is announced as leaving, and
+    /// every session in a room (connected, or within its leave grace) is
+    /// stored with its rooms, so that after the restart it is back in them
+    /// without a word (see `rejoin_after_restart`). Its connections' closes
+    /// store the same rooms again (see `disconnect`).
+    pub fn shut_down(&mut self, now: Instant) {
         self.shutting_down = true;
+        let now_ms = now_millis();
+        let present: BTreeSet<SessionId> = self
+            .rooms
+            .values()
+            .flat_map(|r| r.present.keys().copied())
+            .collect();
+        for id in present {
+            let rooms = self.rooms_present(id);
+            let Some(session) = self.sessions.get(id) else {
+                continue;
+            };
+            let idle_since_ms = match session.conns {
+                0 => {
+                    now_ms.saturating_sub(now.duration_since(session.idle_since).as_millis() as u64)
+                }
+                _ => now_ms,
+            };
+            self.pending
+                .sessions
+                .push(session.stored(idle_since_ms, rooms));
+        }
+    }
+
+    /// The rooms a session is in the member list of (with a connection
+    /// there, or within its leave grace), by display name.
+    fn rooms_present(&self, session: SessionId) -> Vec<String> {
+        let rooms = self.rooms.values();
+        let theirs = rooms.filter(|r| r.present.contains_key(&session));
+        theirs.map(|r| r.name.to_string()).collect()
+    }
+
+    /// Put each restored session back in the member lists of the rooms it
+    /// was in when natter stopped, as if it had just dropped its connection:
+    /// coming back within `RESTART_GRACE` announces nothing (a restart is
+    /// then as quiet as a page reload); otherwise its leave notice is posted.
+    fn rejoin_after_restart(&mut self, in_rooms: Vec<(SessionId, Vec<String>)>, now: Instant) {
+        let deadline = now + self.config.restart_grace.max(self.config.leave_grace);
+        for (id, rooms) in in_rooms {
+            let Some(name) = self.sessions.get(id).map(|s| s.name.clone()) else {
+                continue;
+            };
+            let key = protocol::name_key(&name);
+            for display in rooms {
+                let room_key = protocol::room_key(&display);
+                let room = match self.load_room(&room_key, &display) {
+                    Ok(room) => room,
+                    Err(err) => {
+                        eprintln!("natter: could not load #{display} after the restart: {err}");
+                        continue;
+                    }
+                };
+                // Two sessions of one name cannot both be in a room; should a
+                // database say so anyway, the first keeps it.
+                if room.name_taken(&key, Some(id)) {
+                    continue;
+                }
+                room.present.insert(
+                    id,
+                    Presence {
+                        name: name.clone(),
+                        key: key.clone(),
+                        conns: 0,
+                        typing_at: None,
+                    },
+                );
+                self.leaving.insert((deadline, room_key, id));
+            }
+        }
     }
 
     /// Forget a session (logout, expiry, eviction, a new name) and close its

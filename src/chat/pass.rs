@@ -175,7 +175,7 @@ impl Chat {
     /// The earliest moment the chat needs `tick` without an event arriving.
     pub fn next_deadline(&self) -> Instant {
         let mut at = self.next_sweep;
-        if let Some((deadline, _, _)) = self.leaving.front() {
+        if let Some((deadline, _, _)) = self.leaving.first() {
             at = at.min(*deadline);
         }
         for key in &self.presence_pending {
@@ -191,10 +191,10 @@ impl Chat {
     pub fn tick(&mut self, now: Instant) {
         while self
             .leaving
-            .front()
+            .first()
             .is_some_and(|(deadline, _, _)| *deadline <= now)
         {
-            let (_, key, session) = self.leaving.pop_front().expect("front exists");
+            let (_, key, session) = self.leaving.pop_first().expect("first exists");
             let Some(r) = self.rooms.get_mut(&key) else {
                 continue;
             };

@@ -154,7 +154,7 @@ impl Chat {
         }
         if grace {
             let deadline = now + self.config.leave_grace;
-            self.leaving.push_back((deadline, key.to_string(), session));
+            self.leaving.insert((deadline, key.to_string(), session));
         } else {
             let name = r.present.remove(&session).expect("looked up above").name;
             self.announce(key, &name, SystemEvent::Leave);

@@ -41,12 +41,14 @@ pub struct Session {
 }
 
 impl Session {
-    /// This session as storage keeps it.
-    pub fn stored(&self, now_ms: u64) -> SessionChange {
+    /// This session as storage keeps it, idle since `idle_since_ms`, in
+    /// `rooms` (only when natter stops: see `SessionChange::Save`).
+    pub fn stored(&self, idle_since_ms: u64, rooms: Vec<String>) -> SessionChange {
         SessionChange::Save {
             token: self.token.clone(),
             name: self.name.to_string(),
-            idle_since_ms: now_ms,
+            idle_since_ms,
+            rooms,
         }
     }
 }
@@ -72,14 +74,16 @@ pub struct Sessions {
 }
 
 impl Sessions {
-    /// The sessions `stored` holds, valid again; and the deletions of those
-    /// that expired while natter was stopped.
+    /// The sessions `stored` holds, valid again; the changes to store now
+    /// (deletions of those that expired while natter was stopped, and the
+    /// rooms of the others cleared, since they are used once); and the rooms
+    /// each was in when natter stopped.
     pub fn restore(
         config: &Config,
         stored: Vec<StoredSession>,
         now: Instant,
         now_ms: u64,
-    ) -> (Sessions, Vec<SessionChange>) {
+    ) -> (Sessions, Vec<SessionChange>, Vec<(SessionId, Vec<String>)>) {
         let max = config.db_max_bytes.map_or(config.max_sessions, |budget| {
             ((budget / 4 / STORED_SESSION_BYTES) as usize)
                 .max(100)
@@ -96,19 +100,25 @@ impl Sessions {
             ttl: config.session_ttl,
             next_id: 1,
         };
-        let mut expired = Vec::new();
+        let (mut changes, mut in_rooms) = (Vec::new(), Vec::new());
         for s in stored {
             let idle_for = Duration::from_millis(now_ms.saturating_sub(s.idle_since_ms));
             if idle_for >= sessions.ttl {
-                expired.push(SessionChange::Delete { token: s.token });
+                changes.push(SessionChange::Delete { token: s.token });
                 continue;
             }
             let idle_since = now.checked_sub(idle_for).unwrap_or(now);
             let id = sessions.add(s.token, s.name.into(), None, idle_since, true);
             sessions.idle.insert((idle_since, id));
-            sessions.by_id.get_mut(&id).expect("just added").restored = true;
+            let session = sessions.by_id.get_mut(&id).expect("just added");
+            session.restored = true;
+            if !s.rooms.is_empty() {
+                // After a crash the next start must not find them again.
+                changes.push(session.stored(s.idle_since_ms, Vec::new()));
+                in_rooms.push((id, s.rooms));
+            }
         }
-        (sessions, expired)
+        (sessions, changes, in_rooms)
     }
 
     fn add(
@@ -222,7 +232,7 @@ impl Sessions {
         }
         s.idle_since = now;
         self.idle.insert((now, id));
-        Some(s.stored(now_ms))
+        Some(s.stored(now_ms, Vec::new()))
     }
 
     /// Forget a session. Returns its deletion from storage, if it was stored.

@@ -260,6 +260,7 @@ fn sessions_that_expired_while_stopped_are_not_restored() {
         token: token.into(),
         name: name.into(),
         idle_since_ms,
+        rooms: Vec::new(),
     };
     let batch = Batch {
         sessions: vec![
@@ -332,6 +333,83 @@ fn coming_back_within_the_grace_period_announces_nothing() {
     chat.tick(later);
     let got = end_pass(&mut chat, 1, later);
     assert!(of_type(&got, "system").is_empty(), "{got:?}");
+}
+
+#[test]
+fn a_restart_is_as_quiet_as_a_reload() {
+    let path = std::env::temp_dir().join(format!("natter-restart-{}.db", std::process::id()));
+    let path = path.display().to_string();
+    let open = |now| {
+        let config = Config {
+            db: path.clone(),
+            restart_grace: Duration::from_secs(20),
+            ..Config::default()
+        };
+        let store = Sqlite::open(&path, None).expect("the scratch file opens");
+        Chat::new(config, Box::new(store), Writes::Inline, now).expect("it loads")
+    };
+    let now = Instant::now();
+    let mut chat = open(now);
+    let mut tokens = Vec::new();
+    for (conn, name) in [(1, "alice"), (2, "bob"), (3, "carol")] {
+        let token = login(&mut chat, name, "192.0.2.1", now).unwrap();
+        let caller = connect(&mut chat, &token, conn, now);
+        send(&mut chat, &caller, r#"{"type":"join","room":"Lobby"}"#, now);
+        tokens.push(token);
+    }
+    end_pass(&mut chat, 1, now);
+    // Stop, as the hub does: shut down, every connection closes, the last
+    // commit runs.
+    chat.shut_down(now);
+    for conn in 1..=3 {
+        chat.disconnect(conn, now);
+    }
+    end_pass(&mut chat, 1, now);
+    drop(chat);
+
+    let start = now + Duration::from_secs(5);
+    let mut chat = open(start);
+    let alice = connect(&mut chat, &tokens[0], 11, start);
+    send(
+        &mut chat,
+        &alice,
+        r#"{"type":"join","room":"Lobby"}"#,
+        start,
+    );
+    let joined = replies(&mut chat, 11);
+    let members = &of_type(&joined, "joined")[0]["members"];
+    assert_eq!(
+        members,
+        &serde_json::json!(["alice", "bob", "carol"]),
+        "the member list is as it was before the stop"
+    );
+    let bob = connect(&mut chat, &tokens[1], 12, start);
+    send(&mut chat, &bob, r#"{"type":"join","room":"lobby"}"#, start);
+    let got = end_pass(&mut chat, 11, start);
+    assert!(
+        of_type(&got, "system").is_empty(),
+        "nobody announced: {got:?}"
+    );
+
+    // Carol does not come back: she is announced once the restart's grace ends.
+    let late = start + Duration::from_secs(19);
+    chat.tick(late);
+    assert!(of_type(&end_pass(&mut chat, 11, late), "system").is_empty());
+    let due = start + Duration::from_secs(20);
+    chat.tick(due);
+    let got = end_pass(&mut chat, 11, due);
+    let notices = of_type(&got, "system");
+    assert_eq!(notices.len(), 1, "{got:?}");
+    assert_eq!(notices[0]["text"], "carol left");
+    drop(chat);
+
+    // The rooms were used once: after a crash now, nobody would be restored.
+    let mut store = Sqlite::open(&path, None).unwrap();
+    let stored = store.sessions().unwrap();
+    assert!(stored.iter().all(|s| s.rooms.is_empty()));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{path}{suffix}"));
+    }
 }
 
 #[test]

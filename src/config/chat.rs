@@ -64,6 +64,13 @@ pub const CLIENT_ID_MEMORY: usize = 256;
 /// is posted. A page reload reconnects well within this, so it posts nothing.
 pub const LEAVE_GRACE: Duration = Duration::from_secs(4);
 
+/// After a restart, how long a session that was in a room when natter stopped
+/// has to come back before its leave notice is posted. Longer than
+/// [`LEAVE_GRACE`]: every page reconnects at once, and a page that was in its
+/// longest wait between retries (10 s, `assets/js/socket.js`) still comes back
+/// within it, so a restart announces nobody.
+pub const RESTART_GRACE: Duration = Duration::from_secs(20);
+
 /// `typing` notices from one member of a room are passed on at most once per
 /// this long; the rest are dropped (the page shows "is typing" for 5 s after
 /// each, so nobody notices). They travel in the room's batch with everything

@@ -57,6 +57,8 @@ pub struct Config {
     pub history: usize,
     /// See [`LEAVE_GRACE`].
     pub leave_grace: Duration,
+    /// See [`RESTART_GRACE`].
+    pub restart_grace: Duration,
     /// See [`PING_INTERVAL`].
     pub ping_interval: Duration,
     /// See [`IDLE_TIMEOUT`].
@@ -126,6 +128,7 @@ impl Default for Config {
             allowed_hosts: Vec::new(),
             history: DEFAULT_HISTORY,
             leave_grace: LEAVE_GRACE,
+            restart_grace: RESTART_GRACE,
             ping_interval: PING_INTERVAL,
             idle_timeout: IDLE_TIMEOUT,
             session_ttl: SESSION_IDLE_TTL,

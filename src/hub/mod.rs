@@ -447,7 +447,7 @@ impl Hub {
 
     fn shutdown(&mut self, now: Instant) {
         self.shutdown_deadline = Some(now + SHUTDOWN_TIMEOUT);
-        self.chat.shut_down();
+        self.chat.shut_down(now);
         for id in self.conns.ids() {
             // Queued frames stay: they are delivered before the close frame.
             self.close(id, close::GOING_AWAY, "server shutting down", false, now);

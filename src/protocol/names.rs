@@ -156,7 +156,10 @@ mod tests {
         assert_eq!(check_room("#kitchen").unwrap(), "kitchen");
         assert_eq!(check_room(" ## kitchen").unwrap(), "kitchen");
         assert!(check_room("#").is_err(), "nothing left is an empty name");
-        assert!(check_room("kit#chen").is_err(), "inside a name it is refused");
+        assert!(
+            check_room("kit#chen").is_err(),
+            "inside a name it is refused"
+        );
     }
 
     #[test]

@@ -126,10 +126,14 @@ pub enum SessionChange {
     /// Insert or update: `token` is already `session::token_key` of the
     /// cookie (a hash), never the token. `idle_since_ms` is when its last
     /// connection closed (ms since the epoch): it expires a TTL after.
+    /// `rooms` are the rooms the session was in when natter stopped (the
+    /// display names), so that it is back in them, silently, after the
+    /// restart; empty at any other time (see `Chat::shut_down`).
     Save {
         token: String,
         name: String,
         idle_since_ms: u64,
+        rooms: Vec<String>,
     },
     /// Forget it (logout or expiry); a token not stored is no error.
     Delete { token: String },
@@ -150,6 +154,8 @@ pub struct StoredSession {
     pub name: String,
     /// When its last connection closed, in ms since the epoch.
     pub idle_since_ms: u64,
+    /// The rooms it was in when natter stopped (see [`SessionChange::Save`]).
+    pub rooms: Vec<String>,
 }
 
 /// Helpers shared by the unit tests of every file here.

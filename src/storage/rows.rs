@@ -109,19 +109,41 @@ pub(super) fn change_sessions(tx: &Connection, changes: &[SessionChange]) -> rus
                 token,
                 name,
                 idle_since_ms,
+                rooms,
             } => tx
                 .prepare_cached(
-                    "INSERT INTO sessions (token, name, idle_since) VALUES (?1, ?2, ?3)
+                    "INSERT INTO sessions (token, name, idle_since, rooms) VALUES (?1, ?2, ?3, ?4)
                      ON CONFLICT (token) DO UPDATE SET name = excluded.name,
-                                                       idle_since = excluded.idle_since",
+                                                       idle_since = excluded.idle_since,
+                                                       rooms = excluded.rooms",
                 )?
-                .execute(params![token, name, *idle_since_ms as i64])?,
+                .execute(params![
+                    token,
+                    name,
+                    *idle_since_ms as i64,
+                    join_rooms(rooms)
+                ])?,
             SessionChange::Delete { token } => tx
                 .prepare_cached("DELETE FROM sessions WHERE token = ?1")?
                 .execute(params![token])?,
         };
     }
     Ok(())
+}
+
+/// A session's rooms in one column: room names cannot hold a newline (control
+/// characters are refused), so one per line.
+fn join_rooms(rooms: &[String]) -> String {
+    rooms.join("\n")
+}
+
+/// The rooms of a session's `rooms` column.
+pub(super) fn split_rooms(column: &str) -> Vec<String> {
+    column
+        .split('\n')
+        .filter(|r| !r.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// Up to `limit` messages of room `key` by `sql`, one of the `MESSAGES_*`

@@ -23,7 +23,7 @@ use crate::protocol;
 
 /// The schema version this build writes. Each migration below moves a
 /// database from `index` to `index + 1`.
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 /// One step of the schema: SQL, or Rust for what SQL cannot compute.
 enum Migration {
@@ -68,6 +68,13 @@ const MIGRATIONS: &[Migration] = &[
     // Rooms are keyed by `protocol::room_key`, the look-alike key, instead of
     // the lower-cased name. SQL cannot compute it.
     Migration::Rust(rekey_rooms),
+    Migration::Sql(
+        "
+    -- The rooms a session was in when natter stopped, one per line, so that it
+    -- rejoins them silently after a restart (empty at any other time).
+    ALTER TABLE sessions ADD COLUMN rooms TEXT NOT NULL DEFAULT '';
+",
+    ),
 ];
 
 /// Version 3: give every room its `protocol::room_key`, and its name in NFKC

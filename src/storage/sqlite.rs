@@ -190,7 +190,7 @@ impl Store for Sqlite {
     fn sessions(&mut self) -> Result<Vec<StoredSession>, StorageError> {
         let mut stmt = self
             .guard()
-            .prepare("SELECT token, name, idle_since FROM sessions")
+            .prepare("SELECT token, name, idle_since, rooms FROM sessions")
             .map_err(describe)?;
         let rows = stmt
             .query_map([], |row| {
@@ -198,6 +198,7 @@ impl Store for Sqlite {
                     token: row.get(0)?,
                     name: row.get(1)?,
                     idle_since_ms: row.get::<_, i64>(2)? as u64,
+                    rooms: rows::split_rooms(&row.get::<_, String>(3)?),
                 })
             })
             .map_err(describe)?;
@@ -281,6 +282,7 @@ mod tests {
             token,
             name,
             idle_since_ms,
+            rooms: Vec::new(),
         })
     }
 
@@ -311,6 +313,17 @@ mod tests {
         s.commit(&keep("t1", 5)).unwrap();
         s.commit(&keep("t1", 9)).unwrap();
         assert_eq!(s.sessions().unwrap()[0].idle_since_ms, 9);
+        assert!(s.sessions().unwrap()[0].rooms.is_empty());
+        let rooms = vec!["Lobby".to_string(), "Book Club".to_string()];
+        let (token, name) = ("t1".into(), "alice".into());
+        let stopped = session(SessionChange::Save {
+            token,
+            name,
+            idle_since_ms: 10,
+            rooms: rooms.clone(),
+        });
+        s.commit(&stopped).unwrap();
+        assert_eq!(s.sessions().unwrap()[0].rooms, rooms, "the rooms at a stop");
         let token = "t1".into();
         s.commit(&session(SessionChange::Delete { token })).unwrap();
         assert!(s.sessions().unwrap().is_empty());

@@ -31,12 +31,15 @@ export const PHONE = { width: 390, height: 844 };
  * Rate limiting is off: every browser here shares 127.0.0.1. The database
  * is in memory, so each test file starts with empty rooms and leaves no
  * file behind, unless `extraArgs` names its own `--db` (natter takes the
- * first --db it is given and refuses a second, so the default is left out).
+ * first --db it is given and refuses a second, so the default is left out);
+ * the same goes for `--port`.
  */
 export async function startServer(extraArgs = []) {
   const bin = process.env.NATTER_BIN || path.resolve(here, '../../target/debug/natter');
   const db = extraArgs.includes('--db') ? [] : ['--db', ':memory:'];
-  const args = ['--port', '0', '--rate-limit', 'off', ...db, ...extraArgs];
+  // A restart test names the port of the server it replaces.
+  const port = extraArgs.includes('--port') ? [] : ['--port', '0'];
+  const args = [...port, '--rate-limit', 'off', ...db, ...extraArgs];
   const child = spawn(bin, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
