@@ -364,7 +364,7 @@ impl Chat {
     /// was in when natter stopped, as if it had just dropped its connection:
     /// coming back within `RESTART_GRACE` announces nothing (a restart is
     /// then as quiet as a page reload); otherwise its leave notice is posted.
-    fn rejoin_after_restart(&mut self, in_rooms: Vec<(SessionId, Vec<String>)>, now: Instant) {
+    fn rejoin_after_restart(&mut self, in_rooms: Vec<sessions::InRooms>, now: Instant) {
         let deadline = now + self.config.restart_grace.max(self.config.leave_grace);
         for (id, rooms) in in_rooms {
             let Some(name) = self.sessions.get(id).map(|s| s.name.clone()) else {

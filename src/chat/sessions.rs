@@ -53,6 +53,9 @@ impl Session {
     }
 }
 
+/// A restored session and the rooms it was in when natter stopped.
+pub type InRooms = (SessionId, Vec<String>);
+
 /// Every session, with the indexes that make expiry and eviction cheap.
 pub struct Sessions {
     pub(super) by_id: HashMap<SessionId, Session>,
@@ -83,7 +86,7 @@ impl Sessions {
         stored: Vec<StoredSession>,
         now: Instant,
         now_ms: u64,
-    ) -> (Sessions, Vec<SessionChange>, Vec<(SessionId, Vec<String>)>) {
+    ) -> (Sessions, Vec<SessionChange>, Vec<InRooms>) {
         let max = config.db_max_bytes.map_or(config.max_sessions, |budget| {
             ((budget / 4 / STORED_SESSION_BYTES) as usize)
                 .max(100)
