@@ -173,7 +173,6 @@ impl Chat {
         // Sessions that expired while natter was stopped must not work even
         // until the first sweep: they go from storage now.
         chat.pending.sessions.extend(changes);
-        chat.rejoin_after_restart(in_rooms, now);
         if let Some(outcome) = chat.commit() {
             chat.committed(outcome);
         }
@@ -184,6 +183,9 @@ impl Chat {
             report_retention(chat.store.delete_before(pass::retention_cutoff(retention)));
             chat.next_retention = now + RETENTION_INTERVAL;
         }
+        // After the sweep: this loads rooms, and their cache must not hold
+        // what it deleted.
+        chat.rejoin_after_restart(in_rooms, now);
         Ok(chat)
     }
 
