@@ -62,12 +62,10 @@ fn retention_deletes_exactly_the_old_messages() {
         c.db = db.clone();
         c.retention = Some(Duration::from_secs(36 * 60 * 60)); // a day and a half
     });
-    // Another name: alice was in #lobby when the first server stopped, so
-    // her name stays hers there for the restart's grace (RESTART_GRACE).
-    let mut bob = server.user("bob");
-    let joined = bob.join("lobby");
+    let mut alice = server.user("alice");
+    let joined = alice.join("lobby");
     assert_eq!(texts(&joined), ["an hour old"]);
-    drop(bob);
+    drop(alice);
     server.shutdown();
 
     let conn = rusqlite::Connection::open(&db).unwrap();

@@ -394,6 +394,7 @@ impl Chat {
                         key: key.clone(),
                         conns: 0,
                         typing_at: None,
+                        restored: true,
                     },
                 );
                 self.leaving.insert((deadline, room_key, id));

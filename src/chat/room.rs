@@ -20,6 +20,10 @@ pub struct Presence {
     pub conns: usize,
     /// When this user's last `typing` went out here (see `TYPING_INTERVAL`).
     pub typing_at: Option<Instant>,
+    /// Put back here by a restart (`Chat::rejoin_after_restart`), and not
+    /// connected since: the name is kept for them, but a new login under it
+    /// takes it (see `Chat::free_restored_name`).
+    pub restored: bool,
 }
 
 pub struct Room {
@@ -185,6 +189,24 @@ impl Chat {
         }
         if event == SystemEvent::Leave {
             self.maybe_idle.push(key.to_string());
+        }
+    }
+
+    /// A login under `name_key` in room `key` takes the name from a session
+    /// that a restart put back in the room and that has not come back: the
+    /// restart's grace (20 s) is for silent rejoins, not for keeping a name
+    /// from someone who logs in afresh (often the same person, on another
+    /// device or with a lost cookie). A name held across a reload stays held.
+    pub fn free_restored_name(&mut self, key: &str, name_key: &str, except: Option<SessionId>) {
+        let Some(r) = self.rooms.get_mut(key) else {
+            return;
+        };
+        let before = r.present.len();
+        r.present
+            .retain(|&s, p| Some(s) == except || !(p.restored && p.key == name_key));
+        if r.present.len() != before && !r.presence_dirty {
+            r.presence_dirty = true;
+            self.presence_pending.push(key.to_string());
         }
     }
 

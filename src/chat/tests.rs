@@ -403,6 +403,32 @@ fn a_restart_is_as_quiet_as_a_reload() {
     assert_eq!(notices[0]["text"], "carol left");
     drop(chat);
 
+    // A fresh login as carol (a lost cookie, another device) takes her name
+    // from the session the restart kept it for.
+    let mut chat = open(due);
+    let alice = connect(&mut chat, &tokens[0], 21, due);
+    send(&mut chat, &alice, r#"{"type":"join","room":"Lobby"}"#, due);
+    end_pass(&mut chat, 21, due);
+    chat.shut_down(due);
+    chat.disconnect(21, due);
+    end_pass(&mut chat, 21, due);
+    drop(chat);
+    let mut chat = open(due);
+    assert!(
+        cmd::login::apply(
+            &mut chat,
+            "alice".into(),
+            "lobby",
+            "t".repeat(32),
+            None,
+            ip("192.0.2.9"),
+            due
+        )
+        .is_ok(),
+        "a name kept only for a restart is free for a new login"
+    );
+    drop(chat);
+
     // The rooms were used once: after a crash now, nobody would be restored.
     let mut store = Sqlite::open(&path, None).unwrap();
     let stored = store.sessions().unwrap();

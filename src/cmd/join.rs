@@ -72,11 +72,13 @@ fn enter(chat: &mut Chat, caller: &Caller, key: &str, name: &Arc<str>, wanted: S
             key: wanted,
             conns: 0,
             typing_at: None,
+            restored: false,
         }
     });
     // A user coming back within the grace period cancels their leave notice
     // simply by being present again with conns > 0 (see `tick`).
     presence.conns += 1;
+    presence.restored = false;
     chat.enter(caller.conn, key);
     new
 }

@@ -107,6 +107,7 @@ pub fn apply(
     let previous = replaces
         .as_deref()
         .and_then(|t| sessions.live(&token_key(t), now));
+    chat.free_restored_name(&room_key(room), &name_key(&name), previous);
     if let Some(r) = chat.room(&room_key(room)) {
         if r.name_taken(&name_key(&name), previous) {
             let room = r.name.to_string();
