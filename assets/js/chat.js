@@ -18,6 +18,11 @@
 //   scroll.js    following new messages, each room's place, scroll-back
 //   unread.js    unread counts, the tab title, notifications while away
 //   composer.js  the input, typing, sending, pending copies and resends
+//   mentions.js  @mention suggestions in the composer; a member's name
+//                clicked puts their mention in
+//   keys.js      the page's shortcuts (Alt+↑/↓ rooms, PageUp/PageDown,
+//                Ctrl+K) and the sheet listing them all (? or Ctrl+/)
+//   switcher.js  the Ctrl+K room switcher
 //   settings.js  theme, notifications, sound, mute, transcript links
 //   drawer.js    the side panel as a drawer on phones
 // and the helpers under them:
@@ -43,6 +48,8 @@ import { openFirstRooms, renameRoom, wireRooms } from './rooms.js';
 import { wireScroll } from './scroll.js';
 import { wireUnread } from './unread.js';
 import { wireComposer } from './composer.js';
+import { wireMentions } from './mentions.js';
+import { wireKeys } from './keys.js';
 import { updateNotifyButton, wireSettings } from './settings.js';
 import { wireDrawer } from './drawer.js';
 
@@ -52,6 +59,8 @@ wireScroll();
 wireUnread();
 wireRooms();
 wireComposer();
+wireMentions();
+wireKeys();
 wireSettings();
 wireDrawer();
 $('retry-now').addEventListener('click', () => socket.reconnectNow());

@@ -1,13 +1,14 @@
-// composer.js — what you write: the input (Enter, ↑, :shortcodes:, the
-// emoji picker), "typing" frames, sending, and your messages on their way:
-// a dimmed pending copy until the server's echo replaces it (messages.js),
-// marked failed when the server refuses it, retried later when the server
-// could not save it.
+// composer.js — what you write: the input (Enter, ↑, :shortcodes:,
+// @mentions, the emoji picker), "typing" frames, sending, and your messages
+// on their way: a dimmed pending copy until the server's echo replaces it
+// (messages.js), marked failed when the server refuses it, retried later
+// when the server could not save it.
 
 import * as render from './render.js';
 import { EmojiPicker, ShortcodeCompleter, insertText } from './emoji.js';
 import { $, current, input, limits, lists, listFor, showNotice, socket, state } from './page.js';
 import { scrollToBottom } from './scroll.js';
+import { handleMentionKey, updateMentions } from './mentions.js';
 
 // A `typing` frame at most this often while you type: the others show
 // "is typing…" for 5 s after each (messages.js).
@@ -160,6 +161,8 @@ export function closePicker() {
 function onKeyDown(completer, event) {
   // The shortcode suggestions, when open, get the arrows, Enter, Tab and Esc.
   if (completer.handleKey(event)) return;
+  // So do the @mention suggestions (mentions.js); only one list is ever open.
+  if (handleMentionKey(event)) return;
   // While an input method is composing (Japanese, Chinese, …) Enter
   // confirms the composition and must not send.
   if (event.key === 'Enter' && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
@@ -194,6 +197,7 @@ export function wireComposer() {
   input.addEventListener('keydown', (event) => onKeyDown(completer, event));
   input.addEventListener('input', () => {
     completer.update();
+    updateMentions({ blocked: completer.isOpen() });
     announceTyping();
   });
 

@@ -383,8 +383,16 @@ export function renderMembers(list, members, me) {
   const items = members.map((name) => {
     const li = el('li', 'member');
     li.append(el('span', `dot ${nameColourClass(name)}`));
-    li.append(el('span', 'member-name', name));
-    if (name === me) li.append(el('span', 'you', '(you)'));
+    if (name === me) {
+      li.append(el('span', 'member-name', name), el('span', 'you', '(you)'));
+    } else {
+      // A button: clicking (or Enter on) a name mentions them (mentions.js).
+      const mention = el('button', 'member-name member-mention', name);
+      mention.type = 'button';
+      mention.dataset.mention = name;
+      mention.title = `Mention ${name}`;
+      li.append(mention);
+    }
     return li;
   });
   list.replaceChildren(...items);
