@@ -60,10 +60,12 @@ function keysCell(alternatives) {
   const dt = el('dt', 'shortcut-keys');
   alternatives.forEach((combo, i) => {
     if (i > 0) dt.append(' or ');
+    const keys = el('span', 'shortcut-combo'); // one combination never breaks over two lines
     combo.forEach((key, j) => {
-      if (j > 0) dt.append('+');
-      dt.append(el('kbd', '', key));
+      if (j > 0) keys.append('+');
+      keys.append(el('kbd', '', key));
     });
+    dt.append(keys);
   });
   return dt;
 }
