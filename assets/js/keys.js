@@ -70,12 +70,37 @@ function keysCell(alternatives) {
   return dt;
 }
 
+/**
+ * A modal <dialog> (opened with showModal()) with a heading that names it,
+ * added to the page: Esc closes it (the browser does that), and so does a
+ * click on the dimmed page around it. Returns the dialog, holding the heading.
+ */
+export function modalDialog(id, className, heading) {
+  const dialog = el('dialog', `key-dialog ${className}`);
+  dialog.id = id;
+  const title = el('h2', 'key-dialog-title', heading);
+  title.id = `${id}-title`;
+  dialog.setAttribute('aria-labelledby', title.id);
+  dialog.append(title);
+  document.body.append(dialog);
+  // A click on the backdrop is a click on the dialog itself, outside its box
+  // (a click on its padding is on the dialog too, but inside the box).
+  dialog.addEventListener('click', (event) => {
+    if (event.target !== dialog) return;
+    const box = dialog.getBoundingClientRect();
+    const inside = event.clientX >= box.left && event.clientX <= box.right
+      && event.clientY >= box.top && event.clientY <= box.bottom;
+    if (!inside) dialog.close();
+  });
+  // The drawer's Esc (drawer.js) must not close the side panel as well.
+  dialog.addEventListener('keydown', (event) => {
+    if (event.key === 'Escape') event.stopPropagation();
+  });
+  return dialog;
+}
+
 function buildSheet() {
-  sheet = el('dialog', 'key-dialog shortcut-sheet');
-  sheet.id = 'shortcut-sheet';
-  sheet.setAttribute('aria-labelledby', 'shortcut-sheet-title');
-  const title = el('h2', 'key-dialog-title', 'Keyboard shortcuts');
-  title.id = 'shortcut-sheet-title';
+  sheet = modalDialog('shortcut-sheet', 'shortcut-sheet', 'Keyboard shortcuts');
   const list = el('dl', 'shortcut-list');
   for (const shortcut of SHORTCUTS) {
     const row = el('div', 'shortcut-row');
@@ -85,16 +110,7 @@ function buildSheet() {
   const close = el('button', 'key-dialog-close', 'Close');
   close.type = 'button';
   close.addEventListener('click', () => sheet.close());
-  sheet.append(title, list, close);
-  document.body.append(sheet);
-
-  sheet.addEventListener('click', (event) => {
-    if (event.target === sheet) sheet.close(); // the dim area around it
-  });
-  // Esc closes the dialog (its `cancel`); the drawer's Esc must not see it.
-  sheet.addEventListener('keydown', (event) => {
-    if (event.key === 'Escape') event.stopPropagation();
-  });
+  sheet.append(list, close);
   sheet.addEventListener('close', () => {
     // Back where you were, or in the composer if that is gone.
     (returnFocus?.isConnected ? returnFocus : input).focus();

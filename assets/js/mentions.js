@@ -206,6 +206,9 @@ export function mentionInComposer(name) {
 
 export function wireMentions() {
   completer = new MentionCompleter(input, $('mention-list'), () => current()?.members ?? [], state.me);
+  // Back and forward switch rooms (rooms.js) with the focus left in the
+  // composer: suggestions from the old room's members would be wrong.
+  window.addEventListener('popstate', () => completer.close());
 
   // The members list is redrawn whenever someone comes or goes, so one
   // listener on the list, not one per name (render.js marks each name

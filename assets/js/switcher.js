@@ -11,6 +11,7 @@ import { roomKey } from './state.js';
 import { input, state } from './page.js';
 import { switchRoom } from './rooms.js';
 import { setDrawer } from './drawer.js';
+import { modalDialog } from './keys.js';
 
 let dialog;
 let field;
@@ -27,12 +28,7 @@ function el(tag, className, text) {
 
 /** The dialog, made once, the first time it opens. */
 function build() {
-  dialog = el('dialog', 'key-dialog switcher');
-  dialog.id = 'room-switcher';
-  dialog.setAttribute('aria-labelledby', 'switcher-title');
-
-  const title = el('h2', 'key-dialog-title', 'Go to a room');
-  title.id = 'switcher-title';
+  dialog = modalDialog('room-switcher', 'switcher', 'Go to a room');
   const label = el('label', 'switcher-label', 'Room name (a new name joins that room)');
   label.htmlFor = 'switcher-input';
   field = el('input', 'switcher-input');
@@ -53,22 +49,13 @@ function build() {
   const hint = el('p', 'muted small switcher-hint', '↑ ↓ choose · Enter opens · Esc closes');
   hint.setAttribute('aria-hidden', 'true'); // the combobox says as much to a screen reader
 
-  dialog.append(title, label, field, listbox, hint);
-  document.body.append(dialog);
+  dialog.append(label, field, listbox, hint);
 
   field.addEventListener('input', () => {
     active = 0;
     refresh();
   });
   field.addEventListener('keydown', onKey);
-  // A click on the dim area around the dialog closes it, as Esc does.
-  dialog.addEventListener('click', (event) => {
-    if (event.target === dialog) dialog.close();
-  });
-  // Esc closes the dialog (its `cancel`); the drawer's Esc must not see it.
-  dialog.addEventListener('keydown', (event) => {
-    if (event.key === 'Escape') event.stopPropagation();
-  });
   dialog.addEventListener('close', () => input.focus());
 }
 

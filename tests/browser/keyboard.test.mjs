@@ -79,6 +79,12 @@ test('Alt+↓ and Alt+↑ go to the next and previous room; the title and the ad
   assert.equal(await path(page), '/r/kitchen');
   assert.equal(await focusedId(page), 'composer-input');
   assert.equal(await box.inputValue(), '');
+
+  // Not while an input method is composing: the keys are its own then.
+  await page.evaluate(() => document.getElementById('composer-input').dispatchEvent(
+    new KeyboardEvent('keydown', { key: 'ArrowDown', altKey: true, isComposing: true, bubbles: true, cancelable: true }),
+  ));
+  assert.equal(await roomName(page), '#kitchen');
 });
 
 test('Ctrl+K opens the room switcher: typing and Enter switch, a new name is joined, Esc goes back to the composer', async () => {
@@ -123,6 +129,17 @@ test('Ctrl+K opens the room switcher: typing and Enter switch, a new name is joi
   await page.waitForSelector('#room-switcher', { state: 'hidden' });
   assert.equal(await roomName(page), '#attic');
   assert.equal(await focusedId(page), 'composer-input');
+
+  // ⌘K as on a Mac; a click on the dimmed page around it closes it, a
+  // click inside it does not.
+  await page.keyboard.press('Meta+k');
+  await page.waitForSelector('#room-switcher[open]');
+  const box = await page.locator('#room-switcher').boundingBox();
+  await page.mouse.click(box.x + 4, box.y + 4); // its padding
+  assert.equal(await page.isVisible('#room-switcher'), true);
+  await page.mouse.click(box.x + box.width / 2, box.y + box.height + 40);
+  await page.waitForSelector('#room-switcher', { state: 'hidden' });
+  assert.equal(await roomName(page), '#attic');
 
   // A click on a room works too.
   await page.keyboard.press('Control+k');

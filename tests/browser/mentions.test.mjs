@@ -1,6 +1,7 @@
 // mentions.test.mjs — @mentions: typing "@" and the start of a name offers
 // the room's members (you left out), ↑/↓ choose, Enter, Tab or a click
-// inserts "@name ", Esc closes; a name with spaces or in another script is
+// inserts "@name ", Esc closes (and an input method's Enter is left
+// alone); a name with spaces or in another script is
 // inserted exactly, so the mention lights up for that person; the
 // :shortcode: list and this one are never open together; clicking a
 // member in the side panel mentions them. No serious axe violations with
@@ -101,6 +102,22 @@ test('"@" alone offers everyone but you; ↑/↓ move, Tab inserts, Esc closes a
   await box.fill('');
   await box.pressSequentially('write to bob@b');
   assert.equal(await page.isHidden('#mention-list'), true);
+});
+
+test('while an input method is composing, Enter confirms the composition: the suggestion is not taken', async () => {
+  const { page } = alice;
+  const box = page.locator('#composer-input');
+  await box.fill('');
+  await box.pressSequentially('@b');
+  await page.waitForSelector('#mention-list:not([hidden])');
+  // What Chromium sends while Japanese or Chinese input is composing.
+  await page.evaluate(() => document.getElementById('composer-input').dispatchEvent(
+    new KeyboardEvent('keydown', { key: 'Enter', isComposing: true, bubbles: true, cancelable: true }),
+  ));
+  assert.equal(await box.inputValue(), '@b');
+  assert.equal(await page.isVisible('#mention-list'), true);
+  await box.press('Escape');
+  await box.fill('');
 });
 
 test('names with spaces and in any script are inserted exactly, and light up for their owner', async () => {
