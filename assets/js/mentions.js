@@ -12,6 +12,7 @@
 // stays closed while that one is open, so only one list is ever open.
 
 import { insertText } from './emoji.js';
+import { nameColourClass } from './render.js';
 import { $, current, input, state } from './page.js';
 import { setDrawer } from './drawer.js';
 
@@ -112,8 +113,14 @@ export class MentionCompleter {
       li.className = 'shortcode-option mention-option';
       li.setAttribute('role', 'option');
       li.setAttribute('aria-selected', String(i === this.active));
-      li.dir = 'auto';
-      li.textContent = `@${name}`;
+      // The member's colour, as in the members list; the name itself in
+      // its own direction (an Arabic name reads right to left).
+      const dot = document.createElement('span');
+      dot.className = `dot ${nameColourClass(name)}`;
+      dot.setAttribute('aria-hidden', 'true');
+      const label = document.createElement('bdi');
+      label.textContent = `@${name}`;
+      li.append(dot, label);
       // mousedown, not click: a click would first blur the textarea (and
       // the blur closes this list).
       li.addEventListener('mousedown', (event) => {

@@ -132,7 +132,8 @@ test('names with spaces and in any script are inserted exactly, and light up for
   // A click on a suggestion inserts it too.
   await box.pressSequentially('and @س');
   await page.waitForSelector('#mention-list:not([hidden])');
-  assert.equal(await page.getAttribute('#mention-list [role="option"]', 'dir'), 'auto');
+  // The name is isolated in its own direction (<bdi>): "@سارة" reads right to left.
+  assert.equal(await page.textContent('#mention-list [role="option"] bdi'), `@${SARA}`);
   await page.click('#mention-list [role="option"]');
   assert.equal(await box.inputValue(), `hello @${MARY} and @${SARA} `);
   assert.equal(await page.isHidden('#mention-list'), true);
