@@ -86,7 +86,9 @@ export function forgetRead(room) {
 // --- arriving in a room ----------------------------------------------------------------
 
 let lastArrival; // the key of the room you last arrived in
-const loaded = new Set(); // rooms whose first history this page has shown
+// The lists whose first history has been shown. A room you leave and join
+// again gets a new list, so coming back to it is a return visit too.
+const loaded = new WeakSet();
 
 const lookingAt = (room) => isCurrent(room.name) && !notify.inBackground();
 
@@ -106,7 +108,12 @@ function firstUnread(list, since) {
 function reveal(divider) {
   const top = scroller.getBoundingClientRect().top;
   const box = divider.getBoundingClientRect();
-  if (box.height > 0 && box.top < top) scroller.scrollTop += box.top - top - 8;
+  if (box.height === 0 || box.top >= top) return;
+  scroller.scrollTop += box.top - top - 8;
+  // The browser reports the scroll at its next frame; scroll.js must know
+  // now that you are no longer at the bottom, or a message arriving before
+  // then would pull the list down again, past the line.
+  scroller.dispatchEvent(new Event('scroll'));
 }
 
 /**
@@ -133,9 +140,9 @@ export function arrive(room) {
  * reconnect) are messages you see arrive, if you are looking.
  */
 export function afterBacklog(room) {
-  const key = roomKey(room.name);
-  const first = !loaded.has(key);
-  loaded.add(key);
+  const list = listFor(room.name);
+  const first = !loaded.has(list);
+  loaded.add(list);
   if (!lookingAt(room)) return;
   if (first) {
     lastArrival = undefined;

@@ -5,8 +5,22 @@
 // messages, and the message under it starts a new group.
 
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { after, before, test } from 'node:test';
 import * as t from './lib.mjs';
+
+const require = createRequire(import.meta.url);
+const AXE_SOURCE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+
+/** Serious and critical axe-core violations on the page (as in layout.test.mjs). */
+async function axeViolations(page) {
+  await page.evaluate(AXE_SOURCE);
+  const results = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
+  return results.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).slice(0, 5).join(', ')}`);
+}
 
 let server;
 let browser;
@@ -143,13 +157,31 @@ test('a later visit shows the line where you stopped reading last time', async (
   const shown = await divider(alice.page);
   assert.equal(shown?.before, 'written while alice was gone');
   assert.equal(shown.count, 1);
+  assert.deepEqual(await axeViolations(alice.page), []);
   await t.screenshot(alice.page, 'divider-desktop');
+  await alice.page.setViewportSize(t.PHONE);
+  await t.screenshot(alice.page, 'divider-phone');
+  await alice.page.setViewportSize(t.DESKTOP);
 
   // A reload right away: everything was read, so no line.
   await alice.page.reload();
   await t.waitJoined(alice.page, 'lobby');
   await t.waitForMessage(alice.page, 'and one more');
   assert.equal(await divider(alice.page), null);
+});
+
+test('leaving a room and joining it again later is a return visit too', async () => {
+  await joinRoom(alice.page, 'garden');
+  await joinRoom(bob.page, 'garden');
+  await t.send(bob.page, 'garden before alice leaves');
+  await t.waitForMessage(alice.page, 'garden before alice leaves', 'garden');
+  await alice.page.click('.leave-button[aria-label="Leave #garden"]');
+  await alice.page.waitForSelector('ol.messages[data-room-key="garden"]', { state: 'detached' });
+  await t.send(bob.page, 'garden after alice left');
+  await joinRoom(alice.page, 'garden');
+  await t.waitForMessage(alice.page, 'garden after alice left', 'garden');
+  assert.equal((await divider(alice.page, 'garden'))?.before, 'garden after alice left');
+  await openRoom(alice.page, 'lobby');
 });
 
 test('a returning visitor with many new messages sees the line on screen', async () => {
@@ -163,9 +195,9 @@ test('a returning visitor with many new messages sees the line on screen', async
   const inView = await alice.page.evaluate(() => {
     const box = document.querySelector('li.unread-divider').getBoundingClientRect();
     const scroller = document.getElementById('scroller').getBoundingClientRect();
-    return box.top >= scroller.top && box.bottom <= scroller.bottom;
+    return box.top >= scroller.top && box.bottom <= scroller.bottom ? true : JSON.stringify({ box, scroller, top: document.getElementById('scroller').scrollTop, h: document.getElementById('scroller').scrollHeight });
   });
-  assert.ok(inView, 'the line is scrolled into view instead of sitting above the top');
+  assert.equal(inView, true, 'the line is scrolled into view instead of sitting above the top');
   assert.deepEqual(alice.errors, []);
   assert.deepEqual(bob.errors, []);
 });
