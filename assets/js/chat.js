@@ -27,7 +27,9 @@
 //   drawer.js    the side panel as a drawer on phones
 // and the helpers under them:
 //   state.js     the page's memory; render.js the DOM it shows, and text.js
-//                a message's text in it (links, @mentions, emoji only)
+//                a message's text in it, as format.js reads it (code,
+//                *bold*, _italic_, ~~strike~~, links, @mentions, emoji only)
+//   divider.js   "New since you left": where you stopped reading a room
 //   prefs.js     your choices (theme, mute, sound, recent emoji) in localStorage
 //   notify.js    browser notifications and the sound
 //   emoji.js     the emoji picker and :shortcode: completion

@@ -4,6 +4,7 @@
 
 import * as render from './render.js';
 import { $, current, listFor, socket, state } from './page.js';
+import { forgetRead } from './divider.js';
 
 /**
  * Show a posted message unless its id is already on screen. Returns
@@ -33,6 +34,7 @@ export function showMessage(msg, fromHistory = false) {
 /** Clear the room's posted messages (our pending ones stay). */
 export function forgetRoomMessages(name) {
   state.forgetMessages(name);
+  forgetRead(state.room(name)); // the ids begin again
   for (const li of listFor(name).querySelectorAll('li:not(.pending, .failed)')) li.remove();
 }
 

@@ -38,13 +38,16 @@ export function nameColourClass(name) {
 
 const pad2 = (n) => String(n).padStart(2, '0');
 
-/** "14:05" in the viewer's local time zone. */
+// The browser's own locale decides between "2:05 PM" and "14:05" (and the
+// digits and separators): undefined means "the default locale".
+const CLOCK = new Intl.DateTimeFormat(undefined, { hour: 'numeric', minute: '2-digit' });
+
+/** "2:05 PM" or "14:05", as the viewer's locale writes times, in their time zone. */
 export function clockTime(ts) {
-  const d = new Date(ts);
-  return `${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
+  return CLOCK.format(new Date(ts));
 }
 
-/** A <time> element: HH:MM on screen, the full date on hover. */
+/** A <time> element: the clock time on screen, the full date on hover. */
 function timeElement(ts) {
   const time = el('time', 'time', clockTime(ts));
   const d = new Date(ts);
@@ -94,6 +97,16 @@ function daySeparator(ts) {
 
 // --- messages ---------------------------------------------------------------
 
+/**
+ * dir="auto": the browser reads the direction from the text's first strong
+ * letter, so an Arabic or Hebrew message (or name) runs right to left and
+ * lines up on the right, while the page around it stays left to right.
+ */
+function autoDirection(node) {
+  node.dir = 'auto';
+  return node;
+}
+
 /** The parts shared by real and pending messages. */
 function messageShell(user, text, me, ts) {
   const li = el('li', 'message');
@@ -103,12 +116,13 @@ function messageShell(user, text, me, ts) {
   else if (mentions(text, me)) li.classList.add('mentions-me');
 
   const meta = el('div', 'meta');
-  meta.append(el('span', `author ${nameColourClass(user)}`, user));
+  meta.append(autoDirection(el('span', `author ${nameColourClass(user)}`, user)));
   meta.append(timeElement(ts));
   li.append(meta);
 
-  // white-space: pre-wrap in app.css keeps the newlines the user typed.
-  const body = el('p', 'text');
+  // white-space: pre-wrap in app.css keeps the newlines the user typed. A
+  // <div>, not a <p>: a code block (<pre>) may be inside.
+  const body = autoDirection(el('div', 'text'));
   if (isEmojiOnly(text)) {
     body.classList.add('emoji-only');
     body.textContent = text;
@@ -212,7 +226,10 @@ export function insertMessage(list, li) {
   let after = list.lastElementChild;
   while (
     after &&
-    (after.classList.contains('pending') || after.classList.contains('day') || Number(after.dataset.id) > id)
+    (after.classList.contains('pending') ||
+      after.classList.contains('day') ||
+      after.classList.contains('unread-divider') ||
+      Number(after.dataset.id) > id)
   ) {
     after = after.previousElementSibling;
   }
@@ -308,11 +325,58 @@ function decorate(item) {
   placeDaySeparator(item);
   setGrouped(item);
   let next = item.nextElementSibling;
+  if (next?.classList.contains('unread-divider')) next = next.nextElementSibling;
   if (next?.classList.contains('day')) next = next.nextElementSibling;
   if (next) {
     placeDaySeparator(next);
     setGrouped(next);
   }
+}
+
+// --- "New since you left" ---------------------------------------------------------
+//
+// divider.js decides where it goes; here is only how. It sits right before
+// the first message you had not read, or before that message's day
+// separator (so the separator still touches its day). The message after it
+// starts a new group: it shows its author again, since the line broke the
+// conversation in two.
+
+const DIVIDER_TEXT = 'New since you left';
+
+function dividerElement() {
+  const li = el('li', 'unread-divider');
+  // A separator with a name: screen readers say "New since you left, separator".
+  const line = el('span', 'unread-divider-text', DIVIDER_TEXT);
+  line.setAttribute('role', 'separator');
+  line.setAttribute('aria-label', DIVIDER_TEXT);
+  li.append(line);
+  return li;
+}
+
+/** The list's divider, if it has one. */
+export function dividerOf(list) {
+  return list.querySelector(':scope > li.unread-divider');
+}
+
+/** Put the divider before `message` (moving it if it is elsewhere). Returns it. */
+export function showDivider(list, message) {
+  const before = message.previousElementSibling?.classList.contains('day') ? message.previousElementSibling : message;
+  let divider = dividerOf(list);
+  if (divider && divider.nextElementSibling === before) return divider;
+  if (divider) removeDivider(list);
+  divider = dividerElement();
+  before.before(divider);
+  setGrouped(message);
+  return divider;
+}
+
+/** Take the divider away; the message after it may join its group again. */
+export function removeDivider(list) {
+  const divider = dividerOf(list);
+  if (!divider) return;
+  const next = divider.nextElementSibling;
+  divider.remove();
+  if (next) decorate(next);
 }
 
 /** A small centred line: "carol joined", or our own notes such as a history gap. */
@@ -351,7 +415,7 @@ export function renderRooms(list, rooms, { current, isMuted, onOpen, onLeave }) 
     open.dataset.focusKey = `open:${key}`;
     open.dataset.roomKey = key;
     if (key === current) open.setAttribute('aria-current', 'page');
-    open.append(el('span', 'room-hash', '#'), el('span', 'room-label', room.name));
+    open.append(el('span', 'room-hash', '#'), autoDirection(el('span', 'room-label', room.name)));
     if (muted) open.append(el('span', 'visually-hidden', ', muted'));
     const count = muted ? room.mentions : room.unread;
     if (room.unread > 0) {
@@ -384,10 +448,10 @@ export function renderMembers(list, members, me) {
     const li = el('li', 'member');
     li.append(el('span', `dot ${nameColourClass(name)}`));
     if (name === me) {
-      li.append(el('span', 'member-name', name), el('span', 'you', '(you)'));
+      li.append(autoDirection(el('span', 'member-name', name)), el('span', 'you', '(you)'));
     } else {
       // A button: clicking (or Enter on) a name mentions them (mentions.js).
-      const mention = el('button', 'member-name member-mention', name);
+      const mention = autoDirection(el('button', 'member-name member-mention', name));
       mention.type = 'button';
       mention.dataset.mention = name;
       mention.title = `Mention ${name}`;

@@ -17,6 +17,7 @@ import { isMuted, markRead, noteNewMessages, updateTitle } from './unread.js';
 import { refreshPendingLabels, resendUnsaved } from './composer.js';
 import { updateExportLinks, updateMuteButton } from './settings.js';
 import { setDrawer } from './drawer.js';
+import { afterBacklog } from './divider.js';
 
 export function renderSidebar() {
   render.renderRooms($('room-list'), [...state.rooms.values()], {
@@ -158,6 +159,7 @@ export function handleJoined(frame) {
   state.setMembers(room.name, frame.members ?? []);
   if (isCurrent(room.name)) showMembers();
   showBacklog(room, frame);
+  afterBacklog(room); // "New since you left" on a return visit
   refreshPendingLabels();
   if (isCurrent(room.name)) {
     updateHistoryIndicator();

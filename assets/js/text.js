@@ -1,90 +1,76 @@
-// text.js — the text of a message: links, @mentions of you, and whether a
-// message is only emoji (shown large). render.js builds the rest.
+// text.js — a message's text in the page: the tree format.js reads out of
+// it (code, bold, italic, strike, links, @mentions of you) built as DOM
+// nodes, and whether a message is only emoji (shown large). render.js
+// builds the rest of a message.
 //
-// A message is plain text. We only ever add three kinds of node to it, each
-// built with createElement and textContent: text, <a> for http(s) links, and
-// <mark> for an @mention of you. Nothing the user typed is parsed as HTML.
+// Every node is made with createElement, and every piece of the user's text
+// goes in with textContent or as a text node. Nothing the user typed is ever
+// parsed as HTML: "<b>hi</b>" shows those characters, in code or not.
+
+import { hasMention, parseMessage } from './format.js';
 
 /** document.createElement with a class name and text. */
 function el(tag, className, text) {
   const node = document.createElement(tag);
-  node.className = className;
-  node.textContent = text;
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
   return node;
 }
 
-// A URL runs until whitespace or a character that cannot be in one.
-const URL_PATTERN = /\bhttps?:\/\/[^\s<>"]+/giu;
-// Punctuation at the end of a URL is usually the sentence's, not the link's:
-// "see https://example.com." Closing brackets too, unless the URL opened one
-// (Wikipedia links such as .../Rust_(programming_language)).
-const TRAILING = /[.,;:!?'\]}>*_]$/u;
-
-function trimUrl(url) {
-  let out = url;
-  for (;;) {
-    if (TRAILING.test(out)) {
-      out = out.slice(0, -1);
-    } else if (out.endsWith(')') && out.split('(').length < out.split(')').length) {
-      out = out.slice(0, -1);
-    } else {
-      return out;
-    }
-  }
-}
-
-function escapeRegExp(text) {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
-/** A pattern for "@name", not followed by more name characters. */
-function mentionPattern(me) {
-  return new RegExp(`@${escapeRegExp(me)}(?![\\p{L}\\p{N}_-])`, 'giu');
-}
-
-/** Does this text @mention `me`? Case does not matter: "@Alice" and "@alice" both count. */
+/**
+ * Does this text @mention `me`? Case does not matter ("@Alice" and "@alice"
+ * both count); a mention inside code or a link does not, because the page
+ * does not highlight it there either.
+ */
 export function mentions(text, me) {
-  return Boolean(me) && mentionPattern(me).test(text);
+  return Boolean(me) && hasMention(parseMessage(text, me));
 }
 
-/** Append `text` to `parent`, with @mentions of `me` in <mark>. */
-function appendWithMentions(parent, text, me) {
-  if (!text) return;
-  if (!me) {
-    parent.append(text);
-    return;
-  }
-  let last = 0;
-  for (const match of text.matchAll(mentionPattern(me))) {
-    parent.append(text.slice(last, match.index));
-    parent.append(el('mark', 'mention', match[0]));
-    last = match.index + match[0].length;
-  }
-  parent.append(text.slice(last));
-}
-
-/** Append a message's text to `parent`: links become <a>, mentions <mark>. */
-export function appendRichText(parent, text, me) {
-  let last = 0;
-  for (const match of text.matchAll(URL_PATTERN)) {
-    const url = trimUrl(match[0]);
-    let href;
-    try {
-      href = new URL(url).href; // throws on nonsense such as "http://"
-    } catch {
-      continue;
+/** One node of format.js's tree as DOM. */
+function build(node) {
+  switch (node.type) {
+    case 'text':
+      return document.createTextNode(node.text);
+    case 'mention':
+      return el('mark', 'mention', node.text);
+    case 'code':
+      return el('code', 'code', node.text);
+    case 'link': {
+      const a = el('a', 'link', node.url);
+      a.href = node.href;
+      a.target = '_blank';
+      // noopener: the new tab cannot script this one; noreferrer: the site
+      // does not learn which chat room the link was posted in.
+      a.rel = 'noopener noreferrer';
+      return a;
     }
-    appendWithMentions(parent, text.slice(last, match.index), me);
-    const a = el('a', 'link', url);
-    a.href = href;
-    a.target = '_blank';
-    // noopener: the new tab cannot script this one; noreferrer: the site
-    // does not learn which chat room the link was posted in.
-    a.rel = 'noopener noreferrer';
-    parent.append(a);
-    last = match.index + url.length;
+    case 'codeBlock': {
+      // <pre> keeps every space and line; app.css scrolls long lines sideways
+      // instead of wrapping them. tabindex lets keyboard users reach it to
+      // scroll. Code reads left to right even inside a right-to-left message.
+      const pre = el('pre', 'code-block');
+      pre.tabIndex = 0;
+      pre.dir = 'ltr';
+      const code = el('code', undefined, node.text);
+      if (node.language) {
+        code.dataset.language = node.language;
+        pre.setAttribute('aria-label', `${node.language} code`);
+      }
+      pre.append(code);
+      return pre;
+    }
+    default: {
+      // strong, em, s: the same tag names in HTML.
+      const wrapper = document.createElement(node.type);
+      for (const child of node.children) wrapper.append(build(child));
+      return wrapper;
+    }
   }
-  appendWithMentions(parent, text.slice(last), me);
+}
+
+/** Append a message's text to `parent`, with its markup, links and mentions of `me`. */
+export function appendRichText(parent, text, me) {
+  for (const node of parseMessage(text, me)) parent.append(build(node));
 }
 
 // Emoji, skin tones, flags, and the invisible joiners that glue emoji

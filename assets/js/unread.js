@@ -1,6 +1,7 @@
 // unread.js — what you have not seen yet: unread and mention counts per
-// room, the number in the tab title and on the phone's menu button, and the
-// glue to notify.js (a notification and the sound while you are away).
+// room, the number in the tab title and on the phone's menu button, the
+// glue to notify.js (a notification and the sound while you are away) and
+// to divider.js (the "New since you left" line).
 
 import * as render from './render.js';
 import { mentions } from './text.js';
@@ -9,6 +10,7 @@ import * as notify from './notify.js';
 import { roomKey } from './state.js';
 import { $, current, isCurrent, scroller, state } from './page.js';
 import { renderSidebar, switchRoom } from './rooms.js';
+import { arrive, noteSeen } from './divider.js';
 
 export const isMuted = (name) => prefs.isMuted(roomKey(name));
 
@@ -25,8 +27,12 @@ export function updateTitle() {
   $('drawer-toggle').setAttribute('aria-label', `Rooms, members and settings${total > 0 ? `, ${total} unread` : ''}`);
 }
 
-/** You are looking at this room now: it has nothing unread. */
+/**
+ * You are looking at this room now: it has nothing unread, and the "New
+ * since you left" line goes where you stopped reading (divider.js).
+ */
 export function markRead(room) {
+  arrive(room);
   if (room.unread === 0 && room.mentions === 0) return;
   room.unread = 0;
   room.mentions = 0;
@@ -49,6 +55,8 @@ export function noteNewMessages(room, messages, { live }) {
     room.mentions += mentioning.length;
     renderSidebar();
     updateTitle();
+  } else {
+    noteSeen(room);
   }
   if (!live || !away) return;
   const muted = isMuted(room.name);

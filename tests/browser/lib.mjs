@@ -193,9 +193,11 @@ export function launchBrowser() {
 /**
  * A new browser context (its own cookies: one user) with one page.
  * Uncaught page errors are collected in `errors`; tests check it is empty.
+ * `locale` (e.g. 'en-US', 'en-GB') sets the browser's language and formats;
+ * without it Chromium uses its own default.
  */
-export async function newPage(browser, { viewport = DESKTOP, colorScheme = 'dark', initScript } = {}) {
-  const context = await browser.newContext({ viewport, colorScheme });
+export async function newPage(browser, { viewport = DESKTOP, colorScheme = 'dark', initScript, locale } = {}) {
+  const context = await browser.newContext({ viewport, colorScheme, ...(locale ? { locale } : {}) });
   context.setDefaultTimeout(TIMEOUT);
   if (initScript) await context.addInitScript(initScript);
   const page = await context.newPage();
