@@ -23,14 +23,19 @@
 //   keys.js      the page's shortcuts (Alt+↑/↓ rooms, PageUp/PageDown,
 //                Ctrl+K) and the sheet listing them all (? or Ctrl+/)
 //   switcher.js  the Ctrl+K room switcher
-//   settings.js  theme, notifications, sound, mute, transcript links
-//   drawer.js    the side panel as a drawer on phones
+//   settings.js  the settings dialog (theme, notifications, sound,
+//                transcript links) and the mute button
+//   drawer.js    the side panel as a drawer on phones, the members button
+//   invite.js    "Copy invite link", and the empty room's hint
+//   toast.js     a short notice with one action ("Left #x. Undo")
 // and the helpers under them:
 //   state.js     the page's memory; render.js the DOM it shows, and text.js
 //                a message's text in it, as format.js reads it (code,
 //                *bold*, _italic_, ~~strike~~, links, @mentions, emoji only)
 //   divider.js   "New since you left": where you stopped reading a room
 //   prefs.js     your choices (theme, mute, sound, recent emoji) in localStorage
+//   theme.js     not a module: a classic script in <head> that puts the
+//                theme on <html> before the first paint (both pages)
 //   notify.js    browser notifications and the sound
 //   emoji.js     the emoji picker and :shortcode: completion
 //
@@ -43,7 +48,6 @@
 // messages inside the scroller; switching rooms shows another list and
 // changes the address to /r/<room> (back and forward switch back).
 
-import * as prefs from './prefs.js';
 import { $, input, socket } from './page.js';
 import { handleFrame, handleStatus, handleTrouble } from './frames.js';
 import { openFirstRooms, renameRoom, wireRooms } from './rooms.js';
@@ -54,8 +58,8 @@ import { wireMentions } from './mentions.js';
 import { wireKeys } from './keys.js';
 import { updateNotifyButton, wireSettings } from './settings.js';
 import { wireDrawer } from './drawer.js';
-
-prefs.applyTheme();
+import { wireInvite } from './invite.js';
+import { wireToast } from './toast.js';
 
 wireScroll();
 wireUnread();
@@ -65,6 +69,8 @@ wireMentions();
 wireKeys();
 wireSettings();
 wireDrawer();
+wireInvite();
+wireToast();
 $('retry-now').addEventListener('click', () => socket.reconnectNow());
 
 openFirstRooms();

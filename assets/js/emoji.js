@@ -37,6 +37,8 @@ function button(className, text, label) {
 
 const BY_EMOJI = new Map(ALL_EMOJI.map((entry) => [entry.emoji, entry]));
 const RECENT = { id: 'recent', label: 'Recently used', icon: '🕘' };
+// Touch screens and phone-sized windows (app.css's phone breakpoint).
+const TOUCH_OR_NARROW = '(pointer: coarse), (max-width: 47.99rem)';
 
 export class EmojiPicker {
   /**
@@ -98,7 +100,12 @@ export class EmojiPicker {
     if (prefs.getRecentEmoji().length > 0) this.category = RECENT.id;
     else if (this.category === RECENT.id) this.category = 'smileys';
     this.showEmoji();
-    this.search.focus();
+    // On a phone, focusing the search box would raise the on-screen
+    // keyboard over the very emoji you came to pick: there the focus goes
+    // to the category tab (still inside the picker), and the box waits to
+    // be tapped.
+    if (matchMedia(TOUCH_OR_NARROW).matches) this.tabs.querySelector('[aria-pressed="true"]')?.focus();
+    else this.search.focus();
   }
 
   /** @param {boolean} refocus  give the focus back (not when you clicked elsewhere) */

@@ -5,11 +5,10 @@
 //   1. it remembers your display name in localStorage, so next time the
 //      field is already filled in;
 //   2. it puts "lobby" in the room field when the server left it empty;
-//   3. it applies the theme you picked on the chat page (prefs.js).
-
-import { applyTheme } from './prefs.js';
-
-applyTheme();
+//   3. while the room field starts with "#", it says under the field that
+//      the "#" is not part of the name (the server drops it).
+// The theme you picked on the chat page is already on the page: theme.js,
+// a classic script in <head>, put it there before the first paint.
 
 const NAME_KEY = 'natter.name';
 const DEFAULT_ROOM = 'lobby';
@@ -58,6 +57,27 @@ if (nameInput && (nameInput.value === '' || refused)) {
 } else if (roomInput) {
   roomInput.focus();
   roomInput.select();
+}
+
+// The hint under the room field. Made here, not in login.html, because it
+// only means something with this script running; aria-describedby makes
+// screen readers read it with the field.
+if (roomInput) {
+  const hint = document.createElement('p');
+  hint.id = 'room-hint';
+  hint.className = 'field-note';
+  hint.setAttribute('role', 'status');
+  roomInput.after(hint);
+  roomInput.setAttribute('aria-describedby', hint.id);
+  const showHint = () => {
+    const typed = roomInput.value.trim();
+    const name = typed.replace(/^#+/, '').trim();
+    hint.textContent = typed.startsWith('#') && name !== ''
+      ? `# is not part of a room's name: you will join #${name}`
+      : '';
+  };
+  roomInput.addEventListener('input', showHint);
+  showHint();
 }
 
 if (form) {

@@ -5,6 +5,7 @@
 import * as render from './render.js';
 import { $, current, listFor, socket, state } from './page.js';
 import { forgetRead } from './divider.js';
+import { updateMembersButton } from './drawer.js';
 
 /**
  * Show a posted message unless its id is already on screen. Returns
@@ -46,6 +47,7 @@ export function showMembers() {
   const members = current()?.members ?? [];
   render.renderMembers($('members-list'), members, state.me);
   $('members-count').textContent = String(members.length);
+  updateMembersButton(members.length);
 }
 
 // --- "is typing…" --------------------------------------------------------------

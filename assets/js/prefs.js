@@ -1,7 +1,7 @@
 // prefs.js — your choices, remembered in this browser (localStorage).
 //
-// Both pages use it: the login page only for the theme, the chat page for
-// everything. Nothing here is sent to the server. localStorage can throw
+// The chat page uses it for everything; theme.js (a classic script on both
+// pages) reads the theme's key on its own, before the first paint. Nothing here is sent to the server. localStorage can throw
 // (storage disabled, private mode, a full quota), and a lost preference must
 // never break the page, so every access goes through load() and save().
 
@@ -26,17 +26,18 @@ function save(key, value) {
 
 // --- theme ------------------------------------------------------------------
 //
-// 'system' follows the operating system (prefers-color-scheme) and is the
-// default; 'dark' or 'light' is a choice you made, and wins from then on.
-// app.css does the work: it reads data-theme on <html>, and when it is
-// absent it follows the media query itself, so the page has the right
-// colours even before this script runs.
+// 'dark' is the default, for anyone who never chose; 'light' is the other
+// theme, and 'system' follows the operating system (prefers-color-scheme).
+// The choice goes on <html> as data-theme and app.css does the rest. theme.js
+// (a classic script in <head>) puts it there before the first paint; this
+// file changes it when you choose another one. Both read the same key.
 
-export const THEMES = ['system', 'dark', 'light'];
+export const THEMES = ['dark', 'light', 'system'];
+export const DEFAULT_THEME = 'dark';
 
 export function getTheme() {
-  const theme = load('theme', 'system');
-  return THEMES.includes(theme) ? theme : 'system';
+  const theme = load('theme', DEFAULT_THEME);
+  return THEMES.includes(theme) ? theme : DEFAULT_THEME;
 }
 
 export function setTheme(theme) {
@@ -44,11 +45,9 @@ export function setTheme(theme) {
   applyTheme(theme);
 }
 
-/** Put the theme on <html>; 'system' removes the attribute. */
+/** Put the theme on <html> (theme.js has done it once already at load). */
 export function applyTheme(theme = getTheme()) {
-  const root = document.documentElement;
-  if (theme === 'dark' || theme === 'light') root.dataset.theme = theme;
-  else delete root.dataset.theme;
+  document.documentElement.dataset.theme = THEMES.includes(theme) ? theme : DEFAULT_THEME;
 }
 
 // --- notifications and sound ------------------------------------------------

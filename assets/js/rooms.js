@@ -18,6 +18,7 @@ import { refreshPendingLabels, resendUnsaved } from './composer.js';
 import { updateExportLinks, updateMuteButton } from './settings.js';
 import { setDrawer } from './drawer.js';
 import { afterBacklog } from './divider.js';
+import { showToast } from './toast.js';
 
 export function renderSidebar() {
   render.renderRooms($('room-list'), [...state.rooms.values()], {
@@ -28,7 +29,7 @@ export function renderSidebar() {
       setDrawer(false);
       input.focus();
     },
-    onLeave: leaveRoom,
+    onLeave: (name) => leaveRoom(name, { undoable: true }),
   });
 }
 
@@ -109,10 +110,15 @@ export function renameRoom(from, to) {
   }
 }
 
-/** Leave a room: the server is told, and its messages go from the page. */
-function leaveRoom(name) {
+/**
+ * Leave a room: the server is told, and its messages go from the page.
+ * `undoable` (you clicked ×): a notice offers to undo it for a few seconds,
+ * which joins again; the history comes back with the `joined`.
+ */
+function leaveRoom(name, { undoable = false } = {}) {
   if (state.rooms.size <= 1) return; // the page always shows some room
   const key = roomKey(name);
+  const wasCurrent = state.current === key;
   socket.leave(name);
   state.removeRoom(name);
   lists.get(key)?.remove();
@@ -125,6 +131,16 @@ function leaveRoom(name) {
   } else {
     renderSidebar();
     updateTitle();
+  }
+  if (undoable) {
+    showToast(`Left #${name}.`, {
+      label: 'Undo',
+      run: () => {
+        if (wasCurrent) switchRoom(name);
+        else addRoom(name);
+        input.focus();
+      },
+    });
   }
 }
 
@@ -236,9 +252,11 @@ export function joinRefused(frame) {
  */
 function typedRoomName(typed) {
   // "#kitchen" is how rooms are written on screen, so a "#" typed in front
-  // is not part of the name.
-  const name = typed.trim().replace(/^#+/, '').trim();
+  // is not part of the name: it goes, and the page says so (`dropped`).
+  const trimmed = typed.trim();
+  const name = trimmed.replace(/^#+/, '').trim();
   if (name === '') return { error: 'Type the name of a room.' };
+  const dropped = name !== trimmed;
   // The server counts the characters of the name's NFKC form, against the
   // limit its `hello` gave (unknown before that: then the server judges).
   const length = [...name.normalize('NFKC')].length;
@@ -246,14 +264,15 @@ function typedRoomName(typed) {
   if (max !== undefined && length > max) {
     return { error: `That name is ${length} characters long; a room name has at most ${max}.` };
   }
-  return { name };
+  return { name, dropped };
 }
 
 function joinFromForm(event) {
   event.preventDefault();
   const field = $('join-input');
-  const { name, error: problem } = typedRoomName(field.value);
+  const { name, dropped, error: problem } = typedRoomName(field.value);
   const error = $('join-error');
+  $('join-note').textContent = dropped ? `# is not part of a room's name: joined #${name}` : '';
   if (problem) {
     error.textContent = problem;
     field.setAttribute('aria-invalid', 'true');
@@ -270,6 +289,8 @@ function joinFromForm(event) {
 
 export function wireRooms() {
   $('join-form').addEventListener('submit', joinFromForm);
+  // The note is about the last join; typing the next name clears it.
+  $('join-input').addEventListener('input', () => { $('join-note').textContent = ''; });
 
   // Back and forward: the address says which room.
   window.addEventListener('popstate', (event) => {

@@ -1,7 +1,11 @@
-// settings.js — your choices on the side panel and the top bar: the theme,
-// notifications, the sound, muting the room on screen, and the links that
-// download its transcript. prefs.js keeps the choices; this file is the
-// controls.
+// settings.js — your choices: the settings dialog (the theme,
+// notifications, the sound, and the links that download the transcript of
+// the room on screen) and the top bar's mute button. prefs.js keeps the
+// choices; this file is the controls.
+//
+// The dialog is a native <dialog> opened with showModal(): the browser makes
+// the rest of the page inert (the focus stays inside) and Esc closes it. On
+// closing, the focus goes back to the button that opened it.
 
 import * as prefs from './prefs.js';
 import * as notify from './notify.js';
@@ -25,13 +29,32 @@ export function updateNotifyButton(stateName = notify.notifyState()) {
   $('notify-state').textContent = explanation;
 }
 
-/** The mute button says whether the room on screen is muted. */
+/**
+ * The mute button says whether the room on screen is muted, three ways:
+ * the bell is struck through, the label reads "Muted" instead of "Mute",
+ * and aria-pressed tells screen readers ("Muted, toggle button, pressed").
+ */
 export function updateMuteButton() {
   const muteButton = $('mute-toggle');
-  const muted = current() ? isMuted(current().name) : false;
+  const room = current();
+  const muted = room ? isMuted(room.name) : false;
   muteButton.setAttribute('aria-pressed', String(muted));
-  muteButton.title = muted ? 'Muted: only @mentions notify' : 'Mute notifications for this room';
+  $('mute-label').textContent = muted ? 'Muted' : 'Mute';
+  const name = room ? `#${room.name}` : 'this room';
+  muteButton.title = muted ? `${name} is muted: only @mentions notify. Click to unmute.` : `Mute notifications for ${name}`;
 }
+
+// --- the dialog -----------------------------------------------------------------
+
+const dialog = $('settings-dialog');
+
+export function openSettings() {
+  if (dialog.open) return;
+  dialog.showModal();
+  $('theme-select').focus();
+}
+
+export const closeSettings = () => dialog.close();
 
 /**
  * The side panel's download links follow the room on screen. The server
@@ -48,6 +71,20 @@ export function updateExportLinks() {
 }
 
 export function wireSettings() {
+  const opener = $('settings-open');
+  opener.addEventListener('click', openSettings);
+  $('settings-close').addEventListener('click', closeSettings);
+  // A click on the dimmed page around the dialog (the ::backdrop is part of
+  // the <dialog> element itself, outside its box) closes it too.
+  dialog.addEventListener('click', (event) => {
+    if (event.target !== dialog) return;
+    const box = dialog.getBoundingClientRect();
+    const inside = event.clientX >= box.left && event.clientX <= box.right && event.clientY >= box.top && event.clientY <= box.bottom;
+    if (!inside) closeSettings();
+  });
+  // Esc (the browser's own `cancel`) and the × both end in `close`.
+  dialog.addEventListener('close', () => opener.focus());
+
   const themeSelect = $('theme-select');
   themeSelect.value = prefs.getTheme();
   themeSelect.addEventListener('change', () => prefs.setTheme(themeSelect.value));

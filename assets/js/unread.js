@@ -24,7 +24,7 @@ export function updateTitle() {
   const badge = $('drawer-badge');
   badge.hidden = total === 0;
   badge.textContent = String(total);
-  $('drawer-toggle').setAttribute('aria-label', `Rooms, members and settings${total > 0 ? `, ${total} unread` : ''}`);
+  $('drawer-toggle').setAttribute('aria-label', `Rooms and members${total > 0 ? `, ${total} unread` : ''}`);
 }
 
 /**
