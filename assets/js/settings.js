@@ -50,6 +50,7 @@ const dialog = $('settings-dialog');
 
 export function openSettings() {
   if (dialog.open) return;
+  $('theme-select').value = prefs.getTheme(); // another tab may have changed it
   dialog.showModal();
   $('theme-select').focus();
 }
@@ -84,10 +85,28 @@ export function wireSettings() {
   });
   // Esc (the browser's own `cancel`) and the × both end in `close`.
   dialog.addEventListener('close', () => opener.focus());
+  // A modal dialog makes the page behind it inert, but Tab from its last
+  // control would still leave for the browser's own toolbar: wrap round.
+  dialog.addEventListener('keydown', (event) => {
+    if (event.key !== 'Tab') return;
+    const controls = [...dialog.querySelectorAll('button, select, input, a[href]')].filter((c) => !c.disabled && c.offsetParent !== null);
+    const [first, last] = [controls[0], controls[controls.length - 1]];
+    if (event.shiftKey && document.activeElement === first) {
+      event.preventDefault();
+      last.focus();
+    } else if (!event.shiftKey && document.activeElement === last) {
+      event.preventDefault();
+      first.focus();
+    }
+  });
 
   const themeSelect = $('theme-select');
   themeSelect.value = prefs.getTheme();
   themeSelect.addEventListener('change', () => prefs.setTheme(themeSelect.value));
+  // A theme chosen in another tab of this site applies here too.
+  window.addEventListener('storage', (event) => {
+    if (event.key === null || event.key === 'natter.theme') prefs.applyTheme();
+  });
 
   // The permission prompt only ever comes from this click (a user gesture).
   $('notify-toggle').addEventListener('click', async () => {

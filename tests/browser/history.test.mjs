@@ -185,7 +185,9 @@ test('the export links download the transcript as text and JSON', async () => {
   assert.equal(await page.getAttribute('#export-json', 'href'), `/export/${ROOM}?format=json`);
   assert.equal(await page.textContent('#export-room'), `#${ROOM}`);
 
+  await page.click('#settings-open'); // the links are in the settings dialog
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export-txt')]);
+  await page.keyboard.press('Escape');
   assert.match(download.suggestedFilename(), /\.txt$/);
   const lines = readFileSync(await download.path(), 'utf8').trimEnd().split('\n');
   assert.match(lines[0], /archive/);

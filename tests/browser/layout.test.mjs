@@ -1,9 +1,9 @@
 // layout.test.mjs — what people see: no serious or critical accessibility
-// violations (axe-core) on the login and chat pages, in both themes; on a
-// 390×844 phone (and a 320 px one) nothing scrolls sideways and the side
-// panel opens as a drawer and closes with Esc; the theme choice is
-// remembered. Saves desktop and phone screenshots of both pages under
-// target/screenshots/ on every run.
+// violations (axe-core) on the login and chat pages, in both themes, and in
+// the settings dialog; on a 390×844 phone (and a 320 px one) nothing scrolls
+// sideways and the side panel opens as a drawer and closes with Esc; the
+// theme choice is remembered. Saves desktop and phone screenshots of both
+// pages under target/screenshots/ on every run.
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -52,11 +52,17 @@ after(async () => {
   await server?.stop();
 });
 
+// The theme is dark unless you chose light (theme.test.mjs), so the light
+// pages here are a stored choice, not the browser's colour scheme.
+const chooseLight = () => { try { localStorage.setItem('natter.theme', '"light"'); } catch { /* no storage */ } };
+
 for (const colorScheme of ['dark', 'light']) {
   test(`login page: no serious accessibility violations (${colorScheme}); screenshots`, async () => {
     for (const [size, viewport] of [['desktop', t.DESKTOP], ['phone', t.PHONE]]) {
-      const { context, page, errors } = await t.newPage(browser, { viewport, colorScheme });
+      const initScript = colorScheme === 'light' ? chooseLight : undefined;
+      const { context, page, errors } = await t.newPage(browser, { viewport, colorScheme, initScript });
       await page.goto(`${server.url}/?room=lobby`);
+      assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), colorScheme);
       await page.waitForSelector('#name');
       assert.deepEqual(await axeViolations(page), []);
       assert.equal(await t.horizontalOverflow(page), 0, `login page scrolls sideways at ${viewport.width}px`);
@@ -72,19 +78,29 @@ test('chat page (desktop): no serious accessibility violations, dark and light; 
   assert.deepEqual(await axeViolations(page), []);
   await t.screenshot(page, 'chat-desktop');
 
+  // The settings dialog, open: no violations either.
+  await page.click('#settings-open');
+  await page.waitForSelector('#settings-dialog[open]');
+  assert.deepEqual(await axeViolations(page), []);
+
   // Choose the light theme in the settings: applied at once, and remembered.
   await page.selectOption('#theme-select', 'light');
   assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), 'light');
+  assert.deepEqual(await axeViolations(page), []);
+  await page.keyboard.press('Escape');
   assert.deepEqual(await axeViolations(page), []);
   await t.screenshot(page, 'chat-desktop-light');
   await page.reload();
   await t.waitJoined(page, 'lobby');
   assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), 'light');
+  await page.click('#settings-open');
   assert.equal(await page.inputValue('#theme-select'), 'light');
   // Back to following the system (dark in this browser).
   await page.selectOption('#theme-select', 'system');
-  assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), undefined);
+  assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), 'system');
   assert.equal(await page.evaluate(() => getComputedStyle(document.body).colorScheme), 'dark');
+  await page.selectOption('#theme-select', 'dark');
+  await page.keyboard.press('Escape');
 });
 
 test('chat page (phone 390×844): nothing overflows, the drawer opens and closes; screenshots', async () => {
@@ -119,10 +135,10 @@ test('chat page (phone 390×844): nothing overflows, the drawer opens and closes
   await page.keyboard.press('Escape');
 
   // Light theme on the phone.
-  await page.emulateMedia({ colorScheme: 'light' });
+  await page.evaluate(() => { document.documentElement.dataset.theme = 'light'; });
   assert.deepEqual(await axeViolations(page), []);
   await t.screenshot(page, 'chat-phone-light');
-  await page.emulateMedia({ colorScheme: 'dark' });
+  await page.evaluate(() => { document.documentElement.dataset.theme = 'dark'; });
 
   // The narrowest phones: 320 px.
   await page.setViewportSize({ width: 320, height: 640 });

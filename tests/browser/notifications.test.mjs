@@ -56,9 +56,11 @@ after(async () => {
 
 test('the sound is off by default and can be switched on', async () => {
   const { page } = alice;
+  await page.click('#settings-open'); // the sound and notifications are in the settings dialog
   assert.equal(await page.isChecked('#sound-toggle'), false);
   await page.check('#sound-toggle');
   assert.equal(await page.evaluate(() => localStorage.getItem('natter.sound')), 'true');
+  await page.keyboard.press('Escape');
   // It stays on for the tests below: every notification also plays it, and
   // "no script errors" at the end shows that playing it works.
 });
@@ -72,8 +74,10 @@ test('notifications are off until you click "Enable notifications"', async () =>
   assert.deepEqual(await notifications(page), []);
   await t.setBackground(page, false);
 
+  await page.click('#settings-open');
   await page.click('#notify-toggle');
   await page.waitForFunction(() => document.getElementById('notify-toggle').textContent === 'Disable notifications');
+  await page.keyboard.press('Escape');
 });
 
 test('a message from someone else notifies while the tab is hidden; the title counts it', async () => {
