@@ -18,9 +18,18 @@ export function setDrawer(open, { focus = $('sidebar-close') } = {}) {
   else if (wasOpen && document.activeElement && drawer.contains(document.activeElement)) toggle.focus();
 }
 
-/** "3 here" under the room name on phones (messages.js calls it with each new list). */
+/**
+ * "3 members" under the room name on phones (messages.js calls it with each
+ * new list). On the narrowest phones CSS shows only the number; the word
+ * stays for screen readers.
+ */
 export function updateMembersButton(count) {
-  $('members-button-text').textContent = count === 1 ? '1 member' : `${count} members`;
+  const number = document.createElement('span');
+  number.textContent = String(count);
+  const word = document.createElement('span');
+  word.className = 'members-word';
+  word.textContent = count === 1 ? ' member' : ' members';
+  $('members-button-text').replaceChildren(number, word);
 }
 
 export function wireDrawer() {

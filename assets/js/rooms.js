@@ -272,7 +272,11 @@ function joinFromForm(event) {
   const field = $('join-input');
   const { name, dropped, error: problem } = typedRoomName(field.value);
   const error = $('join-error');
-  $('join-note').textContent = dropped ? `# is not part of a room's name: joined #${name}` : '';
+  const note = dropped ? `# is not part of a room's name: joined #${name}` : '';
+  $('join-note').textContent = note;
+  // On a phone the drawer closes as you join, and the note with it: say it
+  // by the composer instead.
+  if (note && $('sidebar').classList.contains('open')) showToast(note);
   if (problem) {
     error.textContent = problem;
     field.setAttribute('aria-invalid', 'true');
