@@ -124,6 +124,8 @@ test('unread, @mention and muted badges each look different; reconnecting has it
   assert.notEqual(looks.warn, looks.accent);
   assert.notEqual(looks.warn, looks.focus);
 
+  await t.screenshot(alice.page, 'chrome-desktop-badges');
+
   // Read them, so the other tests start clean.
   await alice.page.click('.room-button[data-room-key="patio"]');
   await alice.page.click('#mute-toggle');
