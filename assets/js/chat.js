@@ -34,10 +34,10 @@
 //                *bold*, _italic_, ~~strike~~, links, @mentions, emoji only)
 //   divider.js   "New since you left": where you stopped reading a room
 //   prefs.js     your choices (theme, mute, sound, recent emoji) in localStorage
-//   theme.js     not a module: a classic script in <head> that puts the
-//                theme on <html> before the first paint (both pages)
 //   notify.js    browser notifications and the sound
 //   emoji.js     the emoji picker and :shortcode: completion
+//   theme.js     not a module: a classic script in <head> that puts the
+//                theme on <html> before the first paint (both pages)
 //
 // The modules call each other's functions, so some import each other. That
 // is safe because none of them runs anything when it loads but looking up
@@ -51,6 +51,8 @@
 import { $, input, socket } from './page.js';
 import { handleFrame, handleStatus, handleTrouble } from './frames.js';
 import { openFirstRooms, renameRoom, wireRooms } from './rooms.js';
+import { wireInvite } from './invite.js';
+import { wireToast } from './toast.js';
 import { wireScroll } from './scroll.js';
 import { wireUnread } from './unread.js';
 import { wireComposer } from './composer.js';
@@ -58,19 +60,17 @@ import { wireMentions } from './mentions.js';
 import { wireKeys } from './keys.js';
 import { updateNotifyButton, wireSettings } from './settings.js';
 import { wireDrawer } from './drawer.js';
-import { wireInvite } from './invite.js';
-import { wireToast } from './toast.js';
 
 wireScroll();
 wireUnread();
 wireRooms();
+wireInvite();
+wireToast();
 wireComposer();
 wireMentions();
 wireKeys();
 wireSettings();
 wireDrawer();
-wireInvite();
-wireToast();
 $('retry-now').addEventListener('click', () => socket.reconnectNow());
 
 openFirstRooms();

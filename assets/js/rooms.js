@@ -9,6 +9,7 @@
 import * as render from './render.js';
 import * as prefs from './prefs.js';
 import * as notify from './notify.js';
+import { showToast } from './toast.js';
 import { roomKey } from './state.js';
 import { $, current, input, isCurrent, limits, lists, listFor, page, roomPath, scroller, showNotice, socket, state } from './page.js';
 import { forgetRoomMessages, showMembers, showMessage, showSystem, showTyping } from './messages.js';
@@ -18,7 +19,6 @@ import { refreshPendingLabels, resendUnsaved } from './composer.js';
 import { updateExportLinks, updateMuteButton } from './settings.js';
 import { setDrawer } from './drawer.js';
 import { afterBacklog } from './divider.js';
-import { showToast } from './toast.js';
 
 export function renderSidebar() {
   render.renderRooms($('room-list'), [...state.rooms.values()], {
