@@ -119,6 +119,7 @@ function leaveRoom(name, { undoable = false } = {}) {
   if (state.rooms.size <= 1) return; // the page always shows some room
   const key = roomKey(name);
   const wasCurrent = state.current === key;
+  $('join-note').textContent = ''; // it may name this room
   socket.leave(name);
   state.removeRoom(name);
   lists.get(key)?.remove();
