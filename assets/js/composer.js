@@ -96,7 +96,8 @@ export function restoreUnsent() {
 /** Pending messages say whether they are on their way or waiting for the network. */
 export function refreshPendingLabels() {
   for (const [key, list] of lists) {
-    const label = socket.isJoined(key) ? 'sending…' : 'waiting for connection…';
+    // socket.stopped: the session has ended; the outbox waits for a log-in.
+    const label = socket.isJoined(key) ? 'sending…' : socket.stopped ? 'waiting for you to log in again' : 'waiting for connection…';
     // Unsaved ones keep saying so until they are sent again.
     for (const li of list.querySelectorAll('.pending:not(.unsaved) .state')) li.textContent = label;
   }

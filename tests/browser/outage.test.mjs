@@ -16,7 +16,8 @@
 // pages stay up, and so the WebSocket port may change across a restart.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -53,6 +54,31 @@ after(async () => {
 });
 
 const count = (texts, text) => texts.filter((x) => x === text).length;
+
+const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+/** axe-core's serious and critical violations on the page, as in layout.test.mjs. */
+async function axeViolations(page) {
+  await page.evaluate(AXE_SOURCE);
+  const results = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
+  return results.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).slice(0, 5).join(', ')}`);
+}
+
+/** Screenshots and an axe scan of what is on screen now, desktop and phone, dark and light. */
+async function lookAt(page, name) {
+  for (const [size, viewport] of [['desktop', t.DESKTOP], ['phone', t.PHONE]]) {
+    await page.setViewportSize(viewport);
+    for (const theme of ['dark', 'light']) {
+      await page.evaluate((theme) => { document.documentElement.dataset.theme = theme; }, theme);
+      assert.deepEqual(await axeViolations(page), [], `${name}, ${size}, ${theme}`);
+      await t.screenshot(page, `${name}-${size}${theme === 'light' ? '-light' : ''}`);
+    }
+  }
+  await page.setViewportSize(t.DESKTOP);
+  await page.evaluate(() => { delete document.documentElement.dataset.theme; });
+}
 const pending = (page, text) => page.locator('li.message.pending', { hasText: text });
 
 /**
@@ -134,6 +160,7 @@ test('a restart of the server says "unreachable", never "session ended", and the
   await t.send(alice.page, 'typed during the restart');
   await pending(alice.page, 'typed during the restart').waitFor();
   await alice.page.waitForFunction(() => /1 message is not sent yet/.test(document.getElementById('session-banner').textContent));
+  await lookAt(alice.page, 'outage-unreachable');
 
   server = await t.startServer(serverArgs(port));
   proxy.setTarget(server.wsPort);
@@ -168,6 +195,7 @@ test('"Log out" asks first, says what is unsent, and Cancel keeps you in', async
     await page.textContent('#logout-unsent'),
     '1 message is not sent yet; it will be sent when you log in again as bob.',
   );
+  await lookAt(page, 'outage-logout-confirm');
   // Cancel has the focus; Escape closes the question too.
   assert.equal(await page.evaluate(() => document.activeElement.id), 'logout-cancel');
   await page.keyboard.press('Escape');
@@ -216,6 +244,7 @@ test('a log-out in another tab ends the session: the banner says so, and "Log in
     /^Your session has ended\. 1 message is not sent yet; it will be sent when you log in again as alice\.$/,
   );
   assert.equal(await page.textContent('#status-text'), 'offline (session ended)');
+  await lookAt(page, 'outage-session-ended');
 
   // The server keeps a dropped member's name in the room for its leave
   // grace (4 s), an ended session's too, and refuses the name meanwhile:
