@@ -59,7 +59,8 @@ const ASK_TIMEOUT_MS = 5000;
 // A handshake that has not finished after this long is treated as failed;
 // otherwise a silently dropped packet could leave us "connecting" for minutes.
 const OPEN_TIMEOUT_MS = 10_000;
-// After this many attempts in a row that never opened, tell the user.
+// After this many failed attempts in a row while the server answers (and our
+// session lives), say that the socket itself does not open.
 const FAILED_OPENS_BEFORE_HINT = 3;
 
 export class ChatSocket {
@@ -88,13 +89,13 @@ export class ChatSocket {
     this.abandoned = new Set(); // roomKeys left while their join was unanswered
     this.outbox = new Map();   // client_id -> message frame, oldest first (Maps keep order)
     this.attempt = 0;          // failed attempts since the last `hello`; drives the backoff
-    this.failedOpens = 0;      // attempts in a row that never reached `open`
     this.stopped = false;      // true once the session has ended: never reconnect
     this.isOffline = false;    // waiting for the browser's 'online' event
     this.retryTimer = null;
     this.countdownTimer = null;
     this.healthTimer = null;   // polls /healthz while the server is unreachable
     this.diagnosing = false;   // diagnose() is waiting for the server's answers
+    this.failedWhileUp = 0;    // failed attempts in a row while the server answered
     this.wokenByTyping = false; // typing retries once per outage, not per key
 
     // The browser knows when the network is gone; no point in retrying then.
@@ -294,7 +295,6 @@ export class ChatSocket {
     } catch {
       // A malformed URL throws synchronously. Retrying will not fix it,
       // but going through the normal path keeps the page honest about it.
-      this.failedOpens += 1;
       this.scheduleReconnect();
       return;
     }
@@ -307,7 +307,6 @@ export class ChatSocket {
 
     ws.addEventListener('open', () => {
       opened = true;
-      this.failedOpens = 0;
       clearTimeout(openTimer);
       // We are not "connected" yet: that is when `hello` arrives.
     });
@@ -344,10 +343,7 @@ export class ChatSocket {
       // The browser hides the HTTP status of a failed handshake, so a 401
       // (no valid session) looks exactly like "server down": ask the web
       // server which it is.
-      if (!opened) {
-        this.failedOpens += 1;
-        this.diagnose();
-      }
+      if (!opened) this.diagnose();
     });
   }
 
@@ -375,14 +371,15 @@ export class ChatSocket {
       const verdict = await this.askServer();
       if (this.greeted || this.stopped) return; // connected (or ended) meanwhile
       if (verdict === 'unreachable') {
+        // Attempts while the server was away say nothing about the socket.
+        this.failedWhileUp = 0;
         this.onTrouble('unreachable');
         this.startHealthPoll();
       } else if (verdict === 'session-ended') {
         this.sessionEnded();
-      } else if (this.failedOpens >= FAILED_OPENS_BEFORE_HINT) {
-        this.onTrouble('cannot-open');
       } else {
-        this.onTrouble('reachable');
+        this.failedWhileUp += 1;
+        this.onTrouble(this.failedWhileUp >= FAILED_OPENS_BEFORE_HINT ? 'cannot-open' : 'reachable');
       }
     } finally {
       this.diagnosing = false;
@@ -443,6 +440,7 @@ export class ChatSocket {
         // A real, working connection: forget past failures so the next
         // drop starts again at 1 s.
         this.attempt = 0;
+        this.failedWhileUp = 0;
         this.wokenByTyping = false;
         this.stopHealthPoll();
         this.greeted = true;

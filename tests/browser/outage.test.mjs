@@ -9,7 +9,10 @@
 //   * a log-out in another tab does end the session: the banner says so,
 //     says what is not sent yet, and "Log in again" with the same name
 //     sends it;
-//   * "Log out" asks first, and can be cancelled.
+//   * "Log out" asks first, and can be cancelled;
+//   * a page waiting to reconnect tries at once when the window gets focus,
+//     the tab becomes visible, the network comes back or you start typing,
+//     and never waits more than 10 s.
 //
 // The WebSocket goes through lib's TCP proxy (natter runs with --ws-url
 // pointing at it), so the test can cut one user's connection while the web
@@ -210,6 +213,48 @@ test('"Log out" asks first, says what is unsent, and Cancel keeps you in', async
   await page.click('#retry-now');
   await t.waitJoined(page, 'lobby');
   await t.waitForMessage(alice.page, 'bob, unsent');
+});
+
+/**
+ * While the page waits out its backoff, fire `what` and say whether it
+ * started a new attempt there and then. One evaluate, so no timer can run
+ * in between: connect() says "connecting" before it returns.
+ */
+function startsAttempt(page, what) {
+  return page.evaluate((what) => {
+    const state = () => document.getElementById('status').dataset.state;
+    if (state() !== 'reconnecting') throw new Error(`not waiting but ${state()}`);
+    if (what === 'key') document.getElementById('composer-input').dispatchEvent(new KeyboardEvent('keydown', { key: 'a', bubbles: true }));
+    if (what === 'focus') window.dispatchEvent(new Event('focus'));
+    if (what === 'online') window.dispatchEvent(new Event('online'));
+    if (what === 'visible') document.dispatchEvent(new Event('visibilitychange'));
+    return state() === 'connecting';
+  }, what);
+}
+
+test('a waiting page retries at once on focus, a visible tab, the network and the first keystroke; it never waits more than 10 s', async () => {
+  const { page } = bob;
+  const token = await t.sessionToken(bob);
+  proxy.cut(token);
+  const waiting = () => page.waitForSelector('#status[data-state="reconnecting"]');
+  await waiting();
+
+  assert.equal(await startsAttempt(page, 'key'), true, 'the first keystroke retries');
+  await waiting();
+  assert.equal(await startsAttempt(page, 'key'), false, 'not every keystroke: once per outage');
+  for (const what of ['focus', 'visible', 'online', 'focus', 'focus', 'focus']) {
+    await waiting();
+    assert.equal(await startsAttempt(page, what), true, what);
+  }
+  // Eight attempts have failed by now: past 1, 2, 4 and 8 s the wait stays
+  // at 10 s, less a random part of up to a quarter.
+  await waiting();
+  const seconds = Number((await page.textContent('#status-text')).match(/reconnecting in (\d+) s/)[1]);
+  assert.ok(seconds >= 7 && seconds <= 10, `waits ${seconds} s`);
+
+  proxy.restore(token);
+  await page.evaluate(() => window.dispatchEvent(new Event('focus')));
+  await t.waitJoined(page, 'lobby');
 });
 
 test('a log-out in another tab ends the session: the banner says so, and "Log in again" sends what was unsent', async () => {
