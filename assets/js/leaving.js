@@ -33,10 +33,10 @@ function askLogout() {
   $('logout-cancel').focus();
 }
 
-function cancelLogout() {
+function cancelLogout({ refocus = true } = {}) {
   $('logout-confirm').hidden = true;
   $('logout-ask').setAttribute('aria-expanded', 'false');
-  $('logout-ask').focus();
+  if (refocus) $('logout-ask').focus();
 }
 
 export function wireLeaving() {
@@ -50,6 +50,12 @@ export function wireLeaving() {
       event.stopPropagation();
       cancelLogout();
     }
+  });
+  // A click or tap anywhere else puts the question away, as a menu would.
+  // (pointerdown, not focusout: Safari does not focus a clicked button, so
+  // focus would seem to leave on the way to "Yes".)
+  document.addEventListener('pointerdown', (event) => {
+    if (!$('logout-confirm').hidden && !$('logout-form').contains(event.target)) cancelLogout({ refocus: false });
   });
   $('logout-form').addEventListener('submit', () => {
     leavingOnPurpose = true;

@@ -207,6 +207,11 @@ test('"Log out" asks first, says what is unsent, and Cancel keeps you in', async
   await page.click('#logout-ask');
   await page.click('#logout-cancel');
   await page.waitForSelector('#logout-confirm', { state: 'hidden' });
+  // A click elsewhere puts it away too.
+  await page.click('#logout-ask');
+  await page.waitForSelector('#logout-confirm:not([hidden])');
+  await page.click('#composer-input');
+  await page.waitForSelector('#logout-confirm', { state: 'hidden' });
   assert.match(page.url(), /\/r\/lobby$/, 'still on the chat page');
 
   proxy.restore(token);
