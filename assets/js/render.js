@@ -140,7 +140,7 @@ export function messageElement(msg, me) {
   return li;
 }
 
-/** Our own message, shown dimmed until the server echoes it. `ts`: when it was typed. */
+/** Our own message, shown as pending until the server echoes it. `ts`: when it was typed. */
 export function pendingElement(clientId, text, me, ts = Date.now()) {
   const li = messageShell(me, text, me, ts);
   li.classList.add('pending');
