@@ -85,6 +85,11 @@ test('drafts belong to their user: another name in the same browser starts empty
   await Promise.all([page.waitForURL((url) => !url.pathname.startsWith('/r/')), page.click('#logout-yes')]);
   await logInHere(page, 'carol', 'a');
   assert.equal(await composer(page), '', 'carol does not get alice’s draft');
+  // The server keeps a logged-out member's name in the room for its leave
+  // grace (4 s) and refuses it to a new login meanwhile: wait until carol
+  // sees alice go.
+  await page.waitForFunction(() =>
+    ![...document.querySelectorAll('#members-list .member-name')].some((n) => n.textContent === 'alice'));
 
   // And alice gets hers back when she logs in again.
   await page.click('#logout-ask');
