@@ -17,7 +17,11 @@
 //   messages.js  posted messages, system lines, members, "is typing…"
 //   scroll.js    following new messages, each room's place, scroll-back
 //   unread.js    unread counts, the tab title, notifications while away
-//   composer.js  the input, typing, sending, pending copies and resends
+//   composer.js  the input, typing, sending, pending copies and resends,
+//                and what an earlier page left unsent (shown again)
+//   drafts.js    each room's half-typed text, kept across switches and reloads
+//   leaving.js   "Log out?" (with what is not sent yet), and the warning
+//                before closing a tab with unsent messages
 //   mentions.js  @mention suggestions in the composer; a member's name
 //                clicked puts their mention in
 //   keys.js      the page's shortcuts (Alt+↑/↓ rooms, PageUp/PageDown,
@@ -34,6 +38,7 @@
 //                *bold*, _italic_, ~~strike~~, links, @mentions, emoji only)
 //   divider.js   "New since you left": where you stopped reading a room
 //   prefs.js     your choices (theme, mute, sound, recent emoji) in localStorage
+//   outbox.js    your unsent messages in localStorage, under your name
 //   notify.js    browser notifications and the sound
 //   emoji.js     the emoji picker and :shortcode: completion
 //   theme.js     not a module: a classic script in <head> that puts the
@@ -55,9 +60,10 @@ import { wireInvite } from './invite.js';
 import { wireToast } from './toast.js';
 import { wireScroll } from './scroll.js';
 import { wireUnread } from './unread.js';
-import { wireComposer } from './composer.js';
+import { restoreUnsent, wireComposer } from './composer.js';
 import { wireMentions } from './mentions.js';
 import { wireKeys } from './keys.js';
+import { wireLeaving } from './leaving.js';
 import { updateNotifyButton, wireSettings } from './settings.js';
 import { wireDrawer } from './drawer.js';
 
@@ -71,9 +77,11 @@ wireMentions();
 wireKeys();
 wireSettings();
 wireDrawer();
+wireLeaving();
 $('retry-now').addEventListener('click', () => socket.reconnectNow());
 
 openFirstRooms();
+restoreUnsent(); // before start(): sent after each room's `joined`
 updateNotifyButton();
 
 socket.start({

@@ -1,14 +1,18 @@
 // composer.js — what you write: the input (Enter, ↑, :shortcodes:,
 // @mentions, the emoji picker), "typing" frames, sending, and your messages
-// on their way: a dimmed pending copy until the server's echo replaces it
+// on their way: a pending copy until the server's echo replaces it
 // (messages.js), marked failed when the server refuses it, retried later
-// when the server could not save it.
+// when the server could not save it. Messages an earlier page could not
+// send come back as pending copies when the page loads (restoreUnsent), and
+// what you type is kept as the room's draft (drafts.js) until you send it.
 
 import * as render from './render.js';
 import { EmojiPicker, ShortcodeCompleter, insertText } from './emoji.js';
 import { $, current, input, limits, lists, listFor, showNotice, socket, state } from './page.js';
 import { scrollToBottom } from './scroll.js';
 import { handleMentionKey, updateMentions } from './mentions.js';
+import { addRoom } from './rooms.js';
+import { saveDraft } from './drafts.js';
 
 // A `typing` frame at most this often while you type: the others show
 // "is typing…" for 5 s after each (messages.js).
@@ -55,6 +59,7 @@ function sendFromComposer() {
   scrollToBottom();
 
   input.value = '';
+  saveDraft(room.name, ''); // it is in the outbox now, and kept there
   lastTypingSent = 0; // the next keystroke may announce typing again at once
   input.focus();
 }
@@ -70,10 +75,29 @@ function retry(clientId, li) {
   input.focus();
 }
 
+/**
+ * Show the messages an earlier page left unsent (outbox.js: a reload while
+ * the server was down, a log-out, a session that ended) as pending in their
+ * rooms, opening a room that is not open. socket.js sends them after the
+ * room's `joined`, once its history has shown which of them the server had
+ * posted already.
+ */
+export function restoreUnsent() {
+  for (const { client_id: clientId, room, text, ts } of socket.store?.all() ?? []) {
+    if (state.pending.has(clientId)) continue;
+    addRoom(room);
+    state.addPending(room, text, clientId);
+    render.appendItem(listFor(room), render.pendingElement(clientId, text, state.me, ts));
+    socket.sendMessage({ type: 'message', room, text, client_id: clientId }, ts);
+  }
+  refreshPendingLabels();
+}
+
 /** Pending messages say whether they are on their way or waiting for the network. */
 export function refreshPendingLabels() {
   for (const [key, list] of lists) {
-    const label = socket.isJoined(key) ? 'sending…' : 'waiting for connection…';
+    // socket.stopped: the session has ended; the outbox waits for a log-in.
+    const label = socket.isJoined(key) ? 'sending…' : socket.stopped ? 'waiting for you to log in again' : 'waiting for connection…';
     // Unsaved ones keep saying so until they are sent again.
     for (const li of list.querySelectorAll('.pending:not(.unsaved) .state')) li.textContent = label;
   }
@@ -199,6 +223,14 @@ export function wireComposer() {
     completer.update();
     updateMentions({ blocked: completer.isOpen() });
     announceTyping();
+    if (current()) saveDraft(current().name, input.value);
+  });
+  // Typing while disconnected: you are about to send, so try to reconnect now.
+  input.addEventListener('keydown', () => socket.wakeFromTyping());
+  // ↑ fills the composer without an `input` event: keep what is there when
+  // the page goes, too.
+  window.addEventListener('pagehide', () => {
+    if (current()) saveDraft(current().name, input.value);
   });
 
   picker = new EmojiPicker({

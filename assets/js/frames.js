@@ -3,12 +3,13 @@
 // top bar, and trouble that needs you (log in again).
 
 import * as render from './render.js';
-import { $, isCurrent, limits, loginAgainHref, showNotice, state } from './page.js';
+import { $, isCurrent, limits, loginAgainHref, showNotice, socket, state } from './page.js';
 import { showMembers, showMessage, showSystem, showTyping, TYPING_SHOWN_MS } from './messages.js';
 import { afterAdd, handleHistory, historyRefused } from './scroll.js';
 import { noteNewMessages } from './unread.js';
 import { handleJoined, joinRefused } from './rooms.js';
 import { messageRefused, refreshPendingLabels } from './composer.js';
+import { unsentNote } from './leaving.js';
 
 export function handleFrame(frame) {
   // Every frame but `hello` and some errors names a room. Frames for rooms
@@ -104,17 +105,36 @@ export function handleStatus(status) {
   refreshPendingLabels();
 }
 
+/**
+ * What socket.js found out about an outage (its diagnose()), in words that
+ * are true: it asked the server, so the page never has to guess. The
+ * banner is an alert, so it is only rewritten when what it says changes.
+ */
 export function handleTrouble(kind) {
+  const banner = $('session-banner');
   const link = $('relogin-link');
-  link.href = loginAgainHref();
+  const unsent = socket.unsentCount();
+  let text;
   if (kind === 'session-ended') {
-    $('session-banner-text').textContent = 'Your session has ended.';
-    link.textContent = 'Log in again';
+    text = 'Your session has ended.';
+    // The outbox stays in this browser under your name (outbox.js).
+    if (unsent > 0) text += ` ${unsentNote(unsent)}`;
+  } else if (kind === 'unreachable') {
+    text = 'Server unreachable, still trying…';
+    if (unsent > 0) text += ` ${unsentNote(unsent, 'when it is back')}`;
+  } else if (kind === 'cannot-open') {
+    // /healthz and /session both answer, and still the socket does not open
+    // (a proxy in the way, say).
+    text = 'The server answers, but the chat connection does not open yet (still trying).';
   } else {
-    // 'cannot-open': the server is down, or it refuses our (expired) cookie.
-    // The browser does not tell us which, so say both.
-    $('session-banner-text').textContent = 'Cannot connect to the chat server (still trying). If your session has expired,';
-    link.textContent = 'log in again';
+    // 'reachable': the server answers again and our session lives; it is
+    // restarting, and the next attempt will most likely work.
+    banner.hidden = true;
+    return;
   }
-  $('session-banner').hidden = false;
+  link.hidden = kind !== 'session-ended';
+  link.href = loginAgainHref();
+  banner.dataset.kind = kind; // the tests read it; so may CSS
+  if ($('session-banner-text').textContent !== text) $('session-banner-text').textContent = text;
+  banner.hidden = false;
 }

@@ -2,11 +2,13 @@
 // the page, the state, the socket, the elements everyone touches and one
 // message list per room.
 //
-// It imports no other part of the page, so it is always loaded first and
-// every module may use what it exports, even while the modules load.
+// It imports no other part of the page but the helpers the socket and the
+// state are made of, so it is always loaded first and every module may use
+// what it exports, even while the modules load.
 
 import { ChatState, roomKey } from './state.js';
 import { ChatSocket } from './socket.js';
+import { StoredOutbox } from './outbox.js';
 
 // chat.html is a template; the server put these into <body data-…>.
 export const page = document.body.dataset;
@@ -50,6 +52,8 @@ export const socket = new ChatSocket({
   url: webSocketUrl(),
   rooms: [],
   lastSeen: (room) => state.lastSeen(room),
+  // Your unsent messages, kept across reloads under your name (outbox.js).
+  store: new StoredOutbox(page.user),
 });
 
 /** The room on screen (its state). */

@@ -140,9 +140,9 @@ export function messageElement(msg, me) {
   return li;
 }
 
-/** Our own message, shown dimmed until the server echoes it. */
-export function pendingElement(clientId, text, me) {
-  const li = messageShell(me, text, me, Date.now());
+/** Our own message, shown as pending until the server echoes it. `ts`: when it was typed. */
+export function pendingElement(clientId, text, me, ts = Date.now()) {
+  const li = messageShell(me, text, me, ts);
   li.classList.add('pending');
   li.dataset.clientId = clientId;
   li.querySelector('.meta').append(el('span', 'state', 'sending…'));

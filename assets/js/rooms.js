@@ -19,6 +19,7 @@ import { refreshPendingLabels, resendUnsaved } from './composer.js';
 import { updateExportLinks, updateMuteButton } from './settings.js';
 import { setDrawer } from './drawer.js';
 import { afterBacklog } from './divider.js';
+import { swapDraft } from './drafts.js';
 
 export function renderSidebar() {
   render.renderRooms($('room-list'), [...state.rooms.values()], {
@@ -39,7 +40,7 @@ function saveRooms() {
 }
 
 /** Put a room in the sidebar and join it (no-op if it is there already). */
-function addRoom(name) {
+export function addRoom(name) {
   if (state.has(name)) return;
   state.room(name);
   listFor(name);
@@ -63,6 +64,7 @@ export function switchRoom(name, { push = true } = {}) {
   const old = current();
   const room = state.room(name);
   if (old && old !== room) rememberPlace(old);
+  swapDraft(old?.name, room.name); // each room keeps its own half-typed text
   state.current = roomKey(name);
   for (const [key, list] of lists) list.hidden = key !== state.current;
 

@@ -12,8 +12,21 @@
 //     That is safe because the server never posts the same client_id twice.
 //     A `storage_failed` refusal is not for good (the server's disk may
 //     recover), so such a message stays in the outbox: chat.js resends it
-//     after a delay (resend()), and a reconnect resends it too;
-//   * reconnects after a drop with exponential backoff and jitter;
+//     after a delay (resend()), and a reconnect resends it too. Every change
+//     to the outbox is mirrored into localStorage (outbox.js), so it also
+//     survives a reload, and the next page sends what is left;
+//   * reconnects after a drop with exponential backoff and jitter, capped
+//     near 10 s, and at once when there is a reason to think it may work
+//     now: the window gets focus, the tab becomes visible, the network comes
+//     back, or you start typing (wake());
+//   * finds out what an outage really is, because the browser hides why a
+//     WebSocket did not open (a 401 for an ended session looks exactly like
+//     a server that is down). After a failed attempt it asks the web server
+//     (diagnose()): no answer from /healthz means the server is unreachable,
+//     and then /healthz is asked every 2 s so the page reconnects as soon as
+//     the server is back; an answer means /session can tell whether our
+//     session still lives (keep trying: the server is restarting) or is
+//     gone (stop);
 //   * stops for good when the server says our session has ended.
 //
 // It reports to its owner (chat.js) through the callbacks given to start():
@@ -22,20 +35,32 @@
 //                       the server makes look-alike names one room, and
 //                       answers with that room's own name
 //   onStatus(status)    { state: 'connecting' | 'connected' | 'reconnecting' | 'offline', seconds?, reason? }
-//   onTrouble(kind)     'session-ended' (stop, log in again) or
-//                       'cannot-open' (several attempts failed in a row;
-//                       this is what an expired session looks like too,
-//                       since the server answers the handshake with 401)
+//   onTrouble(kind)     what diagnose() found, or the server said:
+//                       'session-ended'  stopped for good: log in again
+//                       'unreachable'    no answer from the server at all
+//                       'cannot-open'    the server and our session are
+//                                        fine, yet several attempts in a
+//                                        row did not open (still trying)
+//                       'reachable'      the server answers again (while
+//                                        it restarts); nothing to show
 
 import { roomKey } from './state.js';
 
-// Backoff: 1 s, 2 s, 4 s, 8 s, 16 s, then 30 s for ever.
+// Backoff: 1 s, 2 s, 4 s, 8 s, then 10 s for ever. Longer waits save the
+// server little (an attempt is one refused connection) and cost the user a
+// page that sits idle long after the server is back.
 const FIRST_DELAY_MS = 1000;
-const MAX_DELAY_MS = 30_000;
+const MAX_DELAY_MS = 10_000;
+// While the server does not answer at all, ask /healthz this often, and
+// reconnect the moment it answers.
+const HEALTH_POLL_MS = 2000;
+// A question to the web server that takes longer than this counts as no answer.
+const ASK_TIMEOUT_MS = 5000;
 // A handshake that has not finished after this long is treated as failed;
 // otherwise a silently dropped packet could leave us "connecting" for minutes.
 const OPEN_TIMEOUT_MS = 10_000;
-// After this many attempts in a row that never opened, tell the user.
+// After this many failed attempts in a row while the server answers (and our
+// session lives), say that the socket itself does not open.
 const FAILED_OPENS_BEFORE_HINT = 3;
 
 export class ChatSocket {
@@ -46,11 +71,17 @@ export class ChatSocket {
    * @param {string} options.url         ws:// or wss:// URL of the server
    * @param {string[]} options.rooms     rooms to join after every `hello`
    * @param {(room: string) => number|undefined} options.lastSeen  `since` for a room
+   * @param {import('./outbox.js').StoredOutbox} [options.store]  where the outbox is kept across reloads
+   * @param {string} [options.healthUrl]   answers whenever the server is up
+   * @param {string} [options.sessionUrl]  200 while our session lives, 401 when it has ended
    */
-  constructor({ url, rooms, lastSeen }) {
+  constructor({ url, rooms, lastSeen, store, healthUrl = '/healthz', sessionUrl = '/session' }) {
     this.url = url;
     this.rooms = rooms;
     this.lastSeen = lastSeen;
+    this.store = store;
+    this.healthUrl = healthUrl;
+    this.sessionUrl = sessionUrl;
 
     this.ws = null;
     this.greeted = false;      // has this connection said `hello`? Joins wait for it.
@@ -58,16 +89,23 @@ export class ChatSocket {
     this.abandoned = new Set(); // roomKeys left while their join was unanswered
     this.outbox = new Map();   // client_id -> message frame, oldest first (Maps keep order)
     this.attempt = 0;          // failed attempts since the last `hello`; drives the backoff
-    this.failedOpens = 0;      // attempts in a row that never reached `open`
     this.stopped = false;      // true once the session has ended: never reconnect
     this.isOffline = false;    // waiting for the browser's 'online' event
     this.retryTimer = null;
     this.countdownTimer = null;
+    this.healthTimer = null;   // polls /healthz while the server is unreachable
+    this.diagnosing = false;   // diagnose() is waiting for the server's answers
+    this.failedWhileUp = 0;    // failed attempts in a row while the server answered
+    this.wokenByTyping = false; // typing retries once per outage, not per key
 
     // The browser knows when the network is gone; no point in retrying then.
     // When it comes back, try at once instead of waiting out the backoff.
-    window.addEventListener('online', () => {
-      if (this.retryTimer || this.isOffline) this.reconnectNow();
+    // Coming back to the tab or the window is a good moment too: it may have
+    // waited in the background for a while, and you are about to read it.
+    window.addEventListener('online', () => this.wake());
+    window.addEventListener('focus', () => this.wake());
+    document.addEventListener('visibilitychange', () => {
+      if (document.visibilityState === 'visible') this.wake();
     });
   }
 
@@ -87,12 +125,38 @@ export class ChatSocket {
     this.connect();
   }
 
-  /** Skip the rest of the backoff wait (the "Retry now" button, the `online` event). */
+  /** Skip the rest of the backoff wait (the "Retry now" button, wake()). */
   reconnectNow() {
     if (this.stopped) return;
     if (this.ws && this.ws.readyState <= WebSocket.OPEN) return; // already connecting/connected
     this.clearTimers();
     this.connect();
+  }
+
+  /** Waiting out a backoff (or for the network)? Then a retry may start now. */
+  isWaiting() {
+    return !this.stopped && (this.retryTimer !== null || this.isOffline);
+  }
+
+  /** Something suggests the connection may work now: retry if we are waiting. */
+  wake() {
+    if (this.isWaiting()) this.reconnectNow();
+  }
+
+  /**
+   * A key pressed in the composer: you are about to send something, so if
+   * we are waiting, try now. Once per outage: a retry per keystroke would
+   * knock on a dead server as fast as you type.
+   */
+  wakeFromTyping() {
+    if (this.wokenByTyping || !this.isWaiting()) return;
+    this.wokenByTyping = true;
+    this.reconnectNow();
+  }
+
+  /** How many messages are still on their way (typed, not yet posted). */
+  unsentCount() {
+    return this.outbox.size;
   }
 
   /**
@@ -116,6 +180,7 @@ export class ChatSocket {
     for (const [clientId, frame] of this.outbox) {
       if (roomKey(frame.room) === key) this.outbox.delete(clientId);
     }
+    this.store?.remove((entry) => roomKey(entry.room) === key);
     if (this.joined.delete(key)) this.sendNow({ type: 'leave', room });
     else if (this.greeted) this.abandoned.add(key); // its `joined` may still come
   }
@@ -138,7 +203,10 @@ export class ChatSocket {
       ? this.rooms.filter((r) => roomKey(r) !== fromKey)
       : this.rooms.map((r) => (roomKey(r) === fromKey ? to : r));
     for (const frame of this.outbox.values()) {
-      if (roomKey(frame.room) === fromKey) frame.room = to;
+      if (roomKey(frame.room) === fromKey) {
+        frame.room = to;
+        this.store?.put(frame);
+      }
     }
     this.onRename?.(from, to);
   }
@@ -149,11 +217,13 @@ export class ChatSocket {
   }
 
   /**
-   * Send a chat message. It goes into the outbox first, so that it survives
-   * a disconnect; if the room is joined right now it is also sent at once.
+   * Send a chat message. It goes into the outbox first (and into storage),
+   * so that it survives a disconnect and a reload; if the room is joined
+   * right now it is also sent at once. `ts` is when it was typed.
    */
-  sendMessage(frame) {
+  sendMessage(frame, ts = Date.now()) {
     this.outbox.set(frame.client_id, frame);
+    this.store?.put({ ...frame, ts });
     if (this.isJoined(frame.room)) this.sendRaw(frame);
   }
 
@@ -182,6 +252,7 @@ export class ChatSocket {
   /** Drop a message from the outbox (its echo came, or it failed for good). */
   forget(clientId) {
     this.outbox.delete(clientId);
+    this.store?.remove((entry) => entry.client_id === clientId);
   }
 
   /** Fire-and-forget frames such as `typing`: lost if we are not connected, and that is fine. */
@@ -224,7 +295,6 @@ export class ChatSocket {
     } catch {
       // A malformed URL throws synchronously. Retrying will not fix it,
       // but going through the normal path keeps the page honest about it.
-      this.failedOpens += 1;
       this.scheduleReconnect();
       return;
     }
@@ -237,7 +307,6 @@ export class ChatSocket {
 
     ws.addEventListener('open', () => {
       opened = true;
-      this.failedOpens = 0;
       clearTimeout(openTimer);
       // We are not "connected" yet: that is when `hello` arrives.
     });
@@ -266,21 +335,103 @@ export class ChatSocket {
       // to log in. (1008 is also used for "you stopped reading" — that one
       // is worth a reconnect.)
       if (event.code === 1008 && /session/i.test(event.reason)) {
-        this.stopped = true;
-        this.onStatus({ state: 'offline', reason: 'session ended' });
-        this.onTrouble('session-ended');
+        this.sessionEnded();
         return;
       }
 
-      if (!opened) {
-        this.failedOpens += 1;
-        // The browser hides the HTTP status of a failed handshake, so a 401
-        // (no valid session) looks exactly like "server down". After a few
-        // failures we show a hint with a login link, and keep trying.
-        if (this.failedOpens === FAILED_OPENS_BEFORE_HINT) this.onTrouble('cannot-open');
-      }
       this.scheduleReconnect();
+      // The browser hides the HTTP status of a failed handshake, so a 401
+      // (no valid session) looks exactly like "server down": ask the web
+      // server which it is.
+      if (!opened) this.diagnose();
     });
+  }
+
+  /** Our session is gone: never reconnect (the outbox stays in storage). */
+  sessionEnded() {
+    this.stopped = true;
+    this.clearTimers();
+    this.stopHealthPoll();
+    this.onStatus({ state: 'offline', reason: 'session ended' });
+    this.onTrouble('session-ended');
+  }
+
+  // --- what an outage is ----------------------------------------------------
+
+  /**
+   * Why did the socket not open? Ask the web server, and say what is true:
+   * unreachable (then poll until it answers), session ended (then stop), or
+   * up with our session alive (keep trying quietly: it is restarting, or
+   * its WebSocket port is not ready yet).
+   */
+  async diagnose() {
+    if (this.diagnosing || this.stopped) return;
+    this.diagnosing = true;
+    try {
+      const verdict = await this.askServer();
+      if (this.greeted || this.stopped) return; // connected (or ended) meanwhile
+      if (verdict === 'unreachable') {
+        // Attempts while the server was away say nothing about the socket.
+        this.failedWhileUp = 0;
+        this.onTrouble('unreachable');
+        this.startHealthPoll();
+      } else if (verdict === 'session-ended') {
+        this.sessionEnded();
+      } else {
+        this.failedWhileUp += 1;
+        this.onTrouble(this.failedWhileUp >= FAILED_OPENS_BEFORE_HINT ? 'cannot-open' : 'reachable');
+      }
+    } finally {
+      this.diagnosing = false;
+    }
+  }
+
+  /**
+   * 'unreachable' (no answer from /healthz), 'session-ended' (/session says
+   * 401), 'alive' (/session says 200) or 'unknown' (any other answer, such
+   * as an older server without /session: then we keep trying).
+   */
+  async askServer() {
+    if (!(await this.ask(this.healthUrl))) return 'unreachable';
+    const session = await this.ask(this.sessionUrl);
+    if (!session) return 'unreachable';
+    if (session.status === 401) return 'session-ended';
+    return session.ok ? 'alive' : 'unknown';
+  }
+
+  /** GET a URL of this site; the response, or null when none came. */
+  async ask(url) {
+    try {
+      return await fetch(url, {
+        cache: 'no-store',
+        credentials: 'same-origin',
+        signal: AbortSignal.timeout?.(ASK_TIMEOUT_MS),
+      });
+    } catch {
+      return null; // a network error, or no answer in time
+    }
+  }
+
+  /** Ask /healthz every HEALTH_POLL_MS; the first answer reconnects at once. */
+  startHealthPoll() {
+    if (this.healthTimer !== null) return;
+    const poll = async () => {
+      const answer = await this.ask(this.healthUrl);
+      if (this.healthTimer === null) return; // stopped meanwhile
+      if (answer) {
+        this.stopHealthPoll();
+        this.onTrouble('reachable');
+        this.reconnectNow();
+      } else {
+        this.healthTimer = setTimeout(poll, HEALTH_POLL_MS);
+      }
+    };
+    this.healthTimer = setTimeout(poll, HEALTH_POLL_MS);
+  }
+
+  stopHealthPoll() {
+    clearTimeout(this.healthTimer);
+    this.healthTimer = null;
   }
 
   handleFrame(frame) {
@@ -289,6 +440,9 @@ export class ChatSocket {
         // A real, working connection: forget past failures so the next
         // drop starts again at 1 s.
         this.attempt = 0;
+        this.failedWhileUp = 0;
+        this.wokenByTyping = false;
+        this.stopHealthPoll();
         this.greeted = true;
         this.onStatus({ state: 'connected' });
         this.onFrame(frame);
@@ -355,7 +509,7 @@ export class ChatSocket {
       return;
     }
 
-    // Exponential backoff: 1, 2, 4, 8 … seconds, capped at 30. The jitter
+    // Exponential backoff: 1, 2, 4, 8, then 10 seconds. The jitter
     // (±25 %) keeps a crowd of browsers that lost the server at the same
     // moment from all knocking again in the same second.
     const base = Math.min(MAX_DELAY_MS, FIRST_DELAY_MS * 2 ** this.attempt);

@@ -187,9 +187,11 @@ export class ChatState {
     return `c-${Date.now().toString(36)}-${this.counter}-${Math.random().toString(36).slice(2, 10)}`;
   }
 
-  /** Record a message we typed; it stays pending until the server echoes it. */
-  addPending(roomName, text) {
-    const clientId = this.newClientId();
+  /**
+   * Record a message we typed; it stays pending until the server echoes it.
+   * A message kept from an earlier page (outbox.js) comes with its client_id.
+   */
+  addPending(roomName, text, clientId = this.newClientId()) {
     this.pending.set(clientId, { room: roomName, text, status: 'pending', attempts: 0 });
     return clientId;
   }
