@@ -479,6 +479,21 @@ fn logout_closes_the_sessions_open_sockets_with_1008() {
 }
 
 #[test]
+fn after_logout_the_name_is_free_at_once_whatever_the_leave_grace() {
+    let server = common::start_with(|c| c.leave_grace = std::time::Duration::from_secs(60));
+    let token = server.login("alice", "lobby");
+    let mut tab = server.connect().session(&token).open();
+    tab.recv_type("hello");
+    tab.join("lobby");
+    let mut bob = server.user("bob");
+    bob.join("lobby");
+    server.post_form("/logout", &[], Some(&token));
+    // Not after the grace: a logout is a choice, and she is told at once.
+    wait_for_leave(&mut bob, "alice");
+    accepted(&server, "alice", "lobby");
+}
+
+#[test]
 fn logout_of_one_session_leaves_other_sessions_logged_in() {
     let server = common::start();
     let alice = server.login("alice", "lobby");

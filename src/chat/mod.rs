@@ -35,7 +35,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::{Config, MAX_REPLY_BYTES, RATE_HALF_LIFE, RETENTION_INTERVAL};
-use crate::protocol::{self, close, now_millis, ChatMessage, Limits, Rejection, Reply};
+use crate::protocol::{
+    self, close, now_millis, ChatMessage, Limits, Rejection, Reply, SystemEvent,
+};
 use crate::ratelimit::Budgets;
 use crate::storage::{report_retention, Batch, SessionChange, StorageError, Store, Writes};
 
@@ -413,6 +415,20 @@ impl Chat {
             .collect();
         for conn in conns {
             self.close(conn, close::POLICY, "session ended; log in again");
+        }
+        // Its name is free at once in every room it was in: no leave grace,
+        // since it is not coming back (a logout is a choice, like `leave`),
+        // and "log in again" under the same name must not find it taken.
+        let keys: Vec<String> = self
+            .rooms
+            .iter()
+            .filter(|(_, r)| r.present.contains_key(&id))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in keys {
+            let room = self.rooms.get_mut(&key).expect("listed above");
+            let name = room.present.remove(&id).expect("listed above").name;
+            self.announce(&key, &name, SystemEvent::Leave);
         }
         if let Some(change) = self.sessions.remove(id) {
             self.pending.sessions.push(change);
