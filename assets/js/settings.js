@@ -13,6 +13,7 @@ import { roomKey } from './state.js';
 import { $, current } from './page.js';
 import { renderSidebar } from './rooms.js';
 import { isMuted, updateTitle } from './unread.js';
+import { openShortcutSheet } from './keys.js';
 
 const NOTIFY_WORDS = {
   on: ['Disable notifications', 'Notifications are on while this tab is in the background.'],
@@ -98,6 +99,13 @@ export function wireSettings() {
       event.preventDefault();
       first.focus();
     }
+  });
+
+  // The shortcut sheet replaces this dialog; once it closes, the focus
+  // (back on the Settings button by then) is where the sheet returns it.
+  $('shortcuts-open').addEventListener('click', () => {
+    dialog.addEventListener('close', openShortcutSheet, { once: true });
+    closeSettings();
   });
 
   const themeSelect = $('theme-select');

@@ -210,6 +210,18 @@ test('"?" outside a text field and Ctrl+/ anywhere open the shortcut sheet; Esc 
   assert.equal(await focusedId(page), 'composer-input');
 });
 
+test('the settings dialog opens the shortcut sheet for those who do not know "?"', async () => {
+  const { page } = alice;
+  await page.click('#settings-open');
+  await page.waitForSelector('#settings-dialog[open]');
+  await page.click('#shortcuts-open');
+  await page.waitForSelector('#shortcut-sheet[open]');
+  assert.equal(await page.isVisible('#settings-dialog'), false, 'one dialog at a time');
+  await page.keyboard.press('Escape');
+  await page.waitForSelector('#shortcut-sheet', { state: 'hidden' });
+  assert.equal(await focusedId(page), 'settings-open', 'the focus goes back to where it came from');
+});
+
 test('Enter and Shift+Enter still send and add a line', async () => {
   const { page } = alice;
   const box = page.locator('#composer-input');
