@@ -83,7 +83,16 @@ function retry(clientId, li) {
  * posted already.
  */
 export function restoreUnsent() {
-  for (const { client_id: clientId, room, text, ts } of socket.store?.all() ?? []) {
+  requeueUnsent(socket.store?.all() ?? []);
+}
+
+/**
+ * Show these outbox entries ({ client_id, room, text, ts }) as pending in
+ * their rooms and send them after `joined`: the stored outbox at load, or a
+ * left room's messages when the leave is undone.
+ */
+export function requeueUnsent(entries) {
+  for (const { client_id: clientId, room, text, ts } of entries) {
     if (state.pending.has(clientId)) continue;
     addRoom(room);
     state.addPending(room, text, clientId);

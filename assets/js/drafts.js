@@ -29,6 +29,8 @@ export function saveDraft(room, text) {
 
 /** This room's draft, or ''. */
 export function loadDraft(room) {
+  // This page's copy first: it is the newest, also when storage is full.
+  if (drafts.has(roomKey(room))) return drafts.get(roomKey(room));
   try {
     const stored = localStorage.getItem(storageKey(room));
     if (stored !== null) return stored;
@@ -36,6 +38,19 @@ export function loadDraft(room) {
     // Fall back to this page's copy.
   }
   return drafts.get(roomKey(room)) ?? '';
+}
+
+/**
+ * The server answered our room `from` as its room `to` (a look-alike
+ * spelling, see rooms.js renameRoom): the draft goes with it. When both have
+ * one, neither is dropped: `to`'s comes first.
+ */
+export function moveDraft(from, to) {
+  if (roomKey(from) === roomKey(to)) return;
+  const [moving, staying] = [loadDraft(from), loadDraft(to)];
+  if (moving === '') return;
+  saveDraft(to, staying === '' ? moving : `${staying}\n${moving}`);
+  saveDraft(from, '');
 }
 
 /**

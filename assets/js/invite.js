@@ -22,11 +22,15 @@ function confirmCopied(button) {
   const label = button.dataset.label ?? button.textContent;
   button.dataset.label = label;
   button.textContent = 'Link copied ✓';
+  // The button's own text changing is not announced; the live region is.
+  const live = document.getElementById('live-status');
+  if (live) live.textContent = 'Invite link copied';
   button.classList.add('copied');
   clearTimeout(Number(button.dataset.timer));
   button.dataset.timer = String(setTimeout(() => {
     button.textContent = label;
     button.classList.remove('copied');
+    if (live) live.textContent = ''; // so that the next copy is read out again
   }, COPIED_MS));
 }
 

@@ -101,6 +101,7 @@ export class MentionCompleter {
     this.items = typed ? suggestMembers(this.members(), typed.query, this.me) : [];
     if (this.items.length === 0) return this.close();
     this.start = typed.start;
+    this.query = typed.query;
     this.active = 0;
     this.render();
     return undefined;
@@ -142,11 +143,23 @@ export class MentionCompleter {
     return undefined;
   }
 
+  /**
+   * Is the caret still in the "@…" the list was opened for? It may have
+   * moved (End, Home, a click) without an `input` event; then the list is
+   * stale and must neither take the key nor replace text it was not for.
+   */
+  stillTyping() {
+    const { selectionStart: caret, selectionEnd } = this.input;
+    const typed = caret === selectionEnd ? typedMention(this.input.value, caret) : undefined;
+    return typed?.start === this.start && typed.query === this.query;
+  }
+
   /** Put "@name " in place of the typed "@…". */
   accept(index = this.active) {
     const name = this.items[index];
+    const current = this.stillTyping();
     this.close();
-    if (name === undefined) return;
+    if (name === undefined || !current) return;
     this.insert(`@${name} `, this.start, this.input.selectionStart);
   }
 
@@ -162,7 +175,13 @@ export class MentionCompleter {
 
   /** The composer's keydown calls this; true means "handled, do nothing else". */
   handleKey(event) {
-    if (!this.isOpen() || event.isComposing) return false;
+    // keyCode 229: Safari's Enter that ends an input method's composition
+    // comes with isComposing false.
+    if (!this.isOpen() || event.isComposing || event.keyCode === 229) return false;
+    if (!this.stillTyping()) {
+      this.close();
+      return false;
+    }
     const n = this.items.length;
     switch (event.key) {
       case 'ArrowDown':

@@ -15,11 +15,11 @@ import { $, current, input, isCurrent, limits, lists, listFor, page, roomPath, s
 import { forgetRoomMessages, showMembers, showMessage, showSystem, showTyping } from './messages.js';
 import { afterAdd, maybeLoadOlder, rememberPlace, restorePlace, updateHistoryIndicator } from './scroll.js';
 import { isMuted, markRead, noteNewMessages, updateTitle } from './unread.js';
-import { refreshPendingLabels, resendUnsaved } from './composer.js';
+import { refreshPendingLabels, requeueUnsent, resendUnsaved } from './composer.js';
 import { updateExportLinks, updateMuteButton } from './settings.js';
 import { setDrawer } from './drawer.js';
 import { afterBacklog } from './divider.js';
-import { swapDraft } from './drafts.js';
+import { loadDraft, moveDraft, swapDraft } from './drafts.js';
 
 export function renderSidebar() {
   render.renderRooms($('room-list'), [...state.rooms.values()], {
@@ -94,10 +94,15 @@ export function switchRoom(name, { push = true } = {}) {
 export function renameRoom(from, to) {
   const [fromKey, toKey] = [roomKey(from), roomKey(to)];
   const merging = state.rooms.has(toKey);
+  moveDraft(from, to);
   state.renameRoom(from, to);
   const list = lists.get(fromKey);
   lists.delete(fromKey);
   if (merging) {
+    // Our messages still on their way move to the room they are for, so
+    // their echo (or refusal) finds them.
+    const into = listFor(to);
+    for (const li of list?.querySelectorAll('li.pending, li.failed') ?? []) render.appendItem(into, li);
     list?.remove();
   } else if (list) {
     list.dataset.roomKey = toKey;
@@ -110,6 +115,8 @@ export function renameRoom(from, to) {
   } else {
     renderSidebar();
   }
+  // The composer shows the draft of the room on screen, wherever it moved.
+  if (state.current === toKey) input.value = loadDraft(to);
 }
 
 /**
@@ -122,6 +129,8 @@ function leaveRoom(name, { undoable = false } = {}) {
   const key = roomKey(name);
   const wasCurrent = state.current === key;
   $('join-note').textContent = ''; // it may name this room
+  // Leaving drops the room's unsent messages; Undo brings them back.
+  const unsent = undoable ? socket.unsentIn(name) : [];
   socket.leave(name);
   state.removeRoom(name);
   lists.get(key)?.remove();
@@ -134,13 +143,18 @@ function leaveRoom(name, { undoable = false } = {}) {
   } else {
     renderSidebar();
     updateTitle();
+    // The × that had the focus is gone: the room on screen's button gets it,
+    // so the keyboard is not left at the top of the page.
+    $('room-list').querySelector('[aria-current="page"]')?.focus();
   }
   if (undoable) {
-    showToast(`Left #${name}.`, {
+    const dropped = unsent.length === 0 ? '' : ` ${unsent.length === 1 ? 'Its unsent message goes' : `Its ${unsent.length} unsent messages go`} with it unless you undo.`;
+    showToast(`Left #${name}.${dropped}`, {
       label: 'Undo',
       run: () => {
         if (wasCurrent) switchRoom(name);
         else addRoom(name);
+        requeueUnsent(unsent);
         input.focus();
       },
     });

@@ -59,7 +59,7 @@ export function openSettings() {
 export const closeSettings = () => dialog.close();
 
 /**
- * The side panel's download links follow the room on screen. The server
+ * The settings dialog's download links follow the room on screen. The server
  * answers /export/<room> with Content-Disposition: attachment, so a plain
  * link downloads; `download` on the <a> says so to the browser up front.
  */

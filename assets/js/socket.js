@@ -186,6 +186,19 @@ export class ChatSocket {
   }
 
   /**
+   * This room's messages still in the outbox, as the stored outbox keeps
+   * them ({ client_id, room, text, ts }): what leave() is about to drop,
+   * kept aside by the page so that Undo can bring them back.
+   */
+  unsentIn(room) {
+    const key = roomKey(room);
+    const stored = new Map((this.store?.all() ?? []).map((e) => [e.client_id, e.ts]));
+    return [...this.outbox.values()]
+      .filter((frame) => roomKey(frame.room) === key)
+      .map((frame) => ({ client_id: frame.client_id, room: frame.room, text: frame.text, ts: stored.get(frame.client_id) ?? Date.now() }));
+  }
+
+  /**
    * The one room whose join is still unanswered on this connection, if
    * there is exactly one. The server answers joins in the order they were
    * sent, so an answer under a name we did not ask for is this room's.

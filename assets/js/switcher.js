@@ -102,7 +102,8 @@ function option(choice, i) {
 }
 
 function onKey(event) {
-  if (event.isComposing) return;
+  // keyCode 229: Safari's Enter that ends a composition has isComposing false.
+  if (event.isComposing || event.keyCode === 229) return;
   const n = choices.length;
   if ((event.key === 'ArrowDown' || event.key === 'ArrowUp') && n > 0) {
     event.preventDefault();

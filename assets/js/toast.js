@@ -1,8 +1,8 @@
 // toast.js — a short word near the composer with one action, such as
 // "Left #kitchen. Undo". It goes by itself after a few seconds, but not
 // while the pointer or the focus is on it (you may be about to click), and
-// a new one replaces the old. role="status" in chat.html: screen readers
-// read it without interrupting.
+// a new one replaces the old. It sits in a role="status" region in
+// chat.html: screen readers read it without interrupting.
 
 import { $ } from './page.js';
 

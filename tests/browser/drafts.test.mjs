@@ -107,6 +107,21 @@ async function logInHere(page, name, room) {
   await t.waitJoined(page, room);
 }
 
+test('a draft follows its room when the server answers a look-alike name with the real one', async () => {
+  const { page } = alice;
+  await joinRoom(bob.page, 'Book Club');
+  await joinRoom(page, 'Book Club');
+  await page.fill('#composer-input', 'half typed for the club');
+  // "B00k Club" is #Book Club to the server (0 looks like O): the page
+  // opens it, then learns its real name and merges the two.
+  await page.fill('#join-input', 'B00k Club');
+  await page.press('#join-input', 'Enter');
+  await page.waitForFunction(() => document.getElementById('room-name').textContent === '#Book Club'
+    && document.querySelectorAll('.room-button[data-room-key="b00k club"]').length === 0);
+  assert.equal(await composer(page), 'half typed for the club');
+  await page.fill('#composer-input', '');
+});
+
 test('no script errors', () => {
   assert.deepEqual(alice.errors, []);
   assert.deepEqual(bob.errors, []);

@@ -70,6 +70,21 @@ test('typing "@b" offers bob; Enter inserts "@bob ", and bob sees the mention hi
   assert.deepEqual(marked, ['@bob']);
 });
 
+test('a list left behind by a moved caret takes no key and replaces nothing', async () => {
+  const { page } = alice;
+  const box = page.locator('#composer-input');
+  await box.fill('Hey , see you');
+  await box.evaluate((el) => el.setSelectionRange(4, 4)); // after "Hey "
+  await box.pressSequentially('@bo');
+  await page.waitForSelector('#mention-list:not([hidden])');
+  // End moves the caret away from "@bo" without an input event.
+  await box.press('End');
+  await box.press('Enter');
+  await t.waitForMessage(bob.page, 'Hey @bo, see you');
+  assert.equal(await box.inputValue(), '', 'Enter sent the message as typed');
+  assert.equal(await page.isHidden('#mention-list'), true);
+});
+
 test('"@" alone offers everyone but you; ↑/↓ move, Tab inserts, Esc closes and keeps the text', async () => {
   const { page } = alice;
   const box = page.locator('#composer-input');

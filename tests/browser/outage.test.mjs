@@ -315,6 +315,32 @@ test('a log-out in another tab ends the session: the banner says so, and "Log in
   assert.equal(await page.locator('li.message.pending').count(), 0);
 });
 
+test('leaving a room with unsent messages: Undo brings them back, and they are sent once', async () => {
+  const { page } = alice;
+  for (const user of [alice, bob]) {
+    await user.page.fill('#join-input', 'side');
+    await user.page.press('#join-input', 'Enter');
+    await t.waitJoined(user.page, 'side');
+  }
+  const token = await t.sessionToken(alice);
+  proxy.cut(token);
+  await page.waitForSelector('#status[data-state="reconnecting"]');
+  await t.send(page, 'for the side room');
+  await pending(page, 'for the side room').waitFor();
+
+  await page.click('.leave-button[aria-label="Leave #side"]');
+  assert.match(await page.textContent('#toast-text'), /Left #side\. Its unsent message goes with it unless you undo\./);
+  await page.click('#toast-action');
+  await pending(page, 'for the side room').waitFor();
+
+  proxy.restore(token);
+  await page.evaluate(() => window.dispatchEvent(new Event('focus'))); // retry now
+  await t.waitForMessage(bob.page, 'for the side room', 'side');
+  await t.send(bob.page, 'got it');
+  await t.waitForMessage(page, 'got it', 'side');
+  assert.equal(count(await t.messageTexts(bob.page, 'side'), 'for the side room'), 1);
+});
+
 test('no script errors', () => {
   assert.deepEqual(alice.errors, []);
   assert.deepEqual(bob.errors, []);
