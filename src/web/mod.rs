@@ -47,7 +47,7 @@ fn route(request: &mut Request, context: &Arc<WebContext>) -> Answer {
         (Get | Head, p) if p.starts_with("/r/") => pages::chat_page(request, p, context).into(),
         (Get | Head, p) if p.starts_with("/export/") => export::start(request, p, query, context),
         (Get | Head, "/session") => login::session_status(request, context).into(),
-        (Get | Head, "/login") => pages::to_login_form(query).into(),
+        (Get | Head, "/login") => pages::login_page(query).into(),
         (Post, "/login") => login::login(request, context).into(),
         (Post, "/logout") => login::logout(request, context).into(),
         (_, "/login" | "/logout") => pages::only_post().into(),

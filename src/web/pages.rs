@@ -18,7 +18,8 @@ struct Assets;
 /// The body of every response but an export's: bytes, a status and extra headers.
 pub(super) type Page = Response<Cursor<Vec<u8>>>;
 
-/// `GET /`: the login form, its room filled in from `?room=` (where a room
+/// `GET /` (and `GET /login`, a typed or bookmarked address): the login
+/// form, its room filled in from `?room=` (where a room
 /// link sends a visitor without a session, with `invited=1`: then the form
 /// says so, "You're invited to #room").
 pub(super) fn login_page(query: &str) -> Page {
@@ -160,14 +161,6 @@ pub(super) fn not_found() -> Page {
          <a href=/>Go to the login page</a>.</p></main>"
             .to_string(),
     )
-}
-
-/// `GET /login` (a bookmarked or typed address): the form lives at `/`.
-pub(super) fn to_login_form(query: &str) -> Page {
-    match query.is_empty() {
-        true => redirect("/"),
-        false => redirect(&format!("/?{query}")),
-    }
 }
 
 /// `/login` or `/logout` with a method other than `POST`.
