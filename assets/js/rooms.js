@@ -249,8 +249,12 @@ export function joinRefused(frame) {
   // A room you are in, or the only one the page has, stays: the page always
   // shows some room, and frames.js shows the refusal.
   if (!room || room.joined || state.rooms.size <= 1) return false;
+  // Messages an earlier page left unsent for it (outbox.js) cannot be
+  // delivered there: say so rather than drop them without a word.
+  const unsent = socket.unsentIn(room.name);
   leaveRoom(room.name);
-  showNotice(`Could not join #${room.name}: ${frame.message || frame.code}`);
+  const lost = unsent.length === 0 ? '' : ` ${unsent.length === 1 ? 'Your unsent message' : `Your ${unsent.length} unsent messages`} for it could not be delivered: ${unsent.map((m) => `“${m.text}”`).join(', ')}.`;
+  showNotice(`Could not join #${room.name}: ${frame.message || frame.code}${lost}`);
   return true;
 }
 
