@@ -5,7 +5,7 @@
 //
 //   server ──frame──▶ socket.js ──onFrame──▶ frames.js ──▶ state.js
 //                                                   └─────▶ render.js ──▶ DOM
-//   keyboard ──▶ composer.js ──▶ state (pending) + DOM (dimmed) ──▶ socket.sendMessage()
+//   keyboard ──▶ composer.js ──▶ state (pending) + DOM (marked pending) ──▶ socket.sendMessage()
 //
 // socket.js never touches the DOM and render.js never touches the network,
 // so each file can be read on its own. The modules, one per concern:
