@@ -5,22 +5,8 @@
 // messages, and the message under it starts a new group.
 
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { after, before, test } from 'node:test';
 import * as t from './lib.mjs';
-
-const require = createRequire(import.meta.url);
-const AXE_SOURCE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-
-/** Serious and critical axe-core violations on the page (as in layout.test.mjs). */
-async function axeViolations(page) {
-  await page.evaluate(AXE_SOURCE);
-  const results = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
-  return results.violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).slice(0, 5).join(', ')}`);
-}
 
 let server;
 let browser;
@@ -157,7 +143,7 @@ test('a later visit shows the line where you stopped reading last time', async (
   const shown = await divider(alice.page);
   assert.equal(shown?.before, 'written while alice was gone');
   assert.equal(shown.count, 1);
-  assert.deepEqual(await axeViolations(alice.page), []);
+  assert.deepEqual(await t.axeViolations(alice.page), []);
   await t.screenshot(alice.page, 'divider-desktop');
   await alice.page.setViewportSize(t.PHONE);
   await t.screenshot(alice.page, 'divider-phone');

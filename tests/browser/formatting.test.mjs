@@ -7,22 +7,8 @@
 // dark and light, under target/screenshots/.
 
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { after, before, test } from 'node:test';
 import * as t from './lib.mjs';
-
-const require = createRequire(import.meta.url);
-const AXE_SOURCE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-
-/** Serious and critical axe-core violations on the page (as in layout.test.mjs). */
-async function axeViolations(page) {
-  await page.evaluate(AXE_SOURCE);
-  const results = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
-  return results.violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).slice(0, 5).join(', ')}`);
-}
 
 let server;
 let browser;
@@ -243,7 +229,7 @@ test('screenshots and an accessibility scan of formatted messages, desktop and p
         scroller.scrollTop += pre.getBoundingClientRect().top - scroller.getBoundingClientRect().top - 40;
       });
       assert.equal(await t.horizontalOverflow(viewer.page), 0, `${size} ${scheme}: nothing scrolls sideways`);
-      assert.deepEqual(await axeViolations(viewer.page), [], `${size} ${scheme}`);
+      assert.deepEqual(await t.axeViolations(viewer.page), [], `${size} ${scheme}`);
       await t.screenshot(viewer.page, `formatting-${size}-${scheme}`);
       assert.deepEqual(viewer.errors, []);
       await viewer.context.close();

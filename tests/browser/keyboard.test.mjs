@@ -8,22 +8,8 @@
 // serious axe violations with either dialog open; screenshots of both.
 
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { after, before, test } from 'node:test';
 import * as t from './lib.mjs';
-
-const require = createRequire(import.meta.url);
-const AXE_SOURCE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-
-/** The serious and critical axe-core violations on the page (see layout.test.mjs). */
-async function axeViolations(page) {
-  await page.evaluate(AXE_SOURCE);
-  const results = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
-  return results.violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).slice(0, 5).join(', ')}`);
-}
 
 let server;
 let browser;
@@ -248,14 +234,14 @@ test('no serious accessibility violations with the dialogs open; screenshots, de
       await page.focus('#composer-input');
       await page.keyboard.press('Control+k');
       await page.waitForSelector('#room-switcher[open]');
-      assert.deepEqual(await axeViolations(page), []);
+      assert.deepEqual(await t.axeViolations(page), []);
       await t.screenshot(page, `switcher-${size}${suffix}`);
       await page.keyboard.press('Escape');
       await page.waitForSelector('#room-switcher', { state: 'hidden' });
 
       await page.keyboard.press('Control+/');
       await page.waitForSelector('#shortcut-sheet[open]');
-      assert.deepEqual(await axeViolations(page), []);
+      assert.deepEqual(await t.axeViolations(page), []);
       assert.equal(await t.horizontalOverflow(page), 0);
       await t.screenshot(page, `shortcuts-${size}${suffix}`);
       await page.keyboard.press('Escape');

@@ -6,26 +6,8 @@
 // pages under target/screenshots/ on every run.
 
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { after, before, test } from 'node:test';
 import * as t from './lib.mjs';
-
-const require = createRequire(import.meta.url);
-const AXE_SOURCE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-
-/**
- * Run axe-core in the page and return the serious and critical violations,
- * each as "rule: what (where)". page.evaluate runs through the DevTools
- * protocol, which the page's Content-Security-Policy does not block.
- */
-async function axeViolations(page) {
-  await page.evaluate(AXE_SOURCE);
-  const results = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
-  return results.violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).slice(0, 5).join(', ')}`);
-}
 
 let server;
 let browser;
@@ -64,7 +46,7 @@ for (const colorScheme of ['dark', 'light']) {
       await page.goto(`${server.url}/?room=lobby`);
       assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), colorScheme);
       await page.waitForSelector('#name');
-      assert.deepEqual(await axeViolations(page), []);
+      assert.deepEqual(await t.axeViolations(page), []);
       assert.equal(await t.horizontalOverflow(page), 0, `login page scrolls sideways at ${viewport.width}px`);
       await t.screenshot(page, `login-${size}${colorScheme === 'light' ? '-light' : ''}`);
       assert.deepEqual(errors, []);
@@ -75,20 +57,20 @@ for (const colorScheme of ['dark', 'light']) {
 
 test('chat page (desktop): no serious accessibility violations, dark and light; screenshots', async () => {
   const { page } = alice;
-  assert.deepEqual(await axeViolations(page), []);
+  assert.deepEqual(await t.axeViolations(page), []);
   await t.screenshot(page, 'chat-desktop');
 
   // The settings dialog, open: no violations either.
   await page.click('#settings-open');
   await page.waitForSelector('#settings-dialog[open]');
-  assert.deepEqual(await axeViolations(page), []);
+  assert.deepEqual(await t.axeViolations(page), []);
 
   // Choose the light theme in the settings: applied at once, and remembered.
   await page.selectOption('#theme-select', 'light');
   assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), 'light');
-  assert.deepEqual(await axeViolations(page), []);
+  assert.deepEqual(await t.axeViolations(page), []);
   await page.keyboard.press('Escape');
-  assert.deepEqual(await axeViolations(page), []);
+  assert.deepEqual(await t.axeViolations(page), []);
   await t.screenshot(page, 'chat-desktop-light');
   await page.reload();
   await t.waitJoined(page, 'lobby');
@@ -110,7 +92,7 @@ test('chat page (phone 390×844): nothing overflows, the drawer opens and closes
   assert.equal(await t.horizontalOverflow(page), 0);
   // The side panel is off screen, and out of the tab order.
   assert.equal(await page.isVisible('#sidebar'), false);
-  assert.deepEqual(await axeViolations(page), []);
+  assert.deepEqual(await t.axeViolations(page), []);
   await t.screenshot(page, 'chat-phone');
 
   await page.click('#drawer-toggle');
@@ -120,7 +102,7 @@ test('chat page (phone 390×844): nothing overflows, the drawer opens and closes
   assert.equal(await page.evaluate(() => document.activeElement.id), 'sidebar-close');
   assert.equal(await page.isVisible('#members-list'), true);
   assert.equal(await t.horizontalOverflow(page), 0);
-  assert.deepEqual(await axeViolations(page), []);
+  assert.deepEqual(await t.axeViolations(page), []);
   await t.screenshot(page, 'chat-phone-drawer');
 
   await page.keyboard.press('Escape');
@@ -136,7 +118,7 @@ test('chat page (phone 390×844): nothing overflows, the drawer opens and closes
 
   // Light theme on the phone.
   await page.evaluate(() => { document.documentElement.dataset.theme = 'light'; });
-  assert.deepEqual(await axeViolations(page), []);
+  assert.deepEqual(await t.axeViolations(page), []);
   await t.screenshot(page, 'chat-phone-light');
   await page.evaluate(() => { document.documentElement.dataset.theme = 'dark'; });
 

@@ -6,7 +6,8 @@
 // No test asserts on timing.
 
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -358,4 +359,21 @@ export async function twoUsers() {
 export async function shutDown(browser, server) {
   await browser?.close();
   await server?.stop();
+}
+
+// --- accessibility ----------------------------------------------------------
+
+const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+/**
+ * Run axe-core in the page and return the serious and critical violations,
+ * each as "rule (impact): what at where". page.evaluate runs through the
+ * DevTools protocol, which the page's Content-Security-Policy does not block.
+ */
+export async function axeViolations(page) {
+  await page.evaluate(AXE_SOURCE);
+  const results = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
+  return results.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).slice(0, 5).join(', ')}`);
 }

@@ -8,22 +8,8 @@
 // the list open.
 
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { after, before, test } from 'node:test';
 import * as t from './lib.mjs';
-
-const require = createRequire(import.meta.url);
-const AXE_SOURCE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-
-/** The serious and critical axe-core violations on the page (see layout.test.mjs). */
-async function axeViolations(page) {
-  await page.evaluate(AXE_SOURCE);
-  const results = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
-  return results.violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).slice(0, 5).join(', ')}`);
-}
 
 // A name with a space, and one in Arabic script.
 const MARY = 'mary jane';
@@ -217,10 +203,10 @@ test('no serious accessibility violations with the list open; screenshots', asyn
   await box.fill('');
   await box.pressSequentially('@');
   await page.waitForSelector('#mention-list:not([hidden])');
-  assert.deepEqual(await axeViolations(page), []);
+  assert.deepEqual(await t.axeViolations(page), []);
   await t.screenshot(page, 'mentions-desktop');
   await page.evaluate(() => { document.documentElement.dataset.theme = 'light'; });
-  assert.deepEqual(await axeViolations(page), []);
+  assert.deepEqual(await t.axeViolations(page), []);
   await t.screenshot(page, 'mentions-desktop-light');
   await box.press('Escape');
 });

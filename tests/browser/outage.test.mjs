@@ -19,8 +19,7 @@
 // pages stay up, and so the WebSocket port may change across a restart.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -58,24 +57,13 @@ after(async () => {
 
 const count = (texts, text) => texts.filter((x) => x === text).length;
 
-const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-
-/** axe-core's serious and critical violations on the page, as in layout.test.mjs. */
-async function axeViolations(page) {
-  await page.evaluate(AXE_SOURCE);
-  const results = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
-  return results.violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).slice(0, 5).join(', ')}`);
-}
-
 /** Screenshots and an axe scan of what is on screen now, desktop and phone, dark and light. */
 async function lookAt(page, name) {
   for (const [size, viewport] of [['desktop', t.DESKTOP], ['phone', t.PHONE]]) {
     await page.setViewportSize(viewport);
     for (const theme of ['dark', 'light']) {
       await page.evaluate((theme) => { document.documentElement.dataset.theme = theme; }, theme);
-      assert.deepEqual(await axeViolations(page), [], `${name}, ${size}, ${theme}`);
+      assert.deepEqual(await t.axeViolations(page), [], `${name}, ${size}, ${theme}`);
       await t.screenshot(page, `${name}-${size}${theme === 'light' ? '-light' : ''}`);
     }
   }
