@@ -41,6 +41,8 @@
 //   outbox.js    your unsent messages in localStorage, under your name
 //   notify.js    browser notifications and the sound
 //   emoji.js     the emoji picker and :shortcode: completion
+//   suggestions.js  the list under the composer that both the :shortcode:
+//                and the @mention completion are
 //   theme.js     not a module: a classic script in <head> that puts the
 //                theme on <html> before the first paint (both pages)
 //

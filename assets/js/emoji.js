@@ -15,6 +15,7 @@
 
 import { EMOJI_CATEGORIES, ALL_EMOJI, BY_SHORTCODE } from './emoji-data.js';
 import * as prefs from './prefs.js';
+import { SuggestionList } from './suggestions.js';
 
 /**
  * Replace the textarea's text between `start` and `end` (the selection by
@@ -232,24 +233,14 @@ export function suggest(query) {
   return [...starts, ...contains].slice(0, MAX_SUGGESTIONS);
 }
 
-export class ShortcodeCompleter {
+export class ShortcodeCompleter extends SuggestionList {
   /**
    * @param {HTMLTextAreaElement} input
    * @param {HTMLElement} listbox  an empty, hidden <ul role="listbox">
    */
   constructor(input, listbox) {
-    this.input = input;
-    this.listbox = listbox;
-    this.items = [];
-    this.active = 0;
-    this.start = 0; // where the ":" of the code being typed is
-    input.setAttribute('aria-autocomplete', 'list');
-    input.setAttribute('aria-controls', listbox.id);
-    input.addEventListener('blur', () => this.close());
-  }
-
-  isOpen() {
-    return !this.listbox.hidden;
+    super(input, listbox, 'shortcode-option');
+    this.query = ''; // the code being typed after the ":"
   }
 
   /** Call on every `input` event of the composer. */
@@ -269,80 +260,27 @@ export class ShortcodeCompleter {
     }
 
     const partial = before.match(PARTIAL);
-    this.items = partial ? suggest(partial[2]) : [];
-    if (this.items.length === 0) return this.close();
-    this.start = caret - partial[2].length - 1;
-    this.active = 0;
-    this.render();
-    return undefined;
+    if (!partial) return this.close();
+    this.query = partial[2];
+    return this.show(suggest(partial[2]), caret - partial[2].length - 1);
   }
 
-  render() {
-    const options = this.items.map((item, i) => {
-      const li = document.createElement('li');
-      li.id = `${this.listbox.id}-${i}`;
-      li.className = 'shortcode-option';
-      li.setAttribute('role', 'option');
-      li.setAttribute('aria-selected', String(i === this.active));
-      const emoji = document.createElement('span');
-      emoji.className = 'shortcode-emoji';
-      emoji.textContent = item.emoji;
-      li.append(emoji, ` :${item.code}:`);
-      // mousedown, not click: a click would first blur the textarea.
-      li.addEventListener('mousedown', (event) => {
-        event.preventDefault();
-        this.accept(i);
-      });
-      return li;
-    });
-    this.listbox.replaceChildren(...options);
-    this.listbox.hidden = false;
-    this.input.setAttribute('aria-activedescendant', `${this.listbox.id}-${this.active}`);
+  /** Is the caret still just after the ":code" the list was opened for? */
+  stillTyping() {
+    const { selectionStart: caret, selectionEnd } = this.input;
+    const partial = caret === selectionEnd ? this.input.value.slice(0, caret).match(PARTIAL) : null;
+    return partial?.[2] === this.query && caret - partial[2].length - 1 === this.start;
   }
 
-  close() {
-    if (this.listbox.hidden) return undefined;
-    this.listbox.hidden = true;
-    this.listbox.replaceChildren();
-    this.input.removeAttribute('aria-activedescendant');
-    return undefined;
+  fill(li, item) {
+    const emoji = document.createElement('span');
+    emoji.className = 'shortcode-emoji';
+    emoji.textContent = item.emoji;
+    li.append(emoji, ` :${item.code}:`);
   }
 
-  accept(index = this.active) {
-    const item = this.items[index];
-    this.close();
-    if (!item) return;
+  choose(item) {
     prefs.noteEmojiUsed(item.emoji);
     insertText(this.input, item.emoji, this.start, this.input.selectionStart);
-  }
-
-  /** The composer's keydown calls this first; true means "handled, do nothing else". */
-  handleKey(event) {
-    if (!this.isOpen()) return false;
-    const n = this.items.length;
-    switch (event.key) {
-      case 'ArrowDown':
-        this.active = (this.active + 1) % n;
-        break;
-      case 'ArrowUp':
-        this.active = (this.active - 1 + n) % n;
-        break;
-      case 'Enter':
-      case 'Tab':
-        if (event.shiftKey) return false;
-        event.preventDefault();
-        this.accept();
-        return true;
-      case 'Escape':
-        event.preventDefault();
-        event.stopPropagation();
-        this.close();
-        return true;
-      default:
-        return false;
-    }
-    event.preventDefault();
-    this.render();
-    return true;
   }
 }

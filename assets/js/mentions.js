@@ -12,6 +12,7 @@
 // stays closed while that one is open, so only one list is ever open.
 
 import { insertText } from './emoji.js';
+import { SuggestionList } from './suggestions.js';
 import { nameColourClass } from './render.js';
 import { $, current, input, state } from './page.js';
 import { setDrawer } from './drawer.js';
@@ -59,7 +60,7 @@ export function suggestMembers(members, query, me) {
   return [...starts, ...words].slice(0, MAX_SUGGESTIONS);
 }
 
-export class MentionCompleter {
+export class MentionCompleter extends SuggestionList {
   /**
    * @param {HTMLTextAreaElement} textarea
    * @param {HTMLElement} listbox  an empty, hidden <ul role="listbox">
@@ -67,24 +68,11 @@ export class MentionCompleter {
    * @param {string} me  your name, never offered
    */
   constructor(textarea, listbox, members, me) {
-    this.input = textarea;
-    this.listbox = listbox;
+    super(textarea, listbox, 'shortcode-option mention-option');
     this.members = members;
     this.me = me;
-    this.items = [];
-    this.active = 0;
-    this.start = 0; // where the "@" is
+    this.query = ''; // what follows the "@" the list was opened for
     this.inserting = false;
-    // The textarea already controls the shortcode list; it controls both.
-    const controls = new Set((textarea.getAttribute('aria-controls') ?? '').split(/\s+/).filter(Boolean));
-    controls.add(listbox.id);
-    textarea.setAttribute('aria-controls', [...controls].join(' '));
-    textarea.setAttribute('aria-autocomplete', 'list');
-    textarea.addEventListener('blur', () => this.close());
-  }
-
-  isOpen() {
-    return !this.listbox.hidden;
   }
 
   /**
@@ -98,68 +86,30 @@ export class MentionCompleter {
     const caret = this.input.selectionStart;
     if (caret !== this.input.selectionEnd) return this.close();
     const typed = typedMention(this.input.value, caret);
-    this.items = typed ? suggestMembers(this.members(), typed.query, this.me) : [];
-    if (this.items.length === 0) return this.close();
-    this.start = typed.start;
+    if (!typed) return this.close();
     this.query = typed.query;
-    this.active = 0;
-    this.render();
-    return undefined;
+    return this.show(suggestMembers(this.members(), typed.query, this.me), typed.start);
   }
 
-  render() {
-    const options = this.items.map((name, i) => {
-      const li = document.createElement('li');
-      li.id = `${this.listbox.id}-${i}`;
-      li.className = 'shortcode-option mention-option';
-      li.setAttribute('role', 'option');
-      li.setAttribute('aria-selected', String(i === this.active));
-      // The member's colour, as in the members list; the name itself in
-      // its own direction (an Arabic name reads right to left).
-      const dot = document.createElement('span');
-      dot.className = `dot ${nameColourClass(name)}`;
-      dot.setAttribute('aria-hidden', 'true');
-      const label = document.createElement('bdi');
-      label.textContent = `@${name}`;
-      li.append(dot, label);
-      // mousedown, not click: a click would first blur the textarea (and
-      // the blur closes this list).
-      li.addEventListener('mousedown', (event) => {
-        event.preventDefault();
-        this.accept(i);
-      });
-      return li;
-    });
-    this.listbox.replaceChildren(...options);
-    this.listbox.hidden = false;
-    this.input.setAttribute('aria-activedescendant', `${this.listbox.id}-${this.active}`);
-  }
-
-  close() {
-    if (this.listbox.hidden) return undefined;
-    this.listbox.hidden = true;
-    this.listbox.replaceChildren();
-    this.input.removeAttribute('aria-activedescendant');
-    return undefined;
-  }
-
-  /**
-   * Is the caret still in the "@…" the list was opened for? It may have
-   * moved (End, Home, a click) without an `input` event; then the list is
-   * stale and must neither take the key nor replace text it was not for.
-   */
+  /** Is the caret still just after the "@…" the list was opened for? */
   stillTyping() {
     const { selectionStart: caret, selectionEnd } = this.input;
     const typed = caret === selectionEnd ? typedMention(this.input.value, caret) : undefined;
     return typed?.start === this.start && typed.query === this.query;
   }
 
+  /** The member's colour, as in the members list, and the name in its own direction. */
+  fill(li, name) {
+    const dot = document.createElement('span');
+    dot.className = `dot ${nameColourClass(name)}`;
+    dot.setAttribute('aria-hidden', 'true');
+    const label = document.createElement('bdi'); // an Arabic name reads right to left
+    label.textContent = `@${name}`;
+    li.append(dot, label);
+  }
+
   /** Put "@name " in place of the typed "@…". */
-  accept(index = this.active) {
-    const name = this.items[index];
-    const current = this.stillTyping();
-    this.close();
-    if (name === undefined || !current) return;
+  choose(name) {
     this.insert(`@${name} `, this.start, this.input.selectionStart);
   }
 
@@ -170,40 +120,6 @@ export class MentionCompleter {
       insertText(this.input, text, start, end);
     } finally {
       this.inserting = false;
-    }
-  }
-
-  /** The composer's keydown calls this; true means "handled, do nothing else". */
-  handleKey(event) {
-    // keyCode 229: Safari's Enter that ends an input method's composition
-    // comes with isComposing false.
-    if (!this.isOpen() || event.isComposing || event.keyCode === 229) return false;
-    if (!this.stillTyping()) {
-      this.close();
-      return false;
-    }
-    const n = this.items.length;
-    switch (event.key) {
-      case 'ArrowDown':
-      case 'ArrowUp':
-        if (event.altKey || event.ctrlKey || event.metaKey) return false; // Alt+↑/↓ switch rooms (keys.js)
-        this.active = (this.active + (event.key === 'ArrowDown' ? 1 : n - 1)) % n;
-        event.preventDefault();
-        this.render();
-        return true;
-      case 'Enter':
-      case 'Tab':
-        if (event.shiftKey) return false;
-        event.preventDefault();
-        this.accept();
-        return true;
-      case 'Escape':
-        event.preventDefault();
-        event.stopPropagation(); // the drawer's Esc must not close it too
-        this.close();
-        return true;
-      default:
-        return false;
     }
   }
 }
