@@ -4,7 +4,7 @@
 
 import * as render from './render.js';
 import { $, isCurrent, limits, loginAgainHref, showNotice, socket, state } from './page.js';
-import { showMembers, showMessage, showSystem, showTyping, TYPING_SHOWN_MS } from './messages.js';
+import { forgetRoomMessages, showMembers, showMessage, showSystem, showTyping, TYPING_SHOWN_MS } from './messages.js';
 import { afterAdd, handleHistory, historyRefused } from './scroll.js';
 import { noteNewMessages } from './unread.js';
 import { handleJoined, joinRefused } from './rooms.js';
@@ -61,6 +61,17 @@ function handleHello(frame) {
   if (frame.limits?.max_text_bytes) limits.maxTextBytes = frame.limits.max_text_bytes;
   if (frame.limits?.max_room_chars) limits.maxRoomChars = frame.limits.max_room_chars;
   $('session-banner').hidden = true;
+  // Another database than the one our messages came from (a restored
+  // backup, another file): their ids mean nothing there, so every room
+  // starts over before the joins go out (without `since`). Checked here,
+  // not left to `joined`'s gap, because the new ids may run past ours.
+  if (frame.epoch && state.epoch && frame.epoch !== state.epoch) {
+    for (const room of state.rooms.values()) {
+      forgetRoomMessages(room.name);
+      showSystem(room.name, 'The server’s history was replaced; the conversation starts again from here.');
+    }
+  }
+  if (frame.epoch) state.epoch = frame.epoch;
 }
 
 function handleMessage(frame) {

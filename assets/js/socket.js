@@ -291,6 +291,8 @@ export class ChatSocket {
     const join = { type: 'join', room };
     const since = this.lastSeen(room);
     if (since !== undefined) join.since = since;
+    // The database `since` comes from: another one's ids mean nothing here.
+    if (since !== undefined && this.epoch) join.epoch = this.epoch;
     this.sendRaw(join);
   }
 
@@ -457,6 +459,7 @@ export class ChatSocket {
         this.wokenByTyping = false;
         this.stopHealthPoll();
         this.greeted = true;
+        this.epoch = frame.epoch;
         this.onStatus({ state: 'connected' });
         this.onFrame(frame);
         for (const room of this.rooms) this.sendJoin(room);

@@ -61,6 +61,7 @@ export class ChatState {
     // ours to deliver: the page retries it later, unlike 'failed'.
     this.pending = new Map();
     this.counter = 0;          // makes client ids unique within this page
+    this.epoch = undefined;    // the database's epoch from `hello`: our ids are from it
   }
 
   /** Is this room in the sidebar? Frames for other rooms are ignored. */

@@ -134,6 +134,8 @@ pub struct Chat {
     next_retention: Instant,
     /// Set by `shut_down`: nobody leaves any more (everyone is leaving).
     shutting_down: bool,
+    /// The database's epoch (`Store::epoch`), in `hello`.
+    epoch: Arc<str>,
 }
 
 impl Chat {
@@ -150,6 +152,7 @@ impl Chat {
             _ => None,
         };
         let stored = store.sessions()?;
+        let epoch = store.epoch()?.into();
         let (sessions, changes, in_rooms) = Sessions::restore(&config, stored, now, now_millis());
         let mut chat = Chat {
             limits: Limits::new(config.history),
@@ -170,6 +173,7 @@ impl Chat {
             next_sweep: now + SWEEP_INTERVAL,
             next_retention: now,
             shutting_down: false,
+            epoch,
             config,
         };
         // Sessions that expired while natter was stopped must not work even
@@ -284,6 +288,7 @@ impl Chat {
         let hello = protocol::encode(&Reply::Hello {
             user: &s.name,
             limits: &self.limits,
+            epoch: &self.epoch,
         });
         self.members.insert(
             conn,
@@ -314,6 +319,11 @@ impl Chat {
             }
             self.pending.sessions.push(change);
         }
+    }
+
+    /// The database's epoch: `hello` gives it, `join` may send it back.
+    pub fn epoch(&self) -> &Arc<str> {
+        &self.epoch
     }
 
     /// The rooms a connection is in, if it is in the chat.

@@ -12,7 +12,7 @@ use crate::protocol::{self, name_key, room_key, ChatMessage, ErrorCode, Join, Re
 pub fn apply(
     chat: &mut Chat,
     caller: &Caller,
-    Join { room, since }: Join,
+    Join { room, since, epoch }: Join,
     now: Instant,
 ) -> Result<(), Rejection> {
     if !chat.charge(caller, RATE_COST_JOIN, None, now) {
@@ -51,7 +51,10 @@ pub fn apply(
     // every event of the pass). So the joiner cannot get a message twice,
     // and a join storm costs members one chunk per pass, not one per join.
     let announce = !already && enter(chat, caller, &key, &name, wanted);
-    let joined = joined_frame(chat, caller, &key, since);
+    // A `since` from another database (a replaced file, whatever its ids)
+    // means nothing here: the page starts over, told so by `gap`.
+    let foreign = since.is_some() && epoch.is_some_and(|e| *e != **chat.epoch());
+    let joined = joined_frame(chat, caller, &key, since, foreign);
     chat.reply(caller.conn, joined);
     if announce {
         chat.announce(&key, &name, SystemEvent::Join);
@@ -89,12 +92,13 @@ fn joined_frame(
     caller: &Caller,
     key: &str,
     since: Option<u64>,
+    foreign: bool,
 ) -> std::sync::Arc<[u8]> {
     // Messages replayed from storage, when the cache does not reach back far
     // enough; `history` then points into this instead of the cache.
     let replayed = match since {
-        Some(since) => replay(chat, key, since),
-        None => None,
+        Some(since) if !foreign => replay(chat, key, since),
+        _ => None,
     };
     let r = chat.room(key).expect("loaded by `apply`");
     let oldest = r.history.front().map(|m| m.id);
@@ -104,6 +108,7 @@ fn joined_frame(
     let all = || r.history.iter().collect::<Vec<&ChatMessage>>();
     let (history, gap): (Vec<&ChatMessage>, bool) = match (since, &replayed) {
         (None, _) => (all(), false),
+        (Some(_), _) if foreign => (all(), true),
         // A `since` from the future: the database was replaced and ids
         // started again. The page must start over.
         (Some(since), _) if since >= r.next_id => (all(), true),

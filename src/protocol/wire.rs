@@ -37,10 +37,13 @@ pub enum Request {
 
 /// Enter a room; with `since` (the last id the page saw), only messages
 /// after it are sent back: `{"type":"join","room":"lobby","since":41}`.
+/// `epoch` is the one `hello` gave when that id was seen: from another
+/// database, `since` means nothing here, and `joined` says `gap`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Join {
     pub room: String,
     pub since: Option<u64>,
+    pub epoch: Option<String>,
 }
 
 /// Leave a room: `{"type":"leave","room":"lobby"}`.
@@ -126,9 +129,14 @@ impl Limits {
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Reply<'a> {
-    /// The first frame after the handshake: who you are and the limits:
-    /// `{"type":"hello","user":"alice","limits":{...}}`.
-    Hello { user: &'a str, limits: &'a Limits },
+    /// The first frame after the handshake: who you are, the limits, and
+    /// the database's epoch (see [`Join`]):
+    /// `{"type":"hello","user":"alice","limits":{...},"epoch":"9f2c4e1a7b3d5f60"}`.
+    Hello {
+        user: &'a str,
+        limits: &'a Limits,
+        epoch: &'a str,
+    },
     /// The answer to `join`: `{"type":"joined","room":"Lobby","members":["alice","bob"],"history":[{...}],"gap":false}`.
     Joined {
         room: &'a str,

@@ -97,6 +97,10 @@ pub trait Store: Send {
     /// Every stored session (read once, at start).
     fn sessions(&mut self) -> Result<Vec<StoredSession>, StorageError>;
 
+    /// This database's epoch: made at random with it and never changed, so a
+    /// `since` from another database is recognised whatever its ids.
+    fn epoch(&mut self) -> Result<String, StorageError>;
+
     /// Delete messages older than `cutoff_ms` (`--retention`), and rooms left
     /// with none; how many messages went. Rooms that stay keep their next id:
     /// ids are never reused.

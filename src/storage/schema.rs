@@ -23,7 +23,7 @@ use crate::protocol;
 
 /// The schema version this build writes. Each migration below moves a
 /// database from `index` to `index + 1`.
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 /// One step of the schema: SQL, or Rust for what SQL cannot compute.
 enum Migration {
@@ -73,6 +73,19 @@ const MIGRATIONS: &[Migration] = &[
     -- The rooms a session was in when natter stopped, one per line, so that it
     -- rejoins them silently after a restart (empty at any other time).
     ALTER TABLE sessions ADD COLUMN rooms TEXT NOT NULL DEFAULT '';
+",
+    ),
+    Migration::Sql(
+        "
+    -- The database's epoch: random, made once with the database. Pages send it
+    -- back with `since`, so a database replaced under the same name (a restored
+    -- backup, another machine's file) is told apart even when its ids run
+    -- past theirs.
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) WITHOUT ROWID;
+    INSERT INTO meta (key, value) VALUES ('epoch', lower(hex(randomblob(8))));
 ",
     ),
 ];

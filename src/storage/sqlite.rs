@@ -187,6 +187,14 @@ impl Store for Sqlite {
         Ok((messages, more))
     }
 
+    fn epoch(&mut self) -> Result<String, StorageError> {
+        self.guard()
+            .query_row("SELECT value FROM meta WHERE key = 'epoch'", [], |row| {
+                row.get(0)
+            })
+            .map_err(describe)
+    }
+
     fn sessions(&mut self) -> Result<Vec<StoredSession>, StorageError> {
         let mut stmt = self
             .guard()
