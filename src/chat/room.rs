@@ -183,10 +183,7 @@ impl Chat {
             text: format!("{user} {verb}"),
         });
         r.add_to_batch(&system, key, &mut self.batched);
-        if !r.presence_dirty {
-            r.presence_dirty = true;
-            self.presence_pending.push(key.to_string());
-        }
+        self.presence_changed(key);
         if event == SystemEvent::Leave {
             self.maybe_idle.push(key.to_string());
         }
@@ -204,7 +201,15 @@ impl Chat {
         let before = r.present.len();
         r.present
             .retain(|&s, p| Some(s) == except || !(p.restored && p.key == name_key));
-        if r.present.len() != before && !r.presence_dirty {
+        if r.present.len() != before {
+            self.presence_changed(key);
+        }
+    }
+
+    /// Room `key`'s member list changed: it is sent at the end of the pass
+    /// (or later, spaced out: see `flush_presence`).
+    fn presence_changed(&mut self, key: &str) {
+        if let Some(r) = self.rooms.get_mut(key).filter(|r| !r.presence_dirty) {
             r.presence_dirty = true;
             self.presence_pending.push(key.to_string());
         }

@@ -147,12 +147,18 @@ pub(super) fn logged_in_user(
     room: &str,
     context: &WebContext,
 ) -> Result<String, Page> {
-    let user = match cookie_token(request) {
-        Some(token) => ask(context, |reply| Event::Ask(Ask::Lookup { token, reply }))
-            .ok_or_else(hub_unavailable)?,
-        None => None,
-    };
+    let user = session_user(request, context)?;
     user.ok_or_else(|| redirect(&format!("/?room={}&invited=1", encode_component(room))))
+}
+
+/// The name of the live session the cookie names, if any; 503 if the hub
+/// does not answer.
+fn session_user(request: &Request, context: &WebContext) -> Result<Option<String>, Page> {
+    match cookie_token(request) {
+        Some(token) => ask(context, |reply| Event::Ask(Ask::Lookup { token, reply }))
+            .ok_or_else(hub_unavailable),
+        None => Ok(None),
+    }
 }
 
 /// `GET /session`: whether the cookie is a live session, for a page whose
@@ -160,16 +166,10 @@ pub(super) fn logged_in_user(
 /// from "your session has ended" (401, log in again). The browser hides a
 /// failed WebSocket handshake's status, so the page asks here.
 pub(super) fn session_status(request: &Request, context: &WebContext) -> Page {
-    let user = match cookie_token(request) {
-        Some(token) => match ask(context, |reply| Event::Ask(Ask::Lookup { token, reply })) {
-            Some(user) => user,
-            None => return hub_unavailable(),
-        },
-        None => None,
-    };
-    match user {
-        Some(user) => json(200, &serde_json::json!({ "user": user })),
-        None => json(401, &serde_json::json!({ "error": "session ended" })),
+    match session_user(request, context) {
+        Ok(Some(user)) => json(200, &serde_json::json!({ "user": user })),
+        Ok(None) => json(401, &serde_json::json!({ "error": "session ended" })),
+        Err(unavailable) => unavailable,
     }
 }
 
