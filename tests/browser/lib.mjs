@@ -36,6 +36,20 @@ export const PHONE = { width: 390, height: 844 };
  * the same goes for `--port`.
  */
 export async function startServer(extraArgs = []) {
+  // A restart on the port of a server that just stopped can find it still
+  // held for a moment (the old process's closing sockets, before the
+  // browser has closed its end): try again, briefly.
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await startOnce(extraArgs);
+    } catch (err) {
+      if (!extraArgs.includes('--port') || attempt >= 40 || !/Address already in use/.test(String(err))) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}
+
+async function startOnce(extraArgs) {
   const bin = process.env.NATTER_BIN || path.resolve(here, '../../target/debug/natter');
   const db = extraArgs.includes('--db') ? [] : ['--db', ':memory:'];
   // A restart test names the port of the server it replaces.
