@@ -74,10 +74,11 @@ pub struct Server {
 /// Bind both listeners and start every thread. Returns once the server is
 /// accepting connections.
 pub fn start(config: Config) -> Result<Server, Error> {
-    // Storage first: a database that cannot be used stops the start with one
-    // line saying why, before any port is opened for nothing.
-    let metrics = Arc::new(Metrics::default());
-    let (hub_state, checkpoints, db_health) = open_storage(&config, metrics.clone())?;
+    // The ports first: opening storage already writes to the database (it
+    // deletes sessions that expired, and uses up the rooms sessions were in
+    // at the last stop), so a start that then could not listen would have
+    // changed it for nothing. A port bound here is simply closed again if
+    // the database cannot be used.
     let listen = |port: u16| {
         TcpListener::bind((config.host.as_str(), port))
             .map_err(|e| format!("cannot listen on {}:{port}: {e}", config.host))
@@ -86,6 +87,8 @@ pub fn start(config: Config) -> Result<Server, Error> {
     let web_addr = web_listener.local_addr()?;
     let ws_listener = listen(config.ws_port())?;
     let ws_addr = ws_listener.local_addr()?;
+    let metrics = Arc::new(Metrics::default());
+    let (hub_state, checkpoints, db_health) = open_storage(&config, metrics.clone())?;
     let metrics_addr = match config.metrics {
         Some(addr) => Some(crate::metrics::serve(addr, metrics)?),
         None => None,
