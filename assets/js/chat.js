@@ -23,7 +23,13 @@
 //   leaving.js   "Log out?" (with what is not sent yet), and the warning
 //                before closing a tab with unsent messages
 //   mentions.js  @mention suggestions in the composer; a member's name
-//                clicked puts their mention in
+//                clicked puts their mention in; the names sent as `mentions`
+//   actions.js   what you do to a posted message: its menu (Reply, React,
+//                Edit, Delete; a long press on touch screens), reaction
+//                chips, a reply's way to its original, and the server's
+//                `edit`, `delete` and `reactions` frames
+//   editing.js   the composer replying to a message, or editing yours
+//   commands.js  /me, /help, and what any other "/word" means
 //   keys.js      the page's shortcuts (Alt+↑/↓ rooms, PageUp/PageDown,
 //                Ctrl+K) and the sheet listing them all (? or Ctrl+/)
 //   switcher.js  the Ctrl+K room switcher
@@ -64,6 +70,8 @@ import { wireScroll } from './scroll.js';
 import { wireUnread } from './unread.js';
 import { restoreUnsent, wireComposer } from './composer.js';
 import { wireMentions } from './mentions.js';
+import { wireActions } from './actions.js';
+import { wireEditing } from './editing.js';
 import { wireKeys } from './keys.js';
 import { wireLeaving } from './leaving.js';
 import { updateNotifyButton, wireSettings } from './settings.js';
@@ -76,6 +84,8 @@ wireInvite();
 wireToast();
 wireComposer();
 wireMentions();
+wireActions();
+wireEditing();
 wireKeys();
 wireSettings();
 wireDrawer();

@@ -1,5 +1,6 @@
 // composer.js — what you write: the input (Enter, ↑, :shortcodes:,
-// @mentions, the emoji picker), "typing" frames, sending, and your messages
+// @mentions, the emoji picker, the /commands of commands.js), replies and
+// edits (editing.js keeps which), "typing" frames, sending, and your messages
 // on their way: a pending copy until the server's echo replaces it
 // (messages.js), marked failed when the server refuses it, retried later
 // when the server could not save it. Messages an earlier page could not
@@ -10,9 +11,13 @@ import * as render from './render.js';
 import { EmojiPicker, ShortcodeCompleter, insertText } from './emoji.js';
 import { $, current, input, limits, lists, listFor, showNotice, socket, state } from './page.js';
 import { scrollToBottom } from './scroll.js';
-import { handleMentionKey, updateMentions } from './mentions.js';
+import { handleMentionKey, mentionsFor, resetMentions, updateMentions } from './mentions.js';
 import { addRoom } from './rooms.js';
 import { saveDraft } from './drafts.js';
+import { viewFor } from './messages.js';
+import { HELP, parseCommand } from './commands.js';
+import { editTarget, editWindow, endMode, isEditing, replyTarget, startEdit } from './editing.js';
+import { sendEdit } from './actions.js';
 
 // A `typing` frame at most this often while you type: the others show
 // "is typing…" for 5 s after each (messages.js).
@@ -39,29 +44,98 @@ function tooLong(text) {
   return undefined;
 }
 
+/**
+ * The message frame for a draft ({ text, action?, reply_to?, mentions? }):
+ * the same whether it is sent now, retried, or sent by the next page.
+ */
+function messageFrame(room, draft, clientId) {
+  return { type: 'message', room, ...draft, client_id: clientId };
+}
+
+/** Only what a message frame carries (an outbox entry has its `ts` and `room` too). */
+function draftOf({ text, action, reply_to: replyTo, mentions }) {
+  const draft = { text };
+  if (action) draft.action = true;
+  if (replyTo !== undefined) draft.reply_to = replyTo;
+  if (mentions?.length) draft.mentions = mentions;
+  return draft;
+}
+
+/** The box is empty again after a send, and ready for the next message. */
+function clearComposer(room) {
+  input.value = '';
+  saveDraft(room.name, ''); // it is in the outbox now, and kept there
+  resetMentions();
+  lastTypingSent = 0; // the next keystroke may announce typing again at once
+  input.focus();
+}
+
 function sendFromComposer() {
   const room = current();
+  if (!room) return;
   // Leading and trailing blank lines are never meant; the server would
   // refuse an all-blank message anyway (empty_text).
-  const text = input.value.trim();
-  if (text === '' || !room) return;
-  const problem = tooLong(text);
+  const typed = input.value.trim();
+  const editing = editTarget();
+  if (editing) {
+    saveEdit(editing, typed);
+    return;
+  }
+  if (typed === '') return;
+
+  const command = parseCommand(typed);
+  if (command.kind === 'help') {
+    showHelp(room);
+    clearComposer(room);
+    return;
+  }
+  if (command.kind === 'unknown') {
+    showNotice(`“/${command.name}” is not a command here: type /help for the list. To send a message that starts with “/”, start it with “//”.`);
+    return;
+  }
+  if (command.kind === 'empty-action') {
+    showNotice('Type what you do after /me, like “/me waves”.');
+    return;
+  }
+  const problem = tooLong(command.text);
   if (problem) {
     showNotice(problem);
     return;
   }
 
-  const clientId = state.addPending(room.name, text);
-  render.appendItem(listFor(room.name), render.pendingElement(clientId, text, state.me));
-  socket.sendMessage({ type: 'message', room: room.name, text, client_id: clientId });
-  state.lastSent = text;
+  const draft = draftOf({ text: command.text, action: command.action, reply_to: replyTarget(), mentions: mentionsFor(command.text) });
+  const clientId = state.addPending(room.name, draft.text);
+  state.pending.get(clientId).draft = draft;
+  render.appendItem(listFor(room.name), render.pendingElement(clientId, draft, viewFor(room.name)));
+  socket.sendMessage(messageFrame(room.name, draft, clientId));
+  endMode(); // a reply is sent; the next message is not one
   refreshPendingLabels();
   scrollToBottom();
+  clearComposer(room);
+}
 
-  input.value = '';
-  saveDraft(room.name, ''); // it is in the outbox now, and kept there
-  lastTypingSent = 0; // the next keystroke may announce typing again at once
+/**
+ * Enter while editing: save the new text (actions.js shows it at once and
+ * sends it), or just leave the mode when nothing changed.
+ */
+function saveEdit(msg, text) {
+  if (text === '') {
+    showNotice('A message cannot be empty: to remove it, choose Delete in its menu (⋯).');
+    return;
+  }
+  const problem = tooLong(text);
+  if (problem) {
+    showNotice(problem);
+    return;
+  }
+  if (text === msg.text || sendEdit(msg, text, mentionsFor(text))) endMode();
   input.focus();
+}
+
+/** /help: the commands, as a line in the room only you see. */
+function showHelp(room) {
+  render.appendItem(listFor(room.name), render.helpElement(HELP));
+  scrollToBottom();
 }
 
 /** Send a failed message again, with the same client_id. */
@@ -69,7 +143,7 @@ function retry(clientId, li) {
   const entry = state.retryPending(clientId);
   if (!entry) return;
   render.markPendingAgain(li, listFor(entry.room));
-  socket.sendMessage({ type: 'message', room: entry.room, text: entry.text, client_id: clientId });
+  socket.sendMessage(messageFrame(entry.room, entry.draft ?? { text: entry.text }, clientId));
   refreshPendingLabels();
   scrollToBottom();
   input.focus();
@@ -87,17 +161,21 @@ export function restoreUnsent() {
 }
 
 /**
- * Show these outbox entries ({ client_id, room, text, ts }) as pending in
+ * Show these outbox entries ({ client_id, room, text, ts, and action,
+ * reply_to, mentions when it has them }) as pending in
  * their rooms and send them after `joined`: the stored outbox at load, or a
  * left room's messages when the leave is undone.
  */
 export function requeueUnsent(entries) {
-  for (const { client_id: clientId, room, text, ts } of entries) {
+  for (const entry of entries) {
+    const { client_id: clientId, room, ts } = entry;
     if (state.pending.has(clientId)) continue;
     addRoom(room);
-    state.addPending(room, text, clientId);
-    render.appendItem(listFor(room), render.pendingElement(clientId, text, state.me, ts));
-    socket.sendMessage({ type: 'message', room, text, client_id: clientId }, ts);
+    const draft = draftOf(entry);
+    state.addPending(room, draft.text, clientId);
+    state.pending.get(clientId).draft = draft;
+    render.appendItem(listFor(room), render.pendingElement(clientId, draft, viewFor(room), ts));
+    socket.sendMessage(messageFrame(room, draft, clientId), ts);
   }
   refreshPendingLabels();
 }
@@ -183,6 +261,11 @@ export function messageRefused(frame) {
 
 let picker;
 
+/** Lend the picker to choose one reaction (actions.js): `target` = { onPick, onClose }. */
+export function openPickerFor(target) {
+  picker.open(target);
+}
+
 /** Close the emoji picker if it is open; returns whether it was. */
 export function closePicker() {
   if (!picker?.isOpen()) return false;
@@ -190,7 +273,11 @@ export function closePicker() {
   return true;
 }
 
-/** Enter sends; Shift+Enter falls through and inserts a newline; ↑ brings back your last message. */
+/**
+ * Enter sends (or saves an edit); Shift+Enter falls through and inserts a
+ * newline; ↑ in an empty box edits your last message; Esc ends an edit or
+ * a reply.
+ */
 function onKeyDown(completer, event) {
   // The shortcode suggestions, when open, get the arrows, Enter, Tab and Esc.
   if (completer.handleKey(event)) return;
@@ -201,11 +288,16 @@ function onKeyDown(completer, event) {
   if (event.key === 'Enter' && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
     event.preventDefault();
     sendFromComposer();
-  } else if (event.key === 'ArrowUp' && input.value === '' && state.lastSent) {
-    // ↑ in an empty composer brings back your last message to fix or resend.
+  } else if (event.key === 'ArrowUp' && input.value === '' && !isEditing()
+             && !event.altKey && !event.ctrlKey && !event.metaKey && !event.shiftKey) {
+    // ↑ in an empty composer edits your newest message that may still be edited.
+    const mine = current() && state.lastEditable(current().name, editWindow());
+    if (!mine) return;
     event.preventDefault();
-    input.value = state.lastSent;
-    input.setSelectionRange(input.value.length, input.value.length);
+    startEdit(mine);
+  } else if (event.key === 'Escape' && endMode()) {
+    event.preventDefault();
+    event.stopPropagation(); // the drawer's Esc must not close it too
   }
 }
 
@@ -232,14 +324,15 @@ export function wireComposer() {
     completer.update();
     updateMentions({ blocked: completer.isOpen() });
     announceTyping();
-    if (current()) saveDraft(current().name, input.value);
+    // While editing, the box holds the message, not the room's draft.
+    if (current() && !isEditing()) saveDraft(current().name, input.value);
   });
   // Typing while disconnected: you are about to send, so try to reconnect now.
   input.addEventListener('keydown', () => socket.wakeFromTyping());
   // ↑ fills the composer without an `input` event: keep what is there when
   // the page goes, too.
   window.addEventListener('pagehide', () => {
-    if (current()) saveDraft(current().name, input.value);
+    if (current() && !isEditing()) saveDraft(current().name, input.value);
   });
 
   picker = new EmojiPicker({

@@ -6,6 +6,8 @@
 //                       button per category (the first is "Recently used"),
 //                       and a grid of emoji. Arrow keys move in the grid,
 //                       Enter picks, Esc closes and returns to the composer.
+//                       The same picker chooses a reaction (actions.js):
+//                       open() with a target sends that one pick elsewhere.
 //   ShortcodeCompleter  while you type ":ta", a short list of matching
 //                       emoji; ↑/↓ choose, Enter or Tab takes one, Esc
 //                       closes. Typing a whole code (":tada:") replaces it
@@ -60,9 +62,10 @@ export class EmojiPicker {
     this.grid = panel.querySelector('.emoji-grid');
     this.empty = panel.querySelector('.emoji-empty');
     this.category = 'smileys';
+    this.target = null; // { onPick, onClose } for this opening only, or null: the composer's
 
     this.buildTabs();
-    toggle.addEventListener('click', () => (this.isOpen() ? this.close() : this.open()));
+    toggle.addEventListener('click', () => (this.isOpen() && !this.target ? this.close() : this.open()));
     this.search.addEventListener('input', () => this.showEmoji());
     this.search.addEventListener('keydown', (event) => {
       if (event.key === 'ArrowDown') {
@@ -92,9 +95,15 @@ export class EmojiPicker {
     return !this.panel.hidden;
   }
 
-  open() {
+  /**
+   * @param {{ onPick: (emoji: string) => void, onClose: () => void }} [target]
+   *   where this one pick goes instead of the composer (a reaction)
+   */
+  open(target = null) {
+    this.target = target;
     this.panel.hidden = false;
-    this.toggleButton.setAttribute('aria-expanded', 'true');
+    this.panel.setAttribute('aria-label', target ? 'Emoji picker: choose a reaction' : 'Emoji picker');
+    if (!target) this.toggleButton.setAttribute('aria-expanded', 'true');
     this.search.value = '';
     // Start on "Recently used" when there is something in it; otherwise on
     // the category you looked at last (smileys the first time).
@@ -112,9 +121,11 @@ export class EmojiPicker {
   /** @param {boolean} refocus  give the focus back (not when you clicked elsewhere) */
   close(refocus = true) {
     if (!this.isOpen()) return;
+    const target = this.target;
+    this.target = null;
     this.panel.hidden = true;
     this.toggleButton.setAttribute('aria-expanded', 'false');
-    if (refocus) this.onClose();
+    if (refocus) (target?.onClose ?? this.onClose)();
   }
 
   buildTabs() {
@@ -172,8 +183,9 @@ export class EmojiPicker {
 
   pick(emoji) {
     prefs.noteEmojiUsed(emoji);
-    this.close();
-    this.onPick(emoji);
+    const target = this.target;
+    this.close(!target); // a reaction's onPick puts the focus back itself
+    (target?.onPick ?? this.onPick)(emoji);
   }
 
   focusCell(index) {

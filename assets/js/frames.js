@@ -10,6 +10,7 @@ import { noteNewMessages } from './unread.js';
 import { handleJoined, joinRefused } from './rooms.js';
 import { messageRefused, refreshPendingLabels } from './composer.js';
 import { unsentNote } from './leaving.js';
+import { changeRefused, handleDelete, handleEdit, handleReactions } from './actions.js';
 
 export function handleFrame(frame) {
   // Every frame but `hello` and some errors names a room. Frames for rooms
@@ -43,6 +44,16 @@ export function handleFrame(frame) {
     case 'history':
       handleHistory(frame);
       break;
+    // Changes to a posted message (actions.js): applied when newer than what we have.
+    case 'edit':
+      handleEdit(frame);
+      break;
+    case 'delete':
+      handleDelete(frame);
+      break;
+    case 'reactions':
+      handleReactions(frame);
+      break;
     case 'error':
       handleError(frame);
       break;
@@ -56,10 +67,16 @@ export function handleFrame(frame) {
 function handleHello(frame) {
   // The server's word on who we are beats the page's.
   if (frame.user) state.me = frame.user;
+  // Our session's public id: a message carrying it is ours to edit or delete.
+  if (frame.uid) state.uid = frame.uid;
   // The limits the page checks before it sends (page.js): the server's own.
   if (frame.limits?.max_text_chars) limits.maxTextChars = frame.limits.max_text_chars;
   if (frame.limits?.max_text_bytes) limits.maxTextBytes = frame.limits.max_text_bytes;
   if (frame.limits?.max_room_chars) limits.maxRoomChars = frame.limits.max_room_chars;
+  // null is a value here (no limit), so only a missing key leaves it unknown.
+  if (frame.limits && 'edit_window_s' in frame.limits) limits.editWindowS = frame.limits.edit_window_s;
+  if (frame.limits?.max_mentions) limits.maxMentions = frame.limits.max_mentions;
+  if (frame.limits?.reply_excerpt_chars) limits.replyExcerptChars = frame.limits.reply_excerpt_chars;
   $('session-banner').hidden = true;
   // Another database than the one our messages came from (a restored
   // backup, another file): their ids mean nothing there, so every room
@@ -91,6 +108,8 @@ function handleMessage(frame) {
  * messages, a scroll-back request, a join); you see the server's reason.
  */
 function handleError(frame) {
+  // An edit, delete or reaction of ours: actions.js says why, in a toast.
+  if (changeRefused(frame)) return;
   messageRefused(frame);
   historyRefused(frame);
   if (joinRefused(frame)) return;

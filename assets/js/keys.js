@@ -5,14 +5,15 @@
 //   PageUp / PageDown    scroll the messages while you are in the composer
 //   ? (outside a text field), Ctrl+/   the shortcut sheet
 //
-// The keys that belong to one control stay with it: Enter, Shift+Enter and
-// ↑ in composer.js, the suggestion lists' keys in emoji.js and mentions.js,
+// The keys that belong to one control stay with it: Enter, Shift+Enter,
+// ↑ and Esc (ending an edit or a reply) in composer.js, the message menu's
+// arrows and Esc in actions.js, the suggestion lists' keys in emoji.js and mentions.js,
 // Esc in each thing it closes. The sheet lists those too, so SHORTCUTS
 // below is the one place a reader (and the page) learns them all.
 //
 // One listener on the document, in the capture phase: it sees a key before
 // the focused control does, so Alt+↑ switches rooms instead of reaching
-// the composer, where ↑ would bring back your last message.
+// the composer, where ↑ would start editing your last message.
 
 import { input, scroller, state } from './page.js';
 import { switchRoom } from './rooms.js';
@@ -31,13 +32,14 @@ const ALT = MAC ? '⌥' : 'Alt';
 export const SHORTCUTS = [
   { keys: [['Enter']], what: 'Send the message' },
   { keys: [['Shift', 'Enter']], what: 'Start a new line in the message' },
-  { keys: [['↑']], what: 'In an empty message box: bring back your last message' },
+  { keys: [['↑']], what: 'In an empty message box: edit your last message (Esc cancels)' },
   { keys: [[ALT, '↑'], [ALT, '↓']], what: 'Go to the previous or next room' },
   { keys: [[CTRL, 'K']], what: 'Find a room, or join a new one' },
   { keys: [['Page Up'], ['Page Down']], what: 'Scroll the messages, from the message box' },
   { keys: [['@']], what: 'Mention someone: ↑ ↓ choose, Enter or Tab inserts the name' },
   { keys: [[':']], what: 'Emoji by name, like :tada:' },
-  { keys: [['Esc']], what: 'Close a list, a dialog, the emoji picker or the side panel' },
+  { keys: [['Esc']], what: 'Cancel an edit or a reply; close a menu, a list, a dialog, the emoji picker or the side panel' },
+  { keys: [['/help']], what: 'Type /help in the message box for the commands (/me, …)' },
   { keys: [['?'], [CTRL, '/']], what: 'This list (? outside a text field)' },
 ];
 

@@ -7,6 +7,11 @@
 // the name is made of (spaces, any script): text.js highlights a mention of
 // you by that same spelling, so a name typed differently would not light up.
 //
+// The names you take from the list (or from the members list) are also
+// remembered for the message being written: sent as its `mentions`
+// (mentionsFor), they are how the server knows whom to notify, since a name
+// may hold spaces and the server never guesses names out of the text.
+//
 // It shares the space above the composer with the :shortcode: list
 // (emoji.js). composer.js asks the shortcode list first, and this list
 // stays closed while that one is open, so only one list is ever open.
@@ -14,8 +19,9 @@
 import { insertText } from './emoji.js';
 import { SuggestionList } from './suggestions.js';
 import { nameColourClass } from './render.js';
-import { $, current, input, state } from './page.js';
+import { $, current, input, limits, state } from './page.js';
 import { setDrawer } from './drawer.js';
+import { mentionPattern } from './format.js';
 
 const MAX_SUGGESTIONS = 8;
 // Names can have spaces, but not this many letters: past it, "@" is not a
@@ -110,6 +116,7 @@ export class MentionCompleter extends SuggestionList {
 
   /** Put "@name " in place of the typed "@…". */
   choose(name) {
+    chosen.add(name);
     this.insert(`@${name} `, this.start, this.input.selectionStart);
   }
 
@@ -125,6 +132,46 @@ export class MentionCompleter extends SuggestionList {
 }
 
 let completer;
+
+// The names taken from the suggestions (or the members list) for the
+// message being written; an edit starts from the message's own mentions.
+const chosen = new Set();
+
+/** The message was sent (or the edit ended): start the next one afresh. */
+export const resetMentions = () => chosen.clear();
+
+/** An edit begins: these names are mentioned already. */
+export function setMentions(names) {
+  chosen.clear();
+  for (const name of names) chosen.add(name);
+}
+
+/**
+ * The `mentions` to send with `text`: the names you took from the
+ * suggestions, and the room's members whose "@name" you typed by hand,
+ * each only while its "@name" is still in the text (you may have deleted
+ * it again). Where "@bob smith" could be bob or "bob smith", a typed one
+ * counts as the longest name that fits. Never you; at most the server's
+ * limit. The server checks them all again.
+ */
+export function mentionsFor(text) {
+  const found = new Map(); // position of the "@" -> the longest name there
+  const typed = [];
+  for (const name of current()?.members ?? []) {
+    for (const match of text.matchAll(mentionPattern(name))) {
+      const there = found.get(match.index);
+      if (!there || there.length < name.length) found.set(match.index, name);
+    }
+  }
+  typed.push(...found.values());
+  const picked = [...chosen].filter((name) => mentionPattern(name).test(text));
+  const names = [];
+  for (const name of [...picked, ...typed]) {
+    if (fold(name) === fold(state.me) || names.some((n) => fold(n) === fold(name))) continue;
+    names.push(name);
+  }
+  return names.slice(0, limits.maxMentions ?? 20);
+}
 
 /** composer.js's keydown, after the shortcode list's turn. */
 export const handleMentionKey = (event) => completer?.handleKey(event) ?? false;
@@ -143,6 +190,7 @@ export function mentionInComposer(name) {
   input.focus();
   const at = input.selectionStart;
   const space = at > 0 && !/\s/u.test(input.value[at - 1]) ? ' ' : '';
+  chosen.add(name);
   completer.insert(`${space}@${name} `, at, input.selectionEnd);
 }
 

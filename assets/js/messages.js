@@ -1,16 +1,53 @@
 // messages.js — what the server posts goes into a room's list: messages
-// (our own coming back in place of their pending copies), system lines, the
+// (our own coming back in place of their pending copies, and redrawn in
+// place when they change: edited, deleted, reacted to), system lines, the
 // member list and the "is typing…" line.
 
 import * as render from './render.js';
-import { $, current, listFor, socket, state } from './page.js';
+import { $, current, limits, listFor, socket, state } from './page.js';
 import { forgetRead } from './divider.js';
 import { updateMembersButton } from './drawer.js';
+import { editStatus } from './actions.js';
+
+/** What render.js needs to draw a message of `room` (see its View). */
+export function viewFor(roomName) {
+  return {
+    me: state.me,
+    uid: state.uid,
+    lookup: (id) => state.message(roomName, id),
+    excerptChars: limits.replyExcerptChars ?? 120,
+    editStatus: (id) => editStatus(roomName, id),
+  };
+}
+
+/** A posted message's <li>, drawn for its room. */
+export const messageElement = (msg) => render.messageElement(msg, viewFor(msg.room));
+
+/** The <li> of message `id` in the room's list, if it is shown. */
+export function itemOf(roomName, id) {
+  return listFor(roomName).querySelector(`:scope > li.message[data-id="${Number(id)}"]`);
+}
 
 /**
- * Show a posted message unless its id is already on screen. Returns
- * 'echo' (it replaced one of our pending messages), 'new', or 'seen'
- * (a duplicate, nothing shown).
+ * Message `id` changed (the state has its new version): draw it again, and
+ * every reply preview in the room that quotes it.
+ */
+export function redrawMessage(roomName, id) {
+  const msg = state.message(roomName, id);
+  const old = itemOf(roomName, id);
+  if (msg && old) render.replaceMessage(old, messageElement(msg));
+  for (const preview of listFor(roomName).querySelectorAll(`.reply-preview[data-reply-to="${Number(id)}"]`)) {
+    const reply = preview.closest('li.message');
+    const quoting = reply?.dataset.id ? state.message(roomName, Number(reply.dataset.id)) : undefined;
+    if (quoting) render.replaceMessage(reply, messageElement(quoting));
+  }
+}
+
+/**
+ * Show a posted message, or its newer state when its id is on screen
+ * already (history after a reconnect, `joined.changes`). Returns 'echo' (it
+ * replaced one of our pending messages), 'new', 'updated' (drawn again in
+ * its new state) or 'seen' (nothing newer, nothing shown).
  */
 export function showMessage(msg, fromHistory = false) {
   const list = listFor(msg.room);
@@ -27,8 +64,15 @@ export function showMessage(msg, fromHistory = false) {
     ownEcho = true;
   }
 
-  if (!state.addMessage(msg)) return 'seen'; // e.g. history overlapping what we have
-  render.insertMessage(list, render.messageElement(msg, state.me));
+  const result = state.upsertMessage(msg);
+  if (result === 'seen') return 'seen'; // e.g. history overlapping what we have
+  if (result === 'updated') {
+    redrawMessage(msg.room, msg.id);
+    return 'updated';
+  }
+  render.insertMessage(list, messageElement(msg));
+  // Replies to it drawn before it was loaded now follow the page's copy.
+  if (list.querySelector(`.reply-preview[data-reply-to="${Number(msg.id)}"]`)) redrawMessage(msg.room, msg.id);
   return ownEcho ? 'echo' : 'new';
 }
 

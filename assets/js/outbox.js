@@ -18,6 +18,9 @@
 // lasts as long as the page, as it did before, and nothing breaks.
 
 const PREFIX = 'natter.outbox.';
+// What a message frame may carry besides its text, kept so that the next
+// page sends the very same message: a /me, a reply, its mentions.
+const EXTRA_FIELDS = ['action', 'reply_to', 'mentions'];
 
 export class StoredOutbox {
   /** @param {string} user  the name whose outbox this is */
@@ -25,7 +28,10 @@ export class StoredOutbox {
     this.key = PREFIX + user;
   }
 
-  /** Every stored entry, oldest first: { client_id, room, text, ts }. */
+  /**
+   * Every stored entry, oldest first: { client_id, room, text, ts }, and
+   * the message's action, reply_to and mentions when it has them.
+   */
   all() {
     try {
       const list = JSON.parse(localStorage.getItem(this.key) || '[]');
@@ -36,12 +42,13 @@ export class StoredOutbox {
   }
 
   /** Keep a message (or update the one with its client_id, in place). */
-  put({ client_id, room, text, ts = Date.now() }) {
+  put({ client_id, room, text, ts = Date.now(), ...frame }) {
     this.change((list) => {
       const entry = { client_id, room, text, ts };
+      for (const field of EXTRA_FIELDS) if (frame[field] !== undefined) entry[field] = frame[field];
       const at = list.findIndex((e) => e.client_id === client_id);
       if (at === -1) list.push(entry);
-      else list[at] = { ...list[at], room, text };
+      else list[at] = { ...entry, ts: list[at].ts };
     });
   }
 

@@ -29,6 +29,11 @@ export const limits = {
   maxTextChars: undefined,
   maxTextBytes: undefined,
   maxRoomChars: undefined,
+  // Seconds after posting that a message may still be edited: null means
+  // no limit, 0 that editing is off (the menu then offers no Edit).
+  editWindowS: undefined,
+  maxMentions: undefined,
+  replyExcerptChars: undefined,
 };
 
 /**

@@ -107,42 +107,196 @@ function autoDirection(node) {
   return node;
 }
 
+/**
+ * What render.js needs to know to draw a message, from the page (messages.js
+ * makes it; render.js keeps no state of its own):
+ *   me            your name (mentions of you are highlighted)
+ *   uid           your session's uid: a message with it is yours
+ *   lookup(id)    the room's copy of message `id`, if the page has it (a
+ *                 reply's preview is drawn from it, so it follows edits)
+ *   excerptChars  how long a reply's excerpt may be
+ *   editStatus(id)  your edit of it on its way: undefined, or
+ *                 { state: 'saving' | 'unsaved', clientId }
+ * @typedef {object} View
+ */
+
+/** Is this message yours? By uid when both have one, else by name (pending copies, old messages). */
+export function isOwn(msg, view) {
+  if (msg.uid !== undefined && view.uid !== undefined) return msg.uid === view.uid;
+  return msg.user === view.me;
+}
+
+/** The first `max` characters of a text on one line, with "…" when cut. */
+export function excerpt(text, max = 120) {
+  const line = text.replace(/\s+/gu, ' ').trim();
+  const chars = [...line];
+  return chars.length > max ? `${chars.slice(0, max).join('').trimEnd()}…` : line;
+}
+
+/**
+ * Above a reply: who and what it answers, as a button that brings the
+ * original into view (actions.js). Drawn from the page's own copy of the
+ * original when it has one (so an edit or delete shows at once), else from
+ * the server's `reply`; without either the original is gone (retention).
+ */
+function replyPreview(msg, view) {
+  const target = view.lookup?.(msg.reply_to);
+  const reply = target
+    ? (target.deleted ? { deleted: true } : { user: target.user, excerpt: excerpt(target.text, view.excerptChars) })
+    : msg.reply;
+  if (!reply) return el('div', 'reply-preview gone', 'In reply to a message that is no longer available');
+  const button = el('button', 'reply-preview');
+  button.type = 'button';
+  button.dataset.replyTo = String(msg.reply_to);
+  button.title = 'Show the original';
+  const arrow = el('span', 'reply-arrow', '↪');
+  arrow.setAttribute('aria-hidden', 'true');
+  button.append(arrow, el('span', 'visually-hidden', 'In reply to '));
+  if (reply.deleted) {
+    button.append(el('span', 'reply-excerpt deleted', 'deleted message'));
+  } else {
+    button.append(autoDirection(el('span', `reply-author ${nameColourClass(reply.user)}`, reply.user)), ' ',
+      autoDirection(el('span', 'reply-excerpt', reply.excerpt)));
+  }
+  return button;
+}
+
+/** The text of a message: rich text, big emoji, or "* alice waves" for an action (/me). */
+function messageText(msg, view) {
+  const body = autoDirection(el('div', 'text'));
+  if (msg.action) {
+    body.classList.add('action-text');
+    body.append(el('span', 'action-author', `* ${msg.user} `));
+    appendRichText(body, msg.text, view.me);
+  } else if (isEmojiOnly(msg.text)) {
+    body.classList.add('emoji-only');
+    body.textContent = msg.text;
+  } else {
+    appendRichText(body, msg.text, view.me);
+  }
+  return body;
+}
+
+/**
+ * The chips under a message: one per emoji with its count, pressed when
+ * you are among those who reacted, named with who did ("👍 3: alice, bob,
+ * carol"); then a "+" to add another. actions.js handles the clicks.
+ */
+function reactionsRow(msg, view) {
+  const row = el('div', 'reactions');
+  row.setAttribute('role', 'group');
+  row.setAttribute('aria-label', 'Reactions');
+  for (const reaction of msg.reactions) {
+    const mine = view.uid !== undefined && (reaction.uids ?? []).includes(view.uid);
+    const chip = el('button', 'reaction');
+    chip.type = 'button';
+    chip.dataset.emoji = reaction.emoji;
+    chip.setAttribute('aria-pressed', String(mine));
+    chip.append(el('span', 'reaction-emoji', reaction.emoji), el('span', 'reaction-count', String(reaction.count)));
+    const names = reaction.users ?? [];
+    const more = reaction.count > names.length ? ` and ${reaction.count - names.length} more` : '';
+    const who = `${reaction.emoji} ${reaction.count}: ${names.join(', ')}${more}`;
+    chip.setAttribute('aria-label', who);
+    chip.title = who;
+    row.append(chip);
+  }
+  const add = el('button', 'reaction reaction-add', '+');
+  add.type = 'button';
+  add.setAttribute('aria-label', 'Add a reaction');
+  add.title = 'Add a reaction';
+  row.append(add);
+  return row;
+}
+
 /** The parts shared by real and pending messages. */
-function messageShell(user, text, me, ts) {
+function messageShell(msg, view, ts) {
   const li = el('li', 'message');
-  li.dataset.user = user;
+  li.dataset.user = msg.user;
   li.dataset.ts = String(ts);
-  if (user === me) li.classList.add('own');
-  else if (mentions(text, me)) li.classList.add('mentions-me');
+  if (isOwn(msg, view)) li.classList.add('own');
+  else if (!msg.deleted && (mentions(msg.text, view.me) || (msg.mentions ?? []).some((n) => sameName(n, view.me)))) {
+    li.classList.add('mentions-me');
+  }
+  if (msg.action) li.classList.add('action');
 
   const meta = el('div', 'meta');
-  meta.append(autoDirection(el('span', `author ${nameColourClass(user)}`, user)));
+  meta.append(autoDirection(el('span', `author ${nameColourClass(msg.user)}`, msg.user)));
   meta.append(timeElement(ts));
   li.append(meta);
 
+  if (msg.deleted) {
+    // A tombstone: the message's place in the conversation, and nothing of it.
+    li.classList.add('deleted');
+    li.append(el('div', 'text tombstone', 'message deleted'));
+    return li;
+  }
+  if (msg.reply_to !== undefined) li.append(replyPreview(msg, view));
   // white-space: pre-wrap in app.css keeps the newlines the user typed. A
   // <div>, not a <p>: a code block (<pre>) may be inside.
-  const body = autoDirection(el('div', 'text'));
-  if (isEmojiOnly(text)) {
-    body.classList.add('emoji-only');
-    body.textContent = text;
-  } else {
-    appendRichText(body, text, me);
-  }
-  li.append(body);
+  li.append(messageText(msg, view));
   return li;
 }
 
-/** A message the server has posted (it has an id). */
-export function messageElement(msg, me) {
-  const li = messageShell(msg.user, msg.text, me, msg.ts);
+/** Names compare as the server compares them: NFKC form, lower case. */
+export const sameName = (a, b) => String(a).normalize('NFKC').toLowerCase() === String(b).normalize('NFKC').toLowerCase();
+
+/** A message the server has posted (it has an id), in its current state. */
+export function messageElement(msg, view) {
+  const li = messageShell(msg, view, msg.ts);
   li.dataset.id = String(msg.id);
+  if (msg.deleted) return li;
+  const meta = li.querySelector('.meta');
+  if (msg.edited_ts !== undefined) {
+    const edited = el('span', 'edited', '(edited)');
+    edited.title = `Edited ${new Date(msg.edited_ts).toLocaleString(undefined, { dateStyle: 'full', timeStyle: 'medium' })}`;
+    meta.append(edited);
+  }
+  const status = view.editStatus?.(msg.id);
+  if (status?.state === 'saving') meta.append(el('span', 'state', 'saving edit…'));
+  if (status?.state === 'unsaved') {
+    li.classList.add('edit-unsaved');
+    meta.append(el('span', 'state', 'not saved — '));
+    const retry = actionButton('Retry', 'Retry saving this edit');
+    retry.dataset.retryEdit = status.clientId;
+    meta.append(retry);
+  }
+  if (msg.reactions?.length) li.append(reactionsRow(msg, view));
+  // The actions menu (Reply, React, Edit, Delete): actions.js opens it.
+  const menu = el('button', 'icon-button message-menu-button', '⋯');
+  menu.type = 'button';
+  menu.dataset.focusKey = 'menu';
+  menu.setAttribute('aria-label', `Actions for ${msg.user}’s message`);
+  menu.setAttribute('aria-expanded', 'false');
+  menu.setAttribute('aria-controls', 'message-menu');
+  menu.title = 'Reply, react, edit or delete';
+  li.append(menu);
   return li;
 }
 
-/** Our own message, shown as pending until the server echoes it. `ts`: when it was typed. */
-export function pendingElement(clientId, text, me, ts = Date.now()) {
-  const li = messageShell(me, text, me, ts);
+/**
+ * Put `li` (a message's new state) in place of `old`, keeping its grouping
+ * and, when the keyboard was inside the old one, the focus on the same
+ * control in the new one.
+ */
+export function replaceMessage(old, li) {
+  const focused = old.contains(document.activeElement) ? document.activeElement : null;
+  const key = focused?.dataset.focusKey ?? (focused?.dataset.emoji ? `emoji:${focused.dataset.emoji}` : null);
+  li.classList.toggle('grouped', old.classList.contains('grouped'));
+  old.replaceWith(li);
+  if (!focused) return;
+  const again = key?.startsWith('emoji:')
+    ? [...li.querySelectorAll('.reaction')].find((b) => b.dataset.emoji === key.slice(6))
+    : li.querySelector(`[data-focus-key="${CSS.escape(key ?? 'menu')}"]`);
+  (again ?? li.querySelector('.message-menu-button'))?.focus();
+}
+
+/**
+ * Our own message, shown as pending until the server echoes it. `draft`:
+ * { text, action?, reply_to?, reply? } as it will be sent; `ts`: when it
+ * was typed.
+ */
+export function pendingElement(clientId, draft, view, ts = Date.now()) {
+  const li = messageShell({ ...draft, user: view.me, uid: view.uid }, view, ts);
   li.classList.add('pending');
   li.dataset.clientId = clientId;
   li.querySelector('.meta').append(el('span', 'state', 'sending…'));
@@ -209,8 +363,37 @@ function actionButton(text, label, onClick) {
   const button = el('button', 'link-button', text);
   button.type = 'button';
   button.setAttribute('aria-label', label);
-  button.addEventListener('click', onClick);
+  if (onClick) button.addEventListener('click', onClick);
   return button;
+}
+
+/** "Delete this message? Yes / No", inside the message (actions.js answers the buttons). */
+export function deleteConfirm() {
+  const box = el('div', 'delete-confirm');
+  box.setAttribute('role', 'group');
+  box.setAttribute('aria-label', 'Delete this message?');
+  box.append(el('span', 'delete-question', 'Delete this message?'));
+  const yes = actionButton('Yes, delete', 'Yes, delete this message');
+  yes.classList.add('danger-link');
+  yes.dataset.confirmDelete = 'yes';
+  const no = actionButton('No', 'No, keep it');
+  no.dataset.confirmDelete = 'no';
+  box.append(' ', yes, ' ', no);
+  return box;
+}
+
+/** /help: the commands and hints, as a local line in the list (never sent). */
+export function helpElement(lines) {
+  const li = el('li', 'system help');
+  li.append(el('p', 'help-title', 'What you can type:'));
+  const list = el('ul', 'help-list');
+  for (const [what, how] of lines) {
+    const item = el('li');
+    item.append(el('code', 'code', what), ` ${how}`);
+    list.append(item);
+  }
+  li.append(list);
+  return li;
 }
 
 /**

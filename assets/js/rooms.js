@@ -20,6 +20,8 @@ import { updateExportLinks, updateMuteButton } from './settings.js';
 import { setDrawer } from './drawer.js';
 import { afterBacklog } from './divider.js';
 import { loadDraft, moveDraft, swapDraft } from './drafts.js';
+import { leaveRoomMode } from './editing.js';
+import { leaveRoomActions, resendChanges } from './actions.js';
 
 export function renderSidebar() {
   render.renderRooms($('room-list'), [...state.rooms.values()], {
@@ -63,7 +65,13 @@ export function switchRoom(name, { push = true } = {}) {
   addRoom(name);
   const old = current();
   const room = state.room(name);
-  if (old && old !== room) rememberPlace(old);
+  if (old && old !== room) {
+    rememberPlace(old);
+    // An edit or a reply belongs to the room it began in; the box gets
+    // that room's draft back before it is kept.
+    leaveRoomMode();
+    leaveRoomActions();
+  }
   swapDraft(old?.name, room.name); // each room keeps its own half-typed text
   state.current = roomKey(name);
   for (const [key, list] of lists) list.hidden = key !== state.current;
@@ -192,6 +200,9 @@ export function handleJoined(frame) {
   state.setMembers(room.name, frame.members ?? []);
   if (isCurrent(room.name)) showMembers();
   showBacklog(room, frame);
+  state.noteSeq(room.name, frame.cursor);
+  // Edits, deletes and reactions that may have been lost with the last connection.
+  resendChanges(room.name);
   afterBacklog(room); // "New since you left" on a return visit
   refreshPendingLabels();
   if (isCurrent(room.name)) {
@@ -202,7 +213,7 @@ export function handleJoined(frame) {
 
 /** The history a `joined` brings: the room's last messages, or what we missed. */
 function showBacklog(room, frame) {
-  // `since` was the last id we had when we sent the join (nothing arrives
+  // `since` was the room's cursor when we sent the join (nothing arrives
   // for a room between the drop and `joined`, so it has not changed).
   const since = state.lastSeen(room.name);
   const backlog = frame.history ?? [];
@@ -225,6 +236,13 @@ function showBacklog(room, frame) {
   for (const msg of backlog) {
     const shown = showMessage(msg, true);
     if (shown === 'new' && msg.user !== state.me) missed.push(msg);
+  }
+  // Older messages that changed while we were away, each in its current
+  // state: drawn again if we have them. One we do not have is not put in
+  // (it would sit among the newest); scroll-back brings it as it is now.
+  for (const msg of frame.changes ?? []) {
+    if (state.message(msg.room ?? room.name, msg.id)) showMessage({ ...msg, room: msg.room ?? room.name }, true);
+    else state.noteSeq(room.name, msg.rev ?? msg.id);
   }
   scroller.setAttribute('aria-busy', 'false');
   // The first history is not "new"; missed messages after a reconnect are.

@@ -1,11 +1,13 @@
 // scroll.js — where you are in a room's list: following new messages only
 // while you are at the bottom, the "N new messages" pill, each room's place
 // when you switch away and back, and scroll-back (older messages load when
-// you reach the top).
+// you reach the top, or page after page until a message a reply quotes is
+// there: seekMessage).
 
 import * as render from './render.js';
 import { $, current, input, isCurrent, listFor, scroller, socket, state } from './page.js';
-import { showMessage } from './messages.js';
+import { messageElement, showMessage } from './messages.js';
+import { roomKey } from './state.js';
 
 // True while the reader is looking at the newest message. We keep it in a
 // variable (updated on every scroll) instead of measuring when a message
@@ -167,7 +169,7 @@ export function handleHistory(frame) {
     if (firstId === undefined || msg.id < firstId) older.push(msg);
     else others.push(msg);
   }
-  const items = older.filter((msg) => state.addMessage(msg)).map((msg) => render.messageElement(msg, state.me));
+  const items = older.filter((msg) => state.addMessage(msg)).map(messageElement);
 
   scroller.setAttribute('aria-busy', 'true');
   keepScrollPosition(list, () => {
@@ -180,10 +182,52 @@ export function handleHistory(frame) {
   });
   scroller.setAttribute('aria-busy', 'false');
   updateHistoryIndicator();
+  if (room.seeking) {
+    continueSeek(room, items.length > 0);
+    return;
+  }
   // Still at the top (a short page, a tall window)? Ask for the next page.
   // Only after a page that brought something: a server answering "more" with
   // nothing must not make us ask in a loop.
   if (isCurrent(room.name) && items.length > 0) maybeLoadOlder();
+}
+
+// ================================================================================
+// Paging back to one message (a reply's original that is not loaded yet)
+// ================================================================================
+
+// The most a `history` request may ask for: the fewest round trips.
+const SEEK_PAGE = 100;
+
+/**
+ * Load older pages of `room` until message `id` is in its list, then call
+ * `found()`; `missing()` if the beginning comes first (retention removed
+ * it). One seek per room: a newer one replaces it.
+ */
+export function seekMessage(room, id, found, missing) {
+  room.seeking = { id, found, missing };
+  continueSeek(room, true);
+}
+
+function continueSeek(room, progress) {
+  const seek = room.seeking;
+  const loaded = listFor(room.name).querySelector(`:scope > li.message[data-id="${seek.id}"]`);
+  if (loaded || room.reachedStart || !progress || (room.firstId !== undefined && room.firstId < seek.id)) {
+    room.seeking = undefined;
+    // Only while you are still in that room: a jump elsewhere would surprise.
+    if (roomKey(room.name) !== state.current) return;
+    if (loaded) seek.found();
+    else seek.missing();
+    return;
+  }
+  if (room.loadingOlder) return; // that page's answer continues the seek
+  if (!socket.requestHistory(room.name, room.firstId, SEEK_PAGE)) {
+    room.seeking = undefined;
+    seek.missing();
+    return;
+  }
+  room.loadingOlder = true;
+  updateHistoryIndicator();
 }
 
 /**

@@ -3,8 +3,9 @@
 // This module owns the connection and nothing else on the page. It:
 //   * opens the socket and parses every frame as JSON;
 //   * waits for the server's `hello`, then joins the page's rooms, passing
-//     `since` (the last message id we saw) so the server only replays what
-//     we missed. join(room) and leave(room) change that list as you open
+//     `since` (the room's cursor: the highest number of the room's sequence
+//     we saw, state.js) so the server only replays what we missed: new
+//     messages, and the changes to older ones. join(room) and leave(room) change that list as you open
 //     and close rooms;
 //   * keeps an *outbox*: every chat message stays in it until the server
 //     echoes it back with our client_id (or refuses it for good). After a
@@ -187,7 +188,8 @@ export class ChatSocket {
 
   /**
    * This room's messages still in the outbox, as the stored outbox keeps
-   * them ({ client_id, room, text, ts }): what leave() is about to drop,
+   * them ({ client_id, room, text, ts, and action, reply_to, mentions when
+   * set }): what leave() is about to drop,
    * kept aside by the page so that Undo can bring them back.
    */
   unsentIn(room) {
@@ -195,7 +197,7 @@ export class ChatSocket {
     const stored = new Map((this.store?.all() ?? []).map((e) => [e.client_id, e.ts]));
     return [...this.outbox.values()]
       .filter((frame) => roomKey(frame.room) === key)
-      .map((frame) => ({ client_id: frame.client_id, room: frame.room, text: frame.text, ts: stored.get(frame.client_id) ?? Date.now() }));
+      .map(({ type, ...frame }) => ({ ...frame, ts: stored.get(frame.client_id) ?? Date.now() }));
   }
 
   /**

@@ -30,7 +30,14 @@ function newRoom(name) {
   return {
     name,                  // the spelling the server uses for this room
     messages: new Map(),   // id -> message frame; the Map makes duplicates impossible
-    lastId: undefined,     // highest message id seen; sent as `since` after a reconnect
+    lastId: undefined,     // highest message id seen ("New since you left" counts from it)
+    // The room's resume point: the highest number of the room's one sequence
+    // seen so far, over every message `id` and `rev`, every change frame's
+    // `seq` and `joined.cursor`. Sent as `since` after a reconnect, so the
+    // server replays what we missed: new messages, and changes (edits,
+    // deletes, reactions) to the ones we have.
+    cursor: undefined,
+    seeking: undefined,    // an id a reply preview asked to see: scroll-back pages until it is loaded
     firstId: undefined,    // lowest message id seen; scroll-back asks for ids `before` it
     loadingOlder: false,   // a `history` request is on its way: never two at once per room
     reachedStart: false,   // the server said `more: false`: nothing older exists, stop asking
@@ -47,6 +54,9 @@ function newRoom(name) {
   };
 }
 
+/** The number of a message's latest change: `rev`, or its `id` when it never changed. */
+export const revOf = (msg) => msg.rev ?? msg.id;
+
 export class ChatState {
   /** @param {string} me  the name the server knows us by */
   constructor(me) {
@@ -55,7 +65,7 @@ export class ChatState {
     // (a Map remembers insertion order).
     this.rooms = new Map();
     this.current = undefined;  // roomKey of the room on screen
-    this.lastSent = '';        // your last message, for ↑ in an empty composer
+    this.uid = undefined;      // our session's public id from `hello`: a message with it is ours
     // client_id -> { room, text, status: 'pending' | 'unsaved' | 'failed', attempts }
     // 'unsaved': the server could not store it (storage_failed). It is still
     // ours to deliver: the page retries it later, unlike 'failed'.
@@ -131,6 +141,7 @@ export class ChatState {
   addMessage(msg) {
     const room = this.room(msg.room);
     room.name = msg.room;
+    this.noteSeq(msg.room, revOf(msg));
     if (room.messages.has(msg.id)) return false;
     room.messages.set(msg.id, msg);
     if (room.lastId === undefined || msg.id > room.lastId) room.lastId = msg.id;
@@ -140,19 +151,92 @@ export class ChatState {
     return true;
   }
 
+  /**
+   * A message we may have already, in its current state (`joined.history`
+   * and `changes`, a `history` page): stored if it is new, or in place of
+   * ours if it is newer than ours (a higher rev). Returns 'new', 'updated'
+   * or 'seen' (ours is as new: nothing to do).
+   */
+  upsertMessage(msg) {
+    const room = this.room(msg.room);
+    const known = room.messages.get(msg.id);
+    if (!known) return this.addMessage(msg) ? 'new' : 'seen';
+    this.noteSeq(msg.room, revOf(msg));
+    if (revOf(msg) <= revOf(known)) return 'seen';
+    room.messages.set(msg.id, msg);
+    return 'updated';
+  }
+
+  /** A message of this room by id, if the page has it. */
+  message(roomName, id) {
+    return this.rooms.get(roomKey(roomName))?.messages.get(id);
+  }
+
+  /**
+   * A live change frame (`edit`, `delete`, `reactions`) for message `id`:
+   * `change(msg)` returns its new state, applied only when `seq` is newer
+   * than the message's rev (an older or equal one is applied already).
+   * Either way the cursor moves on. Returns the new message, or undefined
+   * when nothing changed (not loaded, or not newer).
+   */
+  applyChange(roomName, id, seq, change) {
+    this.noteSeq(roomName, seq);
+    const room = this.rooms.get(roomKey(roomName));
+    const known = room?.messages.get(id);
+    if (!known || !(seq > revOf(known))) return undefined;
+    const updated = { ...change(known), rev: seq };
+    room.messages.set(id, updated);
+    return updated;
+  }
+
+  /** Move the room's cursor on to `n`, if it is further. */
+  noteSeq(roomName, n) {
+    if (!Number.isSafeInteger(n)) return;
+    const room = this.room(roomName);
+    if (room.cursor === undefined || n > room.cursor) room.cursor = n;
+  }
+
   /** Start the room's message history over (the server restarted). */
   forgetMessages(roomName) {
     const room = this.room(roomName);
     room.messages.clear();
+    room.cursor = undefined;
     room.lastId = undefined;
     // The ids began again, so "the beginning" has to be found again too.
     room.firstId = undefined;
     room.reachedStart = false;
   }
 
-  /** The `since` value for a re-join: the last id we saw, or undefined. */
+  /** The `since` value for a re-join: the room's cursor, or undefined. */
   lastSeen(roomName) {
-    return this.rooms.get(roomKey(roomName))?.lastId;
+    return this.rooms.get(roomKey(roomName))?.cursor;
+  }
+
+  /**
+   * Your newest message in the room that you may still edit (↑ in an
+   * empty composer): yours by uid, not deleted, within the edit window
+   * (`windowS` seconds, null: no limit, 0: editing is off).
+   */
+  lastEditable(roomName, windowS, now = Date.now()) {
+    const room = this.rooms.get(roomKey(roomName));
+    if (!room) return undefined;
+    let newest;
+    for (const msg of room.messages.values()) {
+      if (!this.mayEdit(msg, windowS, now)) continue;
+      if (!newest || msg.id > newest.id) newest = msg;
+    }
+    return newest;
+  }
+
+  /** Is `msg` ours (by uid) and not deleted? */
+  isMine(msg) {
+    return this.uid !== undefined && msg.uid === this.uid && !msg.deleted;
+  }
+
+  /** Ours, and still within the edit window. */
+  mayEdit(msg, windowS, now = Date.now()) {
+    if (!this.isMine(msg) || windowS === 0) return false;
+    return windowS === null || windowS === undefined || now - msg.ts < windowS * 1000;
   }
 
   setMembers(roomName, members) {

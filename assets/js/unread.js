@@ -14,6 +14,16 @@ import { arrive, noteSeen } from './divider.js';
 
 export const isMuted = (name) => prefs.isMuted(roomKey(name));
 
+/**
+ * Does this message mention you? Its `mentions` (the names its author took
+ * from the suggestions; the server checked they are in the text) say so,
+ * and so does an "@yourname" in its text, as text.js highlights it.
+ */
+export function mentionsMe(msg) {
+  if (msg.deleted) return false;
+  return (msg.mentions ?? []).some((name) => render.sameName(name, state.me)) || mentions(msg.text, state.me);
+}
+
 /** "(3) #lobby · natter": the number counts every room (see state.unreadTotal). */
 export function updateTitle() {
   const total = state.unreadTotal(isMuted);
@@ -48,7 +58,7 @@ export function markRead(room) {
  */
 export function noteNewMessages(room, messages, { live }) {
   if (messages.length === 0) return;
-  const mentioning = messages.filter((m) => mentions(m.text, state.me));
+  const mentioning = messages.filter(mentionsMe);
   const away = notify.inBackground();
   if (away || !isCurrent(room.name)) {
     room.unread += messages.length;
@@ -65,6 +75,24 @@ export function noteNewMessages(room, messages, { live }) {
     notify.showNotification(msg, () => switchRoom(msg.room));
     notify.playSound();
   }
+}
+
+/**
+ * An edit added a mention of you to `msg` (its `new_mentions`): it counts
+ * as a mention, and notifies while you are away, even in a muted room. An
+ * edit that only keeps the mention you were told about tells you nothing.
+ */
+export function noteMention(room, msg) {
+  const away = notify.inBackground();
+  if (away || !isCurrent(room.name)) {
+    room.unread += 1;
+    room.mentions += 1;
+    renderSidebar();
+    updateTitle();
+  }
+  if (!away) return;
+  notify.showNotification(msg, () => switchRoom(msg.room));
+  notify.playSound();
 }
 
 /**
