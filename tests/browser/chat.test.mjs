@@ -33,7 +33,7 @@ test('messages go both ways, sent with Enter, emoji included', async () => {
   assert.equal(await alice.page.inputValue('#composer-input'), '');
 });
 
-test('Shift+Enter adds a line; ↑ in an empty composer recalls the last message', async () => {
+test('Shift+Enter adds a line; ↑ in an empty composer edits the last message, Esc cancels', async () => {
   const box = alice.page.locator('#composer-input');
   await box.fill('first line');
   await box.press('Shift+Enter');
@@ -43,7 +43,10 @@ test('Shift+Enter adds a line; ↑ in an empty composer recalls the last message
 
   await box.press('ArrowUp');
   assert.equal(await box.inputValue(), 'first line\nsecond line');
-  await box.fill('');
+  assert.equal(await alice.page.textContent('#compose-bar:not([hidden]) #compose-bar-text'), 'Editing message — Esc to cancel');
+  await box.press('Escape');
+  assert.equal(await box.inputValue(), '');
+  assert.equal(await alice.page.isHidden('#compose-bar'), true);
 });
 
 test('HTML in a message is shown literally and runs nothing', async () => {

@@ -46,7 +46,7 @@ test('Alt+↓ and Alt+↑ go to the next and previous room; the title and the ad
   await page.keyboard.press('Alt+ArrowUp');
   await page.waitForFunction(() => document.getElementById('room-name').textContent === '#kitchen');
   assert.equal(await path(page), '/r/kitchen');
-  assert.equal(await box.inputValue(), '', 'Alt+↑ brought back the last message as plain ↑ does');
+  assert.equal(await box.inputValue(), '', 'Alt+↑ started editing the last message, as plain ↑ does');
   assert.equal(await page.getAttribute('.room-button[aria-current="page"]', 'data-room-key'), 'kitchen');
 
   await page.keyboard.press('Alt+ArrowUp');
@@ -218,10 +218,12 @@ test('Enter and Shift+Enter still send and add a line', async () => {
   assert.equal(await box.inputValue(), 'two\nlines');
   await box.press('Enter');
   await t.waitForMessage(bob.page, 'two\nlines');
-  // ↑ in the empty composer still brings it back.
+  // ↑ in the empty composer edits it; Esc leaves it as it was.
   await box.press('ArrowUp');
   assert.equal(await box.inputValue(), 'two\nlines');
-  await box.fill('');
+  await page.waitForSelector('#compose-bar[data-mode="edit"]');
+  await box.press('Escape');
+  assert.equal(await box.inputValue(), '');
 });
 
 test('no serious accessibility violations with the dialogs open; screenshots, desktop and phone, dark and light', async () => {

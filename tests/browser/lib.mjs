@@ -209,10 +209,13 @@ export function launchBrowser() {
  * A new browser context (its own cookies: one user) with one page.
  * Uncaught page errors are collected in `errors`; tests check it is empty.
  * `locale` (e.g. 'en-US', 'en-GB') sets the browser's language and formats;
- * without it Chromium uses its own default.
+ * without it Chromium uses its own default. `hasTouch` and `isMobile` make
+ * it a phone with a touch screen (a long press can then be sent).
  */
-export async function newPage(browser, { viewport = DESKTOP, colorScheme = 'dark', initScript, locale } = {}) {
-  const context = await browser.newContext({ viewport, colorScheme, ...(locale ? { locale } : {}) });
+export async function newPage(browser, { viewport = DESKTOP, colorScheme = 'dark', initScript, locale, hasTouch, isMobile } = {}) {
+  const context = await browser.newContext({
+    viewport, colorScheme, ...(locale ? { locale } : {}), ...(hasTouch ? { hasTouch } : {}), ...(isMobile ? { isMobile } : {}),
+  });
   context.setDefaultTimeout(TIMEOUT);
   if (initScript) await context.addInitScript(initScript);
   const page = await context.newPage();
