@@ -23,6 +23,8 @@ usage: natter [options]          run the chat
                      localhost, its hostname and the URLs' hosts (repeatable;
                      e.g. chat.lan); other Host headers get 421
   --history N        messages each room keeps for people who join (default 200)
+  --edit-window MIN  minutes after sending that its author may edit a message
+                     (default 10; 0: no editing; off: no limit)
   --rate-limit N     per-session rate limit score (default 25), or off
   --address-rate-limit N  per-address score, shared by its sessions (default 10x --rate-limit)
   --max-connections N  WebSocket connections in all (default 5000)
@@ -132,6 +134,19 @@ fn flags(args: &mut pico_args::Arguments) -> Result<Config, String> {
             .values_from_str::<_, String>("--allowed-host")
             .map_err(|e| format!("bad value for --allowed-host: {e}"))?,
         history: value(args, "--history")?.unwrap_or(defaults.history),
+        edit_window: match value::<String>(args, "--edit-window")? {
+            None => defaults.edit_window,
+            Some(v) if v == "off" => None,
+            Some(v) => Some(
+                v.parse::<f64>()
+                    .ok()
+                    .filter(|n| *n >= 0.0 && n.is_finite())
+                    .map(|min| std::time::Duration::from_secs_f64(min * 60.0))
+                    .ok_or_else(|| {
+                        format!("--edit-window takes minutes (0 or more) or off, got {v:?}")
+                    })?,
+            ),
+        },
         rate_limit: match value::<String>(args, "--rate-limit")? {
             None => defaults.rate_limit,
             Some(v) if v == "off" => None,

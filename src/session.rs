@@ -43,6 +43,25 @@ pub fn token_key(token: &str) -> String {
     key
 }
 
+/// Hex digits of a session's public id.
+const PUBLIC_ID_CHARS: usize = 12;
+
+/// A session's public id (`uid`), from its token key: stamped on its
+/// messages and given in `hello`, so a page knows which messages are its own
+/// and the server checks authorship by it, not by a name that tomorrow
+/// someone else may have. It is a hash of the token key (48 of its bits,
+/// under a label of its own), so it is the same after a restart without
+/// being stored, and tells nothing of the token or its key.
+pub fn public_id(token_key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut id = String::with_capacity(PUBLIC_ID_CHARS);
+    let digest = Sha256::digest(format!("natter public id\0{token_key}").as_bytes());
+    for b in &digest[..PUBLIC_ID_CHARS / 2] {
+        write!(id, "{b:02x}").expect("writing to a String cannot fail");
+    }
+    id
+}
+
 /// Whether cookies are set `Secure` under [`SECURE_COOKIE`]: when the public
 /// address of the pages is HTTPS. natter itself speaks only HTTP, so without
 /// `--public-url` it cannot know whether a proxy adds TLS.

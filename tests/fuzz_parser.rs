@@ -9,7 +9,8 @@
 //! Bounded: a fixed number of cases per property, so `make test` stays quick.
 
 use natter::protocol::{
-    check_name, check_room, parse_request, History, Join, Leave, Post, Request, Typing,
+    check_name, check_room, parse_request, Delete, Edit, ErrorCode, History, Join, Leave, Post,
+    React, Request, Typing,
 };
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
@@ -38,9 +39,10 @@ fn request_types() -> Vec<String> {
 
 /// One frame of each request type with every field the protocol has, learnt
 /// from the protocol instead of listed here, so a new field is fuzzed too: a
-/// field the parser says is missing is filled in with a room name until the
-/// frame parses, and the request, written back by serde, has its optional
-/// fields as well (as `null`).
+/// field the parser says is missing is filled in with a room name (or, when
+/// it says the field is a number or a boolean, with one; an emoji when it
+/// asks for one) until the frame parses, and the request, written back by
+/// serde, has its optional fields as well (as `null`).
 fn templates() -> Vec<Map<String, Value>> {
     let template = |kind: String| {
         let mut frame = json!({ "type": kind });
@@ -50,11 +52,25 @@ fn templates() -> Vec<Map<String, Value>> {
                     Ok(Value::Object(fields)) => return fields,
                     other => panic!("a request is written as an object: {other:?}"),
                 },
+                Err(refused) if refused.code == ErrorCode::BadEmoji => frame["emoji"] = json!("👍"),
                 Err(refused) => {
-                    let missing = refused.message.strip_prefix("missing field ");
-                    let name = missing.map(|name| name.trim_matches('"'));
-                    let name = name.unwrap_or_else(|| panic!("{frame}: {refused:?}"));
-                    frame[name] = json!("lobby");
+                    let message = &refused.message;
+                    let field = |prefix: &str| {
+                        let rest = message.strip_prefix(prefix)?;
+                        Some(rest.split('"').nth(1)?.to_string())
+                    };
+                    if let Some(name) = field("missing field ") {
+                        frame[name] = json!("lobby");
+                    } else if let Some(name) =
+                        field("field ").filter(|_| message.contains("number"))
+                    {
+                        frame[name] = json!(1);
+                    } else if let Some(name) = field("field ").filter(|_| message.contains("bool"))
+                    {
+                        frame[name] = json!(true);
+                    } else {
+                        panic!("{frame}: {refused:?}");
+                    }
                 }
             }
         }
@@ -129,12 +145,43 @@ fn assert_valid(request: &Request) {
         | Request::Leave(Leave { room, .. })
         | Request::Typing(Typing { room, .. })
         | Request::History(History { room, .. }) => room,
+        Request::Delete(Delete {
+            room, client_id, ..
+        }) => {
+            if let Some(id) = client_id {
+                assert!((1..=64).contains(&id.chars().count()));
+            }
+            room
+        }
+        Request::React(React { room, emoji, .. }) => {
+            assert!(!emoji.is_empty() && emoji.len() <= 32, "{emoji:?}");
+            assert!(!emoji
+                .chars()
+                .any(|c| c.is_ascii_alphanumeric() || c.is_whitespace()));
+            room
+        }
         Request::Message(Post {
             room,
             text,
             client_id,
+            mentions,
+            ..
+        })
+        | Request::Edit(Edit {
+            room,
+            text,
+            client_id,
+            mentions,
             ..
         }) => {
+            for name in mentions.iter().flatten() {
+                assert!(
+                    text.to_lowercase()
+                        .contains(&format!("@{}", name.to_lowercase())),
+                    "a mention kept is in the text: {name:?} in {text:?}"
+                );
+                assert_eq!(check_name(name).as_deref(), Ok(name.as_str()));
+            }
             assert_eq!(text.trim(), text, "text is trimmed");
             assert!(!text.is_empty() && text.chars().count() <= 4000 && text.len() <= 12_000);
             assert!(

@@ -22,6 +22,7 @@
 //! `now`: exact, fast, no sleeps.
 
 mod budget;
+mod changes;
 mod eviction;
 mod pass;
 mod room;
@@ -39,8 +40,9 @@ use crate::protocol::{
     self, close, now_millis, ChatMessage, Limits, Rejection, Reply, SystemEvent,
 };
 use crate::ratelimit::Budgets;
-use crate::storage::{report_retention, Batch, SessionChange, StorageError, Store, Writes};
+use crate::storage::{report_retention, Batch, SessionChange, StorageError, Store, Write, Writes};
 
+pub use changes::apply as apply_change;
 pub use room::{newest_within, Presence, Room};
 pub use sessions::{Session, Sessions};
 
@@ -110,9 +112,10 @@ pub struct Chat {
     store: Box<dyn Store>,
     out: Out,
     /// What this pass will store, in one transaction, before anyone is told:
-    /// new messages (room key, message) and session changes (see `commit`).
+    /// new messages and changes to messages (room key, write), and session
+    /// changes (see `commit`).
     pending: Batch,
-    /// Who sent each of `pending.messages`, in the same order: told if
+    /// Who asked for each of `pending.writes`, in the same order: told if
     /// theirs cannot be saved.
     senders: Vec<ConnId>,
     /// Where commits run: inline, or on the writer thread.
@@ -155,7 +158,7 @@ impl Chat {
         let epoch = store.epoch()?.into();
         let (sessions, changes, in_rooms) = Sessions::restore(&config, stored, now, now_millis());
         let mut chat = Chat {
-            limits: Limits::new(config.history),
+            limits: Limits::new(config.history, config.edit_window),
             sessions,
             rooms: HashMap::new(),
             members: HashMap::new(),
@@ -256,7 +259,7 @@ impl Chat {
         if let Some(r) = self.rooms.get_mut(&key) {
             r.unstored += 1;
         }
-        self.pending.messages.push((key, message));
+        self.pending.writes.push((key, Write::Post(message)));
         self.senders.push(sender);
     }
 
@@ -287,6 +290,7 @@ impl Chat {
         }
         let hello = protocol::encode(&Reply::Hello {
             user: &s.name,
+            uid: &s.uid,
             limits: &self.limits,
             epoch: &self.epoch,
         });
@@ -319,6 +323,11 @@ impl Chat {
             }
             self.pending.sessions.push(change);
         }
+    }
+
+    /// The rules operators set (`--edit-window`, ...).
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
     /// The database's epoch: `hello` gives it, `join` may send it back.

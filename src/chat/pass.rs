@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::{MAX_PRESENCE_INTERVAL, PRESENCE_INTERVAL_PER_MEMBER, RETENTION_INTERVAL};
 use crate::protocol::{self, now_millis, ChatMessage, ErrorCode, Rejection, Reply, SystemEvent};
-use crate::storage::{commit_all, report_retention, Outcome, Writes};
+use crate::storage::{commit_all, report_retention, Outcome, Write, Writes};
 use crossbeam_channel::Receiver;
 
 use super::{Chat, ConnId, Room, SWEEP_INTERVAL};
@@ -35,26 +35,31 @@ impl Chat {
     }
 
     /// A commit's outcome: each stored message goes to its room's batch and
-    /// history cache; one that could not be stored goes to nobody, and its
-    /// sender is told `storage_failed` (the page keeps it pending, to send
-    /// again). Returns how many messages were stored.
+    /// history cache, each stored change to the cache and the batch as its
+    /// frame; one that could not be stored goes to nobody, and its sender is
+    /// told `storage_failed` (the page keeps it pending, to send again).
+    /// Returns how many messages were stored.
     pub fn committed(&mut self, outcome: Outcome) -> usize {
         let senders = self
             .committing
             .take()
             .expect("an outcome answers the one commit under way");
         let mut stored = 0;
-        let messages = outcome.batch.messages.into_iter().zip(outcome.failed);
-        for (((key, message), failed), conn) in messages.zip(senders) {
+        let writes = outcome.batch.writes.into_iter().zip(outcome.failed);
+        for (((key, write), failed), conn) in writes.zip(senders) {
             if let Some(r) = self.rooms.get_mut(&key) {
                 r.unstored -= 1;
             }
-            match failed {
-                None => {
+            match (write, failed) {
+                (Write::Post(message), None) => {
                     stored += 1;
                     self.publish(key, message);
                 }
-                Some(err) => self.refuse_unsaved(key, message, conn, &err),
+                (Write::Post(message), Some(err)) => self.refuse_unsaved(key, message, conn, &err),
+                (Write::Change(change), None) => self.publish_change(key, change),
+                (Write::Change(change), Some(err)) => {
+                    self.refuse_unsaved_change(key, change, conn, &err)
+                }
             }
         }
         stored
@@ -103,7 +108,8 @@ impl Chat {
         );
         r.history.push_back(message);
         while r.history.len() > self.config.history {
-            r.history.pop_front();
+            let gone = r.history.pop_front().expect("longer than the limit");
+            r.max_rev_outside = r.max_rev_outside.max(gone.rev());
         }
     }
 

@@ -1,7 +1,7 @@
 //! Rooms: who is in them, what they said lately, and the frames waiting to
 //! go out to their members.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -34,15 +34,27 @@ pub struct Room {
     /// Users in the member list, by session. A user whose last connection
     /// left stays here during the leave grace period.
     pub present: BTreeMap<SessionId, Presence>,
-    /// The newest messages (up to `--history`), oldest first: a cache of
-    /// what storage holds, so joining a busy room reads no disk.
+    /// The newest messages (up to `--history`), oldest first, each in its
+    /// current state: a cache of what storage holds, so joining a busy room
+    /// reads no disk. Changes are applied in place once stored.
     pub history: VecDeque<ChatMessage>,
+    /// The room's sequence: the number the next message or change takes
+    /// (a message's number is its id).
     pub next_id: u64,
-    /// Messages given ids but not yet stored (staged, or in the commit under
-    /// way). Ids below `next_id - unstored` are settled: stored, or refused.
-    /// A room with any is kept in memory, so its `next_id` is never read
-    /// back from a store that does not have them yet.
+    /// Numbers given out but not yet stored (messages and changes staged, or
+    /// in the commit under way). Numbers below `next_id - unstored` are
+    /// settled: stored, or refused. A room with any is kept in memory, so its
+    /// `next_id` is never read back from a store that does not have them yet.
     pub unstored: u64,
+    /// The latest change (`rev`) of any message older than the cache: while
+    /// a resume's `since` is at least this, the cache answers it.
+    pub max_rev_outside: u64,
+    /// Messages with changes staged or being stored: their state once those
+    /// are done, and how many there are. A change checks against this first
+    /// (two edits, or a reaction on an emoji just added, in one pass), and it
+    /// is dropped when the last is stored; the cache and storage change only
+    /// once a change is stored.
+    pub overlay: HashMap<u64, (ChatMessage, usize)>,
     /// Frames produced this pass, not yet handed to the members.
     pub batch: Vec<u8>,
     /// The member list changed since it was last sent.
@@ -61,6 +73,8 @@ impl Room {
             history: VecDeque::new(),
             next_id: 1,
             unstored: 0,
+            max_rev_outside: 0,
+            overlay: HashMap::new(),
             batch: Vec::new(),
             presence_dirty: false,
             next_presence: None,
@@ -100,6 +114,18 @@ impl Room {
         self.next_id - self.unstored
     }
 
+    /// The next number of the room's sequence, for a message or a change.
+    pub fn take_number(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id - 1
+    }
+
+    /// The cached message `id`, if the cache holds it.
+    pub fn cached_mut(&mut self, id: u64) -> Option<&mut ChatMessage> {
+        let at = self.history.binary_search_by_key(&id, |m| m.id).ok()?;
+        self.history.get_mut(at)
+    }
+
     /// Append an encoded frame to this pass's batch for the room `key`,
     /// noting the room in `batched` when its batch was empty.
     pub fn add_to_batch(&mut self, frame: &[u8], key: &str, batched: &mut Vec<String>) {
@@ -121,6 +147,8 @@ impl Chat {
                     room.next_id = stored.next_id;
                     let history = self.config.history;
                     let (recent, _) = self.store.before(key, &room.name, u64::MAX, history)?;
+                    let oldest = recent.first().map_or(u64::MAX, |m| m.id);
+                    room.max_rev_outside = self.store.max_rev_before(key, oldest)?;
                     room.history = recent.into();
                     room
                 }

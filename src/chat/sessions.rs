@@ -20,6 +20,8 @@ pub struct Session {
     /// `session::token_key` of the cookie's token.
     token: String,
     pub name: Arc<str>,
+    /// Its public id (`session::public_id`): on its messages, in `hello`.
+    pub uid: Arc<str>,
     /// The address (`ratelimit::address_key`) it was made from, which its
     /// count per address is kept by. `None` for sessions from before a
     /// restart: addresses are not stored.
@@ -136,6 +138,7 @@ impl Sessions {
         self.next_id += 1;
         self.tokens.insert(token.clone(), id);
         let session = Session {
+            uid: crate::session::public_id(&token).into(),
             token,
             name,
             address,

@@ -678,14 +678,8 @@ fn budgets_recover_with_time() {
 fn answers_with_many_messages_keep_to_their_byte_budget() {
     let room: Arc<str> = "lobby".into();
     let messages: Vec<ChatMessage> = (1..=10)
-        .map(|id| ChatMessage {
-            room: room.clone(),
-            id,
-            user: "alice".into(),
-            text: "\"".repeat(1000), // 2,000 bytes once escaped
-            ts: 0,
-            client_id: None,
-        })
+        // 2,000 bytes each once escaped.
+        .map(|id| ChatMessage::new(room.clone(), id, "alice".into(), "\"".repeat(1000), 0))
         .collect();
     let all: Vec<&ChatMessage> = messages.iter().collect();
     let (fit, cut) = newest_within(all.clone(), 5 * 2200);
@@ -719,3 +713,5 @@ fn typing_is_passed_on_once_a_second_and_again_right_after_a_message() {
         "a message ends typing"
     );
 }
+
+mod actions;

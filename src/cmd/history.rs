@@ -26,18 +26,16 @@ pub fn apply(
     super::require_member(chat, caller, &key, &room, None)?;
     let limit = limit.unwrap_or(MAX_HISTORY_PAGE).clamp(1, MAX_HISTORY_PAGE);
     let before = before.unwrap_or(u64::MAX);
-    let name = chat
-        .room(&key)
-        .expect("members' rooms are loaded")
-        .name
-        .clone();
-    let (messages, more) = chat
+    let r = chat.room(&key).expect("members' rooms are loaded");
+    let (name, last) = (r.name.clone(), r.first_unsettled() - 1);
+    let (mut messages, more) = chat
         .store()
         .before(&key, &name, before, limit)
         .map_err(|err| {
             let message = format!("could not read history: {err}");
             in_room(Rejection::new(ErrorCode::StorageFailed, message), &name)
         })?;
+    super::join::settle(&mut messages, last);
     // Past the byte budget the oldest are left for the next page.
     let (fit, cut) = newest_within(messages.iter().collect(), caller.reply_budget());
     let skip = messages.len() - fit.len();

@@ -87,6 +87,14 @@ fn enter(chat: &mut Chat, caller: &Caller, key: &str, name: &Arc<str>, wanted: S
 }
 
 /// The `joined` answer: the member list, and the history the joiner needs.
+///
+/// Without `since`: the recent messages, each in its current state. With
+/// it: `history` holds the messages after `since`, and `changes` the current
+/// state of older ones that changed after it (edits, deletes, reactions),
+/// in the order of their changes. One sequence numbers both, so one cursor
+/// says what the page has seen; together they are at most `MAX_RESUME`, and
+/// past that (or when they do not fit the joiner's queue) `gap` says to start
+/// the room over.
 fn joined_frame(
     chat: &mut Chat,
     caller: &Caller,
@@ -94,69 +102,103 @@ fn joined_frame(
     since: Option<u64>,
     foreign: bool,
 ) -> std::sync::Arc<[u8]> {
-    // Messages replayed from storage, when the cache does not reach back far
-    // enough; `history` then points into this instead of the cache.
+    // What was missed, from storage, when the cache cannot tell; `history`
+    // and `changes` then point into this instead of the cache.
     let replayed = match since {
         Some(since) if !foreign => replay(chat, key, since),
         _ => None,
     };
     let r = chat.room(key).expect("loaded by `apply`");
-    let oldest = r.history.front().map(|m| m.id);
-    // The newest message members have been sent; later ones are still being
+    // The latest number members have been sent; later ones are still being
     // stored, and the live batch brings them.
     let last = r.first_unsettled() - 1;
     let all = || r.history.iter().collect::<Vec<&ChatMessage>>();
-    let (history, gap): (Vec<&ChatMessage>, bool) = match (since, &replayed) {
-        (None, _) => (all(), false),
-        (Some(_), _) if foreign => (all(), true),
+    let (history, changes, gap) = match (since, &replayed) {
+        (None, _) => (all(), Vec::new(), false),
+        (Some(_), _) if foreign => (all(), Vec::new(), true),
         // A `since` from the future: the database was replaced and ids
         // started again. The page must start over.
-        (Some(since), _) if since >= r.next_id => (all(), true),
-        // Everything missed is still in memory.
-        (Some(since), _) if oldest.is_some_and(|o| o <= since + 1) || since >= last => {
-            (r.history.iter().filter(|m| m.id > since).collect(), false)
+        (Some(since), _) if since >= r.next_id => (all(), Vec::new(), true),
+        // Everything missed is in the cache (see `Room::max_rev_outside`).
+        (Some(since), None) => {
+            let new: Vec<&ChatMessage> = r.history.iter().filter(|m| m.id > since).collect();
+            let mut changed: Vec<&ChatMessage> = r
+                .history
+                .iter()
+                .filter(|m| m.id <= since && m.rev() > since)
+                .collect();
+            changed.sort_by_key(|m| m.rev());
+            match new.len() + changed.len() > MAX_RESUME {
+                true => (all(), Vec::new(), true),
+                false => (new, changed, false),
+            }
         }
-        (Some(_), Some(Some(missed))) => (missed.iter().collect(), false),
+        (Some(_), Some(Some((new, changed)))) => {
+            (new.iter().collect(), changed.iter().collect(), false)
+        }
         // Too much was missed, or storage failed: start over, with a gap.
-        (Some(_), _) => (all(), true),
+        (Some(_), Some(None)) => (all(), Vec::new(), true),
     };
     // The answer must fit the joiner's queue whatever the room holds: past
     // the budget the oldest messages are left out. Without `since` that is
     // ordinary (the page scrolls back for them); with it, the page was
     // promised everything it missed, so it is told there is a gap.
-    let (history, cut) = newest_within(history, caller.reply_budget());
+    let budget = caller.reply_budget();
+    let (history, cut) = newest_within(history, budget);
+    let used: usize = history.iter().map(|m| protocol::encoded_len(m)).sum();
+    let changed_bytes: usize = changes.iter().map(|m| protocol::encoded_len(m)).sum();
+    let (changes, cut) = match used + changed_bytes > budget {
+        true => (Vec::new(), true),
+        false => (changes, cut),
+    };
     let members = r.member_names();
     protocol::encode(&Reply::Joined {
         room: &r.name,
         members: &members,
+        cursor: last,
         history,
+        changes,
         gap: gap || (cut && since.is_some()),
     })
 }
 
-/// What was missed since `since`, from storage, when the cache does not hold
-/// it: `None` when the cache does (nothing to read), `Some(None)` when it is
-/// more than `MAX_RESUME` messages or cannot be read.
-fn replay(chat: &mut Chat, key: &str, since: u64) -> Option<Option<Vec<ChatMessage>>> {
+/// Messages and changes missed since `since`, from storage, when the cache
+/// cannot answer: `None` when it can (nothing to read), `Some(None)` when
+/// they are more than `MAX_RESUME` or cannot be read.
+type Missed = (Vec<ChatMessage>, Vec<ChatMessage>);
+fn replay(chat: &mut Chat, key: &str, since: u64) -> Option<Option<Missed>> {
     let r = chat.room(key)?;
-    let oldest = r.history.front().map(|m| m.id);
-    let last = r.first_unsettled() - 1;
-    if since >= last || oldest.is_some_and(|o| o <= since + 1) {
+    if since >= r.max_rev_outside || since >= r.next_id {
         return None;
     }
+    let last = r.first_unsettled() - 1;
     let name = r.name.clone();
-    match chat.store().after(key, &name, since, MAX_RESUME + 1) {
-        // The store may already hold messages whose outcome the hub has not
-        // seen yet: those come live, not twice.
-        Ok(mut missed) if missed.len() <= MAX_RESUME => {
-            missed.retain(|m| m.id <= last);
-            Some(Some(missed))
+    let new = chat.store().after(key, &name, since, MAX_RESUME + 1);
+    let changed = chat.store().changed(key, &name, since, MAX_RESUME + 1);
+    match (new, changed) {
+        (Ok(mut new), Ok(mut changed)) if new.len() + changed.len() <= MAX_RESUME => {
+            settle(&mut new, last);
+            settle(&mut changed, last);
+            Some(Some((new, changed)))
         }
-        Ok(_) => Some(None),
-        Err(err) => {
+        (Ok(_), Ok(_)) => Some(None),
+        (Err(err), _) | (_, Err(err)) => {
             eprintln!("natter: could not read history: {err}");
             Some(None)
         }
+    }
+}
+
+/// Messages read from storage, as members have been sent them: the store may
+/// already hold messages and changes whose commit the hub has not heard back
+/// from (numbers after `last`). Such a message is left out (it comes live,
+/// not twice), and a change shows with its number held to `last`, so the
+/// page's cursor never passes a message it has not got; the change's own
+/// frame, coming live, then applies the same state again.
+pub(crate) fn settle(messages: &mut Vec<ChatMessage>, last: u64) {
+    messages.retain(|m| m.id <= last);
+    for m in messages.iter_mut().filter(|m| m.rev() > last) {
+        m.rev = (last != m.id).then_some(last);
     }
 }
 

@@ -12,6 +12,8 @@
 //! here with its cost and `apply`, and one line in [`run`].
 
 pub mod admit;
+pub mod delete;
+pub mod edit;
 pub mod export;
 pub mod history;
 pub mod join;
@@ -20,13 +22,14 @@ pub mod login;
 pub mod logout;
 pub mod lookup;
 pub mod post;
+pub mod react;
 pub mod typing;
 
 use std::time::Instant;
 
 use crate::chat::{Caller, Chat};
 use crate::config::RATE_COST_INVALID;
-use crate::protocol::{ErrorCode, Rejection, Request};
+use crate::protocol::{ChatMessage, ErrorCode, Rejection, Request};
 
 /// Run one request from a WebSocket client. A refusal goes back to the
 /// caller as an `error` frame.
@@ -37,6 +40,9 @@ pub fn run(chat: &mut Chat, caller: &Caller, request: Request, now: Instant) {
         Request::Message(post) => post::apply(chat, caller, post, now),
         Request::Typing(typing) => typing::apply(chat, caller, typing, now),
         Request::History(page) => history::apply(chat, caller, page, now),
+        Request::Edit(edit) => edit::apply(chat, caller, edit, now),
+        Request::Delete(delete) => delete::apply(chat, caller, delete, now),
+        Request::React(react) => react::apply(chat, caller, react, now),
     };
     if let Err(rejection) = outcome {
         chat.refuse(caller.conn, &rejection);
@@ -62,6 +68,32 @@ fn require_member(
     r.room = Some(room.to_string());
     r.client_id = client_id.map(str::to_string);
     Err(r)
+}
+
+/// Message `id` of the caller's room `key` as it is now, for a change or a
+/// reply: `not_found` when the room has no such message. The refusal names
+/// no room yet; the caller adds it.
+fn target(chat: &mut Chat, key: &str, id: u64) -> Result<ChatMessage, Rejection> {
+    match chat.current(key, id) {
+        Ok(Some(m)) => Ok(m),
+        Ok(None) => Err(Rejection::new(
+            ErrorCode::NotFound,
+            format!(
+                "there is no message {id} in this room (it may have been removed by retention)"
+            ),
+        )),
+        Err(err) => Err(Rejection::new(
+            ErrorCode::StorageFailed,
+            format!("could not read message {id}: {err}"),
+        )),
+    }
+}
+
+/// Whether the caller wrote `m`: by the public id, never by the name (a
+/// name is only unique in a room while its holder is there).
+fn is_author(chat: &Chat, caller: &Caller, m: &ChatMessage) -> bool {
+    let session = chat.session(caller.session).expect("members have sessions");
+    m.uid.as_deref() == Some(&*session.uid)
 }
 
 /// A frame that broke the protocol's rules: refused with its reason, and

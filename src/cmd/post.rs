@@ -10,7 +10,9 @@ use std::time::Instant;
 
 use crate::chat::{Caller, Chat};
 use crate::config::{RATE_CHARS_PER_POINT, RATE_COST_MESSAGE};
-use crate::protocol::{self, now_millis, room_key, ChatMessage, Post, Rejection, Reply};
+use crate::protocol::{
+    self, now_millis, room_key, ChatMessage, ErrorCode, Post, Preview, Rejection, Reply,
+};
 
 /// A message costs more the longer it is: one point, plus one per
 /// `RATE_CHARS_PER_POINT` characters.
@@ -25,6 +27,9 @@ pub fn apply(
         room,
         text,
         client_id,
+        reply_to,
+        mentions,
+        action,
     }: Post,
     now: Instant,
 ) -> Result<(), Rejection> {
@@ -42,26 +47,28 @@ pub fn apply(
             return Ok(());
         }
     }
-    let user = chat
-        .session(caller.session)
-        .expect("members have sessions")
-        .name
-        .clone();
+    let reply = match reply_to {
+        Some(id) => Some(
+            preview(chat, &key, id)
+                .map_err(|r| r.in_room(room.as_str()).for_client(client_id.as_deref()))?,
+        ),
+        None => None,
+    };
+    let session = chat.session(caller.session).expect("members have sessions");
+    let (user, uid) = (session.name.clone(), session.uid.clone());
     let r = chat.room_mut(&key).expect("members' rooms are loaded");
     // A message ends its author's typing (pages clear the line when it
     // arrives), so the next `typing` passes at once, however soon.
     if let Some(presence) = r.present.get_mut(&caller.session) {
         presence.typing_at = None;
     }
-    let message = ChatMessage {
-        room: r.name.clone(),
-        id: r.next_id,
-        user,
-        text,
-        ts: now_millis(),
-        client_id,
-    };
-    r.next_id += 1;
+    let mut message = ChatMessage::new(r.name.clone(), r.take_number(), user, text, now_millis());
+    message.uid = Some(uid);
+    message.client_id = client_id;
+    message.reply_to = reply_to;
+    message.reply = reply;
+    message.mentions = mentions.unwrap_or_default();
+    message.action = action.unwrap_or(false);
     if let Some(cid) = &message.client_id {
         chat.sessions_mut()
             .remember_post(caller.session, &key, cid, message.id);
@@ -84,21 +91,37 @@ fn already_posted(chat: &Chat, caller: &Caller, key: &str, client_id: &str) -> O
     // name with this id. (A page resends only what it sent moments ago,
     // which is among the room's recent messages.)
     let r = chat.room(key)?;
+    // By the public id, which outlives the restart (messages stored before
+    // there were ids carry only the name).
+    let theirs = |m: &ChatMessage| match &m.uid {
+        Some(uid) => *uid == session.uid,
+        None => m.user == session.name,
+    };
     let found = r
         .history
         .iter()
         .rev()
-        .find(|m| m.client_id.as_deref() == Some(client_id) && m.user == session.name);
+        .find(|m| m.client_id.as_deref() == Some(client_id) && theirs(m));
     found.map(|m| m.id)
 }
 
-/// Message `id` of room `key`: from the cache, else from storage.
+/// Message `id` of room `key` as it is now.
 fn original(chat: &mut Chat, key: &str, id: u64) -> Option<ChatMessage> {
-    let r = chat.room(key)?;
-    if let Some(m) = r.history.iter().find(|m| m.id == id) {
-        return Some(m.clone());
+    chat.current(key, id).ok().flatten()
+}
+
+/// The preview a reply to message `id` carries, or `bad_reply`: the
+/// original must be a message of this room that is still there.
+fn preview(chat: &mut Chat, key: &str, id: u64) -> Result<Preview, Rejection> {
+    let bad = |why: String| Rejection::new(ErrorCode::BadReply, why);
+    match super::target(chat, key, id) {
+        Ok(m) if m.deleted => Err(bad(format!(
+            "message {id} was deleted; it cannot be replied to"
+        ))),
+        Ok(m) => Ok(m.preview()),
+        Err(r) if r.code == ErrorCode::NotFound => Err(bad(format!(
+            "there is no message {id} in this room to reply to"
+        ))),
+        Err(r) => Err(r),
     }
-    let name = r.name.clone();
-    let mut found = chat.store().after(key, &name, id - 1, 1).ok()?;
-    found.pop().filter(|m| m.id == id)
 }

@@ -101,3 +101,28 @@ pub const MAX_REPLY_BYTES: usize = 256 * 1024;
 /// Most missed messages a `join` with `since` replays from storage. Past it the
 /// reply says `gap: true` and the page starts the room afresh.
 pub const MAX_RESUME: usize = 1000;
+
+/// How long after posting a message its author may edit it: 10 minutes by
+/// default, as Zulip (`--edit-window MIN`; `0` turns editing off, `off`
+/// allows it for ever). Past it an edit is refused with `edit_window`.
+/// Deleting your own message has no window.
+pub const EDIT_WINDOW: Duration = Duration::from_secs(10 * 60);
+
+/// Most distinct emoji on one message (Discord's limit, its error 30010).
+/// The 21st is refused with `too_many_reactions`; adding yourself to an
+/// emoji already there always works.
+pub const MAX_REACTIONS: usize = 20;
+
+/// Most names a reaction's summary lists per emoji (`users`, `uids`); its
+/// `count` is always the whole number. Keeps a frame small in a big room.
+pub const MAX_REACTION_NAMES: usize = 20;
+
+/// Most bytes of one reaction's emoji. The longest emoji sequences (a family
+/// with skin tones, a flag of a region) are about 28 bytes.
+pub const MAX_EMOJI_BYTES: usize = 32;
+
+/// Most people one message mentions; further names are dropped.
+pub const MAX_MENTIONS: usize = 20;
+
+/// Characters of the original's text a reply's preview carries.
+pub const REPLY_EXCERPT_CHARS: usize = 120;

@@ -59,6 +59,8 @@ pub struct Config {
     pub leave_grace: Duration,
     /// See [`RESTART_GRACE`].
     pub restart_grace: Duration,
+    /// See [`EDIT_WINDOW`] (`--edit-window MIN`). `None`: no window (`off`).
+    pub edit_window: Option<Duration>,
     /// See [`PING_INTERVAL`].
     pub ping_interval: Duration,
     /// See [`IDLE_TIMEOUT`].
@@ -129,6 +131,7 @@ impl Default for Config {
             history: DEFAULT_HISTORY,
             leave_grace: LEAVE_GRACE,
             restart_grace: RESTART_GRACE,
+            edit_window: Some(EDIT_WINDOW),
             ping_interval: PING_INTERVAL,
             idle_timeout: IDLE_TIMEOUT,
             session_ttl: SESSION_IDLE_TTL,

@@ -27,6 +27,14 @@ pub const RATE_COST_MESSAGE: f64 = 1.0;
 /// A message costs one more point per this many characters.
 pub const RATE_CHARS_PER_POINT: f64 = 332.0;
 
+/// Cost of deleting a message (an edit costs what a message of its length
+/// does, see `cmd::post::cost`).
+pub const RATE_COST_DELETE: f64 = 1.0;
+
+/// Cost of adding or removing a reaction: a reaction storm is charged like
+/// a message storm, and every one takes a number of the room's sequence.
+pub const RATE_COST_REACT: f64 = 1.0;
+
 /// Cost of joining a room (joining is work for the server and noise for others).
 pub const RATE_COST_JOIN: f64 = 3.0;
 

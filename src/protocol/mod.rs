@@ -48,8 +48,8 @@ mod wire;
 
 pub use frame::{close, close_frame, data_frame, encode, encoded_len, ping_frame};
 pub use names::{check_name, check_room, name_key, room_key};
-pub use parse::parse_request;
+pub use parse::{mentioned, parse_request};
 pub use wire::{
-    now_millis, ChatMessage, ErrorCode, History, Join, Leave, Limits, Post, Rejection, Reply,
-    Request, SystemEvent, Typing,
+    excerpt, now_millis, ChatMessage, Delete, Edit, ErrorCode, History, Join, Leave, Limits, Post,
+    Preview, React, Reaction, Rejection, Reply, Request, SystemEvent, Typing,
 };

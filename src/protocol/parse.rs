@@ -7,10 +7,15 @@
 //! a frame may nest, which error code a refused frame earns, and the rules for
 //! each field's contents (rooms, text, `client_id`).
 
-use super::names::check_room;
+use super::names::{check_name, check_room, name_key};
 use super::refusal::{classify, nesting_depth};
-use super::wire::{ErrorCode, History, Join, Leave, Post, Rejection, Request, Typing};
-use crate::config::{MAX_CLIENT_ID_CHARS, MAX_JSON_DEPTH, MAX_TEXT_BYTES, MAX_TEXT_CHARS};
+use super::wire::{
+    Delete, Edit, ErrorCode, History, Join, Leave, Post, React, Rejection, Request, Typing,
+};
+use crate::config::{
+    MAX_CLIENT_ID_CHARS, MAX_EMOJI_BYTES, MAX_JSON_DEPTH, MAX_MENTIONS, MAX_TEXT_BYTES,
+    MAX_TEXT_CHARS,
+};
 
 /// Parse one text frame into a request and check every field against the rules.
 pub fn parse_request(text: &str) -> Result<Request, Rejection> {
@@ -33,6 +38,14 @@ fn validate(mut request: Request) -> Result<Request, Rejection> {
             room,
             text,
             client_id,
+            mentions,
+            ..
+        })
+        | Request::Edit(Edit {
+            room,
+            text,
+            client_id,
+            mentions,
             ..
         }) => {
             *room = room_rule(room)?;
@@ -41,6 +54,30 @@ fn validate(mut request: Request) -> Result<Request, Rejection> {
                 check_client_id(id).map_err(about)?;
             }
             *text = check_text(std::mem::take(text)).map_err(about)?;
+            if let Some(names) = mentions {
+                *names = mentioned(text, std::mem::take(names));
+            }
+        }
+        Request::Delete(Delete {
+            room, client_id, ..
+        }) => {
+            *room = room_rule(room)?;
+            if let Some(id) = client_id.as_deref() {
+                check_client_id(id).map_err(|r| r.in_room(room.as_str()).for_client(Some(id)))?;
+            }
+        }
+        Request::React(React {
+            room,
+            emoji,
+            client_id,
+            ..
+        }) => {
+            *room = room_rule(room)?;
+            let about = |r: Rejection| r.in_room(room.as_str()).for_client(client_id.as_deref());
+            if let Some(id) = client_id.as_deref() {
+                check_client_id(id).map_err(about)?;
+            }
+            check_emoji(emoji).map_err(about)?;
         }
         Request::Join(Join { room, .. })
         | Request::Leave(Leave { room, .. })
@@ -53,6 +90,48 @@ fn validate(mut request: Request) -> Result<Request, Rejection> {
 /// A room as it is kept ([`check_room`]), or the refusal, naming the room.
 fn room_rule(room: &str) -> Result<String, Rejection> {
     check_room(room).map_err(|r| r.in_room(room))
+}
+
+/// The names of `names` a message's text really mentions: valid names that
+/// appear in it as `@name` (in any case), each once, at most `MAX_MENTIONS`.
+/// The page says whom it meant (names may hold spaces, so the server never
+/// guesses them from the text), and the text must show it: no invisible
+/// pings (Discord's rule).
+pub fn mentioned(text: &str, names: Vec<String>) -> Vec<String> {
+    let lower = text.to_lowercase();
+    let mut keys = Vec::new();
+    let mut kept = Vec::new();
+    for name in names {
+        let Ok(name) = check_name(&name) else {
+            continue;
+        };
+        let key = name_key(&name);
+        if kept.len() == MAX_MENTIONS || keys.contains(&key) {
+            continue;
+        }
+        if lower.contains(&format!("@{}", name.to_lowercase())) {
+            keys.push(key);
+            kept.push(name);
+        }
+    }
+    kept
+}
+
+/// A reaction is one emoji: not empty, at most `MAX_EMOJI_BYTES`, and none
+/// of the characters that make words or layout (ASCII letters and digits,
+/// spaces, control characters), so that a reaction cannot carry a message.
+fn check_emoji(emoji: &str) -> Result<(), Rejection> {
+    let wordy = |c: char| c.is_ascii_alphanumeric() || c.is_whitespace() || c.is_control();
+    if emoji.is_empty() || emoji.len() > MAX_EMOJI_BYTES || emoji.chars().any(wordy) {
+        return Err(Rejection::new(
+            ErrorCode::BadEmoji,
+            format!(
+                "a reaction is one emoji of at most {MAX_EMOJI_BYTES} bytes, \
+                 with no letters, digits or spaces; pick one from the emoji list"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn check_client_id(id: &str) -> Result<(), Rejection> {
@@ -227,7 +306,53 @@ mod tests {
         let rejection = parse_request(r#"{"type":"dance"}"#).unwrap_err();
         assert_eq!(
             rejection.message,
-            "unknown type \"dance\"; expected join, leave, message, typing or history"
+            "unknown type \"dance\"; expected join, leave, message, typing, history, edit, delete or react"
+        );
+    }
+
+    #[test]
+    fn only_mentions_the_text_shows_are_kept() {
+        let frame = serde_json::json!({"type": "message", "room": "a",
+            "text": "hi @Bob Smith and @carol, not dan",
+            "mentions": ["bob smith", "Carol", "carol", "dan", "", "eve"]});
+        let Ok(Request::Message(post)) = parse_request(&frame.to_string()) else {
+            panic!("a message")
+        };
+        assert_eq!(
+            post.mentions.unwrap(),
+            ["bob smith", "Carol"],
+            "named in the text, once each"
+        );
+        let many: Vec<String> = (0..30).map(|i| format!("u{i}")).collect();
+        let text = many
+            .iter()
+            .map(|n| format!("@{n}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let frame = serde_json::json!({"type": "edit", "room": "a", "id": 4, "text": text, "mentions": many});
+        let Ok(Request::Edit(edit)) = parse_request(&frame.to_string()) else {
+            panic!("an edit")
+        };
+        assert_eq!(edit.mentions.unwrap().len(), MAX_MENTIONS);
+    }
+
+    #[test]
+    fn a_reaction_must_be_an_emoji() {
+        let react = |emoji: &str| {
+            let frame = serde_json::json!({"type": "react", "room": "a", "id": 1, "emoji": emoji, "on": true});
+            parse_request(&frame.to_string()).map(|_| ())
+        };
+        for good in ["👍", "🎉", "👨‍👩‍👧‍👦", "🏳️‍🌈", "❤️", "+"] {
+            assert_eq!(react(good), Ok(()), "{good}");
+        }
+        for bad in ["", "a", "👍 ", "lol", "1", "\u{7}", &"👍".repeat(9)] {
+            assert_eq!(react(bad).unwrap_err().code, ErrorCode::BadEmoji, "{bad:?}");
+        }
+        let missing = parse_request(r#"{"type":"react","room":"a","id":1,"emoji":"👍"}"#);
+        assert_eq!(
+            missing.unwrap_err().code,
+            ErrorCode::BadField,
+            "on is required"
         );
     }
 

@@ -15,7 +15,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{
-    MAX_ROOMS_PER_CONNECTION, MAX_ROOM_CHARS, MAX_TEXT_BYTES, MAX_TEXT_CHARS, MAX_WS_MESSAGE_BYTES,
+    MAX_EMOJI_BYTES, MAX_MENTIONS, MAX_REACTIONS, MAX_REACTION_NAMES, MAX_ROOMS_PER_CONNECTION,
+    MAX_ROOM_CHARS, MAX_TEXT_BYTES, MAX_TEXT_CHARS, MAX_WS_MESSAGE_BYTES, REPLY_EXCERPT_CHARS,
 };
 
 /// What a page may ask of the server: one JSON object per text frame, told
@@ -33,6 +34,9 @@ pub enum Request {
     Message(Post),
     Typing(Typing),
     History(History),
+    Edit(Edit),
+    Delete(Delete),
+    React(React),
 }
 
 /// Enter a room; with `since` (the last id the page saw), only messages
@@ -55,10 +59,49 @@ pub struct Leave {
 /// Post a message. `client_id` is the page's own id for it, echoed back so
 /// the page can match the echo to its pending copy, and never posted twice:
 /// `{"type":"message","room":"lobby","text":"hi","client_id":"c-1"}`.
+/// Optional: `reply_to` (a message of the room this answers), `mentions`
+/// (names the page took from its @-list; kept only where `@name` is in the
+/// text) and `action` (`/me waves` is `"text":"waves","action":true`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Post {
     pub room: String,
     pub text: String,
+    pub client_id: Option<String>,
+    pub reply_to: Option<u64>,
+    pub mentions: Option<Vec<String>>,
+    pub action: Option<bool>,
+}
+
+/// Change the text of your own message `id`, within the edit window:
+/// `{"type":"edit","room":"lobby","id":42,"text":"yes, at 7","mentions":["bob"],"client_id":"c-22"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Edit {
+    pub room: String,
+    pub id: u64,
+    pub text: String,
+    pub mentions: Option<Vec<String>>,
+    pub client_id: Option<String>,
+}
+
+/// Delete your own message `id`, for good:
+/// `{"type":"delete","room":"lobby","id":42,"client_id":"c-23"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Delete {
+    pub room: String,
+    pub id: u64,
+    pub client_id: Option<String>,
+}
+
+/// Put your reaction `emoji` on message `id` (`on: true`) or take it off
+/// (`false`). Explicit, never a toggle, so a frame sent twice (a retry after
+/// a reconnect) cannot undo itself:
+/// `{"type":"react","room":"lobby","id":41,"emoji":"👍","on":true}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct React {
+    pub room: String,
+    pub id: u64,
+    pub emoji: String,
+    pub on: bool,
     pub client_id: Option<String>,
 }
 
@@ -77,22 +120,181 @@ pub struct History {
     pub limit: Option<usize>,
 }
 
-/// A chat message as it is stored in a room's history and sent on the wire:
-/// `{"room":"lobby","id":42,"user":"alice","text":"hi","ts":1764108001234,"client_id":"c-1"}`
+/// A chat message as it is stored in a room's history and sent on the wire,
+/// always in its current state (edited, reacted to, or deleted):
+/// `{"room":"lobby","id":42,"uid":"3f9a0c1b7d2e","user":"alice","text":"hi","ts":1764108001234,"client_id":"c-1"}`
 /// (with `"type":"message"` first when it travels alone, see [`Reply::Message`]).
+/// The optional fields are left out when empty, so a plain message stays as
+/// short as it always was.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChatMessage {
     /// The room's name as first spelled (not the key it is found by).
     pub room: Arc<str>,
-    /// Increases by one per message within a room.
+    /// The room's sequence number this message took: ids increase within a
+    /// room, and skip the numbers that changes took.
     pub id: u64,
+    /// The author's public id (see `session::public_id`): authorship is
+    /// checked by it, never by the name, which is only unique per room at a
+    /// time. `None` for messages stored before there were ids: nobody can
+    /// edit those.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<Arc<str>>,
     pub user: Arc<str>,
+    /// Empty once deleted.
     pub text: String,
     /// Milliseconds since the Unix epoch ([`now_millis`]).
     pub ts: u64,
     /// The sender's own id for the message, when it gave one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    /// The sequence number of its latest change (edit, delete, reaction),
+    /// when it changed after it was posted; else it is `id`. See [`Self::rev`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rev: Option<u64>,
+    /// When it was last edited (ms since the epoch): the page shows "(edited)".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited_ts: Option<u64>,
+    /// A tombstone: its text, mentions, reactions and reply are gone for good.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub deleted: bool,
+    /// Written with `/me`: shown as "* alice waves".
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub action: bool,
+    /// The message this one answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<u64>,
+    /// What that message is now (see [`Preview`]); not stored, but filled in
+    /// from the original's current state whenever this one is read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply: Option<Preview>,
+    /// The names it mentions, as the sender's page chose them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mentions: Vec<String>,
+    /// Its reactions, in the order each emoji first came.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reactions: Vec<Reaction>,
+}
+
+impl ChatMessage {
+    /// A new message with only the fields every message has.
+    pub fn new(room: Arc<str>, id: u64, user: Arc<str>, text: String, ts: u64) -> ChatMessage {
+        ChatMessage {
+            room,
+            id,
+            uid: None,
+            user,
+            text,
+            ts,
+            client_id: None,
+            rev: None,
+            edited_ts: None,
+            deleted: false,
+            action: false,
+            reply_to: None,
+            reply: None,
+            mentions: Vec::new(),
+            reactions: Vec::new(),
+        }
+    }
+
+    /// The sequence number of its latest change: its `id` until it changes.
+    pub fn rev(&self) -> u64 {
+        self.rev.unwrap_or(self.id)
+    }
+
+    /// The preview a reply to this message carries.
+    pub fn preview(&self) -> Preview {
+        match self.deleted {
+            true => Preview::deleted(),
+            false => Preview {
+                uid: self.uid.clone(),
+                user: Some(self.user.clone()),
+                excerpt: Some(excerpt(&self.text)),
+                deleted: false,
+            },
+        }
+    }
+}
+
+/// The start of a text, as a reply's preview shows it: the first
+/// `REPLY_EXCERPT_CHARS` characters.
+pub fn excerpt(text: &str) -> String {
+    text.chars().take(REPLY_EXCERPT_CHARS).collect()
+}
+
+/// What a reply shows of the message it answers, from that message's
+/// current state: `{"uid":"9b2c…","user":"bob","excerpt":"dinner tonight?"}`,
+/// or `{"deleted":true}` once it is deleted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Preview {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<Arc<str>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<Arc<str>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub excerpt: Option<String>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub deleted: bool,
+}
+
+impl Preview {
+    pub fn deleted() -> Preview {
+        Preview {
+            uid: None,
+            user: None,
+            excerpt: None,
+            deleted: true,
+        }
+    }
+}
+
+/// One emoji on a message and everyone who put it there, oldest first.
+/// On the wire it is a summary: the whole `count`, and at most
+/// `MAX_REACTION_NAMES` of the names and ids:
+/// `{"emoji":"👍","count":3,"users":["alice","bob","carol"],"uids":["3f…","9b…","77…"]}`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(from = "ReactionSummary")]
+pub struct Reaction {
+    pub emoji: String,
+    /// (uid, name) of each person, in the order they reacted.
+    pub by: Vec<(Arc<str>, Arc<str>)>,
+}
+
+impl Serialize for Reaction {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let shown = &self.by[..self.by.len().min(MAX_REACTION_NAMES)];
+        let mut out = s.serialize_struct("Reaction", 4)?;
+        out.serialize_field("emoji", &self.emoji)?;
+        out.serialize_field("count", &self.by.len())?;
+        let users: Vec<&str> = shown.iter().map(|(_, name)| &**name).collect();
+        out.serialize_field("users", &users)?;
+        let uids: Vec<&str> = shown.iter().map(|(uid, _)| &**uid).collect();
+        out.serialize_field("uids", &uids)?;
+        out.end()
+    }
+}
+
+/// A [`Reaction`] as a client reads it back (the names past
+/// `MAX_REACTION_NAMES` are not on the wire).
+#[derive(Deserialize)]
+struct ReactionSummary {
+    emoji: String,
+    users: Vec<Arc<str>>,
+    uids: Vec<Arc<str>>,
+}
+
+impl From<ReactionSummary> for Reaction {
+    fn from(r: ReactionSummary) -> Reaction {
+        Reaction {
+            emoji: r.emoji,
+            by: r.uids.into_iter().zip(r.users).collect(),
+        }
+    }
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// The limits a page needs to know, sent in `hello`:
@@ -107,10 +309,17 @@ pub struct Limits {
     pub max_message_bytes: usize,
     pub max_rooms: usize,
     pub history: usize,
+    /// Seconds after posting that a message can be edited; `null`: no limit,
+    /// `0`: no editing (`--edit-window`).
+    pub edit_window_s: Option<u64>,
+    pub max_reactions: usize,
+    pub max_mentions: usize,
+    pub max_emoji_bytes: usize,
+    pub reply_excerpt_chars: usize,
 }
 
 impl Limits {
-    pub fn new(history: usize) -> Limits {
+    pub fn new(history: usize, edit_window: Option<std::time::Duration>) -> Limits {
         Limits {
             max_text_chars: MAX_TEXT_CHARS,
             max_text_bytes: MAX_TEXT_BYTES,
@@ -118,6 +327,11 @@ impl Limits {
             max_message_bytes: MAX_WS_MESSAGE_BYTES,
             max_rooms: MAX_ROOMS_PER_CONNECTION,
             history,
+            edit_window_s: edit_window.map(|w| w.as_secs()),
+            max_reactions: MAX_REACTIONS,
+            max_mentions: MAX_MENTIONS,
+            max_emoji_bytes: MAX_EMOJI_BYTES,
+            reply_excerpt_chars: REPLY_EXCERPT_CHARS,
         }
     }
 }
@@ -134,14 +348,21 @@ pub enum Reply<'a> {
     /// `{"type":"hello","user":"alice","limits":{...},"epoch":"9f2c4e1a7b3d5f60"}`.
     Hello {
         user: &'a str,
+        /// The session's public id: messages with this `uid` are yours.
+        uid: &'a str,
         limits: &'a Limits,
         epoch: &'a str,
     },
-    /// The answer to `join`: `{"type":"joined","room":"Lobby","members":["alice","bob"],"history":[{...}],"gap":false}`.
+    /// The answer to `join`: `{"type":"joined","room":"Lobby","members":["alice","bob"],"cursor":46,"history":[{...}],"changes":[],"gap":false}`.
+    /// `history`: new messages (after `since`), or the recent ones; `changes`:
+    /// the current state of older messages changed after `since`, in the
+    /// order of their changes; `cursor`: the room's latest sequence number.
     Joined {
         room: &'a str,
         members: &'a [&'a str],
+        cursor: u64,
         history: Vec<&'a ChatMessage>,
+        changes: Vec<&'a ChatMessage>,
         gap: bool,
     },
     /// A chat message, to everyone in the room, the sender included:
@@ -168,6 +389,38 @@ pub enum Reply<'a> {
         room: &'a str,
         messages: &'a [ChatMessage],
         more: bool,
+    },
+    /// Message `id` was edited; `seq` is the change's number:
+    /// `{"type":"edit","room":"Lobby","seq":43,"id":42,"text":"yes, at 7","edited_ts":1764108050000,"mentions":["bob","carol"],"new_mentions":["carol"],"client_id":"c-22"}`.
+    /// `new_mentions` are the names the edit added: only they are notified.
+    Edit {
+        room: &'a str,
+        seq: u64,
+        id: u64,
+        text: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        edited_ts: Option<u64>,
+        mentions: &'a [String],
+        new_mentions: &'a [String],
+        #[serde(skip_serializing_if = "Option::is_none")]
+        client_id: Option<&'a str>,
+    },
+    /// Message `id` was deleted: `{"type":"delete","room":"Lobby","seq":44,"id":42,"client_id":"c-23"}`.
+    Delete {
+        room: &'a str,
+        seq: u64,
+        id: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        client_id: Option<&'a str>,
+    },
+    /// Message `id`'s reactions are now these (the whole summary, not what
+    /// changed, so a repeated frame changes nothing):
+    /// `{"type":"reactions","room":"Lobby","seq":45,"id":41,"reactions":[{"emoji":"👍","count":1,"users":["bob"],"uids":["9b…"]}]}`.
+    Reactions {
+        room: &'a str,
+        seq: u64,
+        id: u64,
+        reactions: &'a [Reaction],
     },
     /// A refused request; the connection stays open:
     /// `{"type":"error","code":"not_joined","message":"...","room":"kitchen"}`.
@@ -201,6 +454,20 @@ pub enum ErrorCode {
     TooManyRooms,
     RateLimited,
     StorageFailed,
+    /// No message with that id in the room (or retention removed it).
+    NotFound,
+    /// Editing or deleting a message that is not yours.
+    NotAuthor,
+    /// Editing a message older than the edit window.
+    EditWindow,
+    /// Editing or reacting to a deleted message.
+    Deleted,
+    /// A reaction that is not an emoji.
+    BadEmoji,
+    /// A new emoji on a message that has `MAX_REACTIONS` already.
+    TooManyReactions,
+    /// `reply_to` names no message of the room, or a deleted one.
+    BadReply,
 }
 
 /// A refused request: the code the page branches on and a message a person
@@ -270,7 +537,7 @@ mod tests {
 
     #[test]
     fn hello_tells_the_page_every_text_limit() {
-        let limits = serde_json::to_value(Limits::new(200)).unwrap();
+        let limits = serde_json::to_value(Limits::new(200, None)).unwrap();
         assert_eq!(limits["max_text_chars"], 4000);
         assert_eq!(limits["max_text_bytes"], 12000);
         assert_eq!(limits["max_room_chars"], 64);
@@ -305,14 +572,13 @@ mod tests {
 
     #[test]
     fn a_message_reads_back_as_it_was_written() {
-        let m = ChatMessage {
-            room: "Lobby".into(),
-            id: 42,
-            user: "alice".into(),
-            text: "hi \"you\"".into(),
-            ts: 1_764_108_001_234,
-            client_id: None,
-        };
+        let m = ChatMessage::new(
+            "Lobby".into(),
+            42,
+            "alice".into(),
+            "hi \"you\"".into(),
+            1_764_108_001_234,
+        );
         let json = serde_json::to_string(&Reply::Message(&m)).unwrap();
         assert_eq!(
             json,

@@ -52,7 +52,9 @@ pub use health::FileHealth;
 pub use sqlite::Sqlite;
 pub use writer::{commit_all, report_retention, Outcome, Writer, Writes};
 
-use crate::protocol::ChatMessage;
+use std::sync::Arc;
+
+use crate::protocol::{ChatMessage, Reaction};
 
 /// A storage failure, as a line a person can act on. The chat core never
 /// branches on it: it answers `storage_failed` with this line, and logs it.
@@ -94,6 +96,29 @@ pub trait Store: Send {
         limit: usize,
     ) -> Result<(Vec<ChatMessage>, bool), StorageError>;
 
+    /// Up to `limit` messages of room `key` with ids up to `since` that
+    /// changed after it, in their current state, in the order of their latest
+    /// change (the `changes` of a resume).
+    fn changed(
+        &mut self,
+        key: &str,
+        name: &str,
+        since: u64,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, StorageError>;
+
+    /// Message `id` of room `key` in its current state, if it is stored.
+    fn message(
+        &mut self,
+        key: &str,
+        name: &str,
+        id: u64,
+    ) -> Result<Option<ChatMessage>, StorageError>;
+
+    /// The latest change (`rev`) to any message of room `key` older than
+    /// message `id`, or 0.
+    fn max_rev_before(&mut self, key: &str, id: u64) -> Result<u64, StorageError>;
+
     /// Every stored session (read once, at start).
     fn sessions(&mut self) -> Result<Vec<StoredSession>, StorageError>;
 
@@ -110,9 +135,9 @@ pub trait Store: Send {
 /// One pass's writes.
 #[derive(Default)]
 pub struct Batch {
-    /// New messages: (room key, message), in the order they were posted. A
-    /// room's next id becomes one past its last message here.
-    pub messages: Vec<(String, ChatMessage)>,
+    /// New messages and changes to stored ones: (room key, write), in the
+    /// order they took their rooms' numbers.
+    pub writes: Vec<(String, Write)>,
     /// Sessions saved or forgotten this pass, in order.
     pub sessions: Vec<SessionChange>,
 }
@@ -120,8 +145,52 @@ pub struct Batch {
 impl Batch {
     /// Whether there is nothing to write (then `commit` touches nothing).
     pub fn is_empty(&self) -> bool {
-        self.messages.is_empty() && self.sessions.is_empty()
+        self.writes.is_empty() && self.sessions.is_empty()
     }
+}
+
+/// One durable thing that happened in a room, with the number it took of
+/// the room's sequence.
+#[derive(Clone)]
+pub enum Write {
+    /// A new message (its `id` is its number).
+    Post(ChatMessage),
+    /// A change to a stored message.
+    Change(Change),
+}
+
+/// A change to message `id`: its `seq` becomes the message's `rev`.
+#[derive(Clone)]
+pub struct Change {
+    pub id: u64,
+    pub seq: u64,
+    /// The `client_id` of the request, echoed in its frame and its errors.
+    pub client_id: Option<String>,
+    pub what: Changed,
+}
+
+/// What a [`Change`] did. Each kind carries what its frame needs too.
+#[derive(Clone)]
+pub enum Changed {
+    /// New text and mentions; `new_mentions` are the names it added.
+    Edit {
+        text: String,
+        mentions: Vec<String>,
+        new_mentions: Vec<String>,
+        edited_ts: u64,
+    },
+    /// Gone for good: text, mentions, reply and reactions.
+    Delete,
+    /// `uid` (named `user`) put `emoji` on the message, or took it off;
+    /// `after` is the message's whole summary once this is done.
+    React {
+        emoji: String,
+        uid: Arc<str>,
+        user: Arc<str>,
+        on: bool,
+        ts: u64,
+        after: Vec<Reaction>,
+    },
 }
 
 /// A change to one stored session.
@@ -167,27 +236,26 @@ pub struct StoredSession {
 mod testing {
     use std::sync::Arc;
 
-    use super::{Batch, Sqlite, StorageError, Store};
+    use super::{Batch, Sqlite, StorageError, Store, Write};
     use crate::protocol::ChatMessage;
 
     /// Message `id` of `room` by alice, posted at `ts`.
     pub fn message(room: &str, id: u64, ts: u64) -> ChatMessage {
-        ChatMessage {
-            room: Arc::from(room),
-            id,
-            user: "alice".into(),
-            text: format!("m{id}"),
-            ts,
-            client_id: None,
+        ChatMessage::new(Arc::from(room), id, "alice".into(), format!("m{id}"), ts)
+    }
+
+    /// A batch of these new messages: (room key, message).
+    pub fn posts(messages: Vec<(String, ChatMessage)>) -> Batch {
+        let writes = messages.into_iter().map(|(k, m)| (k, Write::Post(m)));
+        Batch {
+            writes: writes.collect(),
+            ..Batch::default()
         }
     }
 
     /// Save message `id` of #lobby on its own, as the hub does in a quiet pass.
     pub fn save(s: &mut Sqlite, id: u64) -> Result<(), StorageError> {
-        s.commit(&Batch {
-            messages: vec![("lobby".into(), message("lobby", id, id))],
-            ..Batch::default()
-        })
+        s.commit(&posts(vec![("lobby".into(), message("lobby", id, id))]))
     }
 
     /// A database file in a fresh temporary folder, removed when dropped.

@@ -2,84 +2,141 @@
 //!
 //! A message's columns are spelled out here and nowhere else: every query that
 //! reads messages goes through [`read_messages`], and every message is written
-//! by [`insert_messages`].
+//! by [`write_all`].
 
 use std::sync::Arc;
 
 use rusqlite::{params, Connection, Row};
 
-use super::SessionChange;
-use crate::protocol::ChatMessage;
+use super::{Change, Changed, SessionChange, Write};
+use crate::config::REPLY_EXCERPT_CHARS;
+use crate::protocol::{ChatMessage, Preview, Reaction};
 
 /// The columns of a message, after its room's key, in the order
-/// [`message_from_row`] reads them and [`insert_messages`] binds them. (A
+/// [`message_from_row`] reads them and [`write_all`] binds them. (A
 /// macro, so that `concat!` can build each query once, at compile time.)
 ///
-/// A new message field (say `action: bool` for `/me`): add the column here, a
+/// A new message field: add the column here (and in [`read_columns!`]), a
 /// migration in `schema.rs`, a `?` in `INSERT_MESSAGE`, and the field in
-/// `message_from_row` and in the `params!` of `insert_messages`. Nothing else
-/// in storage names a message's fields.
+/// `message_from_row` and in the `params!` of `write_all`.
 macro_rules! message_columns {
     () => {
-        "id, user, text, ts, client_id"
+        "id, user, text, ts, client_id, uid, rev, edited_ts, deleted, action, reply_to, mentions"
+    };
+}
+
+/// The same columns of message `m` in a read, and then those of the message
+/// it replies to, `t` (NULL when it replies to none, or to one retention
+/// removed): a reply's preview is always the original's current state.
+macro_rules! read_columns {
+    () => {
+        "SELECT m.id, m.user, m.text, m.ts, m.client_id, m.uid, m.rev, m.edited_ts, m.deleted,
+                m.action, m.reply_to, m.mentions,
+                t.id, t.uid, t.user, substr(t.text, 1, ?4), t.deleted
+         FROM messages m LEFT JOIN messages t ON t.room = m.room AND t.id = m.reply_to"
     };
 }
 
 const INSERT_MESSAGE: &str = concat!(
     "INSERT INTO messages (room, ",
     message_columns!(),
-    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
 );
 
+/// New messages: ids above `?2` (resume, exports).
 pub(super) const MESSAGES_AFTER: &str = concat!(
-    "SELECT ",
-    message_columns!(),
-    " FROM messages WHERE room = ?1 AND id > ?2 ORDER BY id ASC LIMIT ?3"
+    read_columns!(),
+    " WHERE m.room = ?1 AND m.id > ?2 ORDER BY m.id ASC LIMIT ?3"
 );
 
+/// Older messages: ids below `?2`, newest first (scroll-back).
 pub(super) const MESSAGES_BEFORE: &str = concat!(
-    "SELECT ",
-    message_columns!(),
-    " FROM messages WHERE room = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3"
+    read_columns!(),
+    " WHERE m.room = ?1 AND m.id < ?2 ORDER BY m.id DESC LIMIT ?3"
 );
 
-/// A message from a row of [`message_columns!`]; `room` is its room's name.
+/// Messages up to `?2` that changed after it, in the order of their latest
+/// change (the `changes` of a resume).
+pub(super) const MESSAGES_CHANGED: &str = concat!(
+    read_columns!(),
+    " WHERE m.room = ?1 AND m.rev > ?2 AND m.id <= ?2 ORDER BY m.rev ASC LIMIT ?3"
+);
+
+/// Message `?2` alone (`?3` is 1).
+pub(super) const MESSAGE_BY_ID: &str =
+    concat!(read_columns!(), " WHERE m.room = ?1 AND m.id = ?2 LIMIT ?3");
+
+/// A message from a row of [`read_columns!`]; `room` is its room's name.
+/// Its reactions come from their own table (see [`attach_reactions`]).
 fn message_from_row(room: &Arc<str>, row: &Row) -> rusqlite::Result<ChatMessage> {
+    let id = row.get::<_, i64>(0)? as u64;
+    let rev = row.get::<_, i64>(6)? as u64;
+    let reply = match row.get::<_, Option<i64>>(12)? {
+        None => None,
+        Some(_) if row.get::<_, bool>(16)? => Some(Preview::deleted()),
+        Some(_) => Some(Preview {
+            uid: row.get::<_, Option<String>>(13)?.map(Into::into),
+            user: Some(row.get::<_, String>(14)?.into()),
+            excerpt: Some(row.get(15)?),
+            deleted: false,
+        }),
+    };
     Ok(ChatMessage {
         room: room.clone(),
-        id: row.get::<_, i64>(0)? as u64,
+        id,
         user: row.get::<_, String>(1)?.into(),
         text: row.get(2)?,
         ts: row.get::<_, i64>(3)? as u64,
         client_id: row.get(4)?,
+        uid: row.get::<_, Option<String>>(5)?.map(Into::into),
+        rev: (rev != id).then_some(rev),
+        edited_ts: row.get::<_, Option<i64>>(7)?.map(|ts| ts as u64),
+        deleted: row.get(8)?,
+        action: row.get(9)?,
+        reply_to: row.get::<_, Option<i64>>(10)?.map(|id| id as u64),
+        reply,
+        mentions: split_lines(&row.get::<_, String>(11)?),
+        reactions: Vec::new(),
     })
 }
 
-/// Insert a pass's messages, and give a room seen for the first time its row
-/// (with the message's spelling of its name).
+/// Insert a pass's messages and apply its changes, in the order they were
+/// made (an edit may follow its message in one pass), and give a room seen
+/// for the first time its row (with the message's spelling of its name).
 ///
 /// A room's row is written once, not once per pass: its `next_id` column is
-/// only a floor (the id after the newest message when the row was written,
-/// or when retention last deleted from it), and [`ROOM`] takes the larger of
-/// it and the newest stored id + 1. Updating the row on every pass was a
-/// third of the cost of storing a message in small rooms, where nearly
-/// every message is its room's only one in its pass.
-pub(super) fn insert_messages(
-    tx: &Connection,
-    messages: &[(String, ChatMessage)],
-) -> rusqlite::Result<()> {
+/// only a floor (the number after the newest message or change when the row
+/// was written, or when retention last deleted from it), and [`ROOM`] takes
+/// the larger of it and the newest stored `rev` + 1. Updating the row on every
+/// pass was a third of the cost of storing a message in small rooms, where
+/// nearly every message is its room's only one in its pass.
+pub(super) fn write_all(tx: &Connection, writes: &[(String, Write)]) -> rusqlite::Result<()> {
     let mut insert = tx.prepare_cached(INSERT_MESSAGE)?;
     let mut room =
         tx.prepare_cached("INSERT OR IGNORE INTO rooms (key, name, next_id) VALUES (?1, ?2, ?3)")?;
     let mut rooms_seen: Vec<&str> = Vec::new();
-    for (key, m) in messages {
+    for (key, write) in writes {
+        let m = match write {
+            Write::Post(m) => m,
+            Write::Change(change) => {
+                apply_change(tx, key, change)?;
+                continue;
+            }
+        };
         insert.execute(params![
             key,
             m.id as i64,
             &*m.user,
             m.text,
             m.ts as i64,
-            m.client_id
+            m.client_id,
+            m.uid.as_deref(),
+            m.rev() as i64,
+            m.edited_ts.map(|ts| ts as i64),
+            m.deleted,
+            m.action,
+            m.reply_to.map(|id| id as i64),
+            join_lines(&m.mentions),
         ])?;
         if !rooms_seen.contains(&key.as_str()) {
             rooms_seen.push(key);
@@ -89,17 +146,89 @@ pub(super) fn insert_messages(
     Ok(())
 }
 
-/// A room's name and the id its next message gets: past its newest stored
-/// message, and never below the floor kept in its row (see
-/// [`insert_messages`]).
+/// One change to a stored message. Each kind writes only what it changes,
+/// so changes made one after the other compose in any pass. A delete clears
+/// the text, the mentions, the reply and the reactions in the same
+/// transaction; with `secure_delete` on (see `sqlite.rs`) the old bytes are
+/// overwritten, and the next checkpoint takes them out of the file.
+fn apply_change(tx: &Connection, key: &str, change: &Change) -> rusqlite::Result<()> {
+    let (id, seq) = (change.id as i64, change.seq as i64);
+    match &change.what {
+        Changed::Edit {
+            text,
+            mentions,
+            edited_ts,
+            ..
+        } => tx
+            .prepare_cached(
+                "UPDATE messages SET text = ?3, mentions = ?4, edited_ts = ?5, rev = ?6
+                 WHERE room = ?1 AND id = ?2",
+            )?
+            .execute(params![
+                key,
+                id,
+                text,
+                join_lines(mentions),
+                *edited_ts as i64,
+                seq
+            ])?,
+        Changed::Delete => {
+            tx.prepare_cached("DELETE FROM reactions WHERE room = ?1 AND message_id = ?2")?
+                .execute(params![key, id])?;
+            tx.prepare_cached(
+                "UPDATE messages SET text = '', mentions = '', action = 0, reply_to = NULL,
+                                     deleted = 1, rev = ?3
+                 WHERE room = ?1 AND id = ?2",
+            )?
+            .execute(params![key, id, seq])?
+        }
+        Changed::React {
+            emoji,
+            uid,
+            user,
+            on,
+            ts,
+            ..
+        } => {
+            match on {
+                true => tx
+                    .prepare_cached(
+                        "INSERT OR IGNORE INTO reactions (room, message_id, emoji, uid, name, ts)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    )?
+                    .execute(params![key, id, emoji, &**uid, &**user, *ts as i64])?,
+                false => tx
+                    .prepare_cached(
+                        "DELETE FROM reactions
+                         WHERE room = ?1 AND message_id = ?2 AND emoji = ?3 AND uid = ?4",
+                    )?
+                    .execute(params![key, id, emoji, &**uid])?,
+            };
+            tx.prepare_cached("UPDATE messages SET rev = ?3 WHERE room = ?1 AND id = ?2")?
+                .execute(params![key, id, seq])?
+        }
+    };
+    Ok(())
+}
+
+/// A room's name and the number its next message or change gets: past its
+/// newest stored one, and never below the floor kept in its row (see
+/// [`write_all`]).
 pub(super) const ROOM: &str = "SELECT name, max(next_id, coalesce(
-         (SELECT max(id) + 1 FROM messages WHERE messages.room = rooms.key), 1))
+         (SELECT max(rev) + 1 FROM messages WHERE messages.room = rooms.key), 1))
      FROM rooms WHERE key = ?1";
 
 /// Before retention deletes messages: raise every room's floor past its
-/// newest message, so no id is ever given out twice.
+/// newest number, so no number is ever given out twice.
 pub(super) const RAISE_FLOORS: &str = "UPDATE rooms SET next_id = max(next_id, coalesce(
-         (SELECT max(id) + 1 FROM messages WHERE messages.room = rooms.key), 1))";
+         (SELECT max(rev) + 1 FROM messages WHERE messages.room = rooms.key), 1))";
+
+/// The latest change to any message of room `?1` older than message `?2`
+/// (0 if none): the hub's cache answers a resume only from after it. Walks
+/// the `(room, rev)` index from the newest change down, which soon meets an
+/// old message when changes are on recent ones.
+pub(super) const MAX_REV_BEFORE: &str = "SELECT coalesce(
+         (SELECT rev FROM messages WHERE room = ?1 AND id < ?2 ORDER BY rev DESC LIMIT 1), 0)";
 
 /// Save and forget sessions, in the order they happened.
 pub(super) fn change_sessions(tx: &Connection, changes: &[SessionChange]) -> rusqlite::Result<()> {
@@ -121,7 +250,7 @@ pub(super) fn change_sessions(tx: &Connection, changes: &[SessionChange]) -> rus
                     token,
                     name,
                     *idle_since_ms as i64,
-                    join_rooms(rooms)
+                    join_lines(rooms)
                 ])?,
             SessionChange::Delete { token } => tx
                 .prepare_cached("DELETE FROM sessions WHERE token = ?1")?
@@ -131,14 +260,14 @@ pub(super) fn change_sessions(tx: &Connection, changes: &[SessionChange]) -> rus
     Ok(())
 }
 
-/// A session's rooms in one column: room names cannot hold a newline (control
-/// characters are refused), so one per line.
-fn join_rooms(rooms: &[String]) -> String {
-    rooms.join("\n")
+/// Names in one column (a session's rooms, a message's mentions): names
+/// cannot hold a newline (control characters are refused), so one per line.
+fn join_lines(names: &[String]) -> String {
+    names.join("\n")
 }
 
-/// The rooms of a session's `rooms` column.
-pub(super) fn split_rooms(column: &str) -> Vec<String> {
+/// The names of a column written by [`join_lines`].
+pub(super) fn split_lines(column: &str) -> Vec<String> {
     column
         .split('\n')
         .filter(|r| !r.is_empty())
@@ -147,7 +276,8 @@ pub(super) fn split_rooms(column: &str) -> Vec<String> {
 }
 
 /// Up to `limit` messages of room `key` by `sql`, one of the `MESSAGES_*`
-/// queries (`?2` is `bound`, `?3` is `limit`); `name` fills each one's `room`.
+/// queries (`?2` is `bound`, `?3` is `limit`), with their reactions; `name`
+/// fills each one's `room`.
 pub(super) fn read_messages(
     db: &Connection,
     sql: &str,
@@ -160,8 +290,45 @@ pub(super) fn read_messages(
     // SQLite's integers are signed; past `i64::MAX` means "no bound".
     let bound = bound.min(i64::MAX as u64) as i64;
     let mut stmt = db.prepare_cached(sql)?;
-    let rows = stmt.query_map(params![key, bound, limit as i64], |row| {
-        message_from_row(&room, row)
-    })?;
-    rows.collect()
+    let rows = stmt.query_map(
+        params![key, bound, limit as i64, REPLY_EXCERPT_CHARS as i64],
+        |row| message_from_row(&room, row),
+    )?;
+    let mut messages = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+    attach_reactions(db, key, &mut messages)?;
+    Ok(messages)
+}
+
+/// Fill in each message's reactions: each emoji in the order it first came,
+/// its people oldest first.
+fn attach_reactions(
+    db: &Connection,
+    key: &str,
+    messages: &mut [ChatMessage],
+) -> rusqlite::Result<()> {
+    let mut stmt = db.prepare_cached(
+        "SELECT emoji, uid, name FROM reactions WHERE room = ?1 AND message_id = ?2
+         ORDER BY ts, emoji, uid",
+    )?;
+    for m in messages.iter_mut().filter(|m| !m.deleted) {
+        let rows = stmt.query_map(params![key, m.id as i64], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+            ))
+        })?;
+        for row in rows {
+            let (emoji, uid, user) = row?;
+            let person = (uid.into(), user.into());
+            match m.reactions.iter_mut().find(|r| r.emoji == emoji) {
+                Some(r) => r.by.push(person),
+                None => m.reactions.push(Reaction {
+                    emoji,
+                    by: vec![person],
+                }),
+            }
+        }
+    }
+    Ok(())
 }

@@ -23,7 +23,7 @@ use crate::protocol;
 
 /// The schema version this build writes. Each migration below moves a
 /// database from `index` to `index + 1`.
-const SCHEMA_VERSION: i64 = 5;
+const SCHEMA_VERSION: i64 = 6;
 
 /// One step of the schema: SQL, or Rust for what SQL cannot compute.
 enum Migration {
@@ -86,6 +86,35 @@ const MIGRATIONS: &[Migration] = &[
         value TEXT NOT NULL
     ) WITHOUT ROWID;
     INSERT INTO meta (key, value) VALUES ('epoch', lower(hex(randomblob(8))));
+",
+    ),
+    Migration::Sql(
+        "
+    -- Messages change: edits, deletes and reactions each take the next number
+    -- of the room's one sequence (the numbers ids come from), and a message
+    -- keeps its current state and `rev`, the number of its latest change.
+    -- A resume asks for `rev > since`; the index answers it.
+    ALTER TABLE messages ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;
+    UPDATE messages SET rev = id;
+    CREATE INDEX messages_by_rev ON messages (room, rev);
+    -- The author's public id (session::public_id); NULL before: not editable.
+    ALTER TABLE messages ADD COLUMN uid TEXT;
+    ALTER TABLE messages ADD COLUMN edited_ts INTEGER;     -- ms since the epoch
+    ALTER TABLE messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE messages ADD COLUMN action INTEGER NOT NULL DEFAULT 0;  -- /me
+    ALTER TABLE messages ADD COLUMN reply_to INTEGER;      -- an id in the same room
+    ALTER TABLE messages ADD COLUMN mentions TEXT NOT NULL DEFAULT '';  -- names, one per line
+    -- One row per person and emoji on a message; they go with their message.
+    CREATE TABLE reactions (
+        room        TEXT NOT NULL,
+        message_id  INTEGER NOT NULL,
+        emoji       TEXT NOT NULL,
+        uid         TEXT NOT NULL,
+        name        TEXT NOT NULL,   -- the name they had when they reacted
+        ts          INTEGER NOT NULL,
+        PRIMARY KEY (room, message_id, emoji, uid),
+        FOREIGN KEY (room, message_id) REFERENCES messages (room, id) ON DELETE CASCADE
+    ) WITHOUT ROWID;
 ",
     ),
 ];

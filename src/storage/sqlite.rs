@@ -15,7 +15,9 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 use super::checkpoint::wal_limit;
 use super::health::ShmWatch;
-use super::rows::{self, read_messages, MESSAGES_AFTER, MESSAGES_BEFORE};
+use super::rows::{
+    self, read_messages, MESSAGES_AFTER, MESSAGES_BEFORE, MESSAGES_CHANGED, MESSAGE_BY_ID,
+};
 use super::{schema, Batch, StorageError, Store, StoredRoom, StoredSession};
 use crate::config::{DB_BUSY_STEP, DB_BUSY_TIMEOUT};
 use crate::protocol::ChatMessage;
@@ -90,6 +92,11 @@ impl Sqlite {
             .map_err(describe)?;
         db.pragma_update(None, "foreign_keys", "ON")
             .map_err(describe)?;
+        // A deleted or edited message's old text is overwritten with zeros in
+        // its page, not merely marked free: once the log is checkpointed it
+        // is gone from the file (see `rows::apply_change`).
+        db.pragma_update(None, "secure_delete", "ON")
+            .map_err(describe)?;
         schema::migrate(&mut self.db, version)
     }
 
@@ -132,7 +139,7 @@ impl Store for Sqlite {
         let db = self.guard();
         let step = |sql: &str| db.prepare_cached(sql).and_then(|mut s| s.execute([]));
         step("BEGIN")
-            .and_then(|_| rows::insert_messages(db, &batch.messages))
+            .and_then(|_| rows::write_all(db, &batch.writes))
             .and_then(|()| rows::change_sessions(db, &batch.sessions))
             .and_then(|()| step("COMMIT"))
             .map(|_| ())
@@ -187,6 +194,36 @@ impl Store for Sqlite {
         Ok((messages, more))
     }
 
+    fn changed(
+        &mut self,
+        key: &str,
+        name: &str,
+        since: u64,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, StorageError> {
+        read_messages(self.guard(), MESSAGES_CHANGED, key, name, since, limit).map_err(describe)
+    }
+
+    fn message(
+        &mut self,
+        key: &str,
+        name: &str,
+        id: u64,
+    ) -> Result<Option<ChatMessage>, StorageError> {
+        let mut found =
+            read_messages(self.guard(), MESSAGE_BY_ID, key, name, id, 1).map_err(describe)?;
+        Ok(found.pop())
+    }
+
+    fn max_rev_before(&mut self, key: &str, id: u64) -> Result<u64, StorageError> {
+        let id = id.min(i64::MAX as u64) as i64;
+        self.guard()
+            .prepare_cached(rows::MAX_REV_BEFORE)
+            .and_then(|mut stmt| stmt.query_row(params![key, id], |row| row.get::<_, i64>(0)))
+            .map(|rev| rev as u64)
+            .map_err(describe)
+    }
+
     fn epoch(&mut self) -> Result<String, StorageError> {
         self.guard()
             .query_row("SELECT value FROM meta WHERE key = 'epoch'", [], |row| {
@@ -206,7 +243,7 @@ impl Store for Sqlite {
                     token: row.get(0)?,
                     name: row.get(1)?,
                     idle_since_ms: row.get::<_, i64>(2)? as u64,
-                    rooms: rows::split_rooms(&row.get::<_, String>(3)?),
+                    rooms: rows::split_lines(&row.get::<_, String>(3)?),
                 })
             })
             .map_err(describe)?;
@@ -273,8 +310,8 @@ fn wait_for_checkpoint(calls: i32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::testing::{message, save, ScratchDb};
-    use crate::storage::SessionChange;
+    use crate::storage::testing::{message, posts, save, ScratchDb};
+    use crate::storage::{SessionChange, Write};
 
     /// A batch of one session change.
     fn session(change: SessionChange) -> Batch {
@@ -300,11 +337,7 @@ mod tests {
         let messages = (1..=5)
             .map(|id| ("lobby".into(), message("Lobby", id, 1000 + id)))
             .collect();
-        s.commit(&Batch {
-            messages,
-            ..Batch::default()
-        })
-        .unwrap();
+        s.commit(&posts(messages)).unwrap();
         let stored = s.room("lobby").unwrap().unwrap();
         assert_eq!((stored.name.as_str(), stored.next_id), ("Lobby", 6));
         let (page, more) = s.before("lobby", "Lobby", 4, 2).unwrap();
@@ -343,9 +376,8 @@ mod tests {
         save(&mut s, 1).unwrap();
         // Message 1 again (its key is taken) beside a session: neither stays.
         let mut batch = keep("t1", 5);
-        batch
-            .messages
-            .push(("lobby".into(), message("lobby", 1, 1)));
+        let again = Write::Post(message("lobby", 1, 1));
+        batch.writes.push(("lobby".into(), again));
         assert!(s.commit(&batch).is_err());
         assert!(s.sessions().unwrap().is_empty(), "the session was not kept");
         assert_eq!(s.room("lobby").unwrap().unwrap().next_id, 2);
@@ -361,11 +393,7 @@ mod tests {
             ("a".into(), message("a", 2, 500)),
             ("b".into(), message("b", 1, 10)),
         ];
-        s.commit(&Batch {
-            messages,
-            ..Batch::default()
-        })
-        .unwrap();
+        s.commit(&posts(messages)).unwrap();
         assert_eq!(s.delete_before(100).unwrap(), 2);
         assert!(s.room("b").unwrap().is_none(), "an emptied room disappears");
         assert_eq!(
@@ -376,11 +404,7 @@ mod tests {
         // The wall clock went back: the newest message is the oldest by its
         // stamp. Deleting it must not hand its id out again.
         let messages = vec![("a".into(), message("a", 3, 20))];
-        s.commit(&Batch {
-            messages,
-            ..Batch::default()
-        })
-        .unwrap();
+        s.commit(&posts(messages)).unwrap();
         assert_eq!(s.delete_before(100).unwrap(), 1);
         assert_eq!(s.after("a", "a", 0, 10).unwrap().len(), 1);
         assert_eq!(s.room("a").unwrap().unwrap().next_id, 4, "3 stays used");

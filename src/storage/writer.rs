@@ -24,8 +24,8 @@ use crossbeam_channel::{Receiver, Sender};
 use super::{Batch, StorageError, Store};
 
 /// What became of one batch: the batch itself, handed back so its messages
-/// can go to their rooms, and for each message (in order) why it could not
-/// be stored, if it could not.
+/// and changes can go to their rooms, and for each of its writes (in order)
+/// why it could not be stored, if it could not.
 pub struct Outcome {
     pub batch: Batch,
     pub failed: Vec<Option<StorageError>>,
@@ -34,17 +34,17 @@ pub struct Outcome {
 }
 
 /// Commit `batch` in one transaction. If that fails, its session changes are
-/// tried alone, then each message alone: a long message may not fit a nearly
-/// full database while the others do, and nobody is refused for somebody
-/// else's message.
+/// tried alone, then each message or change alone: a long message may not
+/// fit a nearly full database while the others do, and nobody is refused for
+/// somebody else's message.
 pub fn commit_all(store: &mut dyn Store, batch: Batch) -> Outcome {
     let started = Instant::now();
     let failed = match store.commit(&batch) {
-        Ok(()) => vec![None; batch.messages.len()],
+        Ok(()) => vec![None; batch.writes.len()],
         Err(err) => {
             eprintln!(
-                "natter: could not store {} message(s) and {} session change(s): {err}",
-                batch.messages.len(),
+                "natter: could not store {} message(s) or change(s) and {} session change(s): {err}",
+                batch.writes.len(),
                 batch.sessions.len()
             );
             one_by_one(store, &batch)
@@ -66,11 +66,11 @@ fn one_by_one(store: &mut dyn Store, batch: &Batch) -> Vec<Option<StorageError>>
         eprintln!("natter: could not store session changes: {err}");
     }
     batch
-        .messages
+        .writes
         .iter()
-        .map(|message| {
+        .map(|write| {
             let alone = Batch {
-                messages: vec![message.clone()],
+                writes: vec![write.clone()],
                 ..Batch::default()
             };
             store.commit(&alone).err()

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use natter::protocol::{self, ChatMessage, Reply};
-use natter::storage::{Batch, Sqlite, Store};
+use natter::storage::{Batch, Sqlite, Store, Write};
 
 /// Rounds per step; the median is reported.
 const ROUNDS: usize = 7;
@@ -64,23 +64,25 @@ fn main() {
 
 /// Message `id` of room "Lobby".
 fn sample(id: u64) -> ChatMessage {
-    ChatMessage {
-        room: Arc::from("Lobby"),
+    let text = "Hello everyone, this is a message of sixty-four characters!!!!".into();
+    let mut m = ChatMessage::new(
+        Arc::from("Lobby"),
         id,
-        user: Arc::from("alice"),
-        text: "Hello everyone, this is a message of sixty-four characters!!!!".into(),
-        ts: 1_733_101_234_567 + id,
-        client_id: Some(format!("c-{id}")),
-    }
+        Arc::from("alice"),
+        text,
+        1_733_101_234_567 + id,
+    );
+    m.client_id = Some(format!("c-{id}"));
+    m
 }
 
 /// Commit `count` messages from id `next` on in one batch; the next free id.
 fn commit(store: &mut Sqlite, next: u64, count: usize) -> u64 {
-    let messages = (0..count as u64)
-        .map(|i| ("lobby".to_string(), sample(next + i)))
+    let writes = (0..count as u64)
+        .map(|i| ("lobby".to_string(), Write::Post(sample(next + i))))
         .collect();
     let batch = Batch {
-        messages,
+        writes,
         ..Batch::default()
     };
     store.commit(&batch).expect("the commit succeeds");

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use natter::protocol::{room_key, ChatMessage};
-use natter::storage::{Batch, Sqlite, Store};
+use natter::storage::{Batch, Sqlite, Store, Write};
 
 /// A fresh, empty directory for one test's files (a database), removed when
 /// dropped.
@@ -50,19 +50,13 @@ pub fn seed_room<'a>(db: &str, room: &str, messages: impl IntoIterator<Item = (&
     let mut batch = Batch::default();
     let flush = |store: &mut Sqlite, batch: &mut Batch| {
         store.commit(batch).expect("the messages are stored");
-        batch.messages.clear();
+        batch.writes.clear();
     };
     for (i, (user, text)) in messages.into_iter().enumerate() {
-        let message = ChatMessage {
-            room: room.clone(),
-            id: i as u64 + 1,
-            user: user.into(),
-            text,
-            ts: 1_764_108_000_000 + i as u64 * 1000,
-            client_id: None,
-        };
-        batch.messages.push((key.clone(), message));
-        if batch.messages.len() == SEED_BATCH {
+        let ts = 1_764_108_000_000 + i as u64 * 1000;
+        let message = ChatMessage::new(room.clone(), i as u64 + 1, user.into(), text, ts);
+        batch.writes.push((key.clone(), Write::Post(message)));
+        if batch.writes.len() == SEED_BATCH {
             flush(&mut store, &mut batch);
         }
     }

@@ -1,0 +1,184 @@
+//! Changes to messages already stored: edits, deletes and reactions.
+//!
+//! A change goes the way a message goes. A command checks it against the
+//! message's current state ([`Chat::current`]) and stages it with the next
+//! number of the room's sequence ([`Chat::stage_change`]). `commit` stores it
+//! with the pass's other writes, and only then is it applied to the cache
+//! and sent to the room as a small frame carrying its number
+//! ([`Chat::publish_change`]). Nobody ever sees a change that is not stored.
+//!
+//! A message's state and its `rev` (the number of its latest change) are
+//! what resume and paging read back, so a page that was away, or scrolls back
+//! to a message from last week, sees it exactly as it is now.
+
+use std::sync::Arc;
+
+use crate::protocol::{self, excerpt, ChatMessage, ErrorCode, Preview, Rejection, Reply};
+use crate::storage::{Change, Changed, StorageError, Write};
+
+use super::{Chat, ConnId};
+
+impl Chat {
+    /// Message `id` of room `key` (which must be in memory) as it is now,
+    /// counting the changes staged or being stored; `None` if the room has no
+    /// such message (or it is not stored yet: nobody can know its id).
+    pub fn current(&mut self, key: &str, id: u64) -> Result<Option<ChatMessage>, StorageError> {
+        let Some(r) = self.rooms.get(key) else {
+            return Ok(None);
+        };
+        if let Some((m, _)) = r.overlay.get(&id) {
+            return Ok(Some(m.clone()));
+        }
+        if let Ok(at) = r.history.binary_search_by_key(&id, |m| m.id) {
+            return Ok(Some(r.history[at].clone()));
+        }
+        // The cache holds every stored message from its oldest on: one it
+        // does not have there does not exist (ids skip the numbers changes
+        // took) or is not stored yet.
+        if r.history.front().is_some_and(|oldest| id >= oldest.id) {
+            return Ok(None);
+        }
+        let name = r.name.clone();
+        self.store.message(key, &name, id)
+    }
+
+    /// A change to be stored by `commit` and only then applied and sent.
+    /// `after` is the message as the change leaves it, which later changes in
+    /// this pass (or while this commit runs) check against.
+    pub fn stage_change(
+        &mut self,
+        key: String,
+        change: Change,
+        after: ChatMessage,
+        sender: ConnId,
+    ) {
+        let r = self
+            .rooms
+            .get_mut(&key)
+            .expect("changes are to rooms in memory");
+        r.unstored += 1;
+        let entry = r.overlay.entry(change.id).or_insert((after.clone(), 0));
+        entry.0 = after;
+        entry.1 += 1;
+        self.pending.writes.push((key, Write::Change(change)));
+        self.senders.push(sender);
+    }
+
+    /// A stored change: into the cache (and the previews of replies to the
+    /// message), and to the room as its frame.
+    pub(super) fn publish_change(&mut self, key: String, change: Change) {
+        let Some(r) = self.rooms.get_mut(&key) else {
+            return;
+        };
+        let id = change.id;
+        if let Some(entry) = r.overlay.get_mut(&id) {
+            entry.1 -= 1;
+            if entry.1 == 0 {
+                r.overlay.remove(&id);
+            }
+        }
+        match r.cached_mut(id) {
+            Some(m) => apply(m, &change),
+            None => r.max_rev_outside = r.max_rev_outside.max(change.seq),
+        }
+        for reply in r.history.iter_mut().filter(|m| m.reply_to == Some(id)) {
+            match (&change.what, &mut reply.reply) {
+                (Changed::Delete, _) => reply.reply = Some(Preview::deleted()),
+                (Changed::Edit { text, .. }, Some(preview)) => {
+                    preview.excerpt = Some(excerpt(text));
+                }
+                _ => {}
+            }
+        }
+        let frame = change_frame(&r.name, &change);
+        r.add_to_batch(&frame, &key, &mut self.batched);
+    }
+
+    /// A change that could not be stored is applied nowhere and sent to
+    /// nobody; whoever asked is told, and may ask again.
+    pub(super) fn refuse_unsaved_change(
+        &mut self,
+        key: String,
+        change: Change,
+        conn: ConnId,
+        err: &str,
+    ) {
+        let Some(r) = self.rooms.get_mut(&key) else {
+            return;
+        };
+        // Later changes in flight were checked against it; from now on the
+        // stored state is the truth again.
+        r.overlay.remove(&change.id);
+        let what = match change.what {
+            Changed::Edit { .. } => "your edit",
+            Changed::Delete => "the delete",
+            Changed::React { .. } => "your reaction",
+        };
+        let message = format!("{what} could not be saved ({err}); nobody saw it, try again");
+        let rejection = Rejection::new(ErrorCode::StorageFailed, message)
+            .in_room(r.name.to_string())
+            .for_client(change.client_id);
+        self.refuse(conn, &rejection);
+    }
+}
+
+/// A change, applied to a message's state.
+pub fn apply(m: &mut ChatMessage, change: &Change) {
+    m.rev = Some(change.seq);
+    match &change.what {
+        Changed::Edit {
+            text,
+            mentions,
+            edited_ts,
+            ..
+        } => {
+            m.text.clone_from(text);
+            m.mentions.clone_from(mentions);
+            m.edited_ts = Some(*edited_ts);
+        }
+        Changed::Delete => {
+            m.text.clear();
+            m.mentions.clear();
+            m.reactions.clear();
+            m.reply = None;
+            m.reply_to = None;
+            m.action = false;
+            m.deleted = true;
+        }
+        Changed::React { after, .. } => m.reactions.clone_from(after),
+    }
+}
+
+/// The frame that tells a room of a change.
+fn change_frame(room: &str, change: &Change) -> Arc<[u8]> {
+    let (seq, id, client_id) = (change.seq, change.id, change.client_id.as_deref());
+    protocol::encode(&match &change.what {
+        Changed::Edit {
+            text,
+            mentions,
+            new_mentions,
+            edited_ts,
+        } => Reply::Edit {
+            room,
+            seq,
+            id,
+            text,
+            edited_ts: Some(*edited_ts),
+            mentions,
+            new_mentions,
+            client_id,
+        },
+        Changed::Delete => Reply::Delete {
+            room,
+            seq,
+            id,
+            client_id,
+        },
+        Changed::React { after, .. } => Reply::Reactions {
+            room,
+            seq,
+            id,
+            reactions: after,
+        },
+    })
+}

@@ -1,0 +1,396 @@
+//! Edits, deletes, reactions and replies, and how they come back on resume
+//! and in pages: one sequence per room makes both exact.
+
+use super::*;
+use crate::config::MAX_RESUME;
+
+/// A `since` resume of a second connection of `caller`'s session, as
+/// `rejoin` does, closing the connection again afterwards.
+fn resume(chat: &mut Chat, caller: &Caller, since: u64, now: Instant) -> Value {
+    let joined = rejoin(chat, caller, since, now);
+    chat.disconnect(50, now);
+    joined
+}
+
+/// Bob, in `lobby` as connection 2.
+fn bob(chat: &mut Chat, now: Instant) -> Caller {
+    let bob = user(chat, "bob", 2, now);
+    send(chat, &bob, r#"{"type":"join","room":"lobby"}"#, now);
+    end_pass(chat, 2, now);
+    replies(chat, 2);
+    bob
+}
+
+/// The error codes in `frames`.
+fn errors(frames: &[Value]) -> Vec<String> {
+    let errors = of_type(frames, "error");
+    errors
+        .iter()
+        .map(|e| e["code"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The one message `id` of a list of messages.
+fn find(list: &Value, id: u64) -> &Value {
+    let list = list.as_array().expect("a list of messages");
+    list.iter()
+        .find(|m| m["id"] == id)
+        .expect("the message is there")
+}
+
+#[test]
+fn every_change_takes_the_rooms_next_number_and_reaches_everyone() {
+    let (mut chat, now) = chat(|c| c.rate_limit = None);
+    let alice = lobby_with(&mut chat, 2, now);
+    let bob = bob(&mut chat, now);
+    let edit = r#"{"type":"edit","room":"lobby","id":2,"text":"m2, fixed","client_id":"e1"}"#;
+    send(&mut chat, &alice, edit, now);
+    let react = r#"{"type":"react","room":"lobby","id":1,"emoji":"👍","on":true}"#;
+    send(&mut chat, &bob, react, now);
+    send(&mut chat, &alice, react, now);
+    send(
+        &mut chat,
+        &alice,
+        r#"{"type":"delete","room":"lobby","id":2}"#,
+        now,
+    );
+    assert!(
+        replies(&mut chat, 2).is_empty(),
+        "nothing before the commit"
+    );
+    let got = end_pass(&mut chat, 2, now);
+    let kinds: Vec<&str> = got.iter().map(|f| f["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["edit", "reactions", "reactions", "delete"]);
+    let seqs: Vec<u64> = got.iter().map(|f| f["seq"].as_u64().unwrap()).collect();
+    assert_eq!(
+        seqs,
+        [3, 4, 5, 6],
+        "one sequence: ids 1 and 2, then the changes"
+    );
+    assert_eq!(got[0]["client_id"], "e1");
+    assert_eq!(got[2]["reactions"][0]["count"], 2);
+    assert_eq!(
+        got[2]["reactions"][0]["users"],
+        serde_json::json!(["bob", "alice"])
+    );
+    // The next message takes the next number.
+    send(
+        &mut chat,
+        &bob,
+        r#"{"type":"message","room":"lobby","text":"ok"}"#,
+        now,
+    );
+    let got = end_pass(&mut chat, 2, now);
+    assert_eq!(of_type(&got, "message")[0]["id"], 7);
+    // A page and a resume see the current state.
+    let joined = resume(&mut chat, &alice, 0, now);
+    let history = &joined["history"];
+    assert_eq!(find(history, 1)["rev"], 5);
+    assert_eq!(find(history, 2)["deleted"], true);
+    assert_eq!(find(history, 2)["text"], "");
+    assert_eq!(joined["cursor"], 7);
+}
+
+#[test]
+fn only_the_author_edits_or_deletes_and_not_by_name() {
+    let (mut chat, now) = chat(|c| c.rate_limit = None);
+    let alice = lobby_with(&mut chat, 1, now);
+    // Alice logs out; someone else logs in as "alice".
+    let token = chat.session(alice.session).unwrap().stored(0, Vec::new());
+    let SessionChange::Save { .. } = token else {
+        panic!("a session")
+    };
+    chat.end_session(alice.session);
+    end_pass(&mut chat, 1, now);
+    let other = user(&mut chat, "alice", 3, now);
+    send(&mut chat, &other, r#"{"type":"join","room":"lobby"}"#, now);
+    replies(&mut chat, 3);
+    let edit = r#"{"type":"edit","room":"lobby","id":1,"text":"mine now","client_id":"x"}"#;
+    send(&mut chat, &other, edit, now);
+    send(
+        &mut chat,
+        &other,
+        r#"{"type":"delete","room":"lobby","id":1}"#,
+        now,
+    );
+    let got = replies(&mut chat, 3);
+    assert_eq!(errors(&got), ["not_author", "not_author"]);
+    assert_eq!(of_type(&got, "error")[0]["client_id"], "x");
+    let got = end_pass(&mut chat, 3, now);
+    assert!(of_type(&got, "edit").is_empty() && of_type(&got, "delete").is_empty());
+}
+
+#[test]
+fn refusals_say_what_is_wrong() {
+    let (mut chat, now) = chat(|c| c.rate_limit = None);
+    let alice = lobby_with(&mut chat, 1, now);
+    let frames = [
+        r#"{"type":"edit","room":"lobby","id":9,"text":"x"}"#,
+        r#"{"type":"react","room":"lobby","id":9,"emoji":"👍","on":true}"#,
+        r#"{"type":"message","room":"lobby","text":"re","reply_to":9}"#,
+    ];
+    for frame in frames {
+        send(&mut chat, &alice, frame, now);
+    }
+    assert_eq!(
+        errors(&replies(&mut chat, 1)),
+        ["not_found", "not_found", "bad_reply"]
+    );
+    send(
+        &mut chat,
+        &alice,
+        r#"{"type":"delete","room":"lobby","id":1}"#,
+        now,
+    );
+    end_pass(&mut chat, 1, now);
+    for frame in [
+        r#"{"type":"edit","room":"lobby","id":1,"text":"x"}"#,
+        r#"{"type":"react","room":"lobby","id":1,"emoji":"👍","on":true}"#,
+        r#"{"type":"message","room":"lobby","text":"re","reply_to":1}"#,
+    ] {
+        send(&mut chat, &alice, frame, now);
+    }
+    assert_eq!(
+        errors(&replies(&mut chat, 1)),
+        ["deleted", "deleted", "bad_reply"]
+    );
+    // Deleting again is a retry: the delete frame again, no new number.
+    send(
+        &mut chat,
+        &alice,
+        r#"{"type":"delete","room":"lobby","id":1,"client_id":"d"}"#,
+        now,
+    );
+    let got = replies(&mut chat, 1);
+    assert_eq!(
+        (got[0]["type"].as_str(), got[0]["seq"].as_u64()),
+        (Some("delete"), Some(2))
+    );
+    assert!(end_pass(&mut chat, 1, now).is_empty());
+    // Editing off.
+    let (mut chat, now) = chat_with_window(Some(Duration::ZERO));
+    let alice = lobby_with(&mut chat, 1, now);
+    send(
+        &mut chat,
+        &alice,
+        r#"{"type":"edit","room":"lobby","id":1,"text":"x"}"#,
+        now,
+    );
+    let got = replies(&mut chat, 1);
+    assert_eq!(errors(&got), ["edit_window"]);
+    assert!(got[0]["message"].as_str().unwrap().contains("turned off"));
+}
+
+fn chat_with_window(window: Option<Duration>) -> (Chat, Instant) {
+    chat(|c| {
+        c.rate_limit = None;
+        c.edit_window = window;
+    })
+}
+
+#[test]
+fn reactions_are_explicit_idempotent_and_limited_even_within_one_pass() {
+    let (mut chat, now) = chat(|c| c.rate_limit = None);
+    let alice = lobby_with(&mut chat, 1, now);
+    let react = |emoji: &str, on: bool| {
+        format!(r#"{{"type":"react","room":"lobby","id":1,"emoji":"{emoji}","on":{on}}}"#)
+    };
+    // Twenty-five different emoji in one burst: twenty go on.
+    let emoji: Vec<String> = (0..25)
+        .map(|i| char::from_u32(0x1F600 + i).unwrap().to_string())
+        .collect();
+    for e in &emoji {
+        send(&mut chat, &alice, &react(e, true), now);
+    }
+    let refused = errors(&replies(&mut chat, 1));
+    assert_eq!(refused, vec!["too_many_reactions"; 5]);
+    let got = end_pass(&mut chat, 1, now);
+    assert_eq!(of_type(&got, "reactions").len(), 20);
+    assert_eq!(
+        got.last().unwrap()["reactions"].as_array().unwrap().len(),
+        20
+    );
+    // On again: nothing new, the summary to the asker alone.
+    send(&mut chat, &alice, &react(&emoji[0], true), now);
+    let again = replies(&mut chat, 1);
+    assert_eq!(again[0]["type"], "reactions");
+    assert!(end_pass(&mut chat, 1, now).is_empty());
+    // Off, twice: one change.
+    send(&mut chat, &alice, &react(&emoji[0], false), now);
+    send(&mut chat, &alice, &react(&emoji[0], false), now);
+    let got = end_pass(&mut chat, 1, now);
+    assert_eq!(of_type(&got, "reactions").len(), 1);
+    assert_eq!(got[0]["reactions"].as_array().unwrap().len(), 19);
+}
+
+#[test]
+fn changes_made_while_away_come_back_on_resume_from_the_cache_and_from_storage() {
+    let (mut chat, now) = chat(|c| {
+        c.history = 5;
+        c.rate_limit = None;
+    });
+    let alice = lobby_with(&mut chat, 10, now);
+    // Message 9 is in the cache, message 2 is older than it.
+    send(
+        &mut chat,
+        &alice,
+        r#"{"type":"edit","room":"lobby","id":9,"text":"nine"}"#,
+        now,
+    );
+    send(
+        &mut chat,
+        &alice,
+        r#"{"type":"edit","room":"lobby","id":2,"text":"two"}"#,
+        now,
+    );
+    send(
+        &mut chat,
+        &alice,
+        r#"{"type":"message","room":"lobby","text":"m13"}"#,
+        now,
+    );
+    end_pass(&mut chat, 1, now);
+    // From 12: only the new message and nothing changed since.
+    let joined = resume(&mut chat, &alice, 12, now);
+    assert_eq!(ids(&joined["history"]), [13]);
+    assert_eq!(joined["changes"], serde_json::json!([]));
+    // From 10: the edits (9 from the cache, 2 from storage), in their order.
+    let joined = resume(&mut chat, &alice, 10, now);
+    assert_eq!(ids(&joined["history"]), [13]);
+    assert_eq!(ids(&joined["changes"]), [9, 2]);
+    assert_eq!(find(&joined["changes"], 2)["text"], "two");
+    assert_eq!(find(&joined["changes"], 2)["rev"], 12);
+    // A page back from the cache's start shows message 2 edited.
+    let page = r#"{"type":"history","room":"lobby","before":6}"#;
+    send(&mut chat, &alice, page, now);
+    let got = replies(&mut chat, 1);
+    let page = &of_type(&got, "history")[0]["messages"];
+    assert_eq!(find(page, 2)["text"], "two");
+    assert!(find(page, 2)["edited_ts"].is_u64());
+}
+
+#[test]
+fn more_changes_than_a_resume_replays_is_a_gap() {
+    let (mut chat, now) = chat(|c| c.rate_limit = None);
+    let count = MAX_RESUME as u64 + 100;
+    let alice = lobby_with(&mut chat, count, now);
+    // A reaction on each of the first 1001 messages, one per pass.
+    for id in 1..=MAX_RESUME as u64 + 1 {
+        let frame =
+            format!(r#"{{"type":"react","room":"lobby","id":{id},"emoji":"👍","on":true}}"#);
+        send(&mut chat, &alice, &frame, now);
+        end_pass(&mut chat, 1, now);
+    }
+    // Away since the last message: 1001 messages changed. Past the cap.
+    let joined = resume(&mut chat, &alice, count, now);
+    assert_eq!(joined["gap"], true);
+    assert_eq!(joined["changes"], serde_json::json!([]));
+    // Away since the first reaction: 1000, all of them, in order.
+    let joined = resume(&mut chat, &alice, count + 1, now);
+    assert_eq!(joined["gap"], false);
+    let changed = ids(&joined["changes"]);
+    assert_eq!(changed, (2..=MAX_RESUME as u64 + 1).collect::<Vec<_>>());
+    // The same storm on one message is one entry: the message as it is now.
+    for i in 0..MAX_RESUME + 1 {
+        let on = i % 2 == 1;
+        let frame = format!(r#"{{"type":"react","room":"lobby","id":5,"emoji":"🎉","on":{on}}}"#);
+        send(&mut chat, &alice, &frame, now);
+        end_pass(&mut chat, 1, now);
+    }
+    let cursor = resume(&mut chat, &alice, 0, now)["cursor"]
+        .as_u64()
+        .unwrap();
+    let joined = resume(&mut chat, &alice, cursor - 1000, now);
+    assert_eq!(
+        (ids(&joined["changes"]), &joined["gap"]),
+        (vec![5], &Value::Bool(false))
+    );
+}
+
+#[test]
+fn replies_carry_a_preview_of_the_original_as_it_is_now() {
+    let (mut chat, now) = chat(|c| c.rate_limit = None);
+    let alice = lobby_with(&mut chat, 1, now);
+    let bob = bob(&mut chat, now);
+    let reply =
+        r#"{"type":"message","room":"lobby","text":"yes","reply_to":1,"mentions":["alice"]}"#;
+    send(&mut chat, &bob, reply, now);
+    let got = end_pass(&mut chat, 1, now);
+    let message = of_type(&got, "message")[0];
+    assert_eq!(message["reply"]["user"], "alice");
+    assert_eq!(message["reply"]["excerpt"], "m1");
+    assert!(
+        message.get("mentions").is_none(),
+        "@alice is not in the text"
+    );
+    send(
+        &mut chat,
+        &alice,
+        r#"{"type":"edit","room":"lobby","id":1,"text":"dinner?"}"#,
+        now,
+    );
+    end_pass(&mut chat, 1, now);
+    let joined = resume(&mut chat, &alice, 0, now);
+    assert_eq!(find(&joined["history"], 2)["reply"]["excerpt"], "dinner?");
+    send(
+        &mut chat,
+        &alice,
+        r#"{"type":"delete","room":"lobby","id":1}"#,
+        now,
+    );
+    end_pass(&mut chat, 1, now);
+    let joined = resume(&mut chat, &alice, 0, now);
+    assert_eq!(
+        find(&joined["history"], 2)["reply"],
+        serde_json::json!({"deleted": true})
+    );
+    // And the same from storage, when the room is read afresh.
+    let page = r#"{"type":"history","room":"lobby"}"#;
+    send(&mut chat, &bob, page, now);
+    let got = replies(&mut chat, 2);
+    let page = &of_type(&got, "history")[0]["messages"];
+    assert_eq!(find(page, 2)["reply"], serde_json::json!({"deleted": true}));
+}
+
+#[test]
+fn an_edit_notifies_only_the_newly_mentioned() {
+    let (mut chat, now) = chat(|c| c.rate_limit = None);
+    let alice = lobby_with(&mut chat, 0, now);
+    let post = r#"{"type":"message","room":"lobby","text":"hi @bob","mentions":["bob"]}"#;
+    send(&mut chat, &alice, post, now);
+    let got = end_pass(&mut chat, 1, now);
+    assert_eq!(
+        of_type(&got, "message")[0]["mentions"],
+        serde_json::json!(["bob"])
+    );
+    let edit = r#"{"type":"edit","room":"lobby","id":1,"text":"hi @bob and @carol","mentions":["bob","carol"]}"#;
+    send(&mut chat, &alice, edit, now);
+    let got = end_pass(&mut chat, 1, now);
+    assert_eq!(got[0]["mentions"], serde_json::json!(["bob", "carol"]));
+    assert_eq!(got[0]["new_mentions"], serde_json::json!(["carol"]));
+}
+
+#[test]
+fn a_change_that_cannot_be_stored_reaches_nobody() {
+    let (mut chat, now) = chat(|c| c.rate_limit = None);
+    let alice = lobby_with(&mut chat, 1, now);
+    send(
+        &mut chat,
+        &alice,
+        r#"{"type":"edit","room":"lobby","id":1,"text":"new","client_id":"e"}"#,
+        now,
+    );
+    // The commit's outcome says it failed (as a full disk makes it).
+    let mut outcome = chat.commit().expect("inline");
+    outcome.failed = vec![Some("the disk is full".into())];
+    chat.committed(outcome);
+    let got = replies(&mut chat, 1);
+    assert_eq!(errors(&got), ["storage_failed"]);
+    assert_eq!(got[0]["client_id"], "e");
+    let joined = resume(&mut chat, &alice, 0, now);
+    assert_eq!(
+        find(&joined["history"], 1)["text"],
+        "m1",
+        "the cache is unchanged"
+    );
+}

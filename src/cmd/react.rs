@@ -1,0 +1,95 @@
+//! `react`: put an emoji on a message, or take yours off. Explicit on/off,
+//! never a toggle: a frame sent twice changes nothing the second time. The
+//! room gets the message's whole summary, so a repeated frame is harmless too.
+
+use std::time::Instant;
+
+use crate::chat::{apply_change, Caller, Chat};
+use crate::config::{MAX_REACTIONS, RATE_COST_REACT};
+use crate::protocol::{self, now_millis, room_key, ErrorCode, React, Reaction, Rejection, Reply};
+use crate::storage::{Change, Changed};
+
+use super::{require_member, target};
+
+pub fn apply(
+    chat: &mut Chat,
+    caller: &Caller,
+    React {
+        room,
+        id,
+        emoji,
+        on,
+        client_id,
+    }: React,
+    now: Instant,
+) -> Result<(), Rejection> {
+    if !chat.charge(caller, RATE_COST_REACT, client_id.as_deref(), now) {
+        return Ok(());
+    }
+    let key = room_key(&room);
+    require_member(chat, caller, &key, &room, client_id.as_deref())?;
+    let about = |r: Rejection| r.in_room(room.as_str()).for_client(client_id.as_deref());
+    let m = target(chat, &key, id).map_err(about)?;
+    if m.deleted {
+        let message = format!("message {id} was deleted; it cannot get reactions");
+        return Err(about(Rejection::new(ErrorCode::Deleted, message)));
+    }
+    let session = chat.session(caller.session).expect("members have sessions");
+    let (uid, user) = (session.uid.clone(), session.name.clone());
+    let mut after = m.reactions.clone();
+    let group = after.iter().position(|r| r.emoji == emoji);
+    let mine = group.is_some_and(|g| after[g].by.iter().any(|(u, _)| *u == uid));
+    if on == mine {
+        // Already so: the summary again, to the asker alone, no new number.
+        let frame = protocol::encode(&Reply::Reactions {
+            room: &m.room,
+            seq: m.rev(),
+            id,
+            reactions: &m.reactions,
+        });
+        chat.reply(caller.conn, frame);
+        return Ok(());
+    }
+    match (on, group) {
+        (true, Some(g)) => after[g].by.push((uid.clone(), user.clone())),
+        (true, None) if after.len() >= MAX_REACTIONS => {
+            let message = format!(
+                "a message can have at most {MAX_REACTIONS} different reactions; \
+                 add yours to one that is there"
+            );
+            return Err(about(Rejection::new(ErrorCode::TooManyReactions, message)));
+        }
+        (true, None) => after.push(Reaction {
+            emoji: emoji.clone(),
+            by: vec![(uid.clone(), user.clone())],
+        }),
+        (false, Some(g)) => {
+            after[g].by.retain(|(u, _)| *u != uid);
+            if after[g].by.is_empty() {
+                after.remove(g);
+            }
+        }
+        (false, None) => unreachable!("`mine` is false without the emoji, so `on == mine`"),
+    }
+    let seq = chat
+        .room_mut(&key)
+        .expect("members' rooms are loaded")
+        .take_number();
+    let change = Change {
+        id,
+        seq,
+        client_id,
+        what: Changed::React {
+            emoji,
+            uid,
+            user,
+            on,
+            ts: now_millis(),
+            after,
+        },
+    };
+    let mut state = m;
+    apply_change(&mut state, &change);
+    chat.stage_change(key, change, state, caller.conn);
+    Ok(())
+}
