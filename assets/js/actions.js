@@ -456,7 +456,13 @@ export function wireActions() {
   scroller.addEventListener('scroll', () => {
     if (!menu.hidden && !menu.contains(document.activeElement)) closeMenu(false);
   });
-  window.addEventListener('resize', () => closeMenu(false));
+  // A narrower or wider window moves the message; a change of height alone
+  // (a phone's keyboard, the address bar) leaves the menu where it is.
+  let width = window.innerWidth;
+  window.addEventListener('resize', () => {
+    if (window.innerWidth !== width) closeMenu(false);
+    width = window.innerWidth;
+  });
   wireLongPress();
 }
 

@@ -109,20 +109,19 @@ async function menuItems(page, text) {
   return items;
 }
 
-/** Wait until `li` satisfies `check(li)` in the page (a function of the element). */
-const until = (locator, check, arg) => locator.evaluate(
-  (el, [source, a]) => new Promise((resolve, reject) => {
-    const fn = new Function('el', 'arg', `return (${source})(el, arg)`);
-    const deadline = Date.now() + 20_000;
-    const poll = () => {
-      if (fn(el, a)) resolve(true);
-      else if (Date.now() > deadline) reject(new Error(`condition never held: ${source}`));
-      else setTimeout(poll, 50);
-    };
-    poll();
-  }),
-  [check.toString(), arg],
-);
+/**
+ * Wait until `check(element)` holds for what `locator` finds. The locator
+ * is looked up afresh each time: a message is redrawn (a new <li>) on every
+ * change.
+ */
+async function until(locator, check, arg) {
+  const deadline = Date.now() + t.TIMEOUT;
+  for (;;) {
+    if (await locator.evaluate(check, arg, { timeout: 1000 }).catch(() => false)) return;
+    if (Date.now() > deadline) throw new Error(`condition never held: ${check}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
 
 const notifications = (user) => user.page.evaluate(() => window.__notifications.slice());
 const sentOfType = (user, type) => user.page.evaluate((ty) => window.sentFrames.filter((f) => f.type === ty), type);
@@ -416,11 +415,11 @@ test('an edited old message is shown edited when bob scrolls back to it; a reply
   await t.waitJoined(alice.page, FAR);
   await t.send(alice.page, 'the original, far back');
   await t.waitForMessage(alice.page, 'the original, far back', FAR);
-  const fillers = Array.from({ length: 120 }, (_, i) => `page filler ${String(i).padStart(3, '0')}`);
+  const fillers = Array.from({ length: 230 }, (_, i) => `page filler ${String(i).padStart(3, '0')}`);
   const { posted, errors } = await t.postFromPage(alice.page, FAR, fillers);
   assert.deepEqual(errors, []);
-  assert.equal(posted, 120);
-  await t.waitForMessage(alice.page, 'page filler 119', FAR);
+  assert.equal(posted, 230);
+  await t.waitForMessage(alice.page, 'page filler 229', FAR);
 
   // alice edits it and replies to it, far up her own list.
   await choose(alice.page, 'the original, far back', 'Edit', FAR);
@@ -502,7 +501,7 @@ test('no serious accessibility violations with the menu open; the menu is keyboa
   await choose(page, 'a message to look at', 'React');
   await page.fill('#emoji-search', 'tada');
   await page.press('#emoji-search', 'Enter');
-  await item(page, 'a message to look at').locator('.reaction').waitFor();
+  await item(page, 'a message to look at').locator('.reaction[data-emoji="🎉"]').waitFor();
 
   for (const theme of ['dark', 'light']) {
     await page.evaluate((th) => { document.documentElement.dataset.theme = th; }, theme);
