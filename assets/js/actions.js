@@ -376,10 +376,10 @@ function wireLongPress() {
     timer = null;
   };
   scroller.addEventListener('pointerdown', (event) => {
+    fired = false;
     if (event.pointerType !== 'touch') return;
     const li = event.target.closest('li.message[data-id]:not(.deleted)');
     if (!li || event.target.closest('button, a, pre')) return;
-    fired = false;
     start = { x: event.clientX, y: event.clientY };
     cancel();
     timer = setTimeout(() => {
@@ -399,7 +399,12 @@ function wireLongPress() {
       cancel();
     }
   });
-  // The click that ends a long press is not a click on what was under the finger.
+  // The finger lifting after a long press is not a tap: no mouse events and
+  // no click follow (a mousedown would take the focus out of the menu).
+  scroller.addEventListener('touchend', (event) => {
+    if (fired) event.preventDefault();
+  }, { passive: false });
+  // Should a click come anyway, it is not a click on what was under the finger.
   scroller.addEventListener('click', (event) => {
     if (!fired) return;
     fired = false;
