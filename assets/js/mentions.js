@@ -22,6 +22,7 @@ import { nameColourClass } from './render.js';
 import { $, current, input, limits, state } from './page.js';
 import { setDrawer } from './drawer.js';
 import { mentionPattern } from './format.js';
+import { mentions } from './text.js';
 
 const MAX_SUGGESTIONS = 8;
 // Names can have spaces, but not this many letters: past it, "@" is not a
@@ -148,25 +149,25 @@ export function setMentions(names) {
 
 /**
  * The `mentions` to send with `text`: the names you took from the
- * suggestions, and the room's members whose "@name" you typed by hand,
- * each only while its "@name" is still in the text (you may have deleted
- * it again). Where "@bob smith" could be bob or "bob smith", a typed one
- * counts as the longest name that fits. Never you; at most the server's
- * limit. The server checks them all again.
+ * suggestions, and the room's members whose "@name" you typed by hand (as
+ * text.js highlights it: not inside code or a link), each only while its
+ * "@name" is still in the text (you may have deleted it again). Where
+ * "@bob smith" could be bob or "bob smith", a typed one counts as the
+ * longest name that fits. Never you; at most the server's limit. The
+ * server checks them all again.
  */
 export function mentionsFor(text) {
-  const found = new Map(); // position of the "@" -> the longest name there
-  const typed = [];
-  for (const name of current()?.members ?? []) {
-    for (const match of text.matchAll(mentionPattern(name))) {
-      const there = found.get(match.index);
-      if (!there || there.length < name.length) found.set(match.index, name);
-    }
-  }
-  typed.push(...found.values());
+  const typed = (current()?.members ?? []).filter((name) => mentions(text, name));
+  const meant = typed.filter((name) => {
+    // "@bob smith" mentions "bob smith"; it only mentions bob as well when
+    // an "@bob" is left once the longer names are taken out.
+    const longer = typed.filter((other) => other.length > name.length && fold(other).startsWith(fold(name)));
+    const rest = longer.reduce((left, other) => left.replace(mentionPattern(other), ' '), text);
+    return longer.length === 0 || mentions(rest, name);
+  });
   const picked = [...chosen].filter((name) => mentionPattern(name).test(text));
   const names = [];
-  for (const name of [...picked, ...typed]) {
+  for (const name of [...picked, ...meant]) {
     if (fold(name) === fold(state.me) || names.some((n) => fold(n) === fold(name))) continue;
     names.push(name);
   }
