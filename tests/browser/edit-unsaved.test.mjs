@@ -69,7 +69,7 @@ test('an edit the server cannot save stays, marked "not saved — Retry"; Retry 
     assert.ok(result.errors.some((e) => e.code === 'storage_failed'), `expected storage_failed, got ${JSON.stringify(result.errors.slice(0, 2))}`);
   }
 
-  await edit(page, 'edit me when the disk is full', 'edited on a full disk, at length: ' + 'y'.repeat(300));
+  await edit(page, 'edit me when the disk is full', 'edited on a full disk, at length: ' + 'y'.repeat(3800));
   const li = item(page, 'edited on a full disk');
   await page.waitForFunction(() => [...document.querySelectorAll('li.message.edit-unsaved')].some((x) => x.textContent.includes('edited on a full disk')));
   assert.equal(await li.locator('.state').textContent(), 'not saved — ');
