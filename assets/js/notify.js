@@ -56,8 +56,10 @@ export async function toggleNotifications() {
  */
 export function showNotification(msg, onClick) {
   if (notifyState() !== 'on') return null;
-  // A long message would be cut by the system anyway; keep it short.
-  const body = msg.text.length > 200 ? `${msg.text.slice(0, 199)}…` : msg.text;
+  // A long message would be cut by the system anyway; keep it short. A /me
+  // reads as it does in the room: "* alice waves".
+  const text = msg.action ? `* ${msg.user} ${msg.text}` : msg.text;
+  const body = text.length > 200 ? `${text.slice(0, 199)}…` : text;
   try {
     const notification = new Notification(`${msg.user} in #${msg.room}`, {
       body,

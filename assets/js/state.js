@@ -37,7 +37,9 @@ function newRoom(name) {
     // server replays what we missed: new messages, and changes (edits,
     // deletes, reactions) to the ones we have.
     cursor: undefined,
-    seeking: undefined,    // an id a reply preview asked to see: scroll-back pages until it is loaded
+    // A reply's original being looked for ({ id, found, missing }, scroll.js):
+    // scroll-back pages until it is loaded, or the beginning shows.
+    seeking: undefined,
     firstId: undefined,    // lowest message id seen; scroll-back asks for ids `before` it
     loadingOlder: false,   // a `history` request is on its way: never two at once per room
     reachedStart: false,   // the server said `more: false`: nothing older exists, stop asking
