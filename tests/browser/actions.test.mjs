@@ -142,6 +142,7 @@ test('edit from the menu: bob sees the new text with "(edited)"; only your own m
   const box = alice.page.locator('#composer-input');
   assert.equal(await box.inputValue(), 'dinner at 6');
   assert.equal(await alice.page.textContent('#compose-bar-text'), 'Editing message — Esc to cancel');
+  await t.screenshot(alice.page, 'edit-bar-desktop');
   await box.fill('dinner at 7');
   await box.press('Enter');
   // Shown at once on alice's page, confirmed by the server, then at bob's.
@@ -190,6 +191,22 @@ test('↑ in an empty composer edits your last message; Esc cancels and leaves i
   await box.fill('');
 });
 
+test('an edit the server refuses (a control character: bad_text) puts the old text back and says why', async () => {
+  await t.send(alice.page, 'ring the bell');
+  await t.waitForMessage(bob.page, 'ring the bell');
+  const box = alice.page.locator('#composer-input');
+  await box.press('ArrowUp');
+  await alice.page.waitForSelector('#compose-bar[data-mode="edit"]');
+  await box.fill('ring the \u0007 bell');
+  await box.press('Enter');
+  await alice.page.waitForSelector('#toast:not([hidden])');
+  assert.match(await alice.page.textContent('#toast-text'), /^Not edited: /);
+  await t.waitForMessage(alice.page, 'ring the bell');
+  await until(item(alice.page, 'ring the bell'), (li) => !li.querySelector('.edited, .state'));
+  await roundTrip(alice, bob, 'after the refused edit');
+  assert.equal(await item(bob.page, 'ring the bell').locator('.edited').count(), 0);
+});
+
 // --- delete -----------------------------------------------------------------------
 
 test('delete asks first; then the message is a tombstone for everyone', async () => {
@@ -221,6 +238,7 @@ test('reply: the bar, the preview at bob (kept up to date on edit and delete), a
   await choose(alice.page, 'dinner tonight?', 'Reply');
   await alice.page.waitForSelector('#compose-bar[data-mode="reply"]');
   assert.equal(await alice.page.textContent('#compose-bar-text'), 'Replying to bob: dinner tonight?');
+  await t.screenshot(alice.page, 'reply-bar-desktop');
   await t.send(alice.page, 'yes, at 6');
   await t.waitForMessage(bob.page, 'yes, at 6');
   assert.equal(await alice.page.isHidden('#compose-bar'), true);
