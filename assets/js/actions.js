@@ -161,6 +161,8 @@ export function handleEdit(frame) {
     else delete next.mentions;
     return next;
   };
+  // New to this page (not a repeat), whether or not the message is loaded.
+  const fresh = frame.seq > (state.room(frame.room).cursor ?? 0);
   const updated = state.applyChange(frame.room, frame.id, frame.seq, apply);
   if (!updated && mine) {
     // Our own edit answered with the message's current rev (a resend that
@@ -172,10 +174,11 @@ export function handleEdit(frame) {
 
   // Someone added a mention of you: notify, even in a muted room. Only the
   // names new in this edit, so nobody is told twice about one message.
-  const msg = state.message(frame.room, frame.id);
-  if (updated && msg && !state.isMine(msg) && (frame.new_mentions ?? []).some((n) => render.sameName(n, state.me))) {
-    noteMention(state.room(frame.room), msg);
-  }
+  // A message far back that this page has not loaded still tells you; the
+  // frame does not say who wrote it, so the notification cannot either.
+  if (!fresh || !(frame.new_mentions ?? []).some((n) => render.sameName(n, state.me))) return;
+  const msg = state.message(frame.room, frame.id) ?? { room: frame.room, user: 'Someone', text: frame.text };
+  if (!state.isMine(msg)) noteMention(state.room(frame.room), msg);
 }
 
 /** `delete`: the message is a tombstone now, on every page. */

@@ -358,7 +358,7 @@ test('a mention of bob notifies him in a muted room; an edit that adds carol not
 
 // --- commands ---------------------------------------------------------------------
 
-test('/me waves shows "* alice waves" to bob; /help lists /me and is not sent; an unknown /command is not sent', async () => {
+test('/me waves shows "* alice waves" to bob, and stays an action when edited; /help lists /me and is not sent; an unknown /command is not sent', async () => {
   await t.send(alice.page, '/me waves');
   await t.waitForMessage(bob.page, '* alice waves');
   const action = item(bob.page, '* alice waves');
@@ -366,6 +366,14 @@ test('/me waves shows "* alice waves" to bob; /help lists /me and is not sent; a
   assert.equal(await action.locator('.text').evaluate((n) => getComputedStyle(n).fontStyle), 'italic');
   const [sent] = (await sentOfType(alice, 'message')).filter((f) => f.action);
   assert.deepEqual([sent.text, sent.action], ['waves', true]);
+  // Edited, it stays an action: the box holds the words, not "/me".
+  const box0 = alice.page.locator('#composer-input');
+  await box0.press('ArrowUp');
+  assert.equal(await box0.inputValue(), 'waves');
+  await box0.fill('waves again');
+  await box0.press('Enter');
+  await t.waitForMessage(bob.page, '* alice waves again');
+  assert.ok(await item(bob.page, '* alice waves again').evaluate((li) => li.classList.contains('action')));
 
   const box = alice.page.locator('#composer-input');
   await t.send(alice.page, '/help');
