@@ -154,6 +154,7 @@ fn joined_frame(
     let members = r.member_names();
     protocol::encode(&Reply::Joined {
         room: &r.name,
+        epoch: chat.epoch(),
         members: &members,
         cursor: last,
         history,
