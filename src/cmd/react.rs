@@ -4,12 +4,12 @@
 
 use std::time::Instant;
 
-use crate::chat::{apply_change, Caller, Chat};
+use crate::chat::{Caller, Chat};
 use crate::config::{MAX_REACTIONS, RATE_COST_REACT};
-use crate::protocol::{self, now_millis, room_key, ErrorCode, React, Reaction, Rejection, Reply};
-use crate::storage::{Change, Changed};
+use crate::protocol::{self, now_millis, ErrorCode, React, Reaction, Rejection, Reply};
+use crate::storage::Changed;
 
-use super::{require_member, target};
+use super::{message_to_change, stage};
 
 pub fn apply(
     chat: &mut Chat,
@@ -23,13 +23,12 @@ pub fn apply(
     }: React,
     now: Instant,
 ) -> Result<(), Rejection> {
-    if !chat.charge(caller, RATE_COST_REACT, client_id.as_deref(), now) {
+    let cid = client_id.as_deref();
+    let Some((key, m)) = message_to_change(chat, caller, &room, id, cid, RATE_COST_REACT, now)?
+    else {
         return Ok(());
-    }
-    let key = room_key(&room);
-    require_member(chat, caller, &key, &room, client_id.as_deref())?;
+    };
     let about = |r: Rejection| r.in_room(room.as_str()).for_client(client_id.as_deref());
-    let m = target(chat, &key, id).map_err(about)?;
     if m.deleted {
         let message = format!("message {id} was deleted; it cannot get reactions");
         return Err(about(Rejection::new(ErrorCode::Deleted, message)));
@@ -71,25 +70,14 @@ pub fn apply(
         }
         (false, None) => unreachable!("`mine` is false without the emoji, so `on == mine`"),
     }
-    let seq = chat
-        .room_mut(&key)
-        .expect("members' rooms are loaded")
-        .take_number();
-    let change = Change {
-        id,
-        seq,
-        client_id,
-        what: Changed::React {
-            emoji,
-            uid,
-            user,
-            on,
-            ts: now_millis(),
-            after,
-        },
+    let what = Changed::React {
+        emoji,
+        uid,
+        user,
+        on,
+        ts: now_millis(),
+        after,
     };
-    let mut state = m;
-    apply_change(&mut state, &change);
-    chat.stage_change(key, change, state, caller.conn);
+    stage(chat, caller, key, m, client_id, what);
     Ok(())
 }
