@@ -189,6 +189,9 @@ fn a_second_session_with_the_same_name_is_not_the_author() {
         "messages carry their author's public id"
     );
     alice.send(json!({"type": "leave", "room": "lobby"}));
+    // Frames of one connection are handled in order: once this is answered,
+    // the name is free in #lobby.
+    alice.join("elsewhere");
     drop(alice);
 
     // Tomorrow's "alice": the same name, another session.
