@@ -42,6 +42,15 @@ impl Chat {
         self.store.message(key, &name, id)
     }
 
+    /// Whether message `id` of room `key` has changes staged or being stored:
+    /// its state from [`Chat::current`] is then not stored yet, and nobody
+    /// may be shown it (nor the number it will have).
+    pub fn changing(&self, key: &str, id: u64) -> bool {
+        self.rooms
+            .get(key)
+            .is_some_and(|r| r.overlay.contains_key(&id))
+    }
+
     /// A change to be stored by `commit` and only then applied and sent.
     /// `after` is the message as the change leaves it, which later changes in
     /// this pass (or while this commit runs) check against.

@@ -121,6 +121,12 @@ impl Room {
     }
 
     /// The cached message `id`, if the cache holds it.
+    pub fn cached(&self, id: u64) -> Option<&ChatMessage> {
+        let at = self.history.binary_search_by_key(&id, |m| m.id).ok()?;
+        self.history.get(at)
+    }
+
+    /// The cached message `id`, if the cache holds it.
     pub fn cached_mut(&mut self, id: u64) -> Option<&mut ChatMessage> {
         let at = self.history.binary_search_by_key(&id, |m| m.id).ok()?;
         self.history.get_mut(at)

@@ -105,8 +105,13 @@ fn already_posted(chat: &Chat, caller: &Caller, key: &str, client_id: &str) -> O
     found.map(|m| m.id)
 }
 
-/// Message `id` of room `key` as it is now.
+/// Message `id` of room `key` as it is now, or, while a change to it is
+/// being stored, as the room's cache has it: nobody is shown a change before
+/// it is stored (its frame follows).
 fn original(chat: &mut Chat, key: &str, id: u64) -> Option<ChatMessage> {
+    if chat.changing(key, id) {
+        return chat.room(key)?.cached(id).cloned();
+    }
     chat.current(key, id).ok().flatten()
 }
 

@@ -394,3 +394,47 @@ fn a_change_that_cannot_be_stored_reaches_nobody() {
         "the cache is unchanged"
     );
 }
+
+#[test]
+fn a_retry_of_a_change_still_being_stored_shows_nothing_before_it_is_stored() {
+    let (mut chat, now) = chat(|c| c.rate_limit = None);
+    let alice = lobby_with(&mut chat, 1, now);
+    let bob = bob(&mut chat, now);
+    let react = r#"{"type":"react","room":"lobby","id":1,"emoji":"👍","on":true}"#;
+    let edit = r#"{"type":"edit","room":"lobby","id":1,"text":"new","client_id":"e"}"#;
+    let delete = r#"{"type":"delete","room":"lobby","id":1,"client_id":"d"}"#;
+    // Each change twice in one pass (a double click, or a page resending
+    // on a second connection): the second is a retry of one not yet stored.
+    for frame in [react, edit, delete] {
+        send(&mut chat, &alice, frame, now);
+        send(&mut chat, &alice, frame, now);
+        assert_eq!(
+            replies(&mut chat, 1),
+            Vec::<Value>::new(),
+            "nothing of a change is shown before it is stored: {frame}"
+        );
+        // The change itself cannot be stored: nobody saw it, and the retry
+        // had not told alice otherwise.
+        let mut outcome = chat.commit().expect("inline");
+        outcome.failed = vec![Some("the disk is full".into())];
+        chat.committed(outcome);
+        assert_eq!(errors(&replies(&mut chat, 1)), ["storage_failed"]);
+        assert!(end_pass(&mut chat, 2, now).is_empty(), "bob saw nothing");
+    }
+    let joined = resume(&mut chat, &bob, 0, now);
+    assert_eq!(find(&joined["history"], 1)["text"], "m1");
+    assert_eq!(joined["cursor"], 4, "2 to 4 were refused: settled");
+    // A resent message whose edit is being stored comes back as it is stored.
+    let post = r#"{"type":"message","room":"lobby","text":"hi","client_id":"p"}"#;
+    send(&mut chat, &alice, post, now);
+    end_pass(&mut chat, 1, now);
+    let edit = r#"{"type":"edit","room":"lobby","id":5,"text":"hi!"}"#;
+    send(&mut chat, &alice, edit, now);
+    send(&mut chat, &alice, post, now);
+    let echo = replies(&mut chat, 1);
+    assert_eq!(
+        (&echo[0]["text"], echo[0].get("rev")),
+        (&Value::from("hi"), None),
+        "the echo shows no edit before it is stored"
+    );
+}
