@@ -45,6 +45,7 @@ impl Chat {
             .take()
             .expect("an outcome answers the one commit under way");
         let mut stored = 0;
+        let mut refused_changes = Vec::new();
         let writes = outcome.batch.writes.into_iter().zip(outcome.failed);
         for (((key, write), failed), conn) in writes.zip(senders) {
             if let Some(r) = self.rooms.get_mut(&key) {
@@ -58,9 +59,14 @@ impl Chat {
                 (Write::Post(message), Some(err)) => self.refuse_unsaved(key, message, conn, &err),
                 (Write::Change(change), None) => self.publish_change(key, change),
                 (Write::Change(change), Some(err)) => {
+                    refused_changes.push((key.clone(), change.id));
                     self.refuse_unsaved_change(key, change, conn, &err)
                 }
             }
+        }
+        // What is staged now is all that is still on its way.
+        for (key, id) in refused_changes {
+            self.recheck_staged(&key, id);
         }
         stored
     }

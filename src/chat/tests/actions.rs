@@ -438,3 +438,60 @@ fn a_retry_of_a_change_still_being_stored_shows_nothing_before_it_is_stored() {
         "the echo shows no edit before it is stored"
     );
 }
+
+#[test]
+fn changes_staged_while_an_earlier_one_fails_are_checked_again_without_it() {
+    let (mut chat, now) = chat(|c| c.rate_limit = None);
+    let alice = lobby_with(&mut chat, 1, now);
+    let bob = bob(&mut chat, now);
+    let react = r#"{"type":"react","room":"lobby","id":1,"emoji":"👍","on":true}"#;
+    send(&mut chat, &alice, react, now);
+    // Alice's reaction is being stored (the database is locked a while) ...
+    let mut outcome = chat.commit().expect("inline");
+    // ... when bob adds his to it.
+    send(&mut chat, &bob, react, now);
+    // (The outcome is made to say so; storage itself did take it.)
+    outcome.failed = vec![Some("database is locked".into())];
+    chat.committed(outcome);
+    assert_eq!(errors(&replies(&mut chat, 1)), ["storage_failed"]);
+    // Bob's alone is stored: that is what the room is told, and has.
+    let got = end_pass(&mut chat, 1, now);
+    let summary = &of_type(&got, "reactions")[0]["reactions"][0];
+    assert_eq!(
+        (&summary["count"], &summary["users"]),
+        (&1.into(), &serde_json::json!(["bob"]))
+    );
+    let joined = resume(&mut chat, &alice, 0, now);
+    assert_eq!(
+        find(&joined["history"], 1)["reactions"][0]["users"],
+        serde_json::json!(["bob"])
+    );
+
+    // A delete staged behind a change that fails still holds: an edit that
+    // comes before the delete is stored is refused, and the text is gone.
+    let react = r#"{"type":"react","room":"lobby","id":1,"emoji":"🎉","on":true}"#;
+    send(&mut chat, &alice, react, now);
+    let mut outcome = chat.commit().expect("inline");
+    send(
+        &mut chat,
+        &alice,
+        r#"{"type":"delete","room":"lobby","id":1}"#,
+        now,
+    );
+    outcome.failed = vec![Some("database is locked".into())];
+    chat.committed(outcome);
+    replies(&mut chat, 1);
+    let edit = r#"{"type":"edit","room":"lobby","id":1,"text":"back again"}"#;
+    send(&mut chat, &alice, edit, now);
+    assert_eq!(errors(&replies(&mut chat, 1)), ["deleted"]);
+    let got = end_pass(&mut chat, 1, now);
+    assert!(of_type(&got, "edit").is_empty());
+    let joined = resume(&mut chat, &alice, 0, now);
+    let m = find(&joined["history"], 1);
+    assert_eq!((&m["deleted"], &m["text"]), (&true.into(), &"".into()));
+    let page = r#"{"type":"history","room":"lobby"}"#;
+    send(&mut chat, &alice, page, now);
+    let got = replies(&mut chat, 1);
+    let stored = find(&of_type(&got, "history")[0]["messages"], 1);
+    assert_eq!(stored["text"], "", "nothing of it is stored");
+}
