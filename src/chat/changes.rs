@@ -81,6 +81,7 @@ impl Chat {
             return;
         };
         let id = change.id;
+        r.last_told = r.last_told.max(change.seq);
         done(&mut r.overlay, id);
         match r.cached_mut(id) {
             Some(m) => apply(m, &change),

@@ -107,6 +107,7 @@ impl Chat {
         let Some(r) = self.rooms.get_mut(&key) else {
             return; // Everyone left; it is stored, and that is all.
         };
+        r.last_told = r.last_told.max(message.id);
         r.add_to_batch(
             &protocol::encode(&Reply::Message(&message)),
             &key,

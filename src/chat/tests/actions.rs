@@ -423,7 +423,7 @@ fn a_retry_of_a_change_still_being_stored_shows_nothing_before_it_is_stored() {
     }
     let joined = resume(&mut chat, &bob, 0, now);
     assert_eq!(find(&joined["history"], 1)["text"], "m1");
-    assert_eq!(joined["cursor"], 4, "2 to 4 were refused: settled");
+    assert_eq!(joined["cursor"], 1, "2 to 4 were refused: nobody has them");
     // A resent message whose edit is being stored comes back as it is stored.
     let post = r#"{"type":"message","room":"lobby","text":"hi","client_id":"p"}"#;
     send(&mut chat, &alice, post, now);
@@ -494,4 +494,66 @@ fn changes_staged_while_an_earlier_one_fails_are_checked_again_without_it() {
     let got = replies(&mut chat, 1);
     let stored = find(&of_type(&got, "history")[0]["messages"], 1);
     assert_eq!(stored["text"], "", "nothing of it is stored");
+}
+
+/// A chat on a database file in a fresh folder (removed when the test ends),
+/// and a second connection to that file, to make it refuse writes.
+fn chat_on_file(name: &str) -> (Chat, Instant, rusqlite::Connection, TempDir) {
+    let dir = TempDir(std::env::temp_dir().join(format!("natter-{name}-{}", std::process::id())));
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let path = dir.0.join("natter.db").display().to_string();
+    let store = Sqlite::open(&path, None).expect("a new database opens");
+    let config = Config {
+        db: path.clone(),
+        rate_limit: None,
+        ..Config::default()
+    };
+    let now = Instant::now();
+    let chat = Chat::new(config, Box::new(store), Writes::Inline, now).expect("it loads");
+    (chat, now, rusqlite::Connection::open(&path).unwrap(), dir)
+}
+
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn a_cursor_never_counts_numbers_that_were_refused_and_may_be_given_out_again() {
+    let (mut chat, now, db, _dir) = chat_on_file("refused-numbers");
+    let alice = lobby_with(&mut chat, 1, now);
+    // Message 2 cannot be stored: number 2 is settled, and nothing has it.
+    db.execute_batch(
+        "CREATE TRIGGER full BEFORE INSERT ON messages WHEN NEW.text = 'lost'
+         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
+    )
+    .unwrap();
+    let post = r#"{"type":"message","room":"lobby","text":"lost"}"#;
+    send(&mut chat, &alice, post, now);
+    end_pass(&mut chat, 1, now);
+    assert_eq!(errors(&replies(&mut chat, 1)), ["storage_failed"]);
+    let cursor = resume(&mut chat, &alice, 1, now)["cursor"]
+        .as_u64()
+        .unwrap();
+    // Everyone leaves; the room leaves memory, and storage, whose newest
+    // number is 1, gives it 2 again when it comes back.
+    send(&mut chat, &alice, r#"{"type":"leave","room":"lobby"}"#, now);
+    end_pass(&mut chat, 1, now);
+    assert!(chat.room("lobby").is_none(), "the room left memory");
+    send(&mut chat, &alice, r#"{"type":"join","room":"lobby"}"#, now);
+    let post = r#"{"type":"message","room":"lobby","text":"found"}"#;
+    send(&mut chat, &alice, post, now);
+    end_pass(&mut chat, 1, now);
+    // A page that was told the cursor then gets the new message on resume.
+    let joined = resume(&mut chat, &alice, cursor, now);
+    let texts: Vec<&str> = joined["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["found"], "cursor {cursor}");
 }
