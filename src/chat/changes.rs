@@ -14,7 +14,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::protocol::{self, excerpt, ChatMessage, ErrorCode, Preview, Reaction, Rejection, Reply};
+use crate::protocol::{
+    self, excerpt, name_key, ChatMessage, ErrorCode, Preview, Reaction, Rejection, Reply,
+};
 use crate::storage::{Change, Changed, StorageError, Write};
 
 use super::{Chat, ConnId};
@@ -136,7 +138,8 @@ impl Chat {
     /// is checked against the truth (an edit after a staged delete is refused,
     /// not written into the tombstone). A reaction's summary, which its frame
     /// carries and the cache takes, is worked out again the way storage
-    /// applies it: this one person on or off.
+    /// applies it: this one person on or off; an edit's newly mentioned,
+    /// against the mentions stored.
     pub(super) fn recheck_staged(&mut self, key: &str, id: u64) {
         let Some(r) = self.rooms.get(key) else {
             return;
@@ -162,17 +165,33 @@ impl Chat {
             if k != key || change.id != id {
                 continue;
             }
-            if let Changed::React {
-                emoji,
-                uid,
-                user,
-                on,
-                after,
-                ..
-            } = &mut change.what
-            {
-                after.clone_from(&state.reactions);
-                react(after, emoji, uid, user, *on);
+            match &mut change.what {
+                Changed::React {
+                    emoji,
+                    uid,
+                    user,
+                    on,
+                    after,
+                    ..
+                } => {
+                    after.clone_from(&state.reactions);
+                    react(after, emoji, uid, user, *on);
+                }
+                // Whom it adds, to the text as stored: nobody is left
+                // unnotified because the refused edit had named them.
+                Changed::Edit {
+                    mentions,
+                    new_mentions,
+                    ..
+                } => {
+                    let before: Vec<String> = state.mentions.iter().map(|n| name_key(n)).collect();
+                    *new_mentions = mentions
+                        .iter()
+                        .filter(|n| !before.contains(&name_key(n)))
+                        .cloned()
+                        .collect();
+                }
+                Changed::Delete => {}
             }
             apply(&mut state, change);
         }

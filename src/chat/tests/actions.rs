@@ -557,3 +557,22 @@ fn a_cursor_never_counts_numbers_that_were_refused_and_may_be_given_out_again() 
         .collect();
     assert_eq!(texts, ["found"], "cursor {cursor}");
 }
+
+#[test]
+fn an_edit_staged_behind_one_that_fails_still_notifies_whom_it_adds() {
+    let (mut chat, now) = chat(|c| c.rate_limit = None);
+    let alice = lobby_with(&mut chat, 1, now);
+    let edit = |text: &str| {
+        format!(r#"{{"type":"edit","room":"lobby","id":1,"text":"{text}","mentions":["bob"]}}"#)
+    };
+    send(&mut chat, &alice, &edit("hi @bob"), now);
+    let mut outcome = chat.commit().expect("inline");
+    // A second edit while the first is being stored: bob is not new to it.
+    send(&mut chat, &alice, &edit("hi @bob!"), now);
+    outcome.failed = vec![Some("database is locked".into())];
+    chat.committed(outcome);
+    // The first was never stored: bob is new to the text that is.
+    let got = end_pass(&mut chat, 1, now);
+    let edit = of_type(&got, "edit")[0];
+    assert_eq!(edit["new_mentions"], serde_json::json!(["bob"]));
+}
