@@ -103,10 +103,16 @@ impl Chat {
     }
 
     /// A stored message goes to its room's batch and history cache.
-    fn publish(&mut self, key: String, message: ChatMessage) {
+    fn publish(&mut self, key: String, mut message: ChatMessage) {
         let Some(r) = self.rooms.get_mut(&key) else {
             return; // Everyone left; it is stored, and that is all.
         };
+        // A reply shows its original as it is stored now: the preview was
+        // taken when the reply was written, counting changes to the original
+        // then still being stored, and one of those may have been refused.
+        if let Some(original) = message.reply_to.and_then(|id| r.cached(id)) {
+            message.reply = Some(original.preview());
+        }
         r.last_told = r.last_told.max(message.id);
         r.add_to_batch(
             &protocol::encode(&Reply::Message(&message)),

@@ -576,3 +576,23 @@ fn an_edit_staged_behind_one_that_fails_still_notifies_whom_it_adds() {
     let edit = of_type(&got, "edit")[0];
     assert_eq!(edit["new_mentions"], serde_json::json!(["bob"]));
 }
+
+#[test]
+fn a_reply_never_shows_an_edit_of_its_original_that_could_not_be_stored() {
+    let (mut chat, now) = chat(|c| c.rate_limit = None);
+    let alice = lobby_with(&mut chat, 1, now);
+    let bob = bob(&mut chat, now);
+    let edit = r#"{"type":"edit","room":"lobby","id":1,"text":"not for everyone"}"#;
+    send(&mut chat, &alice, edit, now);
+    let mut outcome = chat.commit().expect("inline");
+    // Bob replies while the edit is being stored; then it is refused.
+    let reply = r#"{"type":"message","room":"lobby","text":"yes","reply_to":1}"#;
+    send(&mut chat, &bob, reply, now);
+    outcome.failed = vec![Some("database is locked".into())];
+    chat.committed(outcome);
+    let got = end_pass(&mut chat, 2, now);
+    let message = of_type(&got, "message")[0];
+    assert_eq!(message["reply"]["excerpt"], "m1");
+    let joined = resume(&mut chat, &bob, 0, now);
+    assert_eq!(find(&joined["history"], 3)["reply"]["excerpt"], "m1");
+}
