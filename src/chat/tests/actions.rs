@@ -596,3 +596,27 @@ fn a_reply_never_shows_an_edit_of_its_original_that_could_not_be_stored() {
     let joined = resume(&mut chat, &bob, 0, now);
     assert_eq!(find(&joined["history"], 3)["reply"]["excerpt"], "m1");
 }
+
+#[test]
+fn a_resent_message_is_not_echoed_from_storage_before_the_room_gets_it() {
+    let (mut chat, now) = chat(|c| c.rate_limit = None);
+    let alice = lobby_with(&mut chat, 0, now);
+    let bob = bob(&mut chat, now);
+    let post = |who: &str| {
+        format!(r#"{{"type":"message","room":"lobby","text":"{who}","client_id":"{who}"}}"#)
+    };
+    send(&mut chat, &bob, &post("bob"), now);
+    send(&mut chat, &alice, &post("alice"), now);
+    // Both are in storage, but the hub has not heard back yet (the writer
+    // thread is slow): the room has been sent neither.
+    let outcome = chat.commit().expect("inline");
+    send(&mut chat, &alice, &post("alice"), now);
+    let echo = replies(&mut chat, 1);
+    assert!(
+        of_type(&echo, "message").is_empty(),
+        "an echo of 2 would take alice's cursor past bob's 1, not yet sent: {echo:?}"
+    );
+    chat.committed(outcome);
+    let got = end_pass(&mut chat, 1, now);
+    assert_eq!(ids(&serde_json::json!(of_type(&got, "message"))), [1, 2]);
+}
