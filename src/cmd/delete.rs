@@ -33,6 +33,13 @@ pub fn apply(
     }
     if m.deleted {
         // A retry: the frame again, to the asker alone, and no new number.
+        // But a retry of a change still being stored gets no answer of its
+        // own: until it is stored nobody may be shown it, nor the number it
+        // took. Its frame then reaches this connection with the room (and if
+        // it cannot be stored, whoever asked first is told so).
+        if chat.changing(&key, id) {
+            return Ok(());
+        }
         let frame = protocol::encode(&Reply::Delete {
             room: &m.room,
             seq: m.rev(),

@@ -51,6 +51,9 @@ pub fn apply(
     if text == m.text && mentions == m.mentions {
         // A retry of an edit already made (or an edit that changes nothing):
         // its frame again, to the asker alone, and no new number.
+        if chat.changing(&key, id) {
+            return Ok(()); // Not yet: see `delete.rs`.
+        }
         let frame = protocol::encode(&Reply::Edit {
             room: &m.room,
             seq: m.rev(),

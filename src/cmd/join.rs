@@ -109,9 +109,6 @@ fn joined_frame(
         _ => None,
     };
     let r = chat.room(key).expect("loaded by `apply`");
-    // The latest number members have been sent; later ones are still being
-    // stored, and the live batch brings them.
-    let last = r.first_unsettled() - 1;
     let all = || r.history.iter().collect::<Vec<&ChatMessage>>();
     let (history, changes, gap) = match (since, &replayed) {
         (None, _) => (all(), Vec::new(), false),
@@ -156,7 +153,9 @@ fn joined_frame(
         room: &r.name,
         epoch: chat.epoch(),
         members: &members,
-        cursor: last,
+        // The latest number members have been sent (see `Room::last_told`);
+        // later ones are still being stored, and the live batch brings them.
+        cursor: r.last_told,
         history,
         changes,
         gap: gap || (cut && since.is_some()),

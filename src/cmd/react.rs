@@ -40,6 +40,9 @@ pub fn apply(
     let mine = group.is_some_and(|g| after[g].by.iter().any(|(u, _)| *u == uid));
     if on == mine {
         // Already so: the summary again, to the asker alone, no new number.
+        if chat.changing(&key, id) {
+            return Ok(()); // Not yet: see `delete.rs`.
+        }
         let frame = protocol::encode(&Reply::Reactions {
             room: &m.room,
             seq: m.rev(),
