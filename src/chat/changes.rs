@@ -213,8 +213,15 @@ fn done(overlay: &mut HashMap<u64, (ChatMessage, usize)>, id: u64) {
 }
 
 /// `uid` (named `user`) puts `emoji` on, or takes it off, as storage does:
-/// on when already on, or off when not on, changes nothing.
-fn react(reactions: &mut Vec<Reaction>, emoji: &str, uid: &Arc<str>, user: &Arc<str>, on: bool) {
+/// on when already on, or off when not on, changes nothing. (`cmd::react`
+/// checks the limit on distinct emoji first.)
+pub fn react(
+    reactions: &mut Vec<Reaction>,
+    emoji: &str,
+    uid: &Arc<str>,
+    user: &Arc<str>,
+    on: bool,
+) {
     let group = reactions.iter().position(|r| r.emoji == emoji);
     match (on, group) {
         (true, Some(g)) if !reactions[g].by.iter().any(|(u, _)| u == uid) => {

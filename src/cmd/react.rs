@@ -4,9 +4,9 @@
 
 use std::time::Instant;
 
-use crate::chat::{Caller, Chat};
+use crate::chat::{react, Caller, Chat};
 use crate::config::{MAX_REACTIONS, RATE_COST_REACT};
-use crate::protocol::{self, now_millis, ErrorCode, React, Reaction, Rejection, Reply};
+use crate::protocol::{self, now_millis, ErrorCode, React, Rejection, Reply};
 use crate::storage::Changed;
 
 use super::{message_to_change, stage};
@@ -52,27 +52,14 @@ pub fn apply(
         chat.reply(caller.conn, frame);
         return Ok(());
     }
-    match (on, group) {
-        (true, Some(g)) => after[g].by.push((uid.clone(), user.clone())),
-        (true, None) if after.len() >= MAX_REACTIONS => {
-            let message = format!(
-                "a message can have at most {MAX_REACTIONS} different reactions; \
-                 add yours to one that is there"
-            );
-            return Err(about(Rejection::new(ErrorCode::TooManyReactions, message)));
-        }
-        (true, None) => after.push(Reaction {
-            emoji: emoji.clone(),
-            by: vec![(uid.clone(), user.clone())],
-        }),
-        (false, Some(g)) => {
-            after[g].by.retain(|(u, _)| *u != uid);
-            if after[g].by.is_empty() {
-                after.remove(g);
-            }
-        }
-        (false, None) => unreachable!("`mine` is false without the emoji, so `on == mine`"),
+    if on && group.is_none() && after.len() >= MAX_REACTIONS {
+        let message = format!(
+            "a message can have at most {MAX_REACTIONS} different reactions; \
+             add yours to one that is there"
+        );
+        return Err(about(Rejection::new(ErrorCode::TooManyReactions, message)));
     }
+    react(&mut after, &emoji, &uid, &user, on);
     let what = Changed::React {
         emoji,
         uid,
