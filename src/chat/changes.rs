@@ -83,7 +83,7 @@ impl Chat {
             return;
         };
         let id = change.id;
-        r.last_told = r.last_told.max(change.seq);
+        r.last_batched = r.last_batched.max(change.seq);
         done(&mut r.overlay, id);
         match r.cached_mut(id) {
             Some(m) => apply(m, &change),

@@ -113,7 +113,7 @@ impl Chat {
         if let Some(original) = message.reply_to.and_then(|id| r.cached(id)) {
             message.reply = Some(original.preview());
         }
-        r.last_told = r.last_told.max(message.id);
+        r.last_batched = r.last_batched.max(message.id);
         r.add_to_batch(
             &protocol::encode(&Reply::Message(&message)),
             &key,
@@ -176,6 +176,7 @@ impl Chat {
                 continue;
             };
             let chunk: Arc<[u8]> = std::mem::take(&mut r.batch).into();
+            r.last_told = r.last_batched;
             for &m in &r.members {
                 send(m, &chunk);
             }

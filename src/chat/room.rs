@@ -47,12 +47,17 @@ pub struct Room {
     /// `next_id` is never read back from a store that does not have them yet.
     pub unstored: u64,
     /// The latest number members have been sent (a stored message or
-    /// change): the `cursor` a `joined` gives. Not the latest settled number:
-    /// numbers that could not be stored above it are not in storage, so when
-    /// the room comes back from storage (after it left memory, or a restart)
-    /// they are given out again, and a cursor that counted them would pass
-    /// the messages that get them.
+    /// change): the `cursor` a `joined` gives, and what its lists stop at.
+    /// Not the latest settled number: numbers that could not be stored above
+    /// it are not in storage, so when the room comes back from storage (after
+    /// it left memory, or a restart) they are given out again, and a cursor
+    /// that counted them would pass the messages that get them. Nor the
+    /// latest in `batch`: a joiner gets the batch after its `joined`, so a
+    /// cursor counting it would pass what a dropped connection never got.
     pub last_told: u64,
+    /// The latest number in `batch` (it becomes `last_told` once the batch is
+    /// handed out, see `Chat::deliver`).
+    pub last_batched: u64,
     /// The latest change (`rev`) of any message older than the cache: while
     /// a resume's `since` is at least this, the cache answers it.
     pub max_rev_outside: u64,
@@ -81,6 +86,7 @@ impl Room {
             next_id: 1,
             unstored: 0,
             last_told: 0,
+            last_batched: 0,
             max_rev_outside: 0,
             overlay: HashMap::new(),
             batch: Vec::new(),
@@ -160,6 +166,7 @@ impl Chat {
                     let mut room = Room::new(&stored.name);
                     room.next_id = stored.next_id;
                     room.last_told = stored.next_id - 1;
+                    room.last_batched = room.last_told;
                     let history = self.config.history;
                     let (recent, _) = self.store.before(key, &room.name, u64::MAX, history)?;
                     let oldest = recent.first().map_or(u64::MAX, |m| m.id);

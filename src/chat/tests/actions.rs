@@ -620,3 +620,53 @@ fn a_resent_message_is_not_echoed_from_storage_before_the_room_gets_it() {
     let got = end_pass(&mut chat, 1, now);
     assert_eq!(ids(&serde_json::json!(of_type(&got, "message"))), [1, 2]);
 }
+
+#[test]
+fn a_joiner_gets_what_the_rooms_batch_holds_once_and_its_cursor_stops_before_it() {
+    let (mut chat, now) = chat(|c| c.rate_limit = None);
+    let alice = lobby_with(&mut chat, 1, now);
+    // Stored, and in the room's batch, not yet handed out (as when a
+    // commit's outcome comes in before the pass's events).
+    send(
+        &mut chat,
+        &alice,
+        r#"{"type":"message","room":"lobby","text":"two"}"#,
+        now,
+    );
+    send(
+        &mut chat,
+        &alice,
+        r#"{"type":"edit","room":"lobby","id":1,"text":"one!"}"#,
+        now,
+    );
+    let outcome = chat.commit().expect("inline");
+    chat.committed(outcome);
+    let bob = user(&mut chat, "bob", 2, now);
+    send(&mut chat, &bob, r#"{"type":"join","room":"lobby"}"#, now);
+    let got = replies(&mut chat, 2);
+    let joined = of_type(&got, "joined")[0];
+    assert_eq!(
+        ids(&joined["history"]),
+        [1],
+        "message 2 comes in the batch, once"
+    );
+    assert_eq!(joined["cursor"], 1, "nothing the batch holds is counted");
+    assert!(
+        joined["history"][0].get("rev").is_none(),
+        "the edit's number is held back"
+    );
+    let live = end_pass(&mut chat, 2, now);
+    let kinds: Vec<&str> = live.iter().filter_map(|f| f["type"].as_str()).collect();
+    assert!(
+        kinds.contains(&"message") && kinds.contains(&"edit"),
+        "{kinds:?}"
+    );
+    let edit = of_type(&live, "edit")[0];
+    assert_eq!(
+        (edit["seq"].as_u64(), edit["text"].as_str()),
+        (Some(3), Some("one!"))
+    );
+    // Handed out: the next joiner's cursor counts it.
+    let joined = resume(&mut chat, &alice, 0, now);
+    assert_eq!(joined["cursor"], 3);
+}
