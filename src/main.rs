@@ -140,8 +140,7 @@ fn flags(args: &mut pico_args::Arguments) -> Result<Config, String> {
             Some(v) => Some(
                 v.parse::<f64>()
                     .ok()
-                    .filter(|n| *n >= 0.0 && n.is_finite())
-                    .map(|min| std::time::Duration::from_secs_f64(min * 60.0))
+                    .and_then(|min| std::time::Duration::try_from_secs_f64(min * 60.0).ok())
                     .ok_or_else(|| {
                         format!("--edit-window takes minutes (0 or more) or off, got {v:?}")
                     })?,

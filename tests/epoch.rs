@@ -59,6 +59,11 @@ fn a_since_from_a_replaced_database_is_a_gap_even_when_its_ids_run_further() {
     bob.send(json!({"type": "join", "room": "lobby", "since": since, "epoch": new_epoch}));
     let joined = bob.recv_type("joined");
     assert_eq!(joined["gap"], false, "{joined}");
+    assert_eq!(
+        joined["epoch"],
+        new_epoch.as_str(),
+        "joined names its epoch too"
+    );
     assert_eq!(joined["history"].as_array().unwrap().len(), 7);
     drop(bob);
     assert!(new.shutdown());

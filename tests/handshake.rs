@@ -23,9 +23,18 @@ fn a_valid_handshake_is_greeted_with_hello_and_the_limits() {
             "max_room_chars": 64,
             "max_message_bytes": 65536,
             "max_rooms": 32,
-            "history": 50
+            "history": 50,
+            "edit_window_s": 600,
+            "max_reactions": 20,
+            "max_mentions": 20,
+            "max_emoji_bytes": 32,
+            "reply_excerpt_chars": 120
         })
     );
+    let uid = hello["uid"]
+        .as_str()
+        .expect("hello gives the session's public id");
+    assert_eq!(uid.len(), 12, "{uid}");
 }
 
 #[test]

@@ -11,9 +11,12 @@
 //! what resume and paging read back, so a page that was away, or scrolls back
 //! to a message from last week, sees it exactly as it is now.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::protocol::{self, excerpt, ChatMessage, ErrorCode, Preview, Rejection, Reply};
+use crate::protocol::{
+    self, excerpt, name_key, ChatMessage, ErrorCode, Preview, Reaction, Rejection, Reply,
+};
 use crate::storage::{Change, Changed, StorageError, Write};
 
 use super::{Chat, ConnId};
@@ -40,6 +43,15 @@ impl Chat {
         }
         let name = r.name.clone();
         self.store.message(key, &name, id)
+    }
+
+    /// Whether message `id` of room `key` has changes staged or being stored:
+    /// its state from [`Chat::current`] is then not stored yet, and nobody
+    /// may be shown it (nor the number it will have).
+    pub fn changing(&self, key: &str, id: u64) -> bool {
+        self.rooms
+            .get(key)
+            .is_some_and(|r| r.overlay.contains_key(&id))
     }
 
     /// A change to be stored by `commit` and only then applied and sent.
@@ -71,12 +83,8 @@ impl Chat {
             return;
         };
         let id = change.id;
-        if let Some(entry) = r.overlay.get_mut(&id) {
-            entry.1 -= 1;
-            if entry.1 == 0 {
-                r.overlay.remove(&id);
-            }
-        }
+        r.last_batched = r.last_batched.max(change.seq);
+        done(&mut r.overlay, id);
         match r.cached_mut(id) {
             Some(m) => apply(m, &change),
             None => r.max_rev_outside = r.max_rev_outside.max(change.seq),
@@ -106,9 +114,10 @@ impl Chat {
         let Some(r) = self.rooms.get_mut(&key) else {
             return;
         };
-        // Later changes in flight were checked against it; from now on the
-        // stored state is the truth again.
-        r.overlay.remove(&change.id);
+        // Changes staged after it were checked against it, and the overlay
+        // still counts them: `committed` checks them again without it (see
+        // `recheck_staged`) once the rest of the commit is handed out.
+        done(&mut r.overlay, change.id);
         let what = match change.what {
             Changed::Edit { .. } => "your edit",
             Changed::Delete => "the delete",
@@ -119,6 +128,116 @@ impl Chat {
             .in_room(r.name.to_string())
             .for_client(change.client_id);
         self.refuse(conn, &rejection);
+    }
+
+    /// After a change to message `id` of room `key` could not be stored, once
+    /// the rest of its commit is handed out: the changes to the message
+    /// staged since (all that is still on its way) were checked against a
+    /// state that held it. They are applied again, in order, to the message
+    /// as stored, and the overlay gets that state, so that what is asked next
+    /// is checked against the truth (an edit after a staged delete is refused,
+    /// not written into the tombstone). A reaction's summary, which its frame
+    /// carries and the cache takes, is worked out again the way storage
+    /// applies it: this one person on or off; an edit's newly mentioned,
+    /// against the mentions stored.
+    pub(super) fn recheck_staged(&mut self, key: &str, id: u64) {
+        let Some(r) = self.rooms.get(key) else {
+            return;
+        };
+        if !r.overlay.contains_key(&id) {
+            return; // Nothing else is on its way to it.
+        }
+        let stored = match r.cached(id) {
+            Some(m) => Ok(Some(m.clone())),
+            None => {
+                let name = r.name.clone();
+                self.store.message(key, &name, id)
+            }
+        };
+        let Ok(Some(mut state)) = stored else {
+            eprintln!("natter: could not read message {id} of #{key} again after a failed change");
+            return;
+        };
+        for (k, write) in &mut self.pending.writes {
+            let Write::Change(change) = write else {
+                continue;
+            };
+            if k != key || change.id != id {
+                continue;
+            }
+            match &mut change.what {
+                Changed::React {
+                    emoji,
+                    uid,
+                    user,
+                    on,
+                    after,
+                    ..
+                } => {
+                    after.clone_from(&state.reactions);
+                    react(after, emoji, uid, user, *on);
+                }
+                // Whom it adds, to the text as stored: nobody is left
+                // unnotified because the refused edit had named them.
+                Changed::Edit {
+                    mentions,
+                    new_mentions,
+                    ..
+                } => {
+                    let before: Vec<String> = state.mentions.iter().map(|n| name_key(n)).collect();
+                    *new_mentions = mentions
+                        .iter()
+                        .filter(|n| !before.contains(&name_key(n)))
+                        .cloned()
+                        .collect();
+                }
+                Changed::Delete => {}
+            }
+            apply(&mut state, change);
+        }
+        if let Some(entry) = self.rooms.get_mut(key).and_then(|r| r.overlay.get_mut(&id)) {
+            entry.0 = state;
+        }
+    }
+}
+
+/// One change of `overlay`'s message `id` is stored or refused: when it was
+/// the last on its way, the cache (and storage) are the truth again.
+fn done(overlay: &mut HashMap<u64, (ChatMessage, usize)>, id: u64) {
+    if let Some(entry) = overlay.get_mut(&id) {
+        entry.1 -= 1;
+        if entry.1 == 0 {
+            overlay.remove(&id);
+        }
+    }
+}
+
+/// `uid` (named `user`) puts `emoji` on, or takes it off, as storage does:
+/// on when already on, or off when not on, changes nothing. (`cmd::react`
+/// checks the limit on distinct emoji first.)
+pub fn react(
+    reactions: &mut Vec<Reaction>,
+    emoji: &str,
+    uid: &Arc<str>,
+    user: &Arc<str>,
+    on: bool,
+) {
+    let group = reactions.iter().position(|r| r.emoji == emoji);
+    match (on, group) {
+        (true, Some(g)) if !reactions[g].by.iter().any(|(u, _)| u == uid) => {
+            reactions[g].by.push((uid.clone(), user.clone()));
+        }
+        (true, None) => reactions.push(Reaction {
+            emoji: emoji.to_string(),
+            by: vec![(uid.clone(), user.clone())],
+        }),
+        (false, Some(g)) => {
+            reactions[g].by.retain(|(u, _)| u != uid);
+            if reactions[g].by.is_empty() {
+                reactions.remove(g);
+            }
+        }
+        _ => {}
     }
 }
 

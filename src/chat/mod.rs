@@ -42,7 +42,7 @@ use crate::protocol::{
 use crate::ratelimit::Budgets;
 use crate::storage::{report_retention, Batch, SessionChange, StorageError, Store, Write, Writes};
 
-pub use changes::apply as apply_change;
+pub use changes::{apply as apply_change, react};
 pub use room::{newest_within, Presence, Room};
 pub use sessions::{Session, Sessions};
 

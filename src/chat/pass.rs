@@ -45,6 +45,7 @@ impl Chat {
             .take()
             .expect("an outcome answers the one commit under way");
         let mut stored = 0;
+        let mut refused_changes = Vec::new();
         let writes = outcome.batch.writes.into_iter().zip(outcome.failed);
         for (((key, write), failed), conn) in writes.zip(senders) {
             if let Some(r) = self.rooms.get_mut(&key) {
@@ -58,9 +59,14 @@ impl Chat {
                 (Write::Post(message), Some(err)) => self.refuse_unsaved(key, message, conn, &err),
                 (Write::Change(change), None) => self.publish_change(key, change),
                 (Write::Change(change), Some(err)) => {
+                    refused_changes.push((key.clone(), change.id));
                     self.refuse_unsaved_change(key, change, conn, &err)
                 }
             }
+        }
+        // What is staged now is all that is still on its way.
+        for (key, id) in refused_changes {
+            self.recheck_staged(&key, id);
         }
         stored
     }
@@ -97,10 +103,17 @@ impl Chat {
     }
 
     /// A stored message goes to its room's batch and history cache.
-    fn publish(&mut self, key: String, message: ChatMessage) {
+    fn publish(&mut self, key: String, mut message: ChatMessage) {
         let Some(r) = self.rooms.get_mut(&key) else {
             return; // Everyone left; it is stored, and that is all.
         };
+        // A reply shows its original as it is stored now: the preview was
+        // taken when the reply was written, counting changes to the original
+        // then still being stored, and one of those may have been refused.
+        if let Some(original) = message.reply_to.and_then(|id| r.cached(id)) {
+            message.reply = Some(original.preview());
+        }
+        r.last_batched = r.last_batched.max(message.id);
         r.add_to_batch(
             &protocol::encode(&Reply::Message(&message)),
             &key,
@@ -163,6 +176,7 @@ impl Chat {
                 continue;
             };
             let chunk: Arc<[u8]> = std::mem::take(&mut r.batch).into();
+            r.last_told = r.last_batched;
             for &m in &r.members {
                 send(m, &chunk);
             }

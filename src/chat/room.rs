@@ -46,6 +46,18 @@ pub struct Room {
     /// settled: stored, or refused. A room with any is kept in memory, so its
     /// `next_id` is never read back from a store that does not have them yet.
     pub unstored: u64,
+    /// The latest number members have been sent (a stored message or
+    /// change): the `cursor` a `joined` gives, and what its lists stop at.
+    /// Not the latest settled number: numbers that could not be stored above
+    /// it are not in storage, so when the room comes back from storage (after
+    /// it left memory, or a restart) they are given out again, and a cursor
+    /// that counted them would pass the messages that get them. Nor the
+    /// latest in `batch`: a joiner gets the batch after its `joined`, so a
+    /// cursor counting it would pass what a dropped connection never got.
+    pub last_told: u64,
+    /// The latest number in `batch` (it becomes `last_told` once the batch is
+    /// handed out, see `Chat::deliver`).
+    pub last_batched: u64,
     /// The latest change (`rev`) of any message older than the cache: while
     /// a resume's `since` is at least this, the cache answers it.
     pub max_rev_outside: u64,
@@ -73,6 +85,8 @@ impl Room {
             history: VecDeque::new(),
             next_id: 1,
             unstored: 0,
+            last_told: 0,
+            last_batched: 0,
             max_rev_outside: 0,
             overlay: HashMap::new(),
             batch: Vec::new(),
@@ -121,6 +135,12 @@ impl Room {
     }
 
     /// The cached message `id`, if the cache holds it.
+    pub fn cached(&self, id: u64) -> Option<&ChatMessage> {
+        let at = self.history.binary_search_by_key(&id, |m| m.id).ok()?;
+        self.history.get(at)
+    }
+
+    /// The cached message `id`, if the cache holds it.
     pub fn cached_mut(&mut self, id: u64) -> Option<&mut ChatMessage> {
         let at = self.history.binary_search_by_key(&id, |m| m.id).ok()?;
         self.history.get_mut(at)
@@ -145,6 +165,8 @@ impl Chat {
                 Some(stored) => {
                     let mut room = Room::new(&stored.name);
                     room.next_id = stored.next_id;
+                    room.last_told = stored.next_id - 1;
+                    room.last_batched = room.last_told;
                     let history = self.config.history;
                     let (recent, _) = self.store.before(key, &room.name, u64::MAX, history)?;
                     let oldest = recent.first().map_or(u64::MAX, |m| m.id);

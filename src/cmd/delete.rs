@@ -4,12 +4,12 @@
 
 use std::time::Instant;
 
-use crate::chat::{apply_change, Caller, Chat};
+use crate::chat::{Caller, Chat};
 use crate::config::RATE_COST_DELETE;
-use crate::protocol::{self, room_key, Delete, ErrorCode, Rejection, Reply};
-use crate::storage::{Change, Changed};
+use crate::protocol::{self, Delete, ErrorCode, Rejection, Reply};
+use crate::storage::Changed;
 
-use super::{is_author, require_member, target};
+use super::{is_author, message_to_change, stage};
 
 pub fn apply(
     chat: &mut Chat,
@@ -21,19 +21,25 @@ pub fn apply(
     }: Delete,
     now: Instant,
 ) -> Result<(), Rejection> {
-    if !chat.charge(caller, RATE_COST_DELETE, client_id.as_deref(), now) {
+    let cid = client_id.as_deref();
+    let Some((key, m)) = message_to_change(chat, caller, &room, id, cid, RATE_COST_DELETE, now)?
+    else {
         return Ok(());
-    }
-    let key = room_key(&room);
-    require_member(chat, caller, &key, &room, client_id.as_deref())?;
+    };
     let about = |r: Rejection| r.in_room(room.as_str()).for_client(client_id.as_deref());
-    let m = target(chat, &key, id).map_err(about)?;
     if !is_author(chat, caller, &m) {
         let message = "you can only delete your own messages";
         return Err(about(Rejection::new(ErrorCode::NotAuthor, message)));
     }
     if m.deleted {
         // A retry: the frame again, to the asker alone, and no new number.
+        // But a retry of a change still being stored gets no answer of its
+        // own: until it is stored nobody may be shown it, nor the number it
+        // took. Its frame then reaches this connection with the room (and if
+        // it cannot be stored, whoever asked first is told so).
+        if chat.changing(&key, id) {
+            return Ok(());
+        }
         let frame = protocol::encode(&Reply::Delete {
             room: &m.room,
             seq: m.rev(),
@@ -43,18 +49,6 @@ pub fn apply(
         chat.reply(caller.conn, frame);
         return Ok(());
     }
-    let seq = chat
-        .room_mut(&key)
-        .expect("members' rooms are loaded")
-        .take_number();
-    let change = Change {
-        id,
-        seq,
-        client_id,
-        what: Changed::Delete,
-    };
-    let mut after = m;
-    apply_change(&mut after, &change);
-    chat.stage_change(key, change, after, caller.conn);
+    stage(chat, caller, key, m, client_id, Changed::Delete);
     Ok(())
 }

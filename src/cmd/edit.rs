@@ -4,13 +4,11 @@
 
 use std::time::{Duration, Instant};
 
-use crate::chat::{apply_change, Caller, Chat};
-use crate::protocol::{
-    self, mentioned, name_key, now_millis, room_key, Edit, ErrorCode, Rejection, Reply,
-};
-use crate::storage::{Change, Changed};
+use crate::chat::{Caller, Chat};
+use crate::protocol::{self, mentioned, name_key, now_millis, Edit, ErrorCode, Rejection, Reply};
+use crate::storage::Changed;
 
-use super::{is_author, post, require_member, target};
+use super::{is_author, message_to_change, post, stage};
 
 pub fn apply(
     chat: &mut Chat,
@@ -25,13 +23,12 @@ pub fn apply(
     now: Instant,
 ) -> Result<(), Rejection> {
     // As much as a new message of that length: editing is writing.
-    if !chat.charge(caller, post::cost(&text), client_id.as_deref(), now) {
+    let cost = post::cost(&text);
+    let cid = client_id.as_deref();
+    let Some((key, m)) = message_to_change(chat, caller, &room, id, cid, cost, now)? else {
         return Ok(());
-    }
-    let key = room_key(&room);
-    require_member(chat, caller, &key, &room, client_id.as_deref())?;
+    };
     let about = |r: Rejection| r.in_room(room.as_str()).for_client(client_id.as_deref());
-    let m = target(chat, &key, id).map_err(about)?;
     if m.deleted {
         let message = format!("message {id} was deleted; it cannot be edited");
         return Err(about(Rejection::new(ErrorCode::Deleted, message)));
@@ -54,6 +51,9 @@ pub fn apply(
     if text == m.text && mentions == m.mentions {
         // A retry of an edit already made (or an edit that changes nothing):
         // its frame again, to the asker alone, and no new number.
+        if chat.changing(&key, id) {
+            return Ok(()); // Not yet: see `delete.rs`.
+        }
         let frame = protocol::encode(&Reply::Edit {
             room: &m.room,
             seq: m.rev(),
@@ -74,24 +74,13 @@ pub fn apply(
         .filter(|n| !before.contains(&name_key(n)))
         .cloned()
         .collect();
-    let seq = chat
-        .room_mut(&key)
-        .expect("members' rooms are loaded")
-        .take_number();
-    let change = Change {
-        id,
-        seq,
-        client_id,
-        what: Changed::Edit {
-            text,
-            mentions,
-            new_mentions,
-            edited_ts: now_millis(),
-        },
+    let what = Changed::Edit {
+        text,
+        mentions,
+        new_mentions,
+        edited_ts: now_millis(),
     };
-    let mut after = m;
-    apply_change(&mut after, &change);
-    chat.stage_change(key, change, after, caller.conn);
+    stage(chat, caller, key, m, client_id, what);
     Ok(())
 }
 

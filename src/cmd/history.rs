@@ -27,7 +27,7 @@ pub fn apply(
     let limit = limit.unwrap_or(MAX_HISTORY_PAGE).clamp(1, MAX_HISTORY_PAGE);
     let before = before.unwrap_or(u64::MAX);
     let r = chat.room(&key).expect("members' rooms are loaded");
-    let (name, last) = (r.name.clone(), r.first_unsettled() - 1);
+    let (name, told) = (r.name.clone(), r.last_told);
     let (mut messages, more) = chat
         .store()
         .before(&key, &name, before, limit)
@@ -35,7 +35,7 @@ pub fn apply(
             let message = format!("could not read history: {err}");
             in_room(Rejection::new(ErrorCode::StorageFailed, message), &name)
         })?;
-    super::join::settle(&mut messages, last);
+    super::join::settle(&mut messages, told);
     // Past the byte budget the oldest are left for the next page.
     let (fit, cut) = newest_within(messages.iter().collect(), caller.reply_budget());
     let skip = messages.len() - fit.len();

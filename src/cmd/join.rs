@@ -46,10 +46,11 @@ pub fn apply(
         chat.maybe_idle(&key);
         return Err(rejection);
     }
-    // No flush of the room's batch is needed first: during a pass it holds
-    // only notices, never chat messages (those are added by `commit`, after
-    // every event of the pass). So the joiner cannot get a message twice,
-    // and a join storm costs members one chunk per pass, not one per join.
+    // No flush of the room's batch is needed first. It may hold messages and
+    // changes already (with the writer thread, a commit's outcome can come
+    // in before this pass's events), but `joined` stops at the last number
+    // members were sent, so the joiner gets those once, from the batch. And
+    // a join storm costs members one chunk per pass, not one per join.
     let announce = !already && enter(chat, caller, &key, &name, wanted);
     // A `since` from another database (a replaced file, whatever its ids)
     // means nothing here: the page starts over, told so by `gap`.
@@ -109,9 +110,10 @@ fn joined_frame(
         _ => None,
     };
     let r = chat.room(key).expect("loaded by `apply`");
-    // The latest number members have been sent; later ones are still being
-    // stored, and the live batch brings them.
-    let last = r.first_unsettled() - 1;
+    // The latest number members have been sent (see `Room::last_told`):
+    // what this pass put in the room's batch reaches the joiner after this
+    // answer, and later numbers are still being stored. Both come live.
+    let told = r.last_told;
     let all = || r.history.iter().collect::<Vec<&ChatMessage>>();
     let (history, changes, gap) = match (since, &replayed) {
         (None, _) => (all(), Vec::new(), false),
@@ -122,12 +124,13 @@ fn joined_frame(
         // Everything missed is in the cache (see `Room::max_rev_outside`).
         (Some(since), None) => {
             let new: Vec<&ChatMessage> = r.history.iter().filter(|m| m.id > since).collect();
+            let seen = |m: &ChatMessage| m.rev().min(told);
             let mut changed: Vec<&ChatMessage> = r
                 .history
                 .iter()
-                .filter(|m| m.id <= since && m.rev() > since)
+                .filter(|m| m.id <= since && seen(m) > since)
                 .collect();
-            changed.sort_by_key(|m| m.rev());
+            changed.sort_by_key(|m| seen(m));
             match new.len() + changed.len() > MAX_RESUME {
                 true => (all(), Vec::new(), true),
                 false => (new, changed, false),
@@ -139,6 +142,22 @@ fn joined_frame(
         // Too much was missed, or storage failed: start over, with a gap.
         (Some(_), Some(None)) => (all(), Vec::new(), true),
     };
+    // As members have been sent them: a message of this pass's batch is left
+    // out (it comes live, not twice), and one changed in it shows with its
+    // number held to `told` (see `settle`).
+    let history: Vec<&ChatMessage> = history.into_iter().filter(|m| m.id <= told).collect();
+    let held: Vec<ChatMessage> = (history.iter().chain(&changes))
+        .filter(|m| m.rev() > told)
+        .map(|m| held_to(m, told))
+        .collect();
+    let history: Vec<&ChatMessage> = history
+        .into_iter()
+        .map(|m| as_told(m, &held, told))
+        .collect();
+    let changes: Vec<&ChatMessage> = changes
+        .into_iter()
+        .map(|m| as_told(m, &held, told))
+        .collect();
     // The answer must fit the joiner's queue whatever the room holds: past
     // the budget the oldest messages are left out. Without `since` that is
     // ordinary (the page scrolls back for them); with it, the page was
@@ -154,8 +173,9 @@ fn joined_frame(
     let members = r.member_names();
     protocol::encode(&Reply::Joined {
         room: &r.name,
+        epoch: chat.epoch(),
         members: &members,
-        cursor: last,
+        cursor: told,
         history,
         changes,
         gap: gap || (cut && since.is_some()),
@@ -171,14 +191,14 @@ fn replay(chat: &mut Chat, key: &str, since: u64) -> Option<Option<Missed>> {
     if since >= r.max_rev_outside || since >= r.next_id {
         return None;
     }
-    let last = r.first_unsettled() - 1;
+    let told = r.last_told;
     let name = r.name.clone();
     let new = chat.store().after(key, &name, since, MAX_RESUME + 1);
     let changed = chat.store().changed(key, &name, since, MAX_RESUME + 1);
     match (new, changed) {
         (Ok(mut new), Ok(mut changed)) if new.len() + changed.len() <= MAX_RESUME => {
-            settle(&mut new, last);
-            settle(&mut changed, last);
+            settle(&mut new, told);
+            settle(&mut changed, told);
             Some(Some((new, changed)))
         }
         (Ok(_), Ok(_)) => Some(None),
@@ -189,16 +209,35 @@ fn replay(chat: &mut Chat, key: &str, since: u64) -> Option<Option<Missed>> {
     }
 }
 
-/// Messages read from storage, as members have been sent them: the store may
-/// already hold messages and changes whose commit the hub has not heard back
-/// from (numbers after `last`). Such a message is left out (it comes live,
-/// not twice), and a change shows with its number held to `last`, so the
-/// page's cursor never passes a message it has not got; the change's own
-/// frame, coming live, then applies the same state again.
-pub(crate) fn settle(messages: &mut Vec<ChatMessage>, last: u64) {
-    messages.retain(|m| m.id <= last);
-    for m in messages.iter_mut().filter(|m| m.rev() > last) {
-        m.rev = (last != m.id).then_some(last);
+/// Messages read from storage, as members have been sent them (up to
+/// `told`, `Room::last_told`): the store may already hold messages and
+/// changes the members have not been sent (their commit's outcome is not
+/// back, or they wait in the room's batch). Such a message is left out (it
+/// comes live, not twice), and a change shows with its number held to
+/// `told`, so the page's cursor never passes a message it has not got; the
+/// change's own frame, coming live, then applies the same state again.
+pub(crate) fn settle(messages: &mut Vec<ChatMessage>, told: u64) {
+    messages.retain(|m| m.id <= told);
+    for m in messages.iter_mut().filter(|m| m.rev() > told) {
+        *m = held_to(m, told);
+    }
+}
+
+/// `m` with its number held to `told` (see `settle`).
+fn held_to(m: &ChatMessage, told: u64) -> ChatMessage {
+    let mut held = m.clone();
+    held.rev = (told != held.id).then_some(told);
+    held
+}
+
+/// `m`, or its copy in `held` when its number is past `told`.
+fn as_told<'a>(m: &'a ChatMessage, held: &'a [ChatMessage], told: u64) -> &'a ChatMessage {
+    match m.rev() > told {
+        true => held
+            .iter()
+            .find(|h| h.id == m.id)
+            .expect("`held` has each of them"),
+        false => m,
     }
 }
 

@@ -27,9 +27,10 @@ pub mod typing;
 
 use std::time::Instant;
 
-use crate::chat::{Caller, Chat};
+use crate::chat::{apply_change, Caller, Chat};
 use crate::config::RATE_COST_INVALID;
-use crate::protocol::{ChatMessage, ErrorCode, Rejection, Request};
+use crate::protocol::{room_key, ChatMessage, ErrorCode, Rejection, Request};
+use crate::storage::{Change, Changed};
 
 /// Run one request from a WebSocket client. A refusal goes back to the
 /// caller as an `error` frame.
@@ -68,6 +69,49 @@ fn require_member(
     r.room = Some(room.to_string());
     r.client_id = client_id.map(str::to_string);
     Err(r)
+}
+
+/// What every change to a message starts with: its cost charged, the caller
+/// in the room, and message `id` as it is now. `Ok(None)`: the rate limit
+/// refused it (and has answered already). Returns the room's key too.
+fn message_to_change(
+    chat: &mut Chat,
+    caller: &Caller,
+    room: &str,
+    id: u64,
+    client_id: Option<&str>,
+    cost: f64,
+    now: Instant,
+) -> Result<Option<(String, ChatMessage)>, Rejection> {
+    if !chat.charge(caller, cost, client_id, now) {
+        return Ok(None);
+    }
+    let key = room_key(room);
+    require_member(chat, caller, &key, room, client_id)?;
+    let m = target(chat, &key, id).map_err(|r| r.in_room(room).for_client(client_id))?;
+    Ok(Some((key, m)))
+}
+
+/// Stage `what` as the next change to `m`, which takes the room's next
+/// number; it is stored, then applied and sent (see `chat/changes.rs`).
+fn stage(
+    chat: &mut Chat,
+    caller: &Caller,
+    key: String,
+    m: ChatMessage,
+    client_id: Option<String>,
+    what: Changed,
+) {
+    let room = chat.room_mut(&key).expect("members' rooms are loaded");
+    let change = Change {
+        id: m.id,
+        seq: room.take_number(),
+        client_id,
+        what,
+    };
+    let mut after = m;
+    apply_change(&mut after, &change);
+    chat.stage_change(key, change, after, caller.conn);
 }
 
 /// Message `id` of the caller's room `key` as it is now, for a change or a

@@ -105,8 +105,19 @@ fn already_posted(chat: &Chat, caller: &Caller, key: &str, client_id: &str) -> O
     found.map(|m| m.id)
 }
 
-/// Message `id` of room `key` as it is now.
+/// Message `id` of room `key` as it is now, or, while a change to it is
+/// being stored, as the room's cache has it: nobody is shown a message or a
+/// change before the room is (its frame follows).
 fn original(chat: &mut Chat, key: &str, id: u64) -> Option<ChatMessage> {
+    // Not yet sent to the room (storage may hold it already): the room's
+    // batch brings it to this connection too. Echoed now, it would take the
+    // page's cursor past messages before it that have not reached it either.
+    if id >= chat.room(key)?.first_unsettled() {
+        return None;
+    }
+    if chat.changing(key, id) {
+        return chat.room(key)?.cached(id).cloned();
+    }
     chat.current(key, id).ok().flatten()
 }
 

@@ -4,12 +4,12 @@
 
 use std::time::Instant;
 
-use crate::chat::{apply_change, Caller, Chat};
+use crate::chat::{react, Caller, Chat};
 use crate::config::{MAX_REACTIONS, RATE_COST_REACT};
-use crate::protocol::{self, now_millis, room_key, ErrorCode, React, Reaction, Rejection, Reply};
-use crate::storage::{Change, Changed};
+use crate::protocol::{self, now_millis, ErrorCode, React, Rejection, Reply};
+use crate::storage::Changed;
 
-use super::{require_member, target};
+use super::{message_to_change, stage};
 
 pub fn apply(
     chat: &mut Chat,
@@ -23,13 +23,12 @@ pub fn apply(
     }: React,
     now: Instant,
 ) -> Result<(), Rejection> {
-    if !chat.charge(caller, RATE_COST_REACT, client_id.as_deref(), now) {
+    let cid = client_id.as_deref();
+    let Some((key, m)) = message_to_change(chat, caller, &room, id, cid, RATE_COST_REACT, now)?
+    else {
         return Ok(());
-    }
-    let key = room_key(&room);
-    require_member(chat, caller, &key, &room, client_id.as_deref())?;
+    };
     let about = |r: Rejection| r.in_room(room.as_str()).for_client(client_id.as_deref());
-    let m = target(chat, &key, id).map_err(about)?;
     if m.deleted {
         let message = format!("message {id} was deleted; it cannot get reactions");
         return Err(about(Rejection::new(ErrorCode::Deleted, message)));
@@ -41,6 +40,9 @@ pub fn apply(
     let mine = group.is_some_and(|g| after[g].by.iter().any(|(u, _)| *u == uid));
     if on == mine {
         // Already so: the summary again, to the asker alone, no new number.
+        if chat.changing(&key, id) {
+            return Ok(()); // Not yet: see `delete.rs`.
+        }
         let frame = protocol::encode(&Reply::Reactions {
             room: &m.room,
             seq: m.rev(),
@@ -50,46 +52,22 @@ pub fn apply(
         chat.reply(caller.conn, frame);
         return Ok(());
     }
-    match (on, group) {
-        (true, Some(g)) => after[g].by.push((uid.clone(), user.clone())),
-        (true, None) if after.len() >= MAX_REACTIONS => {
-            let message = format!(
-                "a message can have at most {MAX_REACTIONS} different reactions; \
-                 add yours to one that is there"
-            );
-            return Err(about(Rejection::new(ErrorCode::TooManyReactions, message)));
-        }
-        (true, None) => after.push(Reaction {
-            emoji: emoji.clone(),
-            by: vec![(uid.clone(), user.clone())],
-        }),
-        (false, Some(g)) => {
-            after[g].by.retain(|(u, _)| *u != uid);
-            if after[g].by.is_empty() {
-                after.remove(g);
-            }
-        }
-        (false, None) => unreachable!("`mine` is false without the emoji, so `on == mine`"),
+    if on && group.is_none() && after.len() >= MAX_REACTIONS {
+        let message = format!(
+            "a message can have at most {MAX_REACTIONS} different reactions; \
+             add yours to one that is there"
+        );
+        return Err(about(Rejection::new(ErrorCode::TooManyReactions, message)));
     }
-    let seq = chat
-        .room_mut(&key)
-        .expect("members' rooms are loaded")
-        .take_number();
-    let change = Change {
-        id,
-        seq,
-        client_id,
-        what: Changed::React {
-            emoji,
-            uid,
-            user,
-            on,
-            ts: now_millis(),
-            after,
-        },
+    react(&mut after, &emoji, &uid, &user, on);
+    let what = Changed::React {
+        emoji,
+        uid,
+        user,
+        on,
+        ts: now_millis(),
+        after,
     };
-    let mut state = m;
-    apply_change(&mut state, &change);
-    chat.stage_change(key, change, state, caller.conn);
+    stage(chat, caller, key, m, client_id, what);
     Ok(())
 }

@@ -353,12 +353,15 @@ pub enum Reply<'a> {
         limits: &'a Limits,
         epoch: &'a str,
     },
-    /// The answer to `join`: `{"type":"joined","room":"Lobby","members":["alice","bob"],"cursor":46,"history":[{...}],"changes":[],"gap":false}`.
+    /// The answer to `join`: `{"type":"joined","room":"Lobby","epoch":"9f2c4e1a7b3d5f60","members":["alice","bob"],"cursor":46,"history":[{...}],"changes":[],"gap":false}`.
     /// `history`: new messages (after `since`), or the recent ones; `changes`:
     /// the current state of older messages changed after `since`, in the
-    /// order of their changes; `cursor`: the room's latest sequence number.
+    /// order of their changes; `cursor`: the latest number of the room's
+    /// sequence that its members have been sent (see `Room::last_told`).
     Joined {
         room: &'a str,
+        /// The database's epoch, as in `hello`: the one `cursor` counts in.
+        epoch: &'a str,
         members: &'a [&'a str],
         cursor: u64,
         history: Vec<&'a ChatMessage>,

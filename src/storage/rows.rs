@@ -197,12 +197,26 @@ fn apply_change(tx: &Connection, key: &str, change: &Change) -> rusqlite::Result
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                     )?
                     .execute(params![key, id, emoji, &**uid, &**user, *ts as i64])?,
-                false => tx
-                    .prepare_cached(
+                false => {
+                    // An emoji keeps its place when its first person leaves
+                    // (reads order emoji by their earliest `ts`, as the hub
+                    // has them: in the order each first came): the next
+                    // person on it takes the leaver's time if it is earlier.
+                    tx.prepare_cached(
+                        "UPDATE reactions SET ts = min(ts, coalesce((SELECT ts FROM reactions
+                             WHERE room = ?1 AND message_id = ?2 AND emoji = ?3 AND uid = ?4), ts))
+                         WHERE room = ?1 AND message_id = ?2 AND emoji = ?3 AND uid =
+                             (SELECT uid FROM reactions
+                              WHERE room = ?1 AND message_id = ?2 AND emoji = ?3 AND uid != ?4
+                              ORDER BY ts, uid LIMIT 1)",
+                    )?
+                    .execute(params![key, id, emoji, &**uid])?;
+                    tx.prepare_cached(
                         "DELETE FROM reactions
                          WHERE room = ?1 AND message_id = ?2 AND emoji = ?3 AND uid = ?4",
                     )?
-                    .execute(params![key, id, emoji, &**uid])?,
+                    .execute(params![key, id, emoji, &**uid])?
+                }
             };
             tx.prepare_cached("UPDATE messages SET rev = ?3 WHERE room = ?1 AND id = ?2")?
                 .execute(params![key, id, seq])?

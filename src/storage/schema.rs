@@ -296,6 +296,8 @@ pub(super) fn migrate(db: &mut Connection, from: i64) -> Result<(), StorageError
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
     use crate::storage::testing::ScratchDb;
     use crate::storage::{Sqlite, Store};
@@ -400,5 +402,77 @@ mod tests {
         let key = protocol::room_key("Lobby 3");
         let name = s.room(&key).unwrap().expect("the room is there").name;
         assert_eq!(name, "L\u{43E}bby 3");
+    }
+
+    #[test]
+    fn version_5_messages_become_current_state_rows_that_nobody_can_claim() {
+        use crate::storage::{Batch, Change, Changed, Write};
+        let scratch = ScratchDb::new("v5");
+        let mut db = Connection::open(&scratch.path).unwrap();
+        for (index, migration) in MIGRATIONS[..5].iter().enumerate() {
+            let tx = db.transaction().unwrap();
+            match migration {
+                Migration::Sql(sql) => tx.execute_batch(sql).unwrap(),
+                Migration::Rust(migrate) => migrate(&tx).unwrap(),
+            }
+            tx.pragma_update(None, "user_version", index as i64 + 1)
+                .unwrap();
+            tx.commit().unwrap();
+        }
+        db.execute_batch(
+            "INSERT INTO rooms (key, name, next_id) VALUES ('lobby', 'Lobby', 3);
+             INSERT INTO messages (room, id, user, text, ts) VALUES ('lobby', 1, 'ann', 'old one', 10),
+                                                                    ('lobby', 2, 'ann', 'old two', 20);",
+        )
+        .unwrap();
+        drop(db);
+
+        let mut s = Sqlite::open(&scratch.path, None).unwrap();
+        assert_eq!(version_of(&scratch.path), SCHEMA_VERSION);
+        let (old, _) = s.before("lobby", "Lobby", u64::MAX, 10).unwrap();
+        assert_eq!(
+            old.iter().map(|m| (m.id, m.rev())).collect::<Vec<_>>(),
+            [(1, 1), (2, 2)]
+        );
+        assert!(
+            old.iter().all(|m| m.uid.is_none()),
+            "no author id: not editable"
+        );
+        assert_eq!(s.room("lobby").unwrap().unwrap().next_id, 3);
+        // A reaction on an old message moves the room's sequence on ...
+        let (uid, user) = (Arc::from("u1"), Arc::from("bob"));
+        let react = Change {
+            id: 1,
+            seq: 3,
+            client_id: None,
+            what: Changed::React {
+                emoji: "👍".into(),
+                uid,
+                user,
+                on: true,
+                ts: 30,
+                after: Vec::new(),
+            },
+        };
+        let batch = Batch {
+            writes: vec![("lobby".into(), Write::Change(react))],
+            ..Batch::default()
+        };
+        s.commit(&batch).unwrap();
+        assert_eq!(s.room("lobby").unwrap().unwrap().next_id, 4);
+        let changed = s.changed("lobby", "Lobby", 2, 10).unwrap();
+        assert_eq!(changed[0].reactions[0].by[0].1.as_ref(), "bob");
+        // ... and goes with its message when retention deletes that.
+        assert_eq!(s.delete_before(15).unwrap(), 1);
+        let left: i64 = Connection::open(&scratch.path)
+            .unwrap()
+            .query_row("SELECT count(*) FROM reactions", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(left, 0);
+        assert_eq!(
+            s.room("lobby").unwrap().unwrap().next_id,
+            4,
+            "numbers are never reused"
+        );
     }
 }

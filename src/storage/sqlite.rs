@@ -423,4 +423,47 @@ mod tests {
         other.execute_batch("ROLLBACK").unwrap();
         save(&mut s, 1).unwrap();
     }
+
+    #[test]
+    fn reactions_keep_the_order_each_emoji_first_came_after_its_first_person_leaves() {
+        let mut s = Sqlite::open(":memory:", None).unwrap();
+        save(&mut s, 1).unwrap();
+        // (seq, emoji, who, on), each a millisecond after the one before.
+        let changes = [
+            (2, "👍", "alice", true),
+            (3, "🎉", "bob", true),
+            (4, "👍", "carol", true),
+            (5, "👍", "alice", false),
+        ];
+        for (seq, emoji, who, on) in changes {
+            let what = crate::storage::Changed::React {
+                emoji: emoji.into(),
+                uid: who.into(),
+                user: who.into(),
+                on,
+                ts: 1000 + seq,
+                after: Vec::new(),
+            };
+            let change = crate::storage::Change {
+                id: 1,
+                seq,
+                client_id: None,
+                what,
+            };
+            let batch = Batch {
+                writes: vec![("lobby".into(), Write::Change(change))],
+                ..Batch::default()
+            };
+            s.commit(&batch).unwrap();
+        }
+        // As the hub's cache and the live frames have it: 👍 came first, and
+        // carol is on it still.
+        let m = s.message("lobby", "lobby", 1).unwrap().unwrap();
+        let order: Vec<(&str, Vec<&str>)> = m
+            .reactions
+            .iter()
+            .map(|r| (r.emoji.as_str(), r.by.iter().map(|(_, n)| &**n).collect()))
+            .collect();
+        assert_eq!(order, [("👍", vec!["carol"]), ("🎉", vec!["bob"])]);
+    }
 }

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
-use super::{Batch, StorageError, Store};
+use super::{Batch, StorageError, Store, Write};
 
 /// What became of one batch: the batch itself, handed back so its messages
 /// and changes can go to their rooms, and for each of its writes (in order)
@@ -65,15 +65,31 @@ fn one_by_one(store: &mut dyn Store, batch: &Batch) -> Vec<Option<StorageError>>
     if let Err(err) = store.commit(&sessions) {
         eprintln!("natter: could not store session changes: {err}");
     }
+    // A change was checked against the changes to its message before it (a
+    // reaction's summary counts them): once one of those is refused, it is
+    // refused too, and the hub checks what it staged since again (see
+    // `Chat::recheck_staged`).
+    let mut refused: Vec<(&str, u64)> = Vec::new();
     batch
         .writes
         .iter()
-        .map(|write| {
+        .map(|(key, write)| {
+            let target = match write {
+                Write::Change(change) => Some((key.as_str(), change.id)),
+                Write::Post(_) => None,
+            };
+            if target.is_some_and(|t| refused.contains(&t)) {
+                return Some("an earlier change to this message could not be saved".into());
+            }
             let alone = Batch {
-                writes: vec![write.clone()],
+                writes: vec![(key.clone(), write.clone())],
                 ..Batch::default()
             };
-            store.commit(&alone).err()
+            let failed = store.commit(&alone).err();
+            if let (Some(t), Some(_)) = (target, &failed) {
+                refused.push(t);
+            }
+            failed
         })
         .collect()
 }
@@ -196,5 +212,83 @@ impl Writes {
                 }
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use rusqlite::Connection;
+
+    use super::*;
+    use crate::protocol::Reaction;
+    use crate::storage::testing::{message, posts, ScratchDb};
+    use crate::storage::{Change, Changed, Sqlite, Write};
+
+    /// `uid` puts `emoji` on message 1 of #lobby; `after` is the summary the
+    /// hub worked out for it.
+    fn react(seq: u64, emoji: &str, uid: &str, after: Vec<Reaction>) -> (String, Write) {
+        let change = Change {
+            id: 1,
+            seq,
+            client_id: None,
+            what: Changed::React {
+                emoji: emoji.into(),
+                uid: uid.into(),
+                user: uid.into(),
+                on: true,
+                ts: seq,
+                after,
+            },
+        };
+        ("lobby".into(), Write::Change(change))
+    }
+
+    fn by(emoji: &str, uids: &[&str]) -> Reaction {
+        Reaction {
+            emoji: emoji.into(),
+            by: uids
+                .iter()
+                .map(|u| (Arc::from(*u), Arc::from(*u)))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_change_checked_against_one_that_could_not_be_stored_is_not_stored_either() {
+        let db = ScratchDb::new("writer-poison");
+        let mut s = Sqlite::open(&db.path, None).unwrap();
+        s.commit(&posts(vec![("lobby".into(), message("lobby", 1, 1))]))
+            .unwrap();
+        // Alice's reaction cannot be stored (say the disk is full for it).
+        Connection::open(&db.path)
+            .unwrap()
+            .execute_batch(
+                "CREATE TRIGGER full BEFORE INSERT ON reactions WHEN NEW.uid = 'alice'
+                 BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
+            )
+            .unwrap();
+        // Bob's came after it, and its summary counts hers.
+        let batch = Batch {
+            writes: vec![
+                react(2, "💥", "alice", vec![by("💥", &["alice"])]),
+                react(
+                    3,
+                    "👍",
+                    "bob",
+                    vec![by("💥", &["alice"]), by("👍", &["bob"])],
+                ),
+            ],
+            ..Batch::default()
+        };
+        let outcome = commit_all(&mut s, batch);
+        assert!(outcome.failed[0].is_some());
+        assert!(
+            outcome.failed[1].is_some(),
+            "stored, bob's would go out saying alice reacted"
+        );
+        let stored = s.message("lobby", "lobby", 1).unwrap().unwrap();
+        assert_eq!(stored.reactions, []);
     }
 }

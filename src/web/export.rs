@@ -266,9 +266,13 @@ impl ExportBody {
             self.truncated = true;
         }
         for m in page.iter().take(room_left) {
+            self.after = m.id;
+            // A deleted message is gone from the transcript as from the room.
+            if m.deleted {
+                continue;
+            }
             self.format.write_row(&mut self.out, m, self.exported == 0);
             self.exported += 1;
-            self.after = m.id;
         }
         if page.is_empty() {
             self.more = false;

@@ -51,7 +51,15 @@ impl Format {
             Format::Text => {
                 let user = transcript_text(&m.user, None);
                 let text = transcript_text(&m.text, Some(CONTINUATION));
-                let _ = writeln!(out, "[{}] {user}: {text}", utc(m.ts));
+                let edited = if m.edited_ts.is_some() {
+                    " (edited)"
+                } else {
+                    ""
+                };
+                let _ = match m.action {
+                    true => writeln!(out, "[{}] * {user} {text}{edited}", utc(m.ts)),
+                    false => writeln!(out, "[{}] {user}: {text}{edited}", utc(m.ts)),
+                };
             }
             Format::Json => {
                 if !first {
@@ -62,6 +70,9 @@ impl Format {
                     user: &m.user,
                     text: &m.text,
                     ts: m.ts,
+                    edited_ts: m.edited_ts,
+                    action: m.action,
+                    reply_to: m.reply_to,
                 };
                 serde_json::to_writer(&mut *out, &row)
                     .expect("a row of strings and numbers always serialises");
@@ -94,6 +105,12 @@ struct ExportRow<'a> {
     user: &'a str,
     text: &'a str,
     ts: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    edited_ts: Option<u64>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    action: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reply_to: Option<u64>,
 }
 
 /// What starts a message's second and later lines in a plain-text transcript.

@@ -394,3 +394,279 @@ fn a_change_that_cannot_be_stored_reaches_nobody() {
         "the cache is unchanged"
     );
 }
+
+#[test]
+fn a_retry_of_a_change_still_being_stored_shows_nothing_before_it_is_stored() {
+    let (mut chat, now) = chat(|c| c.rate_limit = None);
+    let alice = lobby_with(&mut chat, 1, now);
+    let bob = bob(&mut chat, now);
+    let react = r#"{"type":"react","room":"lobby","id":1,"emoji":"👍","on":true}"#;
+    let edit = r#"{"type":"edit","room":"lobby","id":1,"text":"new","client_id":"e"}"#;
+    let delete = r#"{"type":"delete","room":"lobby","id":1,"client_id":"d"}"#;
+    // Each change twice in one pass (a double click, or a page resending
+    // on a second connection): the second is a retry of one not yet stored.
+    for frame in [react, edit, delete] {
+        send(&mut chat, &alice, frame, now);
+        send(&mut chat, &alice, frame, now);
+        assert_eq!(
+            replies(&mut chat, 1),
+            Vec::<Value>::new(),
+            "nothing of a change is shown before it is stored: {frame}"
+        );
+        // The change itself cannot be stored: nobody saw it, and the retry
+        // had not told alice otherwise.
+        let mut outcome = chat.commit().expect("inline");
+        outcome.failed = vec![Some("the disk is full".into())];
+        chat.committed(outcome);
+        assert_eq!(errors(&replies(&mut chat, 1)), ["storage_failed"]);
+        assert!(end_pass(&mut chat, 2, now).is_empty(), "bob saw nothing");
+    }
+    let joined = resume(&mut chat, &bob, 0, now);
+    assert_eq!(find(&joined["history"], 1)["text"], "m1");
+    assert_eq!(joined["cursor"], 1, "2 to 4 were refused: nobody has them");
+    // A resent message whose edit is being stored comes back as it is stored.
+    let post = r#"{"type":"message","room":"lobby","text":"hi","client_id":"p"}"#;
+    send(&mut chat, &alice, post, now);
+    end_pass(&mut chat, 1, now);
+    let edit = r#"{"type":"edit","room":"lobby","id":5,"text":"hi!"}"#;
+    send(&mut chat, &alice, edit, now);
+    send(&mut chat, &alice, post, now);
+    let echo = replies(&mut chat, 1);
+    assert_eq!(
+        (&echo[0]["text"], echo[0].get("rev")),
+        (&Value::from("hi"), None),
+        "the echo shows no edit before it is stored"
+    );
+}
+
+#[test]
+fn changes_staged_while_an_earlier_one_fails_are_checked_again_without_it() {
+    let (mut chat, now) = chat(|c| c.rate_limit = None);
+    let alice = lobby_with(&mut chat, 1, now);
+    let bob = bob(&mut chat, now);
+    let react = r#"{"type":"react","room":"lobby","id":1,"emoji":"👍","on":true}"#;
+    send(&mut chat, &alice, react, now);
+    // Alice's reaction is being stored (the database is locked a while) ...
+    let mut outcome = chat.commit().expect("inline");
+    // ... when bob adds his to it.
+    send(&mut chat, &bob, react, now);
+    // (The outcome is made to say so; storage itself did take it.)
+    outcome.failed = vec![Some("database is locked".into())];
+    chat.committed(outcome);
+    assert_eq!(errors(&replies(&mut chat, 1)), ["storage_failed"]);
+    // Bob's alone is stored: that is what the room is told, and has.
+    let got = end_pass(&mut chat, 1, now);
+    let summary = &of_type(&got, "reactions")[0]["reactions"][0];
+    assert_eq!(
+        (&summary["count"], &summary["users"]),
+        (&1.into(), &serde_json::json!(["bob"]))
+    );
+    let joined = resume(&mut chat, &alice, 0, now);
+    assert_eq!(
+        find(&joined["history"], 1)["reactions"][0]["users"],
+        serde_json::json!(["bob"])
+    );
+
+    // A delete staged behind a change that fails still holds: an edit that
+    // comes before the delete is stored is refused, and the text is gone.
+    let react = r#"{"type":"react","room":"lobby","id":1,"emoji":"🎉","on":true}"#;
+    send(&mut chat, &alice, react, now);
+    let mut outcome = chat.commit().expect("inline");
+    send(
+        &mut chat,
+        &alice,
+        r#"{"type":"delete","room":"lobby","id":1}"#,
+        now,
+    );
+    outcome.failed = vec![Some("database is locked".into())];
+    chat.committed(outcome);
+    replies(&mut chat, 1);
+    let edit = r#"{"type":"edit","room":"lobby","id":1,"text":"back again"}"#;
+    send(&mut chat, &alice, edit, now);
+    assert_eq!(errors(&replies(&mut chat, 1)), ["deleted"]);
+    let got = end_pass(&mut chat, 1, now);
+    assert!(of_type(&got, "edit").is_empty());
+    let joined = resume(&mut chat, &alice, 0, now);
+    let m = find(&joined["history"], 1);
+    assert_eq!((&m["deleted"], &m["text"]), (&true.into(), &"".into()));
+    let page = r#"{"type":"history","room":"lobby"}"#;
+    send(&mut chat, &alice, page, now);
+    let got = replies(&mut chat, 1);
+    let stored = find(&of_type(&got, "history")[0]["messages"], 1);
+    assert_eq!(stored["text"], "", "nothing of it is stored");
+}
+
+/// A chat on a database file in a fresh folder (removed when the test ends),
+/// and a second connection to that file, to make it refuse writes.
+fn chat_on_file(name: &str) -> (Chat, Instant, rusqlite::Connection, TempDir) {
+    let dir = TempDir(std::env::temp_dir().join(format!("natter-{name}-{}", std::process::id())));
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let path = dir.0.join("natter.db").display().to_string();
+    let store = Sqlite::open(&path, None).expect("a new database opens");
+    let config = Config {
+        db: path.clone(),
+        rate_limit: None,
+        ..Config::default()
+    };
+    let now = Instant::now();
+    let chat = Chat::new(config, Box::new(store), Writes::Inline, now).expect("it loads");
+    (chat, now, rusqlite::Connection::open(&path).unwrap(), dir)
+}
+
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn a_cursor_never_counts_numbers_that_were_refused_and_may_be_given_out_again() {
+    let (mut chat, now, db, _dir) = chat_on_file("refused-numbers");
+    let alice = lobby_with(&mut chat, 1, now);
+    // Message 2 cannot be stored: number 2 is settled, and nothing has it.
+    db.execute_batch(
+        "CREATE TRIGGER full BEFORE INSERT ON messages WHEN NEW.text = 'lost'
+         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
+    )
+    .unwrap();
+    let post = r#"{"type":"message","room":"lobby","text":"lost"}"#;
+    send(&mut chat, &alice, post, now);
+    end_pass(&mut chat, 1, now);
+    assert_eq!(errors(&replies(&mut chat, 1)), ["storage_failed"]);
+    let cursor = resume(&mut chat, &alice, 1, now)["cursor"]
+        .as_u64()
+        .unwrap();
+    // Everyone leaves; the room leaves memory, and storage, whose newest
+    // number is 1, gives it 2 again when it comes back.
+    send(&mut chat, &alice, r#"{"type":"leave","room":"lobby"}"#, now);
+    end_pass(&mut chat, 1, now);
+    assert!(chat.room("lobby").is_none(), "the room left memory");
+    send(&mut chat, &alice, r#"{"type":"join","room":"lobby"}"#, now);
+    let post = r#"{"type":"message","room":"lobby","text":"found"}"#;
+    send(&mut chat, &alice, post, now);
+    end_pass(&mut chat, 1, now);
+    // A page that was told the cursor then gets the new message on resume.
+    let joined = resume(&mut chat, &alice, cursor, now);
+    let texts: Vec<&str> = joined["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["found"], "cursor {cursor}");
+}
+
+#[test]
+fn an_edit_staged_behind_one_that_fails_still_notifies_whom_it_adds() {
+    let (mut chat, now) = chat(|c| c.rate_limit = None);
+    let alice = lobby_with(&mut chat, 1, now);
+    let edit = |text: &str| {
+        format!(r#"{{"type":"edit","room":"lobby","id":1,"text":"{text}","mentions":["bob"]}}"#)
+    };
+    send(&mut chat, &alice, &edit("hi @bob"), now);
+    let mut outcome = chat.commit().expect("inline");
+    // A second edit while the first is being stored: bob is not new to it.
+    send(&mut chat, &alice, &edit("hi @bob!"), now);
+    outcome.failed = vec![Some("database is locked".into())];
+    chat.committed(outcome);
+    // The first was never stored: bob is new to the text that is.
+    let got = end_pass(&mut chat, 1, now);
+    let edit = of_type(&got, "edit")[0];
+    assert_eq!(edit["new_mentions"], serde_json::json!(["bob"]));
+}
+
+#[test]
+fn a_reply_never_shows_an_edit_of_its_original_that_could_not_be_stored() {
+    let (mut chat, now) = chat(|c| c.rate_limit = None);
+    let alice = lobby_with(&mut chat, 1, now);
+    let bob = bob(&mut chat, now);
+    let edit = r#"{"type":"edit","room":"lobby","id":1,"text":"not for everyone"}"#;
+    send(&mut chat, &alice, edit, now);
+    let mut outcome = chat.commit().expect("inline");
+    // Bob replies while the edit is being stored; then it is refused.
+    let reply = r#"{"type":"message","room":"lobby","text":"yes","reply_to":1}"#;
+    send(&mut chat, &bob, reply, now);
+    outcome.failed = vec![Some("database is locked".into())];
+    chat.committed(outcome);
+    let got = end_pass(&mut chat, 2, now);
+    let message = of_type(&got, "message")[0];
+    assert_eq!(message["reply"]["excerpt"], "m1");
+    let joined = resume(&mut chat, &bob, 0, now);
+    assert_eq!(find(&joined["history"], 3)["reply"]["excerpt"], "m1");
+}
+
+#[test]
+fn a_resent_message_is_not_echoed_from_storage_before_the_room_gets_it() {
+    let (mut chat, now) = chat(|c| c.rate_limit = None);
+    let alice = lobby_with(&mut chat, 0, now);
+    let bob = bob(&mut chat, now);
+    let post = |who: &str| {
+        format!(r#"{{"type":"message","room":"lobby","text":"{who}","client_id":"{who}"}}"#)
+    };
+    send(&mut chat, &bob, &post("bob"), now);
+    send(&mut chat, &alice, &post("alice"), now);
+    // Both are in storage, but the hub has not heard back yet (the writer
+    // thread is slow): the room has been sent neither.
+    let outcome = chat.commit().expect("inline");
+    send(&mut chat, &alice, &post("alice"), now);
+    let echo = replies(&mut chat, 1);
+    assert!(
+        of_type(&echo, "message").is_empty(),
+        "an echo of 2 would take alice's cursor past bob's 1, not yet sent: {echo:?}"
+    );
+    chat.committed(outcome);
+    let got = end_pass(&mut chat, 1, now);
+    assert_eq!(ids(&serde_json::json!(of_type(&got, "message"))), [1, 2]);
+}
+
+#[test]
+fn a_joiner_gets_what_the_rooms_batch_holds_once_and_its_cursor_stops_before_it() {
+    let (mut chat, now) = chat(|c| c.rate_limit = None);
+    let alice = lobby_with(&mut chat, 1, now);
+    // Stored, and in the room's batch, not yet handed out (as when a
+    // commit's outcome comes in before the pass's events).
+    send(
+        &mut chat,
+        &alice,
+        r#"{"type":"message","room":"lobby","text":"two"}"#,
+        now,
+    );
+    send(
+        &mut chat,
+        &alice,
+        r#"{"type":"edit","room":"lobby","id":1,"text":"one!"}"#,
+        now,
+    );
+    let outcome = chat.commit().expect("inline");
+    chat.committed(outcome);
+    let bob = user(&mut chat, "bob", 2, now);
+    send(&mut chat, &bob, r#"{"type":"join","room":"lobby"}"#, now);
+    let got = replies(&mut chat, 2);
+    let joined = of_type(&got, "joined")[0];
+    assert_eq!(
+        ids(&joined["history"]),
+        [1],
+        "message 2 comes in the batch, once"
+    );
+    assert_eq!(joined["cursor"], 1, "nothing the batch holds is counted");
+    assert!(
+        joined["history"][0].get("rev").is_none(),
+        "the edit's number is held back"
+    );
+    let live = end_pass(&mut chat, 2, now);
+    let kinds: Vec<&str> = live.iter().filter_map(|f| f["type"].as_str()).collect();
+    assert!(
+        kinds.contains(&"message") && kinds.contains(&"edit"),
+        "{kinds:?}"
+    );
+    let edit = of_type(&live, "edit")[0];
+    assert_eq!(
+        (edit["seq"].as_u64(), edit["text"].as_str()),
+        (Some(3), Some("one!"))
+    );
+    // Handed out: the next joiner's cursor counts it.
+    let joined = resume(&mut chat, &alice, 0, now);
+    assert_eq!(joined["cursor"], 3);
+}
