@@ -192,7 +192,7 @@ export function handleDelete(frame) {
   for (const [clientId, entry] of sent) {
     if (entry.id === frame.id && roomKey(entry.room) === roomKey(frame.room)) sent.delete(clientId);
   }
-  if (menuFor?.dataset.id === String(frame.id)) closeMenu(false);
+  if (menuFor?.id === frame.id && roomKey(menuFor.room) === roomKey(frame.room)) closeMenu(false);
   redrawMessage(frame.room, frame.id);
   const gone = messageGone(frame.room, frame.id);
   if (gone === 'edit') showToast('The message you were editing was deleted.');
@@ -217,8 +217,20 @@ export function handleReactions(frame) {
 // ================================================================================
 
 const menu = $('message-menu');
-let menuFor = null;       // the <li> whose menu is open
-let menuButton = null;    // its ⋯ button (the focus goes back there)
+// The message whose menu is open: { room, id }. Not its <li>: a change
+// that arrives meanwhile (a reaction) draws the message anew.
+let menuFor = null;
+
+/** A message drawn anew (messages.js): if its menu is open, its ⋯ button says so again. */
+export function keepMenuOpen(li) {
+  if (!menuFor || li.dataset.id !== String(menuFor.id) || menuItem() !== li) return;
+  li.classList.add('menu-open');
+  li.querySelector('.message-menu-button')?.setAttribute('aria-expanded', 'true');
+}
+
+/** The open menu's message <li> and ⋯ button, as they are now. */
+const menuItem = () => (menuFor ? itemOf(menuFor.room, menuFor.id) : null);
+const menuButton = () => menuItem()?.querySelector('.message-menu-button') ?? null;
 
 /** The message an <li> shows, from the state. */
 function messageOf(li) {
@@ -236,12 +248,11 @@ function openMenu(li, anchor) {
   const msg = messageOf(li);
   if (!msg || msg.deleted) return;
   closeMenu(false);
-  menuFor = li;
-  menuButton = li.querySelector('.message-menu-button');
+  menuFor = { room: msg.room, id: msg.id };
   menu.querySelector('[data-action="edit"]').hidden = !state.mayEdit(msg, editWindow());
   menu.querySelector('[data-action="delete"]').hidden = !state.isMine(msg);
   menu.hidden = false;
-  menuButton?.setAttribute('aria-expanded', 'true');
+  li.querySelector('.message-menu-button')?.setAttribute('aria-expanded', 'true');
   li.classList.add('menu-open');
   placeMenu(anchor instanceof Element ? anchor.getBoundingClientRect() : { left: anchor.x, right: anchor.x, top: anchor.y, bottom: anchor.y });
   menu.querySelector('button:not([hidden])').focus();
@@ -262,16 +273,16 @@ function placeMenu(box) {
 export function closeMenu(refocus = true) {
   if (menu.hidden) return false;
   menu.hidden = true;
-  menuButton?.setAttribute('aria-expanded', 'false');
-  menuFor?.classList.remove('menu-open');
-  if (refocus && menuButton?.isConnected) menuButton.focus();
+  const button = menuButton();
+  button?.setAttribute('aria-expanded', 'false');
+  menuItem()?.classList.remove('menu-open');
+  if (refocus) button?.focus();
   menuFor = null;
-  menuButton = null;
   return true;
 }
 
 function chooseFromMenu(action) {
-  const li = menuFor;
+  const li = menuItem();
   const msg = li && messageOf(li);
   closeMenu(action !== 'reply' && action !== 'edit');
   if (!msg) return;
@@ -422,7 +433,7 @@ function onListClick(event) {
   if (!li) return;
   const msg = messageOf(li);
   if (target.closest('.message-menu-button')) {
-    if (menuFor === li) closeMenu();
+    if (menuItem() === li) closeMenu();
     else openMenu(li, target.closest('.message-menu-button'));
   } else if (target.closest('.reaction-add')) {
     if (msg) pickReaction(li, msg);
@@ -455,7 +466,7 @@ export function wireActions() {
   menu.addEventListener('keydown', onMenuKey);
   // A click elsewhere, or the focus leaving the menu, closes it.
   document.addEventListener('pointerdown', (event) => {
-    if (!menu.hidden && !menu.contains(event.target) && !menuButton?.contains(event.target)) closeMenu(false);
+    if (!menu.hidden && !menu.contains(event.target) && !menuButton()?.contains(event.target)) closeMenu(false);
   });
   menu.addEventListener('focusout', (event) => {
     if (!menu.hidden && event.relatedTarget && !menu.contains(event.relatedTarget)) closeMenu(false);

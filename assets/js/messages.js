@@ -7,7 +7,7 @@ import * as render from './render.js';
 import { $, current, limits, listFor, socket, state } from './page.js';
 import { forgetRead } from './divider.js';
 import { updateMembersButton } from './drawer.js';
-import { editStatus } from './actions.js';
+import { editStatus, keepMenuOpen } from './actions.js';
 
 /** What render.js needs to draw a message of `room` (see its View). */
 export function viewFor(roomName) {
@@ -35,7 +35,11 @@ export function itemOf(roomName, id) {
 export function redrawMessage(roomName, id) {
   const msg = state.message(roomName, id);
   const old = itemOf(roomName, id);
-  if (msg && old) render.replaceMessage(old, messageElement(msg));
+  if (msg && old) {
+    const li = messageElement(msg);
+    render.replaceMessage(old, li);
+    keepMenuOpen(li);
+  }
   for (const preview of listFor(roomName).querySelectorAll(`.reply-preview[data-reply-to="${Number(id)}"]`)) {
     const reply = preview.closest('li.message');
     const quoting = reply?.dataset.id ? state.message(roomName, Number(reply.dataset.id)) : undefined;

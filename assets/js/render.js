@@ -274,14 +274,17 @@ export function messageElement(msg, view) {
 }
 
 /**
- * Put `li` (a message's new state) in place of `old`, keeping its grouping
- * and, when the keyboard was inside the old one, the focus on the same
- * control in the new one.
+ * Put `li` (a message's new state) in place of `old`, keeping its grouping,
+ * an open delete question and, when the keyboard was inside the old one,
+ * the focus on the same control in the new one.
  */
 export function replaceMessage(old, li) {
   const focused = old.contains(document.activeElement) ? document.activeElement : null;
   const key = focused?.dataset.focusKey ?? (focused?.dataset.emoji ? `emoji:${focused.dataset.emoji}` : null);
   li.classList.toggle('grouped', old.classList.contains('grouped'));
+  // A "Delete this message?" being answered stays (unless it was deleted).
+  const confirm = old.querySelector('.delete-confirm');
+  if (confirm && !li.classList.contains('deleted')) li.append(confirm);
   old.replaceWith(li);
   if (!focused) return;
   const again = key?.startsWith('emoji:')
@@ -376,8 +379,10 @@ export function deleteConfirm() {
   const yes = actionButton('Yes, delete', 'Yes, delete this message');
   yes.classList.add('danger-link');
   yes.dataset.confirmDelete = 'yes';
+  yes.dataset.focusKey = 'confirm-yes';
   const no = actionButton('No', 'No, keep it');
   no.dataset.confirmDelete = 'no';
+  no.dataset.focusKey = 'confirm-no';
   box.append(' ', yes, ' ', no);
   return box;
 }

@@ -308,6 +308,34 @@ test('a reaction by alice is a chip at bob with her name; his click makes 2, ano
   await until(item(bob.page, 'I passed the exam'), (li) => !li.querySelector('.reactions'));
 });
 
+test('a change that arrives while the menu or "Delete?" is open (the message is drawn anew) keeps them working', async () => {
+  await t.send(alice.page, 'busy message');
+  await t.waitForMessage(bob.page, 'busy message');
+
+  // bob's menu is open when alice's reaction redraws the message.
+  const li = item(bob.page, 'busy message');
+  await li.hover();
+  await li.locator('.message-menu-button').click();
+  await bob.page.waitForSelector('#message-menu:not([hidden])');
+  await choose(alice.page, 'busy message', 'React');
+  await alice.page.fill('#emoji-search', 'thumbs up');
+  await alice.page.press('#emoji-search', 'Enter');
+  await item(bob.page, 'busy message').locator('.reaction[data-emoji="👍"]').waitFor();
+  assert.equal(await bob.page.isVisible('#message-menu'), true);
+  assert.equal(await item(bob.page, 'busy message').locator('.message-menu-button').getAttribute('aria-expanded'), 'true');
+  await bob.page.click('#message-menu button:text-is("Reply")');
+  await bob.page.waitForSelector('#compose-bar[data-mode="reply"]');
+  await bob.page.click('#compose-bar-cancel');
+
+  // alice is asked "Delete?" when bob's reaction redraws it: the question stays and works.
+  await choose(alice.page, 'busy message', 'Delete');
+  await item(alice.page, 'busy message').locator('.delete-confirm').waitFor();
+  await item(bob.page, 'busy message').locator('.reaction[data-emoji="👍"]').click();
+  await until(item(alice.page, 'busy message').locator('.reaction[data-emoji="👍"]'), (el) => el.getAttribute('aria-label') === '👍 2: alice, bob');
+  await item(alice.page, 'busy message').locator('[data-confirm-delete="yes"]').click();
+  await bob.page.waitForFunction(() => ![...document.querySelectorAll('li.message .text')].some((n) => n.textContent === 'busy message'));
+});
+
 // --- mentions and notifications ------------------------------------------------------
 
 test('a mention of bob notifies him in a muted room; an edit that adds carol notifies carol, not bob again', async () => {
