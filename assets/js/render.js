@@ -268,7 +268,7 @@ export function messageElement(msg, view) {
   menu.setAttribute('aria-label', `Actions for ${msg.user}’s message`);
   menu.setAttribute('aria-expanded', 'false');
   menu.setAttribute('aria-controls', 'message-menu');
-  menu.title = 'Reply, react, edit or delete';
+  menu.title = isOwn(msg, view) ? 'Reply, react, edit or delete' : 'Reply or react';
   li.append(menu);
   return li;
 }
