@@ -14,9 +14,9 @@
 // The command word: letters, then letters, digits, "_" or "-".
 const COMMAND = /^\/(\p{L}[\p{L}\p{N}_-]*)(?:\s+|$)/u;
 
-/** What /help shows: [what you type, what it does]. */
-export const HELP = [
-  ['/me waves', 'says what you do: everyone sees “* yourname waves”'],
+/** What /help shows you (`me`): [what you type, what it does]. */
+export const helpLines = (me) => [
+  ['/me waves', `says what you do: everyone sees “* ${me} waves”`],
   ['/help', 'this list (only you see it)'],
   ['//text', 'sends “/text”: a message that starts with a slash'],
   ['@name', 'mentions someone (they are notified, even in a muted room)'],
@@ -28,7 +28,7 @@ export const HELP = [
 /**
  * What the composer's text asks for:
  *   { kind: 'message', text, action }   send it (action: a /me)
- *   { kind: 'help' }                    show HELP
+ *   { kind: 'help' }                    show helpLines()
  *   { kind: 'empty-action' }            "/me" with nothing after it
  *   { kind: 'unknown', name }           "/name" is not a command here
  */

@@ -15,7 +15,7 @@ import { handleMentionKey, mentionsFor, resetMentions, updateMentions } from './
 import { addRoom } from './rooms.js';
 import { saveDraft } from './drafts.js';
 import { viewFor } from './messages.js';
-import { HELP, parseCommand } from './commands.js';
+import { helpLines, parseCommand } from './commands.js';
 import { editTarget, editWindow, endMode, isEditing, replyTarget, startEdit } from './editing.js';
 import { sendEdit } from './actions.js';
 
@@ -134,7 +134,7 @@ function saveEdit(msg, text) {
 
 /** /help: the commands, as a line in the room only you see. */
 function showHelp(room) {
-  render.appendItem(listFor(room.name), render.helpElement(HELP));
+  render.appendItem(listFor(room.name), render.helpElement(helpLines(state.me)));
   scrollToBottom();
 }
 
