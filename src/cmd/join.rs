@@ -194,7 +194,11 @@ fn replay(chat: &mut Chat, key: &str, since: u64) -> Option<Option<Missed>> {
     let told = r.last_told;
     let name = r.name.clone();
     let new = chat.store().after(key, &name, since, MAX_RESUME + 1);
-    let changed = chat.store().changed(key, &name, since, MAX_RESUME + 1);
+    // Past the cap already: no need to look for changes (a scan of the index).
+    let changed = match &new {
+        Ok(new) if new.len() > MAX_RESUME => Ok(Vec::new()),
+        _ => chat.store().changed(key, &name, since, MAX_RESUME + 1),
+    };
     match (new, changed) {
         (Ok(mut new), Ok(mut changed)) if new.len() + changed.len() <= MAX_RESUME => {
             settle(&mut new, told);
