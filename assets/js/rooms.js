@@ -218,15 +218,16 @@ function showBacklog(room, frame) {
   const since = state.lastSeen(room.name);
   const backlog = frame.history ?? [];
   if (frame.gap && since !== undefined) {
-    if (backlog.length === 0 || backlog[0].id <= since) {
-      // A gap whose history starts at or before our `since`: the server
-      // restarted and its ids began again at 1. Our old ids mean nothing
-      // now (new messages would look like duplicates), so start over.
-      forgetRoomMessages(room.name);
-      showSystem(room.name, 'The server restarted; the conversation starts again from here.');
-    } else {
-      showSystem(room.name, 'Some messages were missed while you were away: the server no longer has them.');
-    }
+    // The server could not say exactly what we missed: it restarted with
+    // another database (ids began again), or more changed than one resume
+    // replays. What we have may be stale (edited, deleted since), so the
+    // room starts over from what `joined` brings, each in its current
+    // state; scrolling up brings older messages as they are now.
+    const restarted = backlog.length === 0 || backlog[0].id <= since;
+    forgetRoomMessages(room.name);
+    showSystem(room.name, restarted
+      ? 'The server restarted; the conversation starts again from here.'
+      : 'Much happened while you were away: here are the latest messages, as they are now. Scroll up for older ones.');
   }
   const hadHistory = state.lastSeen(room.name) !== undefined;
   // aria-busy asks screen readers to wait until the whole batch is in,

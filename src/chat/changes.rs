@@ -298,6 +298,7 @@ fn change_frame(room: &str, change: &Change) -> Arc<[u8]> {
             seq,
             id,
             reactions: after,
+            client_id,
         },
     })
 }

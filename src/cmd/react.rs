@@ -48,6 +48,7 @@ pub fn apply(
             seq: m.rev(),
             id,
             reactions: &m.reactions,
+            client_id: client_id.as_deref(),
         });
         chat.reply(caller.conn, frame);
         return Ok(());

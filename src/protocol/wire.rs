@@ -418,12 +418,15 @@ pub enum Reply<'a> {
     },
     /// Message `id`'s reactions are now these (the whole summary, not what
     /// changed, so a repeated frame changes nothing):
-    /// `{"type":"reactions","room":"Lobby","seq":45,"id":41,"reactions":[{"emoji":"👍","count":1,"users":["bob"],"uids":["9b…"]}]}`.
+    /// `{"type":"reactions","room":"Lobby","seq":45,"id":41,"reactions":[{"emoji":"👍","count":1,"users":["bob"],"uids":["9b…"]}],"client_id":"c-25"}`
+    /// (`client_id`: the one of the `react` that made this change).
     Reactions {
         room: &'a str,
         seq: u64,
         id: u64,
         reactions: &'a [Reaction],
+        #[serde(skip_serializing_if = "Option::is_none")]
+        client_id: Option<&'a str>,
     },
     /// A refused request; the connection stays open:
     /// `{"type":"error","code":"not_joined","message":"...","room":"kitchen"}`.

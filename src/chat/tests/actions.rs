@@ -670,3 +670,17 @@ fn a_joiner_gets_what_the_rooms_batch_holds_once_and_its_cursor_stops_before_it(
     let joined = resume(&mut chat, &alice, 0, now);
     assert_eq!(joined["cursor"], 3);
 }
+
+#[test]
+fn a_reaction_frame_names_the_react_that_made_it() {
+    let (mut chat, now) = chat(|c| c.rate_limit = None);
+    let alice = lobby_with(&mut chat, 1, now);
+    let react = r#"{"type":"react","room":"lobby","id":1,"emoji":"👍","on":true,"client_id":"r1"}"#;
+    send(&mut chat, &alice, react, now);
+    let got = end_pass(&mut chat, 1, now);
+    assert_eq!(got[0]["client_id"], "r1");
+    // A retry is answered with the summary and the retry's own client_id.
+    let again = r#"{"type":"react","room":"lobby","id":1,"emoji":"👍","on":true,"client_id":"r2"}"#;
+    send(&mut chat, &alice, again, now);
+    assert_eq!(replies(&mut chat, 1)[0]["client_id"], "r2");
+}
