@@ -56,10 +56,13 @@ pub(super) const MESSAGES_BEFORE: &str = concat!(
 );
 
 /// Messages up to `?2` that changed after it, in the order of their latest
-/// change (the `changes` of a resume).
+/// change (the `changes` of a resume). `rev > id` follows from the rest; it
+/// is said so that SQLite uses the index of changed messages (a partial
+/// index serves only a query that names its condition).
 pub(super) const MESSAGES_CHANGED: &str = concat!(
     read_columns!(),
-    " WHERE m.room = ?1 AND m.rev > ?2 AND m.id <= ?2 ORDER BY m.rev ASC LIMIT ?3"
+    " WHERE m.room = ?1 AND m.rev > ?2 AND m.id <= ?2 AND m.rev > m.id
+     ORDER BY m.rev ASC LIMIT ?3"
 );
 
 /// Message `?2` alone (`?3` is 1).
@@ -226,23 +229,29 @@ fn apply_change(tx: &Connection, key: &str, change: &Change) -> rusqlite::Result
 }
 
 /// A room's name and the number its next message or change gets: past its
-/// newest stored one, and never below the floor kept in its row (see
-/// [`write_all`]).
-pub(super) const ROOM: &str = "SELECT name, max(next_id, coalesce(
-         (SELECT max(rev) + 1 FROM messages WHERE messages.room = rooms.key), 1))
+/// newest stored one (the newest id, or a later `rev` of a changed message,
+/// from the index of changed messages), and never below the floor kept in
+/// its row (see [`write_all`]).
+pub(super) const ROOM: &str = "SELECT name, max(next_id,
+         coalesce((SELECT max(id) FROM messages WHERE messages.room = rooms.key), 0) + 1,
+         coalesce((SELECT max(rev) FROM messages
+                   WHERE messages.room = rooms.key AND rev > id), 0) + 1)
      FROM rooms WHERE key = ?1";
 
 /// Before retention deletes messages: raise every room's floor past its
-/// newest number, so no number is ever given out twice.
-pub(super) const RAISE_FLOORS: &str = "UPDATE rooms SET next_id = max(next_id, coalesce(
-         (SELECT max(rev) + 1 FROM messages WHERE messages.room = rooms.key), 1))";
+/// newest number (as [`ROOM`] finds it), so no number is ever given out twice.
+pub(super) const RAISE_FLOORS: &str = "UPDATE rooms SET next_id = max(next_id,
+         coalesce((SELECT max(id) FROM messages WHERE messages.room = rooms.key), 0) + 1,
+         coalesce((SELECT max(rev) FROM messages
+                   WHERE messages.room = rooms.key AND rev > id), 0) + 1)";
 
-/// The latest change to any message of room `?1` older than message `?2`
-/// (0 if none): the hub's cache answers a resume only from after it. Walks
-/// the `(room, rev)` index from the newest change down, which soon meets an
-/// old message when changes are on recent ones.
-pub(super) const MAX_REV_BEFORE: &str = "SELECT coalesce(
-         (SELECT rev FROM messages WHERE room = ?1 AND id < ?2 ORDER BY rev DESC LIMIT 1), 0)";
+/// The latest number of any message of room `?1` older than message `?2`, or
+/// of a change to one (0 if none): the hub's cache answers a resume only
+/// from after it. An unchanged message's number is its id; a changed one's
+/// `rev` is in the index of changed messages.
+pub(super) const MAX_REV_BEFORE: &str = "SELECT max(
+         coalesce((SELECT max(id) FROM messages WHERE room = ?1 AND id < ?2), 0),
+         coalesce((SELECT max(rev) FROM messages WHERE room = ?1 AND id < ?2 AND rev > id), 0))";
 
 /// Save and forget sessions, in the order they happened.
 pub(super) fn change_sessions(tx: &Connection, changes: &[SessionChange]) -> rusqlite::Result<()> {
