@@ -11,19 +11,6 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import * as t from './lib.mjs';
 
-// Records every frame the page sends.
-const RECORD_SENT = () => {
-  window.sentFrames = [];
-  const send = WebSocket.prototype.send;
-  WebSocket.prototype.send = function record(data) {
-    try {
-      window.sentFrames.push(JSON.parse(data));
-    } catch {
-      // not JSON: not ours to record
-    }
-    return send.call(this, data);
-  };
-};
 
 const dbPath = path.join(os.tmpdir(), `natter-edit-full-${process.pid}-${Date.now()}.db`);
 let server;
@@ -34,7 +21,7 @@ let eve;
 before(async () => {
   server = await t.startServer(['--db', dbPath, '--db-max-mb', '1']);
   browser = await t.launchBrowser();
-  dora = await t.login(browser, server, 'dora', 'full', { initScript: RECORD_SENT });
+  dora = await t.login(browser, server, 'dora', 'full', { initScript: t.recordSentFrames });
   eve = await t.login(browser, server, 'eve', 'full');
 });
 

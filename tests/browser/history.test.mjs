@@ -12,20 +12,6 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import * as t from './lib.mjs';
 
-// Records every frame the page sends, so a test can count `history`
-// requests and message resends.
-const RECORD_SENT = () => {
-  window.sentFrames = [];
-  const send = WebSocket.prototype.send;
-  WebSocket.prototype.send = function record(data) {
-    try {
-      window.sentFrames.push(JSON.parse(data));
-    } catch {
-      // not JSON: not ours to record
-    }
-    return send.call(this, data);
-  };
-};
 
 const ROOM = 'archive';
 const TOTAL = 300;
@@ -45,7 +31,7 @@ before(async () => {
   assert.deepEqual(errors, []);
   assert.equal(posted, TOTAL);
   // bob arrives afterwards: his page starts with the recent history only.
-  bob = await t.login(browser, server, 'bob', ROOM, { initScript: RECORD_SENT });
+  bob = await t.login(browser, server, 'bob', ROOM, { initScript: t.recordSentFrames });
 });
 
 after(async () => {
@@ -217,7 +203,7 @@ test('a message the server cannot store stays pending, is retried, and reaches n
   const dbPath = path.join(os.tmpdir(), `natter-full-${process.pid}-${Date.now()}.db`);
   const full = await t.startServer(['--db', dbPath, '--db-max-mb', '1']);
   try {
-    const sender = await t.login(browser, full, 'dora', 'full', { initScript: RECORD_SENT });
+    const sender = await t.login(browser, full, 'dora', 'full', { initScript: t.recordSentFrames });
     const reader = await t.login(browser, full, 'eve', 'full');
 
     // Fill the 1 MB database until it refuses even a one-character message.

@@ -394,3 +394,21 @@ export async function axeViolations(page) {
     .filter((v) => v.impact === 'serious' || v.impact === 'critical')
     .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).slice(0, 5).join(', ')}`);
 }
+
+/**
+ * An init script (for `login`'s `initScript`) that records every frame the
+ * page sends in `window.sentFrames`, so a test can count requests and
+ * resends. Self-contained: Playwright runs its source in the page.
+ */
+export function recordSentFrames() {
+  window.sentFrames = [];
+  const send = WebSocket.prototype.send;
+  WebSocket.prototype.send = function record(data) {
+    try {
+      window.sentFrames.push(JSON.parse(data));
+    } catch {
+      // not JSON: not ours to record
+    }
+    return send.call(this, data);
+  };
+}
