@@ -222,3 +222,21 @@ fn account_sessions_survive_a_restart_and_an_operator_can_reset_or_free_the_name
     let (ok, _) = natter(&["reset", "nobody"]);
     assert!(!ok);
 }
+
+#[test]
+fn a_claimed_session_that_never_opened_a_socket_stays_logged_out_after_a_restart() {
+    let dir = common::TempDir::new("accounts-unused");
+    let db = dir.file("natter.db");
+    let server = common::start_with(|c| c.db = db.clone());
+    // Claimed straight from the form, before any socket: the claim stores
+    // the session.
+    let token = server.login("alice", "lobby");
+    let (status, body) = claim(&server, &token, PASSWORD, PASSWORD);
+    assert_eq!(status, 200, "{body}");
+    server.post_form("/logout", &[], Some(&token));
+    assert!(server.shutdown());
+
+    let server = common::start_with(|c| c.db = db.clone());
+    let refused = server.connect().session(&token).try_open();
+    assert!(refused.is_err(), "a logged-out session came back");
+}
