@@ -99,7 +99,9 @@ impl Chat {
             name,
             reply,
         });
-        self.show_verified(session, true);
+        // The check mark is not shown yet: commit before you tell. The
+        // member lists go out while the claim is being stored, and the claim
+        // may fail (`answer_claims` shows it once it is stored).
     }
 
     /// Whether the name with this `name_key` is being claimed (the claim is
@@ -116,7 +118,10 @@ impl Chat {
     pub(super) fn answer_claims(&mut self, failed: Option<&str>) {
         for claim in std::mem::take(&mut self.claims_committing) {
             let answer = match failed {
-                None => Ok(claim.name),
+                None => {
+                    self.show_verified(claim.session, true);
+                    Ok(claim.name)
+                }
                 Some(err) => {
                     self.sessions.bind(claim.session, None);
                     self.show_verified(claim.session, false);

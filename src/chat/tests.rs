@@ -730,3 +730,45 @@ fn typing_is_passed_on_once_a_second_and_again_right_after_a_message() {
 }
 
 mod actions;
+
+// -- claimed names ------------------------------------------------------------
+
+#[test]
+fn a_claim_is_shown_to_the_room_only_once_it_is_stored() {
+    let (mut chat, now) = chat(|_| {});
+    let token = login(&mut chat, "alice", "192.0.2.1", now).expect("login");
+    let alice = connect(&mut chat, &token, 1, now);
+    send(&mut chat, &alice, r#"{"type":"join","room":"lobby"}"#, now);
+    let bob = user(&mut chat, "bob", 2, now);
+    send(&mut chat, &bob, r#"{"type":"join","room":"lobby"}"#, now);
+    end_pass(&mut chat, 2, now);
+    replies(&mut chat, 2);
+    let later = now + Duration::from_secs(10);
+    let (reply, answer) = crossbeam_channel::bounded(1);
+    let phc = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA".to_string();
+    cmd::claim::apply(&mut chat, &token, ip("192.0.2.1"), phc, reply, later);
+    // The hub's pass: the commit starts, and while the writer stores it the
+    // member lists and batches go out (see `hub::flush`).
+    let outcome = chat.commit().expect("the claim is to be stored");
+    chat.flush_presence(later);
+    let mut told = Vec::new();
+    chat.deliver(|member, chunk| {
+        if member == 2 {
+            told.extend(payloads(chunk));
+        }
+    });
+    assert!(
+        of_type(&told, "presence")
+            .iter()
+            .all(|p| p["verified"] == serde_json::json!([])),
+        "a check mark before the claim is stored: {told:?}"
+    );
+    assert!(answer.try_recv().is_err(), "no answer before it is stored");
+    chat.committed(outcome);
+    assert_eq!(answer.try_recv().unwrap(), Ok("alice".to_string()));
+    let got = end_pass(&mut chat, 2, later + Duration::from_secs(10));
+    assert_eq!(
+        of_type(&got, "presence")[0]["verified"],
+        serde_json::json!(["alice"])
+    );
+}
