@@ -772,3 +772,47 @@ fn a_claim_is_shown_to_the_room_only_once_it_is_stored() {
         serde_json::json!(["alice"])
     );
 }
+
+#[test]
+fn a_message_written_while_a_claim_is_stored_has_no_check_mark_if_the_claim_fails() {
+    let (mut chat, now) = chat(|_| {});
+    let token = login(&mut chat, "alice", "192.0.2.1", now).expect("login");
+    let alice = connect(&mut chat, &token, 1, now);
+    send(&mut chat, &alice, r#"{"type":"join","room":"lobby"}"#, now);
+    end_pass(&mut chat, 1, now);
+    replies(&mut chat, 1);
+    // An account that already has alice's public id: her claim cannot be
+    // stored (the id is unique).
+    let uid = chat.session(alice.session).unwrap().uid.to_string();
+    let taken = crate::storage::StoredAccount {
+        key: "someone".into(),
+        name: "someone".into(),
+        uid,
+        phc: "x".into(),
+        created_ms: 0,
+    };
+    let batch = Batch {
+        accounts: vec![crate::storage::AccountChange::Save(taken)],
+        ..Batch::default()
+    };
+    chat.store().commit(&batch).unwrap();
+    let (reply, answer) = crossbeam_channel::bounded(1);
+    cmd::claim::apply(&mut chat, &token, ip("192.0.2.1"), "phc".into(), reply, now);
+    let outcome = chat.commit().expect("the claim is to be stored");
+    // While it is being stored, she writes.
+    send(
+        &mut chat,
+        &alice,
+        r#"{"type":"message","room":"lobby","text":"mine now"}"#,
+        now,
+    );
+    chat.committed(outcome);
+    assert!(answer.try_recv().unwrap().is_err(), "the claim failed");
+    let got = end_pass(&mut chat, 1, now);
+    let message = of_type(&got, "message")[0];
+    assert_eq!(message["text"], "mine now");
+    assert!(
+        message.get("verified").is_none(),
+        "a check mark for a claim that failed: {message}"
+    );
+}
