@@ -31,8 +31,10 @@ pub fn apply(
         ));
     }
     let session = chat.session(caller.session).expect("members have sessions");
-    let (name, verified) = (session.name.clone(), session.account.is_some());
+    let name = session.name.clone();
     let wanted = name_key(&name);
+    // Shown once its claim is stored, not while it is (see `answer_claims`).
+    let verified = session.account.is_some() && !chat.claiming(&wanted);
     let r = chat.load_room(&key, &room).map_err(|err| {
         let message = format!("could not load the room: {err}");
         in_room(Rejection::new(ErrorCode::StorageFailed, message), &room)
