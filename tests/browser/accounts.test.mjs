@@ -236,9 +236,11 @@ test('no serious accessibility violations on the login page and with the claim s
       await t.screenshot(page, `accounts-claim-${size}-${theme}`);
     }
     await page.keyboard.press('Escape');
-    // The ✓ in a room with verified and temporary names, in the light theme too.
-    if (size === 'phone') await page.click('#drawer-toggle');
+    // The ✓ on messages and in the member list, in the light theme. (On a
+    // phone the member list is in the drawer, whose backdrop dims the
+    // messages: axe looks at them with the drawer closed.)
     assert.deepEqual(await t.axeViolations(page), [], `badges ${size} light`);
+    if (size === 'phone') await page.click('#drawer-toggle');
     await t.screenshot(page, `accounts-badges-${size}-light`);
     assert.deepEqual(user.errors, []);
     await user.context.close();
