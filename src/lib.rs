@@ -52,6 +52,7 @@
 
 // Public: what `main.rs` and the tests use. Everything else is private, so
 // the compiler points out code nothing calls.
+pub mod account_cli;
 mod chat;
 mod cmd;
 pub mod config;
@@ -59,6 +60,7 @@ mod hub;
 pub mod metrics;
 pub mod nginx;
 pub mod origin;
+pub mod passwords;
 pub mod protocol;
 mod ratelimit;
 mod server;

@@ -11,6 +11,8 @@ const USAGE: &str = "\
 usage: natter [options]          run the chat
        natter echo [options]     a WebSocket echo server on natter's own code
                                  path, for the Autobahn conformance suite only
+       natter account list | reset NAME | delete NAME [--db PATH]
+                                 claimed names: list them, print a new password, free one
        natter nginx-config [--listen PORT] [--server-name NAME] [--port N] [--ws-port N]
                                  print an nginx configuration to run natter behind (--help)
 
@@ -57,6 +59,15 @@ fn main() -> ExitCode {
         let mut args = pico_args::Arguments::from_env();
         let _ = args.subcommand();
         return natter::nginx::main(args);
+    }
+    // `natter account ...` looks after claimed names (src/account_cli.rs).
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|arg| arg == "account")
+    {
+        let mut args = pico_args::Arguments::from_env();
+        let _ = args.subcommand();
+        return natter::account_cli::main(args);
     }
     let config = match parse(pico_args::Arguments::from_env()) {
         Ok(Some(config)) => config,

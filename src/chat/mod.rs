@@ -21,9 +21,11 @@
 //! node later), and the unit tests in `tests.rs` drive them with a chosen
 //! `now`: exact, fast, no sleeps.
 
+mod accounts;
 mod budget;
 mod changes;
 mod eviction;
+mod logins;
 mod pass;
 mod room;
 mod sessions;
@@ -42,9 +44,11 @@ use crate::protocol::{
 use crate::ratelimit::Budgets;
 use crate::storage::{report_retention, Batch, SessionChange, StorageError, Store, Write, Writes};
 
+pub use accounts::ClaimRefusal;
 pub use changes::{apply as apply_change, react};
+pub use logins::Logins;
 pub use room::{newest_within, Presence, Room};
-pub use sessions::{Session, Sessions};
+pub use sessions::{AccountLogin, Session, Sessions};
 
 /// Identifies one connection for its whole life. Never reused. The chat
 /// knows it only as "where this member's frames go".
@@ -139,6 +143,20 @@ pub struct Chat {
     shutting_down: bool,
     /// The database's epoch (`Store::epoch`), in `hello`.
     epoch: Arc<str>,
+    /// Failed password logins and claims, for their limits.
+    logins: Logins,
+    /// Claims staged in `pending`, answered once stored (see `claims`).
+    claims: Vec<Claimed>,
+    /// The claims of the commit under way.
+    claims_committing: Vec<Claimed>,
+}
+
+/// A claim waiting for its commit: whose, and where the answer goes (the web
+/// thread that asked).
+pub struct Claimed {
+    pub session: SessionId,
+    pub name: String,
+    pub reply: crossbeam_channel::Sender<Result<String, ClaimRefusal>>,
 }
 
 impl Chat {
@@ -156,7 +174,13 @@ impl Chat {
         };
         let stored = store.sessions()?;
         let epoch = store.epoch()?.into();
-        let (sessions, changes, in_rooms) = Sessions::restore(&config, stored, now, now_millis());
+        let accounts = store.accounts()?;
+        let uids = accounts
+            .into_iter()
+            .map(|a| (a.key, a.uid.into()))
+            .collect();
+        let (sessions, changes, in_rooms) =
+            Sessions::restore(&config, stored, &uids, now, now_millis());
         let mut chat = Chat {
             limits: Limits::new(config.history, config.edit_window),
             sessions,
@@ -177,6 +201,9 @@ impl Chat {
             next_retention: now,
             shutting_down: false,
             epoch,
+            logins: Logins::default(),
+            claims: Vec::new(),
+            claims_committing: Vec::new(),
             config,
         };
         // Sessions that expired while natter was stopped must not work even
@@ -291,6 +318,7 @@ impl Chat {
         let hello = protocol::encode(&Reply::Hello {
             user: &s.name,
             uid: &s.uid,
+            verified: s.account.is_some(),
             limits: &self.limits,
             epoch: &self.epoch,
         });
@@ -323,6 +351,11 @@ impl Chat {
             }
             self.pending.sessions.push(change);
         }
+    }
+
+    /// Failed password logins and claims (see `Logins`).
+    pub fn logins(&mut self) -> &mut Logins {
+        &mut self.logins
     }
 
     /// The rules operators set (`--edit-window`, ...).
@@ -390,7 +423,11 @@ impl Chat {
     fn rejoin_after_restart(&mut self, in_rooms: Vec<sessions::InRooms>, now: Instant) {
         let deadline = now + self.config.restart_grace.max(self.config.leave_grace);
         for (id, rooms) in in_rooms {
-            let Some(name) = self.sessions.get(id).map(|s| s.name.clone()) else {
+            let Some((name, verified)) = self
+                .sessions
+                .get(id)
+                .map(|s| (s.name.clone(), s.account.is_some()))
+            else {
                 continue;
             };
             let key = protocol::name_key(&name);
@@ -405,7 +442,7 @@ impl Chat {
                 };
                 // Two sessions of one name cannot both be in a room; should a
                 // database say so anyway, the first keeps it.
-                if room.name_taken(&key, Some(id)) {
+                if room.name_taken(&key, Some(id), verified) {
                     continue;
                 }
                 room.present.insert(
@@ -415,6 +452,7 @@ impl Chat {
                         key: key.clone(),
                         conns: 0,
                         typing_at: None,
+                        verified,
                         restored: true,
                     },
                 );

@@ -25,6 +25,7 @@ impl Chat {
         }
         let batch = std::mem::take(&mut self.pending);
         self.committing = Some(std::mem::take(&mut self.senders));
+        self.claims_committing = std::mem::take(&mut self.claims);
         match &self.writes {
             Writes::Inline => Some(commit_all(self.store.as_mut(), batch)),
             Writes::Thread(writer) => {
@@ -44,6 +45,7 @@ impl Chat {
             .committing
             .take()
             .expect("an outcome answers the one commit under way");
+        self.answer_claims(outcome.others.as_deref());
         let mut stored = 0;
         let mut refused_changes = Vec::new();
         let writes = outcome.batch.writes.into_iter().zip(outcome.failed);
@@ -157,10 +159,11 @@ impl Chat {
             r.presence_dirty = false;
             let spacing = PRESENCE_INTERVAL_PER_MEMBER * r.members.len() as u32;
             r.next_presence = Some(now + spacing.min(MAX_PRESENCE_INTERVAL));
-            let members = r.member_names();
+            let (members, verified) = (r.member_names(), r.verified_names());
             let presence = protocol::encode(&Reply::Presence {
                 room: &r.name,
                 members: &members,
+                verified: &verified,
             });
             r.add_to_batch(&presence, &key, &mut self.batched);
         }
@@ -235,6 +238,7 @@ impl Chat {
             if let Some(budgets) = &mut self.budgets {
                 budgets.sweep(now);
             }
+            self.logins.sweep(now);
         }
     }
 

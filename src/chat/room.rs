@@ -20,6 +20,8 @@ pub struct Presence {
     pub conns: usize,
     /// When this user's last `typing` went out here (see `TYPING_INTERVAL`).
     pub typing_at: Option<Instant>,
+    /// Logged in to this claimed name (a check mark in the member list).
+    pub verified: bool,
     /// Put back here by a restart (`Chat::rejoin_after_restart`), and not
     /// connected since: the name is kept for them, but a new login under it
     /// takes it (see `Chat::free_restored_name`).
@@ -95,20 +97,37 @@ impl Room {
         }
     }
 
-    /// Member names, sorted case-insensitively, for `joined` and `presence`.
+    /// Member names, sorted case-insensitively, for `joined` and `presence`
+    /// (a claimed name on two devices is one member).
     pub fn member_names(&self) -> Vec<&str> {
         let mut names: Vec<&str> = self.present.values().map(|p| &*p.name).collect();
         names.sort_by_key(|n| n.to_lowercase());
+        names.dedup();
+        names
+    }
+
+    /// The members whose names are claimed (and who are logged in to them).
+    pub fn verified_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self
+            .present
+            .values()
+            .filter(|p| p.verified)
+            .map(|p| &*p.name)
+            .collect();
+        names.sort_by_key(|n| n.to_lowercase());
+        names.dedup();
         names
     }
 
     /// Whether another session in the room already goes by a name with this
-    /// `name_key` (look-alikes count as the same name).
-    pub fn name_taken(&self, key: &str, by_other_than: Option<SessionId>) -> bool {
+    /// `name_key` (look-alikes count as the same name). With `account`, the
+    /// joiner is logged in to that claimed name: its own other sessions (the
+    /// same person on another device) do not count.
+    pub fn name_taken(&self, key: &str, by_other_than: Option<SessionId>, account: bool) -> bool {
         let others = self
             .present
             .iter()
-            .filter(|(&s, _)| Some(s) != by_other_than);
+            .filter(|(&s, p)| Some(s) != by_other_than && !(account && p.verified));
         others.into_iter().any(|(_, p)| p.key == key)
     }
 
@@ -258,7 +277,7 @@ impl Chat {
 
     /// Room `key`'s member list changed: it is sent at the end of the pass
     /// (or later, spaced out: see `flush_presence`).
-    fn presence_changed(&mut self, key: &str) {
+    pub(super) fn presence_changed(&mut self, key: &str) {
         if let Some(r) = self.rooms.get_mut(key).filter(|r| !r.presence_dirty) {
             r.presence_dirty = true;
             self.presence_pending.push(key.to_string());

@@ -10,7 +10,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::config::{Config, CLIENT_ID_MEMORY, STORED_SESSION_BYTES, UNUSED_SESSION_TTL};
+use crate::config::{
+    Config, ACCOUNT_SESSION_TTL, CLIENT_ID_MEMORY, STORED_SESSION_BYTES, UNUSED_SESSION_TTL,
+};
 use crate::storage::{SessionChange, StoredSession};
 
 use super::SessionId;
@@ -20,8 +22,11 @@ pub struct Session {
     /// `session::token_key` of the cookie's token.
     token: String,
     pub name: Arc<str>,
-    /// Its public id (`session::public_id`): on its messages, in `hello`.
+    /// Its public id: on its messages, in `hello`. The account's, when it is
+    /// logged in to a claimed name; else `session::public_id` of its token.
     pub uid: Arc<str>,
+    /// The key of the claimed name's account it is logged in to, if any.
+    pub account: Option<String>,
     /// The address (`ratelimit::address_key`) it was made from, which its
     /// count per address is kept by. `None` for sessions from before a
     /// restart: addresses are not stored.
@@ -51,6 +56,7 @@ impl Session {
             name: self.name.to_string(),
             idle_since_ms,
             rooms,
+            account: self.account.clone(),
         }
     }
 }
@@ -78,14 +84,24 @@ pub struct Sessions {
     next_id: SessionId,
 }
 
+/// What binds a session to a claimed name: its account's key and public id.
+#[derive(Clone, Debug)]
+pub struct AccountLogin {
+    pub key: String,
+    pub uid: Arc<str>,
+}
+
 impl Sessions {
     /// The sessions `stored` holds, valid again; the changes to store now
     /// (deletions of those that expired while natter was stopped, and the
     /// rooms of the others cleared, since they are used once); and the rooms
     /// each was in when natter stopped.
+    /// `accounts` gives the public id of each account key they name (one
+    /// whose account is gone is not restored).
     pub fn restore(
         config: &Config,
         stored: Vec<StoredSession>,
+        accounts: &HashMap<String, Arc<str>>,
         now: Instant,
         now_ms: u64,
     ) -> (Sessions, Vec<SessionChange>, Vec<InRooms>) {
@@ -108,12 +124,25 @@ impl Sessions {
         let (mut changes, mut in_rooms) = (Vec::new(), Vec::new());
         for s in stored {
             let idle_for = Duration::from_millis(now_ms.saturating_sub(s.idle_since_ms));
-            if idle_for >= sessions.ttl {
+            let login = match &s.account {
+                None => None,
+                Some(key) => match accounts.get(key) {
+                    Some(uid) => Some(AccountLogin {
+                        key: key.clone(),
+                        uid: uid.clone(),
+                    }),
+                    None => {
+                        changes.push(SessionChange::Delete { token: s.token });
+                        continue;
+                    }
+                },
+            };
+            if idle_for >= sessions.ttl_of(login.is_some()) {
                 changes.push(SessionChange::Delete { token: s.token });
                 continue;
             }
             let idle_since = now.checked_sub(idle_for).unwrap_or(now);
-            let id = sessions.add(s.token, s.name.into(), None, idle_since, true);
+            let id = sessions.add(s.token, s.name.into(), None, idle_since, true, login);
             sessions.idle.insert((idle_since, id));
             let session = sessions.by_id.get_mut(&id).expect("just added");
             session.restored = true;
@@ -133,12 +162,18 @@ impl Sessions {
         address: Option<IpAddr>,
         now: Instant,
         used: bool,
+        login: Option<AccountLogin>,
     ) -> SessionId {
         let id = self.next_id;
         self.next_id += 1;
         self.tokens.insert(token.clone(), id);
+        let (uid, account) = match login {
+            Some(login) => (login.uid, Some(login.key)),
+            None => (crate::session::public_id(&token).into(), None),
+        };
         let session = Session {
-            uid: crate::session::public_id(&token).into(),
+            uid,
+            account,
             token,
             name,
             address,
@@ -160,8 +195,9 @@ impl Sessions {
         name: Arc<str>,
         address: IpAddr,
         now: Instant,
+        login: Option<AccountLogin>,
     ) -> SessionId {
-        let id = self.add(token, name, Some(address), now, false);
+        let id = self.add(token, name, Some(address), now, false, login);
         self.per_address.entry(address).or_default().insert(id);
         self.unused.insert(id);
         id
@@ -185,6 +221,13 @@ impl Sessions {
         (!self.is_expired(session, now)).then_some(id)
     }
 
+    /// Whether session `id` exists and has not expired.
+    pub fn live_id(&self, id: SessionId, now: Instant) -> bool {
+        self.by_id
+            .get(&id)
+            .is_some_and(|s| !self.is_expired(s, now))
+    }
+
     /// The session a token key belongs to, expired or not (for logout).
     pub fn by_token(&self, token_key: &str) -> Option<SessionId> {
         self.tokens.get(token_key).copied()
@@ -194,10 +237,37 @@ impl Sessions {
     /// live: `UNUSED_SESSION_TTL` if it never opened one, else `session_ttl`.
     fn is_expired(&self, session: &Session, now: Instant) -> bool {
         let ttl = match session.used {
-            true => self.ttl,
+            true => self.ttl_of(session.account.is_some()),
             false => UNUSED_SESSION_TTL.min(self.ttl),
         };
         session.conns == 0 && now.duration_since(session.idle_since) >= ttl
+    }
+
+    /// How long a used session lives without a socket: longer when it is
+    /// logged in to a claimed name (`ACCOUNT_SESSION_TTL`).
+    fn ttl_of(&self, account: bool) -> Duration {
+        match account {
+            true => self.ttl.max(ACCOUNT_SESSION_TTL),
+            false => self.ttl,
+        }
+    }
+
+    /// Bind session `id` to a claimed name's account (it just claimed it:
+    /// the account's public id is the session's own, so its messages stay
+    /// its own), or, with `None`, no longer (the claim could not be stored).
+    pub fn bind(&mut self, id: SessionId, key: Option<String>) -> Option<&Session> {
+        let s = self.by_id.get_mut(&id)?;
+        s.account = key;
+        Some(s)
+    }
+
+    /// The sessions whose name has this `name_key`, other than `except`.
+    pub fn named(&self, name_key: &str, except: SessionId) -> Vec<SessionId> {
+        let named = self
+            .by_id
+            .iter()
+            .filter(|(&id, s)| id != except && crate::protocol::name_key(&s.name) == name_key);
+        named.map(|(&id, _)| id).collect()
     }
 
     /// Every session past its time, for the sweep.

@@ -34,7 +34,30 @@ fn ip(text: &str) -> IpAddr {
 /// Log in as the web form does; returns the cookie's token.
 fn login(chat: &mut Chat, name: &str, from: &str, now: Instant) -> Result<String, LoginRefusal> {
     let token = crate::session::new_token().expect("randomness");
-    cmd::login::apply(chat, name.into(), "lobby", token, None, ip(from), now)
+    login_as(chat, name, token, from, now)
+}
+
+/// Log in as `name` in #lobby with this token, as the web form does for a
+/// name nobody claimed.
+fn login_as(
+    chat: &mut Chat,
+    name: &str,
+    token: String,
+    from: &str,
+    now: Instant,
+) -> Result<String, LoginRefusal> {
+    let form = cmd::login::Form {
+        name: name.into(),
+        room: "lobby".into(),
+        token,
+        replaces: None,
+        ip: ip(from),
+        password: false,
+    };
+    match cmd::login::apply(chat, form, now)? {
+        cmd::login::LoginStep::Done(token) => Ok(token),
+        other => panic!("an unclaimed name needs no password: {other:?}"),
+    }
 }
 
 fn lookup(chat: &Chat, token: &str, now: Instant) -> Option<String> {
@@ -261,6 +284,7 @@ fn sessions_that_expired_while_stopped_are_not_restored() {
         name: name.into(),
         idle_since_ms,
         rooms: Vec::new(),
+        account: None,
     };
     let batch = Batch {
         sessions: vec![
@@ -415,16 +439,7 @@ fn a_restart_is_as_quiet_as_a_reload() {
     drop(chat);
     let mut chat = open(due);
     assert!(
-        cmd::login::apply(
-            &mut chat,
-            "alice".into(),
-            "lobby",
-            "t".repeat(32),
-            None,
-            ip("192.0.2.9"),
-            due
-        )
-        .is_ok(),
+        login_as(&mut chat, "alice", "t".repeat(32), "192.0.2.9", due).is_ok(),
         "a name kept only for a restart is free for a new login"
     );
     drop(chat);

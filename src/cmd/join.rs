@@ -30,17 +30,14 @@ pub fn apply(
             &room,
         ));
     }
-    let name = chat
-        .session(caller.session)
-        .expect("members have sessions")
-        .name
-        .clone();
+    let session = chat.session(caller.session).expect("members have sessions");
+    let (name, verified) = (session.name.clone(), session.account.is_some());
     let wanted = name_key(&name);
     let r = chat.load_room(&key, &room).map_err(|err| {
         let message = format!("could not load the room: {err}");
         in_room(Rejection::new(ErrorCode::StorageFailed, message), &room)
     })?;
-    if r.name_taken(&wanted, Some(caller.session)) {
+    if r.name_taken(&wanted, Some(caller.session), verified) {
         let message = format!("the name \"{name}\" is already taken in #{}", r.name);
         let rejection = in_room(Rejection::new(ErrorCode::NameTaken, message), &r.name);
         chat.maybe_idle(&key);
@@ -51,7 +48,7 @@ pub fn apply(
     // in before this pass's events), but `joined` stops at the last number
     // members were sent, so the joiner gets those once, from the batch. And
     // a join storm costs members one chunk per pass, not one per join.
-    let announce = !already && enter(chat, caller, &key, &name, wanted);
+    let announce = !already && enter(chat, caller, &key, &name, wanted, verified);
     // A `since` from another database (a replaced file, whatever its ids)
     // means nothing here: the page starts over, told so by `gap`.
     let foreign = since.is_some() && epoch.is_some_and(|e| *e != **chat.epoch());
@@ -65,7 +62,14 @@ pub fn apply(
 
 /// Put the caller's connection in the room. Returns whether the user is new
 /// there (not merely another tab of someone present), to be announced.
-fn enter(chat: &mut Chat, caller: &Caller, key: &str, name: &Arc<str>, wanted: String) -> bool {
+fn enter(
+    chat: &mut Chat,
+    caller: &Caller,
+    key: &str,
+    name: &Arc<str>,
+    wanted: String,
+    verified: bool,
+) -> bool {
     let r = chat.room_mut(key).expect("loaded by `apply`");
     r.members.push(caller.conn);
     let mut new = false;
@@ -76,6 +80,7 @@ fn enter(chat: &mut Chat, caller: &Caller, key: &str, name: &Arc<str>, wanted: S
             key: wanted,
             conns: 0,
             typing_at: None,
+            verified,
             restored: false,
         }
     });
@@ -171,10 +176,12 @@ fn joined_frame(
         false => (changes, cut),
     };
     let members = r.member_names();
+    let verified = r.verified_names();
     protocol::encode(&Reply::Joined {
         room: &r.name,
         epoch: chat.epoch(),
         members: &members,
+        verified: &verified,
         cursor: told,
         history,
         changes,

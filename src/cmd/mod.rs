@@ -12,6 +12,7 @@
 //! here with its cost and `apply`, and one line in [`run`].
 
 pub mod admit;
+pub mod claim;
 pub mod delete;
 pub mod edit;
 pub mod export;

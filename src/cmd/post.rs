@@ -56,6 +56,7 @@ pub fn apply(
     };
     let session = chat.session(caller.session).expect("members have sessions");
     let (user, uid) = (session.name.clone(), session.uid.clone());
+    let verified = session.account.is_some();
     let r = chat.room_mut(&key).expect("members' rooms are loaded");
     // A message ends its author's typing (pages clear the line when it
     // arrives), so the next `typing` passes at once, however soon.
@@ -64,6 +65,7 @@ pub fn apply(
     }
     let mut message = ChatMessage::new(r.name.clone(), r.take_number(), user, text, now_millis());
     message.uid = Some(uid);
+    message.verified = verified;
     message.client_id = client_id;
     message.reply_to = reply_to;
     message.reply = reply;

@@ -9,6 +9,7 @@
 //! them are re-exported here, so you always write `config::MAX_TEXT_CHARS`
 //! whichever file it is in:
 //!
+//! - [`accounts`]: claimed names: passwords, hashing, failed logins.
 //! - [`chat`]: names, rooms and messages; history, presence and typing.
 //! - [`connections`]: the WebSocket port's threads, queues, time-outs and caps.
 //! - [`web`]: the web port's workers, time-outs and caps, and exports.
@@ -17,12 +18,14 @@
 
 use std::time::Duration;
 
+pub mod accounts;
 pub mod chat;
 pub mod connections;
 pub mod rates;
 pub mod storage;
 pub mod web;
 
+pub use accounts::*;
 pub use chat::*;
 pub use connections::*;
 pub use rates::*;

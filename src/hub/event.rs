@@ -11,7 +11,7 @@ use crate::config::HUB_REPLY_TIMEOUT;
 use crate::protocol::{ChatMessage, Rejection, Request};
 use crate::storage::StorageError;
 
-use super::{ConnId, LoginRefusal, SessionId};
+use super::{ClaimRefusal, ConnId, LoginForm, LoginRefusal, LoginStep, SessionId};
 
 /// Everything that can happen to the chat. Every thread that is not the hub
 /// talks to it through this one enum on one bounded channel (`to_hub`).
@@ -50,16 +50,36 @@ pub enum Ask {
     /// `replaces` is the cookie the browser already had, if any; `ip` is the
     /// client's address (logins are charged to it). The reply is the token to
     /// set as a cookie, or why the login is refused.
+    /// The login form: a session for a name, or for a claimed one the
+    /// account's password hash to check (see `cmd::login`).
     Login {
-        name: String,
-        room: String,
-        token: String,
-        replaces: Option<String>,
-        ip: IpAddr,
+        form: LoginForm,
+        reply: Sender<Result<LoginStep, LoginRefusal>>,
+    },
+    /// The web thread checked a claimed name's password.
+    LoginChecked {
+        form: LoginForm,
+        key: String,
+        phc: String,
+        right: bool,
         reply: Sender<Result<String, LoginRefusal>>,
     },
-    /// End a session and close its sockets with 1008. Nothing to answer.
-    Logout { token: String },
+    /// May this session claim its name? (Before its password is hashed.)
+    ClaimCheck {
+        token: String,
+        ip: IpAddr,
+        reply: Sender<Result<String, ClaimRefusal>>,
+    },
+    /// Claim it, with the password hashed as `phc`; answered once stored.
+    Claim {
+        token: String,
+        ip: IpAddr,
+        phc: String,
+        reply: Sender<Result<String, ClaimRefusal>>,
+    },
+    Logout {
+        token: String,
+    },
     /// Whose session is this token? Answers the display name, or `None`.
     Lookup {
         token: String,

@@ -74,8 +74,9 @@ mod conns;
 mod event;
 mod outbox;
 
+pub use crate::chat::ClaimRefusal;
 pub use crate::chat::{ConnId, SessionId};
-pub use crate::cmd::login::LoginRefusal;
+pub use crate::cmd::login::{Form as LoginForm, LoginRefusal, LoginStep};
 pub use event::{ask, Admission, Ask, ConnEvent, Control, Event, Peer};
 
 use conns::Conns;
@@ -203,18 +204,28 @@ impl Hub {
     fn answer(&mut self, ask: Ask, now: Instant) {
         let chat = &mut self.chat;
         match ask {
-            Ask::Login {
-                name,
-                room,
-                token,
-                replaces,
-                ip,
+            Ask::Login { form, reply } => {
+                let _ = reply.try_send(cmd::login::apply(chat, form, now));
+            }
+            Ask::LoginChecked {
+                form,
+                key,
+                phc,
+                right,
                 reply,
             } => {
-                let _ = reply.try_send(cmd::login::apply(
-                    chat, name, &room, token, replaces, ip, now,
-                ));
+                let _ = reply.try_send(cmd::login::checked(chat, form, key, phc, right, now));
             }
+            Ask::ClaimCheck { token, ip, reply } => {
+                let checked = cmd::claim::check(chat, &token, ip, now).map(|(_, name)| name);
+                let _ = reply.try_send(checked);
+            }
+            Ask::Claim {
+                token,
+                ip,
+                phc,
+                reply,
+            } => cmd::claim::apply(chat, &token, ip, phc, reply, now),
             Ask::Logout { token } => cmd::logout::apply(chat, &token),
             Ask::Lookup { token, reply } => {
                 let _ = reply.try_send(cmd::lookup::apply(chat, &token, now));

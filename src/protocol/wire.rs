@@ -140,6 +140,9 @@ pub struct ChatMessage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uid: Option<Arc<str>>,
     pub user: Arc<str>,
+    /// Written while logged in to the claimed name `user` (a check mark).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub verified: bool,
     /// Empty once deleted.
     pub text: String,
     /// Milliseconds since the Unix epoch ([`now_millis`]).
@@ -183,6 +186,7 @@ impl ChatMessage {
             id,
             uid: None,
             user,
+            verified: false,
             text,
             ts,
             client_id: None,
@@ -350,6 +354,8 @@ pub enum Reply<'a> {
         user: &'a str,
         /// The session's public id: messages with this `uid` are yours.
         uid: &'a str,
+        /// Whether this session is logged in to its name, claimed.
+        verified: bool,
         limits: &'a Limits,
         epoch: &'a str,
     },
@@ -363,6 +369,8 @@ pub enum Reply<'a> {
         /// The database's epoch, as in `hello`: the one `cursor` counts in.
         epoch: &'a str,
         members: &'a [&'a str],
+        /// The members logged in to their claimed names (a check mark).
+        verified: &'a [&'a str],
         cursor: u64,
         history: Vec<&'a ChatMessage>,
         changes: Vec<&'a ChatMessage>,
@@ -380,10 +388,12 @@ pub enum Reply<'a> {
         ts: u64,
         text: String,
     },
-    /// The room's member list changed: `{"type":"presence","room":"Lobby","members":["alice","bob"]}`.
+    /// The room's member list changed: `{"type":"presence","room":"Lobby","members":["alice","bob"],"verified":["alice"]}`.
     Presence {
         room: &'a str,
         members: &'a [&'a str],
+        /// The members logged in to their claimed names (a check mark).
+        verified: &'a [&'a str],
     },
     /// Someone in the room is typing: `{"type":"typing","room":"Lobby","user":"bob"}`.
     Typing { room: &'a str, user: &'a str },

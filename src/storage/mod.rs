@@ -119,6 +119,12 @@ pub trait Store: Send {
     /// message `id`, or 0.
     fn max_rev_before(&mut self, key: &str, id: u64) -> Result<u64, StorageError>;
 
+    /// The account of a claimed name, by `protocol::name_key`, if claimed.
+    fn account(&mut self, key: &str) -> Result<Option<StoredAccount>, StorageError>;
+
+    /// Every account, oldest first (at start, and `natter account list`).
+    fn accounts(&mut self) -> Result<Vec<StoredAccount>, StorageError>;
+
     /// Every stored session (read once, at start).
     fn sessions(&mut self) -> Result<Vec<StoredSession>, StorageError>;
 
@@ -140,13 +146,41 @@ pub struct Batch {
     pub writes: Vec<(String, Write)>,
     /// Sessions saved or forgotten this pass, in order.
     pub sessions: Vec<SessionChange>,
+    /// Accounts made, changed or deleted this pass, in order (before the
+    /// sessions: a session names its account).
+    pub accounts: Vec<AccountChange>,
 }
 
 impl Batch {
     /// Whether there is nothing to write (then `commit` touches nothing).
     pub fn is_empty(&self) -> bool {
-        self.writes.is_empty() && self.sessions.is_empty()
+        self.writes.is_empty() && self.sessions.is_empty() && self.accounts.is_empty()
     }
+}
+
+/// A change to one claimed name's account.
+#[derive(Clone)]
+pub enum AccountChange {
+    /// Insert, or replace the one with its key.
+    Save(StoredAccount),
+    /// The name is free again (its sessions are deleted with it).
+    Delete { key: String },
+}
+
+/// A claimed name, as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredAccount {
+    /// `protocol::name_key(name)`: a look-alike of a claimed name is the
+    /// same name, so nobody else can take it.
+    pub key: String,
+    /// The name as claimed.
+    pub name: String,
+    /// Its public id: on its messages, whatever session wrote them.
+    pub uid: String,
+    /// The password's argon2id PHC string (salt and parameters in it).
+    pub phc: String,
+    /// When it was claimed, ms since the epoch.
+    pub created_ms: u64,
 }
 
 /// One durable thing that happened in a room, with the number it took of
@@ -207,6 +241,8 @@ pub enum SessionChange {
         name: String,
         idle_since_ms: u64,
         rooms: Vec<String>,
+        /// The key of the account it is logged in to, if its name is claimed.
+        account: Option<String>,
     },
     /// Forget it (logout or expiry); a token not stored is no error.
     Delete { token: String },
@@ -229,6 +265,8 @@ pub struct StoredSession {
     pub idle_since_ms: u64,
     /// The rooms it was in when natter stopped (see [`SessionChange::Save`]).
     pub rooms: Vec<String>,
+    /// The account it is logged in to, if any.
+    pub account: Option<String>,
 }
 
 /// Helpers shared by the unit tests of every file here.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use rusqlite::{params, Connection, Row};
 
-use super::{Change, Changed, SessionChange, Write};
+use super::{AccountChange, Change, Changed, SessionChange, StoredAccount, Write};
 use crate::config::REPLY_EXCERPT_CHARS;
 use crate::protocol::{ChatMessage, Preview, Reaction};
 
@@ -21,7 +21,8 @@ use crate::protocol::{ChatMessage, Preview, Reaction};
 /// `message_from_row` and in the `params!` of `write_all`.
 macro_rules! message_columns {
     () => {
-        "id, user, text, ts, client_id, uid, rev, edited_ts, deleted, action, reply_to, mentions"
+        "id, user, text, ts, client_id, uid, rev, edited_ts, deleted, action, reply_to, mentions, \
+         verified"
     };
 }
 
@@ -31,7 +32,7 @@ macro_rules! message_columns {
 macro_rules! read_columns {
     () => {
         "SELECT m.id, m.user, m.text, m.ts, m.client_id, m.uid, m.rev, m.edited_ts, m.deleted,
-                m.action, m.reply_to, m.mentions,
+                m.action, m.reply_to, m.mentions, m.verified,
                 t.id, t.uid, t.user, substr(t.text, 1, ?4), t.deleted
          FROM messages m LEFT JOIN messages t ON t.room = m.room AND t.id = m.reply_to"
     };
@@ -40,7 +41,7 @@ macro_rules! read_columns {
 const INSERT_MESSAGE: &str = concat!(
     "INSERT INTO messages (room, ",
     message_columns!(),
-    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
 );
 
 /// New messages: ids above `?2` (resume, exports).
@@ -74,13 +75,13 @@ pub(super) const MESSAGE_BY_ID: &str =
 fn message_from_row(room: &Arc<str>, row: &Row) -> rusqlite::Result<ChatMessage> {
     let id = row.get::<_, i64>(0)? as u64;
     let rev = row.get::<_, i64>(6)? as u64;
-    let reply = match row.get::<_, Option<i64>>(12)? {
+    let reply = match row.get::<_, Option<i64>>(13)? {
         None => None,
-        Some(_) if row.get::<_, bool>(16)? => Some(Preview::deleted()),
+        Some(_) if row.get::<_, bool>(17)? => Some(Preview::deleted()),
         Some(_) => Some(Preview {
-            uid: row.get::<_, Option<String>>(13)?.map(Into::into),
-            user: Some(row.get::<_, String>(14)?.into()),
-            excerpt: Some(row.get(15)?),
+            uid: row.get::<_, Option<String>>(14)?.map(Into::into),
+            user: Some(row.get::<_, String>(15)?.into()),
+            excerpt: Some(row.get(16)?),
             deleted: false,
         }),
     };
@@ -92,6 +93,7 @@ fn message_from_row(room: &Arc<str>, row: &Row) -> rusqlite::Result<ChatMessage>
         ts: row.get::<_, i64>(3)? as u64,
         client_id: row.get(4)?,
         uid: row.get::<_, Option<String>>(5)?.map(Into::into),
+        verified: row.get(12)?,
         rev: (rev != id).then_some(rev),
         edited_ts: row.get::<_, Option<i64>>(7)?.map(|ts| ts as u64),
         deleted: row.get(8)?,
@@ -140,6 +142,7 @@ pub(super) fn write_all(tx: &Connection, writes: &[(String, Write)]) -> rusqlite
             m.action,
             m.reply_to.map(|id| id as i64),
             join_lines(&m.mentions),
+            m.verified,
         ])?;
         if !rooms_seen.contains(&key.as_str()) {
             rooms_seen.push(key);
@@ -262,18 +265,22 @@ pub(super) fn change_sessions(tx: &Connection, changes: &[SessionChange]) -> rus
                 name,
                 idle_since_ms,
                 rooms,
+                account,
             } => tx
                 .prepare_cached(
-                    "INSERT INTO sessions (token, name, idle_since, rooms) VALUES (?1, ?2, ?3, ?4)
+                    "INSERT INTO sessions (token, name, idle_since, rooms, account)
+                     VALUES (?1, ?2, ?3, ?4, ?5)
                      ON CONFLICT (token) DO UPDATE SET name = excluded.name,
                                                        idle_since = excluded.idle_since,
-                                                       rooms = excluded.rooms",
+                                                       rooms = excluded.rooms,
+                                                       account = excluded.account",
                 )?
                 .execute(params![
                     token,
                     name,
                     *idle_since_ms as i64,
-                    join_lines(rooms)
+                    join_lines(rooms),
+                    account,
                 ])?,
             SessionChange::Delete { token } => tx
                 .prepare_cached("DELETE FROM sessions WHERE token = ?1")?
@@ -281,6 +288,38 @@ pub(super) fn change_sessions(tx: &Connection, changes: &[SessionChange]) -> rus
         };
     }
     Ok(())
+}
+
+/// Save and delete accounts, in the order they happened (before the pass's
+/// sessions, which may name them).
+pub(super) fn change_accounts(tx: &Connection, changes: &[AccountChange]) -> rusqlite::Result<()> {
+    for change in changes {
+        match change {
+            AccountChange::Save(a) => tx
+                .prepare_cached(
+                    "INSERT INTO accounts (key, name, uid, phc, created_ts) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (key) DO UPDATE SET name = excluded.name, phc = excluded.phc",
+                )?
+                .execute(params![a.key, a.name, a.uid, a.phc, a.created_ms as i64])?,
+            AccountChange::Delete { key } => tx
+                .prepare_cached("DELETE FROM accounts WHERE key = ?1")?
+                .execute(params![key])?,
+        };
+    }
+    Ok(())
+}
+
+/// The columns of an account, in the order [`account_from_row`] reads them.
+pub(super) const ACCOUNT_COLUMNS: &str = "SELECT key, name, uid, phc, created_ts FROM accounts";
+
+pub(super) fn account_from_row(row: &Row) -> rusqlite::Result<StoredAccount> {
+    Ok(StoredAccount {
+        key: row.get(0)?,
+        name: row.get(1)?,
+        uid: row.get(2)?,
+        phc: row.get(3)?,
+        created_ms: row.get::<_, i64>(4)? as u64,
+    })
 }
 
 /// Names in one column (a session's rooms, a message's mentions): names

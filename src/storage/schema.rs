@@ -23,7 +23,7 @@ use crate::protocol;
 
 /// The schema version this build writes. Each migration below moves a
 /// database from `index` to `index + 1`.
-const SCHEMA_VERSION: i64 = 6;
+const SCHEMA_VERSION: i64 = 7;
 
 /// One step of the schema: SQL, or Rust for what SQL cannot compute.
 enum Migration {
@@ -117,6 +117,24 @@ const MIGRATIONS: &[Migration] = &[
         PRIMARY KEY (room, message_id, emoji, uid),
         FOREIGN KEY (room, message_id) REFERENCES messages (room, id) ON DELETE CASCADE
     ) WITHOUT ROWID;
+",
+    ),
+    Migration::Sql(
+        "
+    -- Claimed names. `key` is protocol::name_key of the name, so a look-alike
+    -- of a claimed name is that name. `phc` is the password's argon2id hash.
+    CREATE TABLE accounts (
+        key         TEXT PRIMARY KEY,
+        name        TEXT NOT NULL,
+        uid         TEXT NOT NULL UNIQUE,
+        phc         TEXT NOT NULL,
+        created_ts  INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    -- The account a session is logged in to; its sessions go with it.
+    ALTER TABLE sessions ADD COLUMN account TEXT
+        REFERENCES accounts (key) ON DELETE CASCADE;
+    -- Written while logged in to a claimed name (shown with a check mark).
+    ALTER TABLE messages ADD COLUMN verified INTEGER NOT NULL DEFAULT 0;
 ",
     ),
 ];

@@ -18,7 +18,7 @@ use super::health::ShmWatch;
 use super::rows::{
     self, read_messages, MESSAGES_AFTER, MESSAGES_BEFORE, MESSAGES_CHANGED, MESSAGE_BY_ID,
 };
-use super::{schema, Batch, StorageError, Store, StoredRoom, StoredSession};
+use super::{schema, Batch, StorageError, Store, StoredAccount, StoredRoom, StoredSession};
 use crate::config::{DB_BUSY_STEP, DB_BUSY_TIMEOUT};
 use crate::protocol::ChatMessage;
 
@@ -140,6 +140,7 @@ impl Store for Sqlite {
         let step = |sql: &str| db.prepare_cached(sql).and_then(|mut s| s.execute([]));
         step("BEGIN")
             .and_then(|_| rows::write_all(db, &batch.writes))
+            .and_then(|()| rows::change_accounts(db, &batch.accounts))
             .and_then(|()| rows::change_sessions(db, &batch.sessions))
             .and_then(|()| step("COMMIT"))
             .map(|_| ())
@@ -224,6 +225,27 @@ impl Store for Sqlite {
             .map_err(describe)
     }
 
+    fn account(&mut self, key: &str) -> Result<Option<StoredAccount>, StorageError> {
+        let sql = format!("{} WHERE key = ?1", rows::ACCOUNT_COLUMNS);
+        self.guard()
+            .prepare_cached(&sql)
+            .and_then(|mut stmt| {
+                stmt.query_row(params![key], rows::account_from_row)
+                    .optional()
+            })
+            .map_err(describe)
+    }
+
+    fn accounts(&mut self) -> Result<Vec<StoredAccount>, StorageError> {
+        let sql = format!("{} ORDER BY created_ts, key", rows::ACCOUNT_COLUMNS);
+        let db = self.guard();
+        let mut stmt = db.prepare(&sql).map_err(describe)?;
+        let rows = stmt
+            .query_map([], rows::account_from_row)
+            .map_err(describe)?;
+        rows.collect::<Result<_, _>>().map_err(describe)
+    }
+
     fn epoch(&mut self) -> Result<String, StorageError> {
         self.guard()
             .query_row("SELECT value FROM meta WHERE key = 'epoch'", [], |row| {
@@ -235,7 +257,7 @@ impl Store for Sqlite {
     fn sessions(&mut self) -> Result<Vec<StoredSession>, StorageError> {
         let mut stmt = self
             .guard()
-            .prepare("SELECT token, name, idle_since, rooms FROM sessions")
+            .prepare("SELECT token, name, idle_since, rooms, account FROM sessions")
             .map_err(describe)?;
         let rows = stmt
             .query_map([], |row| {
@@ -244,6 +266,7 @@ impl Store for Sqlite {
                     name: row.get(1)?,
                     idle_since_ms: row.get::<_, i64>(2)? as u64,
                     rooms: rows::split_lines(&row.get::<_, String>(3)?),
+                    account: row.get(4)?,
                 })
             })
             .map_err(describe)?;
@@ -328,6 +351,7 @@ mod tests {
             name,
             idle_since_ms,
             rooms: Vec::new(),
+            account: None,
         })
     }
 
@@ -362,6 +386,7 @@ mod tests {
             name,
             idle_since_ms: 10,
             rooms: rooms.clone(),
+            account: None,
         });
         s.commit(&stopped).unwrap();
         assert_eq!(s.sessions().unwrap()[0].rooms, rooms, "the rooms at a stop");

@@ -29,18 +29,20 @@ use super::{Batch, StorageError, Store, Write};
 pub struct Outcome {
     pub batch: Batch,
     pub failed: Vec<Option<StorageError>>,
+    /// Why the batch's accounts and sessions could not be stored, if not.
+    pub others: Option<StorageError>,
     /// How long the commit took (`natter_commit_seconds`).
     pub took: Duration,
 }
 
-/// Commit `batch` in one transaction. If that fails, its session changes are
-/// tried alone, then each message or change alone: a long message may not
+/// Commit `batch` in one transaction. If that fails, its accounts and session
+/// changes are tried alone, then each message or change alone: a long message may not
 /// fit a nearly full database while the others do, and nobody is refused for
 /// somebody else's message.
 pub fn commit_all(store: &mut dyn Store, batch: Batch) -> Outcome {
     let started = Instant::now();
-    let failed = match store.commit(&batch) {
-        Ok(()) => vec![None; batch.writes.len()],
+    let (failed, others) = match store.commit(&batch) {
+        Ok(()) => (vec![None; batch.writes.len()], None),
         Err(err) => {
             eprintln!(
                 "natter: could not store {} message(s) or change(s) and {} session change(s): {err}",
@@ -53,24 +55,30 @@ pub fn commit_all(store: &mut dyn Store, batch: Batch) -> Outcome {
     Outcome {
         batch,
         failed,
+        others,
         took: started.elapsed(),
     }
 }
 
-fn one_by_one(store: &mut dyn Store, batch: &Batch) -> Vec<Option<StorageError>> {
-    let sessions = Batch {
+fn one_by_one(
+    store: &mut dyn Store,
+    batch: &Batch,
+) -> (Vec<Option<StorageError>>, Option<StorageError>) {
+    let others = Batch {
         sessions: batch.sessions.clone(),
+        accounts: batch.accounts.clone(),
         ..Batch::default()
     };
-    if let Err(err) = store.commit(&sessions) {
-        eprintln!("natter: could not store session changes: {err}");
+    let others = store.commit(&others).err();
+    if let Some(err) = &others {
+        eprintln!("natter: could not store account and session changes: {err}");
     }
     // A change was checked against the changes to its message before it (a
     // reaction's summary counts them): once one of those is refused, it is
     // refused too, and the hub checks what it staged since again (see
     // `Chat::recheck_staged`).
     let mut refused: Vec<(&str, u64)> = Vec::new();
-    batch
+    let failed = batch
         .writes
         .iter()
         .map(|(key, write)| {
@@ -91,7 +99,8 @@ fn one_by_one(store: &mut dyn Store, batch: &Batch) -> Vec<Option<StorageError>>
             }
             failed
         })
-        .collect()
+        .collect();
+    (failed, others)
 }
 
 /// What the hub asks of the writer thread.

@@ -93,8 +93,8 @@ fn handle_caught(request: Request, context: &Arc<WebContext>) {
 }
 
 /// Whether a request goes to a body thread (see `handle_on_own_thread`): a
-/// `POST` whose body is still in the socket. Only `POST /login` ever reads a
-/// body, so no other method needs a thread for one; a `DELETE` with a chunked
+/// `POST` whose body is still in the socket. Only a `POST` (the login and
+/// account forms) ever reads a body, so no other method needs a thread for one; a `DELETE` with a chunked
 /// body is answered by the page worker without a byte of its body being read
 /// (and a `GET` announcing one is refused by the patched tiny_http).
 fn needs_own_thread(request: &Request) -> bool {

@@ -17,7 +17,8 @@ use super::pages::{
 };
 use super::{ask, hub_unavailable, WebContext};
 use crate::config::{Config, MAX_FORM_BYTES};
-use crate::hub::{Ask, Event, LoginRefusal};
+use crate::hub::{Ask, Event, LoginForm, LoginRefusal, LoginStep};
+use crate::passwords::Busy;
 use crate::protocol::{check_name, check_room};
 use crate::session;
 
@@ -49,18 +50,43 @@ pub(super) fn login(request: &mut Request, context: &WebContext) -> Page {
             return text(500, "could not create a session\n");
         }
     };
-    let replaces = cookie_token(request);
-    let ip = client_address(request, context);
-    let answer = ask(context, |reply| {
+    let password = field("password");
+    let form = LoginForm {
+        name: name.clone(),
+        room: room.clone(),
+        token,
+        replaces: cookie_token(request),
+        ip: client_address(request, context),
+        password: !password.is_empty(),
+    };
+    let answer = match ask(context, |reply| {
         Event::Ask(Ask::Login {
-            name: name.clone(),
-            room: room.clone(),
-            token,
-            replaces,
-            ip,
+            form: form.clone(),
             reply,
         })
-    });
+    }) {
+        Some(Ok(LoginStep::Check { key, phc })) => {
+            // A claimed name: its password is checked here, on this web
+            // thread, taking its turn with the other checks (see
+            // `passwords.rs`); the hub only hears whether it was right.
+            let right = match context.passwords.verify(&phc, &password) {
+                Ok(right) => right,
+                Err(Busy) => return refused(&LoginRefusal::Busy, &raw_name, &raw_room),
+            };
+            ask(context, |reply| {
+                Event::Ask(Ask::LoginChecked {
+                    form,
+                    key,
+                    phc,
+                    right,
+                    reply,
+                })
+            })
+        }
+        Some(Ok(LoginStep::Done(token))) => Some(Ok(token)),
+        Some(Err(refusal)) => Some(Err(refusal)),
+        None => None,
+    };
     match answer {
         Some(Ok(token)) => {
             redirect(&format!("/r/{}", encode_component(&room))).with_header(header(
@@ -74,7 +100,7 @@ pub(super) fn login(request: &mut Request, context: &WebContext) -> Page {
 }
 
 /// The login form's body, read up to [`MAX_FORM_BYTES`]; past that, 413.
-fn read_form(request: &mut Request) -> Result<Vec<u8>, Page> {
+pub(super) fn read_form(request: &mut Request) -> Result<Vec<u8>, Page> {
     let too_large = || {
         text(
             413,
@@ -128,7 +154,7 @@ pub(super) fn logout(request: &Request, context: &WebContext) -> Page {
 /// Otherwise any site could log a visitor out with a hidden form, or log them
 /// in as a name of its choosing in its room, replacing their session, and
 /// then read what they write there. Refused with 403 before the body is read.
-fn check_form_origin(request: &Request, config: &Config) -> Result<(), Page> {
+pub(super) fn check_form_origin(request: &Request, config: &Config) -> Result<(), Page> {
     let first = |name: &'static str| first_header(request, name);
     crate::origin::form_origin_allowed(
         first("Origin"),
@@ -184,7 +210,7 @@ pub(super) fn cookie_token(request: &Request) -> Option<String> {
 
 /// The client's address, for the limits kept per address: the peer, or behind
 /// a trusted proxy the address it forwarded (see `ws::client_ip`).
-fn client_address(request: &Request, context: &WebContext) -> IpAddr {
+pub(super) fn client_address(request: &Request, context: &WebContext) -> IpAddr {
     let peer = request
         .remote_addr()
         .copied()

@@ -12,6 +12,7 @@
 //! the edge a first reading can skip: the defences that keep the open
 //! internet from taking the pages down, each with the attack it answers.
 
+mod account;
 mod edge;
 mod export;
 mod login;
@@ -31,6 +32,7 @@ use crate::config::{Config, HUB_REPLY_TIMEOUT, WEB_WORKERS};
 use crate::hub::Event;
 
 use pages::{secure, Page};
+pub(crate) use transcript::utc;
 
 /// Every route: the method, the path, and the handler that answers it.
 ///
@@ -50,7 +52,8 @@ fn route(request: &mut Request, context: &Arc<WebContext>) -> Answer {
         (Get | Head, "/login") => pages::login_page(query).into(),
         (Post, "/login") => login::login(request, context).into(),
         (Post, "/logout") => login::logout(request, context).into(),
-        (_, "/login" | "/logout") => pages::only_post().into(),
+        (Post, "/account/claim") => account::claim(request, context).into(),
+        (_, "/login" | "/logout" | "/account/claim") => pages::only_post().into(),
         _ => pages::not_found().into(),
     }
 }
@@ -91,6 +94,8 @@ pub struct WebContext {
     db_health: Arc<crate::storage::FileHealth>,
     /// The exports running now (see `export::ExportSlot`).
     exports: Mutex<Vec<String>>,
+    /// Turns to hash or check a password (see `passwords.rs`).
+    passwords: crate::passwords::Passwords,
 }
 
 impl WebContext {
@@ -106,6 +111,11 @@ impl WebContext {
             ws_port,
             db_health,
             exports: Mutex::new(Vec::new()),
+            passwords: crate::passwords::Passwords::new(
+                crate::config::max_concurrent_hashes(),
+                crate::config::MAX_HASH_WAITERS,
+                crate::config::HASH_WAIT,
+            ),
         }
     }
 }

@@ -152,7 +152,7 @@ fn is_unsafe_in_a_transcript(c: char) -> bool {
 
 /// `YYYY-MM-DD HH:MM:SS` in UTC for milliseconds since the epoch, without a
 /// date library: days to a civil date by Howard Hinnant's algorithm.
-fn utc(ms: u64) -> String {
+pub(crate) fn utc(ms: u64) -> String {
     let secs = ms / 1000;
     let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
     let z = days + 719_468;

@@ -1,0 +1,224 @@
+//! Claimed names: a name claimed with a password is reserved in every room,
+//! logging in under it needs the password (from any device, for 30 days),
+//! wrong guesses are limited, and an operator can reset or free it.
+
+use std::process::Command;
+
+use natter_testkit as common;
+use serde_json::{json, Value};
+
+const PASSWORD: &str = "correct horse battery";
+
+/// Claim the name of `token`'s session; the status and the JSON answer.
+fn claim(server: &common::TestServer, token: &str, password: &str, confirm: &str) -> (u16, Value) {
+    let fields = [("password", password), ("confirm", confirm)];
+    let response = server.post_form("/account/claim", &fields, Some(token));
+    let body = serde_json::from_str(&response.body).unwrap_or(Value::Null);
+    (response.status, body)
+}
+
+/// A login with a password: its status, body and cookie.
+fn login(
+    server: &common::TestServer,
+    name: &str,
+    room: &str,
+    password: &str,
+) -> common::HttpResponse {
+    let fields = [("name", name), ("room", room), ("password", password)];
+    server.post_form("/login", &fields, None)
+}
+
+/// Log in as alice, open a socket (a session is real once used), claim.
+fn claimed_alice(server: &common::TestServer) -> (String, common::Client, String) {
+    let token = server.login("alice", "lobby");
+    let mut client = server.connect().session(&token).open();
+    let hello = client.recv_type("hello");
+    assert_eq!(hello["verified"], false);
+    let (status, body) = claim(server, &token, PASSWORD, PASSWORD);
+    assert_eq!(
+        (status, &body),
+        (200, &json!({"ok": true, "user": "alice"}))
+    );
+    let uid = hello["uid"].as_str().unwrap().to_string();
+    (token, client, uid)
+}
+
+#[test]
+fn a_claimed_name_needs_its_password_in_every_room_and_works_from_another_client() {
+    let server = common::start();
+    let (_token, mut alice, uid) = claimed_alice(&server);
+    alice.join("lobby");
+    for (name, room) in [
+        ("alice", "kitchen"),
+        ("ALICE", "lobby"),
+        ("\u{430}lice", "garden"),
+    ] {
+        let response = server.post_form("/login", &[("name", name), ("room", room)], None);
+        assert_eq!(response.status, 400, "{name}");
+        assert!(
+            response.body.contains("is a claimed name"),
+            "{}",
+            response.body
+        );
+        let wrong = login(&server, name, room, "not the password");
+        assert_eq!(wrong.status, 400);
+        assert!(wrong.body.contains("Wrong password"), "{}", wrong.body);
+    }
+    // The right password, from another device, in another room and in the
+    // same one: the same person, with the same public id.
+    for room in ["kitchen", "lobby"] {
+        let response = login(&server, "alice", room, PASSWORD);
+        assert_eq!(response.status, 303, "{}", response.body);
+        let token = response.cookie().unwrap();
+        let mut other = server.connect().session(&token).open();
+        let hello = other.recv_type("hello");
+        assert_eq!(
+            (hello["verified"].clone(), hello["uid"].clone()),
+            (json!(true), json!(uid))
+        );
+        let joined = other.join(room);
+        assert_eq!(joined["verified"], json!(["alice"]));
+        assert_eq!(
+            joined["members"],
+            json!(["alice"]),
+            "one member on two devices"
+        );
+    }
+    // Messages and member lists show it to everyone else.
+    let mut bob = server.connect().user("bob");
+    bob.join("lobby");
+    alice.say("lobby", "it is me");
+    let message = bob.recv_message();
+    assert_eq!(
+        (message["verified"].clone(), message["uid"].clone()),
+        (json!(true), json!(uid))
+    );
+    bob.say("lobby", "hi");
+    assert!(
+        bob.recv_message().get("verified").is_none(),
+        "a temporary name has no check mark"
+    );
+}
+
+#[test]
+fn the_claim_is_announced_and_refused_when_it_cannot_be_had() {
+    let server = common::start();
+    let token = server.login("carol", "lobby");
+    let mut carol = server.connect().session(&token).past_hello();
+    carol.join("lobby");
+    let mut bob = server.connect().user("bob");
+    bob.join("lobby");
+    assert_eq!(claim(&server, &token, "short", "short").0, 400);
+    let (status, body) = claim(&server, &token, PASSWORD, "something else entirely");
+    assert_eq!(status, 400, "{body}");
+    // Another "carol" in another room: the name is in use elsewhere.
+    let other = server.login("carol", "kitchen");
+    let _other_socket = server.connect().session(&other).past_hello();
+    let (status, body) = claim(&server, &token, PASSWORD, PASSWORD);
+    assert_eq!(status, 409, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("in use"), "{body}");
+    assert_eq!(claim(&server, "no-such-session", PASSWORD, PASSWORD).0, 401);
+    // Once the other has gone, the claim goes through, and bob is told.
+    server.post_form("/logout", &[], Some(&other));
+    let (status, body) = claim(&server, &token, PASSWORD, PASSWORD);
+    assert_eq!(status, 200, "{body}");
+    loop {
+        let presence = bob.recv_type("presence");
+        if presence["verified"] == json!(["carol"]) {
+            break;
+        }
+    }
+    assert_eq!(
+        claim(&server, &token, PASSWORD, PASSWORD).0,
+        409,
+        "already yours"
+    );
+    // One claim per address every 30 s.
+    let dave = server.login("dave", "lobby");
+    let _dave_socket = server.connect().session(&dave).past_hello();
+    let (status, body) = claim(&server, &dave, PASSWORD, PASSWORD);
+    assert_eq!(status, 429, "{body}");
+    assert!(body["retry_after"]
+        .as_u64()
+        .is_some_and(|s| (1..=30).contains(&s)));
+}
+
+#[test]
+fn wrong_guesses_are_limited_before_anything_is_hashed() {
+    let server = common::start();
+    claimed_alice(&server);
+    for _ in 0..5 {
+        assert_eq!(login(&server, "alice", "lobby", "guess").status, 400);
+    }
+    let limited = login(&server, "alice", "lobby", PASSWORD);
+    assert_eq!(limited.status, 429, "{}", limited.body);
+    assert!(limited.header("Retry-After").is_some());
+    assert!(limited.body.contains("Too many wrong passwords"));
+    // Unclaimed names are not touched by it.
+    assert_eq!(
+        server
+            .post_form("/login", &[("name", "bob"), ("room", "lobby")], None)
+            .status,
+        303
+    );
+}
+
+#[test]
+fn account_sessions_survive_a_restart_and_an_operator_can_reset_or_free_the_name() {
+    let dir = common::TempDir::new("accounts");
+    let db = dir.file("natter.db");
+    let server = common::start_with(|c| c.db = db.clone());
+    let (_token, alice, uid) = claimed_alice(&server);
+    drop(alice);
+    let response = login(&server, "alice", "lobby", PASSWORD);
+    let token = response.cookie().unwrap();
+    let mut again = server.connect().session(&token).open();
+    again.recv_type("hello");
+    drop(again);
+    assert!(server.shutdown());
+
+    let server = common::start_with(|c| c.db = db.clone());
+    let mut again = server.connect().session(&token).open();
+    let hello = again.recv_type("hello");
+    assert_eq!(
+        (hello["verified"].clone(), hello["uid"].clone()),
+        (json!(true), json!(uid))
+    );
+
+    let natter = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_natter"))
+            .args(["account"])
+            .args(args)
+            .args(["--db", &db])
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+        )
+    };
+    let (ok, listed) = natter(&["list"]);
+    assert!(
+        ok && listed.starts_with(&format!("alice\t{uid}\tclaimed 20")),
+        "{listed}"
+    );
+    let (ok, printed) = natter(&["reset", "alice"]);
+    assert!(ok, "{printed}");
+    let new_password = printed.trim().rsplit(' ').next().unwrap().to_string();
+    assert!(
+        !printed.contains(PASSWORD) && new_password.len() == 20,
+        "{printed}"
+    );
+    assert_eq!(
+        login(&server, "alice", "lobby", PASSWORD).status,
+        400,
+        "the old one is gone"
+    );
+    assert_eq!(login(&server, "alice", "lobby", &new_password).status, 303);
+    let (ok, _) = natter(&["delete", "alice"]);
+    assert!(ok);
+    let free = server.post_form("/login", &[("name", "alice"), ("room", "garden")], None);
+    assert_eq!(free.status, 303, "the name is free again: {}", free.body);
+    let (ok, _) = natter(&["reset", "nobody"]);
+    assert!(!ok);
+}
