@@ -110,7 +110,7 @@ test('alice claims her name in Settings, by keyboard; bob sees ✓ next to her i
   assert.equal(await page.textContent('#claim-error'), '');
   await t.screenshot(page, 'accounts-claimed-desktop');
   await page.keyboard.press('Escape');
-  await page.waitForSelector('#settings-dialog:not([open])');
+  await page.waitForSelector('#settings-dialog:not([open])', { state: 'attached' });
 
   // Alice's own row has the ✓ at once; bob's page gets it from the server.
   await waitMemberVerified(page, 'alice');
