@@ -222,3 +222,161 @@ fn account_sessions_survive_a_restart_and_an_operator_can_reset_or_free_the_name
     let (ok, _) = natter(&["reset", "nobody"]);
     assert!(!ok);
 }
+
+/// A second device of claimed alice: logged in with the password, connected.
+fn second_device(server: &common::TestServer, password: &str) -> (String, common::Client) {
+    let response = login(server, "alice", "lobby", password);
+    assert_eq!(response.status, 303, "{}", response.body);
+    let token = response.cookie().unwrap();
+    let client = server.connect().session(&token).past_hello();
+    (token, client)
+}
+
+fn post_json(
+    server: &common::TestServer,
+    path: &str,
+    fields: &[(&str, &str)],
+    token: &str,
+) -> (u16, Value) {
+    let response = server.post_form(path, fields, Some(token));
+    (
+        response.status,
+        serde_json::from_str(&response.body).unwrap_or(Value::Null),
+    )
+}
+
+#[test]
+fn log_out_everywhere_closes_every_socket_of_the_account_with_1008() {
+    let server = common::start();
+    let (token, mut first, _) = claimed_alice(&server);
+    let (_, mut second) = second_device(&server, PASSWORD);
+    let sessions = server.get("/account/sessions", Some(&token));
+    let list: Value = serde_json::from_str(&sessions.body).unwrap();
+    assert_eq!(list["sessions"].as_array().unwrap().len(), 2, "{list}");
+    assert_eq!(list["sessions"][0]["current"], true);
+    assert_eq!(list["sessions"][0]["connected"], 1);
+    let (status, body) = post_json(&server, "/account/logout-all", &[], &token);
+    assert_eq!((status, body["ended"].as_u64()), (200, Some(2)), "{body}");
+    assert_eq!(first.expect_close(), Some(1008));
+    assert_eq!(second.expect_close(), Some(1008));
+    assert_eq!(server.get("/session", Some(&token)).status, 401);
+}
+
+#[test]
+fn a_new_password_ends_the_other_sessions_and_replaces_the_old_one() {
+    let server = common::start();
+    let (token, _first, _) = claimed_alice(&server);
+    let (_, mut second) = second_device(&server, PASSWORD);
+    let new = "a much better passphrase";
+    let wrong = [("current", "not it"), ("password", new), ("confirm", new)];
+    assert_eq!(
+        post_json(&server, "/account/password", &wrong, &token).0,
+        400
+    );
+    let right = [("current", PASSWORD), ("password", new), ("confirm", new)];
+    let (status, body) = post_json(&server, "/account/password", &right, &token);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        second.expect_close(),
+        Some(1008),
+        "the other device logs in again"
+    );
+    assert_eq!(
+        server.get("/session", Some(&token)).status,
+        200,
+        "this one stays"
+    );
+    assert_eq!(login(&server, "alice", "lobby", PASSWORD).status, 400);
+    second_device(&server, new);
+}
+
+#[test]
+fn releasing_the_name_frees_it_and_can_erase_every_message_for_good() {
+    let dir = common::TempDir::new("release");
+    let db = dir.file("natter.db");
+    let server = common::start_with(|c| c.db = db.clone());
+    let (token, mut alice, _) = claimed_alice(&server);
+    alice.join("lobby");
+    alice.say("lobby", "my secret plans for quokka-9931");
+    let id = alice.recv_message()["id"].clone();
+    let mut bob = server.connect().user("bob");
+    bob.join("lobby");
+    let release = [("password", PASSWORD), ("erase", "on")];
+    let (status, body) = post_json(&server, "/account/release", &release, &token);
+    assert_eq!((status, &body["user"]), (200, &json!("alice")), "{body}");
+    assert_eq!(alice.expect_close(), Some(1008));
+    // Bob sees it deleted, as its author would delete it.
+    let deleted = bob.recv_type("delete");
+    assert_eq!(deleted["id"], id);
+    let joined = bob.join("lobby");
+    let kept = joined["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == id)
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (kept["deleted"].clone(), kept["text"].clone()),
+        (json!(true), json!(""))
+    );
+    // The name is anyone's again.
+    assert_eq!(
+        server
+            .post_form("/login", &[("name", "alice"), ("room", "garden")], None)
+            .status,
+        303
+    );
+    let text = server
+        .get("/export/lobby", Some(&server.login("carol", "lobby")))
+        .body;
+    assert!(!text.contains("quokka"), "{text}");
+}
+
+#[test]
+fn a_claimed_name_has_a_card_with_its_profile() {
+    let server = common::start();
+    let (token, _alice, uid) = claimed_alice(&server);
+    let bad = [("bio", "hi"), ("color", "red")];
+    assert_eq!(post_json(&server, "/account/profile", &bad, &token).0, 400);
+    let long = "x".repeat(161);
+    assert_eq!(
+        post_json(
+            &server,
+            "/account/profile",
+            &[("bio", &long), ("color", "")],
+            &token
+        )
+        .0,
+        400
+    );
+    let good = [("bio", "I like quiet rooms."), ("color", "#7A5CFF")];
+    assert_eq!(post_json(&server, "/account/profile", &good, &token).0, 200);
+    let bob = server.login("bob", "lobby");
+    let card = server.get("/u/alice?format=json", Some(&bob));
+    assert_eq!(card.status, 200, "{}", card.body);
+    let card: Value = serde_json::from_str(&card.body).unwrap();
+    assert_eq!(
+        (
+            &card["user"],
+            &card["uid"],
+            &card["bio"],
+            &card["color"],
+            &card["verified"]
+        ),
+        (
+            &json!("alice"),
+            &json!(uid),
+            &json!("I like quiet rooms."),
+            &json!("#7a5cff"),
+            &json!(true)
+        )
+    );
+    let page = server.get("/u/alice", Some(&bob));
+    assert!(page.body.contains("I like quiet rooms.") && page.body.contains("✓"));
+    assert_eq!(server.get("/u/nobody?format=json", Some(&bob)).status, 404);
+    assert_eq!(server.get("/u/alice?format=json", None).status, 401);
+    // A temporary session has no account to manage.
+    let (status, _) = post_json(&server, "/account/profile", &good, &bob);
+    assert_eq!(status, 409);
+}

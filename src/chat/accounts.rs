@@ -9,13 +9,21 @@ use crossbeam_channel::Sender;
 use crate::protocol::now_millis;
 use crate::storage::{AccountChange, StoredAccount};
 
-use super::{Chat, Claimed, SessionId};
+use super::{AccountWaiter, Chat, SessionId, NOBODY};
+use crate::storage::{Change, Changed, StorageError};
 
-/// Why a claim was refused. Each kind has its HTTP status.
+/// Why a claim, or something asked of a claimed name's account, was
+/// refused. Each kind has its HTTP status.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClaimRefusal {
+pub enum AccountRefusal {
     /// No live session: log in first.
     NoSession,
+    /// This session's name is not claimed (so it has no account to manage).
+    NotClaimed,
+    /// The password given is not the account's.
+    WrongPassword,
+    /// What was given does not fit (a bio too long, a colour that is not one).
+    Invalid { why: String },
     /// This session's name is claimed already (by it).
     AlreadyYours { name: String },
     /// Someone claimed this name (or one that looks the same).
@@ -28,49 +36,54 @@ pub enum ClaimRefusal {
     Failed { why: String },
 }
 
-impl ClaimRefusal {
+impl AccountRefusal {
     pub fn status(&self) -> u16 {
         match self {
-            ClaimRefusal::NoSession => 401,
-            ClaimRefusal::AlreadyYours { .. }
-            | ClaimRefusal::Taken { .. }
-            | ClaimRefusal::InUse { .. } => 409,
-            ClaimRefusal::TooSoon { .. } => 429,
-            ClaimRefusal::Failed { .. } => 503,
+            AccountRefusal::NoSession => 401,
+            AccountRefusal::WrongPassword | AccountRefusal::Invalid { .. } => 400,
+            AccountRefusal::NotClaimed => 409,
+            AccountRefusal::AlreadyYours { .. }
+            | AccountRefusal::Taken { .. }
+            | AccountRefusal::InUse { .. } => 409,
+            AccountRefusal::TooSoon { .. } => 429,
+            AccountRefusal::Failed { .. } => 503,
         }
     }
 
     pub fn retry_after(&self) -> Option<u64> {
         match self {
-            ClaimRefusal::TooSoon { retry_after } => Some(*retry_after),
-            ClaimRefusal::Failed { .. } => Some(5),
+            AccountRefusal::TooSoon { retry_after } => Some(*retry_after),
+            AccountRefusal::Failed { .. } => Some(5),
             _ => None,
         }
     }
 }
 
 /// The sentence the page shows.
-impl fmt::Display for ClaimRefusal {
+impl fmt::Display for AccountRefusal {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         match self {
-            ClaimRefusal::NoSession => write!(f, "Your session ended. Log in again first."),
-            ClaimRefusal::AlreadyYours { name } => {
+            AccountRefusal::NoSession => write!(f, "Your session ended. Log in again first."),
+            AccountRefusal::NotClaimed => write!(f, "Your name is not claimed, so it has no account."),
+            AccountRefusal::WrongPassword => write!(f, "That is not your password."),
+            AccountRefusal::Invalid { why } => write!(f, "{why}"),
+            AccountRefusal::AlreadyYours { name } => {
                 write!(f, "\u{201c}{name}\u{201d} is already yours.")
             }
-            ClaimRefusal::Taken { name } => write!(
+            AccountRefusal::Taken { name } => write!(
                 f,
                 "\u{201c}{name}\u{201d} (or a name that looks the same) is claimed already."
             ),
-            ClaimRefusal::InUse { name } => write!(
+            AccountRefusal::InUse { name } => write!(
                 f,
                 "\u{201c}{name}\u{201d} is in use in another session right now; \
                  try again once it has left."
             ),
-            ClaimRefusal::TooSoon { retry_after } => write!(
+            AccountRefusal::TooSoon { retry_after } => write!(
                 f,
                 "A name was claimed from your address moments ago. Please try again in {retry_after} s."
             ),
-            ClaimRefusal::Failed { why } => write!(f, "The claim could not be saved ({why}). Please try again."),
+            AccountRefusal::Failed { why } => write!(f, "The claim could not be saved ({why}). Please try again."),
         }
     }
 }
@@ -84,28 +97,93 @@ impl Chat {
         &mut self,
         session: SessionId,
         account: StoredAccount,
-        reply: Sender<Result<String, ClaimRefusal>>,
+        reply: Sender<Result<String, AccountRefusal>>,
     ) {
         let name = account.name.clone();
         let Some(s) = self.sessions.bind(session, Some(account.key.clone())) else {
-            let _ = reply.try_send(Err(ClaimRefusal::NoSession));
+            let _ = reply.try_send(Err(AccountRefusal::NoSession));
             return;
         };
         let saved = s.stored(now_millis(), Vec::new());
         self.pending.accounts.push(AccountChange::Save(account));
         self.pending.sessions.push(saved);
-        self.claims.push(Claimed {
-            session,
+        self.claims.push(AccountWaiter {
+            claim: Some(session),
             name,
             reply,
         });
         self.show_verified(session, true);
     }
 
+    /// Store `change` to an account named `name`, and answer `reply` once it
+    /// is stored (a new password, a profile, a release).
+    pub fn stage_account(
+        &mut self,
+        change: AccountChange,
+        name: String,
+        reply: Sender<Result<String, AccountRefusal>>,
+    ) {
+        self.pending.accounts.push(change);
+        self.claims.push(AccountWaiter {
+            claim: None,
+            name,
+            reply,
+        });
+    }
+
+    /// End every session logged in to account `key` but `except` (their
+    /// sockets close with 1008: log in again).
+    pub fn end_account_sessions(&mut self, key: &str, except: Option<SessionId>) -> usize {
+        let theirs = self.sessions.of_account(key);
+        let ending: Vec<SessionId> = theirs
+            .into_iter()
+            .filter(|&id| Some(id) != except)
+            .collect();
+        for &id in &ending {
+            self.end_session(id);
+        }
+        ending.len()
+    }
+
+    /// Erase every message written under public id `uid`: each is deleted
+    /// as its author would delete it (a change with the room's next number,
+    /// stored before anyone is told), so pages that resume see it go too.
+    /// Returns how many.
+    pub fn erase_messages_of(&mut self, uid: &str) -> Result<usize, StorageError> {
+        let mut erased = 0;
+        for (key, id) in self.store.messages_of(uid)? {
+            let display = self
+                .store
+                .room(&key)?
+                .map_or_else(|| key.clone(), |r| r.name);
+            self.load_room(&key, &display)?;
+            let Some(m) = self.current(&key, id)? else {
+                continue;
+            };
+            if m.deleted {
+                continue;
+            }
+            let room = self.room_mut(&key).expect("loaded above");
+            let change = Change {
+                id,
+                seq: room.take_number(),
+                client_id: None,
+                what: Changed::Delete,
+            };
+            let mut after = m;
+            super::apply_change(&mut after, &change);
+            self.stage_change(key.clone(), change, after, NOBODY);
+            self.maybe_idle(&key);
+            erased += 1;
+        }
+        Ok(erased)
+    }
+
     /// Whether the name with this `name_key` is being claimed (the claim is
     /// staged or being stored).
     pub fn claiming(&self, name_key: &str) -> bool {
         let claims = self.claims.iter().chain(&self.claims_committing);
+        let claims = claims.filter(|c| c.claim.is_some());
         claims
             .into_iter()
             .any(|c| crate::protocol::name_key(&c.name) == name_key)
@@ -114,18 +192,20 @@ impl Chat {
     /// The commit that held `claims_committing` is done: tell each claimer,
     /// and undo the claims that could not be stored (`failed` says why).
     pub(super) fn answer_claims(&mut self, failed: Option<&str>) {
-        for claim in std::mem::take(&mut self.claims_committing) {
+        for waiter in std::mem::take(&mut self.claims_committing) {
             let answer = match failed {
-                None => Ok(claim.name),
+                None => Ok(waiter.name),
                 Some(err) => {
-                    self.sessions.bind(claim.session, None);
-                    self.show_verified(claim.session, false);
-                    Err(ClaimRefusal::Failed {
+                    if let Some(session) = waiter.claim {
+                        self.sessions.bind(session, None);
+                        self.show_verified(session, false);
+                    }
+                    Err(AccountRefusal::Failed {
                         why: err.to_string(),
                     })
                 }
             };
-            let _ = claim.reply.try_send(answer);
+            let _ = waiter.reply.try_send(answer);
         }
     }
 

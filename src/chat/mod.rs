@@ -44,7 +44,7 @@ use crate::protocol::{
 use crate::ratelimit::Budgets;
 use crate::storage::{report_retention, Batch, SessionChange, StorageError, Store, Write, Writes};
 
-pub use accounts::ClaimRefusal;
+pub use accounts::AccountRefusal;
 pub use changes::{apply as apply_change, react};
 pub use logins::Logins;
 pub use room::{newest_within, Presence, Room};
@@ -53,6 +53,11 @@ pub use sessions::{AccountLogin, Session, Sessions};
 /// Identifies one connection for its whole life. Never reused. The chat
 /// knows it only as "where this member's frames go".
 pub type ConnId = u64;
+
+/// The connection of nobody: what a change made by the chat itself (not by a
+/// connection) names as its sender, so a refusal goes nowhere. Real
+/// connections count from 1 (`ws::listen`).
+pub const NOBODY: ConnId = 0;
 
 /// Identifies one login session. The browser holds the token instead.
 pub type SessionId = u64;
@@ -145,18 +150,20 @@ pub struct Chat {
     epoch: Arc<str>,
     /// Failed password logins and claims, for their limits.
     logins: Logins,
-    /// Claims staged in `pending`, answered once stored (see `claims`).
-    claims: Vec<Claimed>,
-    /// The claims of the commit under way.
-    claims_committing: Vec<Claimed>,
+    /// Account changes staged in `pending`, answered once stored (see
+    /// `accounts.rs`).
+    claims: Vec<AccountWaiter>,
+    /// Those of the commit under way.
+    claims_committing: Vec<AccountWaiter>,
 }
 
-/// A claim waiting for its commit: whose, and where the answer goes (the web
-/// thread that asked).
-pub struct Claimed {
-    pub session: SessionId,
+/// An account change waiting for its commit: where the answer goes (the web
+/// thread that asked), the name it is about, and for a claim, the session to
+/// unbind again should it not be stored.
+pub struct AccountWaiter {
+    pub claim: Option<SessionId>,
     pub name: String,
-    pub reply: crossbeam_channel::Sender<Result<String, ClaimRefusal>>,
+    pub reply: crossbeam_channel::Sender<Result<String, AccountRefusal>>,
 }
 
 impl Chat {

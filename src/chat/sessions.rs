@@ -261,6 +261,28 @@ impl Sessions {
         Some(s)
     }
 
+    /// Session `id`'s open connections, and when it last had none (ms since
+    /// the epoch, `None` while it has some).
+    pub fn activity(
+        &self,
+        id: SessionId,
+        now: Instant,
+        now_ms: u64,
+    ) -> Option<(usize, Option<u64>)> {
+        let s = self.by_id.get(&id)?;
+        let idle = now.duration_since(s.idle_since).as_millis() as u64;
+        Some((s.conns, (s.conns == 0).then(|| now_ms.saturating_sub(idle))))
+    }
+
+    /// The sessions logged in to account `key`.
+    pub fn of_account(&self, key: &str) -> Vec<SessionId> {
+        let theirs = self
+            .by_id
+            .iter()
+            .filter(|(_, s)| s.account.as_deref() == Some(key));
+        theirs.map(|(&id, _)| id).collect()
+    }
+
     /// The sessions whose name has this `name_key`, other than `except`.
     pub fn named(&self, name_key: &str, except: SessionId) -> Vec<SessionId> {
         let named = self

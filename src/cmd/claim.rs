@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use crossbeam_channel::Sender;
 
-use crate::chat::{Chat, ClaimRefusal, SessionId};
+use crate::chat::{AccountRefusal, Chat, SessionId};
 use crate::protocol::{name_key, now_millis};
 use crate::ratelimit::address_key;
 use crate::session::token_key;
@@ -23,32 +23,32 @@ pub fn check(
     token: &str,
     ip: IpAddr,
     now: Instant,
-) -> Result<(SessionId, String), ClaimRefusal> {
+) -> Result<(SessionId, String), AccountRefusal> {
     let Some(id) = chat.sessions().live(&token_key(token), now) else {
-        return Err(ClaimRefusal::NoSession);
+        return Err(AccountRefusal::NoSession);
     };
     let session = chat.session(id).expect("live");
     let name = session.name.to_string();
     if session.account.is_some() {
-        return Err(ClaimRefusal::AlreadyYours { name });
+        return Err(AccountRefusal::AlreadyYours { name });
     }
     let key = name_key(&name);
     let taken = chat
         .store()
         .account(&key)
-        .map_err(|why| ClaimRefusal::Failed { why })?;
+        .map_err(|why| AccountRefusal::Failed { why })?;
     if taken.is_some() || chat.claiming(&key) {
-        return Err(ClaimRefusal::Taken { name });
+        return Err(AccountRefusal::Taken { name });
     }
     let others = chat.sessions().named(&key, id);
     if others
         .iter()
         .any(|&other| chat.sessions().live_id(other, now))
     {
-        return Err(ClaimRefusal::InUse { name });
+        return Err(AccountRefusal::InUse { name });
     }
     if let Some(retry_after) = chat.logins().claim_wait(address_key(ip), now) {
-        return Err(ClaimRefusal::TooSoon { retry_after });
+        return Err(AccountRefusal::TooSoon { retry_after });
     }
     Ok((id, name))
 }
@@ -60,7 +60,7 @@ pub fn apply(
     token: &str,
     ip: IpAddr,
     phc: String,
-    reply: Sender<Result<String, ClaimRefusal>>,
+    reply: Sender<Result<String, AccountRefusal>>,
     now: Instant,
 ) {
     let (id, name) = match check(chat, token, ip, now) {
@@ -78,6 +78,8 @@ pub fn apply(
         uid,
         phc,
         created_ms: now_millis(),
+        bio: String::new(),
+        color: String::new(),
     };
     chat.stage_claim(id, account, reply);
 }

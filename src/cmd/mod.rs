@@ -11,6 +11,7 @@
 //! Adding a request type: a variant in `protocol` (the wire type), a file
 //! here with its cost and `apply`, and one line in [`run`].
 
+pub mod account;
 pub mod admit;
 pub mod claim;
 pub mod delete;

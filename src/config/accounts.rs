@@ -49,3 +49,6 @@ pub const LOGIN_FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
 /// One claim per address in this long (IRC services' `regdelay`): claims hash
 /// a password and take a name for good.
 pub const CLAIM_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Most characters of a claimed name's bio, on its member card (one line).
+pub const MAX_BIO_CHARS: usize = 160;

@@ -11,7 +11,9 @@ use crate::config::HUB_REPLY_TIMEOUT;
 use crate::protocol::{ChatMessage, Rejection, Request};
 use crate::storage::StorageError;
 
-use super::{ClaimRefusal, ConnId, LoginForm, LoginRefusal, LoginStep, SessionId};
+use super::{AccountRefusal, ConnId, LoginForm, LoginRefusal, LoginStep, SessionId};
+use crate::cmd::account::SessionInfo;
+use crate::storage::StoredAccount;
 
 /// Everything that can happen to the chat. Every thread that is not the hub
 /// talks to it through this one enum on one bounded channel (`to_hub`).
@@ -68,14 +70,62 @@ pub enum Ask {
     ClaimCheck {
         token: String,
         ip: IpAddr,
-        reply: Sender<Result<String, ClaimRefusal>>,
+        reply: Sender<Result<String, AccountRefusal>>,
     },
     /// Claim it, with the password hashed as `phc`; answered once stored.
     Claim {
         token: String,
         ip: IpAddr,
         phc: String,
-        reply: Sender<Result<String, ClaimRefusal>>,
+        reply: Sender<Result<String, AccountRefusal>>,
+    },
+    /// The account of `token`'s session (its hash, for the web thread to
+    /// check a password against), unless too many wrong ones came lately.
+    AccountOf {
+        token: String,
+        ip: IpAddr,
+        reply: Sender<Result<StoredAccount, AccountRefusal>>,
+    },
+    /// A wrong password for account `key`, from `ip` (it counts, see `Logins`).
+    PasswordFailed {
+        key: String,
+        ip: IpAddr,
+    },
+    /// The sessions of the account, as its owner sees them.
+    AccountSessions {
+        token: String,
+        reply: Sender<Result<Vec<SessionInfo>, AccountRefusal>>,
+    },
+    /// Log out every session of the account.
+    LogoutAll {
+        token: String,
+        reply: Sender<Result<usize, AccountRefusal>>,
+    },
+    /// A new password (hashed as `phc`), the old one checked as `checked`.
+    SetPassword {
+        token: String,
+        checked: String,
+        phc: String,
+        reply: Sender<Result<String, AccountRefusal>>,
+    },
+    /// A new profile for the member card.
+    SetProfile {
+        token: String,
+        bio: String,
+        color: String,
+        reply: Sender<Result<String, AccountRefusal>>,
+    },
+    /// Give the name up (with `erase`, its messages too).
+    Release {
+        token: String,
+        checked: String,
+        erase: bool,
+        reply: Sender<Result<String, AccountRefusal>>,
+    },
+    /// The account of a claimed name, for its member card.
+    Profile {
+        name: String,
+        reply: Sender<Result<Option<StoredAccount>, StorageError>>,
     },
     Logout {
         token: String,

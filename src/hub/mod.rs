@@ -74,7 +74,7 @@ mod conns;
 mod event;
 mod outbox;
 
-pub use crate::chat::ClaimRefusal;
+pub use crate::chat::AccountRefusal;
 pub use crate::chat::{ConnId, SessionId};
 pub use crate::cmd::login::{Form as LoginForm, LoginRefusal, LoginStep};
 pub use event::{ask, Admission, Ask, ConnEvent, Control, Event, Peer};
@@ -226,6 +226,47 @@ impl Hub {
                 phc,
                 reply,
             } => cmd::claim::apply(chat, &token, ip, phc, reply, now),
+            Ask::AccountOf { token, ip, reply } => {
+                let answer = cmd::account::whose(chat, &token, now).and_then(|(_, account)| {
+                    let address = crate::ratelimit::address_key(ip);
+                    match chat.logins().wait(&account.key, address, now) {
+                        Some(retry_after) => Err(AccountRefusal::TooSoon { retry_after }),
+                        None => Ok(account),
+                    }
+                });
+                let _ = reply.try_send(answer);
+            }
+            Ask::PasswordFailed { key, ip } => {
+                let address = crate::ratelimit::address_key(ip);
+                chat.logins().failed(&key, address, now);
+            }
+            Ask::AccountSessions { token, reply } => {
+                let _ = reply.try_send(cmd::account::sessions(chat, &token, now));
+            }
+            Ask::LogoutAll { token, reply } => {
+                let _ = reply.try_send(cmd::account::logout_all(chat, &token, now));
+            }
+            Ask::SetPassword {
+                token,
+                checked,
+                phc,
+                reply,
+            } => cmd::account::set_password(chat, &token, &checked, phc, reply, now),
+            Ask::SetProfile {
+                token,
+                bio,
+                color,
+                reply,
+            } => cmd::account::set_profile(chat, &token, bio, color, reply, now),
+            Ask::Release {
+                token,
+                checked,
+                erase,
+                reply,
+            } => cmd::account::release(chat, &token, &checked, erase, reply, now),
+            Ask::Profile { name, reply } => {
+                let _ = reply.try_send(cmd::account::profile(chat, &name));
+            }
             Ask::Logout { token } => cmd::logout::apply(chat, &token),
             Ask::Lookup { token, reply } => {
                 let _ = reply.try_send(cmd::lookup::apply(chat, &token, now));

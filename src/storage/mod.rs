@@ -119,6 +119,10 @@ pub trait Store: Send {
     /// message `id`, or 0.
     fn max_rev_before(&mut self, key: &str, id: u64) -> Result<u64, StorageError>;
 
+    /// The ids of the messages written under account `uid` that are not
+    /// deleted yet, by room key (releasing a name may erase them).
+    fn messages_of(&mut self, uid: &str) -> Result<Vec<(String, u64)>, StorageError>;
+
     /// The account of a claimed name, by `protocol::name_key`, if claimed.
     fn account(&mut self, key: &str) -> Result<Option<StoredAccount>, StorageError>;
 
@@ -181,6 +185,9 @@ pub struct StoredAccount {
     pub phc: String,
     /// When it was claimed, ms since the epoch.
     pub created_ms: u64,
+    /// The profile: a few words, and a colour (`#rrggbb`, or empty).
+    pub bio: String,
+    pub color: String,
 }
 
 /// One durable thing that happened in a room, with the number it took of

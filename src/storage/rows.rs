@@ -297,10 +297,20 @@ pub(super) fn change_accounts(tx: &Connection, changes: &[AccountChange]) -> rus
         match change {
             AccountChange::Save(a) => tx
                 .prepare_cached(
-                    "INSERT INTO accounts (key, name, uid, phc, created_ts) VALUES (?1, ?2, ?3, ?4, ?5)
-                     ON CONFLICT (key) DO UPDATE SET name = excluded.name, phc = excluded.phc",
+                    "INSERT INTO accounts (key, name, uid, phc, created_ts, bio, color)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                     ON CONFLICT (key) DO UPDATE SET name = excluded.name, phc = excluded.phc,
+                                                     bio = excluded.bio, color = excluded.color",
                 )?
-                .execute(params![a.key, a.name, a.uid, a.phc, a.created_ms as i64])?,
+                .execute(params![
+                    a.key,
+                    a.name,
+                    a.uid,
+                    a.phc,
+                    a.created_ms as i64,
+                    a.bio,
+                    a.color
+                ])?,
             AccountChange::Delete { key } => tx
                 .prepare_cached("DELETE FROM accounts WHERE key = ?1")?
                 .execute(params![key])?,
@@ -310,7 +320,8 @@ pub(super) fn change_accounts(tx: &Connection, changes: &[AccountChange]) -> rus
 }
 
 /// The columns of an account, in the order [`account_from_row`] reads them.
-pub(super) const ACCOUNT_COLUMNS: &str = "SELECT key, name, uid, phc, created_ts FROM accounts";
+pub(super) const ACCOUNT_COLUMNS: &str =
+    "SELECT key, name, uid, phc, created_ts, bio, color FROM accounts";
 
 pub(super) fn account_from_row(row: &Row) -> rusqlite::Result<StoredAccount> {
     Ok(StoredAccount {
@@ -319,6 +330,8 @@ pub(super) fn account_from_row(row: &Row) -> rusqlite::Result<StoredAccount> {
         uid: row.get(2)?,
         phc: row.get(3)?,
         created_ms: row.get::<_, i64>(4)? as u64,
+        bio: row.get(5)?,
+        color: row.get(6)?,
     })
 }
 

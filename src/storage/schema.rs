@@ -128,7 +128,9 @@ const MIGRATIONS: &[Migration] = &[
         name        TEXT NOT NULL,
         uid         TEXT NOT NULL UNIQUE,
         phc         TEXT NOT NULL,
-        created_ts  INTEGER NOT NULL
+        created_ts  INTEGER NOT NULL,
+        bio         TEXT NOT NULL DEFAULT '',  -- a few words, on the member card
+        color       TEXT NOT NULL DEFAULT ''   -- #rrggbb, or '' for the page's own
     ) WITHOUT ROWID;
     -- The account a session is logged in to; its sessions go with it.
     ALTER TABLE sessions ADD COLUMN account TEXT

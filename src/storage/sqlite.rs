@@ -236,6 +236,21 @@ impl Store for Sqlite {
             .map_err(describe)
     }
 
+    fn messages_of(&mut self, uid: &str) -> Result<Vec<(String, u64)>, StorageError> {
+        let mut stmt = self
+            .guard()
+            .prepare(
+                "SELECT room, id FROM messages WHERE uid = ?1 AND deleted = 0 ORDER BY room, id",
+            )
+            .map_err(describe)?;
+        let rows = stmt
+            .query_map(params![uid], |row| {
+                Ok((row.get(0)?, row.get::<_, i64>(1)? as u64))
+            })
+            .map_err(describe)?;
+        rows.collect::<Result<_, _>>().map_err(describe)
+    }
+
     fn accounts(&mut self) -> Result<Vec<StoredAccount>, StorageError> {
         let sql = format!("{} ORDER BY created_ts, key", rows::ACCOUNT_COLUMNS);
         let db = self.guard();

@@ -179,7 +179,10 @@ pub(super) fn logged_in_user(
 
 /// The name of the live session the cookie names, if any; 503 if the hub
 /// does not answer.
-fn session_user(request: &Request, context: &WebContext) -> Result<Option<String>, Page> {
+pub(super) fn session_user(
+    request: &Request,
+    context: &WebContext,
+) -> Result<Option<String>, Page> {
     match cookie_token(request) {
         Some(token) => ask(context, |reply| Event::Ask(Ask::Lookup { token, reply }))
             .ok_or_else(hub_unavailable),
@@ -220,6 +223,6 @@ pub(super) fn client_address(request: &Request, context: &WebContext) -> IpAddr 
 }
 
 /// Whether this server's session cookie is the `Secure` `__Host-` one.
-fn secure_cookies(context: &WebContext) -> bool {
+pub(super) fn secure_cookies(context: &WebContext) -> bool {
     session::secure_cookies(context.config.public_url.as_deref())
 }

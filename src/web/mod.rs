@@ -53,7 +53,16 @@ fn route(request: &mut Request, context: &Arc<WebContext>) -> Answer {
         (Post, "/login") => login::login(request, context).into(),
         (Post, "/logout") => login::logout(request, context).into(),
         (Post, "/account/claim") => account::claim(request, context).into(),
-        (_, "/login" | "/logout" | "/account/claim") => pages::only_post().into(),
+        (Post, "/account/logout-all") => account::logout_all(request, context).into(),
+        (Post, "/account/password") => account::password(request, context).into(),
+        (Post, "/account/profile") => account::profile(request, context).into(),
+        (Post, "/account/release") => account::release(request, context).into(),
+        (Get | Head, "/account/sessions") => account::sessions(request, context).into(),
+        (Get | Head, p) if p.starts_with("/u/") => account::card(request, p, query, context).into(),
+        (_, "/login" | "/logout") => pages::only_post().into(),
+        (_, p) if p.starts_with("/account/") && p != "/account/sessions" => {
+            pages::only_post().into()
+        }
         _ => pages::not_found().into(),
     }
 }

@@ -194,7 +194,7 @@ pub(super) fn text(status: u16, body: &str) -> Page {
         .with_header(header("Content-Type", "text/plain; charset=utf-8"))
 }
 
-fn html(status: u16, body: String) -> Page {
+pub(super) fn html(status: u16, body: String) -> Page {
     Response::from_data(body.into_bytes())
         .with_status_code(status)
         .with_header(header("Content-Type", "text/html; charset=utf-8"))
@@ -216,7 +216,7 @@ pub(super) fn redirect(location: &str) -> Page {
 }
 
 /// Escape text for HTML, in element content and in quoted attributes alike.
-fn escape(text: &str) -> String {
+pub(super) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
