@@ -35,6 +35,8 @@
 //   switcher.js  the Ctrl+K room switcher
 //   settings.js  the settings dialog (theme, notifications, sound,
 //                transcript links) and the mute button
+//   account.js   claimed names: the dialog's "Claim your name" section,
+//                and whether our own name is verified (✓)
 //   drawer.js    the side panel as a drawer on phones, the members button
 //   invite.js    "Copy invite link", and the empty room's hint
 //   toast.js     a short notice with one action ("Left #x. Undo")
@@ -75,6 +77,7 @@ import { wireEditing } from './editing.js';
 import { wireKeys } from './keys.js';
 import { wireLeaving } from './leaving.js';
 import { updateNotifyButton, wireSettings } from './settings.js';
+import { wireAccount } from './account.js';
 import { wireDrawer } from './drawer.js';
 
 wireScroll();
@@ -88,6 +91,7 @@ wireActions();
 wireEditing();
 wireKeys();
 wireSettings();
+wireAccount();
 wireDrawer();
 wireLeaving();
 $('retry-now').addEventListener('click', () => socket.reconnectNow());
