@@ -430,3 +430,34 @@ fn deleting_an_account_while_natter_runs_leaves_the_other_sessions_stored() {
         "bob's session was stored with its room: {joined}"
     );
 }
+
+#[test]
+fn a_claimed_name_on_a_second_device_neither_joins_nor_leaves_again() {
+    let server = common::start();
+    let (_token, mut alice, _) = claimed_alice(&server);
+    alice.join("lobby");
+    let mut bob = server.connect().user("bob");
+    bob.join("lobby");
+    let (_, mut phone) = second_device(&server, PASSWORD);
+    phone.join("lobby");
+    phone.say("lobby", "from my phone");
+    bob.recv_message();
+    drop(phone);
+    // Past the leave grace (300 ms in tests): still no word from alice.
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    alice.say("lobby", "still here");
+    loop {
+        let frame = bob.recv();
+        assert_ne!(frame["type"], "system", "alice never came or went: {frame}");
+        if frame["type"] == "message" {
+            break;
+        }
+    }
+    // Her last device leaving is a leave.
+    alice.send(json!({"type": "leave", "room": "lobby"}));
+    let notice = bob.recv_type("system");
+    assert_eq!(
+        (notice["event"].as_str(), notice["user"].as_str()),
+        (Some("leave"), Some("alice"))
+    );
+}

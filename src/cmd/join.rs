@@ -74,9 +74,15 @@ fn enter(
 ) -> bool {
     let r = chat.room_mut(key).expect("loaded by `apply`");
     r.members.push(caller.conn);
+    // The same claimed name on another device is the same person: already
+    // there, so not announced again.
+    let elsewhere = verified
+        && r.present
+            .iter()
+            .any(|(&s, p)| s != caller.session && p.verified && p.key == wanted);
     let mut new = false;
     let presence = r.present.entry(caller.session).or_insert_with(|| {
-        new = true;
+        new = !elsewhere;
         Presence {
             name: name.clone(),
             key: wanted,
