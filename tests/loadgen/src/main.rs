@@ -90,6 +90,7 @@
 
 mod client;
 mod crowd;
+mod flood;
 mod metrics;
 mod scenarios;
 mod server;
@@ -113,7 +114,8 @@ usage: natter-bench [--scenario NAME|all] [--server PATH]
                     fanout-1000-mem, ramp-1000, ramp-1000-mem, idle (both
                     idle-2000 and idle-10000), idle-2000, idle-10000,
                     many-rooms, small-rooms, small-rooms-mem, big-room,
-                    big-room-mem, cold-start; or all (the default). A traffic
+                    big-room-mem, cold-start, login-flood; or all (the
+                    default). A traffic
                     scenario disturbed by the host (steal) runs again, up
                     to three times. Servers store history
                     in a database file in a temporary folder, as natter does
@@ -124,6 +126,10 @@ usage: natter-bench [--scenario NAME|all] [--server PATH]
                     10 senders: 200, 1,000 and 2,000 msgs/s) step one crowd
                     through fixed rates, a row per step (never rerun),
                     with the hub's figures from the server's --metrics.
+                    login-flood (issue 15: one room of 200 at 200 msgs/s)
+                    measures the chat with no logins, during 50 wrong-
+                    password logins/s at one claimed name, then spread over
+                    150 claimed names, and with no logins again.
   --server PATH     the natter binary to start (default: the natter next
                     to this executable; `make bench` builds both)
   -h, --help        show this help
@@ -131,7 +137,7 @@ usage: natter-bench [--scenario NAME|all] [--server PATH]
 Each scenario starts a fresh server on free ports of 127.0.0.1. Progress goes
 to stderr; the table goes to stdout.";
 
-const SCENARIOS: [&str; 14] = [
+const SCENARIOS: [&str; 15] = [
     "fanout-100",
     "fanout-100-mem",
     "fanout-1000",
@@ -146,6 +152,7 @@ const SCENARIOS: [&str; 14] = [
     "big-room",
     "big-room-mem",
     "cold-start",
+    "login-flood",
 ];
 
 fn main() -> ExitCode {
@@ -264,6 +271,7 @@ fn run(chosen: &[&str], server: Option<String>) -> Result<bool, Error> {
             "idle-10000" => scenarios::idle(&bench, 10_000).map(print),
             "many-rooms" => scenarios::many_rooms(&bench).map(print),
             "cold-start" => scenarios::cold_start(&bench).map(print),
+            "login-flood" => scenarios::login_flood(&bench, print),
             other => Err(format!("no scenario {other}").into()),
         };
         if let Err(err) = result {
