@@ -84,6 +84,19 @@
 //! Steal does not rerun these: a rerun would repeat every step. The steal
 //! column and its note say which steps the host disturbed.
 //!
+//! # A login flood beside the chat
+//!
+//! `login-flood` (issue 15; `flood.rs`) claims 151 names with passwords, then
+//! runs one room of 200 at 200 msgs/s through four steps as the fixed-rate
+//! ones are run: no logins; 50 logins per second with wrong passwords at one
+//! claimed name (natter hashes its first 5, then refuses with 429 before
+//! hashing); the same 50 per second spread over 150 claimed names, at most
+//! 4 each, so that every login that gets the hasher's turn is hashed (the
+//! rest are 503); and no logins again. Each login and claim comes from an
+//! address of its own (`X-Forwarded-For`, the server run with
+//! `--trust-proxy`), so the limits per address decide nothing. The rows note
+//! the logins' answers by status and how long `GET /` took meanwhile.
+//!
 //! Every scenario stops by itself, and all traffic goes to 127.0.0.1.
 
 #![forbid(unsafe_code)]

@@ -718,8 +718,9 @@ pub fn login_flood(bench: &Bench, mut emit: impl FnMut(Row)) -> Result<(), Error
             None => None,
         };
         crowd.run_phase(2 * step, FLOOD_CHAT_RATE, WARM_UP);
-        // What the warm-up counted is not the measured window's.
-        let _ = flood.as_ref().map(Flood::take);
+        // What the warm-up counted is not the measured window's (but the
+        // first step's first logins are where a name's failures run out).
+        let warm_up = flood.as_ref().map(Flood::take);
         let _ = probe.take();
         eprintln!(
             "bench: {label}: {FLOOD_CHAT_RATE} msgs/s for {} s",
@@ -748,8 +749,24 @@ pub fn login_flood(bench: &Bench, mut emit: impl FnMut(Row)) -> Result<(), Error
         if let Some(logins) = logins {
             row.notes.push(login_note(&logins, STEP_MEASURED));
         }
+        if let Some(w) = warm_up {
+            row.notes.push(format!(
+                "in the {} s warm-up before: {} logins, 400 {}, 429 {}, 503 {}, other {}",
+                WARM_UP.as_secs(),
+                w.sent,
+                w.wrong,
+                w.limited,
+                w.busy,
+                w.other + w.ok + w.failed
+            ));
+        }
         row.notes.push(page_note(&pages));
         if step == 0 {
+            row.notes.push(
+                "server flags besides those above: --trust-proxy (the logins' \
+                 X-Forwarded-For), --metrics"
+                    .to_string(),
+            );
             row.notes.push(format!(
                 "{} names claimed in {claim_seconds:.1} s before the crowd joined",
                 claimed.len()
