@@ -35,6 +35,10 @@
 //   switcher.js  the Ctrl+K room switcher
 //   settings.js  the settings dialog (theme, notifications, sound,
 //                transcript links) and the mute button
+//   account-dialog.js  "Your account" for a claimed name (sessions,
+//                password, profile, release), opened from Settings
+//   card.js      a member's card (✓, bio, colour), from the member list
+//                and a message's author
 //   drawer.js    the side panel as a drawer on phones, the members button
 //   invite.js    "Copy invite link", and the empty room's hint
 //   toast.js     a short notice with one action ("Left #x. Undo")
@@ -76,6 +80,8 @@ import { wireKeys } from './keys.js';
 import { wireLeaving } from './leaving.js';
 import { updateNotifyButton, wireSettings } from './settings.js';
 import { wireDrawer } from './drawer.js';
+import { wireAccountDialog } from './account-dialog.js';
+import { wireCard } from './card.js';
 
 wireScroll();
 wireUnread();
@@ -89,6 +95,8 @@ wireEditing();
 wireKeys();
 wireSettings();
 wireDrawer();
+wireAccountDialog();
+wireCard();
 wireLeaving();
 $('retry-now').addEventListener('click', () => socket.reconnectNow());
 

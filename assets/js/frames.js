@@ -89,6 +89,8 @@ function handleHello(frame) {
     }
   }
   if (frame.epoch) state.epoch = frame.epoch;
+  // Our name is claimed by this session: Settings offers "Your account…".
+  if (typeof frame.verified === 'boolean') state.verified = frame.verified;
 }
 
 function handleMessage(frame) {

@@ -220,7 +220,7 @@ function messageShell(msg, view, ts) {
   if (msg.action) li.classList.add('action');
 
   const meta = el('div', 'meta');
-  meta.append(autoDirection(el('span', `author ${nameColourClass(msg.user)}`, msg.user)));
+  meta.append(autoDirection(cardButton(el('button', `author ${nameColourClass(msg.user)}`, msg.user), msg.user)));
   meta.append(timeElement(ts));
   li.append(meta);
 
@@ -631,6 +631,17 @@ export function renderRooms(list, rooms, { current, isMuted, onOpen, onLeave }) 
   if (focused) list.querySelector(`[data-focus-key="${CSS.escape(focused)}"]`)?.focus();
 }
 
+/**
+ * A button that opens `name`'s member card (card.js listens for
+ * data-card). Its label says what it does; the text stays the name.
+ */
+function cardButton(button, name) {
+  button.type = 'button';
+  button.dataset.card = name;
+  button.title = `About ${name}`;
+  return button;
+}
+
 export function renderMembers(list, members, me) {
   const items = members.map((name) => {
     const li = el('li', 'member');
@@ -645,6 +656,10 @@ export function renderMembers(list, members, me) {
       mention.title = `Mention ${name}`;
       li.append(mention);
     }
+    // Beside the name (which mentions), the way to their card.
+    const about = cardButton(el('button', 'icon-button member-card-button', 'ⓘ'), name);
+    about.setAttribute('aria-label', `About ${name}`);
+    li.append(about);
     return li;
   });
   list.replaceChildren(...items);

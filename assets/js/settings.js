@@ -14,6 +14,7 @@ import { $, current } from './page.js';
 import { renderSidebar } from './rooms.js';
 import { isMuted, updateTitle } from './unread.js';
 import { openShortcutSheet } from './keys.js';
+import { updateAccountEntry } from './account-dialog.js';
 
 const NOTIFY_WORDS = {
   on: ['Disable notifications', 'Notifications are on while this tab is in the background.'],
@@ -52,6 +53,7 @@ const dialog = $('settings-dialog');
 export function openSettings() {
   if (dialog.open) return;
   $('theme-select').value = prefs.getTheme(); // another tab may have changed it
+  updateAccountEntry(); // a claim made since shows "Your account…"
   dialog.showModal();
   $('theme-select').focus();
 }

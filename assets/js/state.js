@@ -74,6 +74,9 @@ export class ChatState {
     this.pending = new Map();
     this.counter = 0;          // makes client ids unique within this page
     this.epoch = undefined;    // the database's epoch from `hello`: our ids are from it
+    // Is our name claimed by this session (hello's `verified`, or a claim
+    // made on this page)? Then we get the ✓ too.
+    this.verified = false;
   }
 
   /** Is this room in the sidebar? Frames for other rooms are ignored. */
