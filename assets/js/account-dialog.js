@@ -168,7 +168,6 @@ async function loadProfile() {
   const color = answer.body.color ?? '';
   $('profile-no-color').checked = color === '';
   if (color) $('profile-color').value = color;
-  $('profile-color').disabled = color === '';
 }
 
 async function saveProfile(event) {
@@ -271,8 +270,9 @@ export function wireAccountDialog() {
     event.preventDefault();
     $('profile-form').requestSubmit();
   });
-  $('profile-no-color').addEventListener('change', () => {
-    $('profile-color').disabled = $('profile-no-color').checked;
+  // Picking a colour means you want one.
+  $('profile-color').addEventListener('input', () => {
+    $('profile-no-color').checked = false;
   });
 
   $('release-form').addEventListener('submit', askRelease);
