@@ -282,5 +282,8 @@ export function wireAccountDialog() {
   });
   $('release-yes').addEventListener('click', release);
 
+  // Settings' own "Claim your name" section may set state.verified while
+  // Settings is open; the focus moves after a claim, so re-read it then.
+  $('settings-dialog').addEventListener('focusin', updateAccountEntry);
   updateAccountEntry();
 }

@@ -633,13 +633,33 @@ export function renderRooms(list, rooms, { current, isMuted, onOpen, onLeave }) 
 
 /**
  * A button that opens `name`'s member card (card.js listens for
- * data-card). Its label says what it does; the text stays the name.
+ * data-card). Its text stays the name (what a screen reader says); its
+ * title says what it does.
  */
 function cardButton(button, name) {
   button.type = 'button';
   button.dataset.card = name;
   button.title = `About ${name}`;
   return button;
+}
+
+const SVG = 'http://www.w3.org/2000/svg';
+
+/** An "i" in a circle, drawn (not a font's ⓘ, which some systems lack). */
+function infoIcon() {
+  const svg = document.createElementNS(SVG, 'svg');
+  svg.setAttribute('viewBox', '0 0 24 24');
+  svg.setAttribute('width', '18');
+  svg.setAttribute('height', '18');
+  svg.setAttribute('aria-hidden', 'true');
+  svg.setAttribute('focusable', 'false');
+  svg.classList.add('icon');
+  const circle = document.createElementNS(SVG, 'circle');
+  for (const [key, value] of [['cx', 12], ['cy', 12], ['r', 9], ['fill', 'none'], ['stroke', 'currentColor'], ['stroke-width', 2]]) circle.setAttribute(key, String(value));
+  const stroke = document.createElementNS(SVG, 'path');
+  for (const [key, value] of [['d', 'M12 11v6M12 7.5v.5'], ['stroke', 'currentColor'], ['stroke-width', 2.2], ['stroke-linecap', 'round']]) stroke.setAttribute(key, String(value));
+  svg.append(circle, stroke);
+  return svg;
 }
 
 export function renderMembers(list, members, me) {
@@ -657,8 +677,9 @@ export function renderMembers(list, members, me) {
       li.append(mention);
     }
     // Beside the name (which mentions), the way to their card.
-    const about = cardButton(el('button', 'icon-button member-card-button', 'ⓘ'), name);
+    const about = cardButton(el('button', 'icon-button member-card-button'), name);
     about.setAttribute('aria-label', `About ${name}`);
+    about.append(infoIcon());
     li.append(about);
     return li;
   });
