@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use crate::config::DEFAULT_DB;
-use crate::passwords::Passwords;
+use crate::passwords::hash_now;
 use crate::protocol::{check_name, name_key};
 use crate::storage::{AccountChange, Batch, Sqlite, Store};
 
@@ -74,10 +74,7 @@ fn reset(store: &mut Sqlite, name: &str) -> Result<String, String> {
         let _ = write!(s, "{b:02x}");
         s
     });
-    let hasher = Passwords::new(1, 0, std::time::Duration::ZERO);
-    account.phc = hasher
-        .hash(&password)
-        .map_err(|_| "no hasher".to_string())?;
+    account.phc = hash_now(&password);
     let name = account.name.clone();
     commit(store, AccountChange::Save(account))?;
     Ok(format!(

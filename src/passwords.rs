@@ -1,114 +1,159 @@
 //! Passwords of claimed names: hashed with argon2id, and checked, never on
-//! the hub. A hash takes about 60 ms of one core and 19 MiB, so they take
-//! turns: at most `max_concurrent_hashes()` at once, each waiting up to
-//! `HASH_WAIT` for its turn, after which the web thread answers 503. A login
-//! flood then costs one core at most, and the chat goes on.
+//! the hub. A hash takes a few tens of milliseconds of one core and 19 MiB,
+//! so they run on hasher threads of their own, `max_concurrent_hashes()` of
+//! them, at the lowest scheduling priority (`HASH_NICE`): when a login flood
+//! keeps them busy, the hub and the readers still get the cores first. A web
+//! thread hands its hash over and waits up to `HASH_WAIT`; when the hashers
+//! and their short queue (`MAX_HASH_WAITERS`) are full, it is busy at once,
+//! and the web thread answers 503. So a flood costs at most those cores, a
+//! little memory, and no page worker stays stuck for long.
 //!
 //! Only a web thread calls these; the hub only ever sees the PHC string (the
 //! salted hash with its parameters, `$argon2id$v=19$m=19456,t=2,p=1$…`),
 //! never a password. Passwords are never logged.
 
-use std::sync::{Condvar, Mutex};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Argon2, PasswordHash};
+use crossbeam_channel::{Receiver, Sender};
 
-use crate::config::{PASSWORD_MAX_BYTES, PASSWORD_MIN_CHARS};
+use crate::config::{HASH_NICE, PASSWORD_MAX_BYTES, PASSWORD_MIN_CHARS};
 
-/// Every hasher was busy for the whole wait: try again in a moment.
+/// The hashers and their queue were full, or the answer took too long: try
+/// again in a moment.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Busy;
 
-/// The turns: how many hashes may run now, and how many wait.
+/// What a hasher thread is asked to do; the answer goes back on `reply`,
+/// unless the asker stopped waiting at `deadline`.
+enum Job {
+    Hash {
+        password: String,
+        reply: Sender<String>,
+        deadline: Instant,
+    },
+    Verify {
+        phc: String,
+        password: String,
+        reply: Sender<bool>,
+        deadline: Instant,
+    },
+}
+
+/// The way to the hasher threads.
 pub struct Passwords {
-    turns: Mutex<Turns>,
-    freed: Condvar,
+    jobs: Sender<Job>,
+    /// The queue's other end, held so it stays open even when no hasher
+    /// thread could start (then hashes wait their time out, as busy).
+    _queue: Receiver<Job>,
     wait: Duration,
 }
 
-struct Turns {
-    /// Hashes that may start now.
-    free: usize,
-    /// Callers waiting for a turn, and how many may.
-    waiting: usize,
-    max_waiting: usize,
-}
-
 impl Passwords {
-    /// `at_once` hashes may run together; up to `max_waiting` callers wait
-    /// for a turn, each up to `wait`, and more are busy at once. (Each
-    /// caller is a page worker: a flood of logins must leave some free to
-    /// serve pages.)
+    /// `at_once` hasher threads; up to `max_waiting` hashes queue for them,
+    /// each asker waiting up to `wait`, and more are busy at once.
     pub fn new(at_once: usize, max_waiting: usize, wait: Duration) -> Passwords {
+        let (jobs, todo) = crossbeam_channel::bounded(max_waiting);
+        for i in 0..at_once {
+            let todo = todo.clone();
+            // Without a thread, every hash is busy: logins to claimed names
+            // get 503, and everything else goes on.
+            let _ = thread::Builder::new()
+                .name(format!("hasher-{i}"))
+                .spawn(move || hasher(todo));
+        }
         Passwords {
-            turns: Mutex::new(Turns {
-                free: at_once.max(1),
-                waiting: 0,
-                max_waiting,
-            }),
-            freed: Condvar::new(),
+            jobs,
+            _queue: todo,
             wait,
         }
     }
 
-    /// A new password's PHC string (argon2id, the crate's defaults, which are
-    /// OWASP's minimum: 19 MiB, 2 passes, 1 lane; a fresh random salt).
+    /// A new password's PHC string (see [`hash_now`]).
     pub fn hash(&self, password: &str) -> Result<String, Busy> {
-        let _turn = self.turn()?;
-        let phc = Argon2::default()
-            .hash_password(password.as_bytes())
-            .expect("argon2 with its default parameters and a fresh salt cannot fail");
-        Ok(phc.to_string())
-    }
-
-    /// Whether `password` is the one `phc` was made from (with the parameters
-    /// stored in it). A PHC string that does not parse matches nothing.
-    pub fn verify(&self, phc: &str, password: &str) -> Result<bool, Busy> {
-        let Ok(parsed) = PasswordHash::new(phc) else {
-            return Ok(false);
-        };
-        let _turn = self.turn()?;
-        Ok(Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok())
-    }
-
-    /// Wait for a turn; it is given back when the guard drops.
-    fn turn(&self) -> Result<Turn<'_>, Busy> {
+        let (reply, answer) = crossbeam_channel::bounded(1);
         let deadline = Instant::now() + self.wait;
-        let mut turns = self.turns.lock().unwrap_or_else(|p| p.into_inner());
-        if turns.free == 0 && turns.waiting >= turns.max_waiting {
-            return Err(Busy);
-        }
-        turns.waiting += 1;
-        while turns.free == 0 {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                turns.waiting -= 1;
-                return Err(Busy);
-            }
-            turns = self
-                .freed
-                .wait_timeout(turns, left)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
-        turns.waiting -= 1;
-        turns.free -= 1;
-        Ok(Turn(self))
+        let password = password.to_string();
+        self.ask(
+            Job::Hash {
+                password,
+                reply,
+                deadline,
+            },
+            answer,
+            deadline,
+        )
+    }
+
+    /// Whether `password` is the one `phc` was made from (see [`verify_now`]).
+    pub fn verify(&self, phc: &str, password: &str) -> Result<bool, Busy> {
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        let deadline = Instant::now() + self.wait;
+        let (phc, password) = (phc.to_string(), password.to_string());
+        let job = Job::Verify {
+            phc,
+            password,
+            reply,
+            deadline,
+        };
+        self.ask(job, answer, deadline)
+    }
+
+    fn ask<T>(&self, job: Job, answer: Receiver<T>, deadline: Instant) -> Result<T, Busy> {
+        self.jobs.try_send(job).map_err(|_| Busy)?;
+        let left = deadline.saturating_duration_since(Instant::now());
+        answer.recv_timeout(left).map_err(|_| Busy)
     }
 }
 
-/// A running hash's turn.
-struct Turn<'a>(&'a Passwords);
-
-impl Drop for Turn<'_> {
-    fn drop(&mut self) {
-        let mut turns = self.0.turns.lock().unwrap_or_else(|p| p.into_inner());
-        turns.free += 1;
-        self.0.freed.notify_one();
+/// A hasher thread: the lowest priority there is, then one job at a time
+/// (a job whose asker gave up is skipped).
+fn hasher(todo: Receiver<Job>) {
+    let _ = rustix::process::setpriority_process(None, HASH_NICE);
+    for job in todo {
+        match job {
+            Job::Hash {
+                password,
+                reply,
+                deadline,
+            } if Instant::now() < deadline => {
+                let _ = reply.try_send(hash_now(&password));
+            }
+            Job::Verify {
+                phc,
+                password,
+                reply,
+                deadline,
+            } if Instant::now() < deadline => {
+                let _ = reply.try_send(verify_now(&phc, &password));
+            }
+            _ => {}
+        }
     }
+}
+
+/// A new password's PHC string, on this thread (argon2id with the crate's
+/// defaults, which are OWASP's minimum: 19 MiB, 2 passes, 1 lane; a fresh
+/// random salt). Web threads go through [`Passwords`]; `natter account reset`
+/// calls this.
+pub fn hash_now(password: &str) -> String {
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .expect("argon2 with its default parameters and a fresh salt cannot fail")
+        .to_string()
+}
+
+/// Whether `password` is the one `phc` was made from, with the parameters
+/// stored in it. A PHC string that does not parse matches nothing.
+pub fn verify_now(phc: &str, password: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return false;
+    };
+    Argon2::default()
+        .verify_password(password.as_bytes(), &parsed)
+        .is_ok()
 }
 
 /// Why a new password cannot be used, in words, or `None`.
@@ -132,34 +177,34 @@ mod tests {
 
     #[test]
     fn a_password_checks_against_its_own_hash_only() {
-        let passwords = Passwords::new(1, 1, Duration::from_secs(5));
+        let passwords = Passwords::new(1, 1, Duration::from_secs(30));
         let phc = passwords.hash("correct horse").unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
         assert!(!phc.contains("correct horse"));
         assert_eq!(passwords.verify(&phc, "correct horse"), Ok(true));
         assert_eq!(passwords.verify(&phc, "correct horsE"), Ok(false));
         assert_eq!(passwords.verify("not a hash", "correct horse"), Ok(false));
-        assert_ne!(
-            passwords.hash("correct horse").unwrap(),
-            phc,
-            "a fresh salt each time"
-        );
+        assert_ne!(hash_now("correct horse"), phc, "a fresh salt each time");
     }
 
     #[test]
-    fn hashes_take_turns_and_a_long_wait_is_busy() {
-        let passwords = Passwords::new(1, 1, Duration::from_millis(10));
-        let turn = passwords.turn().unwrap();
-        assert_eq!(passwords.hash("whatever you like").err(), Some(Busy));
-        drop(turn);
-        assert!(passwords.hash("whatever you like").is_ok());
-        // With nobody allowed to wait, a second caller is busy at once.
-        let at_once = Passwords::new(1, 0, Duration::from_secs(60));
-        let _turn = at_once.turn().unwrap();
+    fn past_the_hashers_and_their_queue_it_is_busy_at_once() {
+        // No hasher at all, a queue of one: the first waits its time out,
+        // and stays queued; the next finds the queue full and is busy at once.
+        let passwords = Passwords::new(0, 1, Duration::from_millis(200));
         let started = Instant::now();
-        assert_eq!(at_once.hash("whatever you like").err(), Some(Busy));
+        assert_eq!(passwords.hash("whatever you like"), Err(Busy));
         assert!(
-            started.elapsed() < Duration::from_secs(30),
+            started.elapsed() >= Duration::from_millis(200),
+            "it waited its turn"
+        );
+        let started = Instant::now();
+        assert_eq!(
+            passwords.verify("$argon2id$x", "whatever you like"),
+            Err(Busy)
+        );
+        assert!(
+            started.elapsed() < Duration::from_millis(200),
             "it did not wait"
         );
     }

@@ -380,3 +380,84 @@ fn a_claimed_name_has_a_card_with_its_profile() {
     let (status, _) = post_json(&server, "/account/profile", &good, &bob);
     assert_eq!(status, 409);
 }
+
+#[test]
+fn a_claimed_session_that_never_opened_a_socket_stays_logged_out_after_a_restart() {
+    let dir = common::TempDir::new("accounts-unused");
+    let db = dir.file("natter.db");
+    let server = common::start_with(|c| c.db = db.clone());
+    // Claimed straight from the form, before any socket: the claim stores
+    // the session.
+    let token = server.login("alice", "lobby");
+    let (status, body) = claim(&server, &token, PASSWORD, PASSWORD);
+    assert_eq!(status, 200, "{body}");
+    server.post_form("/logout", &[], Some(&token));
+    assert!(server.shutdown());
+
+    let server = common::start_with(|c| c.db = db.clone());
+    let refused = server.connect().session(&token).try_open();
+    assert!(refused.is_err(), "a logged-out session came back");
+}
+
+#[test]
+fn deleting_an_account_while_natter_runs_leaves_the_other_sessions_stored() {
+    let dir = common::TempDir::new("accounts-delete-live");
+    let db = dir.file("natter.db");
+    let server = common::start_with(|c| c.db = db.clone());
+    let (_token, mut alice, _uid) = claimed_alice(&server);
+    alice.join("lobby");
+    let bob_token = server.login("bob", "lobby");
+    let mut bob = server.connect().session(&bob_token).open();
+    bob.join("lobby");
+    // The operator frees alice's name while she is still connected.
+    let out = Command::new(env!("CARGO_BIN_EXE_natter"))
+        .args(["account", "delete", "alice", "--db", &db])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    // Stopping stores every session with its rooms, alice's among them.
+    drop((alice, bob));
+    assert!(server.shutdown());
+
+    let server = common::start_with(|c| c.db = db.clone());
+    let mut carol = server.connect().user("carol");
+    let joined = carol.join("lobby");
+    assert!(
+        joined["members"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("bob")),
+        "bob's session was stored with its room: {joined}"
+    );
+}
+
+#[test]
+fn a_claimed_name_on_a_second_device_neither_joins_nor_leaves_again() {
+    let server = common::start();
+    let (_token, mut alice, _) = claimed_alice(&server);
+    alice.join("lobby");
+    let mut bob = server.connect().user("bob");
+    bob.join("lobby");
+    let (_, mut phone) = second_device(&server, PASSWORD);
+    phone.join("lobby");
+    phone.say("lobby", "from my phone");
+    bob.recv_message();
+    drop(phone);
+    // Past the leave grace (300 ms in tests): still no word from alice.
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    alice.say("lobby", "still here");
+    loop {
+        let frame = bob.recv();
+        assert_ne!(frame["type"], "system", "alice never came or went: {frame}");
+        if frame["type"] == "message" {
+            break;
+        }
+    }
+    // Her last device leaving is a leave.
+    alice.send(json!({"type": "leave", "room": "lobby"}));
+    let notice = bob.recv_type("system");
+    assert_eq!(
+        (notice["event"].as_str(), notice["user"].as_str()),
+        (Some("leave"), Some("alice"))
+    );
+}

@@ -35,6 +35,8 @@
 //   switcher.js  the Ctrl+K room switcher
 //   settings.js  the settings dialog (theme, notifications, sound,
 //                transcript links) and the mute button
+//   account.js   claimed names: the dialog's "Claim your name" section,
+//                and whether our own name is verified (✓)
 //   account-dialog.js  "Your account" for a claimed name (sessions,
 //                password, profile, release), opened from Settings
 //   card.js      a member's card (✓, bio, colour), from the member list
@@ -79,6 +81,7 @@ import { wireEditing } from './editing.js';
 import { wireKeys } from './keys.js';
 import { wireLeaving } from './leaving.js';
 import { updateNotifyButton, wireSettings } from './settings.js';
+import { wireAccount } from './account.js';
 import { wireDrawer } from './drawer.js';
 import { wireAccountDialog } from './account-dialog.js';
 import { wireCard } from './card.js';
@@ -94,6 +97,7 @@ wireActions();
 wireEditing();
 wireKeys();
 wireSettings();
+wireAccount();
 wireDrawer();
 wireAccountDialog();
 wireCard();

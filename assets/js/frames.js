@@ -11,6 +11,7 @@ import { handleJoined, joinRefused } from './rooms.js';
 import { messageRefused, refreshPendingLabels } from './composer.js';
 import { unsentNote } from './leaving.js';
 import { changeRefused, handleDelete, handleEdit, handleReactions } from './actions.js';
+import { noteHello } from './account.js';
 
 export function handleFrame(frame) {
   // Every frame but `hello` and some errors names a room. Frames for rooms
@@ -33,7 +34,7 @@ export function handleFrame(frame) {
       if (isCurrent(frame.room)) afterAdd();
       break;
     case 'presence':
-      state.setMembers(frame.room, frame.members ?? []);
+      state.setMembers(frame.room, frame.members ?? [], frame.verified ?? []);
       if (isCurrent(frame.room)) showMembers();
       break;
     case 'typing':
@@ -89,8 +90,8 @@ function handleHello(frame) {
     }
   }
   if (frame.epoch) state.epoch = frame.epoch;
-  // Our name is claimed by this session: Settings offers "Your account…".
-  if (typeof frame.verified === 'boolean') state.verified = frame.verified;
+  // Whether our name is claimed by us: the ✓, and the Settings' claim section.
+  noteHello(frame);
 }
 
 function handleMessage(frame) {

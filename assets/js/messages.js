@@ -14,6 +14,7 @@ export function viewFor(roomName) {
   return {
     me: state.me,
     uid: state.uid,
+    verified: state.verified,
     lookup: (id) => state.message(roomName, id),
     excerptChars: limits.replyExcerptChars ?? 120,
     editStatus: (id) => editStatus(roomName, id),
@@ -93,7 +94,10 @@ export function showSystem(room, text, ts) {
 
 export function showMembers() {
   const members = current()?.members ?? [];
-  render.renderMembers($('members-list'), members, state.me);
+  render.renderMembers($('members-list'), members, state.me, {
+    verified: current()?.verified ?? [],
+    meVerified: state.verified,
+  });
   $('members-count').textContent = String(members.length);
   updateMembersButton(members.length);
 }

@@ -56,6 +56,21 @@ function timeElement(ts) {
   return time;
 }
 
+/**
+ * The ✓ of a verified name: one whose owner claimed it with a password, so
+ * only they can use it. An element of its own beside the name, never part
+ * of it (names cannot contain "✓": the server allows letters, digits,
+ * spaces, "_", "-" and "."), drawn as a filled badge, so "alice ✓" cannot
+ * be faked by a look-alike "alice". Screen readers hear "verified name".
+ */
+export function verifiedBadge() {
+  const badge = el('span', 'verified', '✓');
+  badge.setAttribute('role', 'img');
+  badge.setAttribute('aria-label', 'verified name');
+  badge.title = 'Verified name: claimed with a password, only its owner can use it';
+  return badge;
+}
+
 // --- days -------------------------------------------------------------------
 
 /** "2026-11-25" in local time: two timestamps on the same day share it. */
@@ -112,6 +127,7 @@ function autoDirection(node) {
  * makes it; render.js keeps no state of its own):
  *   me            your name (mentions of you are highlighted)
  *   uid           your session's uid: a message with it is yours
+ *   verified      whether your name is claimed by you (your pending copies get the ✓)
  *   lookup(id)    the room's copy of message `id`, if the page has it (a
  *                 reply's preview is drawn from it, so it follows edits)
  *   excerptChars  how long a reply's excerpt may be
@@ -167,6 +183,7 @@ function messageText(msg, view) {
   if (msg.action) {
     body.classList.add('action-text');
     body.append(el('span', 'action-author', `* ${msg.user} `));
+    if (msg.verified) body.append(verifiedBadge(), ' ');
     appendRichText(body, msg.text, view.me);
   } else if (isEmojiOnly(msg.text)) {
     body.classList.add('emoji-only');
@@ -213,6 +230,9 @@ function messageShell(msg, view, ts) {
   const li = el('li', 'message');
   li.dataset.user = msg.user;
   li.dataset.ts = String(ts);
+  // Grouping compares it too: a verified message never hides its ✓ under
+  // an unverified one's name of the same spelling, nor the other way round.
+  li.dataset.verified = String(msg.verified === true);
   if (isOwn(msg, view)) li.classList.add('own');
   else if (!msg.deleted && (mentions(msg.text, view.me) || (msg.mentions ?? []).some((n) => sameName(n, view.me)))) {
     li.classList.add('mentions-me');
@@ -221,6 +241,7 @@ function messageShell(msg, view, ts) {
 
   const meta = el('div', 'meta');
   meta.append(autoDirection(cardButton(el('button', `author ${nameColourClass(msg.user)}`, msg.user), msg.user)));
+  if (msg.verified === true) meta.append(verifiedBadge());
   meta.append(timeElement(ts));
   li.append(meta);
 
@@ -299,7 +320,7 @@ export function replaceMessage(old, li) {
  * was typed.
  */
 export function pendingElement(clientId, draft, view, ts = Date.now()) {
-  const li = messageShell({ ...draft, user: view.me, uid: view.uid }, view, ts);
+  const li = messageShell({ ...draft, user: view.me, uid: view.uid, verified: view.verified === true }, view, ts);
   li.classList.add('pending');
   li.dataset.clientId = clientId;
   li.querySelector('.meta').append(el('span', 'state', 'sending…'));
@@ -504,6 +525,7 @@ function setGrouped(item) {
       prev.classList.contains('message') &&
       !prev.classList.contains('failed') &&
       prev.dataset.user === item.dataset.user &&
+      prev.dataset.verified === item.dataset.verified &&
       Math.abs(Number(item.dataset.ts) - Number(prev.dataset.ts)) < GROUP_WITHIN_MS,
   );
   item.classList.toggle('grouped', grouped);
@@ -662,19 +684,25 @@ function infoIcon() {
   return svg;
 }
 
-export function renderMembers(list, members, me) {
+/**
+ * The member list. `verified`: the names the server says are claimed (a ✓
+ * each); `meVerified`: yours is, as far as the page knows (a claim just
+ * made shows before the server's next presence).
+ */
+export function renderMembers(list, members, me, { verified = [], meVerified = false } = {}) {
   const items = members.map((name) => {
     const li = el('li', 'member');
     li.append(el('span', `dot ${nameColourClass(name)}`));
+    const badge = verified.includes(name) || (name === me && meVerified) ? [verifiedBadge()] : [];
     if (name === me) {
-      li.append(autoDirection(el('span', 'member-name', name)), el('span', 'you', '(you)'));
+      li.append(autoDirection(el('span', 'member-name', name)), ...badge, el('span', 'you', '(you)'));
     } else {
       // A button: clicking (or Enter on) a name mentions them (mentions.js).
       const mention = autoDirection(el('button', 'member-name member-mention', name));
       mention.type = 'button';
       mention.dataset.mention = name;
       mention.title = `Mention ${name}`;
-      li.append(mention);
+      li.append(mention, ...badge);
     }
     // Beside the name (which mentions), the way to their card.
     const about = cardButton(el('button', 'icon-button member-card-button'), name);

@@ -197,7 +197,7 @@ export function handleJoined(frame) {
     if (entry.status === 'unsaved' && roomKey(entry.room) === roomKey(room.name)) resendUnsaved(clientId, { send: false });
   }
   listFor(room.name).dataset.joined = 'true'; // the tests wait for this
-  state.setMembers(room.name, frame.members ?? []);
+  state.setMembers(room.name, frame.members ?? [], frame.verified ?? []);
   if (isCurrent(room.name)) showMembers();
   showBacklog(room, frame);
   state.noteSeq(room.name, frame.cursor);

@@ -44,6 +44,7 @@ function newRoom(name) {
     loadingOlder: false,   // a `history` request is on its way: never two at once per room
     reachedStart: false,   // the server said `more: false`: nothing older exists, stop asking
     members: [],           // sorted list of names, as the server sends it
+    verified: [],          // those of them whose names are claimed (✓), as the server says
     typing: new Map(),     // user -> time (ms) until which "is typing" is shown
     joined: false,         // has the server ever confirmed this room (`joined`)?
     unread: 0,             // messages from others you have not seen yet
@@ -244,8 +245,11 @@ export class ChatState {
     return windowS === null || windowS === undefined || now - msg.ts < windowS * 1000;
   }
 
-  setMembers(roomName, members) {
-    this.room(roomName).members = [...members];
+  /** The room's members, and which of them are verified (claimed names). */
+  setMembers(roomName, members, verified = []) {
+    const room = this.room(roomName);
+    room.members = [...members];
+    room.verified = [...verified];
   }
 
   // --- typing -------------------------------------------------------------

@@ -112,7 +112,9 @@ impl Chat {
             name,
             reply,
         });
-        self.show_verified(session, true);
+        // The check mark is not shown yet: commit before you tell. The
+        // member lists go out while the claim is being stored, and the claim
+        // may fail (`answer_claims` shows it once it is stored).
     }
 
     /// Store `change` to an account named `name`, and answer `reply` once it
@@ -194,11 +196,17 @@ impl Chat {
     pub(super) fn answer_claims(&mut self, failed: Option<&str>) {
         for waiter in std::mem::take(&mut self.claims_committing) {
             let answer = match failed {
-                None => Ok(waiter.name),
+                None => {
+                    if let Some(session) = waiter.claim {
+                        self.show_verified(session, true);
+                    }
+                    Ok(waiter.name)
+                }
                 Some(err) => {
+                    // Nobody was shown the check mark yet: only the session
+                    // goes back to being temporary.
                     if let Some(session) = waiter.claim {
                         self.sessions.bind(session, None);
-                        self.show_verified(session, false);
                     }
                     Err(AccountRefusal::Failed {
                         why: err.to_string(),

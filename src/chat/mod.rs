@@ -38,9 +38,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::{Config, MAX_REPLY_BYTES, RATE_HALF_LIFE, RETENTION_INTERVAL};
-use crate::protocol::{
-    self, close, now_millis, ChatMessage, Limits, Rejection, Reply, SystemEvent,
-};
+use crate::protocol::{self, close, now_millis, ChatMessage, Limits, Rejection, Reply};
 use crate::ratelimit::Budgets;
 use crate::storage::{report_retention, Batch, SessionChange, StorageError, Store, Write, Writes};
 
@@ -490,9 +488,7 @@ impl Chat {
             .map(|(k, _)| k.clone())
             .collect();
         for key in keys {
-            let room = self.rooms.get_mut(&key).expect("listed above");
-            let name = room.present.remove(&id).expect("listed above").name;
-            self.announce(&key, &name, SystemEvent::Leave);
+            self.leave_room(&key, id);
         }
         if let Some(change) = self.sessions.remove(id) {
             self.pending.sessions.push(change);

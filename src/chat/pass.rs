@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::{MAX_PRESENCE_INTERVAL, PRESENCE_INTERVAL_PER_MEMBER, RETENTION_INTERVAL};
-use crate::protocol::{self, now_millis, ChatMessage, ErrorCode, Rejection, Reply, SystemEvent};
+use crate::protocol::{self, now_millis, ChatMessage, ErrorCode, Rejection, Reply};
 use crate::storage::{commit_all, report_retention, Outcome, Write, Writes};
 use crossbeam_channel::Receiver;
 
@@ -222,8 +222,7 @@ impl Chat {
                 continue;
             };
             if r.present.get(&session).is_some_and(|p| p.conns == 0) {
-                let name = r.present.remove(&session).expect("checked above").name;
-                self.announce(&key, &name, SystemEvent::Leave);
+                self.leave_room(&key, session);
             }
         }
         if let Some(retention) = self.config.retention.filter(|_| now >= self.next_retention) {

@@ -229,9 +229,24 @@ impl Chat {
             let deadline = now + self.config.leave_grace;
             self.leaving.insert((deadline, key.to_string(), session));
         } else {
-            let name = r.present.remove(&session).expect("looked up above").name;
-            self.announce(key, &name, SystemEvent::Leave);
+            self.leave_room(key, session);
         }
+    }
+
+    /// Take `session` out of room `key`'s member list, and post its leave
+    /// notice, unless the same claimed name is still there on another device
+    /// (then the person has not left).
+    pub(super) fn leave_room(&mut self, key: &str, session: SessionId) {
+        let Some(r) = self.rooms.get_mut(key) else {
+            return;
+        };
+        let Some(gone) = r.present.remove(&session) else {
+            return;
+        };
+        if gone.verified && r.present.values().any(|p| p.verified && p.key == gone.key) {
+            return;
+        }
+        self.announce(key, &gone.name, SystemEvent::Leave);
     }
 
     /// Post a join or leave notice to a room, and mark its member list to be

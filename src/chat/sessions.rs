@@ -347,7 +347,10 @@ impl Sessions {
                 }
             }
         }
-        session.used.then_some(SessionChange::Delete {
+        // A claim stores its session at once, used or not (see
+        // `Chat::stage_claim`): such a row must go too, or the logged-out
+        // token works again after a restart.
+        (session.used || session.account.is_some()).then_some(SessionChange::Delete {
             token: session.token,
         })
     }

@@ -730,3 +730,91 @@ fn typing_is_passed_on_once_a_second_and_again_right_after_a_message() {
 }
 
 mod actions;
+
+// -- claimed names ------------------------------------------------------------
+
+#[test]
+fn a_claim_is_shown_to_the_room_only_once_it_is_stored() {
+    let (mut chat, now) = chat(|_| {});
+    let token = login(&mut chat, "alice", "192.0.2.1", now).expect("login");
+    let alice = connect(&mut chat, &token, 1, now);
+    send(&mut chat, &alice, r#"{"type":"join","room":"lobby"}"#, now);
+    let bob = user(&mut chat, "bob", 2, now);
+    send(&mut chat, &bob, r#"{"type":"join","room":"lobby"}"#, now);
+    end_pass(&mut chat, 2, now);
+    replies(&mut chat, 2);
+    let later = now + Duration::from_secs(10);
+    let (reply, answer) = crossbeam_channel::bounded(1);
+    let phc = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA".to_string();
+    cmd::claim::apply(&mut chat, &token, ip("192.0.2.1"), phc, reply, later);
+    // The hub's pass: the commit starts, and while the writer stores it the
+    // member lists and batches go out (see `hub::flush`).
+    let outcome = chat.commit().expect("the claim is to be stored");
+    chat.flush_presence(later);
+    let mut told = Vec::new();
+    chat.deliver(|member, chunk| {
+        if member == 2 {
+            told.extend(payloads(chunk));
+        }
+    });
+    assert!(
+        of_type(&told, "presence")
+            .iter()
+            .all(|p| p["verified"] == serde_json::json!([])),
+        "a check mark before the claim is stored: {told:?}"
+    );
+    assert!(answer.try_recv().is_err(), "no answer before it is stored");
+    chat.committed(outcome);
+    assert_eq!(answer.try_recv().unwrap(), Ok("alice".to_string()));
+    let got = end_pass(&mut chat, 2, later + Duration::from_secs(10));
+    assert_eq!(
+        of_type(&got, "presence")[0]["verified"],
+        serde_json::json!(["alice"])
+    );
+}
+
+#[test]
+fn a_message_written_while_a_claim_is_stored_has_no_check_mark_if_the_claim_fails() {
+    let (mut chat, now) = chat(|_| {});
+    let token = login(&mut chat, "alice", "192.0.2.1", now).expect("login");
+    let alice = connect(&mut chat, &token, 1, now);
+    send(&mut chat, &alice, r#"{"type":"join","room":"lobby"}"#, now);
+    end_pass(&mut chat, 1, now);
+    replies(&mut chat, 1);
+    // An account that already has alice's public id: her claim cannot be
+    // stored (the id is unique).
+    let uid = chat.session(alice.session).unwrap().uid.to_string();
+    let taken = crate::storage::StoredAccount {
+        key: "someone".into(),
+        name: "someone".into(),
+        uid,
+        phc: "x".into(),
+        created_ms: 0,
+        bio: String::new(),
+        color: String::new(),
+    };
+    let batch = Batch {
+        accounts: vec![crate::storage::AccountChange::Save(taken)],
+        ..Batch::default()
+    };
+    chat.store().commit(&batch).unwrap();
+    let (reply, answer) = crossbeam_channel::bounded(1);
+    cmd::claim::apply(&mut chat, &token, ip("192.0.2.1"), "phc".into(), reply, now);
+    let outcome = chat.commit().expect("the claim is to be stored");
+    // While it is being stored, she writes.
+    send(
+        &mut chat,
+        &alice,
+        r#"{"type":"message","room":"lobby","text":"mine now"}"#,
+        now,
+    );
+    chat.committed(outcome);
+    assert!(answer.try_recv().unwrap().is_err(), "the claim failed");
+    let got = end_pass(&mut chat, 1, now);
+    let message = of_type(&got, "message")[0];
+    assert_eq!(message["text"], "mine now");
+    assert!(
+        message.get("verified").is_none(),
+        "a check mark for a claim that failed: {message}"
+    );
+}

@@ -31,8 +31,10 @@ pub fn apply(
         ));
     }
     let session = chat.session(caller.session).expect("members have sessions");
-    let (name, verified) = (session.name.clone(), session.account.is_some());
+    let name = session.name.clone();
     let wanted = name_key(&name);
+    // Shown once its claim is stored, not while it is (see `answer_claims`).
+    let verified = session.account.is_some() && !chat.claiming(&wanted);
     let r = chat.load_room(&key, &room).map_err(|err| {
         let message = format!("could not load the room: {err}");
         in_room(Rejection::new(ErrorCode::StorageFailed, message), &room)
@@ -72,9 +74,15 @@ fn enter(
 ) -> bool {
     let r = chat.room_mut(key).expect("loaded by `apply`");
     r.members.push(caller.conn);
+    // The same claimed name on another device is the same person: already
+    // there, so not announced again.
+    let elsewhere = verified
+        && r.present
+            .iter()
+            .any(|(&s, p)| s != caller.session && p.verified && p.key == wanted);
     let mut new = false;
     let presence = r.present.entry(caller.session).or_insert_with(|| {
-        new = true;
+        new = !elsewhere;
         Presence {
             name: name.clone(),
             key: wanted,

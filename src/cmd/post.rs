@@ -11,7 +11,7 @@ use std::time::Instant;
 use crate::chat::{Caller, Chat};
 use crate::config::{RATE_CHARS_PER_POINT, RATE_COST_MESSAGE};
 use crate::protocol::{
-    self, now_millis, room_key, ChatMessage, ErrorCode, Post, Preview, Rejection, Reply,
+    self, name_key, now_millis, room_key, ChatMessage, ErrorCode, Post, Preview, Rejection, Reply,
 };
 
 /// A message costs more the longer it is: one point, plus one per
@@ -56,7 +56,9 @@ pub fn apply(
     };
     let session = chat.session(caller.session).expect("members have sessions");
     let (user, uid) = (session.name.clone(), session.uid.clone());
-    let verified = session.account.is_some();
+    // Not while its claim is still being stored (commit before you tell):
+    // the claim may fail, and the message would keep its check mark.
+    let verified = session.account.is_some() && !chat.claiming(&name_key(&user));
     let r = chat.room_mut(&key).expect("members' rooms are loaded");
     // A message ends its author's typing (pages clear the line when it
     // arrives), so the next `typing` passes at once, however soon.

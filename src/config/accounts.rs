@@ -14,10 +14,10 @@ pub const PASSWORD_MIN_CHARS: usize = 8;
 /// and the form).
 pub const PASSWORD_MAX_BYTES: usize = 128;
 
-/// Password hashes (argon2id, 19 MiB and about 60 ms of one core each) that
-/// may run at once: half the cores, at least one. Never on the hub: on the
-/// web thread that took the request, each waiting for its turn, so a login
-/// flood can use neither all the cores nor much memory.
+/// Password hashes (argon2id, 19 MiB and some tens of ms of one core each)
+/// that may run at once, each on a hasher thread of its own: half the cores,
+/// at least one. Never on the hub, so a login flood can use neither all the
+/// cores nor much memory.
 pub fn max_concurrent_hashes() -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     (cores / 2).max(1)
@@ -27,11 +27,15 @@ pub fn max_concurrent_hashes() -> usize {
 /// `Retry-After`.
 pub const HASH_WAIT: Duration = Duration::from_secs(5);
 
-/// Logins or claims that may wait for a turn at once; more are answered 503
-/// at once. Each waits on one of the `WEB_WORKERS` page workers, so a flood
-/// of logins to a claimed name keeps hashing plus waiting to half of them,
-/// and the others go on serving pages.
+/// Hashes that may queue for a hasher; more are answered 503 at once. Each
+/// waiting one holds one of the `WEB_WORKERS` page workers, so a flood of
+/// logins keeps the waiting to half of them, and the others serve pages.
 pub const MAX_HASH_WAITERS: usize = 1;
+
+/// The hasher threads' niceness: the lowest priority, so that under a flood
+/// of logins the hub and the readers get the cores first (`CONNECTION_NICE`
+/// is what the readers run at).
+pub const HASH_NICE: i32 = 19;
 
 /// Failed password logins to one claimed name within `LOGIN_FAILURE_WINDOW`
 /// before it is refused with 429 (and the wait): 20 guesses an hour, each

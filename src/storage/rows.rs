@@ -267,9 +267,15 @@ pub(super) fn change_sessions(tx: &Connection, changes: &[SessionChange]) -> rus
                 rooms,
                 account,
             } => tx
+                // A session of an account deleted meanwhile (`natter account
+                // delete` on the file while natter runs) is not stored: its
+                // row went with the account, and storing it again would fail
+                // the foreign key, and with it every session change of the
+                // pass (other sessions' logouts and rooms among them).
                 .prepare_cached(
                     "INSERT INTO sessions (token, name, idle_since, rooms, account)
-                     VALUES (?1, ?2, ?3, ?4, ?5)
+                     SELECT ?1, ?2, ?3, ?4, ?5
+                     WHERE ?5 IS NULL OR EXISTS (SELECT 1 FROM accounts WHERE key = ?5)
                      ON CONFLICT (token) DO UPDATE SET name = excluded.name,
                                                        idle_since = excluded.idle_since,
                                                        rooms = excluded.rooms,

@@ -109,6 +109,23 @@ test('the account dialog lists both sessions of a claimed name, and "log out eve
   await elsewhere.context.close();
 });
 
+test('a claim made in Settings offers "Your account…" at once, without a reload', async () => {
+  const hana = await t.login(browser, server, 'hana');
+  const { page } = hana;
+  await page.click('#settings-open');
+  await page.waitForSelector('#claim-form', { state: 'visible' });
+  assert.equal(await page.isVisible('#account-open'), false);
+  await page.fill('#claim-password', 'hana password');
+  await page.fill('#claim-confirm', 'hana password');
+  await page.click('#claim-button');
+  await page.waitForSelector('#claim-done', { state: 'visible' });
+  await page.waitForSelector('#account-open', { state: 'visible' });
+  await page.click('#account-open');
+  await page.waitForFunction(() => document.getElementById('account-sessions').textContent === 'This browser — 1 tab open');
+  assert.deepEqual(hana.errors, []);
+  await hana.context.close();
+});
+
 test('change the password from the dialog: the old one no longer logs in, the new one does', async () => {
   const carol = await t.login(browser, server, 'carol');
   await claim(carol, 'first password');

@@ -84,12 +84,26 @@
 //! Steal does not rerun these: a rerun would repeat every step. The steal
 //! column and its note say which steps the host disturbed.
 //!
+//! # A login flood beside the chat
+//!
+//! `login-flood` (issue 15; `flood.rs`) claims 151 names with passwords, then
+//! runs one room of 200 at 200 msgs/s through four steps as the fixed-rate
+//! ones are run: no logins; 50 logins per second with wrong passwords at one
+//! claimed name (natter hashes its first 5, then refuses with 429 before
+//! hashing); the same 50 per second spread over 150 claimed names, at most
+//! 4 each, so that every login that gets the hasher's turn is hashed (the
+//! rest are 503); and no logins again. Each login and claim comes from an
+//! address of its own (`X-Forwarded-For`, the server run with
+//! `--trust-proxy`), so the limits per address decide nothing. The rows note
+//! the logins' answers by status and how long `GET /` took meanwhile.
+//!
 //! Every scenario stops by itself, and all traffic goes to 127.0.0.1.
 
 #![forbid(unsafe_code)]
 
 mod client;
 mod crowd;
+mod flood;
 mod metrics;
 mod scenarios;
 mod server;
@@ -113,7 +127,8 @@ usage: natter-bench [--scenario NAME|all] [--server PATH]
                     fanout-1000-mem, ramp-1000, ramp-1000-mem, idle (both
                     idle-2000 and idle-10000), idle-2000, idle-10000,
                     many-rooms, small-rooms, small-rooms-mem, big-room,
-                    big-room-mem, cold-start; or all (the default). A traffic
+                    big-room-mem, cold-start, login-flood; or all (the
+                    default). A traffic
                     scenario disturbed by the host (steal) runs again, up
                     to three times. Servers store history
                     in a database file in a temporary folder, as natter does
@@ -124,6 +139,10 @@ usage: natter-bench [--scenario NAME|all] [--server PATH]
                     10 senders: 200, 1,000 and 2,000 msgs/s) step one crowd
                     through fixed rates, a row per step (never rerun),
                     with the hub's figures from the server's --metrics.
+                    login-flood (issue 15: one room of 200 at 200 msgs/s)
+                    measures the chat with no logins, during 50 wrong-
+                    password logins/s at one claimed name, then spread over
+                    150 claimed names, and with no logins again.
   --server PATH     the natter binary to start (default: the natter next
                     to this executable; `make bench` builds both)
   -h, --help        show this help
@@ -131,7 +150,7 @@ usage: natter-bench [--scenario NAME|all] [--server PATH]
 Each scenario starts a fresh server on free ports of 127.0.0.1. Progress goes
 to stderr; the table goes to stdout.";
 
-const SCENARIOS: [&str; 14] = [
+const SCENARIOS: [&str; 15] = [
     "fanout-100",
     "fanout-100-mem",
     "fanout-1000",
@@ -146,6 +165,7 @@ const SCENARIOS: [&str; 14] = [
     "big-room",
     "big-room-mem",
     "cold-start",
+    "login-flood",
 ];
 
 fn main() -> ExitCode {
@@ -264,6 +284,7 @@ fn run(chosen: &[&str], server: Option<String>) -> Result<bool, Error> {
             "idle-10000" => scenarios::idle(&bench, 10_000).map(print),
             "many-rooms" => scenarios::many_rooms(&bench).map(print),
             "cold-start" => scenarios::cold_start(&bench).map(print),
+            "login-flood" => scenarios::login_flood(&bench, print),
             other => Err(format!("no scenario {other}").into()),
         };
         if let Err(err) = result {

@@ -9,6 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::crowd::{Crowd, PhaseReport, Plan};
+use crate::flood::{Flood, FloodPlan, Tally};
 use crate::metrics::{self, Scrape};
 use crate::server::{self, CpuMeter, ServerProcess};
 use crate::Error;
@@ -477,7 +478,7 @@ pub fn fixed_rate(bench: &Bench, name: &str, mut emit: impl FnMut(Row)) -> Resul
         ),
         _ => return Err(format!("no fixed-rate scenario {name}").into()),
     };
-    let (mut server, metrics_note) = start_with_metrics(bench, name)?;
+    let (mut server, metrics_note) = start_with_metrics(bench, name, &[])?;
     let mut crowd = gather(&server, name, plan, bench);
     // Why the remaining rates are skipped, once a step says they must be.
     let mut skip: Option<String> = None;
@@ -548,16 +549,23 @@ pub fn fixed_rate(bench: &Bench, name: &str, mut emit: impl FnMut(Row)) -> Resul
     Ok(())
 }
 
-/// Start a server for `name` with a metrics listener, if it has `--metrics`;
-/// without one if it has not, or refuses the flag. The note, if any, says why
-/// the hub's columns will stay `-`.
-fn start_with_metrics(bench: &Bench, name: &str) -> Result<(ServerProcess, Option<String>), Error> {
+/// Start a server for `name` (with `extra` flags too) with a metrics
+/// listener, if it has `--metrics`; without one if it has not, or refuses the
+/// flag. The note, if any, says why the hub's columns will stay `-`.
+fn start_with_metrics(
+    bench: &Bench,
+    name: &str,
+    extra: &[&str],
+) -> Result<(ServerProcess, Option<String>), Error> {
+    let mut flags = server_flags(bench, name);
+    flags.extend(extra.iter().map(|f| f.to_string()));
     if !bench.metrics {
-        let server = start_server(bench, name)?;
+        eprintln!("bench: {name}: starting {}", bench.binary.display());
+        let server = ServerProcess::start(&bench.binary, &flags)?;
         let note = "this server has no --metrics: no hub figures".to_string();
         return Ok((server, Some(note)));
     }
-    let mut flags = server_flags(bench, name);
+    let without_metrics = flags.clone();
     flags.extend([server::METRICS_FLAG.to_string(), METRICS_ADDR.to_string()]);
     eprintln!(
         "bench: {name}: starting {} {} {METRICS_ADDR}",
@@ -572,7 +580,7 @@ fn start_with_metrics(bench: &Bench, name: &str) -> Result<(ServerProcess, Optio
         }
         Err(err) => {
             eprintln!("bench: {name}: the server did not start with --metrics ({err})");
-            let server = start_server(bench, name)?;
+            let server = ServerProcess::start(&bench.binary, &without_metrics)?;
             let note = format!("the server refused --metrics ({err}): no hub figures");
             Ok((server, Some(note)))
         }
@@ -618,4 +626,229 @@ fn hub_figures(row: &mut Row, before: &Scrape, after: &Scrape) {
 /// Seconds, as the table writes milliseconds.
 fn seconds(seconds: f64) -> String {
     crate::millis((seconds * 1e9) as u64)
+}
+
+/// login-flood: the busy room.
+const FLOOD_ROOM_SIZE: usize = 200;
+/// ... and its traffic, messages per second (40,000 deliveries per second).
+const FLOOD_CHAT_RATE: f64 = 200.0;
+/// Wrong-password logins per second during the flood steps (issue 15).
+const FLOOD_LOGIN_RATE: f64 = 50.0;
+/// The names claimed for the step that spreads the flood: each gets at most
+/// `FLOOD_TRIES_PER_NAME` wrong passwords, under natter's limit of 5 per
+/// name (`LOGIN_FAILURES_PER_NAME`), so that no login is refused for its
+/// name's failures and every one that gets a turn is hashed. 150 names at 4
+/// tries are 12 s of logins at 50/s: the warm-up, the measured window and
+/// the drain.
+const FLOOD_NAMES: usize = 150;
+const FLOOD_TRIES_PER_NAME: usize = 4;
+/// The single claimed name of the first flood step: it takes 5 wrong
+/// passwords, then natter refuses it (429) before hashing.
+const FLOOD_TARGET: &str = "victim";
+/// Where each kind of request says it comes from (`X-Forwarded-For`, with
+/// `--trust-proxy`): an address per request, so that natter's limits per
+/// address (a claim per 30 s, 20 failures per 15 min) decide nothing here.
+const CLAIM_ADDRESSES: u32 = 0x0A01_0000; // 10.1.0.0
+const ONE_NAME_ADDRESSES: u32 = 0x0A02_0000; // 10.2.0.0
+const MANY_NAMES_ADDRESSES: u32 = 0x0A03_0000; // 10.3.0.0
+
+/// login-flood (issue 15): one room of 200 at 200 msgs/s, measured as the
+/// fixed-rate steps are, four times on one server and one crowd: with no
+/// logins; while 50 logins per second with wrong passwords hit one claimed
+/// name (after its 5 failures natter refuses them before hashing); while the
+/// same rate is spread over 150 claimed names, each tried at most 4 times
+/// (so every login that gets a turn is hashed, about 60 ms of a core, one at
+/// a time); and with no logins again. Each row notes how the logins were
+/// answered and how long `GET /` took meanwhile (one load every 100 ms).
+///
+/// The server runs with `--trust-proxy`, and each login and claim says in
+/// `X-Forwarded-For` that it comes from an address of its own: the chat's
+/// clients send no such header and count as 127.0.0.1, as in the other
+/// scenarios.
+pub fn login_flood(bench: &Bench, mut emit: impl FnMut(Row)) -> Result<(), Error> {
+    let name = "login-flood";
+    let (mut server, metrics_note) = start_with_metrics(bench, name, &["--trust-proxy"])?;
+    let web = server.endpoints.web;
+    let target = vec![FLOOD_TARGET.to_string()];
+    let many: Vec<String> = (0..FLOOD_NAMES).map(|i| format!("acct{i}")).collect();
+    eprintln!("bench: {name}: claiming {} names", many.len() + 1);
+    let claiming = Instant::now();
+    let mut claimed = target.clone();
+    claimed.extend(many.iter().cloned());
+    crate::flood::claim_names(web, &claimed, "claims", CLAIM_ADDRESSES)?;
+    let claim_seconds = claiming.elapsed().as_secs_f64();
+    let plan = Plan {
+        rooms: 1,
+        per_room: FLOOD_ROOM_SIZE,
+        senders_per_room: FANOUT_SENDERS,
+        receive: true,
+        phases: 8,
+    };
+    let mut crowd = gather(&server, name, plan, bench);
+    let room = "r0".to_string();
+    let steps: [(&str, Option<FloodPlan>); 4] = [
+        ("login-flood quiet", None),
+        (
+            "login-flood 50/s 1 name",
+            Some(FloodPlan {
+                names: target,
+                // Enough for the step; it is stopped at its end.
+                tries_per_name: 1000,
+                room: room.clone(),
+                base: ONE_NAME_ADDRESSES,
+                rate: FLOOD_LOGIN_RATE,
+            }),
+        ),
+        (
+            "login-flood 50/s 150 names",
+            Some(FloodPlan {
+                names: many,
+                tries_per_name: FLOOD_TRIES_PER_NAME,
+                room,
+                base: MANY_NAMES_ADDRESSES,
+                rate: FLOOD_LOGIN_RATE,
+            }),
+        ),
+        ("login-flood quiet again", None),
+    ];
+    let probe = crate::flood::PageProbe::start(web)?;
+    for (step, (label, flood_plan)) in steps.into_iter().enumerate() {
+        let flood = match flood_plan {
+            Some(plan) => Some(Flood::start(web, plan)?),
+            None => None,
+        };
+        crowd.run_phase(2 * step, FLOOD_CHAT_RATE, WARM_UP);
+        // What the warm-up counted is not the measured window's (but the
+        // first step's first logins are where a name's failures run out).
+        let warm_up = flood.as_ref().map(Flood::take);
+        let _ = probe.take();
+        eprintln!(
+            "bench: {label}: {FLOOD_CHAT_RATE} msgs/s for {} s",
+            STEP_MEASURED.as_secs()
+        );
+        let before = server.metrics.map(metrics::scrape);
+        let report = crowd.run_phase(2 * step + 1, FLOOD_CHAT_RATE, STEP_MEASURED);
+        let after = server.metrics.map(metrics::scrape);
+        // The window ends here; the logins still in flight are not its own.
+        let logins = flood.as_ref().map(Flood::take);
+        let pages = probe.take();
+        let _ = flood.map(Flood::stop);
+        eprintln!(
+            "bench: {label}: {:.0} deliveries/s, p99 {}, lost {}, host steal {:.0}%",
+            report.deliveries_per_second,
+            crate::millis(report.p99),
+            report.lost(),
+            report.cpu.steal
+        );
+
+        let mut row = Row::traffic(label, crowd.joined, &report);
+        if report.lost() > 0 {
+            let loss = report.lost() as f64 / report.expected.max(1) as f64;
+            row.notes.insert(0, format!("LOST {:.1}%", loss * 100.0));
+        }
+        if let Some(logins) = logins {
+            row.notes.push(login_note(&logins, STEP_MEASURED));
+        }
+        if let Some(w) = warm_up {
+            row.notes.push(format!(
+                "in the {} s warm-up before: {} logins, 400 {}, 429 {}, 503 {}, other {}",
+                WARM_UP.as_secs(),
+                w.sent,
+                w.wrong,
+                w.limited,
+                w.busy,
+                w.other + w.ok + w.failed
+            ));
+        }
+        row.notes.push(page_note(&pages));
+        if step == 0 {
+            row.notes.push(
+                "server flags besides those above: --trust-proxy (the logins' \
+                 X-Forwarded-For), --metrics"
+                    .to_string(),
+            );
+            row.notes.push(format!(
+                "{} names claimed in {claim_seconds:.1} s before the crowd joined",
+                claimed.len()
+            ));
+            row.notes.push(crowd.setup_note());
+            row.notes.extend(metrics_note.clone());
+        }
+        match (before, after) {
+            (Some(Ok(before)), Some(Ok(after))) => hub_figures(&mut row, &before, &after),
+            (Some(Err(err)), _) | (_, Some(Err(err))) => {
+                row.notes.push(format!("metrics scrape failed: {err}"));
+            }
+            _ => {}
+        }
+        traffic_notes(&mut row, &report, &crowd, &server);
+        let exited = server.exited();
+        if exited {
+            row.notes.push("THE SERVER EXITED".to_string());
+        }
+        emit(row);
+        if exited {
+            break;
+        }
+    }
+    drop(probe);
+    crowd.finish();
+    Ok(())
+}
+
+/// How a window's logins were answered: how many of each status, how fast.
+fn login_note(logins: &Tally, window: Duration) -> String {
+    let mut note = format!(
+        "logins: {} in {} s ({:.0}/s): 400 wrong {}, 429 limited {}, 503 busy {}",
+        logins.sent,
+        window.as_secs(),
+        logins.sent as f64 / window.as_secs_f64(),
+        logins.wrong,
+        logins.limited,
+        logins.busy,
+    );
+    if logins.ok > 0 {
+        note.push_str(&format!(", ACCEPTED {}", logins.ok));
+    }
+    if logins.other > 0 {
+        let example = logins.other_example.as_deref().unwrap_or("?");
+        note.push_str(&format!(", other {} ({example})", logins.other));
+    }
+    if logins.failed > 0 {
+        let first = logins.first_failure.as_deref().unwrap_or("?");
+        note.push_str(&format!(", no answer {} ({first})", logins.failed));
+    }
+    if logins.late > 0 {
+        note.push_str(&format!(", {} sent late by the generator", logins.late));
+    }
+    note.push_str(&format!(
+        "; answered in p50 {} p99 {} max {}",
+        crate::millis(logins.quantile(0.5)),
+        crate::millis(logins.quantile(0.99)),
+        crate::millis(logins.max())
+    ));
+    note
+}
+
+/// How `GET /` fared in a window.
+fn page_note(pages: &Tally) -> String {
+    let mut note = format!(
+        "GET /: {} loads, p50 {} p99 {} max {}",
+        pages.ok,
+        crate::millis(pages.quantile(0.5)),
+        crate::millis(pages.quantile(0.99)),
+        crate::millis(pages.max())
+    );
+    let refused = pages.sent - pages.ok - pages.failed;
+    if refused > 0 {
+        note.push_str(&format!(
+            ", {refused} not 200 (503: {}, 429: {})",
+            pages.busy, pages.limited
+        ));
+    }
+    if pages.failed > 0 {
+        let first = pages.first_failure.as_deref().unwrap_or("?");
+        note.push_str(&format!(", {} unanswered ({first})", pages.failed));
+    }
+    note
 }
