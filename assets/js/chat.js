@@ -37,6 +37,10 @@
 //                transcript links) and the mute button
 //   account.js   claimed names: the dialog's "Claim your name" section,
 //                and whether our own name is verified (✓)
+//   account-dialog.js  "Your account" for a claimed name (sessions,
+//                password, profile, release), opened from Settings
+//   card.js      a member's card (✓, bio, colour), from the member list
+//                and a message's author
 //   drawer.js    the side panel as a drawer on phones, the members button
 //   invite.js    "Copy invite link", and the empty room's hint
 //   toast.js     a short notice with one action ("Left #x. Undo")
@@ -79,6 +83,8 @@ import { wireLeaving } from './leaving.js';
 import { updateNotifyButton, wireSettings } from './settings.js';
 import { wireAccount } from './account.js';
 import { wireDrawer } from './drawer.js';
+import { wireAccountDialog } from './account-dialog.js';
+import { wireCard } from './card.js';
 
 wireScroll();
 wireUnread();
@@ -93,6 +99,8 @@ wireKeys();
 wireSettings();
 wireAccount();
 wireDrawer();
+wireAccountDialog();
+wireCard();
 wireLeaving();
 $('retry-now').addEventListener('click', () => socket.reconnectNow());
 

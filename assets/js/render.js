@@ -240,7 +240,7 @@ function messageShell(msg, view, ts) {
   if (msg.action) li.classList.add('action');
 
   const meta = el('div', 'meta');
-  meta.append(autoDirection(el('span', `author ${nameColourClass(msg.user)}`, msg.user)));
+  meta.append(autoDirection(cardButton(el('button', `author ${nameColourClass(msg.user)}`, msg.user), msg.user)));
   if (msg.verified === true) meta.append(verifiedBadge());
   meta.append(timeElement(ts));
   li.append(meta);
@@ -654,6 +654,37 @@ export function renderRooms(list, rooms, { current, isMuted, onOpen, onLeave }) 
 }
 
 /**
+ * A button that opens `name`'s member card (card.js listens for
+ * data-card). Its text stays the name (what a screen reader says); its
+ * title says what it does.
+ */
+function cardButton(button, name) {
+  button.type = 'button';
+  button.dataset.card = name;
+  button.title = `About ${name}`;
+  return button;
+}
+
+const SVG = 'http://www.w3.org/2000/svg';
+
+/** An "i" in a circle, drawn (not a font's ⓘ, which some systems lack). */
+function infoIcon() {
+  const svg = document.createElementNS(SVG, 'svg');
+  svg.setAttribute('viewBox', '0 0 24 24');
+  svg.setAttribute('width', '18');
+  svg.setAttribute('height', '18');
+  svg.setAttribute('aria-hidden', 'true');
+  svg.setAttribute('focusable', 'false');
+  svg.classList.add('icon');
+  const circle = document.createElementNS(SVG, 'circle');
+  for (const [key, value] of [['cx', 12], ['cy', 12], ['r', 9], ['fill', 'none'], ['stroke', 'currentColor'], ['stroke-width', 2]]) circle.setAttribute(key, String(value));
+  const stroke = document.createElementNS(SVG, 'path');
+  for (const [key, value] of [['d', 'M12 11v6M12 7.5v.5'], ['stroke', 'currentColor'], ['stroke-width', 2.2], ['stroke-linecap', 'round']]) stroke.setAttribute(key, String(value));
+  svg.append(circle, stroke);
+  return svg;
+}
+
+/**
  * The member list. `verified`: the names the server says are claimed (a ✓
  * each); `meVerified`: yours is, as far as the page knows (a claim just
  * made shows before the server's next presence).
@@ -673,6 +704,11 @@ export function renderMembers(list, members, me, { verified = [], meVerified = f
       mention.title = `Mention ${name}`;
       li.append(mention, ...badge);
     }
+    // Beside the name (which mentions), the way to their card.
+    const about = cardButton(el('button', 'icon-button member-card-button'), name);
+    about.setAttribute('aria-label', `About ${name}`);
+    about.append(infoIcon());
+    li.append(about);
     return li;
   });
   list.replaceChildren(...items);

@@ -2,7 +2,8 @@
 // notifications, the sound, and the links that download the transcript of
 // the room on screen) and the top bar's mute button. prefs.js keeps the
 // choices; this file is the controls. The dialog's last section, "Claim
-// your name", is account.js's.
+// your name", is account.js's; its "Your account…" button opens
+// account-dialog.js's dialog.
 //
 // The dialog is a native <dialog> opened with showModal(): the browser makes
 // the rest of the page inert (the focus stays inside) and Esc closes it. On
@@ -15,6 +16,7 @@ import { $, current } from './page.js';
 import { renderSidebar } from './rooms.js';
 import { isMuted, updateTitle } from './unread.js';
 import { openShortcutSheet } from './keys.js';
+import { updateAccountEntry } from './account-dialog.js';
 
 const NOTIFY_WORDS = {
   on: ['Disable notifications', 'Notifications are on while this tab is in the background.'],
@@ -53,6 +55,7 @@ const dialog = $('settings-dialog');
 export function openSettings() {
   if (dialog.open) return;
   $('theme-select').value = prefs.getTheme(); // another tab may have changed it
+  updateAccountEntry(); // a claim made since shows "Your account…"
   dialog.showModal();
   $('theme-select').focus();
 }
