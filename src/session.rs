@@ -80,6 +80,17 @@ pub fn set_cookie(token: &str, secure: bool) -> String {
     }
 }
 
+/// [`set_cookie`] for a session of a claimed name: it stays in the browser
+/// for `max_age` (the account session's time to live), so closing the
+/// browser does not log its owner out.
+pub fn set_lasting_cookie(token: &str, secure: bool, max_age: std::time::Duration) -> String {
+    format!(
+        "{}; Max-Age={}",
+        set_cookie(token, secure),
+        max_age.as_secs()
+    )
+}
+
 /// The `Set-Cookie` values that log a browser out: the plain cookie, and
 /// behind HTTPS the `__Host-` one too (a browser may hold either, say from
 /// before the site moved to HTTPS).

@@ -461,3 +461,27 @@ fn a_claimed_name_on_a_second_device_neither_joins_nor_leaves_again() {
         (Some("leave"), Some("alice"))
     );
 }
+
+#[test]
+fn a_claimed_names_cookie_outlives_the_browser_session_and_a_temporary_ones_does_not() {
+    let server = common::start();
+    let plain = server.post_form("/login", &[("name", "alice"), ("room", "lobby")], None);
+    let cookie = plain.header("Set-Cookie").unwrap().to_string();
+    assert!(!cookie.contains("Max-Age"), "{cookie}");
+    let token = plain.cookie().unwrap();
+    let _socket = server.connect().session(&token).past_hello();
+    let fields = [("password", PASSWORD), ("confirm", PASSWORD)];
+    let claimed = server.post_form("/account/claim", &fields, Some(&token));
+    assert_eq!(claimed.status, 200, "{}", claimed.body);
+    let cookie = claimed.header("Set-Cookie").unwrap().to_string();
+    assert!(
+        cookie.contains(&format!("natter_session={token}")) && cookie.contains("Max-Age=2592000"),
+        "{cookie}"
+    );
+    let again = login(&server, "alice", "kitchen", PASSWORD);
+    assert_eq!(again.status, 303, "{}", again.body);
+    assert!(again
+        .header("Set-Cookie")
+        .unwrap()
+        .contains("Max-Age=2592000"));
+}

@@ -33,6 +33,7 @@ use tiny_http::Request;
 use super::login::{check_form_origin, client_address, cookie_token, read_form, session_user};
 use super::pages::{escape, first_header, header, json, percent_decode, query_value, Page};
 use super::{ask, hub_unavailable, WebContext};
+use crate::config::ACCOUNT_SESSION_TTL;
 use crate::hub::{AccountRefusal, Ask, Event};
 use crate::passwords::{weak, Busy};
 use crate::session;
@@ -76,13 +77,19 @@ pub(super) fn claim(request: &mut Request, context: &WebContext) -> Page {
     };
     match ask(context, |reply| {
         Event::Ask(Ask::Claim {
-            token,
+            token: token.clone(),
             ip,
             phc,
             reply,
         })
     }) {
-        Some(Ok(name)) => json(200, &json!({ "ok": true, "user": name })),
+        // The session is a claimed name's from now on: its cookie lasts.
+        Some(Ok(name)) => {
+            let secure = super::login::secure_cookies(context);
+            let cookie = session::set_lasting_cookie(&token, secure, ACCOUNT_SESSION_TTL);
+            json(200, &json!({ "ok": true, "user": name }))
+                .with_header(header("Set-Cookie", &cookie))
+        }
         Some(Err(refusal)) => refused(&refusal),
         None => hub_unavailable(),
     }

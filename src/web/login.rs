@@ -16,6 +16,7 @@ use super::pages::{
     encode_component, first_header, header, json, login_form, query_value, redirect, text, Page,
 };
 use super::{ask, hub_unavailable, WebContext};
+use crate::config::ACCOUNT_SESSION_TTL;
 use crate::config::{Config, MAX_FORM_BYTES};
 use crate::hub::{Ask, Event, LoginForm, LoginRefusal, LoginStep};
 use crate::passwords::Busy;
@@ -59,6 +60,7 @@ pub(super) fn login(request: &mut Request, context: &WebContext) -> Page {
         ip: client_address(request, context),
         password: !password.is_empty(),
     };
+    let mut checked = false;
     let answer = match ask(context, |reply| {
         Event::Ask(Ask::Login {
             form: form.clone(),
@@ -73,6 +75,7 @@ pub(super) fn login(request: &mut Request, context: &WebContext) -> Page {
                 Ok(right) => right,
                 Err(Busy) => return refused(&LoginRefusal::Busy, &raw_name, &raw_room),
             };
+            checked = true;
             ask(context, |reply| {
                 Event::Ask(Ask::LoginChecked {
                     form,
@@ -87,12 +90,17 @@ pub(super) fn login(request: &mut Request, context: &WebContext) -> Page {
         Some(Err(refusal)) => Some(Err(refusal)),
         None => None,
     };
+    // A claimed name's session outlives the browser's: its cookie lasts.
+    let lasting = matches!(answer, Some(Ok(_))) && !password.is_empty() && checked;
     match answer {
         Some(Ok(token)) => {
-            redirect(&format!("/r/{}", encode_component(&room))).with_header(header(
-                "Set-Cookie",
-                &session::set_cookie(&token, secure_cookies(context)),
-            ))
+            let secure = secure_cookies(context);
+            let cookie = match lasting {
+                true => session::set_lasting_cookie(&token, secure, ACCOUNT_SESSION_TTL),
+                false => session::set_cookie(&token, secure),
+            };
+            redirect(&format!("/r/{}", encode_component(&room)))
+                .with_header(header("Set-Cookie", &cookie))
         }
         Some(Err(refusal)) => refused(&refusal, &raw_name, &raw_room),
         None => hub_unavailable(),
