@@ -31,6 +31,8 @@
 //! - `origin`: which `Host` and `Origin` may talk to natter.
 //! - `ratelimit`: the decaying scores that keep floods out.
 //! - `session`: session tokens and cookies.
+//! - [`passwords`]: argon2id on hasher threads of their own, for claimed
+//!   names; [`account_cli`]: `natter account list | reset | delete`.
 //! - [`nginx`]: `natter nginx-config`, a reverse-proxy configuration.
 //!
 //! Files marked "the edge" in their first lines (`ws/admission.rs`,

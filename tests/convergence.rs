@@ -7,7 +7,6 @@
 //! from memory and from storage both.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::ErrorKind;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -15,7 +14,6 @@ use std::time::{Duration, Instant};
 
 use natter_testkit as common;
 use serde_json::{json, Value};
-use tungstenite::Message;
 
 const WRITERS: [&str; 3] = ["alice", "bob", "carol"];
 const ACTIONS: usize = 250;
@@ -137,33 +135,6 @@ impl Dice {
     }
 }
 
-/// Read what has arrived, without waiting, and pass each JSON frame on.
-fn drain(client: &mut common::Client, mut each: impl FnMut(Value)) {
-    client
-        .socket
-        .get_ref()
-        .set_read_timeout(Some(Duration::from_millis(1)))
-        .unwrap();
-    loop {
-        match client.socket.read() {
-            Ok(Message::Text(text)) => each(serde_json::from_str(&text).unwrap()),
-            Ok(Message::Close(frame)) => panic!("closed by the server: {frame:?}"),
-            Ok(_) => {}
-            Err(tungstenite::Error::Io(e))
-                if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
-            {
-                break
-            }
-            Err(err) => panic!("read failed: {err}"),
-        }
-    }
-    client
-        .socket
-        .get_ref()
-        .set_read_timeout(Some(common::DEADLINE))
-        .unwrap();
-}
-
 /// One writer: posts, edits and deletes its own messages, and puts reactions
 /// on and off anyone's, as fast as it can.
 fn write(server: &common::TestServer, name: &'static str, seed: u64) {
@@ -173,7 +144,7 @@ fn write(server: &common::TestServer, name: &'static str, seed: u64) {
     let mut newest = 1u64;
     let mut dice = Dice(seed);
     for i in 0..ACTIONS {
-        drain(&mut client, |frame| {
+        client.drain(|frame| {
             if frame["type"] == "message" {
                 let id = frame["id"].as_u64().unwrap();
                 newest = newest.max(id);
@@ -244,7 +215,7 @@ fn a_page_that_keeps_dropping_and_resuming_ends_with_exactly_what_is_stored() {
                 page.apply(&joined);
                 let until = Instant::now() + Duration::from_millis(20 + dice.roll(150));
                 while Instant::now() < until {
-                    drain(&mut dave, |frame| page.apply(&frame));
+                    dave.drain(|frame| page.apply(&frame));
                 }
                 if finished {
                     // The writers are done and this connection started after

@@ -6,13 +6,10 @@
 use natter_testkit as common;
 
 use std::collections::HashSet;
-use std::io::ErrorKind;
 use std::sync::{Arc, Barrier};
-use std::time::Duration;
 
 use common::Client;
 use serde_json::Value;
-use tungstenite::Message;
 
 const CLIENTS: usize = 50;
 const EACH: usize = 100;
@@ -33,28 +30,7 @@ fn keep(value: Value, seen: &mut Vec<Seen>) {
 
 /// Read whatever has already arrived, without waiting for more.
 fn drain(client: &mut Client, seen: &mut Vec<Seen>) {
-    let stream = client.socket.get_ref();
-    stream
-        .set_read_timeout(Some(Duration::from_millis(1)))
-        .unwrap();
-    loop {
-        match client.socket.read() {
-            Ok(Message::Text(text)) => keep(serde_json::from_str(&text).unwrap(), seen),
-            Ok(Message::Close(frame)) => panic!("closed by the server: {frame:?}"),
-            Ok(_) => {}
-            Err(tungstenite::Error::Io(e))
-                if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
-            {
-                break
-            }
-            Err(err) => panic!("read failed: {err}"),
-        }
-    }
-    client
-        .socket
-        .get_ref()
-        .set_read_timeout(Some(common::DEADLINE))
-        .unwrap();
+    client.drain(|value| keep(value, seen));
 }
 
 /// Send 100 messages as fast as possible, reading as we go (a client that

@@ -69,6 +69,32 @@ impl Client {
         self.recv_type("message")
     }
 
+    /// Pass each JSON message that has already arrived to `each`, without
+    /// waiting for more (a client that reads as it goes). Panics if the
+    /// connection closes.
+    pub fn drain(&mut self, mut each: impl FnMut(Value)) {
+        self.set_read_timeout(Duration::from_millis(1));
+        loop {
+            match self.socket.read() {
+                Ok(Message::Text(text)) => {
+                    each(serde_json::from_str(&text).expect("the server sends JSON"))
+                }
+                Ok(Message::Close(frame)) => panic!("closed by the server: {frame:?}"),
+                Ok(_) => {}
+                Err(tungstenite::Error::Io(e))
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    break
+                }
+                Err(err) => panic!("read failed: {err}"),
+            }
+        }
+        self.set_read_timeout(DEADLINE);
+    }
+
     /// Expect nothing of this type within `wait`. Other types are skipped.
     pub fn expect_none(&mut self, kind: &str, wait: Duration) {
         self.set_read_timeout(wait);
