@@ -445,7 +445,7 @@ test('an edit and a reaction made while bob is offline show after he reconnects'
   await item(alice.page, 'changed while bob was away').locator('.reaction[data-emoji="🎉"]').waitFor();
 
   proxy.restore(token);
-  await bob.page.click('#retry-now');
+  await t.retryNow(bob.page);
   await t.waitJoined(bob.page, 'lobby');
   await t.waitForMessage(bob.page, 'changed while bob was away');
   const li = item(bob.page, 'changed while bob was away');

@@ -165,6 +165,22 @@ export async function startProxy() {
   };
 }
 
+/**
+ * After `proxy.restore`, press "Retry now" if the page is waiting out its
+ * backoff. A page that is in the middle of an attempt (a keystroke or a timer
+ * started it) needs no press: that attempt now goes through by itself, and the
+ * button is hidden while it runs. The check and the press happen in one
+ * evaluate, so no timer can start an attempt in between.
+ */
+export async function retryNow(page) {
+  await page.waitForSelector('#status:is([data-state="reconnecting"], [data-state="connected"])', { state: 'attached' });
+  return page.evaluate(() => {
+    if (document.getElementById('status').dataset.state !== 'reconnecting') return false;
+    document.getElementById('retry-now').click();
+    return true;
+  });
+}
+
 /** The session cookie's value for a logged-in user (the proxy matches on it). */
 export async function sessionToken(user) {
   const cookies = await user.context.cookies();

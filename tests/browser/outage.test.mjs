@@ -203,7 +203,7 @@ test('"Log out" asks first, says what is unsent, and Cancel keeps you in', async
   assert.match(page.url(), /\/r\/lobby$/, 'still on the chat page');
 
   proxy.restore(token);
-  await page.click('#retry-now');
+  await t.retryNow(page);
   await t.waitJoined(page, 'lobby');
   await t.waitForMessage(alice.page, 'bob, unsent');
 });
