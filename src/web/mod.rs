@@ -104,8 +104,9 @@ pub struct WebContext {
     db_health: Arc<crate::storage::FileHealth>,
     /// The exports running now (see `export::ExportSlot`).
     exports: Mutex<Vec<String>>,
-    /// Turns to hash or check a password (see `passwords.rs`).
-    passwords: crate::passwords::Passwords,
+    /// Turns to hash or check a password (see `passwords.rs`), shared with
+    /// the WebSocket readers.
+    passwords: Arc<crate::passwords::Passwords>,
 }
 
 impl WebContext {
@@ -114,6 +115,7 @@ impl WebContext {
         config: Config,
         ws_port: u16,
         db_health: Arc<crate::storage::FileHealth>,
+        passwords: Arc<crate::passwords::Passwords>,
     ) -> WebContext {
         WebContext {
             to_hub,
@@ -121,11 +123,7 @@ impl WebContext {
             ws_port,
             db_health,
             exports: Mutex::new(Vec::new()),
-            passwords: crate::passwords::Passwords::new(
-                crate::config::max_concurrent_hashes(),
-                crate::config::MAX_HASH_WAITERS,
-                crate::config::HASH_WAIT,
-            ),
+            passwords,
         }
     }
 }
