@@ -154,7 +154,10 @@ fn assert_valid(request: &Request) {
             if let Some(topic) = &set.topic {
                 assert!(topic.chars().count() <= 300 && !topic.chars().any(char::is_control));
             }
-            assert!(set.password_phc.is_none(), "a hash never comes from a client");
+            assert!(
+                set.password_phc.is_none(),
+                "a hash never comes from a client"
+            );
             &set.room
         }
         Request::Join(join) if join.password_right.is_some() => {
