@@ -185,8 +185,10 @@ pub trait Rooms {
     #[track_caller]
     fn ok(&mut self, frame: Value, wanted: &[Want]) -> Vec<Value> {
         let sent = frame.to_string();
-        self.request(frame, wanted)
-            .unwrap_or_else(|error| panic!("{sent} was refused: {error}"))
+        match self.request(frame, wanted) {
+            Ok(frames) => frames,
+            Err(error) => panic!("{sent} was refused: {error}"),
+        }
     }
 
     /// `request`, which must be refused with `code`; the error frame. A
