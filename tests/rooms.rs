@@ -1167,3 +1167,51 @@ fn with_the_directory_all_unowned_open_rooms_are_listed_too_but_not_unlisted_own
         assert!(!listed.contains(&"Hidden".to_string()), "{answer}");
     }
 }
+
+// ---------------------------------------------------------------- guessing
+
+/// Send `attempt` until it is answered `rate_limited`: the `wrong` answers
+/// before that (each must be `code`). A guess that costs 10 points meets a
+/// threshold of 25 by the third; at a message's cost it would take 20.
+fn guesses_until_limited(person: &mut Person, attempt: Value, code: &str) -> usize {
+    for n in 1..=3 {
+        let error = person
+            .request(attempt.clone(), &[is("joined"), is("room")])
+            .expect_err("a wrong guess is refused");
+        if error["code"] == "rate_limited" {
+            assert!(error["retry_after"].as_u64().is_some(), "{error}");
+            return n - 1;
+        }
+        assert_eq!(error["code"], code, "guess {n}: {error}");
+    }
+    panic!("three wrong guesses of {attempt} in a row were not rate limited");
+}
+
+#[test]
+fn wrong_keys_invites_and_passwords_cost_enough_rate_budget_to_stop_guessing() {
+    let server = common::start_with(|c| {
+        c.rate_limit = Some(25.0);
+        c.address_rate_limit = Some(100_000.0);
+    });
+    let (mut alice, _) = owner(&server, "alice", "Den");
+    alice.enter("Club");
+    alice.claim("Club");
+    alice.set_room("Club", json!({"access": "invite"}));
+    alice.enter("Vault");
+    alice.claim("Vault");
+    alice.set_room(
+        "Vault",
+        json!({"access": "password", "password": "hunter22"}),
+    );
+
+    let mut bob = member(&server, "bob", "Den");
+    let key = json!({"type": "auth", "room": "Den", "key": "ok_4q8c1m2j7w0x9s3d5f6g7h8k0a1b2c3d"});
+    let wrong = guesses_until_limited(&mut bob, key, "bad_key");
+    assert!(wrong >= 1, "a first guess is answered");
+    let mut carol = server.person("carol");
+    let invite = json!({"type": "join", "room": "Club", "invite": "iv_8f3k2m7q1x9w4c6d0e2r"});
+    guesses_until_limited(&mut carol, invite, "bad_invite");
+    let mut dave = server.person("dave");
+    let password = json!({"type": "join", "room": "Vault", "password": "guess1234"});
+    guesses_until_limited(&mut dave, password, "bad_password");
+}
