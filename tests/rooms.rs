@@ -1193,13 +1193,12 @@ fn wrong_keys_invites_and_passwords_cost_enough_rate_budget_to_stop_guessing() {
         c.rate_limit = Some(25.0);
         c.address_rate_limit = Some(100_000.0);
     });
-    let (mut alice, _) = owner(&server, "alice", "Den");
-    alice.enter("Club");
-    alice.claim("Club");
-    alice.set_room("Club", json!({"access": "invite"}));
-    alice.enter("Vault");
-    alice.claim("Vault");
-    alice.set_room(
+    // One owner per room: a claim costs 10 points of its session's 25.
+    let (_alice, _) = owner(&server, "alice", "Den");
+    let (mut erin, _) = owner(&server, "erin", "Club");
+    erin.set_room("Club", json!({"access": "invite"}));
+    let (mut frank, _) = owner(&server, "frank", "Vault");
+    frank.set_room(
         "Vault",
         json!({"access": "password", "password": "hunter22"}),
     );
