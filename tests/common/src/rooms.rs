@@ -154,6 +154,24 @@ pub fn notice(event: &'static str) -> Want {
     Box::new(move |v| v["type"] == "system" && v["event"] == event)
 }
 
+/// A `system` notice of this `event` about `user` (the target's name).
+pub fn notice_on(event: &'static str, user: &str) -> Want {
+    let user = user.to_string();
+    Box::new(move |v| v["type"] == "system" && v["event"] == event && v["user"] == user.as_str())
+}
+
+/// A test on settings: every field of `fields` but `password` has the
+/// value given.
+pub fn settings_show(fields: Value) -> impl Fn(&Value) -> bool + 'static {
+    move |s| {
+        fields
+            .as_object()
+            .expect("fields are an object")
+            .iter()
+            .all(|(k, v)| k == "password" || s[k] == *v)
+    }
+}
+
 /// A `room` frame whose `settings` pass `test`.
 pub fn room_where(test: impl Fn(&Value) -> bool + 'static) -> Want {
     Box::new(move |v| v["type"] == "room" && test(&v["settings"]))
@@ -233,14 +251,17 @@ pub trait Rooms {
         key
     }
 
-    /// `set_room` with these fields: the settings of the next `room` frame.
+    /// `set_room` with these fields: the settings of the first `room` frame
+    /// that shows them (a `password` is never shown: one that changes only
+    /// the password takes the next `room` frame).
     #[track_caller]
     fn set_room(&mut self, room: &str, fields: Value) -> Value {
         let mut frame = json!({"type": "set_room", "room": room});
         for (k, v) in fields.as_object().expect("fields are an object") {
             frame[k] = v.clone();
         }
-        self.ok(frame, &[is("room")]).remove(0)["settings"].clone()
+        let shown = settings_show(fields);
+        self.ok(frame, &[room_where(shown)]).remove(0)["settings"].clone()
     }
 
     /// Make `uid` a moderator (or `role`) of `room`: the settings once they
@@ -254,14 +275,25 @@ pub trait Rooms {
             .clone()
     }
 
-    /// Create an invite (`fields`: `max_age_s`, `max_uses`): `invite_created`.
+    /// Create an invite (`fields`: `max_age_s`, `max_uses`): `invite_created`,
+    /// once the `room` frame that lists it has come too.
     #[track_caller]
     fn invite(&mut self, room: &str, fields: Value) -> Value {
         let mut frame = json!({"type": "invite", "room": room});
         for (k, v) in fields.as_object().expect("fields are an object") {
             frame[k] = v.clone();
         }
-        self.ok(frame, &[is("invite_created")]).remove(0)
+        let created = self.ok(frame, &[is("invite_created")]).remove(0);
+        let id = created["id"].clone();
+        let listed = room_where(move |s| {
+            s["invites"]
+                .as_array()
+                .is_some_and(|i| i.iter().any(|i| i["id"] == id))
+        });
+        if let Err(error) = self.wait(&[listed]) {
+            panic!("no room frame listed the invite {created}: {error}");
+        }
+        created
     }
 
     /// Say `text` in `room` and read it back: the message.
