@@ -1231,3 +1231,61 @@ fn wrong_keys_invites_and_passwords_cost_enough_rate_budget_to_stop_guessing() {
     let password = json!({"type": "join", "room": "Vault", "password": "guess1234"});
     guesses_until_limited(&mut dave, password, || is("joined"), "bad_password");
 }
+
+// ---------------------------------------------------------------- lapse
+
+#[test]
+fn a_lapsed_claim_can_be_claimed_again_and_the_old_key_is_then_refused() {
+    // About 2.6 s of claim (--room-claim-days takes fractions).
+    let natter = common::Binary::start(&["--rate-limit", "off", "--room-claim-days", "0.00003"]);
+    let server = natter.server();
+    let mut bob = member(&server, "bob", "Den");
+    let mut carol = member(&server, "carol", "Den");
+    let (mut alice, key) = owner(&server, "alice", "Den");
+    let settings = bob
+        .wait(&[room_where(|s| s["owned"] == true)])
+        .unwrap()
+        .remove(0)["settings"]
+        .clone();
+    let lapses = settings["lapses_ts"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("an owned room says when its claim lapses: {settings}"));
+    assert!(lapses <= now_ms() + 3_000, "{settings}");
+    alice.set_role("Den", &carol.uid, "moderator");
+    // A claim that is live cannot be taken.
+    bob.refused(
+        json!({"type": "claim", "room": "Den"}),
+        &[is("claimed")],
+        "already_owned",
+    );
+    // The owner goes away; the claim lapses with no owner coming back.
+    let (alice_token, alice_uid) = (alice.token.clone(), alice.uid.clone());
+    drop(alice);
+    while now_ms() <= lapses + 200 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let new_key = bob.claim("Den");
+    assert_ne!(new_key, key);
+    let settings = carol
+        .wait(&[room_where(|s| s["owner"] == "bob")])
+        .unwrap()
+        .remove(0)["settings"]
+        .clone();
+    assert_eq!(role_of(&settings, &bob.uid), "owner", "{settings}");
+    assert_eq!(
+        role_of(&settings, &carol.uid),
+        "member",
+        "the roles start over: {settings}"
+    );
+    assert_eq!(role_of(&settings, &alice_uid), "member", "{settings}");
+
+    // The old owner's key (a replayed key) is refused now.
+    let mut alice = server.connect().session(&alice_token).open();
+    alice.recv_type("hello");
+    alice.enter("Den");
+    alice.refused(
+        json!({"type": "auth", "room": "Den", "key": key}),
+        &[room_where(move |s| role_of(s, &alice_uid) == "owner")],
+        "bad_key",
+    );
+}
