@@ -1289,3 +1289,129 @@ fn a_lapsed_claim_can_be_claimed_again_and_the_old_key_is_then_refused() {
         "bad_key",
     );
 }
+
+// ---------------------------------------------------------------- limits
+
+#[test]
+fn an_identity_owns_at_most_20_rooms_and_settings_keep_to_their_limits() {
+    let server = common::start();
+    let mut alice = server.person("alice");
+    for n in 1..=20 {
+        let room = format!("Room{n}");
+        alice.enter(&room);
+        alice.claim(&room);
+    }
+    alice.enter("Room21");
+    alice.refused(
+        json!({"type": "claim", "room": "Room21"}),
+        &[is("claimed")],
+        "limit_reached",
+    );
+
+    // A topic of 300 characters is fine, 301 is not.
+    let topic = "x".repeat(300);
+    alice.set_room("Room1", json!({"topic": topic}));
+    alice
+        .request(
+            json!({"type": "set_room", "room": "Room1", "topic": "y".repeat(301)}),
+            &[room_where(|s| {
+                s["topic"].as_str().is_some_and(|t| t.starts_with('y'))
+            })],
+        )
+        .expect_err("a topic of 301 characters is refused");
+
+    // An invite lives 30 days at most, a mute 24 hours at most: asked for
+    // more, the server refuses or gives the most.
+    match alice.request(
+        json!({"type": "invite", "room": "Room1", "max_age_s": 90 * 24 * 3600}),
+        &[is("invite_created")],
+    ) {
+        Ok(frames) => {
+            let expires = frames[0]["expires_ts"].as_u64().unwrap();
+            assert!(
+                expires <= now_ms() + 30 * 24 * 3600 * 1000 + 60_000,
+                "{}",
+                frames[0]
+            );
+        }
+        Err(error) => assert_ne!(error["code"], "unknown_type", "{error}"),
+    }
+    alice
+        .request(
+            json!({"type": "invite", "room": "Room1", "max_uses": 1001}),
+            &[is("invite_created")],
+        )
+        .map(|f| assert!(f[0]["max_uses"].as_u64().unwrap() <= 1000, "{}", f[0]))
+        .unwrap_or_else(|error| assert_ne!(error["code"], "unknown_type", "{error}"));
+    let mut bob = member(&server, "bob", "Room1");
+    match alice.request(
+        on_user("mute", "Room1", "bob", json!({"minutes": 7 * 24 * 60})),
+        &[notice_on("mute", "bob")],
+    ) {
+        Ok(frames) => {
+            let until = frames[0]["until_ts"].as_u64().unwrap();
+            assert!(
+                until <= now_ms() + 24 * 3600 * 1000 + 60_000,
+                "{}",
+                frames[0]
+            );
+        }
+        Err(error) => assert_ne!(error["code"], "unknown_type", "{error}"),
+    }
+    // A mute without minutes: ten.
+    alice.ok(
+        on_user("unmute", "Room1", "bob", json!({})),
+        &[notice_on("unmute", "bob")],
+    );
+    let frames = alice.ok(
+        on_user("mute", "Room1", "bob", json!({})),
+        &[notice_on("mute", "bob")],
+    );
+    about_from_now(&frames[0]["until_ts"], 600);
+    bob.refused(say("Room1", "hm"), &[is("message")], "muted");
+}
+
+#[test]
+fn the_directory_pages_by_50_and_needs_a_login() {
+    let server = common::start();
+    let mut owners: Vec<Person> = Vec::new();
+    for (o, name) in ["alice", "bob", "carol"].into_iter().enumerate() {
+        let mut person = server.person(name);
+        for n in 0..17 {
+            let room = format!("Public{:02}", o * 17 + n);
+            person.enter(&room);
+            person.claim(&room);
+            person.set_room(&room, json!({"visibility": "public"}));
+        }
+        owners.push(person);
+    }
+    let alice = &mut owners[0];
+    let first = alice
+        .ok(json!({"type": "list_rooms", "after": null}), &[is("rooms")])
+        .remove(0);
+    assert_eq!(names(&first).len(), 50, "{first}");
+    let next = first["next"].clone();
+    assert!(!next.is_null(), "there is a second page: {first}");
+    let second = alice
+        .ok(json!({"type": "list_rooms", "after": next}), &[is("rooms")])
+        .remove(0);
+    assert!(second["next"].is_null(), "{second}");
+    let mut all = names(&first);
+    all.extend(names(&second));
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 51, "every public room once: {all:?}");
+
+    let web = server.get(
+        &format!(
+            "/rooms?format=json&after={}",
+            next.as_str().unwrap_or_default()
+        ),
+        Some(&alice.token),
+    );
+    assert_eq!(web.status, 200, "{}", web.body);
+    let web: Value = serde_json::from_str(&web.body).unwrap();
+    assert_eq!(names(&web), names(&second), "the same second page");
+    let anonymous = server.get("/rooms", None);
+    assert_eq!(anonymous.status, 303, "logged-in people only");
+}
