@@ -315,7 +315,8 @@ impl Hub {
     ) {
         self.conns.insert(id, peer, socket, ip, now);
         if let Peer::Member(session) = peer {
-            if let Err((code, reason)) = self.chat.connect(id, session, now) {
+            let address = crate::ratelimit::address_key(ip);
+            if let Err((code, reason)) = self.chat.connect(id, session, address, now) {
                 self.close(id, code, reason, false, now);
             }
         }

@@ -31,6 +31,7 @@ use tiny_http::{Request, Server};
 use crate::config::{Config, HUB_REPLY_TIMEOUT, WEB_WORKERS};
 use crate::hub::Event;
 
+pub(crate) use pages::encode_component;
 use pages::{secure, Page};
 pub(crate) use transcript::utc;
 
