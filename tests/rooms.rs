@@ -1139,43 +1139,44 @@ fn the_directory_lists_public_owned_rooms_with_topic_and_members() {
     assert!(page.body.contains("Games") && !page.body.contains("Hidden"));
 }
 
-/// The binary with `--directory <mode>`: the `rooms` answer alice gets,
-/// with a public owned room and an unowned open one in it.
-fn directory(mode: &str) -> (Value, Value) {
+/// The binary with `--directory <mode>`, a public owned room, an unlisted
+/// owned one and an unowned open one in it: `check` runs on the `rooms`
+/// answer alice gets, then on `/rooms?format=json`.
+fn directory(mode: &str, check: impl Fn(&Value)) {
     let natter = common::Binary::start(&["--rate-limit", "off", "--directory", mode]);
     let server = natter.server();
     let (mut alice, _) = owner(&server, "alice", "Games");
     alice.set_room("Games", json!({"visibility": "public"}));
     alice.enter("Hidden");
     alice.claim("Hidden");
-    let _carol = member(&server, "carol", "lobby");
+    let mut carol = member(&server, "carol", "lobby");
+    carol.said("lobby", "anyone here?");
     let rooms = alice
         .ok(json!({"type": "list_rooms"}), &[is("rooms")])
         .remove(0);
+    check(&rooms);
     let web = server.get("/rooms?format=json", Some(&alice.token));
     assert_eq!(web.status, 200, "{}", web.body);
-    (rooms, serde_json::from_str(&web.body).expect("JSON"))
+    check(&serde_json::from_str(&web.body).expect("JSON"));
 }
 
 #[test]
 fn with_the_directory_off_nothing_is_listed_and_the_answer_says_so() {
-    let (rooms, web) = directory("off");
-    for answer in [&rooms, &web] {
+    directory("off", |answer| {
         assert_eq!(answer["rooms"], json!([]), "{answer}");
         assert_eq!(answer["off"], true, "{answer}");
         assert!(answer["next"].is_null(), "{answer}");
-    }
+    });
 }
 
 #[test]
 fn with_the_directory_all_unowned_open_rooms_are_listed_too_but_not_unlisted_owned_ones() {
-    let (rooms, web) = directory("all");
-    for answer in [&rooms, &web] {
+    directory("all", |answer| {
         let listed = names(answer);
         assert!(listed.contains(&"Games".to_string()), "{answer}");
         assert!(listed.contains(&"lobby".to_string()), "{answer}");
         assert!(!listed.contains(&"Hidden".to_string()), "{answer}");
-    }
+    });
 }
 
 // ---------------------------------------------------------------- guessing
