@@ -529,6 +529,8 @@ fn a_muted_member_is_told_until_when_the_room_is_told_and_unmute_lets_them_speak
     let (mut alice, _) = owner(&server, "alice", "Quiet");
     let mut mallory = member(&server, "mallory", "Quiet");
     let mut bob = member(&server, "bob", "Quiet");
+    let before = mallory.said("Quiet", "first!")["id"].as_u64().unwrap();
+    bob.next_message_is("first!");
 
     let muted_uid = mallory.uid.clone();
     let frames = alice.ok(
@@ -569,6 +571,17 @@ fn a_muted_member_is_told_until_when_the_room_is_told_and_unmute_lets_them_speak
     retry_about(&error, 600);
     assert_eq!(error["until_ts"], until, "{error}");
     assert_eq!(error["room"], "Quiet", "{error}");
+    // Nor an edit or a reaction (a mute is not to be worked around).
+    mallory.refused(
+        json!({"type": "edit", "room": "Quiet", "id": before, "text": "edited while muted"}),
+        &[is("edit")],
+        "muted",
+    );
+    mallory.refused(
+        json!({"type": "react", "room": "Quiet", "id": before, "emoji": "🎉", "on": true}),
+        &[is("reactions")],
+        "muted",
+    );
     // Nobody got it: bob's next message is alice's, said after it.
     alice.said("Quiet", "moving on");
     bob.next_message_is("moving on");
