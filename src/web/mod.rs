@@ -13,6 +13,7 @@
 //! internet from taking the pages down, each with the attack it answers.
 
 mod account;
+mod directory;
 mod edge;
 mod export;
 mod login;
@@ -50,6 +51,7 @@ fn route(request: &mut Request, context: &Arc<WebContext>) -> Answer {
         (Get | Head, p) if p.starts_with("/r/") => pages::chat_page(request, p, context).into(),
         (Get | Head, p) if p.starts_with("/export/") => export::start(request, p, query, context),
         (Get | Head, "/session") => login::session_status(request, context).into(),
+        (Get | Head, "/rooms") => directory::page(request, query, context).into(),
         (Get | Head, "/login") => pages::login_page(query).into(),
         (Post, "/login") => login::login(request, context).into(),
         (Post, "/logout") => login::logout(request, context).into(),
@@ -104,8 +106,9 @@ pub struct WebContext {
     db_health: Arc<crate::storage::FileHealth>,
     /// The exports running now (see `export::ExportSlot`).
     exports: Mutex<Vec<String>>,
-    /// Turns to hash or check a password (see `passwords.rs`).
-    passwords: crate::passwords::Passwords,
+    /// Turns to hash or check a password (see `passwords.rs`), shared with
+    /// the WebSocket readers.
+    passwords: Arc<crate::passwords::Passwords>,
 }
 
 impl WebContext {
@@ -114,6 +117,7 @@ impl WebContext {
         config: Config,
         ws_port: u16,
         db_health: Arc<crate::storage::FileHealth>,
+        passwords: Arc<crate::passwords::Passwords>,
     ) -> WebContext {
         WebContext {
             to_hub,
@@ -121,11 +125,7 @@ impl WebContext {
             ws_port,
             db_health,
             exports: Mutex::new(Vec::new()),
-            passwords: crate::passwords::Passwords::new(
-                crate::config::max_concurrent_hashes(),
-                crate::config::MAX_HASH_WAITERS,
-                crate::config::HASH_WAIT,
-            ),
+            passwords,
         }
     }
 }

@@ -21,6 +21,63 @@ use std::time::Instant;
 use crate::chat::{Caller, Chat, SessionId};
 use crate::protocol::{name_key, now_millis, room_key, Access, ErrorCode, Rejection, Role, Target};
 
+/// What a reader thread does with a room password it found in a request
+/// (see `ws/reader.rs`): the hashing runs there, under the hashers' limit,
+/// never on the hub.
+#[derive(Debug)]
+pub enum PasswordStep {
+    /// Check the `join`'s password against this hash (argon2id PHC).
+    Check(String),
+    /// Hash the new password of `set_room`: the caller owns the room.
+    Hash,
+    /// Pass the request on without it: the room has no password, or the
+    /// caller is a member already and needs none.
+    Skip,
+    /// Refuse the request with this.
+    Refuse(Rejection),
+}
+
+/// The hub's answer to a reader thread holding a room password: for a
+/// `join`, the room's hash, unless the caller needs no password; for a
+/// `set_room` (`set`), whether the caller may set one. Nothing is charged
+/// here (a wrong password is, in `join`), but a caller already over its
+/// rate budget gets no hashing done: guesses cannot outrun the limit.
+pub fn password_step(chat: &mut Chat, caller: &Caller, room: &str, set: bool, now: Instant) -> PasswordStep {
+    if !chat.charge_quietly(caller, 0.0, now) {
+        let message = "slow down: too many tries; wait a little before the next";
+        let rejection = Rejection::new(ErrorCode::RateLimited, message).in_room(room).retry_after(10);
+        return PasswordStep::Refuse(rejection);
+    }
+    let key = room_key(room);
+    let uid = match chat.session(caller.session) {
+        Some(s) => s.uid.clone(),
+        None => return PasswordStep::Skip,
+    };
+    if set {
+        // Only an owner of a room the caller is in may give it a password.
+        let joined = chat.rooms_of(caller.conn).unwrap_or_default().contains(&key);
+        let (role, _) = chat.role_in(&key, caller.session);
+        return match joined && role == Role::Owner {
+            true => PasswordStep::Hash,
+            false => {
+                let message = format!("only an owner of #{room} may give it a password");
+                PasswordStep::Refuse(Rejection::new(ErrorCode::NotOwner, message).in_room(room))
+            }
+        };
+    }
+    // The room may not be in memory: its settings are read with it.
+    let Ok(r) = chat.load_room(&key, room) else {
+        return PasswordStep::Skip;
+    };
+    let c = &r.controls;
+    let step = match (&c.settings.password_phc, c.settings.access) {
+        (Some(phc), Access::Password) if !c.is_member(&uid) => PasswordStep::Check(phc.clone()),
+        _ => PasswordStep::Skip,
+    };
+    chat.maybe_idle(&key);
+    step
+}
+
 /// Who is asking, in which room, with what role.
 pub struct Asker {
     /// The room's key and its name as displayed.
