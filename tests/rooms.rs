@@ -183,6 +183,25 @@ fn a_room_is_claimed_once_and_only_its_own_key_makes_another_session_an_owner() 
     // ... who can do what owners do.
     let settings = dave.set_role("Den", &bob.uid, "moderator");
     assert_eq!(role_of(&settings, &bob.uid), "moderator");
+    // Two owners are equals: neither acts on the other.
+    alice.refused(
+        on_user("kick", "Den", "dave", json!({})),
+        &[notice_on("kick", "dave")],
+        "forbidden",
+    );
+    let dave_uid = dave.uid.clone();
+    alice.refused(
+        on_uid("set_role", "Den", &dave.uid, json!({"role": "member"})),
+        &[room_where(move |s| role_of(s, &dave_uid) == "member")],
+        "forbidden",
+    );
+    // A look-alike spelling is the same room, and it is owned.
+    let mut erin = member(&server, "erin", "DEN");
+    erin.refused(
+        json!({"type": "claim", "room": "den"}),
+        &[is("claimed")],
+        "already_owned",
+    );
 }
 
 #[test]
