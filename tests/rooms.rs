@@ -1001,6 +1001,19 @@ fn a_private_rooms_history_resume_and_export_are_refused_to_a_non_member() {
             export.body
         );
     }
+    // A member resumes as before: with since, exactly what was missed.
+    let later = alice.said("Secret", "moved to one o'clock");
+    let (mut tab, _) = server.tab(&bob);
+    let joined = tab
+        .enter_with(json!({"type": "join", "room": "Secret", "since": plan["id"], "epoch": epoch}));
+    assert_eq!(joined["gap"], false, "{joined}");
+    let ids: Vec<&Value> = joined["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| &m["id"])
+        .collect();
+    assert_eq!(ids, [&later["id"]], "{joined}");
 
     // A password room, likewise; an open room stays open to anyone logged in.
     alice.enter("Safe");
@@ -1447,4 +1460,56 @@ fn the_directory_pages_by_50_and_needs_a_login() {
         assert_ne!(anonymous.status, 200, "logged-in people only: {path}");
         assert!(!anonymous.body.contains("Public00"), "{}", anonymous.body);
     }
+}
+
+#[test]
+fn a_dm_stays_two_peoples_whatever_is_tried_before_or_after_it_is_opened() {
+    let server = common::start();
+    let mut alice = member(&server, "alice", "lobby");
+    let mut bob = member(&server, "bob", "lobby");
+    let mut eve = member(&server, "eve", "lobby");
+    // Squatting the name before the DM exists: refused, in either order.
+    for name in [
+        format!("dm:{}:{}", alice.uid, bob.uid),
+        format!("dm:{}:{}", bob.uid, alice.uid),
+    ] {
+        eve.request(join(&name), &[is("joined")])
+            .expect_err("a dm: name is not a room anyone can make by joining");
+    }
+    let room = alice
+        .ok(
+            json!({"type": "dm", "room": "lobby", "user": "bob"}),
+            &[is("dm")],
+        )
+        .remove(0)["room"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    alice.enter(&room);
+    bob.enter(&room);
+    // One of the two tries to open it up: claim it, make it open, invite.
+    let _ = alice.request(json!({"type": "claim", "room": room}), &[is("claimed")]);
+    let _ = alice.request(
+        json!({"type": "set_room", "room": room, "access": "open"}),
+        &[room_where(|s| s["access"] == "open")],
+    );
+    let invite = alice
+        .request(
+            json!({"type": "invite", "room": room}),
+            &[is("invite_created")],
+        )
+        .ok()
+        .map(|mut f| f.remove(0)["code"].clone());
+    // Still only the two.
+    eve.refused(join(&room), &[is("joined")], "forbidden");
+    if let Some(code) = invite {
+        eve.request(
+            json!({"type": "join", "room": room, "invite": code}),
+            &[is("joined")],
+        )
+        .expect_err("no invite opens a DM");
+    }
+    let joined = bob.enter(&room);
+    assert_eq!(joined["settings"]["access"], "dm", "{joined}");
+    assert_eq!(joined["settings"]["dm"], true, "{joined}");
 }

@@ -257,3 +257,46 @@ fn a_password_a_lock_and_a_dm_survive_a_kill_9() {
     carol.enter_with(json!({"type": "join", "room": "Vault", "password": "hunter22"}));
     drop(alice);
 }
+
+#[test]
+fn owner_keys_invite_codes_and_room_passwords_are_stored_only_as_hashes() {
+    let dir = common::TempDir::new("rooms-hashed");
+    let db = dir.file("natter.db");
+    let server = common::start_with(|c| c.db = db.clone());
+    let mut alice = server.person("alice");
+    alice.enter("Vault");
+    let key = alice.claim("Vault");
+    let topic = "topic-marker-5521-in-the-file";
+    alice.set_room("Vault", json!({"topic": topic}));
+    let invite = alice.invite("Vault", json!({}));
+    let code = invite["code"].as_str().unwrap().to_string();
+    let password = "pw-marker-8812";
+    alice.set_room("Vault", json!({"access": "password", "password": password}));
+    drop(alice);
+    assert!(server.shutdown());
+
+    // Every file natter left (the database, its log), byte for byte.
+    let files: Vec<Vec<u8>> = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .map(|entry| std::fs::read(entry.unwrap().path()).unwrap())
+        .collect();
+    let stored = |needle: &str| {
+        files
+            .iter()
+            .any(|bytes| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))
+    };
+    assert!(stored(topic), "the control: the topic is in the files");
+    let secret = |s: &str| s.split_once('_').map_or(s, |(_, rest)| rest).to_string();
+    assert!(
+        !stored(&secret(&key)),
+        "the owner key is stored as a hash only"
+    );
+    assert!(
+        !stored(&secret(&code)),
+        "the invite code is stored as a hash only"
+    );
+    assert!(
+        !stored(password),
+        "the room password is stored as a hash only"
+    );
+}
