@@ -438,6 +438,26 @@ fn an_invite_room_takes_newcomers_by_a_live_invite_only_and_members_come_back_wi
     // The first invite still works (revoking one is not revoking all).
     dave.enter_with(json!({"type": "join", "room": "Club", "invite": code}));
     carol.enter("Club");
+
+    // The live list counts uses (bob's and dave's: a member's rejoin is not
+    // one), and leaves out the used-up and the expired.
+    let settings = alice.enter("Club")["settings"].clone();
+    let first = settings["invites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == id.as_str())
+        .unwrap_or_else(|| panic!("the first invite is live: {settings}"))
+        .clone();
+    assert_eq!(first["uses"], 2, "{first}");
+    assert_eq!(first["by"], "alice", "{first}");
+    let live = invites_ids(&settings);
+    for dead in [&once["id"], &brief["id"]] {
+        assert!(
+            !live.iter().any(|l| dead == l.as_str()),
+            "{dead} is not live: {settings}"
+        );
+    }
 }
 
 #[test]
@@ -850,7 +870,7 @@ fn a_kicked_member_is_removed_and_told_by_whom_and_the_room_sees_it() {
 }
 
 #[test]
-fn a_member_kicked_from_an_invite_room_needs_a_new_invite() {
+fn a_member_kicked_from_an_invite_or_locked_room_is_a_newcomer_again() {
     // The design (next-wave.md §2.3): a kick revokes membership of an
     // invite/password/locked room, or the kick would be a page reload.
     let server = common::start();
@@ -865,6 +885,18 @@ fn a_member_kicked_from_an_invite_room_needs_a_new_invite() {
     );
     mallory.recv_type("removed");
     mallory.refused(join("Club"), &[is("joined")], "invite_required");
+
+    // A locked room likewise: a kicked member is a newcomer again.
+    alice.enter("Fort");
+    alice.claim("Fort");
+    let mut bob = member(&server, "bob", "Fort");
+    alice.set_room("Fort", json!({"locked": true}));
+    alice.ok(
+        on_user("kick", "Fort", "bob", json!({})),
+        &[notice_on("kick", "bob")],
+    );
+    bob.recv_type("removed");
+    bob.refused(join("Fort"), &[is("joined")], "locked");
 }
 
 // ---------------------------------------------------------------- delete
@@ -1159,11 +1191,23 @@ fn the_directory_lists_public_owned_rooms_with_topic_and_members() {
     alice.enter("Hidden");
     alice.claim("Hidden");
     let _carol = member(&server, "carol", "lobby");
+    // A quieter public room, private to join: listed after, with its access.
+    let (mut dave, _) = owner(&server, "dave", "Club");
+    dave.set_room("Club", json!({"visibility": "public", "access": "invite"}));
 
     let rooms = alice
         .ok(json!({"type": "list_rooms", "after": null}), &[is("rooms")])
         .remove(0);
-    assert_eq!(names(&rooms), ["Games"], "public and owned only: {rooms}");
+    assert_eq!(
+        names(&rooms),
+        ["Games", "Club"],
+        "public and owned only, the busiest first: {rooms}"
+    );
+    assert_eq!(
+        (&rooms["rooms"][1]["members"], &rooms["rooms"][1]["access"]),
+        (&json!(1), &json!("invite")),
+        "{rooms}"
+    );
     let games = &rooms["rooms"][0];
     assert_eq!(
         (&games["topic"], &games["members"], &games["access"]),
@@ -1175,7 +1219,7 @@ fn the_directory_lists_public_owned_rooms_with_topic_and_members() {
     let web = server.get("/rooms?format=json", Some(&alice.token));
     assert_eq!(web.status, 200, "{}", web.body);
     let web: Value = serde_json::from_str(&web.body).expect("JSON");
-    assert_eq!(names(&web), ["Games"], "{web}");
+    assert_eq!(names(&web), ["Games", "Club"], "{web}");
     assert_eq!(web["rooms"][0]["topic"], "Friday game night");
     let page = server.get("/rooms", Some(&alice.token));
     assert_eq!(page.status, 200);
@@ -1294,6 +1338,11 @@ fn a_lapsed_claim_can_be_claimed_again_and_the_old_key_is_then_refused() {
         .unwrap_or_else(|| panic!("an owned room says when its claim lapses: {settings}"));
     assert!(lapses <= now_ms() + 3_000, "{settings}");
     alice.set_role("Den", &carol.uid, "moderator");
+    alice.set_room("Den", json!({"visibility": "public"}));
+    let listed = bob
+        .ok(json!({"type": "list_rooms"}), &[is("rooms")])
+        .remove(0);
+    assert_eq!(names(&listed), ["Den"], "{listed}");
     // A claim that is live cannot be taken.
     bob.refused(
         json!({"type": "claim", "room": "Den"}),
@@ -1306,6 +1355,11 @@ fn a_lapsed_claim_can_be_claimed_again_and_the_old_key_is_then_refused() {
     while now_ms() <= lapses + 200 {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    // Lapsed, it is nobody's, so not in the directory.
+    let listed = bob
+        .ok(json!({"type": "list_rooms"}), &[is("rooms")])
+        .remove(0);
+    assert_eq!(names(&listed), Vec::<String>::new(), "{listed}");
     let new_key = bob.claim("Den");
     assert_ne!(new_key, key);
     let settings = carol
