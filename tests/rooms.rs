@@ -1224,6 +1224,16 @@ fn the_directory_lists_public_owned_rooms_with_topic_and_members() {
     let page = server.get("/rooms", Some(&alice.token));
     assert_eq!(page.status, 200);
     assert!(page.body.contains("Games") && !page.body.contains("Hidden"));
+
+    // A topic is text, never markup, on the page.
+    dave.set_room("Club", json!({"topic": "<script>alert(1)</script>"}));
+    let page = server.get("/rooms", Some(&alice.token));
+    assert!(
+        !page.body.contains("<script>alert(1)"),
+        "the topic is escaped: {}",
+        page.body
+    );
+    assert!(page.body.contains("&lt;script&gt;"), "{}", page.body);
 }
 
 /// The binary with `--directory <mode>`, a public owned room, an unlisted
