@@ -330,6 +330,15 @@ fn nobody_acts_on_an_equal_or_higher_role_and_only_the_owner_changes_access() {
         "{error}"
     );
 
+    // The owner's settings are announced too, with who made them.
+    alice.set_room("Club", json!({"visibility": "public"}));
+    let settings = mallory.wait(&[notice("settings")]).unwrap().remove(0);
+    assert_eq!(settings["by"], "alice", "{settings}");
+    assert!(
+        settings["text"].as_str().is_some_and(|t| !t.is_empty()),
+        "{settings}"
+    );
+
     // A moderator acts on a member (the control): dave is kicked.
     bob.ok(
         on_user("kick", "Club", "dave", json!({})),
@@ -975,6 +984,17 @@ fn a_moderator_deletes_a_members_message_and_it_shows_who_did() {
         &[delete_of(owners_id)],
         "forbidden",
     );
+    // Nor another moderator's.
+    alice.set_role("Hall", &carol.uid, "moderator");
+    let moderators = carol.said("Hall", "a moderator's note")["id"]
+        .as_u64()
+        .unwrap();
+    bob.refused(
+        json!({"type": "delete", "room": "Hall", "id": moderators}),
+        &[delete_of(moderators)],
+        "forbidden",
+    );
+    alice.set_role("Hall", &carol.uid, "member");
     let carols = carol.said("Hall", "mine")["id"].as_u64().unwrap();
     let error = mallory
         .request(
