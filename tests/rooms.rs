@@ -1597,3 +1597,112 @@ fn a_dm_stays_two_peoples_whatever_is_tried_before_or_after_it_is_opened() {
     assert_eq!(joined["settings"]["access"], "dm", "{joined}");
     assert_eq!(joined["settings"]["dm"], true, "{joined}");
 }
+
+// ---------------------------------------------------------------- races
+
+/// Whether `person`'s `join`/`claim` just sent was taken: `Ok` with the
+/// frame, or the error.
+fn outcome(client: &mut common::Client, kind: &'static str) -> Result<Value, Value> {
+    client.wait(&[is(kind)]).map(|mut f| f.remove(0))
+}
+
+/// A server on a database file whose every commit takes 300 ms: the second
+/// request of a pair arrives while the first one's change is on its way to
+/// the disk.
+fn slow_disk(dir: &common::TempDir) -> TestServer {
+    common::start_with(|c| {
+        c.db = dir.file("natter.db");
+        c.commit_delay = std::time::Duration::from_millis(300);
+    })
+}
+
+#[test]
+fn two_claims_at_once_make_one_owner_even_while_the_first_is_being_stored() {
+    let dir = common::TempDir::new("rooms-race-claim");
+    let server = slow_disk(&dir);
+    let mut bob = member(&server, "bob", "Den");
+    let mut carol = member(&server, "carol", "Den");
+    let claim = json!({"type": "claim", "room": "Den"});
+    bob.send(claim.clone());
+    carol.send(claim);
+    let answers = [outcome(&mut bob, "claimed"), outcome(&mut carol, "claimed")];
+    let won = answers.iter().filter(|a| a.is_ok()).count();
+    assert_eq!(won, 1, "exactly one claim: {answers:?}");
+    let lost = answers.iter().find_map(|a| a.clone().err()).unwrap();
+    assert_eq!(lost["code"], "already_owned", "{lost}");
+    // And the room says one owner.
+    let joined = server.person("dave").enter("Den");
+    let owners = joined["settings"]["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["role"] == "owner")
+        .count();
+    assert_eq!(owners, 1, "{joined}");
+}
+
+#[test]
+fn a_one_use_invite_used_twice_at_once_lets_one_in() {
+    let dir = common::TempDir::new("rooms-race-invite");
+    let server = slow_disk(&dir);
+    let (mut alice, _) = owner(&server, "alice", "Den");
+    alice.set_room("Den", json!({"access": "invite"}));
+    let invite = alice.invite("Den", json!({"max_uses": 1}));
+    let mut dave = server.person("dave");
+    let mut erin = server.person("erin");
+    let with_invite = json!({"type": "join", "room": "Den", "invite": invite["code"]});
+    dave.send(with_invite.clone());
+    erin.send(with_invite);
+    let answers = [outcome(&mut dave, "joined"), outcome(&mut erin, "joined")];
+    assert_eq!(
+        answers.iter().filter(|a| a.is_ok()).count(),
+        1,
+        "one use: {answers:?}"
+    );
+    let lost = answers.iter().find_map(|a| a.clone().err()).unwrap();
+    assert_eq!(lost["code"], "bad_invite", "{lost}");
+}
+
+#[test]
+fn a_new_tab_joining_while_its_ban_is_being_stored_ends_up_out() {
+    let dir = common::TempDir::new("rooms-race-ban");
+    let server = slow_disk(&dir);
+    let (mut alice, _) = owner(&server, "alice", "Den");
+    let mut mallory = member(&server, "mallory", "Den");
+    let (mut tab, _) = server.tab(&mallory);
+    alice.send(on_uid("ban", "Den", &mallory.uid, json!({})));
+    tab.send(join("Den"));
+    mallory.recv_type("removed");
+    // Refused, or let in and removed with the rest: out either way.
+    match outcome(&mut tab, "joined") {
+        Ok(_) => {
+            tab.recv_type("removed");
+        }
+        Err(error) => assert_eq!(error["code"], "banned", "{error}"),
+    }
+    tab.refused(say("Den", "am I in?"), &[is("message")], "not_joined");
+    tab.refused(join("Den"), &[is("joined")], "banned");
+}
+
+#[test]
+fn a_new_tab_joining_while_its_kick_from_an_invite_room_is_being_stored_ends_up_out() {
+    let dir = common::TempDir::new("rooms-race-kick");
+    let server = slow_disk(&dir);
+    let (mut alice, _) = owner(&server, "alice", "Den");
+    alice.set_room("Den", json!({"access": "invite"}));
+    let invite = alice.invite("Den", json!({}));
+    let mut mallory = server.person("mallory");
+    mallory.enter_with(json!({"type": "join", "room": "Den", "invite": invite["code"]}));
+    let (mut tab, _) = server.tab(&mallory);
+    alice.send(on_uid("kick", "Den", &mallory.uid, json!({})));
+    tab.send(join("Den"));
+    mallory.recv_type("removed");
+    match outcome(&mut tab, "joined") {
+        Ok(_) => {
+            tab.recv_type("removed");
+        }
+        Err(error) => assert_eq!(error["code"], "invite_required", "{error}"),
+    }
+    tab.refused(say("Den", "am I in?"), &[is("message")], "not_joined");
+    tab.refused(join("Den"), &[is("joined")], "invite_required");
+}
