@@ -1706,3 +1706,24 @@ fn a_new_tab_joining_while_its_kick_from_an_invite_room_is_being_stored_ends_up_
     tab.refused(say("Den", "am I in?"), &[is("message")], "not_joined");
     tab.refused(join("Den"), &[is("joined")], "invite_required");
 }
+
+#[test]
+fn two_people_opening_a_dm_with_each_other_at_once_get_one_room() {
+    let dir = common::TempDir::new("rooms-race-dm");
+    let server = slow_disk(&dir);
+    let mut alice = member(&server, "alice", "lobby");
+    let mut bob = member(&server, "bob", "lobby");
+    alice.send(json!({"type": "dm", "room": "lobby", "user": "bob"}));
+    bob.send(json!({"type": "dm", "room": "lobby", "user": "alice"}));
+    // Each gets its answer (and perhaps the other's first): the same room.
+    let mut rooms = Vec::new();
+    for person in [&mut alice, &mut bob] {
+        let dm = person.wait(&[is("dm")]).expect("the DM opens").remove(0);
+        rooms.push(dm["room"].as_str().unwrap().to_string());
+    }
+    rooms.dedup();
+    assert_eq!(rooms.len(), 1, "one room for the two: {rooms:?}");
+    let (_, hello) = server.tab(&alice);
+    let listed = hello["dms"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{hello}");
+}
