@@ -1,14 +1,19 @@
 //! Rooms with owners (issue 16), over real sockets: a room is claimed once
-//! and its owner key (not a guess, not another room's key) makes an owner;
-//! owner > moderator > member, and nobody acts on an equal or higher role;
-//! invite, password and locked rooms keep newcomers out and let members back;
-//! mutes and bans say so, with their end; kicks and moderated deletes are
-//! announced; a private room's history, resume and export are its members'
-//! only; a DM is two people's; the directory lists public owned rooms.
+//! and its owner key (not a guess, not another room's key, not a lapsed
+//! claim's) makes an owner; owner > moderator > member, and nobody acts on an
+//! equal or higher role; invite, password and locked rooms keep newcomers out
+//! and let members back; mutes and bans say so, with their end; kicks,
+//! settings and moderated deletes are announced; a private room's history,
+//! resume and export are its members' only; a DM is two people's; the
+//! directory lists public owned rooms; guesses cost rate budget; limits hold;
+//! and a change still on its way to the disk counts for the requests that
+//! come meanwhile (two claims at once make one owner).
 //!
-//! The contract is /work/briefs/rooms-contract.md (the README's protocol
-//! section once it is in). Every wait has a deadline; "X did not get it" is
-//! shown by order (the next message X gets is a later one), never by a sleep.
+//! The rules are the README's (The protocol; Rooms with owners). Every wait
+//! has a deadline; "X did not get it" is shown by order (the next message X
+//! gets is a later one), never by a sleep. The only waits on the clock are
+//! for a time the server gave (an invite's `expires_ts`, a claim's
+//! `lapses_ts`) to pass.
 
 use natter_testkit as common;
 
