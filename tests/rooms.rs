@@ -1451,6 +1451,16 @@ fn an_identity_owns_at_most_20_rooms_and_settings_keep_to_their_limits() {
         )
         .expect_err("a topic of 301 characters is refused");
 
+    // 50 live invites in a room, not 51.
+    for _ in 0..50 {
+        alice.invite("Room2", json!({}));
+    }
+    alice.refused(
+        json!({"type": "invite", "room": "Room2"}),
+        &[is("invite_created")],
+        "limit_reached",
+    );
+
     // An invite lives 30 days at most, a mute 24 hours at most: asked for
     // more, the server refuses or gives the most.
     match alice.request(
@@ -1475,6 +1485,14 @@ fn an_identity_owns_at_most_20_rooms_and_settings_keep_to_their_limits() {
         .map(|f| assert!(f[0]["max_uses"].as_u64().unwrap() <= 1000, "{}", f[0]))
         .unwrap_or_else(|error| assert_ne!(error["code"], "unknown_type", "{error}"));
     let mut bob = member(&server, "bob", "Room1");
+    // A reason of 201 characters is refused, and nothing happens.
+    alice
+        .request(
+            on_user("kick", "Room1", "bob", json!({"reason": "r".repeat(201)})),
+            &[notice_on("kick", "bob")],
+        )
+        .expect_err("a reason of 201 characters is refused");
+    bob.said("Room1", "still here");
     match alice.request(
         on_user("mute", "Room1", "bob", json!({"minutes": 7 * 24 * 60})),
         &[notice_on("mute", "bob")],
