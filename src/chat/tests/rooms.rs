@@ -424,3 +424,58 @@ fn a_moderators_delete_says_who_and_cannot_reach_up() {
         Some("not_author")
     );
 }
+
+/// The public id of `caller`'s session.
+fn uid_of(chat: &Chat, caller: &Caller) -> String {
+    chat.session(caller.session).unwrap().uid.to_string()
+}
+
+#[test]
+fn a_look_alike_of_a_direct_messages_name_is_not_a_way_into_it() {
+    let (mut chat, now) = chat(|c| c.rate_limit = None);
+    let alice = joined(&mut chat, "alice", 1, "192.0.2.1", now);
+    let bob = joined(&mut chat, "bob", 2, "192.0.2.2", now);
+    let carol = joined(&mut chat, "carol", 3, "192.0.2.3", now);
+    let (a, b) = (uid_of(&chat, &alice), uid_of(&chat, &bob));
+    let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+    // U+A4FD LISU LETTER TONE MYA JEU is a letter, and looks like ":".
+    let look_alike = format!("dm\u{A4FD}{lo}\u{A4FD}{hi}");
+    let join = format!(r#"{{"type":"join","room":"{look_alike}"}}"#);
+    let refused = |chat: &mut Chat| match parse_request(&join) {
+        Err(rejection) => rejection.code == crate::protocol::ErrorCode::BadRoom,
+        Ok(_) => {
+            send(chat, &carol, &join, now);
+            first(&pass(chat, now), 3, "joined").is_none()
+        }
+    };
+    assert!(
+        refused(&mut chat),
+        "carol sits in the room alice and bob will DM in"
+    );
+    send(
+        &mut chat,
+        &alice,
+        r#"{"type":"dm","room":"lobby","user":"bob"}"#,
+        now,
+    );
+    let got = pass(&mut chat, now);
+    let room = first(&got, 1, "dm").unwrap()["room"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    send(
+        &mut chat,
+        &alice,
+        &format!(r#"{{"type":"join","room":"{room}"}}"#),
+        now,
+    );
+    pass(&mut chat, now);
+    let post = format!(r#"{{"type":"message","room":"{room}","text":"just us"}}"#);
+    send(&mut chat, &alice, &post, now);
+    let got = pass(&mut chat, now);
+    assert!(
+        first(&got, 3, "message").is_none(),
+        "carol reads alice and bob's direct message"
+    );
+    assert!(refused(&mut chat), "carol comes into their direct message");
+}
