@@ -479,3 +479,37 @@ fn a_look_alike_of_a_direct_messages_name_is_not_a_way_into_it() {
     );
     assert!(refused(&mut chat), "carol comes into their direct message");
 }
+
+#[test]
+fn the_owner_key_works_from_a_new_browser_in_a_room_that_keeps_newcomers_out() {
+    for closing in [
+        r#"{"type":"set_room","room":"lobby","access":"invite"}"#,
+        r#"{"type":"set_room","room":"lobby","locked":true}"#,
+    ] {
+        let (mut chat, now) = chat(|c| c.rate_limit = None);
+        let alice = joined(&mut chat, "alice", 1, "192.0.2.1", now);
+        let key = claim(&mut chat, &alice, now);
+        send(&mut chat, &alice, closing, now);
+        pass(&mut chat, now);
+        // alice on her phone: a temporary name, so another public id.
+        let token = login(&mut chat, "alice-phone", "192.0.2.9", now).unwrap();
+        let phone = connect(&mut chat, &token, 4, now);
+        send(&mut chat, &phone, r#"{"type":"join","room":"lobby"}"#, now);
+        assert!(first(&pass(&mut chat, now), 4, "joined").is_none());
+        let auth = format!(r#"{{"type":"auth","room":"lobby","key":"{key}"}}"#);
+        send(&mut chat, &phone, &auth, now);
+        let got = pass(&mut chat, now);
+        assert_eq!(error_code(&got, 4), None, "{closing}: {:?}", got.get(&4));
+        let phone_uid = uid_of(&chat, &phone);
+        let room = first(&got, 4, "room").expect("the settings, with her a new owner");
+        let roles = room["settings"]["roles"].as_array().unwrap();
+        assert!(roles
+            .iter()
+            .any(|r| r["uid"] == phone_uid.as_str() && r["role"] == "owner"));
+        send(&mut chat, &phone, r#"{"type":"join","room":"lobby"}"#, now);
+        assert!(
+            first(&pass(&mut chat, now), 4, "joined").is_some(),
+            "{closing}: an owner comes into her own room"
+        );
+    }
+}
