@@ -115,8 +115,11 @@ function shutRoom(room, shut) {
  */
 export function handleRemoved(frame) {
   const room = state.room(frame.room);
+  // Our own words, from the frame's fields: "You were removed from #lobby
+  // by alice (spam)". The server's `text` says it from the mover's side.
   const reason = frame.reason ? ` (${frame.reason})` : '';
-  let text = frame.text || `You were removed from ${roomLabel(room)} by ${frame.by}${reason}.`;
+  const verb = frame.event === 'ban' ? 'banned' : 'removed';
+  let text = frame.by ? `You were ${verb} from ${roomLabel(room)} by ${frame.by}${reason}.` : (frame.text ?? `You were ${verb} from ${roomLabel(room)}.`);
   if (frame.event === 'ban') {
     text += frame.until_ts ? ` The ban ends at ${untilText(frame.until_ts)}.` : ' The ban lasts until a moderator lifts it.';
   }

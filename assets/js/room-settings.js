@@ -24,6 +24,9 @@ let opener = null;
 let saving;
 // The room whose bans are listed (the dialog asks again after a ban or an unban).
 let bansShown;
+// Has the form been changed since it was filled? Then a `room` frame does
+// not overwrite what you are typing.
+let formTouched = false;
 
 /** Our role in a room, from its settings and our uid (hello). */
 export const myRole = (room) => roleOfUid(room?.settings, state.uid);
@@ -85,7 +88,10 @@ export function applySettings(roomName, settings) {
   }
   renderSidebar();
   refreshCard();
-  if (dialog.open && dialogRoom() === room) fill(room);
+  if (dialog.open && dialogRoom() === room) {
+    fill(room);
+    if (!formTouched) fillForm(room);
+  }
   proveOwnership(room);
 }
 
@@ -198,6 +204,7 @@ function fill(room) {
 
 /** The form's fields from the settings (on opening, and after a save). */
 function fillForm(room) {
+  formTouched = false;
   const settings = room.settings ?? {};
   $('room-topic-input').value = settings.topic ?? '';
   $('room-public').checked = settings.visibility === 'public';
@@ -339,6 +346,7 @@ export function wireRoomSettings() {
   $('room-owner-link-copy').addEventListener('click', (event) => copyField($('room-owner-link-field'), event.currentTarget));
   $('invite-new-copy').addEventListener('click', (event) => copyField($('invite-new-field'), event.currentTarget));
   $('room-form').addEventListener('submit', save);
+  $('room-form').addEventListener('input', () => { formTouched = true; });
   $('room-access').addEventListener('change', () => {
     $('room-password-field').hidden = $('room-access').value !== 'password';
   });
