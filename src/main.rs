@@ -27,6 +27,10 @@ usage: natter [options]          run the chat
   --history N        messages each room keeps for people who join (default 200)
   --edit-window MIN  minutes after sending that its author may edit a message
                      (default 10; 0: no editing; off: no limit)
+  --room-claim-days N  a room's claim lapses after N days without an owner
+                     visit (default 30; fractions allowed)
+  --directory off|owned|all  which rooms the public directory lists: none,
+                     owned rooms made public (default), or every open room too
   --rate-limit N     per-session rate limit score (default 25), or off
   --address-rate-limit N  per-address score, shared by its sessions (default 10x --rate-limit)
   --max-connections N  WebSocket connections in all (default 5000)
@@ -156,6 +160,22 @@ fn flags(args: &mut pico_args::Arguments) -> Result<Config, String> {
                         format!("--edit-window takes minutes (0 or more) or off, got {v:?}")
                     })?,
             ),
+        },
+        room_claim_lapse: match value::<f64>(args, "--room-claim-days")? {
+            None => defaults.room_claim_lapse,
+            Some(days) => std::time::Duration::try_from_secs_f64(days * 24.0 * 60.0 * 60.0)
+                .map_err(|_| format!("--room-claim-days takes days (0 or more), got {days}"))?,
+        },
+        directory: match value::<String>(args, "--directory")?.as_deref() {
+            None => defaults.directory,
+            Some("off") => natter::config::Directory::Off,
+            Some("owned") => natter::config::Directory::Owned,
+            Some("all") => natter::config::Directory::All,
+            Some(other) => {
+                return Err(format!(
+                    "--directory takes off, owned or all, got {other:?}"
+                ))
+            }
         },
         rate_limit: match value::<String>(args, "--rate-limit")? {
             None => defaults.rate_limit,

@@ -106,10 +106,18 @@ pub fn start(config: Config) -> Result<Server, Error> {
     })?;
 
     let stop_accepting = Arc::new(AtomicBool::new(false));
+    // One set of hasher threads for every password: logins and claims on
+    // the web threads, room passwords on the readers (see `passwords.rs`).
+    let passwords = Arc::new(crate::passwords::Passwords::new(
+        crate::config::max_concurrent_hashes(),
+        crate::config::MAX_HASH_WAITERS,
+        crate::config::HASH_WAIT,
+    ));
     let ws_context = Arc::new(ws::WsContext::new(
         to_hub.clone(),
         config.clone(),
         web_addr.port(),
+        passwords.clone(),
     ));
     let stop = stop_accepting.clone();
     let acceptor = thread::Builder::new()
@@ -122,6 +130,7 @@ pub fn start(config: Config) -> Result<Server, Error> {
         config,
         ws_addr.port(),
         db_health,
+        passwords,
     ));
     let control = web.clone();
     let web_thread = thread::Builder::new()

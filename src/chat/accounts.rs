@@ -170,7 +170,7 @@ impl Chat {
                 id,
                 seq: room.take_number(),
                 client_id: None,
-                what: Changed::Delete,
+                what: Changed::Delete { by: None },
             };
             let mut after = m;
             super::apply_change(&mut after, &change);

@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use crate::protocol::{
     self, excerpt, name_key, ChatMessage, ErrorCode, Preview, Reaction, Rejection, Reply,
+    SystemEvent,
 };
 use crate::storage::{Change, Changed, StorageError, Write};
 
@@ -85,13 +86,14 @@ impl Chat {
         let id = change.id;
         r.last_batched = r.last_batched.max(change.seq);
         done(&mut r.overlay, id);
+        let author = r.cached(id).map(|m| m.user.clone());
         match r.cached_mut(id) {
             Some(m) => apply(m, &change),
             None => r.max_rev_outside = r.max_rev_outside.max(change.seq),
         }
         for reply in r.history.iter_mut().filter(|m| m.reply_to == Some(id)) {
             match (&change.what, &mut reply.reply) {
-                (Changed::Delete, _) => reply.reply = Some(Preview::deleted()),
+                (Changed::Delete { .. }, _) => reply.reply = Some(Preview::deleted()),
                 (Changed::Edit { text, .. }, Some(preview)) => {
                     preview.excerpt = Some(excerpt(text));
                 }
@@ -100,6 +102,21 @@ impl Chat {
         }
         let frame = change_frame(&r.name, &change);
         r.add_to_batch(&frame, &key, &mut self.batched);
+        // A moderator's delete is said in the room, with who did it.
+        if let Changed::Delete { by: Some(by) } = &change.what {
+            let author = author.map_or_else(|| "someone".to_string(), |a| a.to_string());
+            let text = format!("{by} deleted a message by {author}");
+            let notice = self.notice(
+                &key,
+                SystemEvent::ModeratedDelete,
+                &author,
+                None,
+                by,
+                None,
+                text,
+            );
+            self.broadcast(&key, &notice);
+        }
     }
 
     /// A change that could not be stored is applied nowhere and sent to
@@ -120,7 +137,7 @@ impl Chat {
         done(&mut r.overlay, change.id);
         let what = match change.what {
             Changed::Edit { .. } => "your edit",
-            Changed::Delete => "the delete",
+            Changed::Delete { .. } => "the delete",
             Changed::React { .. } => "your reaction",
         };
         let message = format!("{what} could not be saved ({err}); nobody saw it, try again");
@@ -191,7 +208,7 @@ impl Chat {
                         .cloned()
                         .collect();
                 }
-                Changed::Delete => {}
+                Changed::Delete { .. } => {}
             }
             apply(&mut state, change);
         }
@@ -255,7 +272,8 @@ pub fn apply(m: &mut ChatMessage, change: &Change) {
             m.mentions.clone_from(mentions);
             m.edited_ts = Some(*edited_ts);
         }
-        Changed::Delete => {
+        Changed::Delete { by } => {
+            m.deleted_by.clone_from(by);
             m.text.clear();
             m.mentions.clear();
             m.reactions.clear();
@@ -287,10 +305,11 @@ fn change_frame(room: &str, change: &Change) -> Arc<[u8]> {
             new_mentions,
             client_id,
         },
-        Changed::Delete => Reply::Delete {
+        Changed::Delete { by } => Reply::Delete {
             room,
             seq,
             id,
+            by: by.as_deref(),
             client_id,
         },
         Changed::React { after, .. } => Reply::Reactions {

@@ -24,6 +24,7 @@
 mod accounts;
 mod budget;
 mod changes;
+mod controls;
 mod eviction;
 mod logins;
 mod pass;
@@ -44,6 +45,7 @@ use crate::storage::{report_retention, Batch, SessionChange, StorageError, Store
 
 pub use accounts::AccountRefusal;
 pub use changes::{apply as apply_change, react};
+pub use controls::{invite_id, membership, mute, spoken, RoomWaiter, Then};
 pub use logins::Logins;
 pub use room::{newest_within, Presence, Room};
 pub use sessions::{AccountLogin, Session, Sessions};
@@ -92,6 +94,8 @@ impl Caller {
 /// A connection in the chat: whose it is and which rooms it is in.
 struct Member {
     session: SessionId,
+    /// Its client's address (`ratelimit::address_key`), for an address ban.
+    address: IpAddr,
     /// Keys of its rooms, in the order it joined them.
     rooms: Vec<String>,
 }
@@ -153,6 +157,12 @@ pub struct Chat {
     claims: Vec<AccountWaiter>,
     /// Those of the commit under way.
     claims_committing: Vec<AccountWaiter>,
+    /// Room changes staged in `pending.rooms`, with what follows each once
+    /// stored (see `controls.rs`), and those of the commit under way.
+    room_waiters: Vec<RoomWaiter>,
+    room_waiters_committing: Vec<RoomWaiter>,
+    /// Rooms whose settings changed, their `room` frame still to be sent.
+    settings_pending: Vec<String>,
 }
 
 /// An account change waiting for its commit: where the answer goes (the web
@@ -209,6 +219,9 @@ impl Chat {
             logins: Logins::default(),
             claims: Vec::new(),
             claims_committing: Vec::new(),
+            room_waiters: Vec::new(),
+            room_waiters_committing: Vec::new(),
+            settings_pending: Vec::new(),
             config,
         };
         // Sessions that expired while natter was stopped must not work even
@@ -303,6 +316,7 @@ impl Chat {
         &mut self,
         conn: ConnId,
         session: SessionId,
+        address: IpAddr,
         now: Instant,
     ) -> Result<(), (u16, &'static str)> {
         if self.shutting_down {
@@ -320,17 +334,21 @@ impl Chat {
                 .sessions
                 .push(s.stored(now_millis(), Vec::new()));
         }
+        let (uid, name, verified) = (s.uid.clone(), s.name.clone(), s.account.is_some());
+        let dms = self.dms_of(&uid);
         let hello = protocol::encode(&Reply::Hello {
-            user: &s.name,
-            uid: &s.uid,
-            verified: s.account.is_some(),
+            user: &name,
+            uid: &uid,
+            verified,
             limits: &self.limits,
             epoch: &self.epoch,
+            dms: &dms,
         });
         self.members.insert(
             conn,
             Member {
                 session,
+                address,
                 rooms: Vec::new(),
             },
         );

@@ -26,6 +26,7 @@ impl Chat {
         let batch = std::mem::take(&mut self.pending);
         self.committing = Some(std::mem::take(&mut self.senders));
         self.claims_committing = std::mem::take(&mut self.claims);
+        self.room_waiters_committing = std::mem::take(&mut self.room_waiters);
         match &self.writes {
             Writes::Inline => Some(commit_all(self.store.as_mut(), batch)),
             Writes::Thread(writer) => {
@@ -40,7 +41,9 @@ impl Chat {
     /// frame; one that could not be stored goes to nobody, and its sender is
     /// told `storage_failed` (the page keeps it pending, to send again).
     /// Returns how many messages were stored.
-    pub fn committed(&mut self, outcome: Outcome) -> usize {
+    pub fn committed(&mut self, mut outcome: Outcome) -> usize {
+        let rooms = std::mem::take(&mut outcome.batch.rooms);
+        self.rooms_committed(rooms, outcome.others.as_deref());
         let senders = self
             .committing
             .take()
@@ -147,6 +150,7 @@ impl Chat {
     /// most, and in big rooms no more often than
     /// `PRESENCE_INTERVAL_PER_MEMBER` allows.
     pub fn flush_presence(&mut self, now: Instant) {
+        self.flush_settings();
         let mut later = Vec::new();
         for key in std::mem::take(&mut self.presence_pending) {
             let Some(r) = self.rooms.get_mut(&key) else {

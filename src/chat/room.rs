@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::protocol::{self, now_millis, ChatMessage, Reply, SystemEvent};
-use crate::storage::StorageError;
+use crate::storage::{Controls, StorageError};
 
 use super::{Chat, ConnId, SessionId};
 
@@ -76,6 +76,14 @@ pub struct Room {
     /// The member list may not be sent again before this (see
     /// `PRESENCE_INTERVAL_PER_MEMBER`).
     pub next_presence: Option<Instant>,
+    /// Its claim, settings, members, invites, bans and mutes (see
+    /// `controls.rs`): as stored, plus entries applied at once.
+    pub controls: Controls,
+    /// Changes to `controls` staged or being stored: the room stays in
+    /// memory until they are done.
+    pub unstored_controls: usize,
+    /// The settings changed since the `room` frame was last sent.
+    pub settings_dirty: bool,
 }
 
 impl Room {
@@ -94,6 +102,9 @@ impl Room {
             batch: Vec::new(),
             presence_dirty: false,
             next_presence: None,
+            controls: Controls::default(),
+            unstored_controls: 0,
+            settings_dirty: false,
         }
     }
 
@@ -138,6 +149,7 @@ impl Room {
             && self.present.is_empty()
             && self.batch.is_empty()
             && self.unstored == 0
+            && self.unstored_controls == 0
     }
 
     /// The id of the first message not yet settled: a store read on another
@@ -191,6 +203,8 @@ impl Chat {
                     let oldest = recent.first().map_or(u64::MAX, |m| m.id);
                     room.max_rev_outside = self.store.max_rev_before(key, oldest)?;
                     room.history = recent.into();
+                    room.controls = self.store.controls(key)?;
+                    room.controls.prune(now_millis());
                     room
                 }
                 None => Room::new(display),
@@ -257,12 +271,15 @@ impl Chat {
         };
         let verb = match event {
             SystemEvent::Join => "joined",
-            SystemEvent::Leave => "left",
+            _ => "left",
         };
         let system = protocol::encode(&Reply::System {
             room: &r.name,
             event,
             user,
+            uid: None,
+            by: None,
+            until_ts: None,
             ts: now_millis(),
             text: format!("{user} {verb}"),
         });

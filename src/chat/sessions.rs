@@ -187,6 +187,13 @@ impl Sessions {
         id
     }
 
+    /// The sessions with public id `uid` (an account's, on several devices,
+    /// or one temporary session's).
+    pub fn with_uid(&self, uid: &str) -> Vec<SessionId> {
+        let theirs = self.by_id.iter().filter(|(_, s)| &*s.uid == uid);
+        theirs.map(|(&id, _)| id).collect()
+    }
+
     /// A new session, not stored yet: only once it opens a socket (`open`),
     /// so that sessions nobody uses never take the database's space.
     pub fn insert(

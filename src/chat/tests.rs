@@ -27,6 +27,9 @@ fn chat(adjust: impl FnOnce(&mut Config)) -> (Chat, Instant) {
     (chat, now)
 }
 
+/// The address the tests' connections come from.
+const LOCAL: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
 fn ip(text: &str) -> IpAddr {
     text.parse().expect("a literal address")
 }
@@ -71,7 +74,7 @@ fn connect(chat: &mut Chat, token: &str, conn: ConnId, now: Instant) -> Caller {
         .sessions()
         .live(&crate::session::token_key(token), now)
         .expect("a live session");
-    chat.connect(conn, session, now)
+    chat.connect(conn, session, LOCAL, now)
         .expect("the session is live");
     Caller {
         session,
@@ -509,7 +512,7 @@ fn rejoin(chat: &mut Chat, caller: &Caller, since: u64, now: Instant) -> Value {
         conn: 50,
         ..*caller
     };
-    chat.connect(50, caller.session, now).unwrap();
+    chat.connect(50, caller.session, LOCAL, now).unwrap();
     let join = format!(r#"{{"type":"join","room":"lobby","since":{since}}}"#);
     send(chat, &again, &join, now);
     let got = replies(chat, 50);
@@ -577,7 +580,7 @@ fn a_resume_cut_to_fit_the_queue_says_gap() {
         room_for_reply: 600,
         ..alice
     };
-    chat.connect(60, alice.session, now).unwrap();
+    chat.connect(60, alice.session, LOCAL, now).unwrap();
     let cramped = Caller {
         conn: 60,
         ..cramped

@@ -28,6 +28,7 @@ pub fn apply(
     let Some((key, m)) = message_to_change(chat, caller, &room, id, cid, cost, now)? else {
         return Ok(());
     };
+    super::require_voice(chat, caller, &key, &room, cid)?;
     let about = |r: Rejection| r.in_room(room.as_str()).for_client(client_id.as_deref());
     if m.deleted {
         let message = format!("message {id} was deleted; it cannot be edited");

@@ -4,15 +4,31 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::chat::{newest_within, Caller, Chat, Presence};
-use crate::config::{MAX_RESUME, MAX_ROOMS_PER_CONNECTION, RATE_COST_JOIN};
-use crate::protocol::SystemEvent;
-use crate::protocol::{self, name_key, room_key, ChatMessage, ErrorCode, Join, Rejection, Reply};
+use crate::chat::{membership, newest_within, Caller, Chat, Presence};
+use crate::cmd::room::dm::is_dm_key;
+use crate::cmd::room::moderate::address_hash;
+use crate::config::{
+    MAX_RESUME, MAX_ROOMS_PER_CONNECTION, MAX_ROOM_MEMBERS, OWNER_SEEN_EVERY, RATE_COST_JOIN,
+    RATE_COST_KEY,
+};
+use crate::protocol::{
+    self, name_key, now_millis, room_key, Access, ChatMessage, ErrorCode, Join, Rejection, Reply,
+    Role, SystemEvent,
+};
+use crate::session::token_key;
+use crate::storage::RoomWrite;
 
 pub fn apply(
     chat: &mut Chat,
     caller: &Caller,
-    Join { room, since, epoch }: Join,
+    Join {
+        room,
+        since,
+        epoch,
+        invite,
+        password_right,
+        ..
+    }: Join,
     now: Instant,
 ) -> Result<(), Rejection> {
     if !chat.charge(caller, RATE_COST_JOIN, None, now) {
@@ -45,6 +61,16 @@ pub fn apply(
         chat.maybe_idle(&key);
         return Err(rejection);
     }
+    // Who may come in (bans, invites, passwords, locks: see `admit`).
+    let entry = match already {
+        true => Vec::new(),
+        false => {
+            admit(chat, caller, &key, &name, invite, password_right, now).inspect_err(|_| {
+                chat.maybe_idle(&key);
+            })?
+        }
+    };
+    chat.stage_room(&key, entry, caller.conn, true, Vec::new());
     // No flush of the room's batch is needed first. It may hold messages and
     // changes already (with the writer thread, a commit's outcome can come
     // in before this pass's events), but `joined` stops at the last number
@@ -185,6 +211,12 @@ fn joined_frame(
     };
     let members = r.member_names();
     let verified = r.verified_names();
+    let now_ms = now_millis();
+    let settings = r.controls.view(now_ms, chat.lapse_ms());
+    let uid = &chat
+        .session(caller.session)
+        .expect("members have sessions")
+        .uid;
     protocol::encode(&Reply::Joined {
         room: &r.name,
         epoch: chat.epoch(),
@@ -194,7 +226,148 @@ fn joined_frame(
         history,
         changes,
         gap: gap || (cut && since.is_some()),
+        settings: &settings,
+        muted_until: r.controls.muted_until(uid, now_ms),
     })
+}
+
+/// Whether the caller may come into room `key` (loaded), which they are not
+/// in yet; and the changes their coming in makes, applied at once (see
+/// `chat/controls.rs`): the membership an owned or private room records, an
+/// invite's use, an owner's visit.
+///
+/// In this order: a ban keeps anyone out; a direct message lets in only its
+/// two people; a locked room only its members; an invite room a member or
+/// someone with a live invite; a password room a member or someone with the
+/// password (checked on the reader thread). A wrong invite or password
+/// costs `RATE_COST_KEY`.
+fn admit(
+    chat: &mut Chat,
+    caller: &Caller,
+    key: &str,
+    name: &str,
+    invite: Option<String>,
+    password_right: Option<bool>,
+    now: Instant,
+) -> Result<Vec<RoomWrite>, Rejection> {
+    let now_ms = now_millis();
+    let lapse = chat.lapse_ms();
+    let uid = chat
+        .session(caller.session)
+        .expect("members have sessions")
+        .uid
+        .clone();
+    let r = chat.room(key).expect("loaded by `apply`");
+    let (c, room) = (&r.controls, r.name.to_string());
+    let refuse = |code, message: String| Err(in_room(Rejection::new(code, message), &room));
+    if let Some(ban) = c.ban_of(&uid, &address_hash(caller.address), now_ms) {
+        let (message, until) = match ban.until_ms {
+            Some(until) if ban.uid == *uid => {
+                let minutes = until.saturating_sub(now_ms).div_ceil(60_000);
+                (
+                    format!("you are banned from #{room} for {minutes} more minutes"),
+                    Some(until),
+                )
+            }
+            None if ban.uid == *uid => (format!("you are banned from #{room}"), None),
+            _ => {
+                let until = ban.address_until_ms.unwrap_or(now_ms);
+                let minutes = until.saturating_sub(now_ms).div_ceil(60_000);
+                let message =
+                    format!("your address is banned from #{room} for {minutes} more minutes");
+                (message, Some(until))
+            }
+        };
+        let mut rejection = in_room(Rejection::new(ErrorCode::Banned, message), &room);
+        if let Some(until) = until {
+            rejection = rejection.until(until, now_ms);
+        }
+        return Err(rejection);
+    }
+    let access = c.settings.access;
+    if is_dm_key(key) && access != Access::Dm {
+        let message =
+            "names that start with \"dm:\" are direct messages: open one from a member's card";
+        return refuse(ErrorCode::BadRoom, message.into());
+    }
+    let mut writes = Vec::new();
+    let member = c.is_member(&uid);
+    if !member {
+        if access == Access::Dm {
+            return refuse(
+                ErrorCode::Forbidden,
+                "this is a direct message between two other people".into(),
+            );
+        }
+        if c.settings.locked && c.claim.is_some() {
+            return refuse(
+                ErrorCode::Locked,
+                format!("#{room} is locked: only its members may come in"),
+            );
+        }
+        match (access, invite, password_right) {
+            (Access::Invite, None, _) => {
+                return refuse(
+                    ErrorCode::InviteRequired,
+                    format!("#{room} is invite-only: ask a member for an invite link"),
+                )
+            }
+            (Access::Invite, Some(code), _) => {
+                let hash = token_key(&code);
+                if c.live_invite(&hash, now_ms).is_none() {
+                    chat.charge_quietly(caller, RATE_COST_KEY, now);
+                    return refuse(
+                        ErrorCode::BadInvite,
+                        format!(
+                            "that invite to #{room} expired, was used up, or was revoked: ask for a new one"
+                        ),
+                    );
+                }
+                writes.push(RoomWrite::InviteUsed { hash });
+            }
+            (Access::Password, _, None) => {
+                return refuse(
+                    ErrorCode::BadPassword,
+                    format!("#{room} has a password: join with it"),
+                )
+            }
+            (Access::Password, _, Some(false)) => {
+                chat.charge_quietly(caller, RATE_COST_KEY, now);
+                return refuse(
+                    ErrorCode::BadPassword,
+                    format!("that is not the password of #{room}"),
+                );
+            }
+            _ => {}
+        }
+        let r = chat.room(key).expect("loaded by `apply`");
+        let c = &r.controls;
+        // An owned or private room remembers who came in: they may come
+        // back when it is locked or private, without asking again.
+        if c.claim.is_some() || access.is_private() {
+            match c.members.len() < MAX_ROOM_MEMBERS {
+                true => writes.push(RoomWrite::Member {
+                    uid: uid.to_string(),
+                    membership: membership(name, Role::Member),
+                }),
+                false if access.is_private() => {
+                    return refuse(
+                        ErrorCode::LimitReached,
+                        format!("#{room} has {MAX_ROOM_MEMBERS} members, the most a room records"),
+                    )
+                }
+                false => {}
+            }
+        }
+    }
+    let r = chat.room(key).expect("loaded by `apply`");
+    let c = &r.controls;
+    let seen = c.claim.as_ref().map_or(u64::MAX, |claim| claim.seen_ms);
+    let every = OWNER_SEEN_EVERY.as_millis() as u64;
+    if c.role_of(&uid, now_ms, lapse) == Role::Owner && now_ms.saturating_sub(seen) >= every {
+        writes.push(RoomWrite::Seen(now_ms));
+    }
+    Ok(writes)
 }
 
 /// Messages and changes missed since `since`, from storage, when the cache

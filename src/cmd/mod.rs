@@ -25,14 +25,16 @@ pub mod logout;
 pub mod lookup;
 pub mod post;
 pub mod react;
+pub mod room;
 pub mod typing;
 
 use std::time::Instant;
 
 use crate::chat::{apply_change, Caller, Chat};
 use crate::config::RATE_COST_INVALID;
-use crate::protocol::{room_key, ChatMessage, ErrorCode, Rejection, Request};
+use crate::protocol::{now_millis, room_key, ChatMessage, ErrorCode, Rejection, Request};
 use crate::storage::{Change, Changed};
+use room::moderate::Action;
 
 /// Run one request from a WebSocket client. A refusal goes back to the
 /// caller as an `error` frame.
@@ -46,6 +48,20 @@ pub fn run(chat: &mut Chat, caller: &Caller, request: Request, now: Instant) {
         Request::Edit(edit) => edit::apply(chat, caller, edit, now),
         Request::Delete(delete) => delete::apply(chat, caller, delete, now),
         Request::React(react) => react::apply(chat, caller, react, now),
+        Request::Claim(claim) => room::claim::claim(chat, caller, claim, now),
+        Request::Auth(auth) => room::claim::auth(chat, caller, auth, now),
+        Request::SetRoom(set) => room::settings::apply(chat, caller, set, now),
+        Request::SetRole(set) => room::roles::apply(chat, caller, set, now),
+        Request::Invite(invite) => room::invites::create(chat, caller, invite, now),
+        Request::RevokeInvite(revoke) => room::invites::revoke(chat, caller, revoke, now),
+        Request::Kick(m) => room::moderate::apply(chat, caller, Action::Kick, m, now),
+        Request::Mute(m) => room::moderate::apply(chat, caller, Action::Mute, m, now),
+        Request::Unmute(m) => room::moderate::apply(chat, caller, Action::Unmute, m, now),
+        Request::Ban(m) => room::moderate::apply(chat, caller, Action::Ban, m, now),
+        Request::Unban(m) => room::moderate::apply(chat, caller, Action::Unban, m, now),
+        Request::Bans(bans) => room::moderate::list(chat, caller, bans, now),
+        Request::ListRooms(list) => room::directory::apply(chat, caller, list, now),
+        Request::Dm(dm) => room::dm::apply(chat, caller, dm, now),
     };
     if let Err(rejection) = outcome {
         chat.refuse(caller.conn, &rejection);
@@ -71,6 +87,38 @@ fn require_member(
     r.room = Some(room.to_string());
     r.client_id = client_id.map(str::to_string);
     Err(r)
+}
+
+/// `muted`, with its end, when a moderator muted the caller in room `key`:
+/// they may read, not speak (post, edit, react). Never a shadow mute: the
+/// refusal says so, and until when.
+fn require_voice(
+    chat: &Chat,
+    caller: &Caller,
+    key: &str,
+    room: &str,
+    client_id: Option<&str>,
+) -> Result<(), Rejection> {
+    let now_ms = now_millis();
+    let uid = &chat
+        .session(caller.session)
+        .expect("members have sessions")
+        .uid;
+    let Some(until) = chat
+        .room(key)
+        .and_then(|r| r.controls.muted_until(uid, now_ms))
+    else {
+        return Ok(());
+    };
+    let minutes = until.saturating_sub(now_ms).div_ceil(60_000);
+    let message = format!(
+        "you are muted in #{room} for {minutes} more minute{}: you can read, not speak",
+        if minutes == 1 { "" } else { "s" }
+    );
+    Err(Rejection::new(ErrorCode::Muted, message)
+        .in_room(room)
+        .for_client(client_id)
+        .until(until, now_ms))
 }
 
 /// What every change to a message starts with: its cost charged, the caller

@@ -38,6 +38,7 @@ pub fn apply(
     }
     let key = room_key(&room);
     super::require_member(chat, caller, &key, &room, client_id.as_deref())?;
+    super::require_voice(chat, caller, &key, &room, client_id.as_deref())?;
     if let Some(cid) = &client_id {
         if let Some(id) = already_posted(chat, caller, &key, cid) {
             if let Some(original) = original(chat, &key, id) {

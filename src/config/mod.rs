@@ -14,6 +14,7 @@
 //! - [`connections`]: the WebSocket port's threads, queues, time-outs and caps.
 //! - [`web`]: the web port's workers, time-outs and caps, and exports.
 //! - [`rates`]: rate-limit scores and costs, and how many sessions live.
+//! - [`rooms`]: owned rooms: claims, roles, invites, bans, mutes, the directory.
 //! - [`storage`]: the SQLite file, its log and its checkpoints.
 
 use std::time::Duration;
@@ -22,6 +23,7 @@ pub mod accounts;
 pub mod chat;
 pub mod connections;
 pub mod rates;
+pub mod rooms;
 pub mod storage;
 pub mod web;
 
@@ -29,6 +31,7 @@ pub use accounts::*;
 pub use chat::*;
 pub use connections::*;
 pub use rates::*;
+pub use rooms::*;
 pub use storage::*;
 pub use web::*;
 
@@ -115,6 +118,10 @@ pub struct Config {
     /// Largest the database may grow, in bytes (`--db-max-mb`); past it new
     /// messages are refused with `storage_failed`. For small SD cards.
     pub db_max_bytes: Option<u64>,
+    /// See [`ROOM_CLAIM_LAPSE`] (`--room-claim-days`).
+    pub room_claim_lapse: Duration,
+    /// Which rooms the directory lists (`--directory off|owned|all`).
+    pub directory: Directory,
     /// Echo mode (`natter echo`): every WebSocket message comes straight back,
     /// with no login and no rooms. It exists to run the Autobahn conformance
     /// suite against natter's own WebSocket path: the same accept loop, reader
@@ -155,6 +162,8 @@ impl Default for Config {
             metrics: None,
             commit_delay: Duration::ZERO,
             write_stall_timeout: WRITE_STALL_TIMEOUT,
+            room_claim_lapse: ROOM_CLAIM_LAPSE,
+            directory: Directory::Owned,
             echo: false,
             db: DEFAULT_DB.to_string(),
             retention: None,

@@ -13,6 +13,7 @@ use crate::storage::StorageError;
 
 use super::{AccountRefusal, ConnId, LoginForm, LoginRefusal, LoginStep, SessionId};
 use crate::cmd::account::SessionInfo;
+pub use crate::cmd::room::PasswordStep;
 use crate::storage::StoredAccount;
 
 /// Everything that can happen to the chat. Every thread that is not the hub
@@ -142,6 +143,15 @@ pub enum Ask {
         ip: IpAddr,
         reply: Sender<Admission>,
     },
+    /// A reader thread met a room password in a request (`set`: a new one,
+    /// in `set_room`; else a `join`'s): what to do with it (see
+    /// `cmd::room::password_step`). The hub never hashes.
+    RoomPassword {
+        conn: ConnId,
+        room: String,
+        set: bool,
+        reply: Sender<PasswordStep>,
+    },
     /// A page of a room's transcript for an export: up to `EXPORT_PAGE`
     /// messages with ids above `after`, oldest first, and whether there are
     /// more. The export's thread asks a page at a time as it writes them out,
@@ -168,6 +178,9 @@ pub enum ConnEvent {
     Request(Request),
     /// A frame that broke the protocol's rules.
     Rejected(Rejection),
+    /// A valid request the reader thread could not pass on (the hashers
+    /// were busy with its room password): refused with this, uncharged.
+    Refused(Rejection),
     /// Bytes tungstenite wanted to write on the reader thread (a pong, or the
     /// echo of the peer's close frame). Only the hub writes, so they come here.
     /// The ping that caused them is charged like any other frame.

@@ -77,7 +77,7 @@ mod outbox;
 pub use crate::chat::AccountRefusal;
 pub use crate::chat::{ConnId, SessionId};
 pub use crate::cmd::login::{Form as LoginForm, LoginRefusal, LoginStep};
-pub use event::{ask, Admission, Ask, ConnEvent, Control, Event, Peer};
+pub use event::{ask, Admission, Ask, ConnEvent, Control, Event, Peer, PasswordStep};
 
 use conns::Conns;
 
@@ -274,6 +274,18 @@ impl Hub {
             Ask::Admit { token, ip, reply } => {
                 let _ = reply.try_send(cmd::admit::apply(chat, &token, ip, now));
             }
+            Ask::RoomPassword {
+                conn,
+                room,
+                set,
+                reply,
+            } => {
+                let step = match self.conns.caller(conn) {
+                    Some(caller) => cmd::room::password_step(chat, &caller, &room, set, now),
+                    None => PasswordStep::Skip,
+                };
+                let _ = reply.try_send(step);
+            }
             Ask::Export { room, after, reply } => {
                 let _ = reply.try_send(cmd::export::apply(chat, &room, after));
             }
@@ -315,7 +327,8 @@ impl Hub {
     ) {
         self.conns.insert(id, peer, socket, ip, now);
         if let Peer::Member(session) = peer {
-            if let Err((code, reason)) = self.chat.connect(id, session, now) {
+            let address = crate::ratelimit::address_key(ip);
+            if let Err((code, reason)) = self.chat.connect(id, session, address, now) {
                 self.close(id, code, reason, false, now);
             }
         }
@@ -326,6 +339,7 @@ impl Hub {
         match event {
             ConnEvent::Request(request) => cmd::run(&mut self.chat, caller, request, now),
             ConnEvent::Rejected(rejection) => cmd::invalid(&mut self.chat, caller, &rejection, now),
+            ConnEvent::Refused(rejection) => self.chat.refuse(caller.conn, &rejection),
             ConnEvent::AutoReply(bytes) => {
                 // A ping flood gets no pongs once it is over budget.
                 if self.chat.charge_quietly(caller, RATE_COST_CONTROL, now) {

@@ -33,6 +33,8 @@
 //! - `parse.rs`: a text frame to a checked [`Request`], or a [`Rejection`];
 //!   run by each connection's reader thread, so the hub sees valid requests only.
 //!   `refusal.rs` (the edge) explains a refused frame: which code, which field.
+//! - `rooms.rs`: the types for rooms with owners (claims, settings, roles,
+//!   moderation, direct messages, the directory).
 //! - `names.rs`: the naming rules for display names and rooms, which the
 //!   login form applies too; `unicode.rs` is the Unicode hardening behind
 //!   them, the edge a first reading can skip.
@@ -43,12 +45,14 @@ mod frame;
 mod names;
 mod parse;
 mod refusal;
+mod rooms;
 mod unicode;
 mod wire;
 
 pub use frame::{close, close_frame, data_frame, encode, encoded_len, ping_frame};
 pub use names::{check_name, check_room, name_key, room_key};
 pub use parse::{mentioned, parse_request};
+pub use rooms::*;
 pub use wire::{
     excerpt, now_millis, ChatMessage, Delete, Edit, ErrorCode, History, Join, Leave, Limits, Post,
     Preview, React, Reaction, Rejection, Reply, Request, SystemEvent, Typing,

@@ -9,12 +9,16 @@
 
 use super::names::{check_name, check_room, name_key};
 use super::refusal::{classify, nesting_depth};
+use super::rooms::{
+    Auth, Bans, Claim, Invite, ListRooms, Moderate, OpenDm, RevokeInvite, SetRole, SetRoom,
+};
 use super::wire::{
     Delete, Edit, ErrorCode, History, Join, Leave, Post, React, Rejection, Request, Typing,
 };
 use crate::config::{
-    MAX_CLIENT_ID_CHARS, MAX_EMOJI_BYTES, MAX_JSON_DEPTH, MAX_MENTIONS, MAX_TEXT_BYTES,
-    MAX_TEXT_CHARS,
+    MAX_CLIENT_ID_CHARS, MAX_EMOJI_BYTES, MAX_INVITE_AGE, MAX_INVITE_USES, MAX_JSON_DEPTH,
+    MAX_MENTIONS, MAX_REASON_CHARS, MAX_TEXT_BYTES, MAX_TEXT_CHARS, MAX_TOPIC_CHARS,
+    ROOM_PASSWORD_MAX_BYTES, ROOM_PASSWORD_MIN_CHARS,
 };
 
 /// Parse one text frame into a request and check every field against the rules.
@@ -79,12 +83,178 @@ fn validate(mut request: Request) -> Result<Request, Rejection> {
             }
             check_emoji(emoji).map_err(about)?;
         }
-        Request::Join(Join { room, .. })
-        | Request::Leave(Leave { room, .. })
+        Request::Join(Join {
+            room,
+            invite,
+            password,
+            ..
+        }) => {
+            *room = room_rule(room)?;
+            let about = |r: Rejection| r.in_room(room.as_str());
+            if let Some(code) = invite {
+                check_secret(code, "invite").map_err(about)?;
+            }
+            if let Some(password) = password {
+                check_room_password(password).map_err(about)?;
+            }
+        }
+        Request::Leave(Leave { room, .. })
         | Request::Typing(Typing { room, .. })
-        | Request::History(History { room, .. }) => *room = room_rule(room)?,
+        | Request::History(History { room, .. })
+        | Request::Claim(Claim { room })
+        | Request::Bans(Bans { room })
+        | Request::Invite(Invite { room, .. })
+        | Request::RevokeInvite(RevokeInvite { room, .. }) => *room = room_rule(room)?,
+        Request::Auth(Auth { room, key }) => {
+            *room = room_rule(room)?;
+            check_secret(key, "key").map_err(|r| r.in_room(room.as_str()))?;
+        }
+        Request::SetRoom(SetRoom {
+            room,
+            topic,
+            password,
+            ..
+        }) => {
+            *room = room_rule(room)?;
+            let about = |r: Rejection| r.in_room(room.as_str());
+            if let Some(topic) = topic {
+                *topic = check_line(topic, "topic", MAX_TOPIC_CHARS).map_err(about)?;
+            }
+            if let Some(password) = password {
+                check_room_password(password).map_err(about)?;
+            }
+        }
+        Request::SetRole(SetRole {
+            room, user, uid, ..
+        }) => {
+            *room = room_rule(room)?;
+            check_target(user, uid).map_err(|r| r.in_room(room.as_str()))?;
+        }
+        Request::Kick(m)
+        | Request::Mute(m)
+        | Request::Unmute(m)
+        | Request::Ban(m)
+        | Request::Unban(m) => {
+            let Moderate {
+                room,
+                user,
+                uid,
+                reason,
+                minutes,
+                ..
+            } = m;
+            *room = room_rule(room)?;
+            let about = |r: Rejection| r.in_room(room.as_str());
+            check_target(user, uid).map_err(about)?;
+            if let Some(reason) = reason {
+                *reason = check_line(reason, "reason", MAX_REASON_CHARS).map_err(about)?;
+            }
+            if *minutes == Some(0) {
+                return Err(about(bad_field("\"minutes\" must be 1 or more")));
+            }
+        }
+        Request::ListRooms(ListRooms { after }) => {
+            if after.as_ref().is_some_and(|a| a.parse::<u32>().is_err()) {
+                return Err(bad_field(
+                    "\"after\" must be the \"next\" of the page before",
+                ));
+            }
+        }
+        Request::Dm(OpenDm { room, user, uid }) => {
+            check_target(user, uid)?;
+            match (room.as_mut(), user.is_some()) {
+                (Some(room), _) => *room = room_rule(room)?,
+                (None, true) => {
+                    return Err(bad_field(
+                        "a \"user\" is found by name in a \"room\" you share: give the room, or their \"uid\"",
+                    ))
+                }
+                (None, false) => {}
+            }
+        }
+    }
+    if let Request::Invite(Invite {
+        room,
+        max_age_s,
+        max_uses,
+    }) = &request
+    {
+        let max_age = MAX_INVITE_AGE.as_secs();
+        if max_age_s.is_some_and(|age| age == 0 || age > max_age) {
+            let why = format!("\"max_age_s\" must be 1 to {max_age} seconds (30 days)");
+            return Err(bad_field(why).in_room(room.as_str()));
+        }
+        if max_uses.is_some_and(|uses| uses > MAX_INVITE_USES) {
+            let why = format!("\"max_uses\" must be 0 (unlimited) to {MAX_INVITE_USES}");
+            return Err(bad_field(why).in_room(room.as_str()));
+        }
     }
     Ok(request)
+}
+
+fn bad_field(message: impl Into<String>) -> Rejection {
+    Rejection::new(ErrorCode::BadField, message)
+}
+
+/// One line of text for others to read (a topic, a reason): trimmed, at
+/// most `max` characters, no control characters at all.
+fn check_line(text: &str, what: &str, max: usize) -> Result<String, Rejection> {
+    let text = text.trim();
+    let chars = text.chars().count();
+    if chars > max {
+        return Err(bad_field(format!(
+            "the {what} is {chars} characters; the limit is {max}"
+        )));
+    }
+    if let Some(bad) = text.chars().find(|c| c.is_control()) {
+        return Err(Rejection::new(
+            ErrorCode::BadText,
+            format!(
+                "the {what} contains the control character U+{:04X}; it is one line",
+                bad as u32
+            ),
+        ));
+    }
+    Ok(text.to_string())
+}
+
+/// An owner key or invite code as a client sends it back: short printable
+/// ASCII (the server makes them; anything else cannot be one).
+fn check_secret(secret: &str, what: &str) -> Result<(), Rejection> {
+    if secret.is_empty() || secret.len() > 64 || !secret.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(bad_field(format!(
+            "\"{what}\" is not one natter made: it is up to 64 letters and digits"
+        )));
+    }
+    Ok(())
+}
+
+fn check_room_password(password: &str) -> Result<(), Rejection> {
+    let chars = password.chars().count();
+    if chars < ROOM_PASSWORD_MIN_CHARS || password.len() > ROOM_PASSWORD_MAX_BYTES {
+        return Err(bad_field(format!(
+            "a room password is {ROOM_PASSWORD_MIN_CHARS} characters to \
+             {ROOM_PASSWORD_MAX_BYTES} bytes long"
+        )));
+    }
+    Ok(())
+}
+
+/// Exactly one of `user` (a valid name, kept in its normal form) and `uid`.
+fn check_target(user: &mut Option<String>, uid: &Option<String>) -> Result<(), Rejection> {
+    match (user.as_mut(), uid) {
+        (Some(_), Some(_)) | (None, None) => Err(bad_field(
+            "say whom: give \"user\" (a name in the room) or \"uid\", one of them",
+        )),
+        (Some(name), None) => {
+            *name = check_name(name).map_err(bad_field)?;
+            Ok(())
+        }
+        (None, Some(uid)) => match uid.len() <= 32 && uid.bytes().all(|b| b.is_ascii_hexdigit()) {
+            true => Ok(()),
+            false => Err(bad_field("\"uid\" is a public id: up to 32 hex digits")),
+        },
+    }
 }
 
 /// A room as it is kept ([`check_room`]), or the refusal, naming the room.

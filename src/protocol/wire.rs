@@ -14,6 +14,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::rooms::*;
+
 use crate::config::{
     MAX_EMOJI_BYTES, MAX_MENTIONS, MAX_REACTIONS, MAX_REACTION_NAMES, MAX_ROOMS_PER_CONNECTION,
     MAX_ROOM_CHARS, MAX_TEXT_BYTES, MAX_TEXT_CHARS, MAX_WS_MESSAGE_BYTES, REPLY_EXCERPT_CHARS,
@@ -37,6 +39,21 @@ pub enum Request {
     Edit(Edit),
     Delete(Delete),
     React(React),
+    // Rooms with owners (see `rooms.rs`).
+    Claim(Claim),
+    Auth(Auth),
+    SetRoom(SetRoom),
+    SetRole(SetRole),
+    Invite(Invite),
+    RevokeInvite(RevokeInvite),
+    Kick(Moderate),
+    Mute(Moderate),
+    Unmute(Moderate),
+    Ban(Moderate),
+    Unban(Moderate),
+    Bans(Bans),
+    ListRooms(ListRooms),
+    Dm(OpenDm),
 }
 
 /// Enter a room; with `since` (the last id the page saw), only messages
@@ -48,6 +65,16 @@ pub struct Join {
     pub room: String,
     pub since: Option<u64>,
     pub epoch: Option<String>,
+    /// An invite link's code, for a room that needs one.
+    pub invite: Option<String>,
+    /// The room's password, for a room that has one. The reader thread
+    /// checks it against the room's hash and clears it, so the hub never
+    /// sees it: only `password_right`.
+    pub password: Option<String>,
+    /// Whether `password` was the room's (set by the reader thread, never
+    /// read from a client).
+    #[serde(skip)]
+    pub password_right: Option<bool>,
 }
 
 /// Leave a room: `{"type":"leave","room":"lobby"}`.
@@ -160,6 +187,9 @@ pub struct ChatMessage {
     /// A tombstone: its text, mentions, reactions and reply are gone for good.
     #[serde(default, skip_serializing_if = "is_false")]
     pub deleted: bool,
+    /// Deleted by a room's moderator (this name), not by its author.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_by: Option<Arc<str>>,
     /// Written with `/me`: shown as "* alice waves".
     #[serde(default, skip_serializing_if = "is_false")]
     pub action: bool,
@@ -193,6 +223,7 @@ impl ChatMessage {
             rev: None,
             edited_ts: None,
             deleted: false,
+            deleted_by: None,
             action: false,
             reply_to: None,
             reply: None,
@@ -358,6 +389,8 @@ pub enum Reply<'a> {
         verified: bool,
         limits: &'a Limits,
         epoch: &'a str,
+        /// This identity's direct messages, the most recent first.
+        dms: &'a [DmEntry],
     },
     /// The answer to `join`: `{"type":"joined","room":"Lobby","epoch":"9f2c4e1a7b3d5f60","members":["alice","bob"],"cursor":46,"history":[{...}],"changes":[],"gap":false}`.
     /// `history`: new messages (after `since`), or the recent ones; `changes`:
@@ -375,16 +408,30 @@ pub enum Reply<'a> {
         history: Vec<&'a ChatMessage>,
         changes: Vec<&'a ChatMessage>,
         gap: bool,
+        /// The room's settings and roles (see [`RoomSettings`]).
+        settings: &'a RoomSettings,
+        /// The joiner is muted here until then (ms since the epoch).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        muted_until: Option<u64>,
     },
     /// A chat message, to everyone in the room, the sender included:
     /// `{"type":"message","room":"Lobby","id":42,...}`.
     Message(&'a ChatMessage),
     /// A user's first connection entered the room, or their last one left:
     /// `{"type":"system","room":"Lobby","event":"join","user":"carol","ts":1764108002000,"text":"carol joined"}`.
+    /// A moderation notice says who did it (`by`), to whom (`uid`), and
+    /// until when (`until_ts`):
+    /// `{"type":"system","room":"Lobby","event":"mute","user":"mallory","uid":"77aa00bb11cc","by":"alice","until_ts":1764108700000,"ts":1764108100000,"text":"mallory was muted by alice for 10 minutes"}`.
     System {
         room: &'a str,
         event: SystemEvent,
         user: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        uid: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        by: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        until_ts: Option<u64>,
         ts: u64,
         text: String,
     },
@@ -419,10 +466,13 @@ pub enum Reply<'a> {
         client_id: Option<&'a str>,
     },
     /// Message `id` was deleted: `{"type":"delete","room":"Lobby","seq":44,"id":42,"client_id":"c-23"}`.
+    /// `by`: the moderator who deleted it, when its author did not.
     Delete {
         room: &'a str,
         seq: u64,
         id: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        by: Option<&'a str>,
         #[serde(skip_serializing_if = "Option::is_none")]
         client_id: Option<&'a str>,
     },
@@ -438,6 +488,49 @@ pub enum Reply<'a> {
         #[serde(skip_serializing_if = "Option::is_none")]
         client_id: Option<&'a str>,
     },
+    /// A room's settings changed (claimed, a topic, roles, mutes, invites):
+    /// `{"type":"room","room":"Lobby","settings":{...}}`, to every member.
+    Room {
+        room: &'a str,
+        settings: &'a RoomSettings,
+    },
+    /// The answer to `claim`: the owner key, shown this once (the server
+    /// keeps only its hash): `{"type":"claimed","room":"Lobby","owner_key":"ok_…"}`.
+    Claimed { room: &'a str, owner_key: &'a str },
+    /// The answer to `invite`: the link, shown this once.
+    InviteCreated {
+        room: &'a str,
+        id: &'a str,
+        code: &'a str,
+        url: &'a str,
+        expires_ts: u64,
+        max_uses: u32,
+    },
+    /// The answer to `bans`.
+    Bans { room: &'a str, bans: &'a [BanEntry] },
+    /// The answer to `list_rooms`: a page of the directory, and what to
+    /// send as `after` for the next one (`null`: this was the last).
+    /// `off`: the operator turned the directory off.
+    Rooms {
+        rooms: &'a [ListedRoom],
+        next: Option<String>,
+        #[serde(skip_serializing_if = "is_false")]
+        off: bool,
+    },
+    /// A direct message was opened (to both people): `{"type":"dm","room":"dm:…","with":"bob","with_uid":"…"}`.
+    Dm(&'a DmEntry),
+    /// You were kicked or banned from a room, and are no longer in it:
+    /// `{"type":"removed","room":"Lobby","event":"kick","by":"alice","text":"alice removed you from #Lobby"}`.
+    Removed {
+        room: &'a str,
+        event: SystemEvent,
+        by: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        until_ts: Option<u64>,
+        text: String,
+    },
     /// A refused request; the connection stays open:
     /// `{"type":"error","code":"not_joined","message":"...","room":"kitchen"}`.
     Error(&'a Rejection),
@@ -449,6 +542,20 @@ pub enum Reply<'a> {
 pub enum SystemEvent {
     Join,
     Leave,
+    /// The room was claimed.
+    Claim,
+    Topic,
+    /// Who may find or enter it changed (visibility, access, lock).
+    Settings,
+    /// Someone was made a moderator, or a member again.
+    Role,
+    Kick,
+    Mute,
+    Unmute,
+    Ban,
+    Unban,
+    /// A moderator deleted someone's message.
+    ModeratedDelete,
 }
 
 /// Stable error codes. Pages branch on these, so never rename one.
@@ -484,6 +591,26 @@ pub enum ErrorCode {
     TooManyReactions,
     /// `reply_to` names no message of the room, or a deleted one.
     BadReply,
+    /// Only an owner of the room may do that.
+    NotOwner,
+    /// Your role is too low for that, or theirs is as high as yours.
+    Forbidden,
+    /// The room has an owner already.
+    AlreadyOwned,
+    /// That is not the room's owner key.
+    BadKey,
+    /// The room is invite-only and you are not a member: ask for a link.
+    InviteRequired,
+    /// The invite link expired, was used up, or was revoked.
+    BadInvite,
+    /// The room needs its password, and that was not it.
+    BadPassword,
+    /// The room is locked: only its members may come in.
+    Locked,
+    Banned,
+    Muted,
+    /// A limit on owned rooms, invites, bans or members was reached.
+    LimitReached,
 }
 
 /// A refused request: the code the page branches on and a message a person
@@ -504,6 +631,9 @@ pub struct Rejection {
     /// With `RateLimited`: seconds until a request would pass.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
+    /// With `Muted` and `Banned`: when it ends (ms since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until_ts: Option<u64>,
 }
 
 impl Rejection {
@@ -516,6 +646,7 @@ impl Rejection {
             room: None,
             client_id: None,
             retry_after: None,
+            until_ts: None,
         }
     }
 
@@ -534,6 +665,14 @@ impl Rejection {
     /// With `RateLimited`: how many seconds until a request would pass.
     pub fn retry_after(mut self, secs: u64) -> Rejection {
         self.retry_after = Some(secs);
+        self
+    }
+
+    /// With `Muted` and `Banned`: when it ends (ms), and so the seconds
+    /// until then as `retry_after`.
+    pub fn until(mut self, until_ms: u64, now_ms: u64) -> Rejection {
+        self.until_ts = Some(until_ms);
+        self.retry_after = Some(until_ms.saturating_sub(now_ms).div_ceil(1000));
         self
     }
 }

@@ -41,6 +41,7 @@
 //!   if they were sent in the last moments before the power went.
 
 pub(crate) mod checkpoint;
+mod controls;
 mod health;
 mod rows;
 mod schema;
@@ -48,6 +49,9 @@ mod sqlite;
 mod writer;
 
 pub(crate) use checkpoint::wal_limit;
+pub use controls::{
+    Controls, Membership, RoomClaim, RoomWrite, Settings, StoredBan, StoredInvite, StoredMute,
+};
 pub use health::FileHealth;
 pub use sqlite::Sqlite;
 pub use writer::{commit_all, report_retention, Outcome, Writer, Writes};
@@ -129,6 +133,32 @@ pub trait Store: Send {
     /// Every account, oldest first (at start, and `natter account list`).
     fn accounts(&mut self) -> Result<Vec<StoredAccount>, StorageError>;
 
+    /// Room `key`'s claim, settings, members, invites, bans and mutes
+    /// (all defaults for a room never claimed).
+    fn controls(&mut self, key: &str) -> Result<Controls, StorageError>;
+
+    /// How many live claims (an owner seen since `since_ms`) `uid` holds.
+    fn owned_by(&mut self, uid: &str, since_ms: u64) -> Result<usize, StorageError>;
+
+    /// The direct messages `uid` is in, the most recent first, at most
+    /// `limit`: (room key, room name, the other's uid, the other's name).
+    fn dms_of(
+        &mut self,
+        uid: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, String, String, String)>, StorageError>;
+
+    /// Rooms for the directory, the most recently active first, at most
+    /// `limit`: public owned rooms with live claims (an owner seen since
+    /// `live_since_ms`), and with `unowned` every open unowned room too.
+    /// (key, name, topic, access, latest message's ts.)
+    fn listed(
+        &mut self,
+        unowned: bool,
+        live_since_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<ListedRow>, StorageError>;
+
     /// Every stored session (read once, at start).
     fn sessions(&mut self) -> Result<Vec<StoredSession>, StorageError>;
 
@@ -142,6 +172,9 @@ pub trait Store: Send {
     fn delete_before(&mut self, cutoff_ms: u64) -> Result<usize, StorageError>;
 }
 
+/// A directory candidate (see [`Store::listed`]).
+pub type ListedRow = (String, String, String, crate::protocol::Access, Option<u64>);
+
 /// One pass's writes.
 #[derive(Default)]
 pub struct Batch {
@@ -153,12 +186,18 @@ pub struct Batch {
     /// Accounts made, changed or deleted this pass, in order (before the
     /// sessions: a session names its account).
     pub accounts: Vec<AccountChange>,
+    /// Changes to rooms' controls (claims, settings, roles, invites, bans,
+    /// mutes): (room key, room name, change), in order.
+    pub rooms: Vec<(String, String, RoomWrite)>,
 }
 
 impl Batch {
     /// Whether there is nothing to write (then `commit` touches nothing).
     pub fn is_empty(&self) -> bool {
-        self.writes.is_empty() && self.sessions.is_empty() && self.accounts.is_empty()
+        self.writes.is_empty()
+            && self.sessions.is_empty()
+            && self.accounts.is_empty()
+            && self.rooms.is_empty()
     }
 }
 
@@ -220,8 +259,9 @@ pub enum Changed {
         new_mentions: Vec<String>,
         edited_ts: u64,
     },
-    /// Gone for good: text, mentions, reply and reactions.
-    Delete,
+    /// Gone for good: text, mentions, reply and reactions. `by`: the
+    /// moderator who deleted it, when its author did not.
+    Delete { by: Option<Arc<str>> },
     /// `uid` (named `user`) put `emoji` on the message, or took it off;
     /// `after` is the message's whole summary once this is done.
     React {

@@ -33,7 +33,7 @@ macro_rules! read_columns {
     () => {
         "SELECT m.id, m.user, m.text, m.ts, m.client_id, m.uid, m.rev, m.edited_ts, m.deleted,
                 m.action, m.reply_to, m.mentions, m.verified,
-                t.id, t.uid, t.user, substr(t.text, 1, ?4), t.deleted
+                t.id, t.uid, t.user, substr(t.text, 1, ?4), t.deleted, m.deleted_by
          FROM messages m LEFT JOIN messages t ON t.room = m.room AND t.id = m.reply_to"
     };
 }
@@ -97,6 +97,7 @@ fn message_from_row(room: &Arc<str>, row: &Row) -> rusqlite::Result<ChatMessage>
         rev: (rev != id).then_some(rev),
         edited_ts: row.get::<_, Option<i64>>(7)?.map(|ts| ts as u64),
         deleted: row.get(8)?,
+        deleted_by: row.get::<_, Option<String>>(18)?.map(Into::into),
         action: row.get(9)?,
         reply_to: row.get::<_, Option<i64>>(10)?.map(|id| id as u64),
         reply,
@@ -178,15 +179,15 @@ fn apply_change(tx: &Connection, key: &str, change: &Change) -> rusqlite::Result
                 *edited_ts as i64,
                 seq
             ])?,
-        Changed::Delete => {
+        Changed::Delete { by } => {
             tx.prepare_cached("DELETE FROM reactions WHERE room = ?1 AND message_id = ?2")?
                 .execute(params![key, id])?;
             tx.prepare_cached(
                 "UPDATE messages SET text = '', mentions = '', action = 0, reply_to = NULL,
-                                     deleted = 1, rev = ?3
+                                     deleted = 1, rev = ?3, deleted_by = ?4
                  WHERE room = ?1 AND id = ?2",
             )?
-            .execute(params![key, id, seq])?
+            .execute(params![key, id, seq, by.as_deref()])?
         }
         Changed::React {
             emoji,

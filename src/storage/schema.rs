@@ -23,7 +23,7 @@ use crate::protocol;
 
 /// The schema version this build writes. Each migration below moves a
 /// database from `index` to `index + 1`.
-const SCHEMA_VERSION: i64 = 7;
+const SCHEMA_VERSION: i64 = 8;
 
 /// One step of the schema: SQL, or Rust for what SQL cannot compute.
 enum Migration {
@@ -137,6 +137,70 @@ const MIGRATIONS: &[Migration] = &[
         REFERENCES accounts (key) ON DELETE CASCADE;
     -- Written while logged in to a claimed name (shown with a check mark).
     ALTER TABLE messages ADD COLUMN verified INTEGER NOT NULL DEFAULT 0;
+",
+    ),
+    Migration::Sql(
+        "
+    -- Rooms with owners. A claim: who claimed it (public id and name), the
+    -- SHA-256 of its owner key (never the key), and an owner's latest visit
+    -- (the claim lapses some days after). Settings: who may find the room and
+    -- who may come in.
+    ALTER TABLE rooms ADD COLUMN owner_uid TEXT;
+    ALTER TABLE rooms ADD COLUMN owner_name TEXT;
+    ALTER TABLE rooms ADD COLUMN owner_key_hash TEXT;
+    ALTER TABLE rooms ADD COLUMN claimed_ts INTEGER;
+    ALTER TABLE rooms ADD COLUMN owner_seen_ts INTEGER;
+    ALTER TABLE rooms ADD COLUMN topic TEXT NOT NULL DEFAULT '';
+    ALTER TABLE rooms ADD COLUMN visibility TEXT NOT NULL DEFAULT 'unlisted'
+        CHECK (visibility IN ('unlisted', 'public'));
+    ALTER TABLE rooms ADD COLUMN access TEXT NOT NULL DEFAULT 'open'
+        CHECK (access IN ('open', 'invite', 'password', 'dm'));
+    ALTER TABLE rooms ADD COLUMN password_phc TEXT;       -- argon2id, for 'password'
+    ALTER TABLE rooms ADD COLUMN locked INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX rooms_by_owner ON rooms (owner_uid) WHERE owner_uid IS NOT NULL;
+    -- Who may come back to an owned room (or a direct message), and roles.
+    CREATE TABLE room_members (
+        room      TEXT NOT NULL REFERENCES rooms (key) ON DELETE CASCADE,
+        uid       TEXT NOT NULL,
+        name      TEXT NOT NULL,
+        role      TEXT NOT NULL CHECK (role IN ('member', 'moderator', 'owner')),
+        since_ts  INTEGER NOT NULL,
+        PRIMARY KEY (room, uid)
+    ) WITHOUT ROWID;
+    CREATE INDEX room_members_by_uid ON room_members (uid);
+    -- Invite links, by the SHA-256 of their code (never the code).
+    CREATE TABLE room_invites (
+        room        TEXT NOT NULL REFERENCES rooms (key) ON DELETE CASCADE,
+        hash        TEXT NOT NULL,
+        created_by  TEXT NOT NULL,
+        expires_ts  INTEGER NOT NULL,
+        max_uses    INTEGER NOT NULL,   -- 0: unlimited
+        uses        INTEGER NOT NULL,
+        PRIMARY KEY (room, hash)
+    ) WITHOUT ROWID;
+    -- Bans by public id; `address` (SHA-256 of it) only when asked, and short.
+    CREATE TABLE room_bans (
+        room              TEXT NOT NULL REFERENCES rooms (key) ON DELETE CASCADE,
+        uid               TEXT NOT NULL,
+        user              TEXT NOT NULL,
+        until_ts          INTEGER,      -- NULL: until lifted
+        address           TEXT,
+        address_until_ts  INTEGER,
+        by_user           TEXT NOT NULL,
+        reason            TEXT NOT NULL,
+        ts                INTEGER NOT NULL,
+        PRIMARY KEY (room, uid)
+    ) WITHOUT ROWID;
+    CREATE TABLE room_mutes (
+        room      TEXT NOT NULL REFERENCES rooms (key) ON DELETE CASCADE,
+        uid       TEXT NOT NULL,
+        user      TEXT NOT NULL,
+        until_ts  INTEGER NOT NULL,
+        by_user   TEXT NOT NULL,
+        PRIMARY KEY (room, uid)
+    ) WITHOUT ROWID;
+    -- A message a moderator deleted says who did.
+    ALTER TABLE messages ADD COLUMN deleted_by TEXT;
 ",
     ),
 ];

@@ -18,7 +18,10 @@ use super::health::ShmWatch;
 use super::rows::{
     self, read_messages, MESSAGES_AFTER, MESSAGES_BEFORE, MESSAGES_CHANGED, MESSAGE_BY_ID,
 };
-use super::{schema, Batch, StorageError, Store, StoredAccount, StoredRoom, StoredSession};
+use super::{
+    controls, schema, Batch, Controls, ListedRow, StorageError, Store, StoredAccount, StoredRoom,
+    StoredSession,
+};
 use crate::config::{DB_BUSY_STEP, DB_BUSY_TIMEOUT};
 use crate::protocol::ChatMessage;
 
@@ -141,6 +144,7 @@ impl Store for Sqlite {
         step("BEGIN")
             .and_then(|_| rows::write_all(db, &batch.writes))
             .and_then(|()| rows::change_accounts(db, &batch.accounts))
+            .and_then(|()| controls::write_all(db, &batch.rooms))
             .and_then(|()| rows::change_sessions(db, &batch.sessions))
             .and_then(|()| step("COMMIT"))
             .map(|_| ())
@@ -261,6 +265,31 @@ impl Store for Sqlite {
         rows.collect::<Result<_, _>>().map_err(describe)
     }
 
+    fn controls(&mut self, key: &str) -> Result<Controls, StorageError> {
+        controls::read(self.guard(), key).map_err(describe)
+    }
+
+    fn owned_by(&mut self, uid: &str, since_ms: u64) -> Result<usize, StorageError> {
+        controls::owned_by(self.guard(), uid, since_ms).map_err(describe)
+    }
+
+    fn dms_of(
+        &mut self,
+        uid: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, String, String, String)>, StorageError> {
+        controls::dms_of(self.guard(), uid, limit).map_err(describe)
+    }
+
+    fn listed(
+        &mut self,
+        unowned: bool,
+        live_since_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<ListedRow>, StorageError> {
+        controls::listed(self.guard(), unowned, live_since_ms, limit).map_err(describe)
+    }
+
     fn epoch(&mut self) -> Result<String, StorageError> {
         self.guard()
             .query_row("SELECT value FROM meta WHERE key = 'epoch'", [], |row| {
@@ -297,8 +326,10 @@ impl Store for Sqlite {
                 params![cutoff_ms as i64],
             )
             .map_err(describe)?;
+        // A room with no messages left goes too, unless someone owns it or
+        // it is private: its settings and members are not history.
         tx.execute(
-            "DELETE FROM rooms WHERE NOT EXISTS
+            "DELETE FROM rooms WHERE owner_uid IS NULL AND access = 'open' AND NOT EXISTS
                (SELECT 1 FROM messages WHERE messages.room = rooms.key)",
             [],
         )

@@ -29,7 +29,8 @@ use super::{Batch, StorageError, Store, Write};
 pub struct Outcome {
     pub batch: Batch,
     pub failed: Vec<Option<StorageError>>,
-    /// Why the batch's accounts and sessions could not be stored, if not.
+    /// Why the batch's accounts, room changes and sessions could not be
+    /// stored, if not.
     pub others: Option<StorageError>,
     /// How long the commit took (`natter_commit_seconds`).
     pub took: Duration,
@@ -67,6 +68,7 @@ fn one_by_one(
     let others = Batch {
         sessions: batch.sessions.clone(),
         accounts: batch.accounts.clone(),
+        rooms: batch.rooms.clone(),
         ..Batch::default()
     };
     let others = store.commit(&others).err();

@@ -31,6 +31,7 @@ use tiny_http::{Request, Server};
 use crate::config::{Config, HUB_REPLY_TIMEOUT, WEB_WORKERS};
 use crate::hub::Event;
 
+pub(crate) use pages::encode_component;
 use pages::{secure, Page};
 pub(crate) use transcript::utc;
 
@@ -103,8 +104,9 @@ pub struct WebContext {
     db_health: Arc<crate::storage::FileHealth>,
     /// The exports running now (see `export::ExportSlot`).
     exports: Mutex<Vec<String>>,
-    /// Turns to hash or check a password (see `passwords.rs`).
-    passwords: crate::passwords::Passwords,
+    /// Turns to hash or check a password (see `passwords.rs`), shared with
+    /// the WebSocket readers.
+    passwords: Arc<crate::passwords::Passwords>,
 }
 
 impl WebContext {
@@ -113,6 +115,7 @@ impl WebContext {
         config: Config,
         ws_port: u16,
         db_health: Arc<crate::storage::FileHealth>,
+        passwords: Arc<crate::passwords::Passwords>,
     ) -> WebContext {
         WebContext {
             to_hub,
@@ -120,11 +123,7 @@ impl WebContext {
             ws_port,
             db_health,
             exports: Mutex::new(Vec::new()),
-            passwords: crate::passwords::Passwords::new(
-                crate::config::max_concurrent_hashes(),
-                crate::config::MAX_HASH_WAITERS,
-                crate::config::HASH_WAIT,
-            ),
+            passwords,
         }
     }
 }

@@ -253,7 +253,7 @@ pub(super) fn first_header<'r>(request: &'r Request, name: &'static str) -> Opti
 }
 
 /// Percent-encode a room name for a path segment or a query value.
-pub(super) fn encode_component(text: &str) -> String {
+pub(crate) fn encode_component(text: &str) -> String {
     form_urlencoded::byte_serialize(text.as_bytes())
         .collect::<String>()
         .replace('+', "%20")

@@ -89,15 +89,24 @@ pub(crate) struct WsContext {
     web_port: u16,
     /// The connection caps and their counts (see `admission.rs`).
     caps: Arc<Caps>,
+    /// The hasher threads, shared with the web threads: a room password in
+    /// a request is checked or hashed there (see `reader.rs`).
+    passwords: Arc<crate::passwords::Passwords>,
 }
 
 impl WsContext {
-    pub(crate) fn new(to_hub: Sender<Event>, config: Config, web_port: u16) -> WsContext {
+    pub(crate) fn new(
+        to_hub: Sender<Event>,
+        config: Config,
+        web_port: u16,
+        passwords: Arc<crate::passwords::Passwords>,
+    ) -> WsContext {
         WsContext {
             to_hub,
             caps: Arc::new(Caps::new(&config)),
             config,
             web_port,
+            passwords,
         }
     }
 }

@@ -17,8 +17,8 @@ use super::handshake::Accepted;
 use super::stream::Stream;
 use super::WsContext;
 use crate::config::MAX_WS_MESSAGE_BYTES;
-use crate::hub::{ConnEvent, ConnId, Event, Peer};
-use crate::protocol::{self, close};
+use crate::hub::{self, Ask, ConnEvent, ConnId, Event, PasswordStep, Peer};
+use crate::protocol::{self, close, ErrorCode, Rejection, Request};
 
 /// A close code and reason: what the hub should send before it shuts a socket
 /// whose peer broke the rules.
@@ -81,7 +81,7 @@ pub(super) fn read_loop(accepted: Box<Accepted>, id: ConnId, context: &WsContext
     if tell(to_hub, id, connected).is_err() {
         return;
     }
-    if let Ok(close) = read_frames(&mut ws, id, to_hub, on_data) {
+    if let Ok(close) = read_frames(&mut ws, id, context, on_data) {
         let _ = tell(to_hub, id, ConnEvent::Disconnected { close });
     }
 }
@@ -97,9 +97,10 @@ pub(super) fn read_loop(accepted: Box<Accepted>, id: ConnId, context: &WsContext
 fn read_frames(
     ws: &mut WebSocket<Stream>,
     id: ConnId,
-    to_hub: &Sender<Event>,
+    context: &WsContext,
     on_data: OnData,
 ) -> Result<Option<Close>, HubGone> {
+    let to_hub = &context.to_hub;
     loop {
         let result = ws.read();
         // A ping or close may have made tungstenite queue a reply (a text
@@ -121,9 +122,62 @@ fn read_frames(
             Err(err) => return Ok(close_for(&err)),
         };
         match handled {
-            Ok(event) => tell(to_hub, id, event)?,
+            Ok(event) => tell(to_hub, id, with_passwords(event, id, context))?,
             Err(close) => return Ok(Some(close)),
         }
+    }
+}
+
+/// A room password in a request is dealt with here, on this connection's
+/// own thread, and never reaches the hub: a `join`'s is checked against the
+/// room's hash (`password_right`), a `set_room`'s hashed (`password_phc`).
+/// The hub says what to do first (see `PasswordStep`), so nobody can make
+/// natter hash for a room they do not own, or guess past their rate limit.
+/// Argon2 takes tens of milliseconds of one core; meanwhile this connection
+/// waits, and nobody else does.
+fn with_passwords(event: ConnEvent, id: ConnId, context: &WsContext) -> ConnEvent {
+    let (room, set) = match &event {
+        ConnEvent::Request(Request::Join(j)) if j.password.is_some() => (j.room.clone(), false),
+        ConnEvent::Request(Request::SetRoom(s)) if s.password.is_some() => (s.room.clone(), true),
+        _ => return event,
+    };
+    let asked = hub::ask(&context.to_hub, |reply| {
+        Event::Ask(Ask::RoomPassword {
+            conn: id,
+            room: room.clone(),
+            set,
+            reply,
+        })
+    });
+    let busy = || {
+        let message = "the server is busy checking passwords; try again in a few seconds";
+        ConnEvent::Refused(Rejection::new(ErrorCode::RateLimited, message).in_room(&room).retry_after(5))
+    };
+    let step = match asked {
+        Some(step) => step,
+        None => return busy(),
+    };
+    match (event, step) {
+        (_, PasswordStep::Refuse(rejection)) => ConnEvent::Refused(rejection),
+        (ConnEvent::Request(Request::Join(mut join)), step) => {
+            let password = join.password.take().unwrap_or_default();
+            if let PasswordStep::Check(phc) = step {
+                match context.passwords.verify(&phc, &password) {
+                    Ok(right) => join.password_right = Some(right),
+                    Err(_) => return busy(),
+                }
+            }
+            ConnEvent::Request(Request::Join(join))
+        }
+        (ConnEvent::Request(Request::SetRoom(mut set)), PasswordStep::Hash) => {
+            let password = set.password.take().unwrap_or_default();
+            match context.passwords.hash(&password) {
+                Ok(phc) => set.password_phc = Some(phc),
+                Err(_) => return busy(),
+            }
+            ConnEvent::Request(Request::SetRoom(set))
+        }
+        (event, _) => event,
     }
 }
 

@@ -1,0 +1,154 @@
+//! `claim` and `auth`: owning a room.
+//!
+//! An unowned room (or one whose claim lapsed) is claimed by someone in it.
+//! The server makes a 128-bit owner key, answers it once (`claimed`) and
+//! keeps only its hash: the key proves ownership from any browser (`auth`),
+//! and the claimer's public id is an owner at once, so a claimed name (whose
+//! id is its account's) needs no key at all. Never "first to join owns it"
+//! (IRC's takeover), and nothing to brute-force: a wrong key costs
+//! `RATE_COST_KEY`, against 128 bits.
+
+use std::time::Instant;
+
+use crate::chat::{membership, Caller, Chat, Then};
+use crate::config::{MAX_ROOMS_OWNED, MAX_ROOM_MEMBERS, RATE_COST_CLAIM, RATE_COST_KEY};
+use crate::protocol::{self, Auth, Claim, ErrorCode, Rejection, Reply, Role, SystemEvent};
+use crate::session::{new_token, token_key};
+use crate::storage::{RoomClaim, RoomWrite};
+
+use super::asker;
+
+pub fn claim(
+    chat: &mut Chat,
+    caller: &Caller,
+    Claim { room }: Claim,
+    now: Instant,
+) -> Result<(), Rejection> {
+    let Some(a) = asker(chat, caller, &room, Role::Member, RATE_COST_CLAIM, now)? else {
+        return Ok(());
+    };
+    let refuse = |code, message: String| Err(Rejection::new(code, message).in_room(&a.room));
+    let lapse = chat.lapse_ms();
+    let r = chat.room(&a.key).expect("members' rooms are loaded");
+    if r.controls.owned(a.now_ms, lapse) {
+        let owner = r.controls.claim.as_ref().map_or("", |c| c.name.as_str());
+        return refuse(
+            ErrorCode::AlreadyOwned,
+            format!(
+                "#{} is owned by {owner} already; its owner key proves ownership (send auth)",
+                a.room
+            ),
+        );
+    }
+    if r.controls.settings.access == protocol::Access::Dm {
+        return refuse(
+            ErrorCode::Forbidden,
+            "a direct message cannot be claimed".into(),
+        );
+    }
+    let since = a.now_ms.saturating_sub(lapse);
+    let owned = chat.store().owned_by(&a.uid, since).map_err(|err| {
+        Rejection::new(
+            ErrorCode::StorageFailed,
+            format!("could not check your rooms: {err}"),
+        )
+    })?;
+    if owned >= MAX_ROOMS_OWNED {
+        return refuse(
+            ErrorCode::LimitReached,
+            format!("you own {owned} rooms, the most one person may ({MAX_ROOMS_OWNED})"),
+        );
+    }
+    let Ok(secret) = new_token() else {
+        return refuse(
+            ErrorCode::StorageFailed,
+            "the system's random source failed; try again".into(),
+        );
+    };
+    let key = format!("ok_{secret}");
+    let mut writes = vec![RoomWrite::Claim(RoomClaim {
+        uid: a.uid.to_string(),
+        name: a.name.to_string(),
+        key_hash: token_key(&key),
+        claimed_ms: a.now_ms,
+        seen_ms: a.now_ms,
+    })];
+    // Whoever is here now is a member from now on: they may come back once
+    // the owner locks the room or makes it private.
+    let r = chat.room(&a.key).expect("members' rooms are loaded");
+    let present: Vec<(String, String)> = r
+        .present
+        .iter()
+        .filter_map(|(&s, p)| Some((chat.session(s)?.uid.to_string(), p.name.to_string())))
+        .filter(|(uid, _)| *uid != *a.uid && !r.controls.is_member(uid))
+        .take(MAX_ROOM_MEMBERS.saturating_sub(r.controls.members.len()))
+        .collect();
+    for (uid, name) in present {
+        let membership = membership(&name, Role::Member);
+        writes.push(RoomWrite::Member { uid, membership });
+    }
+    let claimed = protocol::encode(&Reply::Claimed {
+        room: &a.room,
+        owner_key: &key,
+    });
+    let text = format!("{} claimed #{}", a.name, a.room);
+    let notice = chat.notice(
+        &a.key,
+        SystemEvent::Claim,
+        &a.name,
+        Some(&a.uid),
+        &a.name,
+        None,
+        text,
+    );
+    let then = vec![Then::Reply(caller.conn, claimed), Then::Notice(notice)];
+    chat.stage_room(&a.key, writes, caller.conn, false, then);
+    Ok(())
+}
+
+pub fn auth(
+    chat: &mut Chat,
+    caller: &Caller,
+    Auth { room, key }: Auth,
+    now: Instant,
+) -> Result<(), Rejection> {
+    let Some(a) = asker(chat, caller, &room, Role::Member, 1.0, now)? else {
+        return Ok(());
+    };
+    let lapse = chat.lapse_ms();
+    let r = chat.room(&a.key).expect("members' rooms are loaded");
+    let right = r.controls.owned(a.now_ms, lapse)
+        && r.controls
+            .claim
+            .as_ref()
+            .is_some_and(|c| c.key_hash == token_key(&key));
+    if !right {
+        // The only guessing surface of ownership: it costs as much as a
+        // claim, so guesses come a few per minute, against 128 bits.
+        chat.charge_quietly(caller, RATE_COST_KEY, now);
+        let message = format!(
+            "that is not the owner key of #{} (or its claim lapsed)",
+            a.room
+        );
+        return Err(Rejection::new(ErrorCode::BadKey, message).in_room(&a.room));
+    }
+    if a.role == Role::Owner {
+        // Already an owner: the settings again, so the page knows.
+        let settings = r.controls.view(a.now_ms, lapse);
+        let frame = protocol::encode(&Reply::Room {
+            room: &a.room,
+            settings: &settings,
+        });
+        chat.reply(caller.conn, frame);
+        return Ok(());
+    }
+    let writes = vec![
+        RoomWrite::Member {
+            uid: a.uid.to_string(),
+            membership: membership(&a.name, Role::Owner),
+        },
+        RoomWrite::Seen(a.now_ms),
+    ];
+    chat.stage_room(&a.key, writes, caller.conn, false, Vec::new());
+    Ok(())
+}
