@@ -292,7 +292,7 @@ export function joinRefused(frame) {
   const unsent = socket.unsentIn(room.name);
   leaveRoom(room.name);
   const lost = unsent.length === 0 ? '' : ` ${unsent.length === 1 ? 'Your unsent message' : `Your ${unsent.length} unsent messages`} for it could not be delivered: ${unsent.map((m) => `“${m.text}”`).join(', ')}.`;
-  showNotice(`Could not join #${room.name}: ${frame.message || frame.code}${lost}`);
+  showNotice(`Could not join ${roomLabel(room)}: ${frame.message || frame.code}${lost}`);
   return true;
 }
 
