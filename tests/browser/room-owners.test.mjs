@@ -303,3 +303,70 @@ test('the directory lists public rooms with their topic, and joins one', async (
   await t.waitJoined(bob.page, 'Quiz');
   assert.equal(await bob.page.textContent('#room-name'), '#Quiz');
 });
+
+/** The <li> of the posted message with this text in the room. */
+const item = (page, text, room) =>
+  page.locator(`ol.messages[data-room-key="${t.roomKey(room)}"] li.message[data-id]`, {
+    has: page.locator('.text', { hasText: text }),
+  }).last();
+
+test('a password room asks for its password; an owner names a moderator; a moderator’s delete says who', async () => {
+  const alice = await login('alice', 'Vault');
+  await claimRoom(alice.page);
+  await alice.page.selectOption('#room-access', 'password');
+  await alice.page.waitForSelector('#room-new-password', { state: 'visible' });
+  await alice.page.fill('#room-new-password', 'open sesame');
+  await alice.page.click('#room-save');
+  await alice.page.waitForFunction(() => document.getElementById('room-form-done').textContent === 'Saved.');
+  assert.ok(await alice.page.isVisible('#room-marks .room-lock'));
+  await closeDialog(alice.page, 'room-dialog');
+
+  // bob: the room needs its password; a wrong one is said so; the right one lets him in.
+  const bob = await login('bob', 'lobby');
+  await typeJoin(bob.page, 'Vault');
+  await bob.page.waitForSelector('#room-password-form', { state: 'visible' });
+  assert.match(await bob.page.textContent('#composer-lock-text'), /needs its password/);
+  await noAxeViolations(bob.page, 'the password field');
+  await bob.page.fill('#room-password', 'nope');
+  await bob.page.press('#room-password', 'Enter');
+  await bob.page.waitForFunction(() => /not the password/.test(document.getElementById('composer-lock-text').textContent));
+  await bob.page.fill('#room-password', 'open sesame');
+  await bob.page.press('#room-password', 'Enter');
+  await t.waitJoined(bob.page, 'Vault');
+  assert.equal(await bob.page.isVisible('#composer-lock'), false);
+  assert.equal(await bob.page.isDisabled('#composer-input'), false);
+
+  // alice makes bob a moderator from his card; his card and dialog say so.
+  await alice.page.waitForSelector('#members-list [data-card="bob"]');
+  await alice.page.click('#members-list [data-card="bob"]');
+  await alice.page.waitForSelector('#card-role-toggle', { state: 'visible' });
+  assert.equal(await alice.page.textContent('#card-role-toggle'), 'Make moderator');
+  await alice.page.click('#card-role-toggle');
+  await alice.page.waitForFunction(() => document.getElementById('card-role').textContent === 'Moderator of #Vault');
+  assert.equal(await alice.page.textContent('#card-role-toggle'), 'Remove moderator');
+  await closeDialog(alice.page, 'member-card');
+  await openRoomDialog(bob.page);
+  await bob.page.waitForFunction(() => [...document.querySelectorAll('#room-facts dd')].some((dd) => dd.textContent === 'Moderator'));
+  assert.ok(await bob.page.isVisible('#room-topic-input'), 'a moderator sets the topic');
+  assert.equal(await bob.page.isVisible('#room-owner-fields'), false, 'the rest is the owner’s');
+  await closeDialog(bob.page, 'room-dialog');
+
+  // carol (a member, with the password) writes; bob, a moderator, deletes it.
+  const carol = await login('carol', 'lobby');
+  await typeJoin(carol.page, 'Vault');
+  await carol.page.waitForSelector('#room-password-form', { state: 'visible' });
+  await carol.page.fill('#room-password', 'open sesame');
+  await carol.page.press('#room-password', 'Enter');
+  await t.waitJoined(carol.page, 'Vault');
+  await t.send(carol.page, 'buy cheap watches');
+  await t.waitForMessage(bob.page, 'buy cheap watches', 'Vault');
+  const li = item(bob.page, 'buy cheap watches', 'Vault');
+  await li.hover();
+  await li.locator('.message-menu-button').click();
+  await bob.page.waitForSelector('#message-menu:not([hidden])');
+  await bob.page.click('#message-menu button:text-is("Delete")');
+  await li.locator('[data-confirm-delete="yes"]').click();
+  for (const user of [bob, carol, alice]) {
+    await user.page.waitForFunction(() => [...document.querySelectorAll('li.message.deleted .tombstone')].some((n) => n.textContent === 'message deleted by bob'));
+  }
+});
