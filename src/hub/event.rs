@@ -152,6 +152,18 @@ pub enum Ask {
         set: bool,
         reply: Sender<PasswordStep>,
     },
+    /// May this session read room `room`'s transcript (an export)? A
+    /// private room's is for its members only; the answer says why not.
+    MayRead {
+        token: String,
+        room: String,
+        reply: Sender<Result<(), String>>,
+    },
+    /// A page of the public directory (`GET /rooms`).
+    Directory {
+        after: usize,
+        reply: Sender<Result<crate::cmd::room::directory::Page, StorageError>>,
+    },
     /// A page of a room's transcript for an export: up to `EXPORT_PAGE`
     /// messages with ids above `after`, oldest first, and whether there are
     /// more. The export's thread asks a page at a time as it writes them out,

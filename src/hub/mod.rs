@@ -286,6 +286,12 @@ impl Hub {
                 };
                 let _ = reply.try_send(step);
             }
+            Ask::MayRead { token, room, reply } => {
+                let _ = reply.try_send(cmd::export::may_read(chat, &token, &room, now));
+            }
+            Ask::Directory { after, reply } => {
+                let _ = reply.try_send(cmd::room::directory::page(chat, after));
+            }
             Ask::Export { room, after, reply } => {
                 let _ = reply.try_send(cmd::export::apply(chat, &room, after));
             }

@@ -1,5 +1,5 @@
 //! `GET /export/<room>?format=txt|json`: the room's whole stored transcript as
-//! a download, for anyone logged in.
+//! a download, for anyone logged in (a private room's for its members only).
 //!
 //! An export is streamed: its own thread asks the hub for one page of
 //! messages at a time (oldest first) while tiny_http writes what it has to the
@@ -36,6 +36,20 @@ pub(super) fn start(
     };
     if let Err(page) = logged_in_user(request, &room, context) {
         return page.into();
+    }
+    // A private room's transcript is for its members (`cmd::export::may_read`).
+    let token = cookie_token(request).unwrap_or_default();
+    let may = ask(context, |reply| {
+        Event::Ask(Ask::MayRead {
+            token,
+            room: room.clone(),
+            reply,
+        })
+    });
+    match may {
+        None => return hub_unavailable().into(),
+        Some(Err(why)) => return text(403, &format!("{why}\n")).into(),
+        Some(Ok(())) => {}
     }
     let format = match query_value(query.as_bytes(), "format").as_deref() {
         None | Some("txt") => Format::Text,

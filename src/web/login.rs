@@ -13,7 +13,8 @@ use std::net::{IpAddr, SocketAddr};
 use tiny_http::Request;
 
 use super::pages::{
-    encode_component, first_header, header, json, login_form, query_value, redirect, text, Page,
+    encode_component, first_header, header, invite_code, json, login_form_with, query_value,
+    redirect, text, Page,
 };
 use super::{ask, hub_unavailable, WebContext};
 use crate::config::ACCOUNT_SESSION_TTL;
@@ -36,13 +37,16 @@ pub(super) fn login(request: &mut Request, context: &WebContext) -> Page {
     };
     let field = |key: &str| query_value(&body, key).unwrap_or_default();
     let (raw_name, raw_room) = (field("name"), field("room"));
+    let code = invite_code(&body);
     let name = match check_name(&raw_name) {
         Ok(name) => name,
-        Err(message) => return login_form(400, &raw_name, &raw_room, &message),
+        Err(message) => return login_form_with(400, &raw_name, &raw_room, &message, &code),
     };
     let room = match check_room(&raw_room) {
         Ok(room) => room,
-        Err(rejection) => return login_form(400, &raw_name, &raw_room, &rejection.message),
+        Err(rejection) => {
+            return login_form_with(400, &raw_name, &raw_room, &rejection.message, &code)
+        }
     };
     let token = match session::new_token() {
         Ok(token) => token,
@@ -73,7 +77,7 @@ pub(super) fn login(request: &mut Request, context: &WebContext) -> Page {
             // `passwords.rs`); the hub only hears whether it was right.
             let right = match context.passwords.verify(&phc, &password) {
                 Ok(right) => right,
-                Err(Busy) => return refused(&LoginRefusal::Busy, &raw_name, &raw_room),
+                Err(Busy) => return refused(&LoginRefusal::Busy, &raw_name, &raw_room, &code),
             };
             checked = true;
             ask(context, |reply| {
@@ -99,10 +103,16 @@ pub(super) fn login(request: &mut Request, context: &WebContext) -> Page {
                 true => session::set_lasting_cookie(&token, secure, ACCOUNT_SESSION_TTL),
                 false => session::set_cookie(&token, secure),
             };
-            redirect(&format!("/r/{}", encode_component(&room)))
+            // An invite link's code goes on to the room's page, which
+            // sends it with its first `join`.
+            let invite = match code.is_empty() {
+                true => String::new(),
+                false => format!("?invite={code}"),
+            };
+            redirect(&format!("/r/{}{invite}", encode_component(&room)))
                 .with_header(header("Set-Cookie", &cookie))
         }
-        Some(Err(refusal)) => refused(&refusal, &raw_name, &raw_room),
+        Some(Err(refusal)) => refused(&refusal, &raw_name, &raw_room, &code),
         None => hub_unavailable(),
     }
 }
@@ -132,8 +142,8 @@ pub(super) fn read_form(request: &mut Request) -> Result<Vec<u8>, Page> {
 
 /// The form again, with the hub's reason, under the status it chose, and
 /// `Retry-After` when waiting is what helps.
-fn refused(refusal: &LoginRefusal, name: &str, room: &str) -> Page {
-    let page = login_form(refusal.status(), name, room, &refusal.to_string());
+fn refused(refusal: &LoginRefusal, name: &str, room: &str, code: &str) -> Page {
+    let page = login_form_with(refusal.status(), name, room, &refusal.to_string(), code);
     match refusal.retry_after() {
         Some(secs) => page.with_header(header("Retry-After", &secs.to_string())),
         None => page,

@@ -13,6 +13,7 @@
 //! internet from taking the pages down, each with the attack it answers.
 
 mod account;
+mod directory;
 mod edge;
 mod export;
 mod login;
@@ -50,6 +51,7 @@ fn route(request: &mut Request, context: &Arc<WebContext>) -> Answer {
         (Get | Head, p) if p.starts_with("/r/") => pages::chat_page(request, p, context).into(),
         (Get | Head, p) if p.starts_with("/export/") => export::start(request, p, query, context),
         (Get | Head, "/session") => login::session_status(request, context).into(),
+        (Get | Head, "/rooms") => directory::page(request, query, context).into(),
         (Get | Head, "/login") => pages::login_page(query).into(),
         (Post, "/login") => login::login(request, context).into(),
         (Post, "/logout") => login::logout(request, context).into(),

@@ -30,15 +30,31 @@ pub(super) fn login_page(query: &str) -> Page {
         true => format!("You’re invited to #{room}. Pick a display name to join."),
         false => String::new(),
     };
-    form_page(200, "", &room, "", &invite)
+    let code = invite_code(query.as_bytes());
+    form_page(200, "", &room, "", &invite, &code)
 }
 
 /// The login form with what the user typed and, if it was refused, why.
 pub(super) fn login_form(status: u16, name: &str, room: &str, error: &str) -> Page {
-    form_page(status, name, room, error, "")
+    form_page(status, name, room, error, "", "")
 }
 
-fn form_page(status: u16, name: &str, room: &str, error: &str, invite: &str) -> Page {
+/// The same, keeping an invite link's code (a hidden field) through it.
+pub(super) fn login_form_with(status: u16, name: &str, room: &str, error: &str, code: &str) -> Page {
+    form_page(status, name, room, error, "", code)
+}
+
+/// An invite link's code (`invite=`) in a query or form, if it looks like
+/// one: it rides through the login form to the room's page, which sends it.
+pub(super) fn invite_code(query: &[u8]) -> String {
+    let code = query_value(query, "invite").unwrap_or_default();
+    match code.len() <= 64 && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        true => code,
+        false => String::new(),
+    }
+}
+
+fn form_page(status: u16, name: &str, room: &str, error: &str, invite: &str, code: &str) -> Page {
     html(
         status,
         render(
@@ -48,6 +64,7 @@ fn form_page(status: u16, name: &str, room: &str, error: &str, invite: &str) -> 
                 ("room", room),
                 ("error", error),
                 ("invite", invite),
+                ("code", code),
             ],
         ),
     )
@@ -80,7 +97,19 @@ pub(super) fn chat_page(request: &Request, path: &str, context: &WebContext) -> 
     };
     let user = match logged_in_user(request, &room, context) {
         Ok(user) => user,
-        Err(page) => return page,
+        // Logged out with an invite link: the login form keeps its code.
+        Err(page) => {
+            let url = request.url();
+            let query = url.split_once('?').map_or("", |(_, q)| q);
+            let code = invite_code(query.as_bytes());
+            return match code.is_empty() || page.status_code().0 != 303 {
+                true => page,
+                false => redirect(&format!(
+                    "/?room={}&invited=1&invite={code}",
+                    encode_component(&room)
+                )),
+            };
+        }
     };
     let ws_port = context.ws_port.to_string();
     let ws_url = context.config.ws_url.as_deref().unwrap_or("");
