@@ -148,6 +148,13 @@ test('an invite-only room refuses a user without an invite, and an invite link l
   await alice.page.waitForSelector('#invite-list li');
   await noAxeViolations(alice.page, 'room dialog with an invite');
   await t.screenshot(alice.page, 'room-invite-desktop');
+  // And one for any number of people, for a week.
+  await alice.page.selectOption('#invite-age', '604800');
+  await alice.page.selectOption('#invite-uses', '0');
+  await alice.page.click('#invite-create');
+  await alice.page.waitForFunction((first) => document.getElementById('invite-new-field').value !== first, invite);
+  const openInvite = await alice.page.inputValue('#invite-new-field');
+  await alice.page.waitForFunction(() => document.querySelectorAll('#invite-list li').length === 2);
   await closeDialog(alice.page, 'room-dialog');
 
   // bob has no invite: refused, told what to do, and the room is not joined.
@@ -175,6 +182,18 @@ test('an invite-only room refuses a user without an invite, and an invite link l
   await bob.page.goto(invite);
   await bob.page.waitForSelector('#composer-lock', { state: 'visible' });
   assert.match(await bob.page.textContent('#composer-lock-text'), /invite link/);
+
+  // dave has no session: the link takes him through the login form, and
+  // the code with him, into the room.
+  const dave = await t.newPage(browser);
+  users.push({ ...dave, name: 'dave' });
+  await dave.page.goto(openInvite);
+  await dave.page.waitForSelector('#name');
+  await dave.page.fill('#name', 'dave');
+  await Promise.all([dave.page.waitForURL(/\/r\/Club/), dave.page.click('button[type="submit"]')]);
+  await t.waitJoined(dave.page, 'Club');
+  assert.equal(new URL(dave.page.url()).search, '');
+  assert.equal(await dave.page.isVisible('#composer-lock'), false);
 });
 
 test('mute and kick from the member card: the target sees the muted composer, then that they were removed', async () => {
