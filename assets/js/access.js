@@ -16,7 +16,6 @@ import { $, current, input, isCurrent, listFor, roomLabel, socket, state } from 
 import { showMembers, showSystem } from './messages.js';
 import { afterAdd } from './scroll.js';
 import { renderSidebar } from './rooms.js';
-import { refusalText } from './requests.js';
 
 /** "14:05" today, "3 Dec, 14:05" on another day: when a mute or a ban ends. */
 export function untilText(ts) {
@@ -163,7 +162,6 @@ export function accessRefused(frame) {
     text = frame.until_ts ? `You are banned from ${label} until ${untilText(frame.until_ts)}.` : `You are banned from ${label} until a moderator lifts it.`;
     action = 'Try again';
   }
-  if (frame.message && frame.code !== 'bad_password') text += ` (${refusalText(frame)})`;
   shutRoom(room, { kind: 'refused', code: frame.code, text, action, password: frame.code === 'bad_password' });
   if (frame.code === 'bad_password' && isCurrent(name)) $('room-password').focus();
   return true;

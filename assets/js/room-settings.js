@@ -332,6 +332,7 @@ export function noteModeration(frame) {
 
 export function wireRoomSettings() {
   $('room-open').addEventListener('click', (event) => openRoomDialog(event.currentTarget));
+  $('room-name-button').addEventListener('click', (event) => openRoomDialog(event.currentTarget));
   $('room-dialog-close').addEventListener('click', () => dialog.close());
   dialog.addEventListener('close', () => {
     shownKey = undefined;

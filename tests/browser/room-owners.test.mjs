@@ -46,8 +46,9 @@ async function typeJoin(page, room) {
   await page.press('#join-input', 'Enter');
 }
 
+/** Open the room dialog: the Room button, or on a phone the room's name in the top bar. */
 async function openRoomDialog(page) {
-  await page.click('#room-open');
+  await page.click((await page.isVisible('#room-open')) ? '#room-open' : '#room-name-button');
   await page.waitForSelector('#room-dialog', { state: 'visible' });
 }
 
@@ -388,4 +389,25 @@ test('a password room asks for its password; an owner names a moderator; a moder
   for (const user of [bob, carol, alice]) {
     await user.page.waitForFunction(() => [...document.querySelectorAll('li.message.deleted .tombstone')].some((n) => n.textContent === 'message deleted by bob'));
   }
+});
+
+test('on a phone: the room dialog and a refused room fit, and pass axe', async () => {
+  const alice = await login('alice', 'Pocket', { viewport: t.PHONE, hasTouch: true, isMobile: true });
+  await claimRoom(alice.page);
+  await alice.page.fill('#room-topic-input', 'A topic long enough to need an ellipsis in a narrow top bar');
+  await alice.page.selectOption('#room-access', 'invite');
+  await alice.page.click('#room-save');
+  await alice.page.waitForFunction(() => document.getElementById('room-form-done').textContent === 'Saved.');
+  await noAxeViolations(alice.page, 'the room dialog on a phone');
+  await t.screenshot(alice.page, 'room-dialog-phone');
+  await closeDialog(alice.page, 'room-dialog');
+  assert.ok(await alice.page.isVisible('#room-marks .room-lock'));
+  assert.equal(await t.horizontalOverflow(alice.page), 0);
+
+  const bob = await login('bob', 'lobby', { viewport: t.PHONE, hasTouch: true, isMobile: true });
+  await bob.page.goto(`${server.url}/r/Pocket`);
+  await bob.page.waitForSelector('#composer-lock', { state: 'visible' });
+  assert.equal(await t.horizontalOverflow(bob.page), 0);
+  await noAxeViolations(bob.page, 'a refused room on a phone');
+  await t.screenshot(bob.page, 'room-refused-phone');
 });
