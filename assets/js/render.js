@@ -468,10 +468,13 @@ export function prependMessages(list, items) {
   for (const item of items) decorate(item);
 }
 
-/** "This is the beginning of #room": the top of a room whose oldest message is shown. */
-export function beginningElement(roomName) {
+/**
+ * "This is the beginning of #room": the top of a room whose oldest message
+ * is shown. `label` is how the room is written ("#room", "@bob").
+ */
+export function beginningElement(label) {
   const li = el('li', 'beginning');
-  li.append(el('span', 'beginning-text', `This is the beginning of #${roomName}`));
+  li.append(el('span', 'beginning-text', `This is the beginning of ${label}`));
   return li;
 }
 
