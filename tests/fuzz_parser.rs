@@ -9,8 +9,8 @@
 //! Bounded: a fixed number of cases per property, so `make test` stays quick.
 
 use natter::protocol::{
-    check_name, check_room, parse_request, Delete, Edit, ErrorCode, History, Join, Leave, Post,
-    React, Request, Typing,
+    check_name, check_room, parse_request, Auth, Bans, Claim, Delete, Edit, ErrorCode, History,
+    Invite, Join, Leave, Moderate, OpenDm, Post, React, Request, RevokeInvite, SetRole, Typing,
 };
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
@@ -46,6 +46,15 @@ fn request_types() -> Vec<String> {
 fn templates() -> Vec<Map<String, Value>> {
     let template = |kind: String| {
         let mut frame = json!({ "type": kind });
+        // Fields whose valid values the refusals cannot teach: a role, and
+        // whom a moderation request is about (a name or a uid, one of them).
+        if ["set_role", "kick", "mute", "unmute", "ban", "unban", "dm"].contains(&kind.as_str()) {
+            frame["user"] = json!("bob");
+            frame["room"] = json!("lobby");
+        }
+        if kind == "set_role" {
+            frame["role"] = json!("moderator");
+        }
         for _ in 0..16 {
             match parse_request(&frame.to_string()) {
                 Ok(request) => match serde_json::to_value(request) {
@@ -141,6 +150,34 @@ fn any_json() -> impl Strategy<Value = Value> {
 /// What every accepted request must satisfy.
 fn assert_valid(request: &Request) {
     let room = match request {
+        Request::SetRoom(set) => {
+            if let Some(topic) = &set.topic {
+                assert!(topic.chars().count() <= 300 && !topic.chars().any(char::is_control));
+            }
+            assert!(
+                set.password_phc.is_none(),
+                "a hash never comes from a client"
+            );
+            &set.room
+        }
+        Request::Join(join) if join.password_right.is_some() => {
+            panic!("whether a password was right never comes from a client")
+        }
+        Request::Claim(Claim { room })
+        | Request::Auth(Auth { room, .. })
+        | Request::SetRole(SetRole { room, .. })
+        | Request::Invite(Invite { room, .. })
+        | Request::RevokeInvite(RevokeInvite { room, .. })
+        | Request::Kick(Moderate { room, .. })
+        | Request::Mute(Moderate { room, .. })
+        | Request::Unmute(Moderate { room, .. })
+        | Request::Ban(Moderate { room, .. })
+        | Request::Unban(Moderate { room, .. })
+        | Request::Bans(Bans { room })
+        | Request::Dm(OpenDm {
+            room: Some(room), ..
+        }) => room,
+        Request::Dm(OpenDm { room: None, .. }) | Request::ListRooms(_) => return,
         Request::Join(Join { room, .. })
         | Request::Leave(Leave { room, .. })
         | Request::Typing(Typing { room, .. })

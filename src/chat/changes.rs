@@ -20,7 +20,7 @@ use crate::protocol::{
 };
 use crate::storage::{Change, Changed, StorageError, Write};
 
-use super::{Chat, ConnId};
+use super::{Chat, ConnId, Notice};
 
 impl Chat {
     /// Message `id` of room `key` (which must be in memory) as it is now,
@@ -108,11 +108,13 @@ impl Chat {
             let text = format!("{by} deleted a message by {author}");
             let notice = self.notice(
                 &key,
-                SystemEvent::ModeratedDelete,
-                &author,
-                None,
-                by,
-                None,
+                Notice {
+                    event: SystemEvent::ModeratedDelete,
+                    user: &author,
+                    uid: None,
+                    by,
+                    until_ts: None,
+                },
                 text,
             );
             self.broadcast(&key, &notice);

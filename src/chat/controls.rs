@@ -462,28 +462,29 @@ impl Chat {
     }
 
     /// A `system` notice about room `key` (see [`Reply::System`]).
-    pub fn notice(
-        &self,
-        key: &str,
-        event: SystemEvent,
-        user: &str,
-        uid: Option<&str>,
-        by: &str,
-        until_ts: Option<u64>,
-        text: String,
-    ) -> Arc<[u8]> {
+    pub fn notice(&self, key: &str, n: Notice, text: String) -> Arc<[u8]> {
         let room = self.rooms.get(key).map_or("", |r| &*r.name);
         protocol::encode(&Reply::System {
             room,
-            event,
-            user,
-            uid,
-            by: Some(by),
-            until_ts,
+            event: n.event,
+            user: n.user,
+            uid: n.uid,
+            by: Some(n.by),
+            until_ts: n.until_ts,
             ts: now_millis(),
             text,
         })
     }
+}
+
+/// What a moderation notice is about: the event, whom (`user`, `uid`),
+/// who did it (`by`), and until when.
+pub struct Notice<'a> {
+    pub event: SystemEvent,
+    pub user: &'a str,
+    pub uid: Option<&'a str>,
+    pub by: &'a str,
+    pub until_ts: Option<u64>,
 }
 
 /// A membership as it starts now.

@@ -45,7 +45,7 @@ use crate::storage::{report_retention, Batch, SessionChange, StorageError, Store
 
 pub use accounts::AccountRefusal;
 pub use changes::{apply as apply_change, react};
-pub use controls::{invite_id, membership, mute, spoken, RoomWaiter, Then};
+pub use controls::{invite_id, membership, mute, spoken, Notice, RoomWaiter, Then};
 pub use logins::Logins;
 pub use room::{newest_within, Presence, Room};
 pub use sessions::{AccountLogin, Session, Sessions};

@@ -733,6 +733,7 @@ fn typing_is_passed_on_once_a_second_and_again_right_after_a_message() {
 }
 
 mod actions;
+mod rooms;
 
 // -- claimed names ------------------------------------------------------------
 

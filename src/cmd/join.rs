@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::chat::{membership, newest_within, Caller, Chat, Presence};
-use crate::cmd::room::dm::is_dm_key;
 use crate::cmd::room::moderate::address_hash;
 use crate::config::{
     MAX_RESUME, MAX_ROOMS_PER_CONNECTION, MAX_ROOM_MEMBERS, OWNER_SEEN_EVERY, RATE_COST_JOIN,
@@ -285,7 +284,7 @@ fn admit(
         return Err(rejection);
     }
     let access = c.settings.access;
-    if is_dm_key(key) && access != Access::Dm {
+    if protocol::is_dm_name(&room) && access != Access::Dm {
         let message =
             "names that start with \"dm:\" are direct messages: open one from a member's card";
         return refuse(ErrorCode::BadRoom, message.into());

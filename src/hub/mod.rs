@@ -77,7 +77,7 @@ mod outbox;
 pub use crate::chat::AccountRefusal;
 pub use crate::chat::{ConnId, SessionId};
 pub use crate::cmd::login::{Form as LoginForm, LoginRefusal, LoginStep};
-pub use event::{ask, Admission, Ask, ConnEvent, Control, Event, Peer, PasswordStep};
+pub use event::{ask, Admission, Ask, ConnEvent, Control, Event, PasswordStep, Peer};
 
 use conns::Conns;
 

@@ -50,7 +50,7 @@ mod unicode;
 mod wire;
 
 pub use frame::{close, close_frame, data_frame, encode, encoded_len, ping_frame};
-pub use names::{check_name, check_room, name_key, room_key};
+pub use names::{check_name, check_room, is_dm_name, name_key, room_key};
 pub use parse::{mentioned, parse_request};
 pub use rooms::*;
 pub use wire::{

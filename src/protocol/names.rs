@@ -80,6 +80,11 @@ pub fn check_name(raw: &str) -> Result<String, String> {
 /// refused (the page says so where it was typed).
 pub fn check_room(raw: &str) -> Result<String, Rejection> {
     let raw = raw.trim_start().trim_start_matches('#');
+    // A direct message's name is made by the server, of characters no
+    // other room name may hold, so nobody can take one by joining it first.
+    if is_dm_name(raw) {
+        return Ok(raw.to_string());
+    }
     let room = check_label(raw, "room name", MAX_ROOM_CHARS)
         .map_err(|message| Rejection::new(ErrorCode::BadRoom, message))?;
     // A browser reads "." and ".." in an address as "this folder" and "the
@@ -93,6 +98,21 @@ pub fn check_room(raw: &str) -> Result<String, Rejection> {
         ));
     }
     Ok(room)
+}
+
+/// Whether `name` is a direct message's: `dm:<uid>:<uid>`, two public ids
+/// of lower-case hex (see `cmd::room::dm`). ":" is in no other room's name.
+pub fn is_dm_name(name: &str) -> bool {
+    let hex = |s: &str| {
+        (1..=32).contains(&s.len()) && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    };
+    match name
+        .strip_prefix("dm:")
+        .and_then(|rest| rest.split_once(':'))
+    {
+        Some((a, b)) => hex(a) && hex(b),
+        None => false,
+    }
 }
 
 /// The key a room is found by, in memory and in the database (`rooms.key`,

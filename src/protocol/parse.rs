@@ -476,7 +476,9 @@ mod tests {
         let rejection = parse_request(r#"{"type":"dance"}"#).unwrap_err();
         assert_eq!(
             rejection.message,
-            "unknown type \"dance\"; expected join, leave, message, typing, history, edit, delete or react"
+            "unknown type \"dance\"; expected join, leave, message, typing, history, edit, delete, \
+             react, claim, auth, set_room, set_role, invite, revoke_invite, kick, mute, unmute, ban, \
+             unban, bans, list_rooms or dm"
         );
     }
 

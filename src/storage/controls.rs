@@ -382,7 +382,7 @@ pub(super) fn listed(
     unowned: bool,
     live_since_ms: u64,
     limit: usize,
-) -> rusqlite::Result<Vec<(String, String, String, Access, Option<u64>)>> {
+) -> rusqlite::Result<Vec<super::ListedRow>> {
     let mut stmt = db.prepare_cached(
         "SELECT key, name, topic, access,
                 (SELECT max(ts) FROM messages m WHERE m.room = rooms.key) AS last

@@ -14,7 +14,12 @@ use crate::hub::{Ask, Event};
 pub(super) fn page(request: &Request, query: &str, context: &WebContext) -> Page {
     match session_user(request, context) {
         Ok(Some(_)) => {}
-        Ok(None) => return text(401, "log in first: the directory is for people in the chat\n"),
+        Ok(None) => {
+            return text(
+                401,
+                "log in first: the directory is for people in the chat\n",
+            )
+        }
         Err(page) => return page,
     }
     let after = query_value(query.as_bytes(), "after")
@@ -51,8 +56,9 @@ pub(super) fn page(request: &Request, query: &str, context: &WebContext) -> Page
         .collect();
     let body = match (page.off, items.is_empty()) {
         (true, _) => "<p>The directory is turned off on this server.</p>".to_string(),
-        (false, true) => "<p>No public rooms yet. An owner can list a room in its settings.</p>"
-            .to_string(),
+        (false, true) => {
+            "<p>No public rooms yet. An owner can list a room in its settings.</p>".to_string()
+        }
         (false, false) => format!("<ul class=\"directory\">{items}</ul>"),
     };
     let more = match &page.next {

@@ -40,7 +40,13 @@ pub(super) fn login_form(status: u16, name: &str, room: &str, error: &str) -> Pa
 }
 
 /// The same, keeping an invite link's code (a hidden field) through it.
-pub(super) fn login_form_with(status: u16, name: &str, room: &str, error: &str, code: &str) -> Page {
+pub(super) fn login_form_with(
+    status: u16,
+    name: &str,
+    room: &str,
+    error: &str,
+    code: &str,
+) -> Page {
     form_page(status, name, room, error, "", code)
 }
 

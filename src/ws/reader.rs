@@ -151,7 +151,11 @@ fn with_passwords(event: ConnEvent, id: ConnId, context: &WsContext) -> ConnEven
     });
     let busy = || {
         let message = "the server is busy checking passwords; try again in a few seconds";
-        ConnEvent::Refused(Rejection::new(ErrorCode::RateLimited, message).in_room(&room).retry_after(5))
+        ConnEvent::Refused(
+            Rejection::new(ErrorCode::RateLimited, message)
+                .in_room(&room)
+                .retry_after(5),
+        )
     };
     let step = match asked {
         Some(step) => step,

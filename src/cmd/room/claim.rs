@@ -10,7 +10,7 @@
 
 use std::time::Instant;
 
-use crate::chat::{membership, Caller, Chat, Then};
+use crate::chat::{membership, Caller, Chat, Notice, Then};
 use crate::config::{MAX_ROOMS_OWNED, MAX_ROOM_MEMBERS, RATE_COST_CLAIM, RATE_COST_KEY};
 use crate::protocol::{self, Auth, Claim, ErrorCode, Rejection, Reply, Role, SystemEvent};
 use crate::session::{new_token, token_key};
@@ -94,11 +94,13 @@ pub fn claim(
     let text = format!("{} claimed #{}", a.name, a.room);
     let notice = chat.notice(
         &a.key,
-        SystemEvent::Claim,
-        &a.name,
-        Some(&a.uid),
-        &a.name,
-        None,
+        Notice {
+            event: SystemEvent::Claim,
+            user: &a.name,
+            uid: Some(&a.uid),
+            by: &a.name,
+            until_ts: None,
+        },
         text,
     );
     let then = vec![Then::Reply(caller.conn, claimed), Then::Notice(notice)];

@@ -14,20 +14,11 @@ use crate::protocol::{
 };
 use crate::storage::{RoomWrite, Settings};
 
-/// What every direct message's name starts with: `dm:<uid>:<uid>`. No other
-/// room may take such a name (see `is_dm_name`).
-pub const DM_PREFIX: &str = "dm:";
-
-/// The room of `a` and `b`, whichever asks.
+/// The room of `a` and `b`, whichever asks: `dm:<uid>:<uid>`, a name no
+/// other room may take (see `protocol::is_dm_name`).
 pub fn dm_name(a: &str, b: &str) -> String {
     let (first, second) = if a <= b { (a, b) } else { (b, a) };
-    format!("{DM_PREFIX}{first}:{second}")
-}
-
-/// Whether a room key is a direct message's kind of name: such a room can
-/// only be made by `dm`, never by joining it, so nobody can sit in it first.
-pub fn is_dm_key(key: &str) -> bool {
-    key.starts_with(&room_key(DM_PREFIX))
+    format!("dm:{first}:{second}")
 }
 
 pub fn apply(

@@ -42,10 +42,18 @@ pub enum PasswordStep {
 /// `set_room` (`set`), whether the caller may set one. Nothing is charged
 /// here (a wrong password is, in `join`), but a caller already over its
 /// rate budget gets no hashing done: guesses cannot outrun the limit.
-pub fn password_step(chat: &mut Chat, caller: &Caller, room: &str, set: bool, now: Instant) -> PasswordStep {
+pub fn password_step(
+    chat: &mut Chat,
+    caller: &Caller,
+    room: &str,
+    set: bool,
+    now: Instant,
+) -> PasswordStep {
     if !chat.charge_quietly(caller, 0.0, now) {
         let message = "slow down: too many tries; wait a little before the next";
-        let rejection = Rejection::new(ErrorCode::RateLimited, message).in_room(room).retry_after(10);
+        let rejection = Rejection::new(ErrorCode::RateLimited, message)
+            .in_room(room)
+            .retry_after(10);
         return PasswordStep::Refuse(rejection);
     }
     let key = room_key(room);
@@ -55,7 +63,10 @@ pub fn password_step(chat: &mut Chat, caller: &Caller, room: &str, set: bool, no
     };
     if set {
         // Only an owner of a room the caller is in may give it a password.
-        let joined = chat.rooms_of(caller.conn).unwrap_or_default().contains(&key);
+        let joined = chat
+            .rooms_of(caller.conn)
+            .unwrap_or_default()
+            .contains(&key);
         let (role, _) = chat.role_in(&key, caller.session);
         return match joined && role == Role::Owner {
             true => PasswordStep::Hash,

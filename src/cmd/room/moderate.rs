@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::chat::{mute, spoken, Caller, Chat, Then};
+use crate::chat::{mute, spoken, Caller, Chat, Notice, Then};
 use crate::config::{
     ADDRESS_BAN, DEFAULT_MUTE, MAX_BAN, MAX_BANS_PER_ROOM, MAX_MUTE, RATE_COST_MODERATE,
 };
@@ -281,11 +281,13 @@ fn notice(
 ) -> Then {
     Then::Notice(chat.notice(
         &a.key,
-        event,
-        &whom.name,
-        Some(&whom.uid),
-        &a.name,
-        until,
+        Notice {
+            event,
+            user: &whom.name,
+            uid: Some(&whom.uid),
+            by: &a.name,
+            until_ts: until,
+        },
         text,
     ))
 }

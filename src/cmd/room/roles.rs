@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use crate::chat::{membership, Caller, Chat, Then};
+use crate::chat::{membership, Caller, Chat, Notice, Then};
 use crate::config::RATE_COST_MODERATE;
 use crate::protocol::{target, ErrorCode, Rejection, Role, SetRole, SystemEvent};
 use crate::storage::RoomWrite;
@@ -44,11 +44,13 @@ pub fn apply(
     };
     let notice = chat.notice(
         &a.key,
-        SystemEvent::Role,
-        &whom.name,
-        Some(&whom.uid),
-        &a.name,
-        None,
+        Notice {
+            event: SystemEvent::Role,
+            user: &whom.name,
+            uid: Some(&whom.uid),
+            by: &a.name,
+            until_ts: None,
+        },
         text,
     );
     chat.stage_room(

@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use crate::chat::{membership, Caller, Chat, Then};
+use crate::chat::{membership, Caller, Chat, Notice, Then};
 use crate::config::{MAX_ROOM_MEMBERS, RATE_COST_MODERATE};
 use crate::protocol::{Access, ErrorCode, Rejection, Role, SetRoom, SystemEvent, Visibility};
 use crate::storage::RoomWrite;
@@ -86,11 +86,13 @@ pub fn apply(
         };
         then.push(Then::Notice(chat.notice(
             &a.key,
-            SystemEvent::Topic,
-            &a.name,
-            None,
-            &a.name,
-            None,
+            Notice {
+                event: SystemEvent::Topic,
+                user: &a.name,
+                uid: None,
+                by: &a.name,
+                until_ts: None,
+            },
             text,
         )));
     }
@@ -120,11 +122,13 @@ pub fn apply(
         let text = format!("{} {}", a.name, said.join(", and "));
         then.push(Then::Notice(chat.notice(
             &a.key,
-            SystemEvent::Settings,
-            &a.name,
-            None,
-            &a.name,
-            None,
+            Notice {
+                event: SystemEvent::Settings,
+                user: &a.name,
+                uid: None,
+                by: &a.name,
+                until_ts: None,
+            },
             text,
         )));
     }
