@@ -411,3 +411,15 @@ test('on a phone: the room dialog and a refused room fit, and pass axe', async (
   await noAxeViolations(bob.page, 'a refused room on a phone');
   await t.screenshot(bob.page, 'room-refused-phone');
 });
+
+test('with the directory off, Browse rooms says so', async () => {
+  // This test's own server, with the operator's flag.
+  await server.stop();
+  server = await t.startServer(['--directory', 'off']);
+  const alice = await login('alice', 'lobby');
+  await alice.page.click('#browse-open');
+  await alice.page.waitForFunction(() => /directory is off/.test(document.getElementById('browse-status').textContent));
+  assert.equal(await alice.page.locator('#browse-list li').count(), 0);
+  assert.equal(await alice.page.isVisible('#browse-more'), false);
+  await noAxeViolations(alice.page, 'the directory, off');
+});
