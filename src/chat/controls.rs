@@ -274,6 +274,15 @@ impl Chat {
         }
     }
 
+    /// Claims by `uid` staged or being stored (they count against
+    /// `MAX_ROOMS_OWNED` before they are stored).
+    pub fn claims_pending(&self, uid: &str) -> usize {
+        let rooms = self.rooms.values();
+        rooms
+            .filter(|r| r.claim_pending.as_deref() == Some(uid))
+            .count()
+    }
+
     /// How long a claim lives without an owner's visit, in ms.
     pub fn lapse_ms(&self) -> u64 {
         self.config.room_claim_lapse.as_millis() as u64
@@ -354,6 +363,12 @@ impl Chat {
             };
             if let Some(r) = self.rooms.get_mut(&key) {
                 r.unstored_controls -= 1;
+                if mine
+                    .iter()
+                    .any(|(_, _, w)| matches!(w, RoomWrite::Claim(_)))
+                {
+                    r.claim_pending = None;
+                }
             }
             self.maybe_idle.push(key.clone());
             match failed {

@@ -84,6 +84,9 @@ pub struct Room {
     pub unstored_controls: usize,
     /// The settings changed since the `room` frame was last sent.
     pub settings_dirty: bool,
+    /// A claim staged or being stored, by this public id: a second claim is
+    /// refused meanwhile, as if the first were stored already.
+    pub claim_pending: Option<std::sync::Arc<str>>,
 }
 
 impl Room {
@@ -105,6 +108,7 @@ impl Room {
             controls: Controls::default(),
             unstored_controls: 0,
             settings_dirty: false,
+            claim_pending: None,
         }
     }
 

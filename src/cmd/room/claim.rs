@@ -30,6 +30,12 @@ pub fn claim(
     let refuse = |code, message: String| Err(Rejection::new(code, message).in_room(&a.room));
     let lapse = chat.lapse_ms();
     let r = chat.room(&a.key).expect("members' rooms are loaded");
+    if r.claim_pending.is_some() {
+        return refuse(
+            ErrorCode::AlreadyOwned,
+            format!("#{} was claimed a moment ago", a.room),
+        );
+    }
     if r.controls.owned(a.now_ms, lapse) {
         let owner = r.controls.claim.as_ref().map_or("", |c| c.name.as_str());
         return refuse(
@@ -47,12 +53,13 @@ pub fn claim(
         );
     }
     let since = a.now_ms.saturating_sub(lapse);
-    let owned = chat.store().owned_by(&a.uid, since).map_err(|err| {
+    let stored = chat.store().owned_by(&a.uid, since).map_err(|err| {
         Rejection::new(
             ErrorCode::StorageFailed,
             format!("could not check your rooms: {err}"),
         )
     })?;
+    let owned = stored + chat.claims_pending(&a.uid);
     if owned >= MAX_ROOMS_OWNED {
         return refuse(
             ErrorCode::LimitReached,
@@ -105,6 +112,9 @@ pub fn claim(
     );
     let then = vec![Then::Reply(caller.conn, claimed), Then::Notice(notice)];
     chat.stage_room(&a.key, writes, caller.conn, false, then);
+    if let Some(r) = chat.room_mut(&a.key) {
+        r.claim_pending = Some(a.uid.clone());
+    }
     Ok(())
 }
 

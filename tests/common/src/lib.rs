@@ -15,6 +15,8 @@
 //! - `process`: the real binary in a process of its own ([`Binary`]), and what
 //!   `/proc` says about it.
 //! - `files`: a temporary directory, and a database seeded with history.
+//! - `rooms`: people with their public ids, and the room requests of issue 16
+//!   (claim, roles, invites, moderation, DMs) with the frames that answer them.
 //!
 //! Every read has a deadline ([`DEADLINE`]), so a bug fails a test instead of
 //! hanging it.
@@ -29,6 +31,7 @@ mod files;
 mod frames;
 mod http;
 mod process;
+pub mod rooms;
 mod scenes;
 mod start;
 
