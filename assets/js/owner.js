@@ -62,6 +62,15 @@ export function takeLinkSecrets() {
   const fragment = new URLSearchParams(location.hash.replace(/^#/, ''));
   const key = fragment.get('owner');
   if (key) keepOwnerKey(page.room, key);
+  // An owner link opened without a session: the login page kept its key
+  // (login.js), since the log-in's POST loses the fragment.
+  try {
+    const kept = JSON.parse(sessionStorage.getItem('natter.owner-link') ?? 'null');
+    sessionStorage.removeItem('natter.owner-link');
+    if (kept?.key && kept.room) keepOwnerKey(kept.room, kept.key);
+  } catch {
+    // Storage blocked or not ours: nothing kept.
+  }
   const invite = new URLSearchParams(location.search).get('invite');
   if (invite) setJoinSecret(page.room, { invite });
 }

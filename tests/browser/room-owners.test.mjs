@@ -118,6 +118,19 @@ test('claiming a room shows the owner link, and that link makes another browser 
   await openRoomDialog(carol.page);
   await carol.page.waitForFunction(() => [...document.querySelectorAll('#room-facts dd')].some((dd) => dd.textContent === 'Owner'));
 
+  // Opened without a session, the link goes through the login form (whose
+  // POST would lose the fragment: the login page keeps the key for the room).
+  const erin = await t.newPage(browser);
+  users.push({ ...erin, name: 'erin' });
+  await erin.page.goto(link);
+  await erin.page.waitForSelector('#name');
+  assert.equal(new URL(erin.page.url()).hash, '', 'the key left the login page\'s address too');
+  await erin.page.fill('#name', 'erin');
+  await Promise.all([erin.page.waitForURL(/\/r\/Games/), erin.page.click('button[type="submit"]')]);
+  await t.waitJoined(erin.page, 'Games');
+  await openRoomDialog(erin.page);
+  await erin.page.waitForFunction(() => [...document.querySelectorAll('#room-facts dd')].some((dd) => dd.textContent === 'Owner'));
+
   // Someone without the key is a member, with no owner's controls.
   const dave = await login('dave', 'Games');
   await openRoomDialog(dave.page);
