@@ -128,7 +128,9 @@ export function handleRemoved(frame) {
   shutRoom(room, {
     kind: 'removed',
     text,
-    action: frame.event === 'kick' && open ? 'Join again' : undefined,
+    // A kick from an open room: come back when you like. A ban with an
+    // end: try again once it is over (the server says if it is not).
+    action: frame.event === 'kick' && open ? 'Join again' : frame.event === 'ban' && frame.until_ts ? 'Try again' : undefined,
   });
 }
 
