@@ -436,3 +436,37 @@ test('with the directory off, Browse rooms says so', async () => {
   assert.equal(await alice.page.isVisible('#browse-more'), false);
   await noAxeViolations(alice.page, 'the directory, off');
 });
+
+test('a ban from the card: the target is told until when, cannot come back, and the bans list lifts it', async () => {
+  const alice = await login('alice', 'Hall');
+  await claimRoom(alice.page);
+  await closeDialog(alice.page, 'room-dialog');
+  const bob = await login('bob', 'Hall');
+  await alice.page.waitForSelector('#members-list [data-card="bob"]');
+  await alice.page.click('#members-list [data-card="bob"]');
+  await alice.page.waitForSelector('#card-mod', { state: 'visible' });
+  assert.equal(await alice.page.isChecked('#card-ban-ip'), false, 'the address ban is off by default');
+  await alice.page.fill('#card-reason', 'trolling');
+  await alice.page.selectOption('#card-ban-time', '60');
+  await alice.page.click('#card-ban');
+  await bob.page.waitForSelector('#composer-lock[data-kind="removed"]', { state: 'visible' });
+  assert.match(await bob.page.textContent('#composer-lock-text'), /^You were banned from #Hall by alice \(trolling\)\. The ban ends at \d/);
+  await closeDialog(alice.page, 'member-card');
+
+  // Trying again while banned: refused, with the end.
+  await bob.page.click('#composer-lock-action');
+  await bob.page.waitForFunction(() => /^You are banned from #Hall until \d/.test(document.getElementById('composer-lock-text').textContent));
+
+  // alice lists the bans and lifts bob's; then he gets in.
+  await openRoomDialog(alice.page);
+  await alice.page.click('#bans-load');
+  const row = alice.page.locator('#ban-list li', { hasText: 'bob' });
+  await row.waitFor();
+  assert.match(await row.textContent(), /until .*by alice \(trolling\)/);
+  await noAxeViolations(alice.page, 'the bans list');
+  await row.locator('button', { hasText: 'Unban' }).click();
+  await alice.page.waitForFunction(() => ![...document.querySelectorAll('#ban-list li')].some((li) => li.textContent.includes('bob')));
+  await bob.page.click('#composer-lock-action');
+  await t.waitJoined(bob.page, 'Hall');
+  assert.equal(await bob.page.isVisible('#composer-lock'), false);
+});
