@@ -22,7 +22,7 @@ const keyOf = (room) => (room ? roomKey(room) : '');
  * Words for the refusals, saying what to do next. The server's own
  * `message` is shown when it sends one; these are for when it does not.
  */
-export const REFUSAL_WORDS = {
+const REFUSAL_WORDS = {
   not_owner: 'Only the room’s owner can do that.',
   forbidden: 'Your role in this room does not allow that (nobody can act on an equal or higher role).',
   already_owned: 'Someone owns this room already.',
@@ -33,7 +33,7 @@ export const REFUSAL_WORDS = {
   locked: 'This room is locked: it takes no new members for now.',
   banned: 'You are banned from this room.',
   muted: 'You are muted in this room.',
-  limit_reached: 'That is over this server’s limit (see the room settings’ numbers in the README).',
+  limit_reached: 'That is over one of this server’s limits (rooms one may own, live invites, bans): remove one first.',
   rate_limited: 'Too fast: wait a moment and try again.',
   not_joined: 'You are not in this room right now.',
 };
