@@ -185,7 +185,10 @@ fn a_message_cannot_forge_a_line_of_the_plain_text_transcript() {
 #[test]
 fn a_client_cannot_make_the_server_hold_a_whole_export() {
     let server = common::start();
-    for (i, te) in ["identity", "identity;q=1, chunked;q=0", "gzip"].iter().enumerate() {
+    for (i, te) in ["identity", "identity;q=1, chunked;q=0", "gzip"]
+        .iter()
+        .enumerate()
+    {
         // A session each: the export before may still hold its session's one
         // slot for a moment after its last byte was read.
         let token = server.login(&format!("alice{i}"), "lobby");

@@ -23,6 +23,11 @@ pub fn apply(
     }
     let key = room_key(&room);
     super::require_member(chat, caller, &key, &room, None)?;
+    // Someone muted cannot speak, so they are not shown typing either (and
+    // are not told again: their messages are refused with the end).
+    if super::require_voice(chat, caller, &key, &room, None).is_err() {
+        return Ok(());
+    }
     let Some(r) = chat.room_mut(&key) else {
         return Ok(());
     };

@@ -28,6 +28,9 @@ pub const MAX_INVITES_PER_ROOM: usize = 50;
 /// are all in memory while the room is, so this bounds that memory.
 pub const MAX_BANS_PER_ROOM: usize = 1000;
 
+/// Mutes one room keeps (live ones); past it, `limit_reached`.
+pub const MAX_MUTES_PER_ROOM: usize = 1000;
+
 /// People recorded as members of one owned room (who joined it, or came in
 /// by invite or password: they may come back when it is locked or private).
 /// Past it, a newcomer of an open room still gets in but is not recorded; a

@@ -353,6 +353,9 @@ pub(super) fn owned_by(db: &Connection, uid: &str, since_ms: u64) -> rusqlite::R
         .map(|n| n as usize)
 }
 
+/// (A room's latest message is its highest id, found in the primary key:
+/// `max(ts)` would read every message of the room, on the hub.)
+///
 /// The direct messages `uid` is in, the most recent first: (room key, room
 /// name, the other person's uid and name).
 pub(super) fn dms_of(
@@ -365,7 +368,8 @@ pub(super) fn dms_of(
            JOIN rooms r ON r.key = me.room AND r.access = 'dm'
            JOIN room_members o ON o.room = me.room AND o.uid != me.uid
          WHERE me.uid = ?1
-         ORDER BY coalesce((SELECT max(ts) FROM messages m WHERE m.room = r.key), me.since_ts) DESC
+         ORDER BY coalesce((SELECT ts FROM messages m WHERE m.room = r.key ORDER BY id DESC LIMIT 1),
+                  me.since_ts) DESC
          LIMIT ?2",
     )?;
     let rows = stmt.query_map(params![uid, limit as i64], |row| {
@@ -385,7 +389,7 @@ pub(super) fn listed(
 ) -> rusqlite::Result<Vec<super::ListedRow>> {
     let mut stmt = db.prepare_cached(
         "SELECT key, name, topic, access,
-                (SELECT max(ts) FROM messages m WHERE m.room = rooms.key) AS last
+                (SELECT ts FROM messages m WHERE m.room = rooms.key ORDER BY id DESC LIMIT 1) AS last
          FROM rooms
          WHERE access != 'dm'
            AND ((visibility = 'public' AND owner_uid IS NOT NULL AND owner_seen_ts >= ?2)

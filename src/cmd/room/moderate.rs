@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use crate::chat::{mute, spoken, Caller, Chat, Notice, Then};
 use crate::config::{
-    ADDRESS_BAN, DEFAULT_MUTE, MAX_BAN, MAX_BANS_PER_ROOM, MAX_MUTE, RATE_COST_MODERATE,
+    ADDRESS_BAN, DEFAULT_MUTE, MAX_BAN, MAX_BANS_PER_ROOM, MAX_MUTE, MAX_MUTES_PER_ROOM,
+    RATE_COST_MODERATE,
 };
 use crate::protocol::{
     self, target, BanEntry, Bans, ErrorCode, Moderate, Rejection, Reply, Role, SystemEvent,
@@ -59,6 +60,16 @@ pub fn apply(
     match action {
         Action::Kick => kick(chat, caller, &a, &whom, &reason, &because),
         Action::Mute => {
+            let r = chat.room_mut(&a.key).expect("members' rooms are loaded");
+            r.controls.prune(a.now_ms);
+            let again = r.controls.mutes.iter().any(|m| m.uid == whom.uid);
+            if !again && r.controls.mutes.len() >= MAX_MUTES_PER_ROOM {
+                let message = format!(
+                    "#{} has {MAX_MUTES_PER_ROOM} people muted, the most a room keeps",
+                    a.room
+                );
+                return Err(Rejection::new(ErrorCode::LimitReached, message).in_room(&a.room));
+            }
             let length = minutes(m.minutes, DEFAULT_MUTE, MAX_MUTE);
             let until = a.now_ms + length * 60_000;
             let write = RoomWrite::Mute(mute(&whom.uid, &whom.name, until, &a.name));

@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use crate::chat::{membership, Caller, Chat, Notice, Then};
-use crate::config::RATE_COST_MODERATE;
+use crate::config::{MAX_ROOM_MEMBERS, RATE_COST_MODERATE};
 use crate::protocol::{target, ErrorCode, Rejection, Role, SetRole, SystemEvent};
 use crate::storage::RoomWrite;
 
@@ -31,6 +31,14 @@ pub fn apply(
     }
     let whom = whom(chat, &a, &target(&user, &uid))?;
     outranks(&a, &whom)?;
+    let r = chat.room(&a.key).expect("members' rooms are loaded");
+    if !r.controls.is_member(&whom.uid) && r.controls.members.len() >= MAX_ROOM_MEMBERS {
+        let message = format!(
+            "#{} has {MAX_ROOM_MEMBERS} members, the most a room records",
+            a.room
+        );
+        return Err(Rejection::new(ErrorCode::LimitReached, message).in_room(&a.room));
+    }
     if whom.role == role {
         return Ok(());
     }
