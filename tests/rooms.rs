@@ -699,6 +699,15 @@ fn a_banned_identity_is_removed_from_every_tab_and_refused_on_a_new_one() {
     new_tab.refused(join("Pub"), &[is("joined")], "banned");
     second_tab.refused(join("Pub"), &[is("joined")], "banned");
 
+    // Nor does she read it: no export, no history.
+    let export = server.get("/export/Pub", Some(&mallory.token));
+    assert_eq!(export.status, 403, "a banned person reads none of it");
+    mallory.refused(
+        json!({"type": "history", "room": "Pub"}),
+        &[is("history")],
+        "not_joined",
+    );
+
     // The list of bans says who, by whom, why and until when.
     let bans = alice
         .ok(json!({"type": "bans", "room": "Pub"}), &[is("bans")])
@@ -1749,4 +1758,25 @@ fn two_people_opening_a_dm_with_each_other_at_once_get_one_room() {
     let (_, hello) = server.tab(&alice);
     let listed = hello["dms"].as_array().unwrap();
     assert_eq!(listed.len(), 1, "{hello}");
+}
+
+#[test]
+fn closing_a_room_keeps_whoever_is_in_it_as_members() {
+    let server = common::start();
+    let (mut alice, _) = owner(&server, "alice", "Club");
+    let bob = member(&server, "bob", "Club");
+    alice.set_room("Club", json!({"access": "invite", "locked": true}));
+    // bob was in it when it closed: he comes back, from a new tab too.
+    let (mut tab, _) = server.tab(&bob);
+    tab.enter("Club");
+    let export = server.get("/export/Club", Some(&bob.token));
+    assert_eq!(export.status, 200, "{}", export.body);
+    let mut carol = server.person("carol");
+    let error = carol
+        .request(join("Club"), &[is("joined")])
+        .expect_err("a newcomer is refused");
+    assert!(
+        error["code"] == "locked" || error["code"] == "invite_required",
+        "{error}"
+    );
 }
