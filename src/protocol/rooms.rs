@@ -190,8 +190,10 @@ impl Role {
 }
 
 /// A room's settings and roles as every member sees them: in `joined`
-/// (`settings`) and in the `room` frame that follows every change.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// (`settings`) and in the `room` frame that follows every change. This and
+/// the answers below are only ever written (a client reads the JSON), so they
+/// derive `Serialize` alone: each `Deserialize` would be code in the binary.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RoomSettings {
     /// Someone's claim on the room is live.
     pub owned: bool,
@@ -212,21 +214,21 @@ pub struct RoomSettings {
     pub invites: Vec<InviteEntry>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RoleEntry {
     pub uid: String,
     pub user: String,
     pub role: Role,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MuteEntry {
     pub uid: String,
     pub user: String,
     pub until_ts: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct InviteEntry {
     pub id: String,
     pub by: String,
@@ -237,7 +239,7 @@ pub struct InviteEntry {
 }
 
 /// One ban, as its room's moderators see it (`bans`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BanEntry {
     pub uid: String,
     pub user: String,
@@ -253,7 +255,7 @@ pub struct BanEntry {
 }
 
 /// One room in the directory.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ListedRoom {
     pub name: String,
     pub topic: String,
@@ -266,7 +268,7 @@ pub struct ListedRoom {
 
 /// A direct message, as `hello` lists it and the `dm` frame announces it:
 /// the room, and the other person.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DmEntry {
     pub room: String,
     pub with: String,
