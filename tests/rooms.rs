@@ -1780,3 +1780,55 @@ fn closing_a_room_keeps_whoever_is_in_it_as_members() {
         "{error}"
     );
 }
+
+// ---------------------------------------------------------------- invite links
+
+#[test]
+fn an_invite_links_code_rides_through_the_login_form_to_the_room() {
+    let server = common::start();
+    let (mut alice, _) = owner(&server, "alice", "Club");
+    alice.set_room("Club", json!({"access": "invite"}));
+    let invite = alice.invite("Club", json!({}));
+    let code = invite["code"].as_str().unwrap().to_string();
+    let url = invite["url"].as_str().unwrap().to_string();
+
+    // A logged-out visitor opens the link: the login form keeps the code.
+    let first = server.get(&url, None);
+    assert_eq!(first.status, 303, "{}", first.body);
+    let login_page = first
+        .header("location")
+        .expect("sent to log in")
+        .to_string();
+    let form = server.get(&login_page, None);
+    assert_eq!(form.status, 200, "{}", form.body);
+    assert_eq!(
+        common::input_value(&form.body, "invite"),
+        Some(code.as_str()),
+        "{}",
+        form.body
+    );
+    // Logging in goes on to the room's page with the code, and the page's
+    // join with it lets the newcomer in.
+    let login = server.post_form(
+        "/login",
+        &[("name", "carol"), ("room", "Club"), ("invite", &code)],
+        None,
+    );
+    assert_eq!(login.status, 303, "{}", login.body);
+    assert_eq!(login.header("location"), Some(url.as_str()));
+    let token = login.cookie().unwrap();
+    let mut carol = server.connect().session(&token).open();
+    carol.recv_type("hello");
+    carol.enter_with(json!({"type": "join", "room": "Club", "invite": code}));
+
+    // What does not look like a code is not carried (nor shown).
+    let odd = server.get(
+        "/r/Club?invite=%22%3E%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+        None,
+    );
+    if let Some(next) = odd.header("location") {
+        let page = server.get(next, None);
+        assert!(!page.body.contains("<script>alert"), "{}", page.body);
+    }
+    assert!(!odd.body.contains("<script>alert"), "{}", odd.body);
+}
