@@ -1832,3 +1832,33 @@ fn an_invite_links_code_rides_through_the_login_form_to_the_room() {
     }
     assert!(!odd.body.contains("<script>alert"), "{}", odd.body);
 }
+
+#[test]
+fn a_moderation_target_is_someone_present_by_name_or_anyone_by_uid() {
+    let server = common::start();
+    let (mut alice, _) = owner(&server, "alice", "Hall");
+    let bob = member(&server, "bob", "Hall");
+    for frame in [
+        // Nobody of that name is here.
+        on_user("kick", "Hall", "ghost", json!({})),
+        // No target at all.
+        json!({"type": "mute", "room": "Hall", "minutes": 5}),
+        // A uid that is not one.
+        on_uid("ban", "Hall", "not a uid", json!({})),
+    ] {
+        let sent = frame.to_string();
+        let error = alice
+            .request(
+                frame,
+                &[Box::new(|v: &Value| {
+                    v["type"] == "system"
+                        && ["kick", "mute", "ban"].contains(&v["event"].as_str().unwrap_or(""))
+                })],
+            )
+            .expect_err("no such target");
+        assert_ne!(error["code"], "unknown_type", "{sent} → {error}");
+    }
+    // bob is untouched, and the room still works.
+    alice.said("Hall", "all quiet");
+    drop(bob);
+}
