@@ -31,6 +31,7 @@ import { messageGone, startEdit, startReply, editWindow } from './editing.js';
 import { openPickerFor } from './composer.js';
 import { seekMessage } from './scroll.js';
 import { noteMention } from './unread.js';
+import { mayDeleteOthers } from './moderation.js';
 
 // ================================================================================
 // Your changes on their way to the server
@@ -186,6 +187,8 @@ export function handleDelete(frame) {
   if (frame.client_id && sent.get(frame.client_id)?.kind === 'delete') sent.delete(frame.client_id);
   const updated = state.applyChange(frame.room, frame.id, frame.seq, (msg) => ({
     type: 'message', room: msg.room, id: msg.id, uid: msg.uid, user: msg.user, ts: msg.ts, deleted: true, text: '',
+    // A moderator's delete says who did it ("message deleted by alice").
+    ...(frame.by !== undefined ? { deleted_by: frame.by } : {}),
   }));
   if (!updated) return;
   // Your own edit of it, if one was on its way, can never land now.
@@ -250,7 +253,8 @@ function openMenu(li, anchor) {
   closeMenu(false);
   menuFor = { room: msg.room, id: msg.id };
   menu.querySelector('[data-action="edit"]').hidden = !state.mayEdit(msg, editWindow());
-  menu.querySelector('[data-action="delete"]').hidden = !state.isMine(msg);
+  // Delete: yours, or (for a moderator or owner) someone's of a lower role.
+  menu.querySelector('[data-action="delete"]').hidden = !state.isMine(msg) && !mayDeleteOthers(msg);
   menu.hidden = false;
   li.querySelector('.message-menu-button')?.setAttribute('aria-expanded', 'true');
   li.classList.add('menu-open');

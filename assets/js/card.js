@@ -14,6 +14,7 @@
 
 import { $ } from './page.js';
 import { askServer } from './account-dialog.js';
+import { showCardActions } from './moderation.js';
 
 const card = $('member-card');
 let opener = null;
@@ -60,6 +61,8 @@ export async function openCard(name, from) {
   showing = name;
   reset(name);
   if (!card.open) card.showModal();
+  // Their role here, "Message", and for moderators what they may do (moderation.js).
+  showCardActions(name, from?.dataset?.cardUid);
   $('card-close').focus();
   const answer = await askServer(`/u/${encodeURIComponent(name)}?format=json`);
   if (showing === name && card.open) fill(name, answer);

@@ -44,6 +44,18 @@
 //   drawer.js    the side panel as a drawer on phones, the members button
 //   invite.js    "Copy invite link", and the empty room's hint
 //   toast.js     a short notice with one action ("Left #x. Undo")
+// Rooms with owners (issue 16):
+//   room-settings.js  the header's topic and marks, and the room dialog:
+//                claim, owner link, settings, invite links, mutes and bans
+//   owner.js     owner keys: kept per room, the #owner= link, `auth`
+//   access.js    when you cannot write: muted, removed, refused at the
+//                door (invite, password, locked, banned); the composer's lock
+//   moderation.js  the member card's kick/mute/ban/moderator controls,
+//                Delete on others' messages, moderation notices
+//   dms.js       direct messages ("@bob") in the sidebar
+//   directory.js "Browse rooms": the public rooms
+//   requests.js  a control's request, and its refusal shown beside it
+//   roles.js     owner > moderator > member, from a room's settings
 // and the helpers under them:
 //   state.js     the page's memory; render.js the DOM it shows, and text.js
 //                a message's text in it, as format.js reads it (code,
@@ -85,6 +97,10 @@ import { wireAccount } from './account.js';
 import { wireDrawer } from './drawer.js';
 import { wireAccountDialog } from './account-dialog.js';
 import { wireCard } from './card.js';
+import { wireRoomSettings } from './room-settings.js';
+import { wireAccess } from './access.js';
+import { wireModeration } from './moderation.js';
+import { wireDirectory } from './directory.js';
 
 wireScroll();
 wireUnread();
@@ -101,6 +117,10 @@ wireAccount();
 wireDrawer();
 wireAccountDialog();
 wireCard();
+wireRoomSettings();
+wireAccess();
+wireModeration();
+wireDirectory();
 wireLeaving();
 $('retry-now').addEventListener('click', () => socket.reconnectNow());
 

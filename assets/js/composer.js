@@ -18,6 +18,7 @@ import { viewFor } from './messages.js';
 import { helpLines, parseCommand } from './commands.js';
 import { editTarget, editWindow, endMode, isEditing, replyTarget, startEdit } from './editing.js';
 import { sendEdit } from './actions.js';
+import { isMutedHere, untilText } from './access.js';
 
 // A `typing` frame at most this often while you type: the others show
 // "is typing…" for 5 s after each (messages.js).
@@ -82,6 +83,9 @@ function sendFromComposer() {
     return;
   }
   if (typed === '') return;
+  // Muted or out of the room: the box is disabled (access.js); should Enter
+  // come anyway, the text stays where it is.
+  if (room.shut || isMutedHere(room)) return;
 
   const command = parseCommand(typed);
   if (command.kind === 'help') {
@@ -214,6 +218,20 @@ function holdUnsaved(clientId) {
   unsavedTimers.set(clientId, setTimeout(() => resendUnsaved(clientId), delay));
 }
 
+/** A `muted` refusal: keep it, say until when, send it again once the mute is over. */
+function holdMuted(clientId, until) {
+  const entry = state.holdUnsaved(clientId);
+  if (!entry) return;
+  const li = pendingItem(clientId);
+  if (li) {
+    render.markUnsaved(li);
+    li.querySelector('.state').textContent = until ? `not sent: you are muted until ${untilText(until)}; it goes then` : 'not sent: you are muted; it goes when that ends';
+  }
+  clearTimeout(unsavedTimers.get(clientId));
+  const wait = until ? Math.max(1000, until - Date.now() + 1000) : UNSAVED_MAX_RETRY_MS;
+  unsavedTimers.set(clientId, setTimeout(() => resendUnsaved(clientId), Math.min(wait, 2 ** 31 - 1)));
+}
+
 /**
  * Send an unsaved message again, same client_id: the server posts a
  * client_id at most once, so this can never double it. When not connected
@@ -239,6 +257,12 @@ export function messageRefused(frame) {
   if (frame.code === 'storage_failed') {
     // Not the message's fault and not final: it stays pending (see socket.js).
     holdUnsaved(clientId);
+    return;
+  }
+  if (frame.code === 'muted') {
+    // Sent just before we learnt of the mute: it waits in the outbox (kept
+    // by socket.js, across reloads too) and goes when the mute ends.
+    holdMuted(clientId, frame.until_ts);
     return;
   }
   if (!state.failPending(clientId)) return;

@@ -12,11 +12,22 @@ import { messageRefused, refreshPendingLabels } from './composer.js';
 import { unsentNote } from './leaving.js';
 import { changeRefused, handleDelete, handleEdit, handleReactions } from './actions.js';
 import { noteHello } from './account.js';
+import { handleBans, handleClaimed, handleInviteCreated, handleRoomFrame } from './room-settings.js';
+import { accessRefused, handleRemoved, noteMuted } from './access.js';
+import { noteSystem } from './moderation.js';
+import { requestRefused } from './requests.js';
+import { authRefused } from './owner.js';
+import { handleDm, noteHelloDms } from './dms.js';
+import { handleRooms } from './directory.js';
+
+// Frames that name no room the page has yet: the directory's answer, and a
+// direct message just opened (its room is new to the page).
+const NOT_IN_A_ROOM = ['hello', 'error', 'rooms', 'dm'];
 
 export function handleFrame(frame) {
   // Every frame but `hello` and some errors names a room. Frames for rooms
   // that are not in the sidebar (a late answer after you left) are ignored.
-  if (frame.type !== 'hello' && frame.type !== 'error' && !(typeof frame.room === 'string' && state.has(frame.room))) {
+  if (!NOT_IN_A_ROOM.includes(frame.type) && !(typeof frame.room === 'string' && state.has(frame.room))) {
     return;
   }
   switch (frame.type) {
@@ -30,8 +41,34 @@ export function handleFrame(frame) {
       handleMessage(frame);
       break;
     case 'system':
+      // Moderation notices (kick, mute, ban, claim, topic, …) too: shown as
+      // the server words them, and a mute of us locks the composer.
       showSystem(frame.room, frame.text || `${frame.user} ${frame.event === 'leave' ? 'left' : 'joined'}`, frame.ts);
       if (isCurrent(frame.room)) afterAdd();
+      noteSystem(frame);
+      break;
+    // Rooms with owners (issue 16): settings, claims, invites, bans, being
+    // put out, direct messages and the directory.
+    case 'room':
+      handleRoomFrame(frame);
+      break;
+    case 'claimed':
+      handleClaimed(frame);
+      break;
+    case 'invite_created':
+      handleInviteCreated(frame);
+      break;
+    case 'bans':
+      handleBans(frame);
+      break;
+    case 'removed':
+      handleRemoved(frame);
+      break;
+    case 'dm':
+      handleDm(frame);
+      break;
+    case 'rooms':
+      handleRooms(frame);
       break;
     case 'presence':
       state.setMembers(frame.room, frame.members ?? [], frame.verified ?? []);
@@ -92,6 +129,8 @@ function handleHello(frame) {
   if (frame.epoch) state.epoch = frame.epoch;
   // Whether our name is claimed by us: the ✓, and the Settings' claim section.
   noteHello(frame);
+  // Our direct messages, into the sidebar.
+  noteHelloDms(frame.dms);
 }
 
 function handleMessage(frame) {
@@ -113,8 +152,17 @@ function handleMessage(frame) {
 function handleError(frame) {
   // An edit, delete or reaction of ours: actions.js says why, in a toast.
   if (changeRefused(frame)) return;
+  // Muted: the composer says until when (access.js), whatever was refused.
+  if (frame.code === 'muted' && frame.room) noteMuted(frame.room, frame.until_ts);
   messageRefused(frame);
   historyRefused(frame);
+  if (frame.code === 'muted') return; // the composer says it, and the message waits
+  // A kept owner key that is not the room's any more.
+  if (authRefused(frame)) return;
+  // A private room's door: an invite, the password, locked, banned.
+  if (accessRefused(frame)) return;
+  // A control's request (claim, settings, kick, …): said next to it.
+  if (!frame.client_id && requestRefused(frame)) return;
   if (joinRefused(frame)) return;
 
   if (frame.code === 'name_taken') {

@@ -10,8 +10,11 @@
 // to invite, in the message area. Which messages a room has is the lists'
 // business (messages.js, render.js), so this file only watches them.
 
-import { $, current, lists, roomPath } from './page.js';
+import { $, current, lists, roomLabel, roomPath, state } from './page.js';
 import { roomKey } from './state.js';
+import { moderates, roleOfUid } from './roles.js';
+import { openRoomDialog } from './room-settings.js';
+import { showToast } from './toast.js';
 
 const COPIED_MS = 2500;
 
@@ -63,6 +66,17 @@ function showLinkField(button, link) {
 async function copyInvite(button) {
   const room = current();
   if (!room) return;
+  // An invite-only room's plain link lets nobody in: its moderators make
+  // invite links in the room dialog; others are told whom to ask.
+  if (room.settings?.access === 'invite' || room.settings?.dm) {
+    if (!room.settings.dm && moderates(roleOfUid(room.settings, state.uid))) {
+      openRoomDialog(button);
+      $('invite-create').focus();
+    } else {
+      showToast(room.settings.dm ? 'A direct message is for its two people only.' : `${roomLabel(room)} is invite-only: ask its owner or a moderator for an invite link.`);
+    }
+    return;
+  }
   const link = inviteLink(room.name);
   try {
     if (!navigator.clipboard) throw new Error('no clipboard here');

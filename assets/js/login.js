@@ -10,6 +10,10 @@
 //   4. it puts the cursor in the password field when that is what you need
 //      next: the server's reason is about the password, or the remembered
 //      name was last used with one (a claimed name).
+//   5. an owner link (/r/<room>#owner=<key>) opened without a session
+//      arrives here with its fragment, which the form's POST would lose:
+//      the key is kept for the chat page in sessionStorage (owner.js takes
+//      it), and the fragment leaves the address bar.
 // The password itself is never stored: only whether the name had one.
 // The theme you picked on the chat page is already on the page: theme.js,
 // a classic script in <head>, put it there before the first paint.
@@ -93,6 +97,17 @@ if (roomInput) {
   };
   roomInput.addEventListener('input', showHint);
   showHint();
+}
+
+// 5. The owner key of an owner link, for the chat page after the log-in.
+const ownerKey = new URLSearchParams(location.hash.replace(/^#/, '')).get('owner');
+if (ownerKey) {
+  try {
+    sessionStorage.setItem('natter.owner-link', JSON.stringify({ room: new URLSearchParams(location.search).get('room') ?? '', key: ownerKey }));
+  } catch {
+    // Storage blocked: open the owner link again once logged in.
+  }
+  history.replaceState(null, '', location.pathname + location.search);
 }
 
 if (form) {

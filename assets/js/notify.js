@@ -52,16 +52,17 @@ export async function toggleNotifications() {
 
 /**
  * Show a notification for `msg`. `onClick` runs when it is clicked, after
- * the tab has been brought to the front.
+ * the tab has been brought to the front. `where` ends its title: " in
+ * #lobby", or " (direct message)".
  */
-export function showNotification(msg, onClick) {
+export function showNotification(msg, onClick, where = ` in #${msg.room}`) {
   if (notifyState() !== 'on') return null;
   // A long message would be cut by the system anyway; keep it short. A /me
   // reads as it does in the room: "* alice waves".
   const text = msg.action ? `* ${msg.user} ${msg.text}` : msg.text;
   const body = text.length > 200 ? `${text.slice(0, 199)}…` : text;
   try {
-    const notification = new Notification(`${msg.user} in #${msg.room}`, {
+    const notification = new Notification(`${msg.user}${where}`, {
       body,
       // One notification per room: a newer one replaces the older.
       tag: `natter-${msg.room.toLowerCase()}`,

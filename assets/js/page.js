@@ -65,6 +65,17 @@ export const socket = new ChatSocket({
 export const current = () => state.currentRoom();
 export const isCurrent = (name) => roomKey(name) === state.current;
 
+/**
+ * How a room is written on screen: "#lobby", or "@bob" for a direct
+ * message with bob (whose room's real name, "dm:<uid>:<uid>", means
+ * nothing to a reader).
+ */
+export function roomLabel(room) {
+  if (room?.dm) return `@${room.dm.with}`;
+  if (room?.settings?.dm || String(room?.name).startsWith('dm:')) return 'Direct message';
+  return `#${room?.name}`;
+}
+
 /** The address of a room's page. */
 export const roomPath = (name) => `/r/${encodeURIComponent(name)}`;
 

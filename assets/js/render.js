@@ -240,7 +240,10 @@ function messageShell(msg, view, ts) {
   if (msg.action) li.classList.add('action');
 
   const meta = el('div', 'meta');
-  meta.append(autoDirection(cardButton(el('button', `author ${nameColourClass(msg.user)}`, msg.user), msg.user)));
+  const author = cardButton(el('button', `author ${nameColourClass(msg.user)}`, msg.user), msg.user);
+  // The author's uid lets a moderator act on them after they left (moderation.js).
+  if (msg.uid !== undefined) author.dataset.cardUid = msg.uid;
+  meta.append(autoDirection(author));
   if (msg.verified === true) meta.append(verifiedBadge());
   meta.append(timeElement(ts));
   li.append(meta);
@@ -248,7 +251,8 @@ function messageShell(msg, view, ts) {
   if (msg.deleted) {
     // A tombstone: the message's place in the conversation, and nothing of it.
     li.classList.add('deleted');
-    li.append(el('div', 'text tombstone', 'message deleted'));
+    // Deleted by a moderator: the tombstone says who (`deleted_by`).
+    li.append(el('div', 'text tombstone', msg.deleted_by ? `message deleted by ${msg.deleted_by}` : 'message deleted'));
     return li;
   }
   if (msg.reply_to !== undefined) li.append(replyPreview(msg, view));
@@ -464,10 +468,13 @@ export function prependMessages(list, items) {
   for (const item of items) decorate(item);
 }
 
-/** "This is the beginning of #room": the top of a room whose oldest message is shown. */
-export function beginningElement(roomName) {
+/**
+ * "This is the beginning of #room": the top of a room whose oldest message
+ * is shown. `label` is how the room is written ("#room", "@bob").
+ */
+export function beginningElement(label) {
   const li = el('li', 'beginning');
-  li.append(el('span', 'beginning-text', `This is the beginning of #${roomName}`));
+  li.append(el('span', 'beginning-text', `This is the beginning of ${label}`));
   return li;
 }
 
@@ -610,9 +617,15 @@ export function systemElement(text, ts) {
  *
  * @param {HTMLElement} list  the <ul>
  * @param {object[]} rooms    room states, in order
- * @param {object} o          { current, isMuted(name), onOpen(name), onLeave(name) }
+ * A direct message (`room.dm`) reads "@bob"; a room we are not in now
+ * (`room.shut`: removed, or refused at the door) is marked so; a `stub`
+ * is a direct message listed but not joined yet (no leave button).
+ *
+ * @param {HTMLElement} list  the <ul>
+ * @param {object[]} rooms    room states, in order
+ * @param {object} o          { current, isMuted(name), canLeave, onOpen(name), onLeave(name) }
  */
-export function renderRooms(list, rooms, { current, isMuted, onOpen, onLeave }) {
+export function renderRooms(list, rooms, { current, isMuted, canLeave = rooms.length > 1, onOpen, onLeave }) {
   const focused = list.contains(document.activeElement) ? document.activeElement.dataset.focusKey : undefined;
   const items = rooms.map((room) => {
     const key = roomKey(room.name);
@@ -625,8 +638,14 @@ export function renderRooms(list, rooms, { current, isMuted, onOpen, onLeave }) 
     open.dataset.focusKey = `open:${key}`;
     open.dataset.roomKey = key;
     if (key === current) open.setAttribute('aria-current', 'page');
-    open.append(el('span', 'room-hash', '#'), autoDirection(el('span', 'room-label', room.name)));
+    const [mark, label] = room.dm ? ['@', room.dm.with] : ['#', room.name];
+    open.append(el('span', 'room-hash', mark), autoDirection(el('span', 'room-label', label)));
+    if (room.dm) open.append(el('span', 'visually-hidden', ', direct message'));
     if (muted) open.append(el('span', 'visually-hidden', ', muted'));
+    if (room.shut) {
+      li.classList.add('shut');
+      open.append(el('span', 'visually-hidden', ', you are not in it'));
+    }
     const count = muted ? room.mentions : room.unread;
     if (room.unread > 0) {
       const badge = el('span', 'badge', String(room.unread > 99 ? '99+' : room.unread));
@@ -638,12 +657,12 @@ export function renderRooms(list, rooms, { current, isMuted, onOpen, onLeave }) 
     open.addEventListener('click', () => onOpen(room.name));
     li.append(open);
 
-    if (rooms.length > 1) {
+    if (canLeave && !room.stub) {
       const leave = el('button', 'icon-button leave-button', '×');
       leave.type = 'button';
       leave.dataset.focusKey = `leave:${key}`;
-      leave.setAttribute('aria-label', `Leave #${room.name}`);
-      leave.title = `Leave #${room.name}`;
+      leave.setAttribute('aria-label', `Leave ${mark}${label}`);
+      leave.title = `Leave ${mark}${label}`;
       leave.addEventListener('click', () => onLeave(room.name));
       li.append(leave);
     }

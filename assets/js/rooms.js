@@ -11,7 +11,7 @@ import * as prefs from './prefs.js';
 import * as notify from './notify.js';
 import { showToast } from './toast.js';
 import { roomKey } from './state.js';
-import { $, current, input, isCurrent, limits, lists, listFor, page, roomPath, scroller, showNotice, socket, state } from './page.js';
+import { $, current, input, isCurrent, limits, lists, listFor, page, roomLabel, roomPath, scroller, showNotice, socket, state } from './page.js';
 import { forgetRoomMessages, showMembers, showMessage, showSystem, showTyping } from './messages.js';
 import { afterAdd, maybeLoadOlder, rememberPlace, restorePlace, updateHistoryIndicator } from './scroll.js';
 import { isMuted, markRead, noteNewMessages, updateTitle } from './unread.js';
@@ -22,18 +22,30 @@ import { afterBacklog } from './divider.js';
 import { loadDraft, moveDraft, swapDraft } from './drafts.js';
 import { leaveRoomMode } from './editing.js';
 import { leaveRoomActions, resendChanges } from './actions.js';
+import { applySettings, updateHeader } from './room-settings.js';
+import { takeLinkSecrets } from './owner.js';
+import { noteJoined, updateLock } from './access.js';
+import { dmInfo, isDmRoom, unopenedDms } from './dms.js';
+import { refreshCard } from './moderation.js';
 
 export function renderSidebar() {
-  render.renderRooms($('room-list'), [...state.rooms.values()], {
+  const all = [...state.rooms.values()];
+  const options = {
     current: state.current,
     isMuted,
+    canLeave: all.length > 1, // the page always shows some room
     onOpen: (name) => {
       switchRoom(name);
       setDrawer(false);
       input.focus();
     },
     onLeave: (name) => leaveRoom(name, { undoable: true }),
-  });
+  };
+  render.renderRooms($('room-list'), all.filter((room) => !isDmRoom(room)), options);
+  // Direct messages: the joined ones, then the older ones, joined when opened.
+  const dms = [...all.filter(isDmRoom), ...unopenedDms().map((info) => ({ name: info.room, dm: info, unread: 0, mentions: 0, stub: true }))];
+  render.renderRooms($('dm-list'), dms, options);
+  $('dm-group').hidden = dms.length === 0;
 }
 
 /** Remember this tab's rooms across a reload (sessionStorage). */
@@ -44,7 +56,7 @@ function saveRooms() {
 /** Put a room in the sidebar and join it (no-op if it is there already). */
 export function addRoom(name) {
   if (state.has(name)) return;
-  state.room(name);
+  state.room(name).dm = dmInfo(name);
   listFor(name);
   socket.join(name);
   saveRooms();
@@ -53,8 +65,8 @@ export function addRoom(name) {
 
 /** The room's name at the top, in the composer and in the title. */
 function showRoomName(room) {
-  $('room-name').textContent = `#${room.name}`;
-  input.placeholder = `Message #${room.name}`;
+  updateHeader(); // the name ("#lobby", "@bob"), its marks and its topic
+  input.placeholder = `Message ${roomLabel(room)}`;
 }
 
 /**
@@ -88,6 +100,8 @@ export function switchRoom(name, { push = true } = {}) {
   refreshPendingLabels();
   updateHistoryIndicator();
   maybeLoadOlder();
+  updateLock(); // muted here, or not in it: the composer says so
+  refreshCard();
   if (push && location.pathname !== roomPath(room.name)) {
     history.pushState({ room: room.name }, '', roomPath(room.name));
   }
@@ -197,6 +211,11 @@ export function handleJoined(frame) {
     if (entry.status === 'unsaved' && roomKey(entry.room) === roomKey(room.name)) resendUnsaved(clientId, { send: false });
   }
   listFor(room.name).dataset.joined = 'true'; // the tests wait for this
+  // Issue 16: the room's settings (owner, topic, roles, mutes), whether we
+  // are muted, and a kept owner key proved (owner.js, via applySettings).
+  if (frame.settings) applySettings(room.name, frame.settings);
+  noteJoined(room, frame);
+  if (isCurrent(room.name)) updateHeader();
   state.setMembers(room.name, frame.members ?? [], frame.verified ?? []);
   if (isCurrent(room.name)) showMembers();
   showBacklog(room, frame);
@@ -273,7 +292,7 @@ export function joinRefused(frame) {
   const unsent = socket.unsentIn(room.name);
   leaveRoom(room.name);
   const lost = unsent.length === 0 ? '' : ` ${unsent.length === 1 ? 'Your unsent message' : `Your ${unsent.length} unsent messages`} for it could not be delivered: ${unsent.map((m) => `“${m.text}”`).join(', ')}.`;
-  showNotice(`Could not join #${room.name}: ${frame.message || frame.code}${lost}`);
+  showNotice(`Could not join ${roomLabel(room)}: ${frame.message || frame.code}${lost}`);
   return true;
 }
 
@@ -348,6 +367,9 @@ export function wireRooms() {
 
 /** This tab's rooms from before a reload, then the room in the address. */
 export function openFirstRooms() {
+  // An owner link's key (#owner=) and an invite link's code (?invite=) are
+  // taken before the address below is replaced by the bare /r/<room>.
+  takeLinkSecrets();
   for (const name of prefs.getOpenRooms()) addRoom(name);
   switchRoom(page.room, { push: false });
   history.replaceState({ room: page.room }, '', roomPath(page.room));

@@ -5,7 +5,7 @@
 // there: seekMessage).
 
 import * as render from './render.js';
-import { $, current, input, isCurrent, listFor, scroller, socket, state } from './page.js';
+import { $, current, input, isCurrent, listFor, roomLabel, scroller, socket, state } from './page.js';
 import { messageElement, showMessage } from './messages.js';
 import { roomKey } from './state.js';
 
@@ -177,7 +177,7 @@ export function handleHistory(frame) {
     for (const msg of others) showMessage(msg, true);
     if (frame.more === false && !room.reachedStart) {
       room.reachedStart = true;
-      list.prepend(render.beginningElement(room.name));
+      list.prepend(render.beginningElement(roomLabel(room)));
     }
   });
   scroller.setAttribute('aria-busy', 'false');

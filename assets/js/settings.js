@@ -12,7 +12,7 @@
 import * as prefs from './prefs.js';
 import * as notify from './notify.js';
 import { roomKey } from './state.js';
-import { $, current } from './page.js';
+import { $, current, roomLabel } from './page.js';
 import { renderSidebar } from './rooms.js';
 import { isMuted, updateTitle } from './unread.js';
 import { openShortcutSheet } from './keys.js';
@@ -44,7 +44,7 @@ export function updateMuteButton() {
   const muted = room ? isMuted(room.name) : false;
   muteButton.setAttribute('aria-pressed', String(muted));
   $('mute-label').textContent = muted ? 'Muted' : 'Mute';
-  const name = room ? `#${room.name}` : 'this room';
+  const name = room ? roomLabel(room) : 'this room';
   muteButton.title = muted ? `${name} is muted: only @mentions notify. Click to unmute.` : `Mute notifications for ${name}`;
 }
 
@@ -73,7 +73,7 @@ export function updateExportLinks() {
   const base = `/export/${encodeURIComponent(room.name)}`;
   $('export-txt').href = `${base}?format=txt`;
   $('export-json').href = `${base}?format=json`;
-  $('export-room').textContent = `#${room.name}`;
+  $('export-room').textContent = roomLabel(room);
 }
 
 export function wireSettings() {

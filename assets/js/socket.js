@@ -98,6 +98,11 @@ export class ChatSocket {
     this.diagnosing = false;   // diagnose() is waiting for the server's answers
     this.failedWhileUp = 0;    // failed attempts in a row while the server answered
     this.wokenByTyping = false; // typing retries once per outage, not per key
+    // roomKey -> { invite, password }: what the next join of that room
+    // carries (an invite link's code, a typed room password), until the
+    // server lets us in (`joined`) or access.js drops it after a refusal.
+    // Once in, we are a member, and the server does not ask again.
+    this.joinExtras = new Map();
 
     // The browser knows when the network is gone; no point in retrying then.
     // When it comes back, try at once instead of waiting out the backoff.
@@ -184,6 +189,28 @@ export class ChatSocket {
     this.store?.remove((entry) => roomKey(entry.room) === key);
     if (this.joined.delete(key)) this.sendNow({ type: 'leave', room });
     else if (this.greeted) this.abandoned.add(key); // its `joined` may still come
+  }
+
+  /**
+   * The server put us out of a room (`removed`), or would not let us in
+   * (invite_required, bad_password, locked, banned): stop joining it after
+   * every reconnect, but keep its unsent messages (unlike leave()): they go
+   * if we are let in again (join() once more).
+   */
+  park(room) {
+    const key = roomKey(room);
+    this.rooms = this.rooms.filter((r) => roomKey(r) !== key);
+    this.joined.delete(key);
+  }
+
+  /** What the room's next joins carry (`{ invite }`, `{ password }`), until `joined`. */
+  setJoinExtras(room, extras) {
+    const key = roomKey(room);
+    this.joinExtras.set(key, { ...this.joinExtras.get(key), ...extras });
+  }
+
+  clearJoinExtras(room) {
+    this.joinExtras.delete(roomKey(room));
   }
 
   /**
@@ -295,6 +322,7 @@ export class ChatSocket {
     if (since !== undefined) join.since = since;
     // The database `since` comes from: another one's ids mean nothing here.
     if (since !== undefined && this.epoch) join.epoch = this.epoch;
+    Object.assign(join, this.joinExtras.get(roomKey(room)));
     this.sendRaw(join);
   }
 
@@ -488,6 +516,7 @@ export class ChatSocket {
           }
         }
         this.joined.add(key);
+        this.joinExtras.delete(key); // let in: a member now, asked for nothing again
         // Let the page show the history first: it may recognise some of our
         // pending messages in it and forget() them, so they are not re-sent.
         this.onFrame(frame);
@@ -507,7 +536,9 @@ export class ChatSocket {
         // A refusal of our message is final, except storage_failed: nothing
         // was posted and the server asks us to keep it and try again later,
         // so it stays in the outbox (and is resent after a reconnect).
-        if (frame.client_id && frame.code !== 'storage_failed') this.forget(frame.client_id);
+        // A `muted` refusal is not for good either: the mute ends, and the
+        // message is sent then (composer.js), so it is kept like that too.
+        if (frame.client_id && frame.code !== 'storage_failed' && frame.code !== 'muted') this.forget(frame.client_id);
         this.onFrame(frame);
         return;
 

@@ -54,6 +54,14 @@ function newRoom(name) {
     scrollTop: 0,
     atBottom: true,
     unseenBelow: 0,        // the "N new messages" pill's count for this room
+    // Issue 16: the room's settings as the server last sent them (`joined`,
+    // `room` frames): owner, topic, access, roles, mutes, live invites.
+    settings: undefined,
+    mutedUntil: undefined, // ms: we are muted here until then (`joined.muted_until`, a mute notice)
+    // Why we cannot write here now, when we cannot (access.js): removed
+    // (kicked or banned) or refused at the door. { kind, text, rejoin? }
+    shut: undefined,
+    dm: undefined,         // a direct message: { with, with_uid } (dms.js)
   };
 }
 

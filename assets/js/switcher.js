@@ -8,7 +8,7 @@
 // reads the row you are on while you keep typing.
 
 import { roomKey } from './state.js';
-import { input, state } from './page.js';
+import { input, roomLabel, state } from './page.js';
 import { switchRoom } from './rooms.js';
 import { setDrawer } from './drawer.js';
 import { modalDialog } from './keys.js';
@@ -67,8 +67,11 @@ function matches() {
   const typed = typedName();
   const q = roomKey(typed);
   const rooms = [...state.rooms.values()];
-  const starts = rooms.filter((room) => roomKey(room.name).startsWith(q));
-  const contains = rooms.filter((room) => !roomKey(room.name).startsWith(q) && roomKey(room.name).includes(q));
+  // A direct message is found by the other person's name ("@bob" or "bob").
+  const key = (room) => (room.dm ? roomKey(`@${room.dm.with}`) : roomKey(room.name));
+  const bare = q.replace(/^@/, '');
+  const starts = rooms.filter((room) => key(room).startsWith(q) || (room.dm && key(room).startsWith(`@${bare}`)));
+  const contains = rooms.filter((room) => !starts.includes(room) && key(room).includes(q));
   const found = [...starts, ...contains].map((room) => ({ name: room.name, join: false }));
   if (typed !== '' && !state.has(typed)) found.push({ name: typed, join: true });
   return found;
@@ -90,7 +93,7 @@ function option(choice, i) {
   li.setAttribute('aria-selected', String(i === active));
   const room = choice.join ? undefined : state.room(choice.name);
   if (choice.join) li.append(el('span', 'switcher-join', 'Join '));
-  const name = el('span', 'switcher-name', `#${choice.name}`);
+  const name = el('span', 'switcher-name', room ? roomLabel(room) : `#${choice.name}`);
   name.dir = 'auto';
   li.append(name);
   if (room && roomKey(room.name) === state.current) li.append(el('span', 'muted switcher-note', ' (on screen)'));

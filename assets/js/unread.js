@@ -8,7 +8,7 @@ import { mentions } from './text.js';
 import * as prefs from './prefs.js';
 import * as notify from './notify.js';
 import { roomKey } from './state.js';
-import { $, current, isCurrent, scroller, state } from './page.js';
+import { $, current, isCurrent, roomLabel, scroller, state } from './page.js';
 import { renderSidebar, switchRoom } from './rooms.js';
 import { arrive, noteSeen } from './divider.js';
 
@@ -24,11 +24,16 @@ export function mentionsMe(msg) {
   return (msg.mentions ?? []).some((name) => render.sameName(name, state.me)) || mentions(msg.text, state.me);
 }
 
+const isDirect = (room) => Boolean(room.dm || room.settings?.dm);
+
+/** A notification's title says where: "bob in #lobby", "bob (direct message)". */
+const whereOf = (room) => (isDirect(room) ? ' (direct message)' : ` in ${roomLabel(room)}`);
+
 /** "(3) #lobby · natter": the number counts every room (see state.unreadTotal). */
 export function updateTitle() {
   const total = state.unreadTotal(isMuted);
   const room = current();
-  const name = room ? `#${room.name}` : 'natter';
+  const name = room ? roomLabel(room) : 'natter';
   document.title = `${total > 0 ? `(${total}) ` : ''}${name} · natter`;
   // The phone's menu button carries the count too (its label says it).
   const badge = $('drawer-badge');
@@ -58,7 +63,9 @@ export function markRead(room) {
  */
 export function noteNewMessages(room, messages, { live }) {
   if (messages.length === 0) return;
-  const mentioning = messages.filter(mentionsMe);
+  // In a direct message every message is for you: each counts (and
+  // notifies, even when muted) like a mention.
+  const mentioning = isDirect(room) ? messages : messages.filter(mentionsMe);
   const away = notify.inBackground();
   if (away || !isCurrent(room.name)) {
     room.unread += messages.length;
@@ -72,7 +79,7 @@ export function noteNewMessages(room, messages, { live }) {
   const muted = isMuted(room.name);
   for (const msg of messages) {
     if (muted && !mentioning.includes(msg)) continue;
-    notify.showNotification(msg, () => switchRoom(msg.room));
+    notify.showNotification(msg, () => switchRoom(msg.room), whereOf(room));
     notify.playSound();
   }
 }
@@ -91,7 +98,7 @@ export function noteMention(room, msg) {
     updateTitle();
   }
   if (!away) return;
-  notify.showNotification(msg, () => switchRoom(msg.room));
+  notify.showNotification(msg, () => switchRoom(msg.room), whereOf(room));
   notify.playSound();
 }
 

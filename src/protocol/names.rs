@@ -97,6 +97,17 @@ pub fn check_room(raw: &str) -> Result<String, Rejection> {
              in a browser.",
         ));
     }
+    // Rooms whose names look alike are one room (`room_key`), and a letter
+    // may look like ":" (U+A4FD LISU LETTER TONE MYA JEU, U+0903 DEVANAGARI
+    // SIGN VISARGA): "dm\u{A4FD}<uid>\u{A4FD}<uid>" would be a way into the
+    // direct message of those two, joined before it exists or after. ASCII
+    // has no such letter.
+    if !room.is_ascii() && room_key(&room).starts_with(&room_key("dm:")) {
+        return Err(Rejection::new(
+            ErrorCode::BadRoom,
+            "That room name looks like a direct message's (\"dm:\"): pick another.",
+        ));
+    }
     Ok(room)
 }
 

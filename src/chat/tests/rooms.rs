@@ -424,3 +424,92 @@ fn a_moderators_delete_says_who_and_cannot_reach_up() {
         Some("not_author")
     );
 }
+
+/// The public id of `caller`'s session.
+fn uid_of(chat: &Chat, caller: &Caller) -> String {
+    chat.session(caller.session).unwrap().uid.to_string()
+}
+
+#[test]
+fn a_look_alike_of_a_direct_messages_name_is_not_a_way_into_it() {
+    let (mut chat, now) = chat(|c| c.rate_limit = None);
+    let alice = joined(&mut chat, "alice", 1, "192.0.2.1", now);
+    let bob = joined(&mut chat, "bob", 2, "192.0.2.2", now);
+    let carol = joined(&mut chat, "carol", 3, "192.0.2.3", now);
+    let (a, b) = (uid_of(&chat, &alice), uid_of(&chat, &bob));
+    let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+    // U+A4FD LISU LETTER TONE MYA JEU is a letter, and looks like ":".
+    let look_alike = format!("dm\u{A4FD}{lo}\u{A4FD}{hi}");
+    let join = format!(r#"{{"type":"join","room":"{look_alike}"}}"#);
+    let refused = |chat: &mut Chat| match parse_request(&join) {
+        Err(rejection) => rejection.code == crate::protocol::ErrorCode::BadRoom,
+        Ok(_) => {
+            send(chat, &carol, &join, now);
+            first(&pass(chat, now), 3, "joined").is_none()
+        }
+    };
+    assert!(
+        refused(&mut chat),
+        "carol sits in the room alice and bob will DM in"
+    );
+    send(
+        &mut chat,
+        &alice,
+        r#"{"type":"dm","room":"lobby","user":"bob"}"#,
+        now,
+    );
+    let got = pass(&mut chat, now);
+    let room = first(&got, 1, "dm").unwrap()["room"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    send(
+        &mut chat,
+        &alice,
+        &format!(r#"{{"type":"join","room":"{room}"}}"#),
+        now,
+    );
+    pass(&mut chat, now);
+    let post = format!(r#"{{"type":"message","room":"{room}","text":"just us"}}"#);
+    send(&mut chat, &alice, &post, now);
+    let got = pass(&mut chat, now);
+    assert!(
+        first(&got, 3, "message").is_none(),
+        "carol reads alice and bob's direct message"
+    );
+    assert!(refused(&mut chat), "carol comes into their direct message");
+}
+
+#[test]
+fn the_owner_key_works_from_a_new_browser_in_a_room_that_keeps_newcomers_out() {
+    for closing in [
+        r#"{"type":"set_room","room":"lobby","access":"invite"}"#,
+        r#"{"type":"set_room","room":"lobby","locked":true}"#,
+    ] {
+        let (mut chat, now) = chat(|c| c.rate_limit = None);
+        let alice = joined(&mut chat, "alice", 1, "192.0.2.1", now);
+        let key = claim(&mut chat, &alice, now);
+        send(&mut chat, &alice, closing, now);
+        pass(&mut chat, now);
+        // alice on her phone: a temporary name, so another public id.
+        let token = login(&mut chat, "alice-phone", "192.0.2.9", now).unwrap();
+        let phone = connect(&mut chat, &token, 4, now);
+        send(&mut chat, &phone, r#"{"type":"join","room":"lobby"}"#, now);
+        assert!(first(&pass(&mut chat, now), 4, "joined").is_none());
+        let auth = format!(r#"{{"type":"auth","room":"lobby","key":"{key}"}}"#);
+        send(&mut chat, &phone, &auth, now);
+        let got = pass(&mut chat, now);
+        assert_eq!(error_code(&got, 4), None, "{closing}: {:?}", got.get(&4));
+        let phone_uid = uid_of(&chat, &phone);
+        let room = first(&got, 4, "room").expect("the settings, with her a new owner");
+        let roles = room["settings"]["roles"].as_array().unwrap();
+        assert!(roles
+            .iter()
+            .any(|r| r["uid"] == phone_uid.as_str() && r["role"] == "owner"));
+        send(&mut chat, &phone, r#"{"type":"join","room":"lobby"}"#, now);
+        assert!(
+            first(&pass(&mut chat, now), 4, "joined").is_some(),
+            "{closing}: an owner comes into her own room"
+        );
+    }
+}

@@ -124,6 +124,11 @@ pub fn auth(
     Auth { room, key }: Auth,
     now: Instant,
 ) -> Result<(), Rejection> {
+    let room_key = protocol::room_key(&room);
+    let joined = chat.rooms_of(caller.conn).unwrap_or_default();
+    if !joined.contains(&room_key) {
+        return auth_outside(chat, caller, &room_key, &room, &key, now);
+    }
     let Some(a) = asker(chat, caller, &room, Role::Member, 1.0, now)? else {
         return Ok(());
     };
@@ -162,5 +167,67 @@ pub fn auth(
         RoomWrite::Seen(a.now_ms),
     ];
     chat.stage_room(&a.key, writes, caller.conn, false, Vec::new());
+    Ok(())
+}
+
+/// `auth` from outside the room: the owner on a new browser (another public
+/// id) of a room that keeps newcomers out (invite, password, locked) cannot
+/// join it to prove the key. A right key makes them an owner, so a member:
+/// the page's next `join` comes in. The answer is the room's settings.
+fn auth_outside(
+    chat: &mut Chat,
+    caller: &Caller,
+    key: &str,
+    room: &str,
+    owner_key: &str,
+    now: Instant,
+) -> Result<(), Rejection> {
+    if !chat.charge(caller, 1.0, None, now) {
+        return Ok(());
+    }
+    let session = chat.session(caller.session).expect("members have sessions");
+    let (uid, name) = (session.uid.to_string(), session.name.to_string());
+    let (now_ms, lapse) = (protocol::now_millis(), chat.lapse_ms());
+    let r = chat.load_room(key, room).map_err(|err| {
+        let message = format!("could not load the room: {err}");
+        Rejection::new(ErrorCode::StorageFailed, message).in_room(room)
+    })?;
+    let display = r.name.to_string();
+    let right = r.controls.owned(now_ms, lapse)
+        && r.controls
+            .claim
+            .as_ref()
+            .is_some_and(|c| c.key_hash == token_key(owner_key));
+    if !right {
+        chat.maybe_idle(key);
+        chat.charge_quietly(caller, RATE_COST_KEY, now);
+        let message = format!("that is not the owner key of #{display} (or its claim lapsed)");
+        return Err(Rejection::new(ErrorCode::BadKey, message).in_room(display));
+    }
+    let mut writes = Vec::new();
+    if r.controls.role_of(&uid, now_ms, lapse) != Role::Owner {
+        writes.push(RoomWrite::Member {
+            uid,
+            membership: membership(&name, Role::Owner),
+        });
+        writes.push(RoomWrite::Seen(now_ms));
+    }
+    // The settings as they will be once stored.
+    let mut after = r.controls.clone();
+    for write in &writes {
+        after.apply(write);
+    }
+    let settings = after.view(now_ms, lapse);
+    let frame = protocol::encode(&Reply::Room {
+        room: &display,
+        settings: &settings,
+    });
+    if writes.is_empty() {
+        chat.reply(caller.conn, frame);
+        chat.maybe_idle(key);
+        return Ok(());
+    }
+    let then = vec![Then::Reply(caller.conn, frame)];
+    chat.stage_room(key, writes, caller.conn, false, then);
     Ok(())
 }
