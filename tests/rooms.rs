@@ -1862,3 +1862,56 @@ fn a_moderation_target_is_someone_present_by_name_or_anyone_by_uid() {
     alice.said("Hall", "all quiet");
     drop(bob);
 }
+
+#[test]
+fn an_owner_key_works_from_a_new_browser_outside_a_private_room() {
+    // A new session (another uid) cannot join the locked invite room to send auth
+    // from inside it: auth works from outside, and then the door opens.
+    let server = common::start();
+    let (mut alice, key) = owner(&server, "alice", "Club");
+    alice.set_room("Club", json!({"access": "invite", "locked": true}));
+    let mut again = server.person("alice2");
+    again.refused(join("Club"), &[is("joined")], "locked");
+    let uid = again.uid.clone();
+    again.ok(
+        json!({"type": "auth", "room": "Club", "key": key}),
+        &[is("room")],
+    );
+    let joined = again.enter("Club");
+    assert_eq!(role_of(&joined["settings"], &uid), "owner", "{joined}");
+    // A wrong key from outside is still bad_key, and opens nothing.
+    let mut eve = server.person("eve");
+    eve.refused(
+        json!({"type": "auth", "room": "Club", "key": "ok_4q8c1m2j7w0x9s3d5f6g7h8k0a1b2c3d"}),
+        &[is("room")],
+        "bad_key",
+    );
+    eve.refused(join("Club"), &[is("joined")], "locked");
+}
+
+#[test]
+fn a_room_name_that_looks_like_a_dm_cannot_be_joined_to_sit_in_one() {
+    let server = common::start();
+    let mut alice = member(&server, "alice", "lobby");
+    let bob = member(&server, "bob", "lobby");
+    let room = alice
+        .ok(
+            json!({"type": "dm", "room": "lobby", "user": "bob"}),
+            &[is("dm")],
+        )
+        .remove(0)["room"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // U+A4FD LISU LETTER TONE MYA JEU looks like ":".
+    let look_alike = room.replace(':', "\u{a4fd}");
+    let mut eve = member(&server, "eve", "lobby");
+    eve.request(join(&look_alike), &[is("joined")])
+        .expect_err("a look-alike of a DM's name is refused");
+    alice.enter(&room);
+    alice.said(&room, "just us");
+    // eve got nothing of it: her next message is one said after it.
+    alice.said("lobby", "hi all");
+    eve.next_message_is("hi all");
+    drop(bob);
+}
