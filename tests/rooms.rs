@@ -699,6 +699,15 @@ fn a_banned_identity_is_removed_from_every_tab_and_refused_on_a_new_one() {
     new_tab.refused(join("Pub"), &[is("joined")], "banned");
     second_tab.refused(join("Pub"), &[is("joined")], "banned");
 
+    // Nor does she read it: no export, no history.
+    let export = server.get("/export/Pub", Some(&mallory.token));
+    assert_eq!(export.status, 403, "a banned person reads none of it");
+    mallory.refused(
+        json!({"type": "history", "room": "Pub"}),
+        &[is("history")],
+        "not_joined",
+    );
+
     // The list of bans says who, by whom, why and until when.
     let bans = alice
         .ok(json!({"type": "bans", "room": "Pub"}), &[is("bans")])
@@ -1749,4 +1758,160 @@ fn two_people_opening_a_dm_with_each_other_at_once_get_one_room() {
     let (_, hello) = server.tab(&alice);
     let listed = hello["dms"].as_array().unwrap();
     assert_eq!(listed.len(), 1, "{hello}");
+}
+
+#[test]
+fn closing_a_room_keeps_whoever_is_in_it_as_members() {
+    let server = common::start();
+    let (mut alice, _) = owner(&server, "alice", "Club");
+    let bob = member(&server, "bob", "Club");
+    alice.set_room("Club", json!({"access": "invite", "locked": true}));
+    // bob was in it when it closed: he comes back, from a new tab too.
+    let (mut tab, _) = server.tab(&bob);
+    tab.enter("Club");
+    let export = server.get("/export/Club", Some(&bob.token));
+    assert_eq!(export.status, 200, "{}", export.body);
+    let mut carol = server.person("carol");
+    let error = carol
+        .request(join("Club"), &[is("joined")])
+        .expect_err("a newcomer is refused");
+    assert!(
+        error["code"] == "locked" || error["code"] == "invite_required",
+        "{error}"
+    );
+}
+
+// ---------------------------------------------------------------- invite links
+
+#[test]
+fn an_invite_links_code_rides_through_the_login_form_to_the_room() {
+    let server = common::start();
+    let (mut alice, _) = owner(&server, "alice", "Club");
+    alice.set_room("Club", json!({"access": "invite"}));
+    let invite = alice.invite("Club", json!({}));
+    let code = invite["code"].as_str().unwrap().to_string();
+    let url = invite["url"].as_str().unwrap().to_string();
+
+    // A logged-out visitor opens the link: the login form keeps the code.
+    let first = server.get(&url, None);
+    assert_eq!(first.status, 303, "{}", first.body);
+    let login_page = first
+        .header("location")
+        .expect("sent to log in")
+        .to_string();
+    let form = server.get(&login_page, None);
+    assert_eq!(form.status, 200, "{}", form.body);
+    assert_eq!(
+        common::input_value(&form.body, "invite"),
+        Some(code.as_str()),
+        "{}",
+        form.body
+    );
+    // Logging in goes on to the room's page with the code, and the page's
+    // join with it lets the newcomer in.
+    let login = server.post_form(
+        "/login",
+        &[("name", "carol"), ("room", "Club"), ("invite", &code)],
+        None,
+    );
+    assert_eq!(login.status, 303, "{}", login.body);
+    assert_eq!(login.header("location"), Some(url.as_str()));
+    let token = login.cookie().unwrap();
+    let mut carol = server.connect().session(&token).open();
+    carol.recv_type("hello");
+    carol.enter_with(json!({"type": "join", "room": "Club", "invite": code}));
+
+    // What does not look like a code is not carried (nor shown).
+    let odd = server.get(
+        "/r/Club?invite=%22%3E%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+        None,
+    );
+    if let Some(next) = odd.header("location") {
+        let page = server.get(next, None);
+        assert!(!page.body.contains("<script>alert"), "{}", page.body);
+    }
+    assert!(!odd.body.contains("<script>alert"), "{}", odd.body);
+}
+
+#[test]
+fn a_moderation_target_is_someone_present_by_name_or_anyone_by_uid() {
+    let server = common::start();
+    let (mut alice, _) = owner(&server, "alice", "Hall");
+    let bob = member(&server, "bob", "Hall");
+    for frame in [
+        // Nobody of that name is here.
+        on_user("kick", "Hall", "ghost", json!({})),
+        // No target at all.
+        json!({"type": "mute", "room": "Hall", "minutes": 5}),
+        // A uid that is not one.
+        on_uid("ban", "Hall", "not a uid", json!({})),
+    ] {
+        let sent = frame.to_string();
+        let error = alice
+            .request(
+                frame,
+                &[Box::new(|v: &Value| {
+                    v["type"] == "system"
+                        && ["kick", "mute", "ban"].contains(&v["event"].as_str().unwrap_or(""))
+                })],
+            )
+            .expect_err("no such target");
+        assert_ne!(error["code"], "unknown_type", "{sent} → {error}");
+    }
+    // bob is untouched, and the room still works.
+    alice.said("Hall", "all quiet");
+    drop(bob);
+}
+
+#[test]
+fn an_owner_key_works_from_a_new_browser_outside_a_private_room() {
+    // A new session (another uid) cannot join the locked invite room to send auth
+    // from inside it: auth works from outside, and then the door opens.
+    let server = common::start();
+    let (mut alice, key) = owner(&server, "alice", "Club");
+    alice.set_room("Club", json!({"access": "invite", "locked": true}));
+    let mut again = server.person("alice2");
+    again.refused(join("Club"), &[is("joined")], "locked");
+    let uid = again.uid.clone();
+    again.ok(
+        json!({"type": "auth", "room": "Club", "key": key}),
+        &[is("room")],
+    );
+    let joined = again.enter("Club");
+    assert_eq!(role_of(&joined["settings"], &uid), "owner", "{joined}");
+    // A wrong key from outside is still bad_key, and opens nothing.
+    let mut eve = server.person("eve");
+    eve.refused(
+        json!({"type": "auth", "room": "Club", "key": "ok_4q8c1m2j7w0x9s3d5f6g7h8k0a1b2c3d"}),
+        &[is("room")],
+        "bad_key",
+    );
+    eve.refused(join("Club"), &[is("joined")], "locked");
+}
+
+#[test]
+fn a_room_name_that_looks_like_a_dm_cannot_be_joined_to_sit_in_one() {
+    let server = common::start();
+    let mut alice = member(&server, "alice", "lobby");
+    let bob = member(&server, "bob", "lobby");
+    let room = alice
+        .ok(
+            json!({"type": "dm", "room": "lobby", "user": "bob"}),
+            &[is("dm")],
+        )
+        .remove(0)["room"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // U+A4FD LISU LETTER TONE MYA JEU looks like ":".
+    let look_alike = room.replace(':', "\u{a4fd}");
+    let mut eve = member(&server, "eve", "lobby");
+    eve.request(join(&look_alike), &[is("joined")])
+        .expect_err("a look-alike of a DM's name is refused");
+    alice.enter(&room);
+    alice.said(&room, "just us");
+    // eve got nothing of it: her next message is one said after it.
+    alice.said("lobby", "hi all");
+    eve.next_message_is("hi all");
+    drop(bob);
 }
