@@ -142,15 +142,26 @@ fn kick(
     );
     let text = format!("{} was removed by {}{because}", whom.name, a.name);
     let notice = notice(chat, a, whom, SystemEvent::Kick, None, text);
-    let then = vec![
-        Then::Remove {
-            uid: whom.uid.clone(),
-            frame: removed,
-        },
-        notice,
-    ];
-    chat.stage_room(&a.key, writes, caller.conn, false, then);
+    put_out(chat, caller, a, whom, writes, removed, notice);
     Ok(())
+}
+
+/// Once `writes` are stored: `whom` out of the room, told with `removed`,
+/// and the room told with `notice` (a kick, a ban).
+fn put_out(
+    chat: &mut Chat,
+    caller: &Caller,
+    a: &Asker,
+    whom: &Whom,
+    writes: Vec<RoomWrite>,
+    removed: std::sync::Arc<[u8]>,
+    notice: Then,
+) {
+    let out = Then::Remove {
+        uid: whom.uid.clone(),
+        frame: removed,
+    };
+    chat.stage_room(&a.key, writes, caller.conn, false, vec![out, notice]);
 }
 
 fn ban(
@@ -216,14 +227,7 @@ fn ban(
     let removed = removed(a, SystemEvent::Ban, reason, until, you);
     let text = format!("{} was banned by {}{how_long}{because}", whom.name, a.name);
     let notice = notice(chat, a, whom, SystemEvent::Ban, until, text);
-    let then = vec![
-        Then::Remove {
-            uid: whom.uid.clone(),
-            frame: removed,
-        },
-        notice,
-    ];
-    chat.stage_room(&a.key, writes, caller.conn, false, then);
+    put_out(chat, caller, a, whom, writes, removed, notice);
     Ok(())
 }
 
