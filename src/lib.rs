@@ -14,7 +14,9 @@
 //! 4. `chat`: the state with no sockets (sessions, rooms, members, presence,
 //!    rate-limit scores), unit-tested with a chosen `now`.
 //! 5. `cmd`: one file per command (join, post, history, login, ...): its
-//!    cost and its rules, for any caller.
+//!    cost and its rules, for any caller; `cmd/room/` holds those of rooms
+//!    with owners (claims, settings, roles, invites, moderation, direct
+//!    messages, the directory), whose state is `chat/controls.rs`.
 //! 6. [`protocol`]: the JSON messages, the naming rules, error and close codes.
 //!
 //! Around it:

@@ -11,21 +11,10 @@ use common::rooms::{is, notice, role_of, room_where, Person, Rooms};
 use common::{Binary, Client, TestServer};
 use serde_json::{json, Value};
 
-/// `person`'s session again, on `server`, from the same address.
+/// `person`'s session again, on `server`, from the same address (the kit's
+/// second tab: it checks the session came back with the same `uid`).
 fn reconnect(server: &TestServer, person: &Person) -> Client {
-    let mut client = server
-        .connect()
-        .session(&person.token)
-        .from(&person.from)
-        .open();
-    let hello = client.recv_type("hello");
-    assert_eq!(
-        hello["uid"],
-        person.uid.as_str(),
-        "{}'s session came back: {hello}",
-        person.name
-    );
-    client
+    server.tab(person).0
 }
 
 fn join(room: &str) -> Value {

@@ -259,7 +259,12 @@ fn admit(
     let r = chat.room(key).expect("loaded by `apply`");
     let (c, room) = (&r.controls, r.name.to_string());
     let refuse = |code, message: String| Err(in_room(Rejection::new(code, message), &room));
-    if let Some(ban) = c.ban_of(&uid, &address_hash(caller.address), now_ms) {
+    // The address is hashed only for a room that has bans (most have none).
+    let address = match c.bans.is_empty() {
+        true => String::new(),
+        false => address_hash(caller.address),
+    };
+    if let Some(ban) = c.ban_of(&uid, &address, now_ms) {
         let (message, until) = match ban.until_ms {
             Some(until) if ban.uid == *uid => {
                 let minutes = until.saturating_sub(now_ms).div_ceil(60_000);

@@ -6,6 +6,10 @@
 //! behind, `send` blocks, this thread stops reading, the socket's receive
 //! buffer fills, and TCP slows the client down: back-pressure for free.
 //!
+//! One request is not passed on as it came: a room password (in `join` or
+//! `set_room`) is checked or hashed here, on this connection's own thread,
+//! so the hub never spends tens of milliseconds on argon2 (`with_passwords`).
+//!
 //! What to do with a data frame depends on the kind of peer, which the
 //! handshake decided. The loop is the same for both: the frame handler is
 //! chosen once, before the first read, and nothing here asks again.

@@ -11,12 +11,12 @@
 use std::time::Instant;
 
 use crate::chat::{membership, Caller, Chat, Notice, Then};
-use crate::config::{MAX_ROOMS_OWNED, MAX_ROOM_MEMBERS, RATE_COST_CLAIM, RATE_COST_KEY};
+use crate::config::{MAX_ROOMS_OWNED, RATE_COST_CLAIM, RATE_COST_KEY};
 use crate::protocol::{self, Auth, Claim, ErrorCode, Rejection, Reply, Role, SystemEvent};
 use crate::session::{new_token, token_key};
 use crate::storage::{RoomClaim, RoomWrite};
 
-use super::asker;
+use super::{asker, present_as_members};
 
 pub fn claim(
     chat: &mut Chat,
@@ -82,18 +82,7 @@ pub fn claim(
     })];
     // Whoever is here now is a member from now on: they may come back once
     // the owner locks the room or makes it private.
-    let r = chat.room(&a.key).expect("members' rooms are loaded");
-    let present: Vec<(String, String)> = r
-        .present
-        .iter()
-        .filter_map(|(&s, p)| Some((chat.session(s)?.uid.to_string(), p.name.to_string())))
-        .filter(|(uid, _)| *uid != *a.uid && !r.controls.is_member(uid))
-        .take(MAX_ROOM_MEMBERS.saturating_sub(r.controls.members.len()))
-        .collect();
-    for (uid, name) in present {
-        let membership = membership(&name, Role::Member);
-        writes.push(RoomWrite::Member { uid, membership });
-    }
+    writes.extend(present_as_members(chat, &a.key, &a.uid));
     let claimed = protocol::encode(&Reply::Claimed {
         room: &a.room,
         owner_key: &key,

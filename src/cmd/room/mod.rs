@@ -18,8 +18,10 @@ pub mod settings;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::chat::{Caller, Chat, SessionId};
+use crate::chat::{membership, Caller, Chat, SessionId};
+use crate::config::MAX_ROOM_MEMBERS;
 use crate::protocol::{name_key, now_millis, room_key, Access, ErrorCode, Rejection, Role, Target};
+use crate::storage::RoomWrite;
 
 /// What a reader thread does with a room password it found in a request
 /// (see `ws/reader.rs`): the hashing runs there, under the hashers' limit,
@@ -210,6 +212,24 @@ pub fn whom(chat: &Chat, a: &Asker, target: &Target) -> Result<Whom, Rejection> 
         role,
         sessions,
     })
+}
+
+/// Whoever is in room `key` now and not yet a recorded member (but `except`),
+/// as member writes, as many as `MAX_ROOM_MEMBERS` leaves room for: a room
+/// that is claimed or closed keeps them, and they may come back.
+pub fn present_as_members(chat: &Chat, key: &str, except: &str) -> Vec<RoomWrite> {
+    let r = chat.room(key).expect("members' rooms are loaded");
+    let room_left = MAX_ROOM_MEMBERS.saturating_sub(r.controls.members.len());
+    r.present
+        .iter()
+        .filter_map(|(&s, p)| Some((chat.session(s)?.uid.to_string(), p.name.to_string())))
+        .filter(|(uid, _)| uid != except && !r.controls.is_member(uid))
+        .take(room_left)
+        .map(|(uid, name)| RoomWrite::Member {
+            uid,
+            membership: membership(&name, Role::Member),
+        })
+        .collect()
 }
 
 /// Nobody acts on an equal or higher role (nor on themselves).

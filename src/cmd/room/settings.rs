@@ -5,12 +5,12 @@
 
 use std::time::Instant;
 
-use crate::chat::{membership, Caller, Chat, Notice, Then};
-use crate::config::{MAX_ROOM_MEMBERS, RATE_COST_MODERATE};
+use crate::chat::{Caller, Chat, Notice, Then};
+use crate::config::RATE_COST_MODERATE;
 use crate::protocol::{Access, ErrorCode, Rejection, Role, SetRoom, SystemEvent, Visibility};
 use crate::storage::RoomWrite;
 
-use super::asker;
+use super::{asker, present_as_members};
 
 pub fn apply(
     chat: &mut Chat,
@@ -66,17 +66,7 @@ pub fn apply(
     // Closing the room (private, or locked) keeps whoever is here: they are
     // members, and may come back.
     if after.access.is_private() || after.locked {
-        let present: Vec<(String, String)> = r
-            .present
-            .iter()
-            .filter_map(|(&s, p)| Some((chat.session(s)?.uid.to_string(), p.name.to_string())))
-            .filter(|(uid, _)| !r.controls.is_member(uid))
-            .take(MAX_ROOM_MEMBERS.saturating_sub(r.controls.members.len()))
-            .collect();
-        for (uid, name) in present {
-            let membership = membership(&name, Role::Member);
-            writes.push(RoomWrite::Member { uid, membership });
-        }
+        writes.extend(present_as_members(chat, &a.key, &a.uid));
     }
     let mut then = Vec::new();
     if after.topic != before.topic {
