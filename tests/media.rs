@@ -665,3 +665,136 @@ fn the_nginx_config_takes_uploads_as_large_as_natter() {
         .expect("an /upload/ location");
     assert!(upload.contains("client_max_body_size 25m;"), "{text}");
 }
+
+#[test]
+fn uploads_in_flight_are_capped_and_a_slow_one_hurts_nobody_else() {
+    use std::io::Write;
+    let server = common::start_with(|c| c.media.in_flight = 2);
+    let (alice, mut a) = in_room(&server, "alice", "lobby");
+    // Two uploads that stall after a few bytes hold both slots.
+    let stalled: Vec<std::net::TcpStream> = (0..2)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(server.web).unwrap();
+            let head = format!(
+                "POST /upload/lobby HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nCookie: natter_session={alice}\r\n\
+                 Origin: {}\r\nX-Natter-Kind: file\r\nContent-Length: 100000\r\n\r\nsome bytes",
+                server.web.port(),
+                server.origin()
+            );
+            s.write_all(head.as_bytes()).unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let r = upload(&server, &alice, "lobby", "file", "n.txt", b"notes");
+    assert_eq!(
+        (r.status, error_code(&r)),
+        (503, "busy".into()),
+        "{}",
+        r.body
+    );
+    assert!(r.header("retry-after").is_some());
+    // The chat goes on meanwhile.
+    a.say("lobby", "still here");
+    assert_eq!(a.recv_message()["text"], "still here");
+    // A stalled upload that goes away gives its slot back, and leaves nothing.
+    drop(stalled);
+    wait_until("a slot is free", || {
+        upload(&server, &alice, "lobby", "file", "n.txt", b"notes").status == 201
+    });
+}
+
+#[test]
+fn retention_takes_the_files_of_the_messages_it_deletes() {
+    let dir = TempDir::new("media-retention");
+    let db = dir.file("natter.db");
+    let media = std::path::PathBuf::from(format!("{db}-media"));
+    {
+        let server = common::start_with(|c| c.db = db.clone());
+        let (alice, mut a) = in_room(&server, "alice", "lobby");
+        let up = uploaded(&server, &alice, "lobby", "image", "p.png", &png(4, 4, &[]));
+        send_with(
+            &mut a,
+            "lobby",
+            "old news",
+            &[up["upload"].as_str().unwrap()],
+        );
+        assert!(server.shutdown());
+    }
+    assert_eq!(stored_files(&media).len(), 1);
+    std::thread::sleep(Duration::from_millis(1500));
+    // Messages older than a second go at start, and their files with them.
+    let _server = common::start_with(|c| {
+        c.db = db.clone();
+        c.retention = Some(Duration::from_secs(1));
+    });
+    wait_until("the file of the expired message is gone", || {
+        stored_files(&media).is_empty()
+    });
+}
+
+#[test]
+fn an_export_names_the_files() {
+    let server = common::start();
+    let (alice, mut a) = in_room(&server, "alice", "lobby");
+    let up = uploaded(
+        &server,
+        &alice,
+        "lobby",
+        "file",
+        "plan.pdf",
+        b"%PDF-1.7 not really",
+    );
+    send_with(
+        &mut a,
+        "lobby",
+        "the plan",
+        &[up["upload"].as_str().unwrap()],
+    );
+    let text = server.get("/export/lobby", Some(&alice)).body;
+    let url = up["url"].as_str().unwrap();
+    assert!(
+        text.contains(&format!("alice: the plan [file: plan.pdf {url}]")),
+        "{text}"
+    );
+    let json: Value =
+        serde_json::from_str(&server.get("/export/lobby?format=json", Some(&alice)).body).unwrap();
+    assert_eq!(json["messages"][0]["attachments"][0]["url"], url);
+}
+
+#[test]
+fn a_disk_that_refuses_a_write_answers_507_and_loses_nothing_stored() {
+    let dir = TempDir::new("media-disk-full");
+    let db = dir.file("natter.db");
+    let media = std::path::PathBuf::from(format!("{db}-media"));
+    // No file may pass 512 KiB: the disk is "full" for a larger upload.
+    let natter =
+        common::Binary::start_with_ulimit("-f 512", None, &["--db", &db, "--rate-limit", "off"]);
+    let server = natter.server();
+    let (alice, mut a) = in_room(&server, "alice", "lobby");
+    let small = vec![b'a'; 300 * 1024];
+    let kept = uploaded(&server, &alice, "lobby", "file", "small.bin", &small);
+    send_with(&mut a, "lobby", "kept", &[kept["upload"].as_str().unwrap()]);
+    let r = upload(
+        &server,
+        &alice,
+        "lobby",
+        "file",
+        "big.bin",
+        &vec![b'b'; 700 * 1024],
+    );
+    assert_eq!(
+        (r.status, error_code(&r)),
+        (507, "media_full".into()),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("disk is full"), "{}", r.body);
+    // What was stored is whole, nothing half-written is left, and the chat goes on.
+    let (status, _, body) = fetch(&server, kept["url"].as_str().unwrap(), Some(&alice), &[]);
+    assert_eq!((status, body.len()), (200, small.len()));
+    assert_eq!(std::fs::read_dir(media.join("tmp")).unwrap().count(), 0);
+    assert_eq!(stored_files(&media).len(), 1);
+    a.say("lobby", "still chatting");
+    assert_eq!(a.recv_message()["text"], "still chatting");
+}

@@ -49,6 +49,8 @@ fn run(
     orphan_age: Duration,
 ) {
     reconcile(store, to_hub);
+    // Retention may have deleted messages with files at start.
+    sweep(store, to_hub, orphan_age);
     loop {
         match nudged.recv_timeout(every) {
             Ok(()) | Err(RecvTimeoutError::Timeout) => {}

@@ -147,7 +147,9 @@ impl Refusal {
 /// A storage failure while receiving: the disk is full or failing.
 fn storage_refusal(err: io::Error) -> Refusal {
     let why = match err.raw_os_error() {
-        Some(libc::ENOSPC) | Some(libc::EDQUOT) => "the server's disk is full".to_string(),
+        Some(libc::ENOSPC) | Some(libc::EDQUOT) | Some(libc::EFBIG) => {
+            "the server's disk is full".to_string()
+        }
         _ => format!("the server could not write the file ({err})"),
     };
     Refusal::new(507, "media_full", format!("{why}; nothing was stored"))
