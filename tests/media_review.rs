@@ -1,5 +1,5 @@
 //! Uploads (issue 17), from a review: the janitor and a message being stored
-//! at once.
+//! at once, and the same bytes uploaded as two kinds.
 
 use std::time::{Duration, Instant};
 
@@ -103,5 +103,72 @@ fn an_upload_on_a_message_still_being_stored_is_not_swept() {
         get(&server, &url, &alice).0,
         200,
         "the file of a stored message was swept as an orphan"
+    );
+}
+
+/// An Ogg file: its signature and some bytes.
+fn ogg() -> Vec<u8> {
+    let mut bytes = b"OggS\0\x02".to_vec();
+    bytes.extend([7u8; 200]);
+    bytes
+}
+
+/// The same bytes sent as a file and then as a voice note (a voice note
+/// forwarded as a download, or the other way round) are stored once, and
+/// each upload is served as what it was sent as, at the URL it was given.
+#[test]
+fn the_same_bytes_as_a_file_and_as_a_voice_note_are_each_served_as_sent() {
+    let server = common::start();
+    let (alice, mut a) = in_room(&server, "alice", "lobby");
+    let duration = ["X-Natter-Duration-Ms: 1500".to_string()];
+    let file = upload(&server, &alice, "lobby", "file", "v.ogg", &[], &ogg());
+    let voice = upload(
+        &server,
+        &alice,
+        "lobby",
+        "voice",
+        "v.ogg",
+        &duration,
+        &ogg(),
+    );
+    assert_eq!(voice["mime"], "audio/ogg", "{voice}");
+    assert_eq!(file["mime"], "application/octet-stream", "{file}");
+    let voice_url = voice["url"].as_str().unwrap();
+    let file_url = file["url"].as_str().unwrap();
+    assert_eq!(
+        get(&server, voice_url, &alice),
+        (200, Some("audio/ogg".to_string())),
+        "the voice note at {voice_url}"
+    );
+    assert_eq!(
+        get(&server, file_url, &alice),
+        (200, Some("application/octet-stream".to_string())),
+        "the file at {file_url}"
+    );
+    // And the other way round, in a fresh server.
+    let server2 = common::start();
+    let (bob, mut b) = in_room(&server2, "bob", "lobby");
+    let voice2 = upload(&server2, &bob, "lobby", "voice", "v.ogg", &duration, &ogg());
+    let file2 = upload(&server2, &bob, "lobby", "file", "v.ogg", &[], &ogg());
+    assert_eq!(
+        get(&server2, file2["url"].as_str().unwrap(), &bob),
+        (200, Some("application/octet-stream".to_string()))
+    );
+    assert_eq!(
+        get(&server2, voice2["url"].as_str().unwrap(), &bob),
+        (200, Some("audio/ogg".to_string()))
+    );
+    // A message shows each as it was sent.
+    a.send(json!({"type": "message", "room": "lobby", "text": "",
+                  "client_id": "v", "attachments": [voice["upload"]]}));
+    let sent = answer_to(&mut a, "v");
+    assert_eq!(sent["attachments"][0]["mime"], "audio/ogg", "{sent}");
+    assert_eq!(sent["attachments"][0]["url"], voice_url, "{sent}");
+    b.send(json!({"type": "message", "room": "lobby", "text": "",
+                  "client_id": "f", "attachments": [file2["upload"]]}));
+    let sent = answer_to(&mut b, "f");
+    assert_eq!(
+        sent["attachments"][0]["mime"], "application/octet-stream",
+        "{sent}"
     );
 }
