@@ -231,13 +231,32 @@ pub fn sweep(
     orphan_before_ms: u64,
     reply: Sender<Result<(usize, Vec<String>), StorageError>>,
 ) {
-    let (uploads, hashes) = match chat.store().media_garbage(orphan_before_ms, JANITOR_BATCH) {
-        Ok(found) => found,
-        Err(err) => {
-            let _ = reply.try_send(Err(err));
-            return;
+    let (mut uploads, mut hashes) =
+        match chat.store().media_garbage(orphan_before_ms, JANITOR_BATCH) {
+            Ok(found) => found,
+            Err(err) => {
+                let _ = reply.try_send(Err(err));
+                return;
+            }
+        };
+    // An upload on a message staged or being stored looks unattached in the
+    // store until that commit is done: it stays, and so does its file.
+    let taken: Vec<String> = uploads
+        .iter()
+        .filter(|id| chat.attaching(id))
+        .cloned()
+        .collect();
+    uploads.retain(|id| !chat.attaching(id));
+    for id in &taken {
+        match chat.store().upload(id) {
+            Ok(Some(upload)) => hashes.retain(|h| *h != upload.hash),
+            Ok(None) => {}
+            Err(err) => {
+                let _ = reply.try_send(Err(err));
+                return;
+            }
         }
-    };
+    }
     if uploads.is_empty() && hashes.is_empty() {
         let _ = reply.try_send(Ok((0, Vec::new())));
         return;

@@ -106,6 +106,14 @@ fn check_size(width: u32, height: u32) -> Result<(), Bad> {
     if width == 0 || height == 0 {
         return Err(Bad::Malformed("the image has no pixels".into()));
     }
+    check_bounds(width, height)
+}
+
+/// The guard's upper bounds alone: for each frame of an image, as well as
+/// the size its header gives (a browser decodes a GIF's first frame at its
+/// own size when it is larger than the screen, and a WebP whose first chunk
+/// is a frame at that frame's size, whatever a later `VP8X` says).
+fn check_bounds(width: u32, height: u32) -> Result<(), Bad> {
     if width > MAX_IMAGE_SIDE || height > MAX_IMAGE_SIDE {
         return Err(Bad::TooLarge(format!(
             "the image is {width}x{height} pixels; each side may be at most {MAX_IMAGE_SIDE}"
@@ -299,6 +307,10 @@ fn gif<R: BufRead, W: Write>(input: &mut R, output: &mut W) -> Result<(u32, u32)
             }
             0x2c => {
                 let descriptor = bytes::<9, _>(input)?;
+                check_bounds(
+                    u16::from_le_bytes([descriptor[4], descriptor[5]]) as u32,
+                    u16::from_le_bytes([descriptor[6], descriptor[7]]) as u32,
+                )?;
                 output.write_all(&[0x2c])?;
                 output.write_all(&descriptor)?;
                 if descriptor[8] & 0x80 != 0 {
@@ -378,6 +390,7 @@ fn webp<R: BufRead, W: Write + Seek>(input: &mut R, output: &mut W) -> Result<(u
                 data[0] &= !0x0c; // no EXIF, no XMP
                 let w = 1 + u32::from_le_bytes([data[4], data[5], data[6], 0]);
                 let h = 1 + u32::from_le_bytes([data[7], data[8], data[9], 0]);
+                check_bounds(w, h)?;
                 size = Some((w, h));
                 output.write_all(&chunk)?;
                 output.write_all(&data)?;
@@ -390,6 +403,7 @@ fn webp<R: BufRead, W: Write + Seek>(input: &mut R, output: &mut W) -> Result<(u
                 }
                 let w = u16::from_le_bytes([data[6], data[7]]) as u32 & 0x3fff;
                 let h = u16::from_le_bytes([data[8], data[9]]) as u32 & 0x3fff;
+                check_bounds(w, h)?;
                 size = size.or(Some((w, h)));
                 output.write_all(&chunk)?;
                 output.write_all(&data)?;
@@ -401,7 +415,9 @@ fn webp<R: BufRead, W: Write + Seek>(input: &mut R, output: &mut W) -> Result<(u
                     return Err(Bad::Malformed("the WebP frame has no signature".into()));
                 }
                 let bits = u32::from_le_bytes([data[1], data[2], data[3], data[4]]);
-                size = size.or(Some((1 + (bits & 0x3fff), 1 + ((bits >> 14) & 0x3fff))));
+                let (w, h) = (1 + (bits & 0x3fff), 1 + ((bits >> 14) & 0x3fff));
+                check_bounds(w, h)?;
+                size = size.or(Some((w, h)));
                 output.write_all(&chunk)?;
                 output.write_all(&data)?;
                 copy_n(input, output, padded - 5)?;
@@ -575,6 +591,37 @@ mod tests {
         let (size, out) = clean(&with_tail).unwrap();
         assert_eq!(size, (800, 600));
         assert_eq!(out, webp_of(&[vp8x(0), frame]));
+    }
+
+    #[test]
+    fn a_gif_frame_larger_than_its_screen_is_a_bomb_too() {
+        // A 1x1 screen, and a 16384x16384 frame a browser decodes at its own size.
+        let mut gif = b"GIF89a\x01\0\x01\0\0\0\0".to_vec();
+        gif.extend(b"\x2c\0\0\0\0\x00\x40\x00\x40\0\x02\x02\x44\x01\0\x3b");
+        assert!(
+            matches!(clean(&gif), Err(Bad::TooLarge(_))),
+            "{:?}",
+            clean(&gif)
+        );
+    }
+
+    #[test]
+    fn a_webp_frame_larger_than_a_later_vp8x_is_a_bomb_too() {
+        // A VP8 frame of 16383x16383 first (what a decoder reads), then a VP8X
+        // saying 1x1.
+        let mut vp8 = b"VP8 \x0a\0\0\0".to_vec();
+        vp8.extend([0, 0, 0, 0x9d, 0x01, 0x2a, 0xff, 0x3f, 0xff, 0x3f]);
+        let vp8x = b"VP8X\x0a\0\0\0\0\0\0\0\0\0\0\0\0\0".to_vec();
+        let body = [vp8, vp8x].concat();
+        let mut webp = b"RIFF".to_vec();
+        webp.extend(((body.len() + 4) as u32).to_le_bytes());
+        webp.extend(b"WEBP");
+        webp.extend(body);
+        assert!(
+            matches!(clean(&webp), Err(Bad::TooLarge(_))),
+            "{:?}",
+            clean(&webp)
+        );
     }
 
     #[test]

@@ -51,8 +51,8 @@ pub(super) fn write_all(tx: &Connection, writes: &[MediaWrite]) -> rusqlite::Res
                 ])?;
                 tx.prepare_cached(
                     "INSERT INTO uploads (id, hash, room, room_name, uid, name, kind, width,
-                                          height, duration_ms, created_ts)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                                          height, duration_ms, created_ts, mime)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 )?
                 .execute(params![
                     u.id,
@@ -66,6 +66,7 @@ pub(super) fn write_all(tx: &Connection, writes: &[MediaWrite]) -> rusqlite::Res
                     u.height,
                     u.duration_ms.map(|d| d as i64),
                     u.created_ms as i64,
+                    u.mime,
                 ])?;
                 tx.prepare_cached(
                     "INSERT INTO upload_days (uid, day, bytes) VALUES (?1, ?2, ?3)
@@ -133,7 +134,8 @@ pub(super) fn detach(tx: &Connection, key: &str, id: i64) -> rusqlite::Result<()
 
 pub(super) fn upload(db: &Connection, id: &str) -> rusqlite::Result<Option<StoredUpload>> {
     db.prepare_cached(
-        "SELECT u.id, u.hash, u.room, u.room_name, u.uid, u.name, u.kind, m.mime, m.size,
+        "SELECT u.id, u.hash, u.room, u.room_name, u.uid, u.name, u.kind,
+                coalesce(u.mime, m.mime), m.size,
                 u.width, u.height, u.duration_ms, u.created_ts, u.message_id
          FROM uploads u JOIN media m ON m.hash = u.hash WHERE u.id = ?1",
     )?

@@ -23,7 +23,7 @@ use crate::protocol;
 
 /// The schema version this build writes. Each migration below moves a
 /// database from `index` to `index + 1`.
-const SCHEMA_VERSION: i64 = 9;
+const SCHEMA_VERSION: i64 = 10;
 
 /// One step of the schema: SQL, or Rust for what SQL cannot compute.
 enum Migration {
@@ -239,6 +239,14 @@ const MIGRATIONS: &[Migration] = &[
     ) WITHOUT ROWID;
     -- A message's attachments as its frame shows them (JSON), '' for none.
     ALTER TABLE messages ADD COLUMN attachments TEXT NOT NULL DEFAULT '';
+",
+    ),
+    // Version 10: the type each upload is served as. The same bytes sent as
+    // a file and as a voice note share one `media` row, and are served as
+    // a download and as audio; NULL (before): the file's type.
+    Migration::Sql(
+        "
+    ALTER TABLE uploads ADD COLUMN mime TEXT;
 ",
     ),
 ];
