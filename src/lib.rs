@@ -61,6 +61,7 @@ mod chat;
 mod cmd;
 pub mod config;
 mod hub;
+pub mod media;
 pub mod metrics;
 pub mod nginx;
 pub mod origin;

@@ -51,6 +51,16 @@ usage: natter [options]          run the chat
   --db-max-mb N      refuse new messages once the database reaches N MB; the
                      write-ahead log beside it is then held to about N/4 MB
                      (at least 4) instead of 64 (default: no limit)
+  --uploads on|off   images, voice notes and files in messages (default on)
+  --media-dir DIR    where uploaded files live (default: <db>-media beside the
+                     database; a temporary folder with --db :memory:)
+  --max-upload-mb N  largest upload (default 10); give nginx-config the same
+  --media-max-mb N   all stored media together (default 1024)
+  --media-per-person-mb N  media one person may have stored (default 100)
+  --media-daily-mb N  what one person may upload in a day (default 500)
+  --uploads-in-flight N  uploads received at once (default 8)
+  --orphan-upload-secs N  an upload not attached to a message within this
+                     long is deleted (default 3600)
   -h, --help         show this help
   -V, --version      show the version";
 
@@ -100,6 +110,44 @@ where
 {
     args.opt_value_from_str(flag)
         .map_err(|e| format!("bad value for {flag}: {e}"))
+}
+
+/// The upload flags, over the defaults (see `config/media.rs`).
+fn media_flags(
+    args: &mut pico_args::Arguments,
+    defaults: &natter::config::MediaConfig,
+) -> Result<natter::config::MediaConfig, String> {
+    let mib = |flag: &'static str, default: u64, args: &mut pico_args::Arguments| {
+        Ok::<_, String>(match value::<u64>(args, flag)? {
+            None => default,
+            Some(0) => return Err(format!("{flag} takes a number of MiB above 0")),
+            Some(mb) => mb.saturating_mul(1 << 20),
+        })
+    };
+    Ok(natter::config::MediaConfig {
+        enabled: match value::<String>(args, "--uploads")?.as_deref() {
+            None | Some("on") => defaults.enabled,
+            Some("off") => false,
+            Some(other) => return Err(format!("--uploads takes on or off, got {other:?}")),
+        },
+        dir: value(args, "--media-dir")?,
+        max_upload_bytes: mib("--max-upload-mb", defaults.max_upload_bytes, args)?,
+        max_total_bytes: mib("--media-max-mb", defaults.max_total_bytes, args)?,
+        per_person_bytes: mib("--media-per-person-mb", defaults.per_person_bytes, args)?,
+        daily_bytes: mib("--media-daily-mb", defaults.daily_bytes, args)?,
+        in_flight: match value::<usize>(args, "--uploads-in-flight")? {
+            None => defaults.in_flight,
+            Some(0) => return Err("--uploads-in-flight takes a number above 0".into()),
+            Some(n) => n,
+        },
+        orphan_age: match value::<u64>(args, "--orphan-upload-secs")? {
+            None => defaults.orphan_age,
+            Some(s) if s < 2 => {
+                return Err(format!("--orphan-upload-secs takes 2 or more, got {s}"))
+            }
+            Some(s) => std::time::Duration::from_secs(s),
+        },
+    })
 }
 
 /// `Ok(None)` means help or version was printed and there is nothing to run.
@@ -177,6 +225,7 @@ fn flags(args: &mut pico_args::Arguments) -> Result<Config, String> {
                 ))
             }
         },
+        media: media_flags(args, &defaults.media)?,
         rate_limit: match value::<String>(args, "--rate-limit")? {
             None => defaults.rate_limit,
             Some(v) if v == "off" => None,

@@ -18,6 +18,8 @@ usage: natter nginx-config [options]     print an nginx configuration for natter
   --server-name NAME   the site's host name (default localhost)
   --port N             natter's web port (default 8080)
   --ws-port N          natter's WebSocket port (default: web port + 1)
+  --max-upload-mb N    the largest upload, as natter's own --max-upload-mb
+                       (default 10): nginx then takes uploads that large
   -h, --help           show this help
 
 Put the output inside nginx's http { } block; its first lines say how to run
@@ -33,6 +35,9 @@ pub struct Options {
     pub port: u16,
     /// natter's WebSocket port.
     pub ws_port: u16,
+    /// natter's `--max-upload-mb`: nginx's body limit for `/upload/`, so
+    /// the proxy never refuses what natter takes (mattermost#3701).
+    pub max_upload_mb: u64,
 }
 
 impl Options {
@@ -66,6 +71,7 @@ pub fn render(options: &Options) -> String {
         ("server_name", options.server_name.clone()),
         ("port", options.port.to_string()),
         ("ws_port", options.ws_port.to_string()),
+        ("max_upload_mb", options.max_upload_mb.to_string()),
         ("public_url", options.public_url()),
         ("ws_url", options.ws_url()),
     ];
@@ -98,6 +104,13 @@ pub fn parse(mut args: pico_args::Arguments) -> Result<Option<Options>, String> 
     let ws_port: Option<u16> = args
         .opt_value_from_str("--ws-port")
         .map_err(bad("--ws-port"))?;
+    let max_upload_mb: u64 = args
+        .opt_value_from_str("--max-upload-mb")
+        .map_err(bad("--max-upload-mb"))?
+        .unwrap_or(crate::config::DEFAULT_MAX_UPLOAD_MB);
+    if max_upload_mb == 0 {
+        return Err("--max-upload-mb takes a number of MiB above 0".into());
+    }
     if let Some(first) = args.finish().first() {
         return Err(format!("unknown argument {:?}", first.to_string_lossy()));
     }
@@ -136,6 +149,7 @@ pub fn parse(mut args: pico_args::Arguments) -> Result<Option<Options>, String> 
         server_name,
         port,
         ws_port,
+        max_upload_mb,
     }))
 }
 
@@ -180,6 +194,10 @@ mod tests {
         assert!(text.contains("server 127.0.0.1:8081;"));
         assert!(text.contains("--public-url http://chat.example.com:8443 "));
         assert!(text.contains("--ws-url ws://chat.example.com:8443/ws "));
+        assert!(text.contains("client_max_body_size 10m;"));
+        let options = parse(args(&["--max-upload-mb", "25"])).unwrap().unwrap();
+        assert!(render(&options).contains("client_max_body_size 25m;"));
+        assert!(render(&options).contains("--max-upload-mb 25"));
     }
 
     #[test]

@@ -69,6 +69,7 @@ pub struct Server {
     hub_done: Receiver<()>,
     /// Dropping this stops the checkpoint thread (file databases only).
     checkpoints: Option<storage::checkpoint::Checkpointer>,
+    media: Arc<crate::media::MediaStore>,
 }
 
 /// Bind both listeners and start every thread. Returns once the server is
@@ -96,7 +97,18 @@ pub fn start(config: Config) -> Result<Server, Error> {
 
     // The hub's input. Bounded: when the hub falls behind, readers block on
     // `send`, stop reading their sockets, and TCP slows the senders down.
+    let (mut hub_state, checkpoints, db_health) = (hub_state, checkpoints, db_health);
     let (to_hub, events) = crossbeam_channel::bounded(HUB_QUEUE);
+    // Uploads: the folder, and the janitor that deletes unused files in it.
+    let media = Arc::new(
+        crate::media::MediaStore::open(&config)
+            .map_err(|e| format!("cannot use the media folder: {e}"))?,
+    );
+    hub_state.set_janitor(crate::media::janitor::spawn(
+        media.clone(),
+        to_hub.clone(),
+        config.media.orphan_age,
+    )?);
     let (hub_alive, hub_done) = crossbeam_channel::bounded::<()>(0);
     let hub = thread::Builder::new().name("hub".into()).spawn(move || {
         // Dropped when this thread ends, normally or by panic: that closes
@@ -131,6 +143,7 @@ pub fn start(config: Config) -> Result<Server, Error> {
         ws_addr.port(),
         db_health,
         passwords,
+        media.clone(),
     ));
     let control = web.clone();
     let web_thread = thread::Builder::new()
@@ -149,6 +162,7 @@ pub fn start(config: Config) -> Result<Server, Error> {
         hub,
         hub_done,
         checkpoints,
+        media,
     })
 }
 
@@ -240,6 +254,7 @@ impl Server {
         let _ = self.web_thread.join();
         // Stops the checkpoint thread and waits for its last checkpoint.
         drop(self.checkpoints);
+        self.media.close();
         hub_ok
     }
 }

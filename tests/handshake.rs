@@ -28,7 +28,12 @@ fn a_valid_handshake_is_greeted_with_hello_and_the_limits() {
             "max_reactions": 20,
             "max_mentions": 20,
             "max_emoji_bytes": 32,
-            "reply_excerpt_chars": 120
+            "reply_excerpt_chars": 120,
+            "max_upload_bytes": 10 * 1024 * 1024,
+            "max_attachments": 4,
+            "max_voice_ms": 300000,
+            "image_max_edge": 2048,
+            "image_quality": 0.85
         })
     );
     let uid = hello["uid"]

@@ -80,6 +80,11 @@ impl Chat {
     /// A stored change: into the cache (and the previews of replies to the
     /// message), and to the room as its frame.
     pub(super) fn publish_change(&mut self, key: String, change: Change) {
+        // A deleted message's files may be unused now (cached or not, it
+        // may have had some): the janitor deletes them.
+        if matches!(change.what, Changed::Delete { .. }) {
+            self.wake_janitor();
+        }
         let Some(r) = self.rooms.get_mut(&key) else {
             return;
         };
@@ -283,6 +288,7 @@ pub fn apply(m: &mut ChatMessage, change: &Change) {
             m.reply_to = None;
             m.action = false;
             m.deleted = true;
+            m.attachments.clear();
         }
         Changed::React { after, .. } => m.reactions.clone_from(after),
     }

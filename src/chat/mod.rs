@@ -27,6 +27,7 @@ mod changes;
 mod controls;
 mod eviction;
 mod logins;
+mod media;
 mod pass;
 mod room;
 mod sessions;
@@ -163,6 +164,14 @@ pub struct Chat {
     room_waiters_committing: Vec<RoomWaiter>,
     /// Rooms whose settings changed, their `room` frame still to be sent.
     settings_pending: Vec<String>,
+    /// Media rows staged in `pending.media`, with what to do once stored
+    /// (see `media.rs`), and those of the commit under way.
+    media_waiters: Vec<media::MediaWaiter>,
+    media_committing: Vec<media::MediaWaiter>,
+    /// Uploads taken by messages staged or being stored.
+    attaching: std::collections::HashSet<String>,
+    /// Wakes the janitor thread (`media/janitor.rs`).
+    janitor: Option<crossbeam_channel::Sender<()>>,
 }
 
 /// An account change waiting for its commit: where the answer goes (the web
@@ -197,7 +206,14 @@ impl Chat {
         let (sessions, changes, in_rooms) =
             Sessions::restore(&config, stored, &uids, now, now_millis());
         let mut chat = Chat {
-            limits: Limits::new(config.history, config.edit_window),
+            limits: Limits::new(
+                config.history,
+                config.edit_window,
+                match config.media.enabled {
+                    true => config.media.max_upload_bytes,
+                    false => 0,
+                },
+            ),
             sessions,
             rooms: HashMap::new(),
             members: HashMap::new(),
@@ -222,6 +238,10 @@ impl Chat {
             room_waiters: Vec::new(),
             room_waiters_committing: Vec::new(),
             settings_pending: Vec::new(),
+            media_waiters: Vec::new(),
+            media_committing: Vec::new(),
+            attaching: Default::default(),
+            janitor: None,
             config,
         };
         // Sessions that expired while natter was stopped must not work even

@@ -27,6 +27,7 @@ impl Chat {
         self.committing = Some(std::mem::take(&mut self.senders));
         self.claims_committing = std::mem::take(&mut self.claims);
         self.room_waiters_committing = std::mem::take(&mut self.room_waiters);
+        self.media_committing = std::mem::take(&mut self.media_waiters);
         match &self.writes {
             Writes::Inline => Some(commit_all(self.store.as_mut(), batch)),
             Writes::Thread(writer) => {
@@ -49,6 +50,7 @@ impl Chat {
             .take()
             .expect("an outcome answers the one commit under way");
         self.answer_claims(outcome.others.as_deref());
+        self.answer_media(outcome.others.as_deref());
         let mut stored = 0;
         let mut refused_changes = Vec::new();
         let writes = outcome.batch.writes.into_iter().zip(outcome.failed);
@@ -56,6 +58,7 @@ impl Chat {
             if let Some(r) = self.rooms.get_mut(&key) {
                 r.unstored -= 1;
             }
+            self.attached(&write);
             match (write, failed) {
                 (Write::Post(message), None) => {
                     stored += 1;

@@ -27,6 +27,7 @@ pub mod post;
 pub mod react;
 pub mod room;
 pub mod typing;
+pub mod upload;
 
 use std::time::Instant;
 

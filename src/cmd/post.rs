@@ -9,7 +9,7 @@
 use std::time::Instant;
 
 use crate::chat::{Caller, Chat};
-use crate::config::{RATE_CHARS_PER_POINT, RATE_COST_MESSAGE};
+use crate::config::{ATTACH_MARGIN, RATE_CHARS_PER_POINT, RATE_COST_MESSAGE};
 use crate::protocol::{
     self, name_key, now_millis, room_key, ChatMessage, ErrorCode, Post, Preview, Rejection, Reply,
 };
@@ -30,6 +30,7 @@ pub fn apply(
         reply_to,
         mentions,
         action,
+        attachments,
     }: Post,
     now: Instant,
 ) -> Result<(), Rejection> {
@@ -48,6 +49,11 @@ pub fn apply(
             return Ok(());
         }
     }
+    let attachments = match attachments {
+        Some(ids) => take_uploads(chat, caller, &key, ids)
+            .map_err(|r| r.in_room(room.as_str()).for_client(client_id.as_deref()))?,
+        None => Vec::new(),
+    };
     let reply = match reply_to {
         Some(id) => Some(
             preview(chat, &key, id)
@@ -74,12 +80,67 @@ pub fn apply(
     message.reply = reply;
     message.mentions = mentions.unwrap_or_default();
     message.action = action.unwrap_or(false);
+    chat.attach(attachments.iter().map(|a| a.id.clone()));
+    message.attachments = attachments;
     if let Some(cid) = &message.client_id {
         chat.sessions_mut()
             .remember_post(caller.session, &key, cid, message.id);
     }
     chat.stage(key, message, caller.conn);
     Ok(())
+}
+
+/// The uploads a message attaches, as it shows them: each must be this
+/// session's (by its public id), uploaded to this room, not on a message
+/// already (nor on one being stored), and young enough that the janitor
+/// will not delete it while the message is being stored.
+fn take_uploads(
+    chat: &mut Chat,
+    caller: &Caller,
+    key: &str,
+    ids: Vec<String>,
+) -> Result<Vec<crate::protocol::Attachment>, Rejection> {
+    let bad = |why: String| Rejection::new(ErrorCode::BadAttachment, why);
+    let uid = chat
+        .session(caller.session)
+        .expect("members have sessions")
+        .uid
+        .clone();
+    let media = &chat.config().media;
+    // A short orphan age (tests) keeps a quarter of itself as the margin.
+    let ttl = media.orphan_age - ATTACH_MARGIN.min(media.orphan_age / 4);
+    let oldest = now_millis().saturating_sub(ttl.as_millis() as u64);
+    let mut taken = Vec::new();
+    for id in ids {
+        if chat.attaching(&id) {
+            return Err(bad(format!("upload {id} is on another message already")));
+        }
+        let upload = chat.store().upload(&id).map_err(|err| {
+            Rejection::new(
+                ErrorCode::StorageFailed,
+                format!("could not look upload {id} up ({err}); it was not sent"),
+            )
+        })?;
+        let upload = match upload {
+            None => Err(format!(
+                "there is no upload {id}: an upload not sent within {} minutes is deleted; \
+                 upload it again",
+                ttl.as_secs() / 60
+            )),
+            Some(u) if *u.uid != *uid => Err(format!("upload {id} is not yours")),
+            Some(u) if u.room != key => Err(format!("upload {id} was sent to another room")),
+            Some(u) if u.message_id.is_some() => {
+                Err(format!("upload {id} is on another message already"))
+            }
+            Some(u) if u.created_ms < oldest => Err(format!(
+                "upload {id} is too old to send now; upload it again"
+            )),
+            Some(u) => Ok(u),
+        }
+        .map_err(bad)?;
+        taken.push(upload.attachment());
+    }
+    Ok(taken)
 }
 
 /// The id this session already posted `client_id` as in this room, if any.

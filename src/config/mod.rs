@@ -16,12 +16,14 @@
 //! - [`rates`]: rate-limit scores and costs, and how many sessions live.
 //! - [`rooms`]: owned rooms: claims, roles, invites, bans, mutes, the directory.
 //! - [`storage`]: the SQLite file, its log and its checkpoints.
+//! - [`media`]: uploads: sizes, quotas, the janitor.
 
 use std::time::Duration;
 
 pub mod accounts;
 pub mod chat;
 pub mod connections;
+pub mod media;
 pub mod rates;
 pub mod rooms;
 pub mod storage;
@@ -30,6 +32,7 @@ pub mod web;
 pub use accounts::*;
 pub use chat::*;
 pub use connections::*;
+pub use media::*;
 pub use rates::*;
 pub use rooms::*;
 pub use storage::*;
@@ -122,6 +125,9 @@ pub struct Config {
     pub room_claim_lapse: Duration,
     /// Which rooms the directory lists (`--directory off|owned|all`).
     pub directory: Directory,
+    /// Uploads (`--uploads on|off`, `--max-upload-mb` and the rest): see
+    /// [`MediaConfig`].
+    pub media: MediaConfig,
     /// Echo mode (`natter echo`): every WebSocket message comes straight back,
     /// with no login and no rooms. It exists to run the Autobahn conformance
     /// suite against natter's own WebSocket path: the same accept loop, reader
@@ -164,6 +170,7 @@ impl Default for Config {
             write_stall_timeout: WRITE_STALL_TIMEOUT,
             room_claim_lapse: ROOM_CLAIM_LAPSE,
             directory: Directory::Owned,
+            media: MediaConfig::default(),
             echo: false,
             db: DEFAULT_DB.to_string(),
             retention: None,
@@ -194,6 +201,45 @@ impl Config {
             Some(port) => port,
             None if self.port == 0 => 0,
             None => self.port.saturating_add(1),
+        }
+    }
+}
+
+/// What the operator may change about uploads (see `config/media.rs`).
+#[derive(Clone, Debug)]
+pub struct MediaConfig {
+    /// `--uploads on|off`: off hides the page's attach and microphone
+    /// buttons and answers every upload 403.
+    pub enabled: bool,
+    /// Where files are kept (`--media-dir`); `None`: beside the database,
+    /// `<db>-media/` (with `--db :memory:`, a temporary folder deleted at exit).
+    pub dir: Option<std::path::PathBuf>,
+    /// The largest upload in bytes (`--max-upload-mb`).
+    pub max_upload_bytes: u64,
+    /// All media together, in bytes (`--media-max-mb`).
+    pub max_total_bytes: u64,
+    /// One person's stored media, in bytes (`--media-per-person-mb`).
+    pub per_person_bytes: u64,
+    /// One person's uploads in a day, in bytes (`--media-daily-mb`).
+    pub daily_bytes: u64,
+    /// Uploads received at once (`--uploads-in-flight`).
+    pub in_flight: usize,
+    /// See [`ORPHAN_UPLOAD_AGE`] (`--orphan-upload-secs`).
+    pub orphan_age: Duration,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        const MIB: u64 = 1024 * 1024;
+        MediaConfig {
+            enabled: true,
+            dir: None,
+            max_upload_bytes: DEFAULT_MAX_UPLOAD_MB * MIB,
+            max_total_bytes: DEFAULT_MEDIA_MAX_MB * MIB,
+            per_person_bytes: DEFAULT_MEDIA_PER_PERSON_MB * MIB,
+            daily_bytes: DEFAULT_MEDIA_DAILY_MB * MIB,
+            in_flight: DEFAULT_UPLOADS_IN_FLIGHT,
+            orphan_age: ORPHAN_UPLOAD_AGE,
         }
     }
 }

@@ -159,6 +159,40 @@ pub enum Ask {
         room: String,
         reply: Sender<Result<(), String>>,
     },
+    /// May this session upload `size` bytes to `room` (before the body is
+    /// read)? Charges the upload (see `cmd::upload::check`).
+    UploadCheck {
+        token: String,
+        room: String,
+        size: u64,
+        ip: IpAddr,
+        reply: Sender<Result<crate::cmd::upload::Uploader, crate::media::Refusal>>,
+    },
+    /// Record a received file, already in the store under its hash;
+    /// answered once stored.
+    RecordUpload {
+        token: String,
+        upload: crate::media::StoredUpload,
+        reply: Sender<Result<(), crate::media::Refusal>>,
+    },
+    /// May this cookie (or none) fetch upload `id`? The answer says what the
+    /// file is and where it lives.
+    Media {
+        token: Option<String>,
+        id: String,
+        reply: Sender<Result<crate::media::StoredUpload, crate::media::Refusal>>,
+    },
+    /// The janitor: forget uploads due to go (never attached before
+    /// `orphan_before_ms`, or their message gone) and answer, once stored,
+    /// how many went and which files nothing names any more.
+    MediaSweep {
+        orphan_before_ms: u64,
+        reply: Sender<Result<(usize, Vec<String>), StorageError>>,
+    },
+    /// The janitor at start: the hash of every file the rows know.
+    MediaKnown {
+        reply: Sender<Result<Vec<String>, StorageError>>,
+    },
     /// A page of the public directory (`GET /rooms`).
     Directory {
         after: usize,

@@ -183,6 +183,11 @@ impl Hub {
 
     /// Handle one event: who sent it decides where it goes. Only queues
     /// bytes; `flush` writes them.
+    /// Give the chat the janitor's wake-up call (`media/janitor.rs`).
+    pub fn set_janitor(&mut self, nudge: crossbeam_channel::Sender<()>) {
+        self.chat.set_janitor(nudge);
+    }
+
     fn handle(&mut self, event: Event, now: Instant) {
         match event {
             Event::Ask(ask) => self.answer(ask, now),
@@ -288,6 +293,30 @@ impl Hub {
             }
             Ask::MayRead { token, room, reply } => {
                 let _ = reply.try_send(cmd::export::may_read(chat, &token, &room, now));
+            }
+            Ask::UploadCheck {
+                token,
+                room,
+                size,
+                ip,
+                reply,
+            } => {
+                let _ = reply.try_send(cmd::upload::check(chat, &token, &room, size, ip, now));
+            }
+            Ask::RecordUpload {
+                token,
+                upload,
+                reply,
+            } => cmd::upload::record(chat, &token, upload, reply, now),
+            Ask::Media { token, id, reply } => {
+                let _ = reply.try_send(cmd::upload::fetch(chat, token.as_deref(), &id, now));
+            }
+            Ask::MediaSweep {
+                orphan_before_ms,
+                reply,
+            } => cmd::upload::sweep(chat, orphan_before_ms, reply),
+            Ask::MediaKnown { reply } => {
+                let _ = reply.try_send(chat.store().media_hashes());
             }
             Ask::Directory { after, reply } => {
                 let _ = reply.try_send(cmd::room::directory::page(chat, after));

@@ -54,6 +54,7 @@ pub use names::{check_name, check_room, is_dm_name, name_key, room_key};
 pub use parse::{mentioned, parse_request};
 pub use rooms::*;
 pub use wire::{
-    excerpt, now_millis, ChatMessage, Delete, Edit, ErrorCode, History, Join, Leave, Limits, Post,
-    Preview, React, Reaction, Rejection, Reply, Request, SystemEvent, Typing,
+    excerpt, now_millis, Attachment, ChatMessage, Delete, Edit, ErrorCode, History, Join, Leave,
+    Limits, MediaKind, Post, Preview, React, Reaction, Rejection, Reply, Request, SystemEvent,
+    Typing,
 };

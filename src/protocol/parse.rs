@@ -16,9 +16,9 @@ use super::wire::{
     Delete, Edit, ErrorCode, History, Join, Leave, Post, React, Rejection, Request, Typing,
 };
 use crate::config::{
-    MAX_CLIENT_ID_CHARS, MAX_EMOJI_BYTES, MAX_INVITE_AGE, MAX_INVITE_USES, MAX_JSON_DEPTH,
-    MAX_MENTIONS, MAX_REASON_CHARS, MAX_TEXT_BYTES, MAX_TEXT_CHARS, MAX_TOPIC_CHARS,
-    ROOM_PASSWORD_MAX_BYTES, ROOM_PASSWORD_MIN_CHARS,
+    MAX_ATTACHMENTS, MAX_CLIENT_ID_CHARS, MAX_EMOJI_BYTES, MAX_INVITE_AGE, MAX_INVITE_USES,
+    MAX_JSON_DEPTH, MAX_MENTIONS, MAX_REASON_CHARS, MAX_TEXT_BYTES, MAX_TEXT_CHARS,
+    MAX_TOPIC_CHARS, ROOM_PASSWORD_MAX_BYTES, ROOM_PASSWORD_MIN_CHARS,
 };
 
 /// Parse one text frame into a request and check every field against the rules.
@@ -38,6 +38,29 @@ pub fn parse_request(text: &str) -> Result<Request, Rejection> {
 /// left as serde made them: `..` lets a new one pass through untouched.
 fn validate(mut request: Request) -> Result<Request, Rejection> {
     match &mut request {
+        Request::Message(Post {
+            room,
+            text,
+            client_id,
+            mentions,
+            attachments: Some(ids),
+            ..
+        }) if !ids.is_empty() => {
+            *room = room_rule(room)?;
+            let about = |r: Rejection| r.in_room(room.as_str()).for_client(client_id.as_deref());
+            if let Some(id) = client_id.as_deref() {
+                check_client_id(id).map_err(about)?;
+            }
+            check_attachments(ids).map_err(about)?;
+            // With files attached, a message may say nothing.
+            *text = match text.trim().is_empty() {
+                true => String::new(),
+                false => check_text(std::mem::take(text)).map_err(about)?,
+            };
+            if let Some(names) = mentions {
+                *names = mentioned(text, std::mem::take(names));
+            }
+        }
         Request::Message(Post {
             room,
             text,
@@ -300,6 +323,27 @@ fn check_emoji(emoji: &str) -> Result<(), Rejection> {
                  with no letters, digits or spaces; pick one from the emoji list"
             ),
         ));
+    }
+    Ok(())
+}
+
+/// A message's upload ids: at most `MAX_ATTACHMENTS`, each once, each in
+/// the form uploads are named (`media::is_upload_id`).
+fn check_attachments(ids: &[String]) -> Result<(), Rejection> {
+    let bad = |why: String| Rejection::new(ErrorCode::BadAttachment, why);
+    if ids.len() > MAX_ATTACHMENTS {
+        return Err(bad(format!(
+            "a message carries at most {MAX_ATTACHMENTS} attachments, not {}",
+            ids.len()
+        )));
+    }
+    for (i, id) in ids.iter().enumerate() {
+        if !crate::media::is_upload_id(id) {
+            return Err(bad(format!("{id:?} is not an upload id")));
+        }
+        if ids[..i].contains(id) {
+            return Err(bad(format!("upload {id} is attached twice")));
+        }
     }
     Ok(())
 }

@@ -17,8 +17,9 @@ use serde::{Deserialize, Serialize};
 use super::rooms::*;
 
 use crate::config::{
-    MAX_EMOJI_BYTES, MAX_MENTIONS, MAX_REACTIONS, MAX_REACTION_NAMES, MAX_ROOMS_PER_CONNECTION,
-    MAX_ROOM_CHARS, MAX_TEXT_BYTES, MAX_TEXT_CHARS, MAX_WS_MESSAGE_BYTES, REPLY_EXCERPT_CHARS,
+    IMAGE_MAX_EDGE, IMAGE_QUALITY, MAX_ATTACHMENTS, MAX_EMOJI_BYTES, MAX_MENTIONS, MAX_REACTIONS,
+    MAX_REACTION_NAMES, MAX_ROOMS_PER_CONNECTION, MAX_ROOM_CHARS, MAX_TEXT_BYTES, MAX_TEXT_CHARS,
+    MAX_VOICE_MS, MAX_WS_MESSAGE_BYTES, REPLY_EXCERPT_CHARS,
 };
 
 /// What a page may ask of the server: one JSON object per text frame, told
@@ -97,6 +98,9 @@ pub struct Post {
     pub reply_to: Option<u64>,
     pub mentions: Option<Vec<String>>,
     pub action: Option<bool>,
+    /// Upload ids (from `POST /upload/<room>`) to attach, at most
+    /// `MAX_ATTACHMENTS`; with any, the text may be empty.
+    pub attachments: Option<Vec<String>>,
 }
 
 /// Change the text of your own message `id`, within the edit window:
@@ -206,6 +210,61 @@ pub struct ChatMessage {
     /// Its reactions, in the order each emoji first came.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reactions: Vec<Reaction>,
+    /// Its files (images, voice notes, downloads); gone once it is deleted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Attachment>,
+}
+
+/// A file on a message, as the page shows it:
+/// `{"id":"u_5f2c…","url":"/m/u_5f2c….webp","kind":"image","mime":"image/webp",
+/// "size":183422,"name":"cat.webp","width":1600,"height":1200}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attachment {
+    /// The upload's id: a random capability, not the file's hash.
+    pub id: String,
+    /// Where it is served (`GET /m/<id>.<ext>`).
+    pub url: String,
+    pub kind: MediaKind,
+    /// The type sniffed from its bytes (never the one the uploader claimed).
+    pub mime: String,
+    pub size: u64,
+    /// The file name the uploader gave, for downloads and alt text.
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    /// A voice note's length, as its recorder said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+}
+
+/// What a file is to the page: shown inline, played, or downloaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaKind {
+    Image,
+    Voice,
+    File,
+}
+
+impl MediaKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaKind::Image => "image",
+            MediaKind::Voice => "voice",
+            MediaKind::File => "file",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<MediaKind> {
+        match s {
+            "image" => Some(MediaKind::Image),
+            "voice" => Some(MediaKind::Voice),
+            "file" => Some(MediaKind::File),
+            _ => None,
+        }
+    }
 }
 
 impl ChatMessage {
@@ -229,6 +288,7 @@ impl ChatMessage {
             reply: None,
             mentions: Vec::new(),
             reactions: Vec::new(),
+            attachments: Vec::new(),
         }
     }
 
@@ -351,10 +411,21 @@ pub struct Limits {
     pub max_mentions: usize,
     pub max_emoji_bytes: usize,
     pub reply_excerpt_chars: usize,
+    /// The largest upload in bytes; 0: uploads are off (`--uploads off`).
+    pub max_upload_bytes: u64,
+    pub max_attachments: usize,
+    pub max_voice_ms: u64,
+    /// What the page re-encodes images to before uploading them.
+    pub image_max_edge: u32,
+    pub image_quality: f64,
 }
 
 impl Limits {
-    pub fn new(history: usize, edit_window: Option<std::time::Duration>) -> Limits {
+    pub fn new(
+        history: usize,
+        edit_window: Option<std::time::Duration>,
+        max_upload_bytes: u64,
+    ) -> Limits {
         Limits {
             max_text_chars: MAX_TEXT_CHARS,
             max_text_bytes: MAX_TEXT_BYTES,
@@ -367,6 +438,11 @@ impl Limits {
             max_mentions: MAX_MENTIONS,
             max_emoji_bytes: MAX_EMOJI_BYTES,
             reply_excerpt_chars: REPLY_EXCERPT_CHARS,
+            max_upload_bytes,
+            max_attachments: MAX_ATTACHMENTS,
+            max_voice_ms: MAX_VOICE_MS,
+            image_max_edge: IMAGE_MAX_EDGE,
+            image_quality: IMAGE_QUALITY,
         }
     }
 }
@@ -611,6 +687,9 @@ pub enum ErrorCode {
     Muted,
     /// A limit on owned rooms, invites, bans or members was reached.
     LimitReached,
+    /// An attachment names no upload of yours in this room, one attached
+    /// already, or one the janitor deleted (never attached within the hour).
+    BadAttachment,
 }
 
 /// A refused request: the code the page branches on and a message a person
@@ -692,7 +771,7 @@ mod tests {
 
     #[test]
     fn hello_tells_the_page_every_text_limit() {
-        let limits = serde_json::to_value(Limits::new(200, None)).unwrap();
+        let limits = serde_json::to_value(Limits::new(200, None, 0)).unwrap();
         assert_eq!(limits["max_text_chars"], 4000);
         assert_eq!(limits["max_text_bytes"], 12000);
         assert_eq!(limits["max_room_chars"], 64);

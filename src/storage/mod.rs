@@ -43,6 +43,7 @@
 pub(crate) mod checkpoint;
 mod controls;
 mod health;
+mod media;
 mod rows;
 mod schema;
 mod sqlite;
@@ -53,6 +54,7 @@ pub use controls::{
     Controls, Membership, RoomClaim, RoomWrite, Settings, StoredBan, StoredInvite, StoredMute,
 };
 pub use health::FileHealth;
+pub use media::{day_of, MediaUsage, MediaWrite};
 pub use sqlite::Sqlite;
 pub use writer::{commit_all, report_retention, Outcome, Writer, Writes};
 
@@ -159,6 +161,24 @@ pub trait Store: Send {
         limit: usize,
     ) -> Result<Vec<ListedRow>, StorageError>;
 
+    /// Upload `id`, with its file's type and size, if it is stored.
+    fn upload(&mut self, id: &str) -> Result<Option<crate::media::StoredUpload>, StorageError>;
+
+    /// What `uid` has stored and uploaded today, and what all media take.
+    fn media_usage(&mut self, uid: &str, now_ms: u64) -> Result<MediaUsage, StorageError>;
+
+    /// At most `limit` uploads due to go (never attached and older than
+    /// `orphan_before_ms`, or their message gone), and the hashes of the
+    /// files nothing names once they are gone.
+    fn media_garbage(
+        &mut self,
+        orphan_before_ms: u64,
+        limit: usize,
+    ) -> Result<(Vec<String>, Vec<String>), StorageError>;
+
+    /// The hash of every stored file.
+    fn media_hashes(&mut self) -> Result<Vec<String>, StorageError>;
+
     /// Every stored session (read once, at start).
     fn sessions(&mut self) -> Result<Vec<StoredSession>, StorageError>;
 
@@ -189,6 +209,8 @@ pub struct Batch {
     /// Changes to rooms' controls (claims, settings, roles, invites, bans,
     /// mutes): (room key, room name, change), in order.
     pub rooms: Vec<(String, String, RoomWrite)>,
+    /// Uploads recorded and the janitor's sweeps, in order.
+    pub media: Vec<MediaWrite>,
 }
 
 impl Batch {
@@ -198,6 +220,7 @@ impl Batch {
             && self.sessions.is_empty()
             && self.accounts.is_empty()
             && self.rooms.is_empty()
+            && self.media.is_empty()
     }
 }
 

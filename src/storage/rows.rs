@@ -22,7 +22,7 @@ use crate::protocol::{ChatMessage, Preview, Reaction};
 macro_rules! message_columns {
     () => {
         "id, user, text, ts, client_id, uid, rev, edited_ts, deleted, action, reply_to, mentions, \
-         verified"
+         verified, attachments"
     };
 }
 
@@ -33,7 +33,8 @@ macro_rules! read_columns {
     () => {
         "SELECT m.id, m.user, m.text, m.ts, m.client_id, m.uid, m.rev, m.edited_ts, m.deleted,
                 m.action, m.reply_to, m.mentions, m.verified,
-                t.id, t.uid, t.user, substr(t.text, 1, ?4), t.deleted, m.deleted_by
+                t.id, t.uid, t.user, substr(t.text, 1, ?4), t.deleted, m.deleted_by,
+                m.attachments
          FROM messages m LEFT JOIN messages t ON t.room = m.room AND t.id = m.reply_to"
     };
 }
@@ -41,7 +42,7 @@ macro_rules! read_columns {
 const INSERT_MESSAGE: &str = concat!(
     "INSERT INTO messages (room, ",
     message_columns!(),
-    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
 );
 
 /// New messages: ids above `?2` (resume, exports).
@@ -103,6 +104,12 @@ fn message_from_row(room: &Arc<str>, row: &Row) -> rusqlite::Result<ChatMessage>
         reply,
         mentions: split_lines(&row.get::<_, String>(11)?),
         reactions: Vec::new(),
+        attachments: match row.get_ref(19)?.as_str()? {
+            "" => Vec::new(),
+            json => serde_json::from_str(json).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(19, rusqlite::types::Type::Text, e.into())
+            })?,
+        },
     })
 }
 
@@ -144,7 +151,9 @@ pub(super) fn write_all(tx: &Connection, writes: &[(String, Write)]) -> rusqlite
             m.reply_to.map(|id| id as i64),
             join_lines(&m.mentions),
             m.verified,
+            attachments_json(&m.attachments),
         ])?;
+        super::media::attach(tx, key, m)?;
         if !rooms_seen.contains(&key.as_str()) {
             rooms_seen.push(key);
             room.execute(params![key, &*m.room, m.id as i64 + 1])?;
@@ -182,9 +191,11 @@ fn apply_change(tx: &Connection, key: &str, change: &Change) -> rusqlite::Result
         Changed::Delete { by } => {
             tx.prepare_cached("DELETE FROM reactions WHERE room = ?1 AND message_id = ?2")?
                 .execute(params![key, id])?;
+            super::media::detach(tx, key, id)?;
             tx.prepare_cached(
                 "UPDATE messages SET text = '', mentions = '', action = 0, reply_to = NULL,
-                                     deleted = 1, rev = ?3, deleted_by = ?4
+                                     deleted = 1, rev = ?3, deleted_by = ?4,
+                                     attachments = ''
                  WHERE room = ?1 AND id = ?2",
             )?
             .execute(params![key, id, seq, by.as_deref()])?
@@ -413,4 +424,13 @@ fn attach_reactions(
         }
     }
     Ok(())
+}
+
+/// A message's attachments as stored: the JSON of its frame's, or '' for none.
+fn attachments_json(attachments: &[crate::protocol::Attachment]) -> String {
+    match attachments.is_empty() {
+        true => String::new(),
+        // A Vec of plain structs always serializes.
+        false => serde_json::to_string(attachments).expect("attachments serialize"),
+    }
 }

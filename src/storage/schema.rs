@@ -23,7 +23,7 @@ use crate::protocol;
 
 /// The schema version this build writes. Each migration below moves a
 /// database from `index` to `index + 1`.
-const SCHEMA_VERSION: i64 = 8;
+const SCHEMA_VERSION: i64 = 9;
 
 /// One step of the schema: SQL, or Rust for what SQL cannot compute.
 enum Migration {
@@ -201,6 +201,44 @@ const MIGRATIONS: &[Migration] = &[
     ) WITHOUT ROWID;
     -- A message a moderator deleted says who did.
     ALTER TABLE messages ADD COLUMN deleted_by TEXT;
+",
+    ),
+    // Version 9: uploads. The files are on disk, named by their hash
+    // (media/mod.rs); these rows say what each is and who may see it.
+    Migration::Sql(
+        "
+    CREATE TABLE media (
+        hash        TEXT PRIMARY KEY,   -- SHA-256 of the bytes, hex: the file's name
+        size        INTEGER NOT NULL,
+        mime        TEXT NOT NULL,      -- sniffed from the bytes
+        created_ts  INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE uploads (
+        id           TEXT PRIMARY KEY,  -- the random capability in its URL
+        hash         TEXT NOT NULL REFERENCES media (hash),
+        room         TEXT NOT NULL,     -- room key
+        room_name    TEXT NOT NULL,
+        uid          TEXT NOT NULL,     -- the uploader's public id
+        name         TEXT NOT NULL,     -- the file name it was sent with
+        kind         TEXT NOT NULL CHECK (kind IN ('image', 'voice', 'file')),
+        width        INTEGER,
+        height       INTEGER,
+        duration_ms  INTEGER,
+        created_ts   INTEGER NOT NULL,
+        message_id   INTEGER            -- NULL until a message attaches it
+    ) WITHOUT ROWID;
+    CREATE INDEX uploads_by_hash ON uploads (hash);
+    CREATE INDEX uploads_by_message ON uploads (room, message_id);
+    CREATE INDEX uploads_by_uid ON uploads (uid);
+    -- What each person uploaded per UTC day, for the daily limit.
+    CREATE TABLE upload_days (
+        uid    TEXT NOT NULL,
+        day    INTEGER NOT NULL,        -- days since the Unix epoch
+        bytes  INTEGER NOT NULL,
+        PRIMARY KEY (uid, day)
+    ) WITHOUT ROWID;
+    -- A message's attachments as its frame shows them (JSON), '' for none.
+    ALTER TABLE messages ADD COLUMN attachments TEXT NOT NULL DEFAULT '';
 ",
     ),
 ];

@@ -19,8 +19,8 @@ use super::rows::{
     self, read_messages, MESSAGES_AFTER, MESSAGES_BEFORE, MESSAGES_CHANGED, MESSAGE_BY_ID,
 };
 use super::{
-    controls, schema, Batch, Controls, ListedRow, StorageError, Store, StoredAccount, StoredRoom,
-    StoredSession,
+    controls, schema, Batch, Controls, ListedRow, MediaUsage, StorageError, Store, StoredAccount,
+    StoredRoom, StoredSession,
 };
 use crate::config::{DB_BUSY_STEP, DB_BUSY_TIMEOUT};
 use crate::protocol::ChatMessage;
@@ -145,6 +145,7 @@ impl Store for Sqlite {
             .and_then(|_| rows::write_all(db, &batch.writes))
             .and_then(|()| rows::change_accounts(db, &batch.accounts))
             .and_then(|()| controls::write_all(db, &batch.rooms))
+            .and_then(|()| super::media::write_all(db, &batch.media))
             .and_then(|()| rows::change_sessions(db, &batch.sessions))
             .and_then(|()| step("COMMIT"))
             .map(|_| ())
@@ -288,6 +289,26 @@ impl Store for Sqlite {
         limit: usize,
     ) -> Result<Vec<ListedRow>, StorageError> {
         controls::listed(self.guard(), unowned, live_since_ms, limit).map_err(describe)
+    }
+
+    fn upload(&mut self, id: &str) -> Result<Option<crate::media::StoredUpload>, StorageError> {
+        super::media::upload(self.guard(), id).map_err(describe)
+    }
+
+    fn media_usage(&mut self, uid: &str, now_ms: u64) -> Result<MediaUsage, StorageError> {
+        super::media::usage(self.guard(), uid, now_ms).map_err(describe)
+    }
+
+    fn media_garbage(
+        &mut self,
+        orphan_before_ms: u64,
+        limit: usize,
+    ) -> Result<(Vec<String>, Vec<String>), StorageError> {
+        super::media::garbage(self.guard(), orphan_before_ms, limit).map_err(describe)
+    }
+
+    fn media_hashes(&mut self) -> Result<Vec<String>, StorageError> {
+        super::media::hashes(self.guard()).map_err(describe)
     }
 
     fn epoch(&mut self) -> Result<String, StorageError> {

@@ -69,6 +69,7 @@ fn one_by_one(
         sessions: batch.sessions.clone(),
         accounts: batch.accounts.clone(),
         rooms: batch.rooms.clone(),
+        media: batch.media.clone(),
         ..Batch::default()
     };
     let others = store.commit(&others).err();

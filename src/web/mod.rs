@@ -17,8 +17,10 @@ mod directory;
 mod edge;
 mod export;
 mod login;
+mod media;
 mod pages;
 mod transcript;
+mod upload;
 
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -50,6 +52,11 @@ fn route(request: &mut Request, context: &Arc<WebContext>) -> Answer {
         (Get | Head, p) if p.starts_with("/assets/") => pages::asset(request, p).into(),
         (Get | Head, p) if p.starts_with("/r/") => pages::chat_page(request, p, context).into(),
         (Get | Head, p) if p.starts_with("/export/") => export::start(request, p, query, context),
+        (Get | Head, p) if p.starts_with("/m/") => match media::start(request, p, context) {
+            Ok(download) => Answer::Media(download),
+            Err(page) => page.into(),
+        },
+        (Post, p) if p.starts_with("/upload/") => upload::upload(request, p, context).into(),
         (Get | Head, "/session") => login::session_status(request, context).into(),
         (Get | Head, "/rooms") => directory::page(request, query, context).into(),
         (Get | Head, "/login") => pages::login_page(query).into(),
@@ -63,6 +70,7 @@ fn route(request: &mut Request, context: &Arc<WebContext>) -> Answer {
         (Get | Head, "/account/sessions") => account::sessions(request, context).into(),
         (Get | Head, p) if p.starts_with("/u/") => account::card(request, p, query, context).into(),
         (_, "/login" | "/logout") => pages::only_post().into(),
+        (_, p) if p.starts_with("/upload/") => pages::only_post().into(),
         (_, p) if p.starts_with("/account/") && p != "/account/sessions" => {
             pages::only_post().into()
         }
@@ -81,6 +89,8 @@ fn handle(mut request: Request, context: &Arc<WebContext>) {
         // A client that hung up before reading its answer is not our problem.
         Answer::Page(page) => drop(request.respond(secure(page))),
         Answer::Export(export) => export::on_own_thread(request, export, context),
+        // A file carries its own headers (a sandbox, not the page's CSP).
+        Answer::Media(download) => media::on_own_thread(request, download),
     }
 }
 
@@ -88,6 +98,7 @@ fn handle(mut request: Request, context: &Arc<WebContext>) {
 enum Answer {
     Page(Page),
     Export(export::Export),
+    Media(media::Download),
 }
 
 impl From<Page> for Answer {
@@ -109,6 +120,12 @@ pub struct WebContext {
     /// Turns to hash or check a password (see `passwords.rs`), shared with
     /// the WebSocket readers.
     passwords: Arc<crate::passwords::Passwords>,
+    /// Where uploads are kept (`media/mod.rs`).
+    media: Arc<crate::media::MediaStore>,
+    /// Uploads being received now (`upload::UploadSlot`), and files being
+    /// sent (`media::DownloadSlot`).
+    uploads: std::sync::atomic::AtomicUsize,
+    downloads: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl WebContext {
@@ -118,6 +135,7 @@ impl WebContext {
         ws_port: u16,
         db_health: Arc<crate::storage::FileHealth>,
         passwords: Arc<crate::passwords::Passwords>,
+        media: Arc<crate::media::MediaStore>,
     ) -> WebContext {
         WebContext {
             to_hub,
@@ -126,6 +144,9 @@ impl WebContext {
             db_health,
             exports: Mutex::new(Vec::new()),
             passwords,
+            media,
+            uploads: Default::default(),
+            downloads: Default::default(),
         }
     }
 }

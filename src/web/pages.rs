@@ -206,12 +206,14 @@ pub(super) fn only_post() -> Page {
 // -- building answers ---------------------------------------------------------
 
 /// Every answer carries these. The CSP allows no inline script at all, so even
-/// a bug that put user text into the page as HTML could not run it.
+/// a bug that put user text into the page as HTML could not run it. `blob:`
+/// images and media are the page's own previews of a file before it is sent.
 pub(super) fn secure<R: Read>(page: Response<R>) -> Response<R> {
     page.with_header(header(
         "Content-Security-Policy",
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-         connect-src 'self' ws: wss:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
+         media-src 'self' blob:; connect-src 'self' ws: wss:; base-uri 'none'; form-action 'self'; \
+         frame-ancestors 'none'",
     ))
     .with_header(header("X-Content-Type-Options", "nosniff"))
     .with_header(header("Referrer-Policy", "same-origin"))

@@ -56,6 +56,17 @@ impl Format {
                 } else {
                     ""
                 };
+                // Files as their kind, name and link: `[image: cat.webp /m/u_….webp]`.
+                let files: String = m
+                    .attachments
+                    .iter()
+                    .map(|a| {
+                        let name = transcript_text(&a.name, None);
+                        format!(" [{}: {name} {}]", a.kind.as_str(), a.url)
+                    })
+                    .collect();
+                let text = format!("{text}{files}");
+                let text = text.trim_start();
                 let _ = match m.action {
                     true => writeln!(out, "[{}] * {user} {text}{edited}", utc(m.ts)),
                     false => writeln!(out, "[{}] {user}: {text}{edited}", utc(m.ts)),
@@ -73,6 +84,7 @@ impl Format {
                     edited_ts: m.edited_ts,
                     action: m.action,
                     reply_to: m.reply_to,
+                    attachments: &m.attachments,
                 };
                 serde_json::to_writer(&mut *out, &row)
                     .expect("a row of strings and numbers always serialises");
@@ -111,6 +123,8 @@ struct ExportRow<'a> {
     action: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     reply_to: Option<u64>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    attachments: &'a [crate::protocol::Attachment],
 }
 
 /// What starts a message's second and later lines in a plain-text transcript.
