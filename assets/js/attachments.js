@@ -32,9 +32,10 @@ export function sizeText(bytes) {
   return `${mb < 10 ? Math.round(mb * 10) / 10 : Math.round(mb)} MB`;
 }
 
-/** "0:08", "4:59": a voice note's length. */
+/** "0:08", "4:59": a voice note's length, in whole seconds as players count them (but never 0:00). */
 export function durationText(ms) {
-  const seconds = Math.max(0, Math.round((Number(ms) || 0) / 1000));
+  const n = Number(ms) || 0;
+  const seconds = n > 0 ? Math.max(1, Math.floor(n / 1000)) : 0;
   return `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, '0')}`;
 }
 
@@ -104,8 +105,8 @@ function fileItem(att, url) {
   const name = el('span', 'file-name', att.name || 'file');
   name.dir = 'auto';
   const size = el('span', 'file-size', sizeText(att.size));
-  chip.append(icon, name, size);
-  chip.setAttribute('aria-label', `Download ${att.name || 'file'}, ${sizeText(att.size)}`);
+  // Read out as "Download notes.pdf, 812 KB": the words on screen, in order.
+  chip.append(icon, el('span', 'visually-hidden', 'Download '), name, el('span', 'visually-hidden', ', '), size);
   chip.title = `Download ${att.name || 'file'} (${sizeText(att.size)})`;
   return chip;
 }

@@ -11,7 +11,7 @@
 // microphone exists only in a secure context (https://, or localhost):
 // over plain http:// on a LAN the browser has no navigator.mediaDevices at
 // all. Then the mic button is hidden and a note near the composer says why
-// and points to the README's TLS section.
+// and points to the README's TLS section (the link is in chat.html).
 
 import { $, limits, showNotice } from './page.js';
 import { addVoice, uploadsOn } from './uploads.js';
@@ -25,7 +25,6 @@ const TYPES = ['audio/webm;codecs=opus', 'audio/mp4', 'audio/ogg;codecs=opus'];
 const HOLD_MS = 400;
 // Shorter than this is a slip of the finger, not a voice note.
 const MIN_MS = 500;
-export const TLS_HELP = 'https://github.com/natter-chat/natter#tls';
 const NOTE_KEY = 'natter.voiceNoteSeen';
 
 /** 'ok', 'insecure' (no microphone outside a secure context) or 'unsupported' (no MediaRecorder, no format). */
