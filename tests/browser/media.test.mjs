@@ -312,6 +312,41 @@ test('a pasted image goes too; a message of attachments alone has no empty text;
   await bob.page.waitForSelector('#viewer:not([open])', { state: 'attached' });
 });
 
+test('files dropped on the room go to its tray, and each room keeps a tray of its own', async () => {
+  const { page } = alice;
+  // A drop as the browser fires it: dragenter (the drop zone shows), then drop.
+  const drop = (names) => page.evaluate((files) => {
+    const data = new DataTransfer();
+    for (const name of files) data.items.add(new File([`contents of ${name}`], name, { type: 'text/plain' }));
+    const scroller = document.getElementById('scroller');
+    scroller.dispatchEvent(new DragEvent('dragenter', { dataTransfer: data, bubbles: true, cancelable: true }));
+    const shown = !document.getElementById('drop-zone').hidden;
+    scroller.dispatchEvent(new DragEvent('drop', { dataTransfer: data, bubbles: true, cancelable: true }));
+    return shown;
+  }, names);
+  assert.equal(await drop(['dropped.txt']), true, 'the drop zone did not show');
+  assert.equal(await page.locator('#drop-zone').isHidden(), true);
+  await trayReady(page, 1);
+  assert.equal(await page.locator('#tray-list .tray-name').textContent(), 'dropped.txt');
+
+  // Another room: its own (empty) tray; an upload there goes to that room.
+  await page.fill('#join-input', 'patio');
+  await page.press('#join-input', 'Enter');
+  await t.waitJoined(page, 'patio');
+  assert.equal(await page.locator('#upload-tray').isHidden(), true);
+  await drop(['patio.txt']);
+  await trayReady(page, 1);
+  const uploads = await uploadsOf(alice);
+  assert.equal(uploads.at(-1).url, '/upload/patio');
+  await emptyTray(page);
+  // Back in #lobby, its attachment is still waiting; it goes with the next message.
+  await page.locator('#room-list .room-button[data-room-key="lobby"]').click();
+  await trayReady(page, 1);
+  await t.send(page, 'dropped in');
+  await t.waitForMessage(bob.page, 'dropped in');
+  assert.equal(await item(bob.page, 'dropped in').locator('.file-name').textContent(), 'dropped.txt');
+});
+
 // --- files ---------------------------------------------------------------------
 
 test('a file that is not an image is a download chip with its name and size', async () => {
