@@ -798,3 +798,40 @@ fn a_disk_that_refuses_a_write_answers_507_and_loses_nothing_stored() {
     a.say("lobby", "still chatting");
     assert_eq!(a.recv_message()["text"], "still chatting");
 }
+
+#[test]
+fn a_reply_to_a_photo_without_words_quotes_its_file_name() {
+    let dir = TempDir::new("media-reply");
+    let db = dir.file("natter.db");
+    let server = common::start_with(|c| c.db = db.clone());
+    let (alice, mut a) = in_room(&server, "alice", "lobby");
+    let up = uploaded(
+        &server,
+        &alice,
+        "lobby",
+        "image",
+        "sunset.png",
+        &png(4, 4, &[]),
+    );
+    let photo = send_with(&mut a, "lobby", "", &[up["upload"].as_str().unwrap()]);
+    a.send(json!({"type": "message", "room": "lobby", "text": "lovely", "reply_to": photo["id"], "client_id": "r-1"}));
+    let reply = a.recv_message();
+    assert_eq!(reply["reply"]["excerpt"], "📎 sunset.png", "{reply}");
+    // The same from storage, after a restart.
+    assert!(server.shutdown());
+    let server = common::start_with(|c| c.db = db.clone());
+    let token = server.login("bob", "lobby");
+    let mut b = server.connect().session(&token).past_hello();
+    b.send(json!({"type": "join", "room": "lobby"}));
+    b.recv_type("joined");
+    b.send(json!({"type": "history", "room": "lobby", "before": 1000}));
+    let page = b.recv_type("history");
+    let stored = page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["text"] == "lovely")
+        .cloned()
+        .unwrap();
+    assert_eq!(stored["reply"]["excerpt"], "📎 sunset.png", "{stored}");
+}

@@ -271,3 +271,80 @@ fn chat_through_nginx_with_the_shipped_configuration() {
     dave.say("lobby", "dave made it in");
     assert_eq!(alice.recv_message()["text"], "dave made it in");
 }
+
+/// nginx takes uploads exactly as large as natter does, because both limits
+/// come from one `--max-upload-mb` (mattermost#3701 is the other way), and a
+/// file comes back through it with its Range answer untouched.
+#[test]
+fn uploads_through_nginx_are_limited_by_the_same_flag_as_natter() {
+    let public = free_port();
+    let public_url = format!("http://127.0.0.1:{public}");
+    let ws_url = format!("ws://127.0.0.1:{public}/ws");
+    let natter = common::Binary::start(&[
+        "--public-url",
+        &public_url,
+        "--ws-url",
+        &ws_url,
+        "--trust-proxy",
+        "--db",
+        ":memory:",
+        "--max-upload-mb",
+        "2",
+    ]);
+    let site = generated_config(&[
+        "--listen".into(),
+        format!("127.0.0.1:{public}"),
+        "--server-name".into(),
+        "127.0.0.1".into(),
+        "--port".into(),
+        natter.web.port().to_string(),
+        "--ws-port".into(),
+        natter.ws.port().to_string(),
+        "--max-upload-mb".into(),
+        "2".into(),
+    ]);
+    let _nginx = start_nginx(&site, public);
+    let front = SocketAddr::from(([127, 0, 0, 1], public));
+    let site = common::attach(front, front);
+    let token = site.login("alice", "lobby");
+    let mut alice = site.connect().session(&token).past_hello();
+    alice.join("lobby");
+    let upload = |bytes: &[u8]| {
+        let headers = vec![
+            format!("Cookie: natter_session={token}"),
+            format!("Origin: {public_url}"),
+            "X-Natter-Kind: file".to_string(),
+            "X-Natter-Name: big.bin".to_string(),
+        ];
+        site.request("POST", "/upload/lobby", &headers, bytes)
+    };
+    // Just under the limit: far past nginx's 4 KiB for other bodies.
+    let almost = vec![7u8; 2 * 1024 * 1024 - 100];
+    let answer = upload(&almost);
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    let up: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
+    let url = up["url"].as_str().unwrap();
+    // (Not on a message yet: for its uploader only.)
+    let ranged = site.request(
+        "GET",
+        url,
+        &[
+            "Range: bytes=0-9".to_string(),
+            format!("Cookie: natter_session={token}"),
+        ],
+        b"",
+    );
+    assert_eq!(ranged.status, 206);
+    assert_eq!(
+        ranged.header("content-range"),
+        Some(format!("bytes 0-9/{}", almost.len()).as_str())
+    );
+    // Past it: refused (413) before the body is taken.
+    let request = format!(
+        "POST /upload/lobby HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
+         Cookie: natter_session={token}\r\nOrigin: {public_url}\r\nContent-Length: {}\r\n\r\n",
+        3 * 1024 * 1024
+    );
+    let (status, answer) = raw(front, request.as_bytes());
+    assert_eq!(status, 413, "{answer:?}");
+}

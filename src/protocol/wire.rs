@@ -304,7 +304,11 @@ impl ChatMessage {
             false => Preview {
                 uid: self.uid.clone(),
                 user: Some(self.user.clone()),
-                excerpt: Some(excerpt(&self.text)),
+                excerpt: Some(match (self.text.is_empty(), self.attachments.first()) {
+                    // A photo without a caption is quoted by its file's name.
+                    (true, Some(file)) => excerpt(&format!("📎 {}", file.name)),
+                    _ => excerpt(&self.text),
+                }),
                 deleted: false,
             },
         }

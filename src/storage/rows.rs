@@ -34,7 +34,7 @@ macro_rules! read_columns {
         "SELECT m.id, m.user, m.text, m.ts, m.client_id, m.uid, m.rev, m.edited_ts, m.deleted,
                 m.action, m.reply_to, m.mentions, m.verified,
                 t.id, t.uid, t.user, substr(t.text, 1, ?4), t.deleted, m.deleted_by,
-                m.attachments
+                m.attachments, t.attachments
          FROM messages m LEFT JOIN messages t ON t.room = m.room AND t.id = m.reply_to"
     };
 }
@@ -82,7 +82,17 @@ fn message_from_row(room: &Arc<str>, row: &Row) -> rusqlite::Result<ChatMessage>
         Some(_) => Some(Preview {
             uid: row.get::<_, Option<String>>(14)?.map(Into::into),
             user: Some(row.get::<_, String>(15)?.into()),
-            excerpt: Some(row.get(16)?),
+            excerpt: Some(match row.get::<_, String>(16)? {
+                // A photo without a caption is quoted by its file's name.
+                text if text.is_empty() => match row.get_ref(20)?.as_str()? {
+                    "" => text,
+                    json => attachments_from(20, json)?
+                        .first()
+                        .map(|a| crate::protocol::excerpt(&format!("📎 {}", a.name)))
+                        .unwrap_or_default(),
+                },
+                text => text,
+            }),
             deleted: false,
         }),
     };
@@ -106,9 +116,7 @@ fn message_from_row(room: &Arc<str>, row: &Row) -> rusqlite::Result<ChatMessage>
         reactions: Vec::new(),
         attachments: match row.get_ref(19)?.as_str()? {
             "" => Vec::new(),
-            json => serde_json::from_str(json).map_err(|e| {
-                rusqlite::Error::FromSqlConversionFailure(19, rusqlite::types::Type::Text, e.into())
-            })?,
+            json => attachments_from(19, json)?,
         },
     })
 }
@@ -424,6 +432,16 @@ fn attach_reactions(
         }
     }
     Ok(())
+}
+
+/// The attachments stored as JSON in column `index`.
+fn attachments_from(
+    index: usize,
+    json: &str,
+) -> rusqlite::Result<Vec<crate::protocol::Attachment>> {
+    serde_json::from_str(json).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, e.into())
+    })
 }
 
 /// A message's attachments as stored: the JSON of its frame's, or '' for none.

@@ -87,6 +87,16 @@ pub fn join(
     name: &str,
     room: &str,
 ) -> Result<(Connection, FrameReader), Error> {
+    join_as(endpoints, name, room).map(|(connection, reader, _)| (connection, reader))
+}
+
+/// `join`, also giving back the session cookie (`natter_session=...`), for
+/// the HTTP requests of that session (uploads).
+pub fn join_as(
+    endpoints: Endpoints,
+    name: &str,
+    room: &str,
+) -> Result<(Connection, FrameReader, String), Error> {
     let cookie = login(endpoints.web, name, room)?;
     let stream = handshake(endpoints, &cookie)?;
     stream.set_read_timeout(Some(SETUP_TIMEOUT))?;
@@ -99,7 +109,7 @@ pub fn join(
     let join = serde_json::json!({"type": "join", "room": room}).to_string();
     connection.send_text(&join)?;
     reader.wait_for(&connection, b"joined")?;
-    Ok((connection, reader))
+    Ok((connection, reader, cookie))
 }
 
 /// `POST /login` with a name and a room, like the login form. Returns the

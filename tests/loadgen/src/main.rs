@@ -108,6 +108,7 @@ mod metrics;
 mod scenarios;
 mod server;
 mod stats;
+mod uploads;
 
 use std::process::ExitCode;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -127,7 +128,7 @@ usage: natter-bench [--scenario NAME|all] [--server PATH]
                     fanout-1000-mem, ramp-1000, ramp-1000-mem, idle (both
                     idle-2000 and idle-10000), idle-2000, idle-10000,
                     many-rooms, small-rooms, small-rooms-mem, big-room,
-                    big-room-mem, cold-start, login-flood; or all (the
+                    big-room-mem, cold-start, login-flood, uploads; or all (the
                     default). A traffic
                     scenario disturbed by the host (steal) runs again, up
                     to three times. Servers store history
@@ -150,7 +151,7 @@ usage: natter-bench [--scenario NAME|all] [--server PATH]
 Each scenario starts a fresh server on free ports of 127.0.0.1. Progress goes
 to stderr; the table goes to stdout.";
 
-const SCENARIOS: [&str; 15] = [
+const SCENARIOS: [&str; 16] = [
     "fanout-100",
     "fanout-100-mem",
     "fanout-1000",
@@ -166,6 +167,7 @@ const SCENARIOS: [&str; 15] = [
     "big-room-mem",
     "cold-start",
     "login-flood",
+    "uploads",
 ];
 
 fn main() -> ExitCode {
@@ -285,6 +287,7 @@ fn run(chosen: &[&str], server: Option<String>) -> Result<bool, Error> {
             "many-rooms" => scenarios::many_rooms(&bench).map(print),
             "cold-start" => scenarios::cold_start(&bench).map(print),
             "login-flood" => scenarios::login_flood(&bench, print),
+            "uploads" => uploads::uploads(&bench).map(print),
             other => Err(format!("no scenario {other}").into()),
         };
         if let Err(err) = result {
