@@ -57,6 +57,8 @@ export function updateLock() {
   const hadFocus = document.activeElement === input;
   input.disabled = locked;
   sendButton.disabled = locked;
+  // The attach and mic buttons too (uploads.js, voice.js): nothing to send them with.
+  for (const tool of document.querySelectorAll('#composer .composer-tool')) tool.disabled = locked;
   if (!locked && (hadFocus || document.activeElement === document.body)) input.focus();
 }
 

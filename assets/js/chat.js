@@ -56,6 +56,14 @@
 //   directory.js "Browse rooms": the public rooms
 //   requests.js  a control's request, and its refusal shown beside it
 //   roles.js     owner > moderator > member, from a room's settings
+// Images, voice notes and files (issue 17):
+//   uploads.js   the attach button, drop and paste; images re-encoded in
+//                the browser; each upload's progress, cancel and retry, in
+//                the tray above the composer until the message goes
+//   voice.js     the mic button: hold or press twice to record a voice note
+//                (hidden, with a note why, outside a secure context)
+//   attachments.js  a message's images, players and download chips
+//   viewer.js    an image opened large, in a modal dialog
 // and the helpers under them:
 //   state.js     the page's memory; render.js the DOM it shows, and text.js
 //                a message's text in it, as format.js reads it (code,
@@ -101,6 +109,9 @@ import { wireRoomSettings } from './room-settings.js';
 import { wireAccess } from './access.js';
 import { wireModeration } from './moderation.js';
 import { wireDirectory } from './directory.js';
+import { wireUploads } from './uploads.js';
+import { wireVoice } from './voice.js';
+import { wireViewer } from './viewer.js';
 
 wireScroll();
 wireUnread();
@@ -121,6 +132,9 @@ wireRoomSettings();
 wireAccess();
 wireModeration();
 wireDirectory();
+wireUploads();
+wireVoice();
+wireViewer();
 wireLeaving();
 $('retry-now').addEventListener('click', () => socket.reconnectNow());
 

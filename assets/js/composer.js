@@ -19,6 +19,7 @@ import { helpLines, parseCommand } from './commands.js';
 import { editTarget, editWindow, endMode, isEditing, replyTarget, startEdit } from './editing.js';
 import { sendEdit } from './actions.js';
 import { isMutedHere, untilText } from './access.js';
+import { clearTray, trayFor } from './uploads.js';
 
 // A `typing` frame at most this often while you type: the others show
 // "is typing…" for 5 s after each (messages.js).
@@ -54,11 +55,13 @@ function messageFrame(room, draft, clientId) {
 }
 
 /** Only what a message frame carries (an outbox entry has its `ts` and `room` too). */
-function draftOf({ text, action, reply_to: replyTo, mentions }) {
+function draftOf({ text, action, reply_to: replyTo, mentions, attachments }) {
   const draft = { text };
   if (action) draft.action = true;
   if (replyTo !== undefined) draft.reply_to = replyTo;
   if (mentions?.length) draft.mentions = mentions;
+  // Upload ids (uploads.js): the text may then be empty.
+  if (attachments?.length) draft.attachments = attachments;
   return draft;
 }
 
@@ -82,10 +85,17 @@ function sendFromComposer() {
     saveEdit(editing, typed);
     return;
   }
-  if (typed === '') return;
+  // The attachments waiting in the tray go with this message, and only
+  // when every one of them has uploaded: never half a message.
+  const tray = trayFor(room.name);
+  if (typed === '' && tray.count === 0) return;
   // Muted or out of the room: the box is disabled (access.js); should Enter
   // come anyway, the text stays where it is.
   if (room.shut || isMutedHere(room)) return;
+  if (tray.count > 0 && !tray.ready) {
+    showNotice(tray.problem);
+    return;
+  }
 
   const command = parseCommand(typed);
   if (command.kind === 'help') {
@@ -107,11 +117,14 @@ function sendFromComposer() {
     return;
   }
 
-  const draft = draftOf({ text: command.text, action: command.action, reply_to: replyTarget(), mentions: mentionsFor(command.text) });
+  const draft = draftOf({
+    text: command.text, action: command.action, reply_to: replyTarget(), mentions: mentionsFor(command.text), attachments: tray.ids,
+  });
   const clientId = state.addPending(room.name, draft.text);
   state.pending.get(clientId).draft = draft;
-  render.appendItem(listFor(room.name), render.pendingElement(clientId, draft, viewFor(room.name)));
+  render.appendItem(listFor(room.name), render.pendingElement(clientId, draft, viewFor(room.name), Date.now(), tray.files));
   socket.sendMessage(messageFrame(room.name, draft, clientId));
+  if (tray.count > 0) clearTray(room.name);
   endMode(); // a reply is sent; the next message is not one
   refreshPendingLabels();
   scrollToBottom();

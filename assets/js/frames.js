@@ -19,6 +19,7 @@ import { requestRefused } from './requests.js';
 import { authRefused } from './owner.js';
 import { handleDm, noteHelloDms } from './dms.js';
 import { handleRooms } from './directory.js';
+import { noteMediaLimits } from './uploads.js';
 
 // Frames that name no room the page has yet: the directory's answer, and a
 // direct message just opened (its room is new to the page).
@@ -115,6 +116,8 @@ function handleHello(frame) {
   if (frame.limits && 'edit_window_s' in frame.limits) limits.editWindowS = frame.limits.edit_window_s;
   if (frame.limits?.max_mentions) limits.maxMentions = frame.limits.max_mentions;
   if (frame.limits?.reply_excerpt_chars) limits.replyExcerptChars = frame.limits.reply_excerpt_chars;
+  // Uploads on or off, and their limits: the attach and mic buttons (uploads.js).
+  noteMediaLimits(frame.limits);
   $('session-banner').hidden = true;
   // Another database than the one our messages came from (a restored
   // backup, another file): their ids mean nothing there, so every room

@@ -10,6 +10,7 @@
 //     a prompt nobody asked for is the fastest way to be blocked for good;
 //   * never for your own messages (chat.js does not ask for those).
 
+import { attachmentsSummary } from './attachments.js';
 import * as prefs from './prefs.js';
 
 // Notifications exist only in secure contexts (https, or http on
@@ -59,7 +60,9 @@ export function showNotification(msg, onClick, where = ` in #${msg.room}`) {
   if (notifyState() !== 'on') return null;
   // A long message would be cut by the system anyway; keep it short. A /me
   // reads as it does in the room: "* alice waves".
-  const text = msg.action ? `* ${msg.user} ${msg.text}` : msg.text;
+  // Attachments alone say what they are: "🖼 cat.webp".
+  const said = msg.text || attachmentsSummary(msg.attachments);
+  const text = msg.action ? `* ${msg.user} ${said}` : said;
   const body = text.length > 200 ? `${text.slice(0, 199)}…` : text;
   try {
     const notification = new Notification(`${msg.user}${where}`, {

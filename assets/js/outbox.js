@@ -19,8 +19,9 @@
 
 const PREFIX = 'natter.outbox.';
 // What a message frame may carry besides its text, kept so that the next
-// page sends the very same message: a /me, a reply, its mentions.
-const EXTRA_FIELDS = ['action', 'reply_to', 'mentions'];
+// page sends the very same message: a /me, a reply, its mentions, its
+// attachments (upload ids: without them it would be half a message).
+const EXTRA_FIELDS = ['action', 'reply_to', 'mentions', 'attachments'];
 
 export class StoredOutbox {
   /** @param {string} user  the name whose outbox this is */

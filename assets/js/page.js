@@ -34,6 +34,15 @@ export const limits = {
   editWindowS: undefined,
   maxMentions: undefined,
   replyExcerptChars: undefined,
+  // Uploads (issue 17; uploads.js fills these in): the largest file in
+  // bytes (0: uploads are off, and the attach and mic buttons hidden), how
+  // many go with one message, the longest voice note in ms, and what images
+  // are re-encoded to (longest edge in px, quality 0..1).
+  maxUploadBytes: undefined,
+  maxAttachments: undefined,
+  maxVoiceMs: undefined,
+  imageMaxEdge: undefined,
+  imageQuality: undefined,
 };
 
 /**

@@ -7,6 +7,7 @@
 
 import { roomKey } from './state.js';
 import { appendRichText, isEmojiOnly, mentions } from './text.js';
+import { attachmentsCountElement, attachmentsElement, attachmentsSummary } from './attachments.js';
 
 // --- small helpers ----------------------------------------------------------
 
@@ -158,7 +159,7 @@ export function excerpt(text, max = 120) {
 function replyPreview(msg, view) {
   const target = view.lookup?.(msg.reply_to);
   const reply = target
-    ? (target.deleted ? { deleted: true } : { user: target.user, excerpt: excerpt(target.text, view.excerptChars) })
+    ? (target.deleted ? { deleted: true } : { user: target.user, excerpt: excerpt(target.text, view.excerptChars) || attachmentsSummary(target.attachments) })
     : msg.reply;
   if (!reply) return el('div', 'reply-preview gone', 'In reply to a message that is no longer available');
   const button = el('button', 'reply-preview');
@@ -257,8 +258,11 @@ function messageShell(msg, view, ts) {
   }
   if (msg.reply_to !== undefined) li.append(replyPreview(msg, view));
   // white-space: pre-wrap in app.css keeps the newlines the user typed. A
-  // <div>, not a <p>: a code block (<pre>) may be inside.
-  li.append(messageText(msg, view));
+  // <div>, not a <p>: a code block (<pre>) may be inside. A message of
+  // attachments alone has no text, and no empty line for it either.
+  const attachments = attachmentsElement(msg.attachments);
+  if (msg.text !== '' || !attachments) li.append(messageText(msg, view));
+  if (attachments) li.append(attachments);
   return li;
 }
 
@@ -320,11 +324,15 @@ export function replaceMessage(old, li) {
 
 /**
  * Our own message, shown as pending until the server echoes it. `draft`:
- * { text, action?, reply_to?, reply? } as it will be sent; `ts`: when it
- * was typed.
+ * { text, action?, reply_to?, reply?, attachments? } as it will be sent;
+ * `ts`: when it was typed; `files`: what the server said of its
+ * attachments' uploads, drawn as they will look (after a reload the page
+ * knows only how many there are).
  */
-export function pendingElement(clientId, draft, view, ts = Date.now()) {
-  const li = messageShell({ ...draft, user: view.me, uid: view.uid, verified: view.verified === true }, view, ts);
+export function pendingElement(clientId, draft, view, ts = Date.now(), files = undefined) {
+  const shown = { ...draft, attachments: files, user: view.me, uid: view.uid, verified: view.verified === true };
+  const li = messageShell(shown, view, ts);
+  if (!files?.length && draft.attachments?.length) li.append(attachmentsCountElement(draft.attachments.length));
   li.classList.add('pending');
   li.dataset.clientId = clientId;
   li.querySelector('.meta').append(el('span', 'state', 'sending…'));
@@ -340,6 +348,7 @@ const FAILURE_REASONS = {
   rate_limited: 'too fast, wait a moment',
   not_joined: 'not in the room',
   bad_client_id: 'bad id',
+  bad_attachment: 'an attachment was refused',
 };
 
 /**

@@ -25,6 +25,7 @@ import { leaveRoomActions, resendChanges } from './actions.js';
 import { applySettings, updateHeader } from './room-settings.js';
 import { takeLinkSecrets } from './owner.js';
 import { noteJoined, updateLock } from './access.js';
+import { showTray } from './uploads.js';
 import { dmInfo, isDmRoom, unopenedDms } from './dms.js';
 import { refreshCard } from './moderation.js';
 
@@ -101,6 +102,7 @@ export function switchRoom(name, { push = true } = {}) {
   updateHistoryIndicator();
   maybeLoadOlder();
   updateLock(); // muted here, or not in it: the composer says so
+  showTray(); // the attachments waiting for this room's next message
   refreshCard();
   if (push && location.pathname !== roomPath(room.name)) {
     history.pushState({ room: room.name }, '', roomPath(room.name));

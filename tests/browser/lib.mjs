@@ -205,7 +205,14 @@ const CHROMIUM_ARGS = [
   '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1',
 ];
 
-export function launchBrowser() {
+/**
+ * Chromium with the flags above, and `args` besides. media.test.mjs adds a
+ * fake microphone (`--use-fake-device-for-media-stream`: a beep, no real
+ * device; `--use-fake-ui-for-media-stream`: permission granted without a
+ * prompt) and lets audio play without a click
+ * (`--autoplay-policy=no-user-gesture-required`).
+ */
+export function launchBrowser({ args = [] } = {}) {
   const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
   if (!existsSync(executablePath)) {
     throw new Error(
@@ -216,7 +223,7 @@ export function launchBrowser() {
   return chromium.launch({
     executablePath,
     headless: true,
-    args: CHROMIUM_ARGS,
+    args: [...CHROMIUM_ARGS, ...args],
     timeout: TIMEOUT * 3,
   });
 }
