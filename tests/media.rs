@@ -835,3 +835,38 @@ fn a_reply_to_a_photo_without_words_quotes_its_file_name() {
         .unwrap();
     assert_eq!(stored["reply"]["excerpt"], "📎 sunset.png", "{stored}");
 }
+
+#[test]
+fn one_persons_stalled_uploads_leave_the_others_room() {
+    use std::io::Write;
+    let server = common::start();
+    let (alice, _a) = in_room(&server, "alice", "lobby");
+    let (bob, _b) = in_room(&server, "bob", "lobby");
+    let stalled: Vec<std::net::TcpStream> = (0..2)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(server.web).unwrap();
+            let head = format!(
+                "POST /upload/lobby HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nCookie: natter_session={alice}\r\n\
+                 Origin: {}\r\nX-Natter-Kind: file\r\nContent-Length: 100000\r\n\r\nsome bytes",
+                server.web.port(),
+                server.origin()
+            );
+            s.write_all(head.as_bytes()).unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let r = upload(&server, &alice, "lobby", "file", "third.txt", b"third");
+    assert_eq!(
+        (r.status, error_code(&r)),
+        (429, "busy".into()),
+        "{}",
+        r.body
+    );
+    assert!(r.header("retry-after").is_some());
+    assert_eq!(
+        upload(&server, &bob, "lobby", "file", "b.txt", b"bob's").status,
+        201
+    );
+    drop(stalled);
+}

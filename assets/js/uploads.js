@@ -309,8 +309,39 @@ function cutName(name) {
   return chars.slice(0, MAX_NAME_CHARS - [...ext].length).join('') + ext;
 }
 
+// At most this many uploads at once from this page; the rest wait their
+// turn (the server takes two per person at a time: MAX_UPLOADS_PER_PERSON).
+const AT_ONCE = 2;
+let sending = 0;
+const queued = [];
+
+/** Upload `item` now, or once an upload before it is done. */
 function upload(item) {
+  if (sending >= AT_ONCE) {
+    item.status = 'waiting';
+    item.error = undefined;
+    queued.push(item);
+    draw(item);
+    return;
+  }
+  send(item);
+}
+
+function nextQueued() {
+  while (sending < AT_ONCE && queued.length > 0) {
+    const item = queued.shift();
+    if (!item.removed) send(item);
+  }
+}
+
+function send(item) {
   const xhr = new XMLHttpRequest();
+  sending += 1;
+  // After load, error or abort alike: the next one may go.
+  xhr.addEventListener('loadend', () => {
+    sending -= 1;
+    nextQueued();
+  });
   item.xhr = xhr;
   item.status = 'uploading';
   item.loaded = 0;
@@ -344,7 +375,7 @@ function upload(item) {
     }
     const wait = Number(xhr.getResponseHeader('Retry-After'));
     const message = answer?.message ? sentence(answer.message) : `The server refused the file (HTTP ${xhr.status}).`;
-    if ((xhr.status === 503 || answer?.code === 'rate_limited') && Number.isFinite(wait) && wait > 0 && wait <= 30 && item.retries < AUTO_RETRIES) {
+    if ((xhr.status === 503 || answer?.code === 'rate_limited' || answer?.code === 'busy') && Number.isFinite(wait) && wait > 0 && wait <= 30 && item.retries < AUTO_RETRIES) {
       item.retries += 1;
       item.status = 'waiting';
       item.error = `${message} Trying again in ${wait} s…`;

@@ -27,6 +27,18 @@ pub const DEFAULT_MEDIA_DAILY_MB: u64 = 500;
 /// `Retry-After`, and the page tries again.
 pub const DEFAULT_UPLOADS_IN_FLIGHT: usize = 8;
 
+/// One person's uploads being received at once (a page sends one file at a
+/// time, and a tray of four waits its turn): past it 429 with `Retry-After`.
+/// Without it, one person's stalled uploads could hold every slot.
+pub const MAX_UPLOADS_PER_PERSON: usize = 2;
+
+/// An upload slower than this on average, once it has run for
+/// [`UPLOAD_RATE_GRACE`], is stopped (408): a body trickled a byte every few
+/// seconds would otherwise hold its slot for as long as it liked. 4 KiB/s
+/// is far below a bad 3G link.
+pub const MIN_UPLOAD_BYTES_PER_SEC: u64 = 4 * 1024;
+pub const UPLOAD_RATE_GRACE: Duration = Duration::from_secs(30);
+
 /// Attachments on one message: the design's four (Discord allows ten).
 pub const MAX_ATTACHMENTS: usize = 4;
 

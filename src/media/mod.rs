@@ -29,7 +29,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use sha2::{Digest, Sha256};
 
-use crate::config::{Config, MEDIA_CHUNK_BYTES};
+use crate::config::{Config, MEDIA_CHUNK_BYTES, MIN_UPLOAD_BYTES_PER_SEC, UPLOAD_RATE_GRACE};
 use crate::protocol::{Attachment, MediaKind};
 use sniff::{sniff, Bad, Format, SNIFF_BYTES};
 
@@ -374,7 +374,19 @@ fn stream(body: &mut dyn Read, path: &Path, limit: u64) -> Result<(u64, String, 
     let mut head = Vec::with_capacity(SNIFF_BYTES);
     let mut buf = vec![0u8; MEDIA_CHUNK_BYTES];
     let mut size = 0u64;
+    let started = std::time::Instant::now();
     loop {
+        let took = started.elapsed();
+        if took > UPLOAD_RATE_GRACE && size < took.as_secs() * MIN_UPLOAD_BYTES_PER_SEC {
+            return Err(Refusal::new(
+                408,
+                "too_slow",
+                format!(
+                    "the upload came slower than {} KiB/s; nothing was stored",
+                    MIN_UPLOAD_BYTES_PER_SEC / 1024
+                ),
+            ));
+        }
         let n = match body.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,

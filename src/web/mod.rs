@@ -125,6 +125,8 @@ pub struct WebContext {
     /// Uploads being received now (`upload::UploadSlot`), and files being
     /// sent (`media::DownloadSlot`).
     uploads: std::sync::atomic::AtomicUsize,
+    /// Each person's uploads in flight (`upload::PersonSlot`).
+    uploads_by_uid: Mutex<std::collections::HashMap<String, usize>>,
     downloads: Arc<std::sync::atomic::AtomicUsize>,
 }
 
@@ -146,6 +148,7 @@ impl WebContext {
             passwords,
             media,
             uploads: Default::default(),
+            uploads_by_uid: Default::default(),
             downloads: Default::default(),
         }
     }

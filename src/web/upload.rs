@@ -14,7 +14,7 @@ use tiny_http::Request;
 use super::login::{client_address, cookie_token};
 use super::pages::{first_header, header, json, percent_decode, Page};
 use super::{ask, WebContext};
-use crate::config::{MAX_FILE_NAME_CHARS, MAX_VOICE_MS};
+use crate::config::{MAX_FILE_NAME_CHARS, MAX_UPLOADS_PER_PERSON, MAX_VOICE_MS};
 use crate::hub::{Ask, Event};
 use crate::media::{new_upload_id, Declared, Refusal, StoredUpload};
 use crate::protocol::{check_room, now_millis, MediaKind};
@@ -92,6 +92,7 @@ fn receive(
         })
     })
     .ok_or_else(unavailable)??;
+    let _mine = PersonSlot::claim(context, &uploader.uid)?;
     let media = &context.media;
     let received = media.receive(request.as_reader(), declared, size)?;
     let upload = StoredUpload {
@@ -230,6 +231,49 @@ impl<'a> UploadSlot<'a> {
 impl Drop for UploadSlot<'_> {
     fn drop(&mut self) {
         self.0.uploads.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// One of a person's own uploads in flight (`MAX_UPLOADS_PER_PERSON`), so
+/// that one person's stalled uploads cannot hold every slot.
+struct PersonSlot<'a>(&'a WebContext, String);
+
+impl<'a> PersonSlot<'a> {
+    fn claim(context: &'a WebContext, uid: &str) -> Result<PersonSlot<'a>, Refusal> {
+        let mut mine = context
+            .uploads_by_uid
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let count = mine.entry(uid.to_string()).or_insert(0);
+        if *count >= MAX_UPLOADS_PER_PERSON {
+            return Err(Refusal::new(
+                429,
+                "busy",
+                format!(
+                    "you are sending {MAX_UPLOADS_PER_PERSON} files already; \
+                     the next one starts when one of them is done"
+                ),
+            )
+            .retry_after(2));
+        }
+        *count += 1;
+        Ok(PersonSlot(context, uid.to_string()))
+    }
+}
+
+impl Drop for PersonSlot<'_> {
+    fn drop(&mut self) {
+        let mut mine = self
+            .0
+            .uploads_by_uid
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = mine.get_mut(&self.1) {
+            *count -= 1;
+            if *count == 0 {
+                mine.remove(&self.1);
+            }
+        }
     }
 }
 
