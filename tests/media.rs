@@ -150,6 +150,21 @@ fn fetch(
     (status, headers, raw[at + 4..].to_vec())
 }
 
+/// An upload that announces 100 kB, sends a few bytes and stalls: it holds
+/// its slot until the connection goes.
+fn stalled_upload(server: &TestServer, token: &str) -> std::net::TcpStream {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(server.web).unwrap();
+    let head = format!(
+        "POST /upload/lobby HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nCookie: natter_session={token}\r\n\
+         Origin: {}\r\nX-Natter-Kind: file\r\nContent-Length: 100000\r\n\r\nsome bytes",
+        server.web.port(),
+        server.origin()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s
+}
+
 fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
     headers
         .iter()
@@ -668,23 +683,10 @@ fn the_nginx_config_takes_uploads_as_large_as_natter() {
 
 #[test]
 fn uploads_in_flight_are_capped_and_a_slow_one_hurts_nobody_else() {
-    use std::io::Write;
     let server = common::start_with(|c| c.media.in_flight = 2);
     let (alice, mut a) = in_room(&server, "alice", "lobby");
     // Two uploads that stall after a few bytes hold both slots.
-    let stalled: Vec<std::net::TcpStream> = (0..2)
-        .map(|_| {
-            let mut s = std::net::TcpStream::connect(server.web).unwrap();
-            let head = format!(
-                "POST /upload/lobby HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nCookie: natter_session={alice}\r\n\
-                 Origin: {}\r\nX-Natter-Kind: file\r\nContent-Length: 100000\r\n\r\nsome bytes",
-                server.web.port(),
-                server.origin()
-            );
-            s.write_all(head.as_bytes()).unwrap();
-            s
-        })
-        .collect();
+    let stalled: Vec<_> = (0..2).map(|_| stalled_upload(&server, &alice)).collect();
     std::thread::sleep(Duration::from_millis(300));
     let r = upload(&server, &alice, "lobby", "file", "n.txt", b"notes");
     assert_eq!(
@@ -838,23 +840,10 @@ fn a_reply_to_a_photo_without_words_quotes_its_file_name() {
 
 #[test]
 fn one_persons_stalled_uploads_leave_the_others_room() {
-    use std::io::Write;
     let server = common::start();
     let (alice, _a) = in_room(&server, "alice", "lobby");
     let (bob, _b) = in_room(&server, "bob", "lobby");
-    let stalled: Vec<std::net::TcpStream> = (0..2)
-        .map(|_| {
-            let mut s = std::net::TcpStream::connect(server.web).unwrap();
-            let head = format!(
-                "POST /upload/lobby HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nCookie: natter_session={alice}\r\n\
-                 Origin: {}\r\nX-Natter-Kind: file\r\nContent-Length: 100000\r\n\r\nsome bytes",
-                server.web.port(),
-                server.origin()
-            );
-            s.write_all(head.as_bytes()).unwrap();
-            s
-        })
-        .collect();
+    let stalled: Vec<_> = (0..2).map(|_| stalled_upload(&server, &alice)).collect();
     std::thread::sleep(Duration::from_millis(300));
     let r = upload(&server, &alice, "lobby", "file", "third.txt", b"third");
     assert_eq!(

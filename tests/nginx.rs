@@ -180,12 +180,25 @@ fn from_nginx(answer: &str) -> bool {
         .any(|l| l.to_ascii_lowercase().starts_with("server: nginx"))
 }
 
-#[test]
-fn chat_through_nginx_with_the_shipped_configuration() {
+/// natter (the real binary) behind a real nginx configured with exactly
+/// what `natter nginx-config` prints, as the README's deployment says.
+/// `shared` flags go to both (`--max-upload-mb`). Both stop when dropped.
+struct Deployed {
+    _natter: common::Binary,
+    _nginx: Nginx,
+    /// nginx's one public port, and the URLs natter was told.
+    front: SocketAddr,
+    public_url: String,
+    ws_url: String,
+    /// The generated configuration.
+    site: String,
+}
+
+fn deploy(shared: &[&str]) -> Deployed {
     let public = free_port();
     let public_url = format!("http://127.0.0.1:{public}");
     let ws_url = format!("ws://127.0.0.1:{public}/ws");
-    let natter = common::Binary::start(&[
+    let mut flags = vec![
         "--public-url",
         &public_url,
         "--ws-url",
@@ -193,8 +206,10 @@ fn chat_through_nginx_with_the_shipped_configuration() {
         "--trust-proxy",
         "--db",
         ":memory:",
-    ]);
-    let site = generated_config(&[
+    ];
+    flags.extend(shared);
+    let natter = common::Binary::start(&flags);
+    let mut args: Vec<String> = vec![
         "--listen".into(),
         format!("127.0.0.1:{public}"),
         "--server-name".into(),
@@ -203,12 +218,28 @@ fn chat_through_nginx_with_the_shipped_configuration() {
         natter.web.port().to_string(),
         "--ws-port".into(),
         natter.ws.port().to_string(),
-    ]);
-    assert!(site.contains(&format!(
-        "--public-url {public_url} --ws-url {ws_url} --trust-proxy"
+    ];
+    args.extend(shared.iter().map(|s| s.to_string()));
+    let site = generated_config(&args);
+    let nginx = start_nginx(&site, public);
+    Deployed {
+        _natter: natter,
+        _nginx: nginx,
+        front: SocketAddr::from(([127, 0, 0, 1], public)),
+        public_url,
+        ws_url,
+        site,
+    }
+}
+
+#[test]
+fn chat_through_nginx_with_the_shipped_configuration() {
+    let deployed = deploy(&[]);
+    let (front, ws_url) = (deployed.front, deployed.ws_url.clone());
+    assert!(deployed.site.contains(&format!(
+        "--public-url {} --ws-url {ws_url} --trust-proxy",
+        deployed.public_url
     )));
-    let _nginx = start_nginx(&site, public);
-    let front = SocketAddr::from(([127, 0, 0, 1], public));
 
     // Everything below goes to nginx's one port: pages, login, and /ws (the
     // helpers use Origin http://127.0.0.1:<public>, which is --public-url).
@@ -277,34 +308,8 @@ fn chat_through_nginx_with_the_shipped_configuration() {
 /// file comes back through it with its Range answer untouched.
 #[test]
 fn uploads_through_nginx_are_limited_by_the_same_flag_as_natter() {
-    let public = free_port();
-    let public_url = format!("http://127.0.0.1:{public}");
-    let ws_url = format!("ws://127.0.0.1:{public}/ws");
-    let natter = common::Binary::start(&[
-        "--public-url",
-        &public_url,
-        "--ws-url",
-        &ws_url,
-        "--trust-proxy",
-        "--db",
-        ":memory:",
-        "--max-upload-mb",
-        "2",
-    ]);
-    let site = generated_config(&[
-        "--listen".into(),
-        format!("127.0.0.1:{public}"),
-        "--server-name".into(),
-        "127.0.0.1".into(),
-        "--port".into(),
-        natter.web.port().to_string(),
-        "--ws-port".into(),
-        natter.ws.port().to_string(),
-        "--max-upload-mb".into(),
-        "2".into(),
-    ]);
-    let _nginx = start_nginx(&site, public);
-    let front = SocketAddr::from(([127, 0, 0, 1], public));
+    let deployed = deploy(&["--max-upload-mb", "2"]);
+    let (front, public_url) = (deployed.front, deployed.public_url.clone());
     let site = common::attach(front, front);
     let token = site.login("alice", "lobby");
     let mut alice = site.connect().session(&token).past_hello();
