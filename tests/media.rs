@@ -80,6 +80,30 @@ fn uploaded(
     serde_json::from_str(&response.body).expect("JSON")
 }
 
+/// The message of #lobby with this text, as `history` reads it from storage.
+fn stored_message(client: &mut Client, text: &str) -> Value {
+    client.send(json!({"type": "history", "room": "lobby", "before": 1000}));
+    let page = client.recv_type("history");
+    let found = page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["text"] == text);
+    found
+        .cloned()
+        .unwrap_or_else(|| panic!("no message {text:?} in {page}"))
+}
+
+/// `response` is a refusal with this status and code.
+fn refused(response: &HttpResponse, status: u16, code: &str) {
+    assert_eq!(
+        (response.status, error_code(response).as_str()),
+        (status, code),
+        "{}",
+        response.body
+    );
+}
+
 fn error_code(response: &HttpResponse) -> String {
     let v: Value =
         serde_json::from_str(&response.body).unwrap_or_else(|_| panic!("JSON: {}", response.body));
@@ -163,6 +187,16 @@ fn stalled_upload(server: &TestServer, token: &str) -> std::net::TcpStream {
     );
     s.write_all(head.as_bytes()).unwrap();
     s
+}
+
+/// Two of `token`'s uploads, stalled, once both are being received (each has
+/// its file in `<media>/tmp/`): they hold two slots, theirs and the server's.
+fn stall_two(server: &TestServer, token: &str, media: &Path) -> Vec<std::net::TcpStream> {
+    let stalled = (0..2).map(|_| stalled_upload(server, token)).collect();
+    wait_until("both stalled uploads are being received", || {
+        std::fs::read_dir(media.join("tmp")).map_or(0, |d| d.count()) == 2
+    });
+    stalled
 }
 
 fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -285,12 +319,10 @@ fn polyglots_are_refused_or_served_inert() {
     let html = b"<!DOCTYPE html><html><script>alert(document.cookie)</script></html>";
     let svg = b"<svg xmlns='http://www.w3.org/2000/svg' onload='alert(1)'/>";
     for (name, body) in [("evil.png", &html[..]), ("evil.svg", &svg[..])] {
-        let r = upload(&server, &alice, "lobby", "image", name, body);
-        assert_eq!(
-            (r.status, error_code(&r)),
-            (415, "unsupported_type".into()),
-            "{name}: {}",
-            r.body
+        refused(
+            &upload(&server, &alice, "lobby", "image", name, body),
+            415,
+            "unsupported_type",
         );
     }
     // As a file it is a download, never a page.
@@ -327,12 +359,7 @@ fn polyglots_are_refused_or_served_inert() {
         "bomb.png",
         &png(30_000, 30_000, &[]),
     );
-    assert_eq!(
-        (r.status, error_code(&r)),
-        (422, "image_too_large".into()),
-        "{}",
-        r.body
-    );
+    refused(&r, 422, "image_too_large");
 }
 
 #[test]
@@ -374,12 +401,7 @@ fn size_limits_answer_from_content_length_before_the_body() {
         server.origin()
     );
     let r = server.raw(head.as_bytes());
-    assert_eq!(
-        (r.status, error_code(&r)),
-        (413, "too_large".into()),
-        "{}",
-        r.body
-    );
+    refused(&r, 413, "too_large");
     assert!(
         r.body.contains("1 MiB"),
         "the message says the limit: {}",
@@ -585,12 +607,7 @@ fn a_full_store_answers_507_and_keeps_what_it_has() {
     let mut other = big.clone();
     other[0] = b'y';
     let r = upload(&server, &alice, "lobby", "file", "b.bin", &other);
-    assert_eq!(
-        (r.status, error_code(&r)),
-        (507, "media_full".into()),
-        "{}",
-        r.body
-    );
+    refused(&r, 507, "media_full");
     assert!(r.body.contains("1 MiB"), "{}", r.body);
     let (status, _, body) = fetch(&server, first["url"].as_str().unwrap(), Some(&alice), &[]);
     assert_eq!((status, body.len()), (200, big.len()));
@@ -619,12 +636,7 @@ fn a_person_has_a_stored_and_a_daily_quota() {
         "b.bin",
         &vec![2u8; 40 * 1024],
     );
-    assert_eq!(
-        (r.status, error_code(&r)),
-        (429, "quota".into()),
-        "{}",
-        r.body
-    );
+    refused(&r, 429, "quota");
     // Someone else is not held to alice's quota.
     let (bob, _b) = in_room(&server, "bob", "lobby");
     uploaded(
@@ -652,15 +664,7 @@ fn attachments_survive_a_restart() {
     }
     let server = common::start_with(|c| c.db = db.clone());
     let (_bob, mut b) = in_room(&server, "bob", "lobby");
-    b.send(json!({"type": "history", "room": "lobby", "before": 1000}));
-    let page = b.recv_type("history");
-    let m = page["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["text"] == "before")
-        .cloned()
-        .unwrap();
+    let m = stored_message(&mut b, "before");
     assert_eq!(m["attachments"][0]["url"], url.as_str(), "{m}");
     assert_eq!(fetch(&server, &url, None, &[]).0, 200);
 }
@@ -683,18 +687,18 @@ fn the_nginx_config_takes_uploads_as_large_as_natter() {
 
 #[test]
 fn uploads_in_flight_are_capped_and_a_slow_one_hurts_nobody_else() {
-    let server = common::start_with(|c| c.media.in_flight = 2);
+    let dir = TempDir::new("media-slots");
+    let db = dir.file("natter.db");
+    let media = std::path::PathBuf::from(format!("{db}-media"));
+    let server = common::start_with(|c| {
+        c.db = db.clone();
+        c.media.in_flight = 2;
+    });
     let (alice, mut a) = in_room(&server, "alice", "lobby");
     // Two uploads that stall after a few bytes hold both slots.
-    let stalled: Vec<_> = (0..2).map(|_| stalled_upload(&server, &alice)).collect();
-    std::thread::sleep(Duration::from_millis(300));
+    let stalled = stall_two(&server, &alice, &media);
     let r = upload(&server, &alice, "lobby", "file", "n.txt", b"notes");
-    assert_eq!(
-        (r.status, error_code(&r)),
-        (503, "busy".into()),
-        "{}",
-        r.body
-    );
+    refused(&r, 503, "busy");
     assert!(r.header("retry-after").is_some());
     // The chat goes on meanwhile.
     a.say("lobby", "still here");
@@ -785,12 +789,7 @@ fn a_disk_that_refuses_a_write_answers_507_and_loses_nothing_stored() {
         "big.bin",
         &vec![b'b'; 700 * 1024],
     );
-    assert_eq!(
-        (r.status, error_code(&r)),
-        (507, "media_full".into()),
-        "{}",
-        r.body
-    );
+    refused(&r, 507, "media_full");
     assert!(r.body.contains("disk is full"), "{}", r.body);
     // What was stored is whole, nothing half-written is left, and the chat goes on.
     let (status, _, body) = fetch(&server, kept["url"].as_str().unwrap(), Some(&alice), &[]);
@@ -826,32 +825,21 @@ fn a_reply_to_a_photo_without_words_quotes_its_file_name() {
     let mut b = server.connect().session(&token).past_hello();
     b.send(json!({"type": "join", "room": "lobby"}));
     b.recv_type("joined");
-    b.send(json!({"type": "history", "room": "lobby", "before": 1000}));
-    let page = b.recv_type("history");
-    let stored = page["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["text"] == "lovely")
-        .cloned()
-        .unwrap();
+    let stored = stored_message(&mut b, "lovely");
     assert_eq!(stored["reply"]["excerpt"], "📎 sunset.png", "{stored}");
 }
 
 #[test]
 fn one_persons_stalled_uploads_leave_the_others_room() {
-    let server = common::start();
+    let dir = TempDir::new("media-person-slots");
+    let db = dir.file("natter.db");
+    let media = std::path::PathBuf::from(format!("{db}-media"));
+    let server = common::start_with(|c| c.db = db.clone());
     let (alice, _a) = in_room(&server, "alice", "lobby");
     let (bob, _b) = in_room(&server, "bob", "lobby");
-    let stalled: Vec<_> = (0..2).map(|_| stalled_upload(&server, &alice)).collect();
-    std::thread::sleep(Duration::from_millis(300));
+    let stalled = stall_two(&server, &alice, &media);
     let r = upload(&server, &alice, "lobby", "file", "third.txt", b"third");
-    assert_eq!(
-        (r.status, error_code(&r)),
-        (429, "busy".into()),
-        "{}",
-        r.body
-    );
+    refused(&r, 429, "busy");
     assert!(r.header("retry-after").is_some());
     assert_eq!(
         upload(&server, &bob, "lobby", "file", "b.txt", b"bob's").status,
