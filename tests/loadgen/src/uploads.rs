@@ -2,7 +2,7 @@
 //! that a file is streamed to disk and never held whole in memory.
 //!
 //! One person in #lobby uploads 10 MiB files through `POST /upload/lobby`,
-//! one after another and then four at once, then 8 MiB PNG images (which
+//! one after another and then four people at once, then 8 MiB PNG images (which
 //! the server rewrites without their metadata and hashes again). The row
 //! says the throughput, the time per upload and natter's peak memory
 //! (`VmHWM`) against its memory before: with streaming, the peak grows by
@@ -65,10 +65,15 @@ pub fn uploads(bench: &Bench) -> Result<Row, Error> {
     let bodies: Vec<Vec<Vec<u8>>> = (0..PARALLEL)
         .map(|_| (0..EACH_PARALLEL).map(|_| next(FILE_BYTES)).collect())
         .collect();
+    // Four people: natter takes two uploads at a time from one person.
+    let people = (0..PARALLEL)
+        .map(|i| client::join_as(endpoints, &format!("uploader{i}"), "lobby"))
+        .collect::<Result<Vec<_>, Error>>()?;
     let started = Instant::now();
     let workers: Vec<_> = bodies
         .into_iter()
-        .map(|files| {
+        .zip(&people)
+        .map(|(files, (_, _, cookie))| {
             let cookie = cookie.clone();
             thread::spawn(move || -> Result<(), String> {
                 for body in files {
