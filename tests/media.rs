@@ -847,3 +847,28 @@ fn one_persons_stalled_uploads_leave_the_others_room() {
     );
     drop(stalled);
 }
+
+#[test]
+fn at_start_the_janitor_deletes_files_no_upload_names() {
+    let dir = TempDir::new("media-reconcile");
+    let db = dir.file("natter.db");
+    let media = std::path::PathBuf::from(format!("{db}-media"));
+    let kept;
+    {
+        let server = common::start_with(|c| c.db = db.clone());
+        let (alice, mut a) = in_room(&server, "alice", "lobby");
+        let up = uploaded(&server, &alice, "lobby", "image", "p.png", &png(4, 4, &[]));
+        kept = up["url"].as_str().unwrap().to_string();
+        send_with(&mut a, "lobby", "kept", &[up["upload"].as_str().unwrap()]);
+        assert!(server.shutdown());
+    }
+    // A file natter moved into place but never recorded (a crash between the two).
+    let stray = "ab".to_string() + &"c".repeat(62);
+    std::fs::create_dir_all(media.join("ab")).unwrap();
+    std::fs::write(media.join("ab").join(&stray), b"nobody's").unwrap();
+    assert_eq!(stored_files(&media).len(), 2);
+    let server = common::start_with(|c| c.db = db.clone());
+    wait_until("the stray file is gone", || stored_files(&media).len() == 1);
+    assert!(!media.join("ab").join(&stray).exists());
+    assert_eq!(fetch(&server, &kept, None, &[]).0, 200);
+}
