@@ -276,13 +276,8 @@ pub struct Metrics {
 }
 
 /// `natter_http_requests_total`: a counter per route and status.
+#[derive(Default)]
 pub struct HttpCounts(Counts<{ Route::LABELS.len() * STATUSES }>);
-
-impl Default for HttpCounts {
-    fn default() -> Self {
-        HttpCounts(Counts::default())
-    }
-}
 
 impl Metrics {
     /// Where the database and the media folder are, for their sizes.
