@@ -90,10 +90,6 @@ pub fn start(config: Config) -> Result<Server, Error> {
     let ws_addr = ws_listener.local_addr()?;
     let metrics = Arc::new(Metrics::default());
     let (hub_state, checkpoints, db_health) = open_storage(&config, metrics.clone())?;
-    let metrics_addr = match config.metrics {
-        Some(addr) => Some(crate::metrics::serve(addr, metrics)?),
-        None => None,
-    };
 
     // The hub's input. Bounded: when the hub falls behind, readers block on
     // `send`, stop reading their sockets, and TCP slows the senders down.
@@ -104,6 +100,11 @@ pub fn start(config: Config) -> Result<Server, Error> {
         crate::media::MediaStore::open(&config)
             .map_err(|e| format!("cannot use the media folder: {e}"))?,
     );
+    metrics.watch_files(&config.db, media.clone());
+    let metrics_addr = match config.metrics {
+        Some(addr) => Some(crate::metrics::serve(addr, metrics.clone())?),
+        None => None,
+    };
     hub_state.set_janitor(crate::media::janitor::spawn(
         media.clone(),
         to_hub.clone(),
@@ -144,6 +145,7 @@ pub fn start(config: Config) -> Result<Server, Error> {
         db_health,
         passwords,
         media.clone(),
+        metrics,
     ));
     let control = web.clone();
     let web_thread = thread::Builder::new()

@@ -40,6 +40,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::{Config, MAX_REPLY_BYTES, RATE_HALF_LIFE, RETENTION_INTERVAL};
+use crate::metrics::Metrics;
 use crate::protocol::{self, close, now_millis, ChatMessage, Limits, Rejection, Reply};
 use crate::ratelimit::Budgets;
 use crate::storage::{report_retention, Batch, SessionChange, StorageError, Store, Write, Writes};
@@ -172,6 +173,9 @@ pub struct Chat {
     attaching: std::collections::HashSet<String>,
     /// Wakes the janitor thread (`media/janitor.rs`).
     janitor: Option<crossbeam_channel::Sender<()>>,
+    /// The server's figures (`--metrics`): refusals and resumes are counted
+    /// here, where they happen. A fresh set until the hub gives its own.
+    metrics: Arc<Metrics>,
 }
 
 /// An account change waiting for its commit: where the answer goes (the web
@@ -242,6 +246,7 @@ impl Chat {
             media_committing: Vec::new(),
             attaching: Default::default(),
             janitor: None,
+            metrics: Arc::default(),
             config,
         };
         // Sessions that expired while natter was stopped must not work even
@@ -277,7 +282,18 @@ impl Chat {
 
     /// Tell a connection why its request was refused.
     pub fn refuse(&mut self, conn: ConnId, rejection: &Rejection) {
+        self.metrics.refused(rejection.code);
         self.reply(conn, error_frame(rejection));
+    }
+
+    /// Count in `metrics` from now on (the hub's, shared with `--metrics`).
+    pub fn set_metrics(&mut self, metrics: Arc<Metrics>) {
+        self.metrics = metrics;
+    }
+
+    /// The server's figures, for a command to count what it did.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// Ask the hub to close a connection, after what is already queued for it.
@@ -394,6 +410,11 @@ impl Chat {
             }
             self.pending.sessions.push(change);
         }
+    }
+
+    /// How many sessions and rooms (in memory) there are, for the metrics.
+    pub fn counts(&self) -> (usize, usize) {
+        (self.sessions.len(), self.rooms.len())
     }
 
     /// Failed password logins and claims (see `Logins`).

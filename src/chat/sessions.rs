@@ -214,7 +214,6 @@ impl Sessions {
         self.by_id.get(&id)
     }
 
-    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.by_id.len()
     }

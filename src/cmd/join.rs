@@ -10,6 +10,7 @@ use crate::config::{
     MAX_RESUME, MAX_ROOMS_PER_CONNECTION, MAX_ROOM_MEMBERS, OWNER_SEEN_EVERY, RATE_COST_JOIN,
     RATE_COST_KEY,
 };
+use crate::metrics::Resume;
 use crate::protocol::{
     self, name_key, now_millis, room_key, Access, ChatMessage, ErrorCode, Join, Rejection, Reply,
     Role, SystemEvent,
@@ -216,6 +217,15 @@ fn joined_frame(
         .session(caller.session)
         .expect("members have sessions")
         .uid;
+    let gap = gap || (cut && since.is_some());
+    if since.is_some() {
+        let how = match (gap, &replayed) {
+            (true, _) => Resume::Gap,
+            (false, Some(_)) => Resume::Storage,
+            (false, None) => Resume::Cache,
+        };
+        chat.metrics().resumed(how);
+    }
     protocol::encode(&Reply::Joined {
         room: &r.name,
         epoch: chat.epoch(),
@@ -224,7 +234,7 @@ fn joined_frame(
         cursor: told,
         history,
         changes,
-        gap: gap || (cut && since.is_some()),
+        gap,
         settings: &settings,
         muted_until: r.controls.muted_until(uid, now_ms),
     })

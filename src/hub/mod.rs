@@ -66,9 +66,9 @@ use crate::config::{
     Config, COMMIT_WAIT, MAX_EVENTS_PER_PASS, PING_SLICES, RATE_COST_CONTROL, SHUTDOWN_TIMEOUT,
     WRITE_RETRY_INTERVAL,
 };
-use crate::metrics::Metrics;
+use crate::metrics::{self, EventKind, Metrics};
 use crate::protocol::{self, close};
-use crate::storage::{Outcome, StorageError, Store, Writes};
+use crate::storage::{Changed, Outcome, StorageError, Store, Write, Writes};
 
 mod conns;
 mod event;
@@ -148,6 +148,7 @@ pub fn hub_loop(mut hub: Hub, events: Receiver<Event>) {
         let now = Instant::now();
         hub.tick(now);
         hub.flush(now);
+        hub.metrics.hub_queue.store(events.len() as u64, Relaxed);
         hub.metrics.hub_pass.observe(started.elapsed());
         if hub.finished(now) {
             break;
@@ -167,7 +168,8 @@ impl Hub {
         metrics: Arc<Metrics>,
         now: Instant,
     ) -> Result<Hub, StorageError> {
-        let chat = Chat::new(config.clone(), store, writes, now)?;
+        let mut chat = Chat::new(config.clone(), store, writes, now)?;
+        chat.set_metrics(metrics.clone());
         Ok(Hub {
             metrics,
             outcomes: chat.outcomes(),
@@ -361,6 +363,7 @@ impl Hub {
         now: Instant,
     ) {
         self.conns.insert(id, peer, socket, ip, now);
+        self.metrics.connections_opened.fetch_add(1, Relaxed);
         if let Peer::Member(session) = peer {
             let address = crate::ratelimit::address_key(ip);
             if let Err((code, reason)) = self.chat.connect(id, session, address, now) {
@@ -417,6 +420,8 @@ impl Hub {
             return;
         };
         if was_open {
+            // Nobody closed it but its client.
+            self.metrics.closes.add(metrics::CLOSE_BY_PEER, 1);
             self.chat.disconnect(id, now);
         }
         if !pending {
@@ -429,6 +434,7 @@ impl Hub {
     /// `discard` drops queued frames first (a slow consumer will not read them).
     fn close(&mut self, id: ConnId, code: u16, reason: &str, discard: bool, now: Instant) {
         if self.conns.start_close(id, code, reason, discard, now) {
+            self.metrics.closes.add(metrics::close_index(code), 1);
             self.chat.disconnect(id, now);
         }
     }
@@ -467,6 +473,9 @@ impl Hub {
         self.chat.drop_idle_rooms();
         let open = self.conns.len() as u64;
         self.metrics.connections.store(open, Relaxed);
+        let (sessions, rooms) = self.chat.counts();
+        self.metrics.sessions.store(sessions as u64, Relaxed);
+        self.metrics.rooms.store(rooms as u64, Relaxed);
     }
 
     /// Queue the rooms' batches and what the rules asked for, close the
@@ -495,19 +504,47 @@ impl Hub {
     /// senders are told they could not be stored).
     fn stored(&mut self, outcome: Outcome) {
         self.metrics.commit.observe(outcome.took);
+        self.count_committed(&outcome);
         let stored = self.chat.committed(outcome);
         self.metrics.messages.fetch_add(stored as u64, Relaxed);
+    }
+
+    /// What a commit stored, by kind (`natter_events_committed_total`).
+    fn count_committed(&self, outcome: &Outcome) {
+        let mut counts = [0u64; EventKind::LABELS.len()];
+        for ((_, write), failed) in outcome.batch.writes.iter().zip(&outcome.failed) {
+            let kind = match write {
+                _ if failed.is_some() => continue,
+                Write::Post(_) => EventKind::Message,
+                Write::Change(change) => match change.what {
+                    Changed::Edit { .. } => EventKind::Edit,
+                    Changed::Delete { .. } => EventKind::Delete,
+                    Changed::React { .. } => EventKind::React,
+                },
+            };
+            counts[kind as usize] += 1;
+        }
+        if outcome.others.is_none() {
+            counts[EventKind::Setting as usize] += outcome.batch.rooms.len() as u64;
+        }
+        for (i, n) in counts.into_iter().enumerate() {
+            if n > 0 {
+                self.metrics.committed.add(i, n);
+            }
+        }
     }
 
     /// Every room's batch, to its members.
     fn deliver(&mut self, now: Instant) {
         let conns = &mut self.conns;
-        let mut deliveries = 0;
+        let (mut deliveries, mut bytes) = (0, 0);
         self.chat.deliver(|member, chunk| {
             deliveries += 1;
+            bytes += chunk.len() as u64;
             conns.queue(member, chunk.clone(), now)
         });
         self.metrics.deliveries.fetch_add(deliveries, Relaxed);
+        self.metrics.delivered_bytes.fetch_add(bytes, Relaxed);
     }
 
     // -- timers --------------------------------------------------------------------
@@ -578,6 +615,9 @@ fn writer_gone() -> ! {
 impl Drop for Hub {
     fn drop(&mut self) {
         if std::thread::panicking() {
+            let closing = self.conns.len() as u64;
+            let code = metrics::close_index(close::INTERNAL_ERROR);
+            self.metrics.closes.add(code, closing);
             self.conns.farewell();
         }
     }

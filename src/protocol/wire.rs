@@ -696,6 +696,85 @@ pub enum ErrorCode {
     BadAttachment,
 }
 
+impl ErrorCode {
+    /// Every code, in declaration order: `ALL[code as usize] == code`
+    /// (`natter_requests_refused_total` keeps one counter per code).
+    pub const ALL: [ErrorCode; 33] = [
+        ErrorCode::BadJson,
+        ErrorCode::BadRequest,
+        ErrorCode::UnknownType,
+        ErrorCode::BadField,
+        ErrorCode::BadRoom,
+        ErrorCode::EmptyText,
+        ErrorCode::TextTooLong,
+        ErrorCode::BadText,
+        ErrorCode::BadClientId,
+        ErrorCode::NotJoined,
+        ErrorCode::NameTaken,
+        ErrorCode::TooManyRooms,
+        ErrorCode::RateLimited,
+        ErrorCode::StorageFailed,
+        ErrorCode::NotFound,
+        ErrorCode::NotAuthor,
+        ErrorCode::EditWindow,
+        ErrorCode::Deleted,
+        ErrorCode::BadEmoji,
+        ErrorCode::TooManyReactions,
+        ErrorCode::BadReply,
+        ErrorCode::NotOwner,
+        ErrorCode::Forbidden,
+        ErrorCode::AlreadyOwned,
+        ErrorCode::BadKey,
+        ErrorCode::InviteRequired,
+        ErrorCode::BadInvite,
+        ErrorCode::BadPassword,
+        ErrorCode::Locked,
+        ErrorCode::Banned,
+        ErrorCode::Muted,
+        ErrorCode::LimitReached,
+        ErrorCode::BadAttachment,
+    ];
+
+    /// The code as the wire spells it (`"rate_limited"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadJson => "bad_json",
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::UnknownType => "unknown_type",
+            ErrorCode::BadField => "bad_field",
+            ErrorCode::BadRoom => "bad_room",
+            ErrorCode::EmptyText => "empty_text",
+            ErrorCode::TextTooLong => "text_too_long",
+            ErrorCode::BadText => "bad_text",
+            ErrorCode::BadClientId => "bad_client_id",
+            ErrorCode::NotJoined => "not_joined",
+            ErrorCode::NameTaken => "name_taken",
+            ErrorCode::TooManyRooms => "too_many_rooms",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::StorageFailed => "storage_failed",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::NotAuthor => "not_author",
+            ErrorCode::EditWindow => "edit_window",
+            ErrorCode::Deleted => "deleted",
+            ErrorCode::BadEmoji => "bad_emoji",
+            ErrorCode::TooManyReactions => "too_many_reactions",
+            ErrorCode::BadReply => "bad_reply",
+            ErrorCode::NotOwner => "not_owner",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::AlreadyOwned => "already_owned",
+            ErrorCode::BadKey => "bad_key",
+            ErrorCode::InviteRequired => "invite_required",
+            ErrorCode::BadInvite => "bad_invite",
+            ErrorCode::BadPassword => "bad_password",
+            ErrorCode::Locked => "locked",
+            ErrorCode::Banned => "banned",
+            ErrorCode::Muted => "muted",
+            ErrorCode::LimitReached => "limit_reached",
+            ErrorCode::BadAttachment => "bad_attachment",
+        }
+    }
+}
+
 /// A refused request: the code the page branches on and a message a person
 /// reads. It is the body of the `error` reply ([`Reply::Error`]), field for
 /// field: `{"type":"error","code":"rate_limited","message":"slow down: you can
@@ -779,6 +858,15 @@ mod tests {
         assert_eq!(limits["max_text_chars"], 4000);
         assert_eq!(limits["max_text_bytes"], 12000);
         assert_eq!(limits["max_room_chars"], 64);
+    }
+
+    #[test]
+    fn every_error_code_is_listed_in_order_and_spelled_as_on_the_wire() {
+        for (i, code) in ErrorCode::ALL.iter().enumerate() {
+            assert_eq!(*code as usize, i);
+            let json = serde_json::to_string(code).unwrap();
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+        }
     }
 
     #[test]

@@ -33,6 +33,16 @@ pub(super) struct Download {
     slot: DownloadSlot,
 }
 
+impl Download {
+    /// The status it is sent with: 206 for a range.
+    pub(super) fn status(&self) -> u16 {
+        match self.range {
+            Some(_) => 206,
+            None => 200,
+        }
+    }
+}
+
 /// Check the request and open the file, or the page saying why not.
 pub(super) fn start(
     request: &Request,

@@ -33,6 +33,7 @@ use tiny_http::{Request, Server};
 
 use crate::config::{Config, HUB_REPLY_TIMEOUT, WEB_WORKERS};
 use crate::hub::Event;
+use crate::metrics::{Metrics, Route};
 
 pub(crate) use pages::encode_component;
 use pages::{secure, Page};
@@ -80,17 +81,34 @@ fn route(request: &mut Request, context: &Arc<WebContext>) -> Answer {
 
 /// Answer one request: a page here and now, or an export on its own thread.
 /// A request that does not name this server in `Host` gets no further.
+///
+/// Each answer is counted by its route's fixed label and its status
+/// (`natter_http_requests_total`); an export or a file by the status it
+/// starts with.
 fn handle(mut request: Request, context: &Arc<WebContext>) {
+    let url = request.url();
+    let label = Route::of(url.split_once('?').map_or(url, |(path, _)| path));
+    let metrics = &context.metrics;
     if let Err(refusal) = edge::check_host(&request, &context.config) {
+        metrics.answered(label, refusal.status_code().0);
         let _ = request.respond(secure(refusal));
         return;
     }
     match route(&mut request, context) {
         // A client that hung up before reading its answer is not our problem.
-        Answer::Page(page) => drop(request.respond(secure(page))),
-        Answer::Export(export) => export::on_own_thread(request, export, context),
+        Answer::Page(page) => {
+            metrics.answered(label, page.status_code().0);
+            drop(request.respond(secure(page)))
+        }
+        Answer::Export(export) => {
+            metrics.answered(label, 200);
+            export::on_own_thread(request, export, context)
+        }
         // A file carries its own headers (a sandbox, not the page's CSP).
-        Answer::Media(download) => media::on_own_thread(request, download),
+        Answer::Media(download) => {
+            metrics.answered(label, download.status());
+            media::on_own_thread(request, download)
+        }
     }
 }
 
@@ -128,6 +146,8 @@ pub struct WebContext {
     /// Each person's uploads in flight (`upload::PersonSlot`).
     uploads_by_uid: Mutex<std::collections::HashMap<String, usize>>,
     downloads: Arc<std::sync::atomic::AtomicUsize>,
+    /// The server's figures: requests are counted by route and status.
+    metrics: Arc<Metrics>,
 }
 
 impl WebContext {
@@ -138,6 +158,7 @@ impl WebContext {
         db_health: Arc<crate::storage::FileHealth>,
         passwords: Arc<crate::passwords::Passwords>,
         media: Arc<crate::media::MediaStore>,
+        metrics: Arc<Metrics>,
     ) -> WebContext {
         WebContext {
             to_hub,
@@ -150,6 +171,7 @@ impl WebContext {
             uploads: Default::default(),
             uploads_by_uid: Default::default(),
             downloads: Default::default(),
+            metrics,
         }
     }
 }

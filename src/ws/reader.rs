@@ -15,6 +15,7 @@
 //! chosen once, before the first read, and nothing here asks again.
 
 use crossbeam_channel::Sender;
+use tungstenite::error::ProtocolError;
 use tungstenite::{Bytes, Error as WsError, Message, Utf8Bytes, WebSocket};
 
 use super::handshake::Accepted;
@@ -242,6 +243,10 @@ fn close_for(err: &WsError) -> Option<Close> {
     match err {
         WsError::Capacity(_) => Some((close::TOO_BIG, "message too big: the limit is 64 KiB")),
         WsError::Utf8(_) => Some((close::INVALID_PAYLOAD, "text frame is not valid UTF-8")),
+        // The socket ended without a close frame: the client is gone (a
+        // crashed tab, a dropped network), not breaking any rule, and nobody
+        // would read a close frame. It is counted as the peer's end.
+        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => None,
         WsError::Protocol(_) => Some((close::PROTOCOL_ERROR, "WebSocket protocol error")),
         _ => None,
     }

@@ -13,6 +13,9 @@ pub struct TestServer {
     server: Option<natter::Server>,
     pub web: SocketAddr,
     pub ws: SocketAddr,
+    /// Where `GET /metrics` is answered, when started with `--metrics`
+    /// (`config.metrics`, port 0 is fine).
+    pub metrics: Option<SocketAddr>,
 }
 
 /// Start a server with test-friendly settings (port 0, an in-memory database,
@@ -40,6 +43,7 @@ pub fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
     TestServer {
         web: server.web_addr(),
         ws: server.ws_addr(),
+        metrics: server.metrics_addr(),
         server: Some(server),
     }
 }
@@ -52,6 +56,7 @@ pub fn attach(web: SocketAddr, ws: SocketAddr) -> TestServer {
         server: None,
         web,
         ws,
+        metrics: None,
     }
 }
 
