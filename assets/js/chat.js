@@ -44,6 +44,8 @@
 //   drawer.js    the side panel as a drawer on phones, the members button
 //   invite.js    "Copy invite link", and the empty room's hint
 //   toast.js     a short notice with one action ("Left #x. Undo")
+//   inspector.js the protocol inspector (Settings → Protocol inspector):
+//                every frame sent and received, as JSON, for learners
 // Rooms with owners (issue 16):
 //   room-settings.js  the header's topic and marks, and the room dialog:
 //                claim, owner link, settings, invite links, mutes and bans
@@ -112,6 +114,7 @@ import { wireDirectory } from './directory.js';
 import { wireUploads } from './uploads.js';
 import { wireVoice } from './voice.js';
 import { wireViewer } from './viewer.js';
+import { wireInspector } from './inspector.js';
 
 wireScroll();
 wireUnread();
@@ -135,6 +138,7 @@ wireDirectory();
 wireUploads();
 wireVoice();
 wireViewer();
+wireInspector(); // before socket.start(), so it sees the first frames when it is on
 wireLeaving();
 $('retry-now').addEventListener('click', () => socket.reconnectNow());
 

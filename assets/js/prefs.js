@@ -60,6 +60,13 @@ export const setNotify = (on) => save('notify', Boolean(on));
 export const getSound = () => load('sound', false) === true;
 export const setSound = (on) => save('sound', Boolean(on));
 
+// --- the protocol inspector -------------------------------------------------
+// Off unless you turn it on (Settings → Protocol inspector): while it is
+// off, no frame is recorded at all (inspector.js).
+
+export const getInspector = () => load('inspector', false) === true;
+export const setInspector = (on) => save('inspector', Boolean(on));
+
 // --- muted rooms --------------------------------------------------------------
 // Stored by room key (lower case), like the server matches rooms.
 

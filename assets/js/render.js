@@ -72,6 +72,20 @@ export function verifiedBadge() {
   return badge;
 }
 
+/**
+ * The BOT badge: a message posted with a bot token (a webhook, the HTTP
+ * API), whose frame says `"bot": true`. Its name comes from the token, not
+ * from whoever sent the request. Drawn after the name like the ✓; screen
+ * readers hear "bot".
+ */
+export function botBadge() {
+  const badge = el('span', 'bot-badge', 'BOT');
+  badge.setAttribute('role', 'img');
+  badge.setAttribute('aria-label', 'bot');
+  badge.title = 'Posted by a bot (a webhook or the HTTP API)';
+  return badge;
+}
+
 // --- days -------------------------------------------------------------------
 
 /** "2026-11-25" in local time: two timestamps on the same day share it. */
@@ -161,6 +175,7 @@ function replyPreview(msg, view) {
   const reply = target
     ? (target.deleted ? { deleted: true } : { user: target.user, excerpt: excerpt(target.text, view.excerptChars) || attachmentsSummary(target.attachments) })
     : msg.reply;
+  const replyBot = target ? target.bot === true : reply?.bot === true;
   if (!reply) return el('div', 'reply-preview gone', 'In reply to a message that is no longer available');
   const button = el('button', 'reply-preview');
   button.type = 'button';
@@ -172,8 +187,9 @@ function replyPreview(msg, view) {
   if (reply.deleted) {
     button.append(el('span', 'reply-excerpt deleted', 'deleted message'));
   } else {
-    button.append(autoDirection(el('span', `reply-author ${nameColourClass(reply.user)}`, reply.user)), ' ',
-      autoDirection(el('span', 'reply-excerpt', reply.excerpt)));
+    button.append(autoDirection(el('span', `reply-author ${nameColourClass(reply.user)}`, reply.user)), ' ');
+    if (replyBot) button.append(botBadge(), ' ');
+    button.append(autoDirection(el('span', 'reply-excerpt', reply.excerpt)));
   }
   return button;
 }
@@ -185,6 +201,7 @@ function messageText(msg, view) {
     body.classList.add('action-text');
     body.append(el('span', 'action-author', `* ${msg.user} `));
     if (msg.verified) body.append(verifiedBadge(), ' ');
+    if (msg.bot === true) body.append(botBadge(), ' ');
     appendRichText(body, msg.text, view.me);
   } else if (isEmojiOnly(msg.text)) {
     body.classList.add('emoji-only');
@@ -234,6 +251,8 @@ function messageShell(msg, view, ts) {
   // Grouping compares it too: a verified message never hides its ✓ under
   // an unverified one's name of the same spelling, nor the other way round.
   li.dataset.verified = String(msg.verified === true);
+  // And a bot's message never hides its BOT under a person's name, either.
+  li.dataset.bot = String(msg.bot === true);
   if (isOwn(msg, view)) li.classList.add('own');
   else if (!msg.deleted && (mentions(msg.text, view.me) || (msg.mentions ?? []).some((n) => sameName(n, view.me)))) {
     li.classList.add('mentions-me');
@@ -246,6 +265,7 @@ function messageShell(msg, view, ts) {
   if (msg.uid !== undefined) author.dataset.cardUid = msg.uid;
   meta.append(autoDirection(author));
   if (msg.verified === true) meta.append(verifiedBadge());
+  if (msg.bot === true) meta.append(botBadge());
   meta.append(timeElement(ts));
   li.append(meta);
 
@@ -542,6 +562,7 @@ function setGrouped(item) {
       !prev.classList.contains('failed') &&
       prev.dataset.user === item.dataset.user &&
       prev.dataset.verified === item.dataset.verified &&
+      prev.dataset.bot === item.dataset.bot &&
       Math.abs(Number(item.dataset.ts) - Number(prev.dataset.ts)) < GROUP_WITHIN_MS,
   );
   item.classList.toggle('grouped', grouped);

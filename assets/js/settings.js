@@ -3,7 +3,8 @@
 // the room on screen) and the top bar's mute button. prefs.js keeps the
 // choices; this file is the controls. The dialog's last section, "Claim
 // your name", is account.js's; its "Your account…" button opens
-// account-dialog.js's dialog.
+// account-dialog.js's dialog. Its "Protocol inspector" checkbox is
+// inspector.js's.
 //
 // The dialog is a native <dialog> opened with showModal(): the browser makes
 // the rest of the page inert (the focus stays inside) and Esc closes it. On

@@ -30,6 +30,11 @@
 //     gone (stop);
 //   * stops for good when the server says our session has ended.
 //
+// One hook for the protocol inspector (inspector.js): while `tap` is set,
+// it is called with ('sent' | 'received', the frame's JSON text) for every
+// frame this socket sends or receives. It is null unless the inspector is
+// on, and then nothing is recorded.
+//
 // It reports to its owner (chat.js) through the callbacks given to start():
 //   onFrame(frame)      every parsed server frame
 //   onRename(from, to)  our join for room `from` was answered as room `to`:
@@ -103,6 +108,8 @@ export class ChatSocket {
     // server lets us in (`joined`) or access.js drops it after a refusal.
     // Once in, we are a member, and the server does not ask again.
     this.joinExtras = new Map();
+    // (direction, text) => void while the protocol inspector is on; else null.
+    this.tap = null;
 
     // The browser knows when the network is gone; no point in retrying then.
     // When it comes back, try at once instead of waiting out the backoff.
@@ -307,7 +314,9 @@ export class ChatSocket {
 
   sendRaw(frame) {
     try {
-      this.ws.send(JSON.stringify(frame));
+      const text = JSON.stringify(frame);
+      this.ws.send(text);
+      this.tap?.('sent', text);
       return true;
     } catch {
       // send() throws only if the socket is not open; the close handler
@@ -357,6 +366,7 @@ export class ChatSocket {
     });
 
     ws.addEventListener('message', (event) => {
+      this.tap?.('received', event.data);
       let frame;
       try {
         frame = JSON.parse(event.data);
