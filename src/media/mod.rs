@@ -365,6 +365,14 @@ impl MediaStore {
     }
 }
 
+/// A temporary store also goes when the last holder lets go of it (a server
+/// dropped without its orderly shutdown, as tests do).
+impl Drop for MediaStore {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
 /// A file in `tmp/` that is deleted when dropped, unless kept.
 struct Temp {
     path: PathBuf,
