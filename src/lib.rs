@@ -29,7 +29,10 @@
 //! - [`metrics`]: what the server measures about itself (the hub's pass and
 //!   wait times, commits, counters), and `--metrics ADDR`.
 //! - `web`: the pages (tiny_http): the route table, login form, chat page,
-//!   embedded assets, exports. Asks the hub over the same channel.
+//!   embedded assets, exports, uploads and files. Asks the hub over the same
+//!   channel.
+//! - [`media`]: uploaded files on disk by their hash, the sniffing and
+//!   metadata stripping, and the janitor thread that deletes unused files.
 //! - `origin`: which `Host` and `Origin` may talk to natter.
 //! - `ratelimit`: the decaying scores that keep floods out.
 //! - `session`: session tokens and cookies.

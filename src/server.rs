@@ -31,8 +31,11 @@
 //!   `unblock()` (see `web::WebControl`).
 //! - **tiny_http's own** (its accept thread, one per web connection): end
 //!   when its `Server` is dropped, after the page workers.
-//! - **web-body and web-export**: short-lived, never joined; each ends with
-//!   its request, which the body limits and the write timeout keep short.
+//! - **web-body, web-export and web-media**: short-lived, never joined; each
+//!   ends with its request (an upload, an export, a file sent), which the
+//!   body limits and the write timeout keep short.
+//! - **janitor** (`media/janitor.rs`): waits on its wake-up channel, whose
+//!   one sender the hub holds; when the hub is gone, so is the janitor.
 //! - **signals**: never stops; it lives as long as the process.
 //! - **metrics** (with `--metrics`): answers scrapes until the process
 //!   ends; it holds only counters, so nothing waits for it.

@@ -80,6 +80,17 @@ fn uploaded(
     serde_json::from_str(&response.body).expect("JSON")
 }
 
+/// A server on `db` where alice sends a small image with `text`, stopped
+/// in order; the image's URL.
+fn image_sent_then_stopped(db: &str, text: &str) -> String {
+    let server = common::start_with(|c| c.db = db.to_string());
+    let (alice, mut a) = in_room(&server, "alice", "lobby");
+    let up = uploaded(&server, &alice, "lobby", "image", "p.png", &png(4, 4, &[]));
+    send_with(&mut a, "lobby", text, &[up["upload"].as_str().unwrap()]);
+    assert!(server.shutdown());
+    up["url"].as_str().unwrap().to_string()
+}
+
 /// The message of #lobby with this text, as `history` reads it from storage.
 fn stored_message(client: &mut Client, text: &str) -> Value {
     client.send(json!({"type": "history", "room": "lobby", "before": 1000}));
@@ -653,15 +664,7 @@ fn a_person_has_a_stored_and_a_daily_quota() {
 fn attachments_survive_a_restart() {
     let dir = TempDir::new("media-restart");
     let db = dir.file("natter.db");
-    let url;
-    {
-        let server = common::start_with(|c| c.db = db.clone());
-        let (alice, mut a) = in_room(&server, "alice", "lobby");
-        let up = uploaded(&server, &alice, "lobby", "image", "p.png", &png(4, 4, &[]));
-        url = up["url"].as_str().unwrap().to_string();
-        send_with(&mut a, "lobby", "before", &[up["upload"].as_str().unwrap()]);
-        assert!(server.shutdown());
-    }
+    let url = image_sent_then_stopped(&db, "before");
     let server = common::start_with(|c| c.db = db.clone());
     let (_bob, mut b) = in_room(&server, "bob", "lobby");
     let m = stored_message(&mut b, "before");
@@ -715,18 +718,7 @@ fn retention_takes_the_files_of_the_messages_it_deletes() {
     let dir = TempDir::new("media-retention");
     let db = dir.file("natter.db");
     let media = std::path::PathBuf::from(format!("{db}-media"));
-    {
-        let server = common::start_with(|c| c.db = db.clone());
-        let (alice, mut a) = in_room(&server, "alice", "lobby");
-        let up = uploaded(&server, &alice, "lobby", "image", "p.png", &png(4, 4, &[]));
-        send_with(
-            &mut a,
-            "lobby",
-            "old news",
-            &[up["upload"].as_str().unwrap()],
-        );
-        assert!(server.shutdown());
-    }
+    image_sent_then_stopped(&db, "old news");
     assert_eq!(stored_files(&media).len(), 1);
     std::thread::sleep(Duration::from_millis(1500));
     // Messages older than a second go at start, and their files with them.
@@ -853,15 +845,7 @@ fn at_start_the_janitor_deletes_files_no_upload_names() {
     let dir = TempDir::new("media-reconcile");
     let db = dir.file("natter.db");
     let media = std::path::PathBuf::from(format!("{db}-media"));
-    let kept;
-    {
-        let server = common::start_with(|c| c.db = db.clone());
-        let (alice, mut a) = in_room(&server, "alice", "lobby");
-        let up = uploaded(&server, &alice, "lobby", "image", "p.png", &png(4, 4, &[]));
-        kept = up["url"].as_str().unwrap().to_string();
-        send_with(&mut a, "lobby", "kept", &[up["upload"].as_str().unwrap()]);
-        assert!(server.shutdown());
-    }
+    let kept = image_sent_then_stopped(&db, "kept");
     // A file natter moved into place but never recorded (a crash between the two).
     let stray = "ab".to_string() + &"c".repeat(62);
     std::fs::create_dir_all(media.join("ab")).unwrap();

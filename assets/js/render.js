@@ -65,11 +65,7 @@ function timeElement(ts) {
  * be faked by a look-alike "alice". Screen readers hear "verified name".
  */
 export function verifiedBadge() {
-  const badge = el('span', 'verified', '✓');
-  badge.setAttribute('role', 'img');
-  badge.setAttribute('aria-label', 'verified name');
-  badge.title = 'Verified name: claimed with a password, only its owner can use it';
-  return badge;
+  return badge('verified', '✓', 'verified name', 'Verified name: claimed with a password, only its owner can use it');
 }
 
 /**
@@ -79,11 +75,16 @@ export function verifiedBadge() {
  * readers hear "bot".
  */
 export function botBadge() {
-  const badge = el('span', 'bot-badge', 'BOT');
-  badge.setAttribute('role', 'img');
-  badge.setAttribute('aria-label', 'bot');
-  badge.title = 'Posted by a bot (a webhook or the HTTP API)';
-  return badge;
+  return badge('bot-badge', 'BOT', 'bot', 'Posted by a bot (a webhook or the HTTP API)');
+}
+
+/** A badge beside a name: an image to screen readers, with its own label. */
+function badge(className, text, label, title) {
+  const span = el('span', className, text);
+  span.setAttribute('role', 'img');
+  span.setAttribute('aria-label', label);
+  span.title = title;
+  return span;
 }
 
 // --- days -------------------------------------------------------------------
