@@ -38,6 +38,7 @@
 //! - `session`: session tokens and cookies.
 //! - [`passwords`]: argon2id on hasher threads of their own, for claimed
 //!   names; [`account_cli`]: `natter account list | reset | delete`.
+//! - [`token_cli`]: `natter token create | list | revoke`, bot tokens.
 //! - [`nginx`]: `natter nginx-config`, a reverse-proxy configuration.
 //!
 //! Files marked "the edge" in their first lines (`ws/admission.rs`,
@@ -74,6 +75,7 @@ mod ratelimit;
 mod server;
 mod session;
 pub mod storage;
+pub mod token_cli;
 mod web;
 mod ws;
 
