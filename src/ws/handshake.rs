@@ -3,7 +3,9 @@
 //!
 //! A chat client must ask for `/ws`, from a page natter served (`Host` and
 //! `Origin`), with a live session cookie the hub knows, and with room under
-//! the caps. Anything else gets an HTTP refusal with a line saying why, and the
+//! the caps; a bot sends `Authorization: Bearer <token>` instead of the cookie
+//! (and needs no `Origin`: see `check_handshake`). Anything else gets an HTTP
+//! refusal with a line saying why, and the
 //! socket is closed. `natter echo` (the server the Autobahn suite tests) skips
 //! all of that: its peers are [`Peer::Echo`], decided here, and nothing after
 //! this file asks the configuration again.
