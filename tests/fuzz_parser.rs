@@ -47,7 +47,7 @@ fn request_types() -> Vec<String> {
 fn templates() -> Vec<Map<String, Value>> {
     let template = |kind: String| {
         let mut frame = json!({ "type": kind });
-        // Fields whose valid values the refusals cannot teach: a role, and
+        // Fields whose valid values the refusals cannot teach: a role, a scope, and
         // whom a moderation request is about (a name or a uid, one of them).
         if ["set_role", "kick", "mute", "unmute", "ban", "unban", "dm"].contains(&kind.as_str()) {
             frame["user"] = json!("bob");
@@ -55,6 +55,9 @@ fn templates() -> Vec<Map<String, Value>> {
         }
         if kind == "set_role" {
             frame["role"] = json!("moderator");
+        }
+        if kind == "create_token" {
+            frame["scope"] = json!("bot");
         }
         for _ in 0..16 {
             match parse_request(&frame.to_string()) {
