@@ -104,7 +104,7 @@ fn commit(store: &mut Sqlite, change: AccountChange) -> Result<(), String> {
 }
 
 /// A day, as `YYYY-MM-DD` (UTC), from ms since the epoch.
-fn date(ms: u64) -> String {
+pub(crate) fn date(ms: u64) -> String {
     let mut day = crate::web::utc(ms);
     day.truncate("YYYY-MM-DD".len());
     day

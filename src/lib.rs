@@ -16,7 +16,9 @@
 //! 5. `cmd`: one file per command (join, post, history, login, ...): its
 //!    cost and its rules, for any caller; `cmd/room/` holds those of rooms
 //!    with owners (claims, settings, roles, invites, moderation, direct
-//!    messages, the directory), whose state is `chat/controls.rs`.
+//!    messages, the directory), whose state is `chat/controls.rs`;
+//!    `cmd/bots.rs` holds bot tokens and the callers that use them (an HTTP
+//!    request is a caller with no socket).
 //! 6. [`protocol`]: the JSON messages, the naming rules, error and close codes.
 //!
 //! Around it:
@@ -29,8 +31,8 @@
 //! - [`metrics`]: what the server measures about itself (the hub's pass and
 //!   wait times, commits, counters), and `--metrics ADDR`.
 //! - `web`: the pages (tiny_http): the route table, login form, chat page,
-//!   embedded assets, exports, uploads and files. Asks the hub over the same
-//!   channel.
+//!   embedded assets, exports, uploads and files, and the bots' webhook and
+//!   HTTP API. Asks the hub over the same channel.
 //! - [`media`]: uploaded files on disk by their hash, the sniffing and
 //!   metadata stripping, and the janitor thread that deletes unused files.
 //! - `origin`: which `Host` and `Origin` may talk to natter.
@@ -38,6 +40,7 @@
 //! - `session`: session tokens and cookies.
 //! - [`passwords`]: argon2id on hasher threads of their own, for claimed
 //!   names; [`account_cli`]: `natter account list | reset | delete`.
+//! - [`token_cli`]: `natter token create | list | revoke`, bot tokens.
 //! - [`nginx`]: `natter nginx-config`, a reverse-proxy configuration.
 //!
 //! Files marked "the edge" in their first lines (`ws/admission.rs`,
@@ -74,6 +77,7 @@ mod ratelimit;
 mod server;
 mod session;
 pub mod storage;
+pub mod token_cli;
 mod web;
 mod ws;
 

@@ -13,6 +13,8 @@ usage: natter [options]          run the chat
                                  path, for the Autobahn conformance suite only
        natter account list | reset NAME | delete NAME [--db PATH]
                                  claimed names: list them, print a new password, free one
+       natter token create ROOM NAME [--scope post|read|bot] | list [ROOM] | revoke ID [--db PATH]
+                                 bot tokens: make one (its secret is shown once), list, revoke
        natter nginx-config [--listen PORT] [--server-name NAME] [--port N] [--ws-port N]
                                  print an nginx configuration to run natter behind (--help)
 
@@ -33,6 +35,7 @@ usage: natter [options]          run the chat
                      owned rooms made public (default), or every open room too
   --rate-limit N     per-session rate limit score (default 25), or off
   --address-rate-limit N  per-address score, shared by its sessions (default 10x --rate-limit)
+  --bot-rate-limit N  each bot token's own score, not its address's (default 25)
   --max-connections N  WebSocket connections in all (default 5000)
   --max-per-ip N     WebSocket connections from one address (default 64; IPv6: per /64)
   --max-per-session N  WebSocket connections of one session (default 16)
@@ -82,6 +85,12 @@ fn main() -> ExitCode {
         let mut args = pico_args::Arguments::from_env();
         let _ = args.subcommand();
         return natter::account_cli::main(args);
+    }
+    // `natter token ...` makes, lists and revokes bot tokens (src/token_cli.rs).
+    if std::env::args_os().nth(1).is_some_and(|arg| arg == "token") {
+        let mut args = pico_args::Arguments::from_env();
+        let _ = args.subcommand();
+        return natter::token_cli::main(args);
     }
     let config = match parse(pico_args::Arguments::from_env()) {
         Ok(Some(config)) => config,
@@ -245,6 +254,13 @@ fn flags(args: &mut pico_args::Arguments) -> Result<Config, String> {
                 ))
             }
             other => other,
+        },
+        bot_rate_limit: match value::<f64>(args, "--bot-rate-limit")? {
+            Some(n) if !positive(n) => {
+                return Err(format!("--bot-rate-limit takes a positive number, got {n}"))
+            }
+            Some(n) => n,
+            None => defaults.bot_rate_limit,
         },
         max_connections: value(args, "--max-connections")?.unwrap_or(defaults.max_connections),
         max_per_ip,

@@ -193,14 +193,18 @@ pub enum Route {
     Rooms,
     /// `/healthz`.
     Healthz,
+    /// `POST /hooks/<token>`.
+    Hook,
+    /// `/api/v1/...`.
+    Api,
     /// Anything else (mostly 404s and 405s).
     Other,
 }
 
 impl Route {
-    pub const LABELS: [&'static str; 10] = [
+    pub const LABELS: [&'static str; 12] = [
         "login", "page", "asset", "upload", "media", "export", "account", "rooms", "healthz",
-        "other",
+        "hook", "api", "other",
     ];
 
     /// The route a path belongs to (the query already cut off).
@@ -217,6 +221,8 @@ impl Route {
             _ if prefix("/m/") => Route::Media,
             _ if prefix("/export/") => Route::Export,
             _ if prefix("/account/") || prefix("/u/") => Route::Account,
+            _ if prefix("/hooks/") => Route::Hook,
+            _ if prefix("/api/") => Route::Api,
             _ => Route::Other,
         }
     }

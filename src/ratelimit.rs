@@ -164,14 +164,29 @@ impl<K: Hash + Eq + Copy> RateLimiter<K> {
 pub struct Budgets<S> {
     sessions: RateLimiter<S>,
     addresses: RateLimiter<IpAddr>,
+    /// Bot tokens' sessions: each its own budget and no address's (CI
+    /// runners share addresses). It only refuses: an HTTP caller has no
+    /// connection to close.
+    bots: RateLimiter<S>,
 }
 
 impl<S: Hash + Eq + Copy> Budgets<S> {
-    pub fn new(per_session: f64, per_address: f64, half_life: Duration) -> Budgets<S> {
+    pub fn new(
+        per_session: f64,
+        per_address: f64,
+        per_bot: f64,
+        half_life: Duration,
+    ) -> Budgets<S> {
         Budgets {
             sessions: RateLimiter::new(per_session, half_life),
             addresses: RateLimiter::refusing_only(per_address, half_life),
+            bots: RateLimiter::refusing_only(per_bot, half_life),
         }
+    }
+
+    /// Charge a bot token's session its own budget alone.
+    pub fn charge_bot(&mut self, session: S, cost: f64, now: Instant) -> Verdict {
+        self.bots.charge(session, cost, now)
     }
 
     /// Charge the session's budget, then, if it let the request through, the
@@ -201,6 +216,7 @@ impl<S: Hash + Eq + Copy> Budgets<S> {
     pub fn sweep(&mut self, now: Instant) {
         self.sessions.sweep(now);
         self.addresses.sweep(now);
+        self.bots.sweep(now);
     }
 }
 
@@ -266,7 +282,7 @@ mod tests {
 
     #[test]
     fn sessions_share_their_address_budget() {
-        let mut budgets: Budgets<u64> = Budgets::new(25.0, 50.0, Duration::from_secs(30));
+        let mut budgets: Budgets<u64> = Budgets::new(25.0, 50.0, 25.0, Duration::from_secs(30));
         let now = Instant::now();
         // Two sessions behind one address each get their own 25 ...
         for session in [1, 2] {

@@ -9,8 +9,9 @@
 //! Bounded: a fixed number of cases per property, so `make test` stays quick.
 
 use natter::protocol::{
-    check_name, check_room, parse_request, Auth, Bans, Claim, Delete, Edit, ErrorCode, History,
-    Invite, Join, Leave, Moderate, OpenDm, Post, React, Request, RevokeInvite, SetRole, Typing,
+    check_name, check_room, parse_request, Auth, Bans, Claim, CreateToken, Delete, Edit, ErrorCode,
+    History, Invite, Join, Leave, ListTokens, Moderate, OpenDm, Post, React, Request, RevokeInvite,
+    RevokeToken, SetRole, Typing,
 };
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
@@ -174,9 +175,15 @@ fn assert_valid(request: &Request) {
         | Request::Ban(Moderate { room, .. })
         | Request::Unban(Moderate { room, .. })
         | Request::Bans(Bans { room })
+        | Request::Tokens(ListTokens { room })
+        | Request::RevokeToken(RevokeToken { room, .. })
         | Request::Dm(OpenDm {
             room: Some(room), ..
         }) => room,
+        Request::CreateToken(CreateToken { room, name, .. }) => {
+            assert!(!name.is_empty() && name.chars().count() <= 24);
+            room
+        }
         Request::Dm(OpenDm { room: None, .. }) | Request::ListRooms(_) => return,
         Request::Join(Join { room, .. })
         | Request::Leave(Leave { room, .. })

@@ -1,4 +1,5 @@
-//! Rate limits: every request is charged to its session and its address.
+//! Rate limits: every request is charged to its session and its address,
+//! or a bot token's to the token alone.
 
 use std::net::IpAddr;
 use std::time::Instant;
@@ -70,10 +71,18 @@ impl Chat {
     }
 
     fn verdict(&mut self, caller: &Caller, cost: f64, now: Instant) -> Verdict {
+        // A bot token is charged its own budget, never its address's.
+        let bot = self
+            .sessions
+            .get(caller.session)
+            .is_some_and(|s| s.bot.is_some());
         let Some(budgets) = self.budgets.as_mut() else {
             return Verdict::Allow;
         };
-        let verdict = budgets.charge(Some(caller.session), caller.address, cost, now);
+        let verdict = match bot {
+            true => budgets.charge_bot(caller.session, cost, now),
+            false => budgets.charge(Some(caller.session), caller.address, cost, now),
+        };
         if verdict == Verdict::Close {
             self.close(caller.conn, close::POLICY, "rate limit exceeded");
         }

@@ -35,6 +35,9 @@ pub enum Then {
     /// Take everyone with this public id out of the room, sending each of
     /// their connections this frame (`removed`) first.
     Remove { uid: String, frame: Arc<[u8]> },
+    /// End the session this key finds (a revoked bot token's), closing its
+    /// connections.
+    EndSession(String),
 }
 
 /// Room changes staged or being stored, with what follows each.
@@ -143,6 +146,8 @@ impl Controls {
                 self.mutes.push(m.clone());
             }
             RoomWrite::Unmute { uid } => self.mutes.retain(|m| &m.uid != uid),
+            // Tokens are not kept in memory: each use reads its row.
+            RoomWrite::Token(_) | RoomWrite::Untoken { .. } | RoomWrite::TokenUsed { .. } => {}
         }
     }
 
@@ -409,6 +414,11 @@ impl Chat {
                 Then::Reply(conn, frame) => self.reply(conn, frame),
                 Then::Notice(frame) => self.broadcast(key, &frame),
                 Then::Remove { uid, frame } => self.remove_from_room(key, &uid, &frame),
+                Then::EndSession(token_key) => {
+                    if let Some(id) = self.sessions.by_token(&token_key) {
+                        self.end_session(id);
+                    }
+                }
             }
         }
     }

@@ -50,7 +50,7 @@ pub use changes::{apply as apply_change, react};
 pub use controls::{invite_id, membership, mute, spoken, Notice, RoomWaiter, Then};
 pub use logins::Logins;
 pub use room::{newest_within, Presence, Room};
-pub use sessions::{AccountLogin, Session, Sessions};
+pub use sessions::{bot_key, AccountLogin, Grant, Session, Sessions};
 
 /// Identifies one connection for its whole life. Never reused. The chat
 /// knows it only as "where this member's frames go".
@@ -60,6 +60,30 @@ pub type ConnId = u64;
 /// connection) names as its sender, so a refusal goes nowhere. Real
 /// connections count from 1 (`ws::listen`).
 pub const NOBODY: ConnId = 0;
+
+/// The first connection id of the callers that have no socket: a bot's
+/// HTTP request (`cmd/bots.rs`). Each is given the next id from here, and
+/// what the rules send to it goes to the web thread waiting for the answer
+/// (see [`Chat::http_caller`]). WebSocket ids count from 1 and never get here.
+pub const HTTP_CALLERS: ConnId = 1 << 62;
+
+/// A bot's HTTP request waiting for the first frame the rules send it
+/// (`Chat::reply`), and one waiting for new messages (a long-poll).
+struct HttpCaller {
+    since: Instant,
+    answer: crossbeam_channel::Sender<Arc<[u8]>>,
+}
+
+/// A long-poll: `GET /api/v1/rooms/<room>/messages?since=N&wait=S` with
+/// nothing new after `since` yet. The hub answers it (`cmd::bots::polls`)
+/// when the room's `last_told` passes `since`, or at `deadline`.
+pub struct Poll {
+    pub conn: ConnId,
+    pub session: SessionId,
+    pub key: String,
+    pub since: u64,
+    pub deadline: Instant,
+}
 
 /// Identifies one login session. The browser holds the token instead.
 pub type SessionId = u64;
@@ -176,6 +200,12 @@ pub struct Chat {
     /// The server's figures (`--metrics`): refusals and resumes are counted
     /// here, where they happen. A fresh set until the hub gives its own.
     metrics: Arc<Metrics>,
+    /// Bots' HTTP requests waiting for their answer, by their connection id
+    /// (from [`HTTP_CALLERS`]), and the next such id.
+    http: HashMap<ConnId, HttpCaller>,
+    next_http: ConnId,
+    /// Long-polls waiting for something new (at most `MAX_POLL_WAITERS`).
+    pub polls: Vec<Poll>,
 }
 
 /// An account change waiting for its commit: where the answer goes (the web
@@ -197,7 +227,12 @@ impl Chat {
         now: Instant,
     ) -> Result<Chat, StorageError> {
         let budgets = match (config.rate_limit, config.address_budget()) {
-            (Some(session), Some(address)) => Some(Budgets::new(session, address, RATE_HALF_LIFE)),
+            (Some(session), Some(address)) => Some(Budgets::new(
+                session,
+                address,
+                config.bot_rate_limit,
+                RATE_HALF_LIFE,
+            )),
             _ => None,
         };
         let stored = store.sessions()?;
@@ -247,6 +282,9 @@ impl Chat {
             attaching: Default::default(),
             janitor: None,
             metrics: Arc::default(),
+            http: HashMap::new(),
+            next_http: HTTP_CALLERS,
+            polls: Vec::new(),
             config,
         };
         // Sessions that expired while natter was stopped must not work even
@@ -277,7 +315,28 @@ impl Chat {
 
     /// Queue one frame for one connection.
     pub fn reply(&mut self, conn: ConnId, frame: Arc<[u8]>) {
+        if conn >= HTTP_CALLERS {
+            // A bot's HTTP request: its first answer is its whole answer.
+            if let Some(caller) = self.http.remove(&conn) {
+                let _ = caller.answer.try_send(frame);
+            }
+            return;
+        }
         self.out.replies.push((conn, frame));
+    }
+
+    /// A caller with no socket: a bot's HTTP request, whose answer (the first
+    /// frame the rules send to the id returned) goes to `answer`. One the
+    /// rules never answer is forgotten by the sweep (its web thread gave up).
+    pub fn http_caller(
+        &mut self,
+        answer: crossbeam_channel::Sender<Arc<[u8]>>,
+        now: Instant,
+    ) -> ConnId {
+        let conn = self.next_http;
+        self.next_http += 1;
+        self.http.insert(conn, HttpCaller { since: now, answer });
+        conn
     }
 
     /// Tell a connection why its request was refused.
@@ -457,7 +516,7 @@ impl Chat {
             .collect();
         for id in present {
             let rooms = self.rooms_present(id);
-            let Some(session) = self.sessions.get(id) else {
+            let Some(session) = self.sessions.get(id).filter(|s| s.bot.is_none()) else {
                 continue;
             };
             let idle_since_ms = match session.conns {

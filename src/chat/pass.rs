@@ -62,6 +62,10 @@ impl Chat {
             match (write, failed) {
                 (Write::Post(message), None) => {
                     stored += 1;
+                    // A bot's HTTP post is answered with what was stored.
+                    if conn >= super::HTTP_CALLERS {
+                        self.reply(conn, protocol::encode(&Reply::Message(&message)));
+                    }
                     self.publish(key, message);
                 }
                 (Write::Post(message), Some(err)) => self.refuse_unsaved(key, message, conn, &err),
@@ -196,6 +200,10 @@ impl Chat {
     /// Rooms nobody is in leave memory; storage keeps their history.
     pub fn drop_idle_rooms(&mut self) {
         for key in std::mem::take(&mut self.maybe_idle) {
+            // A room a long-poll waits on stays: its `last_told` is watched.
+            if self.polls.iter().any(|p| p.key == key) {
+                continue;
+            }
             if self.rooms.get(&key).is_some_and(Room::is_idle) {
                 self.rooms.remove(&key);
             }
@@ -212,6 +220,9 @@ impl Chat {
             if let Some(due) = self.rooms.get(key).and_then(|r| r.next_presence) {
                 at = at.min(due);
             }
+        }
+        for poll in &self.polls {
+            at = at.min(poll.deadline);
         }
         at
     }
@@ -244,6 +255,11 @@ impl Chat {
             if let Some(budgets) = &mut self.budgets {
                 budgets.sweep(now);
             }
+            // HTTP callers the rules never answered: their web threads gave
+            // up after `HUB_REPLY_TIMEOUT` (or the long-poll's wait).
+            let gone = crate::config::MAX_POLL_WAIT + crate::config::HUB_REPLY_TIMEOUT;
+            self.http
+                .retain(|_, c| now.saturating_duration_since(c.since) < gone);
             self.logins.sweep(now);
         }
     }

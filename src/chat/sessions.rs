@@ -45,6 +45,35 @@ pub struct Session {
     /// Recent `client_id`s with the room key and message id they were posted
     /// as, so a page that resends after a reconnect never posts twice.
     recent: VecDeque<(String, String, u64)>,
+    /// A bot token's session: what the token grants (see `cmd/bots.rs`).
+    pub bot: Option<Grant>,
+}
+
+/// What a bot token lets its session do: act in one room, within a scope.
+#[derive(Clone, Debug)]
+pub struct Grant {
+    /// `session::token_key` of the secret.
+    pub hash: String,
+    /// The room's key, and its name when the token was made.
+    pub room: String,
+    pub room_name: String,
+    pub scope: crate::protocol::Scope,
+    /// When its row last had `last_used_ts` written (at most once a
+    /// `TOKEN_TOUCH_INTERVAL`).
+    pub touched: Option<Instant>,
+}
+
+impl Grant {
+    /// The token's public id (`StoredToken::id`).
+    pub fn id(&self) -> &str {
+        &self.hash[..12]
+    }
+}
+
+/// The key a bot token's session is found by: no cookie's `token_key` can
+/// be it (those are hex digits alone).
+pub fn bot_key(hash: &str) -> String {
+    format!("bot:{hash}")
 }
 
 impl Session {
@@ -182,6 +211,7 @@ impl Sessions {
             used,
             restored: false,
             recent: VecDeque::new(),
+            bot: None,
         };
         self.by_id.insert(id, session);
         id
@@ -208,6 +238,29 @@ impl Sessions {
         self.per_address.entry(address).or_default().insert(id);
         self.unused.insert(id);
         id
+    }
+
+    /// The session of a bot token, made at its first use since natter
+    /// started (`cmd/bots.rs`). It is never stored (the token's row is what
+    /// lasts), counts against no address, and is named by the token; its
+    /// public id is `bot-` and the token's id.
+    pub fn insert_bot(&mut self, grant: Grant, name: Arc<str>, now: Instant) -> SessionId {
+        let id = self.add(bot_key(&grant.hash), name, None, now, true, None);
+        let s = self.by_id.get_mut(&id).expect("just added");
+        s.uid = format!("{}{}", crate::config::BOT_UID_PREFIX, grant.id()).into();
+        s.bot = Some(grant);
+        self.idle.insert((now, id));
+        id
+    }
+
+    /// Bot sessions with a connection open, and their grants.
+    pub fn bots(&self) -> impl Iterator<Item = (SessionId, &Grant)> {
+        let open = self.by_id.iter().filter(|(_, s)| s.conns > 0);
+        open.filter_map(|(&id, s)| Some((id, s.bot.as_ref()?)))
+    }
+
+    pub fn get_mut(&mut self, id: SessionId) -> Option<&mut Session> {
+        self.by_id.get_mut(&id)
     }
 
     pub fn get(&self, id: SessionId) -> Option<&Session> {
@@ -336,7 +389,8 @@ impl Sessions {
         }
         s.idle_since = now;
         self.idle.insert((now, id));
-        Some(s.stored(now_ms, Vec::new()))
+        // A bot's session is not stored: its token is.
+        s.bot.is_none().then(|| s.stored(now_ms, Vec::new()))
     }
 
     /// Forget a session. Returns its deletion from storage, if it was stored.

@@ -61,8 +61,14 @@ pub fn apply(
         chat.maybe_idle(&key);
         return Err(rejection);
     }
+    // A bot token's name is reserved in its room, and the token lets its
+    // bot in whatever the door (its owner made it for this room).
+    let bot = super::bots::grant(chat, caller.session).is_some();
+    if !bot {
+        bot_name_taken(chat, &key, &name, &wanted).inspect_err(|_| chat.maybe_idle(&key))?;
+    }
     // Who may come in (bans, invites, passwords, locks: see `admit`).
-    let entry = match already {
+    let entry = match already || bot {
         true => Vec::new(),
         false => {
             admit(chat, caller, &key, &name, invite, password_right, now).inspect_err(|_| {
@@ -71,6 +77,9 @@ pub fn apply(
         }
     };
     chat.stage_room(&key, entry, caller.conn, true, Vec::new());
+    if bot {
+        super::bots::touch(chat, caller.session, &key, now);
+    }
     // No flush of the room's batch is needed first. It may hold messages and
     // changes already (with the writer thread, a commit's outcome can come
     // in before this pass's events), but `joined` stops at the last number
@@ -86,6 +95,32 @@ pub fn apply(
         chat.announce(&key, &name, SystemEvent::Join);
     }
     Ok(())
+}
+
+/// `name_taken` when a live bot token of room `key` has the name `wanted`
+/// (its key): nobody can pass for the room's bot.
+fn bot_name_taken(chat: &mut Chat, key: &str, name: &str, wanted: &str) -> Result<(), Rejection> {
+    let room = chat
+        .room(key)
+        .map(|r| r.name.to_string())
+        .unwrap_or_default();
+    match chat.store().tokens(Some(key)) {
+        Ok(tokens) if tokens.iter().any(|t| name_key(&t.name) == wanted) => {
+            let message = format!("\"{name}\" is the name of a bot of #{room}; pick another");
+            Err(in_room(
+                Rejection::new(ErrorCode::NameTaken, message),
+                &room,
+            ))
+        }
+        Ok(_) => Ok(()),
+        Err(err) => {
+            let message = format!("could not check the room's bot names: {err}");
+            Err(in_room(
+                Rejection::new(ErrorCode::StorageFailed, message),
+                &room,
+            ))
+        }
+    }
 }
 
 /// Put the caller's connection in the room. Returns whether the user is new
@@ -135,7 +170,7 @@ fn enter(
 /// says what the page has seen; together they are at most `MAX_RESUME`, and
 /// past that (or when they do not fit the joiner's queue) `gap` says to start
 /// the room over.
-fn joined_frame(
+pub(crate) fn joined_frame(
     chat: &mut Chat,
     caller: &Caller,
     key: &str,

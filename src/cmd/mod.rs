@@ -13,6 +13,7 @@
 
 pub mod account;
 pub mod admit;
+pub mod bots;
 pub mod claim;
 pub mod delete;
 pub mod edit;
@@ -40,6 +41,10 @@ use room::moderate::Action;
 /// Run one request from a WebSocket client. A refusal goes back to the
 /// caller as an `error` frame.
 pub fn run(chat: &mut Chat, caller: &Caller, request: Request, now: Instant) {
+    // A bot token's connection stays in its room and scope.
+    if let Err(rejection) = bots::gate(chat, caller, &request) {
+        return chat.refuse(caller.conn, &rejection);
+    }
     let outcome = match request {
         Request::Join(join) => join::apply(chat, caller, join, now),
         Request::Leave(leave) => leave::apply(chat, caller, leave, now),
@@ -63,6 +68,9 @@ pub fn run(chat: &mut Chat, caller: &Caller, request: Request, now: Instant) {
         Request::Bans(bans) => room::moderate::list(chat, caller, bans, now),
         Request::ListRooms(list) => room::directory::apply(chat, caller, list, now),
         Request::Dm(dm) => room::dm::apply(chat, caller, dm, now),
+        Request::CreateToken(create) => bots::create(chat, caller, create, now),
+        Request::Tokens(list) => bots::list(chat, caller, list, now),
+        Request::RevokeToken(revoke) => bots::revoke(chat, caller, revoke, now),
     };
     if let Err(rejection) = outcome {
         chat.refuse(caller.conn, &rejection);
@@ -79,6 +87,12 @@ fn require_member(
 ) -> Result<(), Rejection> {
     let rooms = chat.rooms_of(caller.conn).unwrap_or_default();
     if rooms.iter().any(|k| k == key) {
+        return Ok(());
+    }
+    // A bot token acts in its room without joining (an HTTP post has no
+    // connection to join with); the hub has loaded the room.
+    if bots::grant(chat, caller.session).is_some_and(|g| g.room == key) && chat.room(key).is_some()
+    {
         return Ok(());
     }
     let mut r = Rejection::new(

@@ -62,7 +62,11 @@ pub fn apply(
         None => None,
     };
     let session = chat.session(caller.session).expect("members have sessions");
-    let (user, uid) = (session.name.clone(), session.uid.clone());
+    let (user, uid, bot) = (
+        session.name.clone(),
+        session.uid.clone(),
+        session.bot.is_some(),
+    );
     // Not while its claim is still being stored (commit before you tell):
     // the claim may fail, and the message would keep its check mark.
     let verified = session.account.is_some() && !chat.claiming(&name_key(&user));
@@ -75,6 +79,7 @@ pub fn apply(
     let mut message = ChatMessage::new(r.name.clone(), r.take_number(), user, text, now_millis());
     message.uid = Some(uid);
     message.verified = verified;
+    message.bot = bot;
     message.client_id = client_id;
     message.reply_to = reply_to;
     message.reply = reply;

@@ -10,6 +10,7 @@
 //! whichever file it is in:
 //!
 //! - [`accounts`]: claimed names: passwords, hashing, failed logins.
+//! - [`bots`]: bot tokens, the webhook, the HTTP API and its long-poll.
 //! - [`chat`]: names, rooms and messages; history, presence and typing.
 //! - [`connections`]: the WebSocket port's threads, queues, time-outs and caps.
 //! - [`web`]: the web port's workers, time-outs and caps, and exports.
@@ -21,6 +22,7 @@
 use std::time::Duration;
 
 pub mod accounts;
+pub mod bots;
 pub mod chat;
 pub mod connections;
 pub mod media;
@@ -30,6 +32,7 @@ pub mod storage;
 pub mod web;
 
 pub use accounts::*;
+pub use bots::*;
 pub use chat::*;
 pub use connections::*;
 pub use media::*;
@@ -85,6 +88,9 @@ pub struct Config {
     /// The per-address budget (`--address-rate-limit`); `None` means
     /// [`ADDRESS_RATE_FACTOR`] times `rate_limit`.
     pub address_rate_limit: Option<f64>,
+    /// Each bot token's own budget (`--bot-rate-limit`, see
+    /// [`DEFAULT_BOT_RATE_LIMIT`]); with `--rate-limit off` bots have none.
+    pub bot_rate_limit: f64,
     /// See [`MAX_CONNECTIONS`].
     pub max_connections: usize,
     /// See [`MAX_CONNECTIONS_PER_IP`].
@@ -155,6 +161,7 @@ impl Default for Config {
             handshake_timeout: HANDSHAKE_TIMEOUT,
             rate_limit: Some(RATE_THRESHOLD),
             address_rate_limit: None,
+            bot_rate_limit: DEFAULT_BOT_RATE_LIMIT,
             max_connections: MAX_CONNECTIONS,
             max_per_ip: MAX_CONNECTIONS_PER_IP,
             max_per_session: MAX_CONNECTIONS_PER_SESSION,

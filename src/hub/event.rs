@@ -193,6 +193,32 @@ pub enum Ask {
     MediaKnown {
         reply: Sender<Result<Vec<String>, StorageError>>,
     },
+    /// A bot's post (`POST /hooks/<secret>`, `room: None`; or the API's,
+    /// for `room`), checked by the web thread as a `message` frame is. The
+    /// answer is one frame: the stored message, or an error.
+    BotPost {
+        secret: String,
+        room: Option<String>,
+        post: crate::protocol::Post,
+        ip: IpAddr,
+        reply: Sender<Arc<[u8]>>,
+    },
+    /// A bot's read of the API: a `joined` frame (at once, or when
+    /// something new comes within `wait`: a long-poll), or an error.
+    BotRead {
+        secret: String,
+        room: String,
+        since: Option<u64>,
+        epoch: Option<String>,
+        wait: std::time::Duration,
+        ip: IpAddr,
+        reply: Sender<Arc<[u8]>>,
+    },
+    /// May a WebSocket handshake with `Authorization: Bearer` go ahead?
+    AdmitBot {
+        secret: String,
+        reply: Sender<Result<SessionId, Rejection>>,
+    },
     /// A page of the public directory (`GET /rooms`).
     Directory {
         after: usize,

@@ -64,7 +64,7 @@ use crate::chat::{Caller, Chat};
 use crate::cmd;
 use crate::config::{
     Config, COMMIT_WAIT, MAX_EVENTS_PER_PASS, PING_SLICES, RATE_COST_CONTROL, SHUTDOWN_TIMEOUT,
-    WRITE_RETRY_INTERVAL,
+    TOKEN_CHECK_INTERVAL, WRITE_RETRY_INTERVAL,
 };
 use crate::metrics::{self, EventKind, Metrics};
 use crate::protocol::{self, close};
@@ -99,6 +99,9 @@ pub struct Hub {
     metrics: Arc<Metrics>,
     /// Outcomes of commits on the writer thread (see `flush`).
     outcomes: Receiver<Outcome>,
+    /// When open bot connections' tokens are next checked (a revoke by
+    /// `natter token revoke`, beside natter: `cmd::bots::recheck`).
+    next_token_check: Instant,
 }
 
 /// What woke the hub: one of its two inputs, or a timer coming due.
@@ -179,6 +182,7 @@ impl Hub {
             ping_slice: 0,
             ping: protocol::ping_frame(),
             shutdown_deadline: None,
+            next_token_check: now + TOKEN_CHECK_INTERVAL,
             chat,
         })
     }
@@ -319,6 +323,28 @@ impl Hub {
             } => cmd::upload::sweep(chat, orphan_before_ms, reply),
             Ask::MediaKnown { reply } => {
                 let _ = reply.try_send(chat.store().media_hashes());
+            }
+            Ask::BotPost {
+                secret,
+                room,
+                post,
+                ip,
+                reply,
+            } => cmd::bots::post(chat, &secret, room.as_deref(), post, ip, reply, now),
+            Ask::BotRead {
+                secret,
+                room,
+                since,
+                epoch,
+                wait,
+                ip,
+                reply,
+            } => {
+                let epoch = epoch.as_deref();
+                cmd::bots::read(chat, &secret, &room, since, epoch, wait, ip, reply, now)
+            }
+            Ask::AdmitBot { secret, reply } => {
+                let _ = reply.try_send(cmd::bots::admit(chat, &secret, now));
             }
             Ask::Directory { after, reply } => {
                 let _ = reply.try_send(cmd::room::directory::page(chat, after));
@@ -470,6 +496,10 @@ impl Hub {
                 Err(RecvTimeoutError::Disconnected) => writer_gone(),
             }
         }
+        // Long-polls whose room moved on in this pass (`last_told`).
+        if !self.chat.polls.is_empty() {
+            cmd::bots::polls(&mut self.chat, now, false);
+        }
         self.chat.drop_idle_rooms();
         let open = self.conns.len() as u64;
         self.metrics.connections.store(open, Relaxed);
@@ -565,6 +595,10 @@ impl Hub {
     /// closing sockets past their deadline.
     fn tick(&mut self, now: Instant) {
         self.chat.tick(now);
+        if now >= self.next_token_check {
+            self.next_token_check = now + TOKEN_CHECK_INTERVAL;
+            cmd::bots::recheck(&mut self.chat);
+        }
         self.carry_out(now);
         if now >= self.next_ping {
             // One slice at a time (see `PING_SLICES`): connection ids are
@@ -585,6 +619,8 @@ impl Hub {
 
     fn shutdown(&mut self, now: Instant) {
         self.shutdown_deadline = Some(now + SHUTDOWN_TIMEOUT);
+        // Long-polls are answered with what there is.
+        cmd::bots::polls(&mut self.chat, now, true);
         self.chat.shut_down(now);
         for id in self.conns.ids() {
             // Queued frames stay: they are delivered before the close frame.

@@ -10,7 +10,8 @@
 use super::names::{check_name, check_room, name_key};
 use super::refusal::{classify, nesting_depth};
 use super::rooms::{
-    Auth, Bans, Claim, Invite, ListRooms, Moderate, OpenDm, RevokeInvite, SetRole, SetRoom,
+    Auth, Bans, Claim, CreateToken, Invite, ListRooms, ListTokens, Moderate, OpenDm, RevokeInvite,
+    RevokeToken, SetRole, SetRoom,
 };
 use super::wire::{
     Delete, Edit, ErrorCode, History, Join, Leave, Post, React, Rejection, Request, Typing,
@@ -127,7 +128,15 @@ fn validate(mut request: Request) -> Result<Request, Rejection> {
         | Request::Claim(Claim { room })
         | Request::Bans(Bans { room })
         | Request::Invite(Invite { room, .. })
-        | Request::RevokeInvite(RevokeInvite { room, .. }) => *room = room_rule(room)?,
+        | Request::RevokeInvite(RevokeInvite { room, .. })
+        | Request::Tokens(ListTokens { room })
+        | Request::RevokeToken(RevokeToken { room, .. }) => *room = room_rule(room)?,
+        Request::CreateToken(CreateToken { room, name, .. }) => {
+            *room = room_rule(room)?;
+            let about = |r: Rejection| r.in_room(room.as_str());
+            *name =
+                check_name(name).map_err(|why| about(Rejection::new(ErrorCode::BadField, why)))?;
+        }
         Request::Auth(Auth { room, key }) => {
             *room = room_rule(room)?;
             check_secret(key, "key").map_err(|r| r.in_room(room.as_str()))?;
@@ -522,7 +531,7 @@ mod tests {
             rejection.message,
             "unknown type \"dance\"; expected join, leave, message, typing, history, edit, delete, \
              react, claim, auth, set_room, set_role, invite, revoke_invite, kick, mute, unmute, ban, \
-             unban, bans, list_rooms or dm"
+             unban, bans, list_rooms, dm, create_token, tokens or revoke_token"
         );
     }
 

@@ -274,3 +274,79 @@ pub struct DmEntry {
     pub with: String,
     pub with_uid: String,
 }
+
+// -- bots and webhooks (issue 18; the rules are `cmd/bots.rs`) --------------
+
+/// What a bot token may do in its room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// Post messages (an incoming webhook, `POST /api/v1/.../messages`).
+    Post,
+    /// Read the room (`GET /api/v1/.../messages`, a WebSocket `join`).
+    Read,
+    /// Both, and react, edit and delete its own messages.
+    Bot,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Post => "post",
+            Scope::Read => "read",
+            Scope::Bot => "bot",
+        }
+    }
+
+    /// The scope stored as `text` (an unknown word reads as the narrowest).
+    pub fn parse(text: &str) -> Option<Scope> {
+        match text {
+            "post" => Some(Scope::Post),
+            "read" => Some(Scope::Read),
+            "bot" => Some(Scope::Bot),
+            _ => None,
+        }
+    }
+
+    pub fn may_post(self) -> bool {
+        matches!(self, Scope::Post | Scope::Bot)
+    }
+
+    pub fn may_read(self) -> bool {
+        matches!(self, Scope::Read | Scope::Bot)
+    }
+}
+
+/// Make a bot token for a room you own; its secret is shown once, in
+/// `token_created`: `{"type":"create_token","room":"lobby","name":"ci-bot","scope":"post"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreateToken {
+    pub room: String,
+    pub name: String,
+    pub scope: Scope,
+}
+
+/// The room's live tokens, for its owner: `{"type":"tokens","room":"lobby"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ListTokens {
+    pub room: String,
+}
+
+/// Revoke a token by its id (from `tokens`): its connections close, and it
+/// never works again: `{"type":"revoke_token","room":"lobby","id":"3f2a9c1b0d4e"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RevokeToken {
+    pub room: String,
+    pub id: String,
+}
+
+/// A token in `tokens`: never its secret, which nobody can show again.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TokenEntry {
+    pub id: String,
+    pub name: String,
+    pub scope: Scope,
+    pub created_by: String,
+    pub created_ts: u64,
+    pub last_used_ts: Option<u64>,
+}

@@ -55,6 +55,10 @@ pub enum Request {
     Bans(Bans),
     ListRooms(ListRooms),
     Dm(OpenDm),
+    // Bots (see `rooms.rs`).
+    CreateToken(CreateToken),
+    Tokens(ListTokens),
+    RevokeToken(RevokeToken),
 }
 
 /// Enter a room; with `since` (the last id the page saw), only messages
@@ -174,6 +178,10 @@ pub struct ChatMessage {
     /// Written while logged in to the claimed name `user` (a check mark).
     #[serde(default, skip_serializing_if = "is_false")]
     pub verified: bool,
+    /// Written by a bot token (`cmd/bots.rs`): the page shows a BOT badge,
+    /// so a webhook cannot pass for a person.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub bot: bool,
     /// Empty once deleted.
     pub text: String,
     /// Milliseconds since the Unix epoch ([`now_millis`]).
@@ -276,6 +284,7 @@ impl ChatMessage {
             uid: None,
             user,
             verified: false,
+            bot: false,
             text,
             ts,
             client_id: None,
@@ -310,6 +319,7 @@ impl ChatMessage {
                     _ => excerpt(&self.text),
                 }),
                 deleted: false,
+                bot: self.bot,
             },
         }
     }
@@ -334,6 +344,9 @@ pub struct Preview {
     pub excerpt: Option<String>,
     #[serde(default, skip_serializing_if = "is_false")]
     pub deleted: bool,
+    /// The original is a bot's (its BOT badge shows in the quote too).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub bot: bool,
 }
 
 impl Preview {
@@ -343,6 +356,7 @@ impl Preview {
             user: None,
             excerpt: None,
             deleted: true,
+            bot: false,
         }
     }
 }
@@ -588,6 +602,23 @@ pub enum Reply<'a> {
     },
     /// The answer to `bans`.
     Bans { room: &'a str, bans: &'a [BanEntry] },
+    /// The answer to `create_token`, once stored: the secret and the
+    /// webhook's path, shown this once.
+    TokenCreated {
+        room: &'a str,
+        id: &'a str,
+        name: &'a str,
+        scope: Scope,
+        token: &'a str,
+        hook_url: &'a str,
+    },
+    /// The answer to `tokens`: the room's live tokens, newest first.
+    Tokens {
+        room: &'a str,
+        tokens: &'a [TokenEntry],
+    },
+    /// The answer to `revoke_token`, once stored.
+    TokenRevoked { room: &'a str, id: &'a str },
     /// The answer to `list_rooms`: a page of the directory, and what to
     /// send as `after` for the next one (`null`: this was the last).
     /// `off`: the operator turned the directory off.
@@ -694,12 +725,14 @@ pub enum ErrorCode {
     /// An attachment names no upload of yours in this room, one attached
     /// already, or one the janitor deleted (never attached within the hour).
     BadAttachment,
+    /// A bot token that is not one, or was revoked (HTTP 401).
+    BadToken,
 }
 
 impl ErrorCode {
     /// Every code, in declaration order: `ALL[code as usize] == code`
     /// (`natter_requests_refused_total` keeps one counter per code).
-    pub const ALL: [ErrorCode; 33] = [
+    pub const ALL: [ErrorCode; 34] = [
         ErrorCode::BadJson,
         ErrorCode::BadRequest,
         ErrorCode::UnknownType,
@@ -733,6 +766,7 @@ impl ErrorCode {
         ErrorCode::Muted,
         ErrorCode::LimitReached,
         ErrorCode::BadAttachment,
+        ErrorCode::BadToken,
     ];
 
     /// The code as the wire spells it (`"rate_limited"`).
@@ -771,6 +805,7 @@ impl ErrorCode {
             ErrorCode::Muted => "muted",
             ErrorCode::LimitReached => "limit_reached",
             ErrorCode::BadAttachment => "bad_attachment",
+            ErrorCode::BadToken => "bad_token",
         }
     }
 }

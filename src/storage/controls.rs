@@ -136,6 +136,17 @@ pub enum RoomWrite {
     Unmute {
         uid: String,
     },
+    /// A bot token made for the room (`storage/tokens.rs`).
+    Token(super::tokens::StoredToken),
+    /// Token `hash` revoked.
+    Untoken {
+        hash: String,
+    },
+    /// Token `hash` was used at this time (ms since the epoch).
+    TokenUsed {
+        hash: String,
+        ms: u64,
+    },
 }
 
 /// A room's controls: read when the room loads.
@@ -343,6 +354,9 @@ fn write(tx: &Connection, key: &str, change: &RoomWrite) -> rusqlite::Result<usi
             "DELETE FROM room_mutes WHERE room = ?1 AND uid = ?2",
             params![key, uid],
         ),
+        RoomWrite::Token(t) => super::tokens::insert(tx, t),
+        RoomWrite::Untoken { hash } => super::tokens::revoke(tx, hash),
+        RoomWrite::TokenUsed { hash, ms } => super::tokens::used(tx, hash, *ms),
     }
 }
 

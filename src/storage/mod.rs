@@ -47,6 +47,7 @@ mod media;
 mod rows;
 mod schema;
 mod sqlite;
+mod tokens;
 mod writer;
 
 pub(crate) use checkpoint::wal_limit;
@@ -56,6 +57,7 @@ pub use controls::{
 pub use health::FileHealth;
 pub use media::{day_of, MediaUsage, MediaWrite};
 pub use sqlite::Sqlite;
+pub use tokens::StoredToken;
 pub use writer::{commit_all, report_retention, Outcome, Writer, Writes};
 
 use std::sync::Arc;
@@ -178,6 +180,13 @@ pub trait Store: Send {
 
     /// The hash of every stored file.
     fn media_hashes(&mut self) -> Result<Vec<String>, StorageError>;
+
+    /// The bot token whose secret hashes to `hash`, revoked or not.
+    fn token(&mut self, hash: &str) -> Result<Option<StoredToken>, StorageError>;
+
+    /// Room `room`'s live tokens, newest first; with `None` every token
+    /// ever made, revoked ones too (`natter token list`).
+    fn tokens(&mut self, room: Option<&str>) -> Result<Vec<StoredToken>, StorageError>;
 
     /// Every stored session (read once, at start).
     fn sessions(&mut self) -> Result<Vec<StoredSession>, StorageError>;

@@ -22,7 +22,7 @@ use crate::protocol::{ChatMessage, Preview, Reaction};
 macro_rules! message_columns {
     () => {
         "id, user, text, ts, client_id, uid, rev, edited_ts, deleted, action, reply_to, mentions, \
-         verified, attachments"
+         verified, attachments, bot"
     };
 }
 
@@ -34,7 +34,7 @@ macro_rules! read_columns {
         "SELECT m.id, m.user, m.text, m.ts, m.client_id, m.uid, m.rev, m.edited_ts, m.deleted,
                 m.action, m.reply_to, m.mentions, m.verified,
                 t.id, t.uid, t.user, substr(t.text, 1, ?4), t.deleted, m.deleted_by,
-                m.attachments, t.attachments
+                m.attachments, t.attachments, m.bot, t.bot
          FROM messages m LEFT JOIN messages t ON t.room = m.room AND t.id = m.reply_to"
     };
 }
@@ -42,7 +42,7 @@ macro_rules! read_columns {
 const INSERT_MESSAGE: &str = concat!(
     "INSERT INTO messages (room, ",
     message_columns!(),
-    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
 );
 
 /// New messages: ids above `?2` (resume, exports).
@@ -94,6 +94,7 @@ fn message_from_row(room: &Arc<str>, row: &Row) -> rusqlite::Result<ChatMessage>
                 text => text,
             }),
             deleted: false,
+            bot: row.get::<_, Option<bool>>(22)?.unwrap_or(false),
         }),
     };
     Ok(ChatMessage {
@@ -105,6 +106,7 @@ fn message_from_row(room: &Arc<str>, row: &Row) -> rusqlite::Result<ChatMessage>
         client_id: row.get(4)?,
         uid: row.get::<_, Option<String>>(5)?.map(Into::into),
         verified: row.get(12)?,
+        bot: row.get(21)?,
         rev: (rev != id).then_some(rev),
         edited_ts: row.get::<_, Option<i64>>(7)?.map(|ts| ts as u64),
         deleted: row.get(8)?,
@@ -160,6 +162,7 @@ pub(super) fn write_all(tx: &Connection, writes: &[(String, Write)]) -> rusqlite
             join_lines(&m.mentions),
             m.verified,
             attachments_json(&m.attachments),
+            m.bot,
         ])?;
         super::media::attach(tx, key, m)?;
         if !rooms_seen.contains(&key.as_str()) {

@@ -23,7 +23,7 @@ use crate::protocol;
 
 /// The schema version this build writes. Each migration below moves a
 /// database from `index` to `index + 1`.
-const SCHEMA_VERSION: i64 = 10;
+const SCHEMA_VERSION: i64 = 11;
 
 /// One step of the schema: SQL, or Rust for what SQL cannot compute.
 enum Migration {
@@ -247,6 +247,29 @@ const MIGRATIONS: &[Migration] = &[
     Migration::Sql(
         "
     ALTER TABLE uploads ADD COLUMN mime TEXT;
+",
+    ),
+    // Version 11: bot tokens (`cmd/bots.rs`). A token is kept only as the
+    // SHA-256 of its secret; its public id is the first 12 digits of that.
+    // A revoked token's row stays (revoked = 1), so its id is never reused
+    // and the operator can see what it was. Messages written by one carry
+    // `bot`, for the BOT badge.
+    Migration::Sql(
+        "
+    CREATE TABLE tokens (
+        hash          TEXT PRIMARY KEY,   -- session::token_key(secret)
+        room          TEXT NOT NULL,      -- the room's key
+        room_name     TEXT NOT NULL,      -- its display name when the token was made
+        name          TEXT NOT NULL,      -- the bot's display name
+        name_key      TEXT NOT NULL,      -- protocol::name_key(name): reserved in the room
+        scope         TEXT NOT NULL,      -- post | read | bot
+        created_by    TEXT NOT NULL,      -- who made it: a name, or 'operator'
+        created_ts    INTEGER NOT NULL,
+        last_used_ts  INTEGER,
+        revoked       INTEGER NOT NULL DEFAULT 0
+    ) WITHOUT ROWID;
+    CREATE INDEX tokens_by_room ON tokens (room, revoked);
+    ALTER TABLE messages ADD COLUMN bot INTEGER NOT NULL DEFAULT 0;
 ",
     ),
 ];

@@ -291,6 +291,14 @@ impl Store for Sqlite {
         controls::listed(self.guard(), unowned, live_since_ms, limit).map_err(describe)
     }
 
+    fn token(&mut self, hash: &str) -> Result<Option<super::StoredToken>, StorageError> {
+        super::tokens::token(self.guard(), hash).map_err(describe)
+    }
+
+    fn tokens(&mut self, room: Option<&str>) -> Result<Vec<super::StoredToken>, StorageError> {
+        super::tokens::tokens(self.guard(), room).map_err(describe)
+    }
+
     fn upload(&mut self, id: &str) -> Result<Option<crate::media::StoredUpload>, StorageError> {
         super::media::upload(self.guard(), id).map_err(describe)
     }

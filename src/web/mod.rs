@@ -13,6 +13,7 @@
 //! internet from taking the pages down, each with the attack it answers.
 
 mod account;
+mod bots;
 mod directory;
 mod edge;
 mod export;
@@ -58,6 +59,14 @@ fn route(request: &mut Request, context: &Arc<WebContext>) -> Answer {
             Err(page) => page.into(),
         },
         (Post, p) if p.starts_with("/upload/") => upload::upload(request, p, context).into(),
+        (Post, p) if p.starts_with("/hooks/") => bots::hook(request, p, context).into(),
+        (Get | Head, "/api/v1/ws") => bots::ws_url(request, context).into(),
+        (Get | Head | Post, p) if p.starts_with("/api/v1/rooms/") => {
+            match bots::messages(request, p, query, context) {
+                bots::Answer::Page(page) => page.into(),
+                bots::Answer::Poll(poll) => Answer::Poll(poll),
+            }
+        }
         (Get | Head, "/session") => login::session_status(request, context).into(),
         (Get | Head, "/rooms") => directory::page(request, query, context).into(),
         (Get | Head, "/login") => pages::login_page(query).into(),
@@ -71,7 +80,9 @@ fn route(request: &mut Request, context: &Arc<WebContext>) -> Answer {
         (Get | Head, "/account/sessions") => account::sessions(request, context).into(),
         (Get | Head, p) if p.starts_with("/u/") => account::card(request, p, query, context).into(),
         (_, "/login" | "/logout") => pages::only_post().into(),
-        (_, p) if p.starts_with("/upload/") => pages::only_post().into(),
+        (_, p) if p.starts_with("/upload/") || p.starts_with("/hooks/") => {
+            pages::only_post().into()
+        }
         (_, p) if p.starts_with("/account/") && p != "/account/sessions" => {
             pages::only_post().into()
         }
@@ -109,6 +120,8 @@ fn handle(mut request: Request, context: &Arc<WebContext>) {
             metrics.answered(label, download.status());
             media::on_own_thread(request, download)
         }
+        // A read of the API, which may wait: counted once answered.
+        Answer::Poll(poll) => bots::on_own_thread(request, poll, context),
     }
 }
 
@@ -117,6 +130,7 @@ enum Answer {
     Page(Page),
     Export(export::Export),
     Media(media::Download),
+    Poll(bots::Poll),
 }
 
 impl From<Page> for Answer {
@@ -146,6 +160,8 @@ pub struct WebContext {
     /// Each person's uploads in flight (`upload::PersonSlot`).
     uploads_by_uid: Mutex<std::collections::HashMap<String, usize>>,
     downloads: Arc<std::sync::atomic::AtomicUsize>,
+    /// Bots' reads waiting for their answer (`bots::PollSlot`).
+    polls: Arc<std::sync::atomic::AtomicUsize>,
     /// The server's figures: requests are counted by route and status.
     metrics: Arc<Metrics>,
 }
@@ -171,6 +187,7 @@ impl WebContext {
             uploads: Default::default(),
             uploads_by_uid: Default::default(),
             downloads: Default::default(),
+            polls: Default::default(),
             metrics,
         }
     }

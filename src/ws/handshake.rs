@@ -3,7 +3,9 @@
 //!
 //! A chat client must ask for `/ws`, from a page natter served (`Host` and
 //! `Origin`), with a live session cookie the hub knows, and with room under
-//! the caps. Anything else gets an HTTP refusal with a line saying why, and the
+//! the caps; a bot sends `Authorization: Bearer <token>` instead of the cookie
+//! (and needs no `Origin`: see `check_handshake`). Anything else gets an HTTP
+//! refusal with a line saying why, and the
 //! socket is closed. `natter echo` (the server the Autobahn suite tests) skips
 //! all of that: its peers are [`Peer::Echo`], decided here, and nothing after
 //! this file asks the configuration again.
@@ -27,6 +29,7 @@ use super::WsContext;
 use crate::config::{MAX_WS_MESSAGE_BYTES, REFUSAL_TIMEOUT, WS_READ_BUFFER_BYTES};
 use crate::hub::{Admission, Ask, Event, Peer, SessionId};
 use crate::origin;
+use crate::protocol::ErrorCode;
 use crate::session;
 
 /// A finished handshake: what the reader needs, and what the connection holds.
@@ -170,6 +173,22 @@ fn check_handshake(
              it with --allowed-host NAME",
         ));
     }
+    // A bot: its token is in `Authorization`, not in a cookie, so no other
+    // site's page can make a browser send it, and there is no Origin to check.
+    if let Some(secret) = bearer(header("authorization")) {
+        let ip = client_ip(addr, header("x-forwarded-for"), context.config.trust_proxy);
+        let address = match context.config.trust_proxy {
+            true => Some(context.caps.arrive_forwarded(ip)?),
+            false => None,
+        };
+        let session = ask_hub_bot(context, secret)?;
+        let admitted = context.caps.admit(Some(session::token_key(secret)))?;
+        let held = Held {
+            _admitted: admitted,
+            address,
+        };
+        return Ok((Peer::Member(session), ip, held));
+    }
     // Another site's page could otherwise open a socket with your visitor's
     // cookie and chat as them.
     let (origin, host) = (header("origin"), header("host"));
@@ -224,6 +243,35 @@ fn ask_hub(context: &WsContext, token: &str, ip: IpAddr) -> Result<SessionId, Re
         Some(Admission::UnknownSession) | None => {
             Err((StatusCode::UNAUTHORIZED, "session expired; log in again"))
         }
+    }
+}
+
+/// The secret of `Authorization: Bearer <secret>`, if that is the header.
+pub(crate) fn bearer(header: &str) -> Option<&str> {
+    let (scheme, secret) = header.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| secret.trim())
+}
+
+/// Ask the hub whether this bot token may open a WebSocket (`Ask::AdmitBot`).
+fn ask_hub_bot(context: &WsContext, secret: &str) -> Result<SessionId, Refusal> {
+    let verdict = crate::hub::ask(&context.to_hub, |reply| {
+        let secret = secret.to_string();
+        Event::Ask(Ask::AdmitBot { secret, reply })
+    });
+    match verdict {
+        Some(Ok(session)) => Ok(session),
+        Some(Err(r)) if r.code == ErrorCode::BadToken => Err((
+            StatusCode::UNAUTHORIZED,
+            "that bot token is not valid: it was revoked, or never was one",
+        )),
+        Some(Err(r)) if r.code == ErrorCode::Forbidden => Err((
+            StatusCode::FORBIDDEN,
+            "a post token is for the webhook and the HTTP API; a WebSocket needs a read or bot token",
+        )),
+        Some(Err(_)) | None => Err((
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the chat could not check the token; try again in a moment",
+        )),
     }
 }
 

@@ -70,7 +70,7 @@ use crate::config::{Config, CONNECTION_NICE, HANDSHAKE_STACK_BYTES, READER_STACK
 use crate::hub::{ConnId, Event};
 use admission::{Arrival, Caps};
 
-pub(crate) use handshake::client_ip;
+pub(crate) use handshake::{bearer, client_ip};
 
 // After a failed `accept` (say, out of file descriptors) the loop pauses,
 // doubling from `ACCEPT_RETRY_MIN` to `ACCEPT_RETRY_MAX` (10 ms to 1 s), so it

@@ -24,6 +24,7 @@ pub struct Connect<'a> {
     path: String,
     host: String,
     cookie: Option<String>,
+    authorization: Option<String>,
     origin: Option<String>,
     forwarded_for: Option<String>,
     from: Option<String>,
@@ -45,6 +46,7 @@ impl TestServer {
             path: "/ws".to_string(),
             host: "127.0.0.1".to_string(),
             cookie: None,
+            authorization: None,
             origin: Some(self.origin()),
             forwarded_for: None,
             from: None,
@@ -68,6 +70,14 @@ impl Connect<'_> {
     /// Send exactly this `Cookie` header (say, a `__Host-` cookie).
     pub fn cookie(mut self, cookie: &str) -> Self {
         self.cookie = Some(cookie.to_string());
+        self
+    }
+
+    /// Connect as a bot does: `Authorization: Bearer <secret>`, no cookie
+    /// and no `Origin` (a program is no page).
+    pub fn bearer(mut self, secret: &str) -> Self {
+        self.authorization = Some(format!("Bearer {secret}"));
+        self.origin = None;
         self
     }
 
@@ -237,6 +247,7 @@ impl Connect<'_> {
         [
             ("Origin", &self.origin),
             ("Cookie", &self.cookie),
+            ("Authorization", &self.authorization),
             ("X-Forwarded-For", &self.forwarded_for),
         ]
         .into_iter()
