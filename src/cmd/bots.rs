@@ -207,8 +207,14 @@ pub fn authenticate(chat: &mut Chat, secret: &str, now: Instant) -> Result<Sessi
             return Err(Rejection::new(ErrorCode::StorageFailed, message));
         }
     };
-    if let Some(id) = chat.sessions().live(&bot_key(&hash), now) {
+    let key = bot_key(&hash);
+    if let Some(id) = chat.sessions().live(&key, now) {
         return Ok(id);
+    }
+    // Expired (idle past its time) and not swept yet: it goes first, so the
+    // new session is the only one its key finds.
+    if let Some(old) = chat.sessions().by_token(&key) {
+        chat.end_session(old);
     }
     let grant = Grant {
         hash,

@@ -16,7 +16,6 @@
 //! code, the HTTP status that fits it, and `Retry-After` where waiting helps.
 
 use std::io::Read;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,7 +24,7 @@ use tiny_http::Request;
 
 use super::login::client_address;
 use super::pages::{first_header, header, json as json_page, percent_decode, text, Page};
-use super::{hub_unavailable, WebContext};
+use super::{hub_unavailable, Slot, WebContext};
 use crate::config::{HUB_REPLY_TIMEOUT, MAX_API_BODY_BYTES, MAX_POLL_WAIT, MAX_POLL_WAITERS};
 use crate::hub::{Ask, Event};
 use crate::protocol::{parse_request, ErrorCode, Request as WsRequest};
@@ -198,7 +197,7 @@ fn read(
             _ => {}
         }
     }
-    let Some(slot) = PollSlot::claim(&context.polls) else {
+    let Some(slot) = Slot::claim(&context.polls, MAX_POLL_WAITERS) else {
         let why =
             format!("{MAX_POLL_WAITERS} reads are waiting already; try again in a few seconds");
         let page = error(503, ErrorCode::LimitReached, &why);
@@ -230,7 +229,7 @@ pub(super) struct Poll {
     answer: crossbeam_channel::Receiver<Arc<[u8]>>,
     /// How long to wait: the long-poll's `wait`, and the hub's usual time.
     patience: Duration,
-    _slot: PollSlot,
+    _slot: Slot,
 }
 
 /// What `messages` answers: a page now, or a read to wait for.
@@ -387,26 +386,6 @@ fn status_of(code: &str) -> u16 {
         "storage_failed" => 503,
         "limit_reached" => 503,
         _ => 400,
-    }
-}
-
-/// One of the [`MAX_POLL_WAITERS`] reads in flight; given back when dropped.
-pub(super) struct PollSlot(Arc<AtomicUsize>);
-
-impl PollSlot {
-    fn claim(count: &Arc<AtomicUsize>) -> Option<PollSlot> {
-        if count.fetch_add(1, Ordering::SeqCst) < MAX_POLL_WAITERS {
-            Some(PollSlot(count.clone()))
-        } else {
-            count.fetch_sub(1, Ordering::SeqCst);
-            None
-        }
-    }
-}
-
-impl Drop for PollSlot {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

@@ -10,7 +10,6 @@
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tiny_http::{Request, Response, StatusCode};
@@ -18,7 +17,7 @@ use tiny_http::{Request, Response, StatusCode};
 use super::login::cookie_token;
 use super::pages::{encode_component, first_header, header, Page};
 use super::upload::refused;
-use super::{ask, WebContext};
+use super::{ask, Slot, WebContext};
 use crate::config::MAX_DOWNLOADS;
 use crate::hub::{Ask, Event};
 use crate::media::{extension, is_upload_id, Refusal, StoredUpload, DOWNLOAD_MIME};
@@ -30,7 +29,7 @@ pub(super) struct Download {
     file: File,
     /// The bytes to send: all of them, or the one range asked for.
     range: Option<(u64, u64)>,
-    slot: DownloadSlot,
+    slot: Slot,
 }
 
 impl Download {
@@ -96,7 +95,7 @@ pub(super) fn start(
                 .with_header(header("Content-Range", &format!("bytes */{size}"))));
         }
     };
-    let slot = DownloadSlot::claim(&context.downloads).ok_or_else(|| {
+    let slot = Slot::claim(&context.downloads, MAX_DOWNLOADS).ok_or_else(|| {
         refused(&Refusal::new(503, "busy", "too many downloads at once; try again").retry_after(2))
     })?;
     Ok(Download {
@@ -223,25 +222,6 @@ fn parse_range(value: &str, size: u64) -> RangeAsked {
         (false, Some(from), None) if last.trim().is_empty() => RangeAsked::One(from, size - 1),
         (false, Some(from), Some(to)) if to >= from => RangeAsked::One(from, to.min(size - 1)),
         _ => RangeAsked::Ignored,
-    }
-}
-
-/// One of the `MAX_DOWNLOADS` streams; given back when dropped.
-pub(super) struct DownloadSlot(Arc<AtomicUsize>);
-
-impl DownloadSlot {
-    fn claim(count: &Arc<AtomicUsize>) -> Option<DownloadSlot> {
-        if count.fetch_add(1, Ordering::SeqCst) < MAX_DOWNLOADS {
-            return Some(DownloadSlot(count.clone()));
-        }
-        count.fetch_sub(1, Ordering::SeqCst);
-        None
-    }
-}
-
-impl Drop for DownloadSlot {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

@@ -24,7 +24,7 @@ mod transcript;
 mod upload;
 
 use std::net::TcpListener;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
@@ -155,12 +155,12 @@ pub struct WebContext {
     /// Where uploads are kept (`media/mod.rs`).
     media: Arc<crate::media::MediaStore>,
     /// Uploads being received now (`upload::UploadSlot`), and files being
-    /// sent (`media::DownloadSlot`).
+    /// sent (a [`Slot`] each).
     uploads: std::sync::atomic::AtomicUsize,
     /// Each person's uploads in flight (`upload::PersonSlot`).
     uploads_by_uid: Mutex<std::collections::HashMap<String, usize>>,
     downloads: Arc<std::sync::atomic::AtomicUsize>,
-    /// Bots' reads waiting for their answer (`bots::PollSlot`).
+    /// Bots' reads waiting for their answer (a [`Slot`] each).
     polls: Arc<std::sync::atomic::AtomicUsize>,
     /// The server's figures: requests are counted by route and status.
     metrics: Arc<Metrics>,
@@ -205,6 +205,28 @@ fn hub_unavailable() -> Page {
     pages::text(503, "the chat is not answering; try again in a moment\n").with_header(
         pages::header("Retry-After", &HUB_REPLY_TIMEOUT.as_secs().to_string()),
     )
+}
+
+/// One of at most so many things running at once (files being sent, bots'
+/// reads waiting), counted in a shared number; given back when dropped,
+/// even by a panic.
+pub(super) struct Slot(Arc<AtomicUsize>);
+
+impl Slot {
+    /// A slot, unless `max` are taken already.
+    pub(super) fn claim(count: &Arc<AtomicUsize>, max: usize) -> Option<Slot> {
+        if count.fetch_add(1, Ordering::SeqCst) < max {
+            return Some(Slot(count.clone()));
+        }
+        count.fetch_sub(1, Ordering::SeqCst);
+        None
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// The tiny_http server once it runs, so that `stop` can reach it.
