@@ -66,6 +66,11 @@
 //                (hidden, with a note why, outside a secure context)
 //   attachments.js  a message's images, players and download chips
 //   viewer.js    an image opened large, in a modal dialog
+// Bots (issue 18):
+//   bots.js      the room dialog's "Bots & webhooks", for its owner: the
+//                live tokens with Revoke, a new token's secret shown once
+//                with its webhook URL and a curl line (render.js draws the
+//                BOT badge on what a token posts)
 // and the helpers under them:
 //   state.js     the page's memory; render.js the DOM it shows, and text.js
 //                a message's text in it, as format.js reads it (code,
@@ -115,6 +120,7 @@ import { wireUploads } from './uploads.js';
 import { wireVoice } from './voice.js';
 import { wireViewer } from './viewer.js';
 import { wireInspector } from './inspector.js';
+import { wireBots } from './bots.js';
 
 wireScroll();
 wireUnread();
@@ -132,6 +138,7 @@ wireDrawer();
 wireAccountDialog();
 wireCard();
 wireRoomSettings();
+wireBots();
 wireAccess();
 wireModeration();
 wireDirectory();

@@ -20,6 +20,7 @@ import { authRefused } from './owner.js';
 import { handleDm, noteHelloDms } from './dms.js';
 import { handleRooms } from './directory.js';
 import { noteMediaLimits } from './uploads.js';
+import { handleTokenCreated, handleTokenRevoked, handleTokens } from './bots.js';
 
 // Frames that name no room the page has yet: the directory's answer, and a
 // direct message just opened (its room is new to the page).
@@ -61,6 +62,16 @@ export function handleFrame(frame) {
       break;
     case 'bans':
       handleBans(frame);
+      break;
+    // Bot tokens (issue 18), for the room's owner: bots.js.
+    case 'token_created':
+      handleTokenCreated(frame);
+      break;
+    case 'tokens':
+      handleTokens(frame);
+      break;
+    case 'token_revoked':
+      handleTokenRevoked(frame);
       break;
     case 'removed':
       handleRemoved(frame);

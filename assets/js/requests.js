@@ -42,7 +42,8 @@ const REFUSAL_WORDS = {
 export const refusalText = (frame) => frame.message || REFUSAL_WORDS[frame.code] || `The server refused that (${frame.code}).`;
 
 /**
- * Send `frame` now; a refusal goes to `show(text)`. Returns false (and
+ * Send `frame` now; a refusal goes to `show(text, errorFrame)` (the frame
+ * for a control that words some codes its own way, or marks a field). Returns false (and
  * says so) when the connection is not open: nothing is queued, since a
  * moderation request sent minutes later could surprise everyone.
  */
@@ -51,13 +52,19 @@ export function ask(frame, show) {
     show('Not connected right now: try again when the page says “connected”.');
     return false;
   }
-  waiting.set(keyOf(frame.room), { show, until: Date.now() + WAIT_MS });
+  waiting.set(keyOf(frame.room), { type: frame.type, show, until: Date.now() + WAIT_MS });
   return true;
 }
 
-/** The server did what was asked in `room` (or in none: ''). */
-export function answered(room) {
-  waiting.delete(keyOf(room));
+/**
+ * The server did what was asked in `room` (or in none: ''). With `type`,
+ * only a request of that type was answered: an answer that comes on its
+ * own (bots.js asks for a room's tokens when the dialog opens) does not
+ * forget another control's request made meanwhile.
+ */
+export function answered(room, type) {
+  const key = keyOf(room);
+  if (type === undefined || waiting.get(key)?.type === type) waiting.delete(key);
 }
 
 /** An error for a room where a control asked last: shown there. Returns whether it was. */
@@ -67,6 +74,6 @@ export function requestRefused(frame) {
   if (!entry) return false;
   waiting.delete(key);
   if (entry.until < Date.now()) return false;
-  entry.show(refusalText(frame));
+  entry.show(refusalText(frame), frame);
   return true;
 }

@@ -2,7 +2,8 @@
 // a lock for a private room, "public" for a listed one) and the room
 // dialog (the top bar's Room button). Everyone sees who owns the room and
 // how one gets in; an unowned room offers "Claim this room"; moderators
-// change the topic and make invite links; the owner everything else.
+// change the topic and make invite links; the owner everything else, its
+// bots and webhooks too (that section is bots.js's).
 //
 // The server sends a room's settings in `joined` and again in a `room`
 // frame after every change (claim, settings, roles, mutes, invites), so
@@ -17,6 +18,7 @@ import { authAnswered, noteClaimed, ownerLink, proveOwnership } from './owner.js
 import { noteMutes, untilText, updateLock } from './access.js';
 import { renderSidebar } from './rooms.js';
 import { refreshCard } from './moderation.js';
+import { resetBots, showBots } from './bots.js';
 
 const dialog = $('room-dialog');
 let opener = null;
@@ -112,7 +114,7 @@ export function handleRoomFrame(frame) {
 
 /** The room the dialog is about: the one on screen when it opened. */
 let shownKey;
-const dialogRoom = () => (shownKey ? state.rooms.get(shownKey) : undefined);
+export const dialogRoom = () => (shownKey ? state.rooms.get(shownKey) : undefined);
 
 const ACCESS_WORDS = {
   open: 'anyone who knows its name',
@@ -187,6 +189,7 @@ function fill(room) {
   $('room-owner-fields').hidden = role !== 'owner';
   $('room-invites').hidden = !mod;
   $('room-bans').hidden = !mod;
+  showBots(room, role === 'owner' && !dm);
   if (!mod) return;
 
   $('invite-list').replaceChildren(...(settings.invites ?? []).map((invite) => {
@@ -225,6 +228,7 @@ export function openRoomDialog(from) {
   $('invite-new-note').hidden = true;
   $('ban-list').replaceChildren();
   bansShown = undefined;
+  resetBots();
   fill(room);
   fillForm(room);
   if (!dialog.open) dialog.showModal();
@@ -268,13 +272,16 @@ function save(event) {
   if (ask(frame, (why) => { saving = undefined; error.textContent = why; })) saving = roomKey(room.name);
 }
 
-/** Copy a read-only field's text; where the clipboard is refused, select it for Ctrl+C. */
-async function copyField(field, button) {
+/**
+ * Copy a read-only field's text (bots.js too); where the clipboard is
+ * refused, select it for Ctrl+C. `said` is what screen readers hear.
+ */
+export async function copyField(field, button, said = 'Link copied') {
   try {
     if (!navigator.clipboard) throw new Error('no clipboard here');
     await navigator.clipboard.writeText(field.value);
     button.textContent = 'Copied ✓';
-    $('live-status').textContent = 'Link copied';
+    $('live-status').textContent = said;
   } catch {
     field.focus();
     field.select();
