@@ -40,7 +40,9 @@
 //! - `session`: session tokens and cookies.
 //! - [`passwords`]: argon2id on hasher threads of their own, for claimed
 //!   names; [`account_cli`]: `natter account list | reset | delete`.
-//! - [`token_cli`]: `natter token create | list | revoke`, bot tokens.
+//! - [`token_cli`]: `natter token create | list | revoke`, bot tokens;
+//!   [`client`]: `natter say` and `natter tail`, a bot's two commands, on
+//!   natter's own HTTP and WebSocket code.
 //! - [`nginx`]: `natter nginx-config`, a reverse-proxy configuration.
 //!
 //! Files marked "the edge" in their first lines (`ws/admission.rs`,
@@ -64,6 +66,7 @@
 // the compiler points out code nothing calls.
 pub mod account_cli;
 mod chat;
+pub mod client;
 mod cmd;
 pub mod config;
 mod hub;

@@ -15,6 +15,9 @@ usage: natter [options]          run the chat
                                  claimed names: list them, print a new password, free one
        natter token create ROOM NAME [--scope post|read|bot] | list [ROOM] | revoke ID [--db PATH]
                                  bot tokens: make one (its secret is shown once), list, revoke
+       natter say --url URL --room ROOM --token TOKEN TEXT
+       natter tail --url URL --room ROOM --token TOKEN [--json]
+                                 post as a bot; follow a room live (natter say --help)
        natter nginx-config [--listen PORT] [--server-name NAME] [--port N] [--ws-port N]
                                  print an nginx configuration to run natter behind (--help)
 
@@ -85,6 +88,17 @@ fn main() -> ExitCode {
         let mut args = pico_args::Arguments::from_env();
         let _ = args.subcommand();
         return natter::account_cli::main(args);
+    }
+    // `natter say ...` and `natter tail ...`: a bot's commands (src/client/).
+    let first = std::env::args_os().nth(1);
+    if let Some(command) = first.as_ref().filter(|a| *a == "say" || *a == "tail") {
+        let say = command == "say";
+        let mut args = pico_args::Arguments::from_env();
+        let _ = args.subcommand();
+        return match say {
+            true => natter::client::say_main(args),
+            false => natter::client::tail_main(args),
+        };
     }
     // `natter token ...` makes, lists and revokes bot tokens (src/token_cli.rs).
     if std::env::args_os().nth(1).is_some_and(|arg| arg == "token") {

@@ -46,7 +46,7 @@ pub use frames::{masked_frame, read_frame, text_frame, RawFrame};
 pub use http::{input_value, unescape_html, HttpResponse};
 pub use process::{proc_fds, proc_rss, proc_threads, Binary};
 pub use scenes::{exchange, numbered_until_left, read_numbered_to_end};
-pub use start::{attach, start, start_with, TestServer};
+pub use start::{attach, restart_with, start, start_with, TestServer};
 
 /// How long any single expected event may take before the test fails. Generous:
 /// CI machines are shared and slow, and a passing test never waits this long.

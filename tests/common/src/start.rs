@@ -26,6 +26,42 @@ pub fn start() -> TestServer {
 
 /// Start a server after adjusting its config.
 pub fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
+    let config = test_config(adjust);
+    let server = natter::start(config).expect("the server starts on port 0");
+    TestServer {
+        web: server.web_addr(),
+        ws: server.ws_addr(),
+        metrics: server.metrics_addr(),
+        server: Some(server),
+    }
+}
+
+/// Start a server on the fixed ports `adjust` names, which a server that
+/// just stopped may still hold for a moment (its listeners close as its
+/// threads end): tried again for up to the deadline.
+pub fn restart_with(adjust: impl Fn(&mut Config)) -> TestServer {
+    let deadline = std::time::Instant::now() + crate::DEADLINE;
+    loop {
+        match natter::start(test_config(&adjust)) {
+            Ok(server) => {
+                return TestServer {
+                    web: server.web_addr(),
+                    ws: server.ws_addr(),
+                    metrics: server.metrics_addr(),
+                    server: Some(server),
+                }
+            }
+            Err(err) if std::time::Instant::now() < deadline => {
+                assert!(err.to_string().contains("in use"), "{err}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(err) => panic!("the server did not start again: {err}"),
+        }
+    }
+}
+
+/// The test-friendly settings, adjusted.
+fn test_config(adjust: impl FnOnce(&mut Config)) -> Config {
     // Every test client comes from 127.0.0.1, so per-address limits would make
     // unrelated tests interfere; the tests of those limits turn them back on.
     let mut config = Config {
@@ -39,13 +75,7 @@ pub fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
         ..Config::default()
     };
     adjust(&mut config);
-    let server = natter::start(config).expect("the server starts on port 0");
-    TestServer {
-        web: server.web_addr(),
-        ws: server.ws_addr(),
-        metrics: server.metrics_addr(),
-        server: Some(server),
-    }
+    config
 }
 
 /// A handle on a server that something else started (say, the real binary in
