@@ -66,6 +66,9 @@ pub fn main(mut args: pico_args::Arguments) -> ExitCode {
 /// Make a token and print its secret, once.
 fn create(store: &mut Sqlite, room: &str, name: &str, scope: Scope) -> Result<String, String> {
     let room = check_room(room).map_err(|r| r.message)?;
+    if crate::protocol::is_dm_name(&room) {
+        return Err("a direct message is two people's: it has no bots".into());
+    }
     let name = check_name(name)?;
     let key = room_key(&room);
     let wanted = crate::protocol::name_key(&name);
