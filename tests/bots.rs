@@ -211,6 +211,15 @@ fn each_scope_does_what_it_says_and_no_more() {
     assert_eq!(r.status, 403, "{}", r.body);
     assert_eq!(body_json(&r)["error"]["code"], "forbidden");
 
+    // A reply would quote the room, which a post token may not read.
+    let r = post_json(
+        &server,
+        api,
+        Some(&post),
+        &json!({"text": "re", "reply_to": id}),
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+
     // The same client_id again posts nothing and answers the original.
     let r = post_json(
         &server,

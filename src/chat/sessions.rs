@@ -249,6 +249,9 @@ impl Sessions {
         let s = self.by_id.get_mut(&id).expect("just added");
         s.uid = format!("{}{}", crate::config::BOT_UID_PREFIX, grant.id()).into();
         s.bot = Some(grant);
+        // Its `client_id`s of before a restart are in the rooms' history,
+        // under its uid, which the token keeps: a resend is found there.
+        s.restored = true;
         self.idle.insert((now, id));
         id
     }
@@ -295,6 +298,10 @@ impl Sessions {
     /// A session expires once it has had no open socket for its time to
     /// live: `UNUSED_SESSION_TTL` if it never opened one, else `session_ttl`.
     fn is_expired(&self, session: &Session, now: Instant) -> bool {
+        // A bot's session lasts as long as its token: a revoke ends it.
+        if session.bot.is_some() {
+            return false;
+        }
         let ttl = match session.used {
             true => self.ttl_of(session.account.is_some()),
             false => UNUSED_SESSION_TTL.min(self.ttl),

@@ -369,6 +369,13 @@ pub fn post(
     let conn = chat.http_caller(answer, now);
     let outcome =
         open(chat, secret, room, Scope::may_post, now).and_then(|(session, key, name)| {
+            // A reply's answer quotes its original: reading, which `post` may not.
+            let scope = grant(chat, session).map(|g| g.scope);
+            if post.reply_to.is_some() && scope == Some(Scope::Post) {
+                let message =
+                    "a post token cannot reply: a reply quotes the room, which it may not read";
+                return Err(Rejection::new(ErrorCode::Forbidden, message).in_room(name.as_str()));
+            }
             post.room = name;
             let caller = http_caller(session, ip, conn);
             let outcome = super::post::apply(chat, &caller, post, now);
@@ -445,7 +452,9 @@ pub fn polls(chat: &mut Chat, now: Instant, all: bool) {
         chat.maybe_idle(&poll.key);
         if chat.session(poll.session).is_none() || chat.room(&poll.key).is_none() {
             let message = "the token's session ended while it waited; ask again";
-            chat.refuse(poll.conn, &Rejection::new(ErrorCode::BadToken, message));
+            let mut rejection = Rejection::new(ErrorCode::StorageFailed, message);
+            rejection.retry_after = Some(1);
+            chat.refuse(poll.conn, &rejection);
             continue;
         }
         let caller = http_caller(

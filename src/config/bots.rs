@@ -45,7 +45,8 @@ pub const TOKEN_CHECK_INTERVAL: Duration = Duration::from_secs(60);
 
 /// The longest a `GET .../messages?wait=` is held open when nothing is new
 /// (seconds past it are cut to it). Thirty seconds stays under the idle
-/// time-outs of common proxies (nginx's `proxy_read_timeout` is 60 s).
+/// time-outs of common proxies (nginx's default `proxy_read_timeout` is
+/// 60 s; the configuration `natter nginx-config` writes gives `/api/` 45 s).
 pub const MAX_POLL_WAIT: Duration = Duration::from_secs(30);
 
 /// Long-polls held open at once, in all. Each holds a thread of its own

@@ -369,7 +369,11 @@ fn refused(frame: &Value) -> Page {
     }
     let code = frame["code"].as_str().unwrap_or("");
     let page = json_page(status_of(code), &json!({ "error": fields }));
-    match frame["retry_after"].as_u64() {
+    // A 503 always says when to come back (a disk that refused a write, say).
+    let retry = frame["retry_after"]
+        .as_u64()
+        .or((status_of(code) == 503).then_some(5));
+    match retry {
         Some(secs) => page.with_header(header("Retry-After", &secs.to_string())),
         None => page,
     }
