@@ -67,6 +67,7 @@
 pub mod account_cli;
 mod chat;
 pub mod client;
+pub mod cluster;
 mod cmd;
 pub mod config;
 mod hub;

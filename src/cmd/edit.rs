@@ -90,7 +90,7 @@ fn window_passed(window: Duration) -> String {
     let secs = window.as_secs();
     match secs {
         0 => "editing messages is turned off on this server".to_string(),
-        _ if secs % 60 == 0 => format!(
+        _ if secs.is_multiple_of(60) => format!(
             "a message can be edited for {} minute{} after it is sent; this one is older \
              (you can still delete it)",
             secs / 60,

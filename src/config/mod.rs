@@ -11,6 +11,7 @@
 //!
 //! - [`accounts`]: claimed names: passwords, hashing, failed logins.
 //! - [`bots`]: bot tokens, the webhook, the HTTP API and its long-poll.
+//! - [`cluster`]: several nodes sharing one Redis (`--redis`).
 //! - [`chat`]: names, rooms and messages; history, presence and typing.
 //! - [`connections`]: the WebSocket port's threads, queues, time-outs and caps.
 //! - [`web`]: the web port's workers, time-outs and caps, and exports.
@@ -24,6 +25,7 @@ use std::time::Duration;
 pub mod accounts;
 pub mod bots;
 pub mod chat;
+pub mod cluster;
 pub mod connections;
 pub mod media;
 pub mod rates;
@@ -34,6 +36,7 @@ pub mod web;
 pub use accounts::*;
 pub use bots::*;
 pub use chat::*;
+pub use cluster::*;
 pub use connections::*;
 pub use media::*;
 pub use rates::*;

@@ -79,7 +79,7 @@ pub fn extension(mime: &str) -> &'static str {
 pub const DOWNLOAD_MIME: &str = "application/octet-stream";
 
 /// An upload as stored (a row of `uploads`, with its file's from `media`).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StoredUpload {
     pub id: String,
     /// The SHA-256 of the file's bytes, in hex: its name in the store.

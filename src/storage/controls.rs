@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
+use serde::{Deserialize, Serialize};
 
 use crate::protocol::{Access, Role, Visibility};
 
@@ -26,7 +27,7 @@ pub struct Controls {
     pub mutes: Vec<StoredMute>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RoomClaim {
     /// The claimer's public id, and the name they claimed it under.
     pub uid: String,
@@ -38,7 +39,7 @@ pub struct RoomClaim {
     pub seen_ms: u64,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Settings {
     pub topic: String,
     pub visibility: Visibility,
@@ -60,7 +61,7 @@ impl Default for Settings {
     }
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Membership {
     /// The name they had when they last came in or were given a role.
     pub name: String,
@@ -68,7 +69,7 @@ pub struct Membership {
     pub since_ms: u64,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StoredInvite {
     /// `session::token_key` of the code: the code itself is never stored.
     pub hash: String,
@@ -79,7 +80,7 @@ pub struct StoredInvite {
     pub uses: u32,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StoredBan {
     pub uid: String,
     pub user: String,
@@ -94,7 +95,7 @@ pub struct StoredBan {
     pub ts: u64,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StoredMute {
     pub uid: String,
     pub user: String,
@@ -105,7 +106,7 @@ pub struct StoredMute {
 /// One change to a room's controls. Each writes the whole of what it is
 /// about (a membership, a ban), so applying the same one twice changes
 /// nothing more.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum RoomWrite {
     /// Claimed (anew): the claim, and its claimer the one owner; the roles
     /// before it (a lapsed claim's) start over as plain memberships.

@@ -9,12 +9,13 @@
 //! ([`MediaWrite::Forget`]) and deletes their files.
 
 use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
 
 use crate::media::StoredUpload;
 use crate::protocol::{ChatMessage, MediaKind};
 
 /// A change to the media rows, in a pass's [`Batch`](super::Batch).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum MediaWrite {
     /// A new upload (and its file's row, unless the same bytes are stored).
     Record(StoredUpload),

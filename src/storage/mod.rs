@@ -62,6 +62,8 @@ pub use writer::{commit_all, report_retention, Outcome, Writer, Writes};
 
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+
 use crate::protocol::{ChatMessage, Reaction};
 
 /// A storage failure, as a line a person can act on. The chat core never
@@ -201,11 +203,61 @@ pub trait Store: Send {
     fn delete_before(&mut self, cutoff_ms: u64) -> Result<usize, StorageError>;
 }
 
+/// In cluster mode, what a commit also does inside its transaction (see
+/// `cluster/log.rs`): after the rows are written and before `COMMIT`, the
+/// leader appends the same change to the cluster's shared log. If the log
+/// refuses it (Redis unreachable, or this node no longer leads), the
+/// transaction rolls back and the commit fails: nothing is stored that the
+/// other nodes will not get.
+pub trait Journal: Send {
+    /// Append `entry`, made on top of position `at`; the position it took.
+    fn append(&mut self, at: Position, entry: &EntryRef) -> Result<Position, StorageError>;
+}
+
+/// One database's place in the cluster's log: the number of the last
+/// entry in it (entries count 1, 2, 3, … with no gaps), and that entry's
+/// id in the Redis stream (where to read on from).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Position {
+    pub n: u64,
+    /// The leader's term when it wrote that entry (`cluster/lease.rs`).
+    pub term: u64,
+    pub id: String,
+}
+
+/// An entry of the cluster's log, as the leader writes it…
+#[derive(Serialize)]
+pub enum EntryRef<'a> {
+    /// One commit of the hub's.
+    Batch(&'a Batch),
+    /// `--retention`'s delete of what is older than this (ms since the epoch).
+    DeleteBefore(u64),
+}
+
+/// …and as a follower reads it.
+#[derive(Deserialize)]
+pub enum Entry {
+    Batch(Batch),
+    DeleteBefore(u64),
+}
+
+/// What [`Sqlite::apply`] did with an entry.
+#[derive(Debug, PartialEq)]
+pub enum Applied {
+    Done,
+    /// It was here already.
+    Skipped,
+    /// Entries between this position and it are missing, or a newer leader
+    /// wrote over entries this copy has (Redis lost them): this copy needs a
+    /// snapshot.
+    Gap(Position),
+}
+
 /// A directory candidate (see [`Store::listed`]).
 pub type ListedRow = (String, String, String, crate::protocol::Access, Option<u64>);
 
 /// One pass's writes.
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 pub struct Batch {
     /// New messages and changes to stored ones: (room key, write), in the
     /// order they took their rooms' numbers.
@@ -234,7 +286,7 @@ impl Batch {
 }
 
 /// A change to one claimed name's account.
-#[derive(Clone)]
+#[derive(Clone, Serialize, Deserialize)]
 pub enum AccountChange {
     /// Insert, or replace the one with its key.
     Save(StoredAccount),
@@ -243,7 +295,7 @@ pub enum AccountChange {
 }
 
 /// A claimed name, as stored.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StoredAccount {
     /// `protocol::name_key(name)`: a look-alike of a claimed name is the
     /// same name, so nobody else can take it.
@@ -263,7 +315,7 @@ pub struct StoredAccount {
 
 /// One durable thing that happened in a room, with the number it took of
 /// the room's sequence.
-#[derive(Clone)]
+#[derive(Clone, Serialize, Deserialize)]
 pub enum Write {
     /// A new message (its `id` is its number).
     Post(ChatMessage),
@@ -272,7 +324,7 @@ pub enum Write {
 }
 
 /// A change to message `id`: its `seq` becomes the message's `rev`.
-#[derive(Clone)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct Change {
     pub id: u64,
     pub seq: u64,
@@ -282,7 +334,7 @@ pub struct Change {
 }
 
 /// What a [`Change`] did. Each kind carries what its frame needs too.
-#[derive(Clone)]
+#[derive(Clone, Serialize, Deserialize)]
 pub enum Changed {
     /// New text and mentions; `new_mentions` are the names it added.
     Edit {
@@ -307,7 +359,7 @@ pub enum Changed {
 }
 
 /// A change to one stored session.
-#[derive(Clone)]
+#[derive(Clone, Serialize, Deserialize)]
 pub enum SessionChange {
     /// Insert or update: `token` is already `session::token_key` of the
     /// cookie (a hash), never the token. `idle_since_ms` is when its last

@@ -19,8 +19,8 @@ use super::rows::{
     self, read_messages, MESSAGES_AFTER, MESSAGES_BEFORE, MESSAGES_CHANGED, MESSAGE_BY_ID,
 };
 use super::{
-    controls, schema, Batch, Controls, ListedRow, MediaUsage, StorageError, Store, StoredAccount,
-    StoredRoom, StoredSession,
+    controls, schema, Applied, Batch, Controls, Entry, EntryRef, Journal, ListedRow, MediaUsage,
+    Position, StorageError, Store, StoredAccount, StoredRoom, StoredSession,
 };
 use crate::config::{DB_BUSY_STEP, DB_BUSY_TIMEOUT};
 use crate::protocol::ChatMessage;
@@ -28,6 +28,9 @@ use crate::protocol::ChatMessage;
 /// The store in one SQLite file.
 pub struct Sqlite {
     db: Connection,
+    /// In cluster mode, the shared log every commit goes to before it is
+    /// final (see [`Journal`]); `None` for one node.
+    journal: Option<Box<dyn Journal>>,
     /// The shared-memory file beside a database file; `None` in memory.
     /// Shared with the checkpoint thread (see [`ShmWatch`]).
     shm: Option<Arc<ShmWatch>>,
@@ -51,7 +54,11 @@ impl Sqlite {
         }
         .map_err(|e| format!("cannot open {path}: {}", describe(e)))?;
         let shm = (path != ":memory:").then(|| Arc::new(ShmWatch::new(path)));
-        let mut store = Sqlite { db, shm };
+        let mut store = Sqlite {
+            db,
+            shm,
+            journal: None,
+        };
         store
             .prepare(wal_limit(max_bytes))
             .map_err(|e| format!("cannot use {path}: {e}"))?;
@@ -139,21 +146,29 @@ impl Store for Sqlite {
         // prepared once, like every other statement here (rusqlite's
         // `Transaction` parses them anew each time: a tenth of the cost of
         // a small room's one-message commit).
-        let db = self.guard();
+        self.check_shm();
+        let (db, journal) = (&self.db, &mut self.journal);
         let step = |sql: &str| db.prepare_cached(sql).and_then(|mut s| s.execute([]));
-        step("BEGIN")
-            .and_then(|_| rows::write_all(db, &batch.writes))
-            .and_then(|()| rows::change_accounts(db, &batch.accounts))
-            .and_then(|()| controls::write_all(db, &batch.rooms))
-            .and_then(|()| super::media::write_all(db, &batch.media))
-            .and_then(|()| rows::change_sessions(db, &batch.sessions))
-            .and_then(|()| step("COMMIT"))
-            .map(|_| ())
-            .map_err(|err| {
+        let written = step("BEGIN")
+            .and_then(|_| write_batch(db, batch))
+            .map_err(describe);
+        // In cluster mode the batch goes to the shared log now, inside the
+        // transaction: if the log refuses it, nothing is stored here either,
+        // and if it takes it, the position it took is stored with the rows.
+        let logged = written.and_then(|()| match journal {
+            None => Ok(()),
+            Some(journal) => {
+                let at = position(db).map_err(describe)?;
+                let now = journal.append(at, &EntryRef::Batch(batch))?;
+                set_position(db, now).map_err(describe)
+            }
+        });
+        logged
+            .and_then(|()| step("COMMIT").map(|_| ()).map_err(describe))
+            .inspect_err(|_| {
                 // After some errors SQLite has already rolled back; then
                 // there is nothing left to roll back, and that is fine.
                 let _ = step("ROLLBACK");
-                describe(err)
             })
     }
 
@@ -347,24 +362,134 @@ impl Store for Sqlite {
     }
 
     fn delete_before(&mut self, cutoff_ms: u64) -> Result<usize, StorageError> {
-        let tx = self.guard_mut().transaction().map_err(describe)?;
-        tx.execute(rows::RAISE_FLOORS, []).map_err(describe)?;
-        let deleted = tx
-            .execute(
-                "DELETE FROM messages WHERE ts < ?1",
-                params![cutoff_ms as i64],
-            )
-            .map_err(describe)?;
-        // A room with no messages left goes too, unless someone owns it or
-        // it is private: its settings and members are not history.
-        tx.execute(
-            "DELETE FROM rooms WHERE owner_uid IS NULL AND access = 'open' AND NOT EXISTS
-               (SELECT 1 FROM messages WHERE messages.room = rooms.key)",
-            [],
-        )
-        .map_err(describe)?;
+        let journal = self.journal.as_mut();
+        let tx = self.db.transaction().map_err(describe)?;
+        let deleted = delete_old(&tx, cutoff_ms).map_err(describe)?;
+        if let Some(journal) = journal {
+            let at = position(&tx).map_err(describe)?;
+            let now = journal.append(at, &EntryRef::DeleteBefore(cutoff_ms))?;
+            set_position(&tx, now).map_err(describe)?;
+        }
         tx.commit().map_err(describe)?;
         Ok(deleted)
+    }
+}
+
+/// Every row a batch changes, inside the caller's transaction.
+fn write_batch(db: &Connection, batch: &Batch) -> rusqlite::Result<()> {
+    rows::write_all(db, &batch.writes)?;
+    rows::change_accounts(db, &batch.accounts)?;
+    controls::write_all(db, &batch.rooms)?;
+    super::media::write_all(db, &batch.media)?;
+    rows::change_sessions(db, &batch.sessions)
+}
+
+/// `--retention`'s delete, inside the caller's transaction: messages older
+/// than `cutoff_ms`, and the rooms left with none.
+fn delete_old(db: &Connection, cutoff_ms: u64) -> rusqlite::Result<usize> {
+    db.execute(rows::RAISE_FLOORS, [])?;
+    let deleted = db.execute(
+        "DELETE FROM messages WHERE ts < ?1",
+        params![cutoff_ms as i64],
+    )?;
+    // A room with no messages left goes too, unless someone owns it or
+    // it is private: its settings and members are not history.
+    db.execute(
+        "DELETE FROM rooms WHERE owner_uid IS NULL AND access = 'open' AND NOT EXISTS
+           (SELECT 1 FROM messages WHERE messages.room = rooms.key)",
+        [],
+    )?;
+    Ok(deleted)
+}
+
+/// Where this database is in the cluster's log (0: nowhere yet).
+fn position(db: &Connection) -> rusqlite::Result<Position> {
+    let get = |key: &str| -> rusqlite::Result<Option<String>> {
+        db.prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+            .query_row(params![key], |row| row.get(0))
+            .optional()
+    };
+    Ok(Position {
+        n: get("log_n")?.and_then(|n| n.parse().ok()).unwrap_or(0),
+        term: get("log_term")?.and_then(|n| n.parse().ok()).unwrap_or(0),
+        id: get("log_id")?.unwrap_or_else(|| "0-0".into()),
+    })
+}
+
+fn set_position(db: &Connection, at: Position) -> rusqlite::Result<()> {
+    let mut put = db.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?;
+    put.execute(params!["log_n", at.n.to_string()])?;
+    put.execute(params!["log_term", at.term.to_string()])?;
+    put.execute(params!["log_id", at.id])?;
+    Ok(())
+}
+
+impl Sqlite {
+    /// Send every commit from now on through `journal` (cluster mode: the
+    /// leader's writer connection).
+    pub fn set_journal(&mut self, journal: Box<dyn Journal>) {
+        self.journal = Some(journal);
+    }
+
+    /// Where this database is in the cluster's log.
+    pub fn position(&mut self) -> Result<Position, StorageError> {
+        position(self.guard()).map_err(describe)
+    }
+
+    /// Apply entry `at` of the cluster's log, written by the leader (a
+    /// follower's copy, `cluster/log.rs`), in one transaction with the new
+    /// position. An entry at or below the position is already here (the
+    /// leader's own, or one read twice) and is skipped; one further on than
+    /// the next means entries were lost, and nothing is applied.
+    pub fn apply(&mut self, at: Position, entry: &Entry) -> Result<Applied, StorageError> {
+        let tx = self
+            .guard_mut()
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(describe)?;
+        let here = position(&tx).map_err(describe)?;
+        // Entries come in order, each leader's after the one before it's
+        // (the lease fences an old leader out). So an entry at or below the
+        // position was applied already, unless a newer leader wrote it: then
+        // the log was rewound under this copy (Redis restarted and lost its
+        // tail) and this copy holds entries nobody else has.
+        if at.n <= here.n {
+            return Ok(if at.term > here.term {
+                Applied::Gap(here)
+            } else {
+                Applied::Skipped
+            });
+        }
+        if at.n != here.n + 1 || at.term < here.term {
+            return Ok(Applied::Gap(here));
+        }
+        match entry {
+            Entry::Batch(batch) => write_batch(&tx, batch),
+            Entry::DeleteBefore(cutoff) => delete_old(&tx, *cutoff).map(|_| ()),
+        }
+        .and_then(|()| set_position(&tx, at))
+        .and_then(|()| tx.commit())
+        .map_err(describe)?;
+        Ok(Applied::Done)
+    }
+
+    /// A consistent copy of the whole database, in a new file at `path`
+    /// (a snapshot for a follower that cannot catch up from the log).
+    pub fn snapshot_to(&mut self, path: &Path) -> Result<(), StorageError> {
+        let path = path.to_str().ok_or("the snapshot's path is not UTF-8")?;
+        self.guard()
+            .execute("VACUUM INTO ?1", params![path])
+            .map(|_| ())
+            .map_err(describe)
+    }
+
+    /// Replace this database's whole content with the snapshot at `path`.
+    pub fn restore_from(&mut self, path: &Path) -> Result<(), StorageError> {
+        let source = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(describe)?;
+        let backup = rusqlite::backup::Backup::new(&source, &mut self.db).map_err(describe)?;
+        backup
+            .run_to_completion(256, std::time::Duration::ZERO, None)
+            .map_err(describe)
     }
 }
 

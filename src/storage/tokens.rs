@@ -8,7 +8,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use crate::protocol::Scope;
 
 /// A bot token as stored: never its secret, only `session::token_key` of it.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StoredToken {
     pub hash: String,
     /// Its room's key, and the room's name when it was made.

@@ -14,6 +14,7 @@
 //! - `frames`: hand-made WebSocket frames, for tests below the client library.
 //! - `process`: the real binary in a process of its own ([`Binary`]), and what
 //!   `/proc` says about it.
+//! - `redis`: a real `redis-server` for the cluster tests ([`RedisServer`]).
 //! - `files`: a temporary directory, and a database seeded with history.
 //! - `rooms`: people with their public ids, and the room requests of issue 16
 //!   (claim, roles, invites, moderation, DMs) with the frames that answer them.
@@ -31,6 +32,7 @@ mod files;
 mod frames;
 mod http;
 mod process;
+mod redis;
 pub mod rooms;
 mod scenes;
 mod start;
@@ -45,6 +47,7 @@ pub use files::{long_history, seed_room, TempDir};
 pub use frames::{masked_frame, read_frame, text_frame, RawFrame};
 pub use http::{input_value, unescape_html, HttpResponse};
 pub use process::{proc_fds, proc_rss, proc_threads, Binary};
+pub use redis::RedisServer;
 pub use scenes::{exchange, numbered_until_left, read_numbered_to_end};
 pub use start::{attach, restart_with, start, start_with, TestServer};
 

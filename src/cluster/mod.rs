@@ -1,0 +1,189 @@
+//! Cluster mode (`--redis redis://HOST:PORT`): several natter nodes behind
+//! a load balancer share every room, message, session and account through
+//! one Redis. Without `--redis` none of this runs, and one natter is what it
+//! always was.
+//!
+//! # The design: one node runs the rules, every node holds the sockets
+//!
+//! One natter's guarantees (one order per room, ids without gaps, names
+//! unique, commit before you tell, resume without loss) all come from one
+//! thing: one hub thread owns the state and applies every change in turn.
+//! A cluster keeps exactly that. One node, the **leader**, runs the chat
+//! (`chat/`, `cmd/`) for the whole cluster; the other nodes, **followers**,
+//! hold their clients' sockets and relay: each client event goes to the
+//! leader, and what the rules send comes back to the node that holds the
+//! socket. Redis is the bus between them, the leader's lease, and the log
+//! that keeps every node's database a copy of the leader's, so that any node
+//! can take over.
+//!
+//! What this buys is the point of a cluster for natter: a thread per
+//! connection is what limits one node (about 10 000 clients on a small box),
+//! and the connections, their threads, their TLS and their writes are spread
+//! over every node; the hub's work per message is microseconds. What it costs
+//! is one more hop through Redis for a follower's client (`make bench`
+//! measures it), and a failover of a few seconds when the leader goes.
+//!
+//! # The files
+//!
+//! - `connect.rs`: one blocking connection to Redis per thread, reopened
+//!   after any error, with back-off.
+//! - `lease.rs`: who leads, the term that fences an old leader out, and the
+//!   epoch, which changes when Redis restarts.
+//! - `log.rs`: the shared log: the leader appends each commit inside its
+//!   transaction; every node applies it to its own database; snapshots for
+//!   a node that cannot catch up.
+//!
+//! # Threads, per node
+//!
+//! | thread | job |
+//! |---|---|
+//! | `cluster-lease` | takes, renews and gives up the lease; tells the hub when this node starts or stops leading |
+//! | `cluster-log` | applies the log to this node's database; while leading, writes snapshots asked for |
+//! | `store-writer` | (as on one node) commits the hub's batches; while leading, through the log |
+//!
+//! None of them touches chat state: that stays the hub's alone.
+
+pub mod connect;
+pub mod lease;
+pub mod log;
+
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// What `--redis` and its companions set.
+#[derive(Clone, Debug)]
+pub struct ClusterConfig {
+    /// `redis://HOST:PORT[/DB]` (`--redis`).
+    pub redis: String,
+    /// What every key starts with (`--redis-prefix`, see
+    /// [`DEFAULT_REDIS_PREFIX`](crate::config::DEFAULT_REDIS_PREFIX)).
+    pub prefix: String,
+    /// This node's name in the cluster (`--node-id`), unique among the
+    /// nodes; by default the host name and web port.
+    pub node: String,
+    /// Entries the shared log keeps (`--redis-log-length`, see
+    /// [`DEFAULT_LOG_LENGTH`](crate::config::DEFAULT_LOG_LENGTH)).
+    pub log_length: u64,
+}
+
+/// The names of natter's keys in Redis.
+#[derive(Clone, Debug)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    pub fn new(prefix: &str) -> Keys {
+        Keys {
+            prefix: prefix.to_string(),
+        }
+    }
+    fn key(&self, name: &str) -> String {
+        format!("{}:{name}", self.prefix)
+    }
+    /// `node:term` of the leader, expiring unless renewed (`lease.rs`).
+    pub fn leader(&self) -> String {
+        self.key("leader")
+    }
+    /// The last term given out.
+    pub fn term(&self) -> String {
+        self.key("term")
+    }
+    /// A hash: `run_id` of the Redis the epoch was made on, and the `epoch`.
+    pub fn meta(&self) -> String {
+        self.key("meta")
+    }
+    /// The number of the log's last entry.
+    pub fn logseq(&self) -> String {
+        self.key("logseq")
+    }
+    /// The stream of entries (`log.rs`).
+    pub fn log(&self) -> String {
+        self.key("log")
+    }
+    /// Counts snapshot requests; and which request the stored snapshot
+    /// answers; and the snapshot (a whole database file).
+    pub fn snapshot_asked(&self) -> String {
+        self.key("snapshot:asked")
+    }
+    pub fn snapshot_served(&self) -> String {
+        self.key("snapshot:served")
+    }
+    pub fn snapshot(&self) -> String {
+        self.key("snapshot")
+    }
+}
+
+/// This node's lead: its term, and the cluster's epoch it leads in.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Lead {
+    pub term: u64,
+    pub epoch: String,
+}
+
+/// What the lease thread tells the hub.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Role {
+    /// This node leads from now on: it runs the chat, in this epoch.
+    Lead(Lead),
+    /// Another node leads (or none, for now): whatever this node's clients
+    /// were told by an earlier leader, they must resume with the next one.
+    Follow,
+}
+
+/// What the cluster's threads share about this node. Each field says who
+/// writes it.
+pub struct Status {
+    pub node: String,
+    pub keys: Keys,
+    pub log_length: u64,
+    /// Written by the lease thread.
+    lead: Mutex<Option<Lead>>,
+    /// The position of this node's database in the log: by the applier,
+    /// and by the leader's journal after each append.
+    pub applied: AtomicU64,
+    /// Since when Redis has not answered, if it has not (for `/healthz`).
+    down_since: Mutex<Option<Instant>>,
+    /// Set at shutdown: the cluster's threads return.
+    pub stopping: AtomicBool,
+}
+
+impl Status {
+    pub fn new(config: &ClusterConfig) -> Status {
+        Status {
+            node: config.node.clone(),
+            keys: Keys::new(&config.prefix),
+            log_length: config.log_length,
+            lead: Mutex::new(None),
+            applied: AtomicU64::new(0),
+            down_since: Mutex::new(None),
+            stopping: AtomicBool::new(false),
+        }
+    }
+
+    /// This node's lead, if it leads.
+    pub fn lead(&self) -> Option<Lead> {
+        self.lead.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub(crate) fn set_lead(&self, lead: Option<Lead>) {
+        *self.lead.lock().unwrap_or_else(|p| p.into_inner()) = lead;
+    }
+
+    /// Record whether Redis just answered.
+    pub(crate) fn redis_seen(&self, up: bool) {
+        let mut down = self.down_since.lock().unwrap_or_else(|p| p.into_inner());
+        match (up, *down) {
+            (true, _) => *down = None,
+            (false, None) => *down = Some(Instant::now()),
+            (false, Some(_)) => {}
+        }
+    }
+
+    /// How long Redis has not answered (zero while it does).
+    pub fn redis_down_for(&self) -> std::time::Duration {
+        let down = self.down_since.lock().unwrap_or_else(|p| p.into_inner());
+        down.map(|since| since.elapsed()).unwrap_or_default()
+    }
+}
