@@ -52,6 +52,13 @@ usage: natter [options]          run the chat
   --trust-proxy      take client addresses from X-Forwarded-For (only behind a proxy)
   --metrics ADDR     serve Prometheus metrics at http://ADDR/metrics, on a listener
                      of its own (e.g. 127.0.0.1:9090; off by default)
+  --redis URL        cluster mode: share rooms with other natter nodes through
+                     this Redis (redis://HOST:PORT); see the README's Cluster part
+  --node-address HOST:PORT  where the other nodes reach this one's web port
+                     (default --host and --port; needed with --host 0.0.0.0)
+  --node-id NAME     this node's name in the cluster (default its address)
+  --redis-prefix P   what natter's Redis keys start with (default natter)
+  --redis-log-length N  entries the shared log keeps (default 100000)
   --db PATH          SQLite file for history and sessions (default natter.db), or :memory:
   --retention DAYS   delete messages older than this many days (default: keep all)
   --db-max-mb N      refuse new messages once the database reaches N MB; the
@@ -292,6 +299,7 @@ fn flags(args: &mut pico_args::Arguments) -> Result<Config, String> {
         max_exports: value(args, "--max-exports")?.unwrap_or(defaults.max_exports),
         trust_proxy: args.contains("--trust-proxy"),
         metrics: value(args, "--metrics")?,
+        cluster: cluster_flags(args)?,
         db: value(args, "--db")?.unwrap_or(defaults.db.clone()),
         db_max_bytes: value::<u64>(args, "--db-max-mb")?.map(|mb| mb.saturating_mul(1 << 20)),
         retention: match value::<f64>(args, "--retention")? {
@@ -307,6 +315,53 @@ fn flags(args: &mut pico_args::Arguments) -> Result<Config, String> {
         },
         ..defaults
     })
+}
+
+/// `--redis URL` and its companions; `None` without `--redis`.
+fn cluster_flags(
+    args: &mut pico_args::Arguments,
+) -> Result<Option<natter::cluster::ClusterConfig>, String> {
+    let redis: Option<String> = value(args, "--redis")?;
+    let prefix: Option<String> = value(args, "--redis-prefix")?;
+    let node: Option<String> = value(args, "--node-id")?;
+    let address: Option<String> = value(args, "--node-address")?;
+    let length: Option<u64> = value(args, "--redis-log-length")?;
+    let Some(url) = redis else {
+        if prefix.is_some() || node.is_some() || address.is_some() || length.is_some() {
+            return Err(
+                "--redis-prefix, --node-id, --node-address and --redis-log-length \
+                        need --redis URL (cluster mode)"
+                    .into(),
+            );
+        }
+        return Ok(None);
+    };
+    if !(url.starts_with("redis://") || url.starts_with("unix://")) {
+        return Err(format!("--redis takes redis://HOST:PORT, got {url:?}"));
+    }
+    let mut cluster = natter::cluster::ClusterConfig::new(&url);
+    if let Some(prefix) = prefix {
+        cluster.prefix = prefix;
+    }
+    if let Some(node) = node {
+        if node.is_empty() || node.contains(char::is_whitespace) {
+            return Err(format!(
+                "--node-id takes a name without spaces, got {node:?}"
+            ));
+        }
+        cluster.node = node;
+    }
+    cluster.address = address;
+    match length {
+        Some(n) if n < 1000 => {
+            return Err(format!(
+                "--redis-log-length takes at least 1000 entries, got {n}"
+            ))
+        }
+        Some(n) => cluster.log_length = n,
+        None => {}
+    }
+    Ok(Some(cluster))
 }
 
 fn positive(n: f64) -> bool {

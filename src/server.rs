@@ -73,6 +73,10 @@ pub struct Server {
     /// Dropping this stops the checkpoint thread (file databases only).
     checkpoints: Option<storage::checkpoint::Checkpointer>,
     media: Arc<crate::media::MediaStore>,
+    /// In a cluster: what this node knows of it, and its lease and
+    /// applier threads (stopped after the hub, in `shutdown`).
+    cluster: Option<Arc<crate::cluster::Status>>,
+    cluster_threads: Vec<thread::JoinHandle<()>>,
 }
 
 /// Bind both listeners and start every thread. Returns once the server is
@@ -92,12 +96,34 @@ pub fn start(config: Config) -> Result<Server, Error> {
     let ws_listener = listen(config.ws_port())?;
     let ws_addr = ws_listener.local_addr()?;
     let metrics = Arc::new(Metrics::default());
-    let (hub_state, checkpoints, db_health) = open_storage(&config, metrics.clone())?;
-
     // The hub's input. Bounded: when the hub falls behind, readers block on
     // `send`, stop reading their sockets, and TCP slows the senders down.
-    let (mut hub_state, checkpoints, db_health) = (hub_state, checkpoints, db_health);
     let (to_hub, events) = crossbeam_channel::bounded(HUB_QUEUE);
+    // Cluster mode: join it first (this node's number goes into every
+    // connection id, so the listeners must know it).
+    let mut config = config;
+    let cluster = match &mut config.cluster {
+        None => None,
+        Some(c) => {
+            if config.db == ":memory:" {
+                return Err("cluster mode (--redis) needs a database file (--db PATH): \
+                            each node keeps a copy of the cluster's history, to lead with"
+                    .into());
+            }
+            Some(Arc::new(crate::cluster::join(
+                c,
+                &config.host,
+                web_addr.port(),
+            )?))
+        }
+    };
+    let (hub_state, checkpoints, db_health) =
+        open_storage(&config, metrics.clone(), cluster.clone(), &to_hub)?;
+    let (mut hub_state, checkpoints, db_health) = (hub_state, checkpoints, db_health);
+    let cluster_threads = match (&cluster, &config.cluster) {
+        (Some(status), Some(c)) => spawn_cluster(c, status, &config.db, &to_hub)?,
+        _ => Vec::new(),
+    };
     // Uploads: the folder, and the janitor that deletes unused files in it.
     let media = Arc::new(
         crate::media::MediaStore::open(&config)
@@ -141,15 +167,18 @@ pub fn start(config: Config) -> Result<Server, Error> {
         .spawn(move || ws::accept_loop(ws_listener, ws_context, stop))?;
 
     let web = Arc::new(web::WebControl::default());
-    let web_context = Arc::new(web::WebContext::new(
-        to_hub.clone(),
-        config,
-        ws_addr.port(),
-        db_health,
-        passwords,
-        media.clone(),
-        metrics,
-    ));
+    let web_context = Arc::new(
+        web::WebContext::new(
+            to_hub.clone(),
+            config,
+            ws_addr.port(),
+            db_health,
+            passwords,
+            media.clone(),
+            metrics,
+        )
+        .with_cluster(cluster.clone()),
+    );
     let control = web.clone();
     let web_thread = thread::Builder::new()
         .name("web".into())
@@ -168,7 +197,28 @@ pub fn start(config: Config) -> Result<Server, Error> {
         hub_done,
         checkpoints,
         media,
+        cluster,
+        cluster_threads,
     })
+}
+
+/// The cluster's threads besides the bus (which the hub holds): the lease,
+/// which tells the hub when this node starts or stops leading, and the
+/// applier, which keeps this node's database a copy of the leader's.
+fn spawn_cluster(
+    config: &crate::cluster::ClusterConfig,
+    status: &Arc<crate::cluster::Status>,
+    db: &str,
+    to_hub: &crossbeam_channel::Sender<Event>,
+) -> Result<Vec<thread::JoinHandle<()>>, Error> {
+    use crate::cluster::{connect::Redis, lease, log};
+    let applier = log::spawn_applier(Redis::new(&config.redis)?, db.to_string(), status.clone())?;
+    let to_hub = to_hub.clone();
+    let on_role = Box::new(move |role| {
+        let _ = to_hub.send(Event::Role(role));
+    });
+    let lease = lease::spawn(Redis::new(&config.redis)?, status.clone(), on_role)?;
+    Ok(vec![applier, lease])
 }
 
 /// The database, the hub's state loaded from it, and (for a file) the
@@ -179,7 +229,12 @@ type Opened = (
     Arc<storage::FileHealth>,
 );
 
-fn open_storage(config: &Config, metrics: Arc<Metrics>) -> Result<Opened, Error> {
+fn open_storage(
+    config: &Config,
+    metrics: Arc<Metrics>,
+    cluster: Option<Arc<crate::cluster::Status>>,
+    to_hub: &crossbeam_channel::Sender<Event>,
+) -> Result<Opened, Error> {
     let open = || {
         storage::Sqlite::open(&config.db, config.db_max_bytes).map_err(|e| format!("storage: {e}"))
     };
@@ -188,18 +243,36 @@ fn open_storage(config: &Config, metrics: Arc<Metrics>) -> Result<Opened, Error>
     let shm = store.shm_watch();
     // A database file gets a second connection, for the writer thread: the
     // hub only reads through its own (see `storage/writer.rs`).
+    // In a cluster the writer's commits go through the shared log too
+    // (`cluster/log.rs`), and the hub's messages to other nodes through the
+    // bus (`cluster/relay.rs`).
+    let mut bus = None;
     let writes = match shm {
         None => storage::Writes::Inline,
-        Some(_) => storage::Writes::Thread(storage::Writer::spawn(
-            Box::new(open()?),
-            config.commit_delay,
-        )?),
+        Some(_) => {
+            let mut writer = open()?;
+            if let (Some(status), Some(c)) = (&cluster, &config.cluster) {
+                let redis = crate::cluster::connect::Redis::new(&c.redis)?;
+                writer.set_journal(Box::new(crate::cluster::log::RedisJournal::new(
+                    redis,
+                    status.clone(),
+                )));
+                let (relay, _threads) =
+                    crate::cluster::relay::spawn(&c.redis, status.clone(), to_hub.clone())?;
+                bus = Some((status.clone(), relay));
+            }
+            storage::Writes::Thread(storage::Writer::spawn(
+                Box::new(writer),
+                config.commit_delay,
+            )?)
+        }
     };
-    let hub = Hub::new(
+    let hub = Hub::with_cluster(
         config.clone(),
         Box::new(store),
         writes,
         metrics,
+        bus,
         Instant::now(),
     )
     .map_err(|e| format!("storage: {e}"))?;
@@ -260,6 +333,14 @@ impl Server {
         // Stops the checkpoint thread and waits for its last checkpoint.
         drop(self.checkpoints);
         self.media.close();
+        // The cluster's threads last: the lease is given up, so another
+        // node leads at once rather than after it lapses.
+        if let Some(status) = &self.cluster {
+            status.stopping.store(true, Ordering::SeqCst);
+        }
+        for thread in self.cluster_threads {
+            let _ = thread.join();
+        }
         hub_ok
     }
 }

@@ -13,12 +13,11 @@ use natter::storage::{Batch, Sqlite, Store, Write};
 use natter_testkit::{self as common, RedisServer, TempDir, DEADLINE};
 
 fn config(redis: &RedisServer, node: &str) -> ClusterConfig {
-    ClusterConfig {
-        redis: redis.url(),
-        prefix: "t".into(),
-        node: node.into(),
-        log_length: 100,
-    }
+    let mut c = ClusterConfig::new(&redis.url());
+    c.prefix = "t".into();
+    c.node = node.into();
+    c.log_length = 100;
+    c
 }
 
 /// A node's cluster threads (lease and applier) on database `db`.
@@ -30,7 +29,7 @@ struct Node {
 impl Node {
     fn start(redis: &RedisServer, name: &str, db: &str) -> Node {
         let cfg = config(redis, name);
-        let status = Arc::new(Status::new(&cfg));
+        let status = Arc::new(Status::new(&cfg, String::new(), String::new()));
         let applier =
             log::spawn_applier(Redis::new(&cfg.redis).unwrap(), db.into(), status.clone()).unwrap();
         let lease = lease::spawn(

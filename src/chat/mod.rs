@@ -226,15 +226,6 @@ impl Chat {
         writes: Writes,
         now: Instant,
     ) -> Result<Chat, StorageError> {
-        let budgets = match (config.rate_limit, config.address_budget()) {
-            (Some(session), Some(address)) => Some(Budgets::new(
-                session,
-                address,
-                config.bot_rate_limit,
-                RATE_HALF_LIFE,
-            )),
-            _ => None,
-        };
         let stored = store.sessions()?;
         let epoch = store.epoch()?.into();
         let accounts = store.accounts()?;
@@ -244,7 +235,64 @@ impl Chat {
             .collect();
         let (sessions, changes, in_rooms) =
             Sessions::restore(&config, stored, &uids, now, now_millis());
-        let mut chat = Chat {
+        let mut chat = Chat::blank(config, sessions, store, writes, epoch, now);
+        // Sessions that expired while natter was stopped must not work even
+        // until the first sweep: they go from storage now.
+        chat.pending.sessions.extend(changes);
+        if let Some(outcome) = chat.commit() {
+            chat.committed(outcome);
+        }
+        // The first `--retention` sweep runs now, before anyone can read a
+        // room, on the hub's own connection (the writer thread is idle);
+        // later ones run on the writer thread (see `delete_old`).
+        if let Some(retention) = chat.config.retention {
+            report_retention(chat.store.delete_before(pass::retention_cutoff(retention)));
+            chat.next_retention = now + RETENTION_INTERVAL;
+        }
+        // After the sweep: this loads rooms, and their cache must not hold
+        // what it deleted.
+        chat.rejoin_after_restart(in_rooms, now);
+        Ok(chat)
+    }
+
+    /// A chat that has read nothing and runs nothing: a cluster's follower
+    /// holds its storage in one until it leads (`hub/cluster.rs`), when
+    /// [`Chat::new`] starts the real one from the same store.
+    pub fn standby(config: Config, store: Box<dyn Store>, writes: Writes, now: Instant) -> Chat {
+        let sessions = Sessions::restore(&config, Vec::new(), &HashMap::new(), now, 0).0;
+        Chat::blank(config, sessions, store, writes, Arc::from(""), now)
+    }
+
+    /// The store and the writes, to start another chat on (see `standby`).
+    /// What is staged is stored first, waiting up to `timeout`.
+    pub fn into_storage(mut self, timeout: Duration) -> (Box<dyn Store>, Writes) {
+        self.finish_writes(timeout);
+        (self.store, self.writes)
+    }
+
+    /// The epoch `hello` gives: a cluster's, instead of the database's.
+    pub fn set_epoch(&mut self, epoch: &str) {
+        self.epoch = Arc::from(epoch);
+    }
+
+    fn blank(
+        config: Config,
+        sessions: Sessions,
+        store: Box<dyn Store>,
+        writes: Writes,
+        epoch: Arc<str>,
+        now: Instant,
+    ) -> Chat {
+        let budgets = match (config.rate_limit, config.address_budget()) {
+            (Some(session), Some(address)) => Some(Budgets::new(
+                session,
+                address,
+                config.bot_rate_limit,
+                RATE_HALF_LIFE,
+            )),
+            _ => None,
+        };
+        Chat {
             limits: Limits::new(
                 config.history,
                 config.edit_window,
@@ -286,24 +334,7 @@ impl Chat {
             next_http: HTTP_CALLERS,
             polls: Vec::new(),
             config,
-        };
-        // Sessions that expired while natter was stopped must not work even
-        // until the first sweep: they go from storage now.
-        chat.pending.sessions.extend(changes);
-        if let Some(outcome) = chat.commit() {
-            chat.committed(outcome);
         }
-        // The first `--retention` sweep runs now, before anyone can read a
-        // room, on the hub's own connection (the writer thread is idle);
-        // later ones run on the writer thread (see `delete_old`).
-        if let Some(retention) = chat.config.retention {
-            report_retention(chat.store.delete_before(pass::retention_cutoff(retention)));
-            chat.next_retention = now + RETENTION_INTERVAL;
-        }
-        // After the sweep: this loads rooms, and their cache must not hold
-        // what it deleted.
-        chat.rejoin_after_restart(in_rooms, now);
-        Ok(chat)
     }
 
     /// What the rules asked for since the last call.

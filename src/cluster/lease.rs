@@ -129,7 +129,7 @@ fn lease_loop(redis: &mut Redis, status: &Status, on_role: Box<dyn Fn(Role) + Se
                     status.set_lead(None);
                     led_before = true;
                     seen = None;
-                    on_role(Role::Follow);
+                    on_role(Role::Follow(None));
                 }
             }
             None if up && Instant::now() >= wait_until => {
@@ -168,14 +168,21 @@ fn lease_loop(redis: &mut Redis, status: &Status, on_role: Box<dyn Fn(Role) + Se
                             .ok()
                             .flatten();
                         if now.is_some() && now != seen {
+                            let term = now
+                                .as_deref()
+                                .and_then(|h| h.rsplit(':').next())
+                                .and_then(|t| t.parse().ok());
                             seen = now;
-                            on_role(Role::Follow);
+                            on_role(Role::Follow(term));
                         }
                     }
                     Err(e) => eprintln!("natter: cluster: cannot take the lease: {e}"),
                 }
             }
             None => {}
+        }
+        if up {
+            publish_web(redis, status, ttl_ms);
         }
         thread::sleep(pause(status));
     }
@@ -187,6 +194,25 @@ fn lease_loop(redis: &mut Redis, status: &Status, on_role: Box<dyn Fn(Role) + Se
                 .arg(&holder)
                 .invoke::<i64>(con)
         });
+    }
+}
+
+/// While leading, say where this node's pages are (for the followers'
+/// forwarded requests, `web/relay.rs`); while following, read where the
+/// leader's are.
+fn publish_web(redis: &mut Redis, status: &Status, ttl_ms: u64) {
+    let key = status.keys.leader_web();
+    if status.lead().is_some() {
+        let _ = redis.run(|con| {
+            redis::cmd("SET")
+                .arg(&key)
+                .arg(&status.web)
+                .arg("PX")
+                .arg(ttl_ms)
+                .query::<()>(con)
+        });
+    } else if let Ok(web) = redis.run(|con| redis::cmd("GET").arg(&key).query(con)) {
+        status.set_leader_web(web);
     }
 }
 

@@ -46,6 +46,7 @@
 pub mod connect;
 pub mod lease;
 pub mod log;
+pub mod relay;
 
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Mutex;
@@ -65,7 +66,36 @@ pub struct ClusterConfig {
     /// Entries the shared log keeps (`--redis-log-length`, see
     /// [`DEFAULT_LOG_LENGTH`](crate::config::DEFAULT_LOG_LENGTH)).
     pub log_length: u64,
+    /// Where the other nodes reach this one's pages (`--node-address
+    /// HOST:PORT`); by default `--host` and the web port.
+    pub address: Option<String>,
+    /// This node's number, given by Redis at start: the high bits of its
+    /// connection ids, so that no two nodes' ids meet in the leader's chat.
+    pub index: u64,
 }
+
+impl ClusterConfig {
+    /// `--redis URL` with every other setting at its default.
+    pub fn new(redis: &str) -> ClusterConfig {
+        ClusterConfig {
+            redis: redis.to_string(),
+            prefix: crate::config::DEFAULT_REDIS_PREFIX.to_string(),
+            node: String::new(),
+            log_length: crate::config::DEFAULT_LOG_LENGTH,
+            address: None,
+            index: 0,
+        }
+    }
+
+    /// The first connection id this node gives out.
+    pub fn first_conn_id(&self) -> u64 {
+        (self.index << CONN_ID_BITS) + 1
+    }
+}
+
+/// Bits of a connection id counted by its node; the bits above them are the
+/// node's number (2^40 connections a node, 2^20 nodes).
+const CONN_ID_BITS: u32 = 40;
 
 /// The names of natter's keys in Redis.
 #[derive(Clone, Debug)]
@@ -113,6 +143,29 @@ impl Keys {
     pub fn snapshot(&self) -> String {
         self.key("snapshot")
     }
+    /// Followers' messages to the leader (`relay.rs`).
+    pub fn up(&self) -> String {
+        self.key("up")
+    }
+    /// The leader's messages to `node`.
+    pub fn down(&self, node: &str) -> String {
+        self.key(&format!("down:{node}"))
+    }
+    /// Counts nodes as they start: each node's number tells its connection
+    /// ids apart from every other node's.
+    pub fn nodes(&self) -> String {
+        self.key("nodes")
+    }
+    /// The web address of the leader's pages (`http://host:port`), for
+    /// followers to forward HTTP requests to.
+    pub fn leader_web(&self) -> String {
+        self.key("leader:web")
+    }
+    /// A secret the nodes share (made by the first), so the leader trusts
+    /// the client address a follower forwards, and nobody else's.
+    pub fn relay_secret(&self) -> String {
+        self.key("relay-secret")
+    }
 }
 
 /// This node's lead: its term, and the cluster's epoch it leads in.
@@ -127,9 +180,10 @@ pub struct Lead {
 pub enum Role {
     /// This node leads from now on: it runs the chat, in this epoch.
     Lead(Lead),
-    /// Another node leads (or none, for now): whatever this node's clients
-    /// were told by an earlier leader, they must resume with the next one.
-    Follow,
+    /// Another node leads, in this term (or none, for now): whatever this
+    /// node's clients were told by an earlier leader, they must resume with
+    /// the next one.
+    Follow(Option<u64>),
 }
 
 /// What the cluster's threads share about this node. Each field says who
@@ -147,10 +201,16 @@ pub struct Status {
     down_since: Mutex<Option<Instant>>,
     /// Set at shutdown: the cluster's threads return.
     pub stopping: AtomicBool,
+    /// This node's pages (`host:port`), which followers forward to while it
+    /// leads; and the leader's, while this node follows (by the lease thread).
+    pub web: String,
+    leader_web: Mutex<Option<String>>,
+    /// The secret the nodes share (`web/relay.rs`).
+    pub relay_secret: String,
 }
 
 impl Status {
-    pub fn new(config: &ClusterConfig) -> Status {
+    pub fn new(config: &ClusterConfig, web: String, relay_secret: String) -> Status {
         Status {
             node: config.node.clone(),
             keys: Keys::new(&config.prefix),
@@ -159,7 +219,22 @@ impl Status {
             applied: AtomicU64::new(0),
             down_since: Mutex::new(None),
             stopping: AtomicBool::new(false),
+            web,
+            leader_web: Mutex::new(None),
+            relay_secret,
         }
+    }
+
+    /// Where the leader's pages are (`host:port`), while another node leads.
+    pub fn leader_web(&self) -> Option<String> {
+        self.leader_web
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn set_leader_web(&self, web: Option<String>) {
+        *self.leader_web.lock().unwrap_or_else(|p| p.into_inner()) = web;
     }
 
     /// This node's lead, if it leads.
@@ -186,4 +261,43 @@ impl Status {
         let down = self.down_since.lock().unwrap_or_else(|p| p.into_inner());
         down.map(|since| since.elapsed()).unwrap_or_default()
     }
+}
+
+/// Join the cluster at start: take this node's number and the shared
+/// secret from Redis, and fill in what `config` left to defaults. Fails,
+/// saying why, if Redis cannot be reached: a node that starts without its
+/// cluster would serve nobody.
+pub fn join(config: &mut ClusterConfig, host: &str, web_port: u16) -> Result<Status, String> {
+    let mut redis = connect::Redis::new(&config.redis)?;
+    let keys = Keys::new(&config.prefix);
+    let address = match &config.address {
+        Some(address) => address.clone(),
+        None if host == "0.0.0.0" || host == "::" => {
+            return Err(format!(
+                "--host {host} listens everywhere, so the other nodes cannot know this \
+                 one's address: give it with --node-address HOST:PORT"
+            ))
+        }
+        None => format!("{host}:{web_port}"),
+    };
+    if config.node.is_empty() {
+        config.node = address.clone();
+    }
+    let fresh = crate::session::new_token().map_err(|e| e.to_string())?;
+    let (index, secret): (u64, String) = redis
+        .run(|con| {
+            redis::pipe()
+                .incr(keys.nodes(), 1)
+                .set_options(
+                    keys.relay_secret(),
+                    &fresh,
+                    redis::SetOptions::default().conditional_set(redis::ExistenceCheck::NX),
+                )
+                .ignore()
+                .get(keys.relay_secret())
+                .query(con)
+        })
+        .map_err(|e| format!("cannot join the cluster at {}: {e}", config.redis))?;
+    config.index = index % (1 << 20);
+    Ok(Status::new(config, address, secret))
 }

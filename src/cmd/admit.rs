@@ -13,7 +13,13 @@ use crate::session::token_key;
 /// checked before they are charged, so a refused handshake costs nothing:
 /// pages retrying behind one NAT address do not keep each other out for good.
 pub fn apply(chat: &mut Chat, token: &str, ip: IpAddr, now: Instant) -> Admission {
-    let Some(id) = chat.sessions().live(&token_key(token), now) else {
+    apply_key(chat, &token_key(token), ip, now)
+}
+
+/// [`apply`], given the token's `token_key` (a follower in a cluster sends
+/// the leader that, never the token: `cluster/relay.rs`).
+pub fn apply_key(chat: &mut Chat, key: &str, ip: IpAddr, now: Instant) -> Admission {
+    let Some(id) = chat.sessions().live(key, now) else {
         return Admission::UnknownSession;
     };
     match chat.charge_if_allowed(id, address_key(ip), RATE_COST_CONNECT, now) {

@@ -182,16 +182,28 @@ pub fn entry(t: &StoredToken) -> TokenEntry {
 /// started: `bad_token` unless it is a live token. Its row is read on every
 /// use, so a revoke by `natter token revoke` holds at once.
 pub fn authenticate(chat: &mut Chat, secret: &str, now: Instant) -> Result<SessionId, Rejection> {
-    let bad = || {
-        Rejection::new(
-            ErrorCode::BadToken,
-            "that bot token is not valid: it was revoked, or never was one",
-        )
-    };
-    if !secret.starts_with(TOKEN_PREFIX) {
-        return Err(bad());
+    match secret_key(secret) {
+        Some(hash) => authenticate_key(chat, &hash, now),
+        None => Err(bad_token()),
     }
-    let hash = token_key(secret);
+}
+
+/// `token_key` of a bot token's secret, or `None` for what cannot be one.
+pub fn secret_key(secret: &str) -> Option<String> {
+    secret.starts_with(TOKEN_PREFIX).then(|| token_key(secret))
+}
+
+fn bad_token() -> Rejection {
+    Rejection::new(
+        ErrorCode::BadToken,
+        "that bot token is not valid: it was revoked, or never was one",
+    )
+}
+
+/// [`authenticate`], given the secret's `token_key`.
+pub fn authenticate_key(chat: &mut Chat, hash: &str, now: Instant) -> Result<SessionId, Rejection> {
+    let bad = bad_token;
+    let hash = hash.to_string();
     let token = match chat.store().token(&hash) {
         Ok(Some(token)) if !token.revoked => token,
         Ok(_) => {
@@ -470,7 +482,15 @@ pub fn polls(chat: &mut Chat, now: Instant, all: bool) {
 /// May token `secret` open a WebSocket? Only to read (`read` or `bot`): a
 /// `post` token is a webhook's. Charged to the token's budget.
 pub fn admit(chat: &mut Chat, secret: &str, now: Instant) -> Result<SessionId, Rejection> {
-    let session = authenticate(chat, secret, now)?;
+    match secret_key(secret) {
+        Some(hash) => admit_key(chat, &hash, now),
+        None => Err(bad_token()),
+    }
+}
+
+/// [`admit`], given the secret's `token_key`.
+pub fn admit_key(chat: &mut Chat, hash: &str, now: Instant) -> Result<SessionId, Rejection> {
+    let session = authenticate_key(chat, hash, now)?;
     let grant = grant(chat, session).expect("`authenticate` gives a bot's session");
     if !grant.scope.may_read() {
         let message = "a post token is for the webhook and the HTTP API, not a WebSocket";

@@ -56,3 +56,9 @@ pub const MAX_SNAPSHOT_BYTES: u64 = 512 * 1024 * 1024;
 /// What every key natter keeps in Redis starts with (`--redis-prefix`), so
 /// several clusters (or a test's) can share one Redis.
 pub const DEFAULT_REDIS_PREFIX: &str = "natter";
+
+/// How long a follower may say nothing (it says it is alive every second)
+/// before the leader takes its clients out of the chat: a crashed node's
+/// members leave after this and the leave grace. Two lease times: a
+/// follower paused for a lease's length is not dropped at once.
+pub const NODE_SILENT_AFTER: Duration = Duration::from_secs(6);

@@ -115,6 +115,9 @@ pub struct Config {
     /// Take the client address from the last `X-Forwarded-For` entry, as set by a
     /// reverse proxy (`--trust-proxy`). Off by default: anyone can send that header.
     pub trust_proxy: bool,
+    /// `--redis URL` and its companions: cluster mode (see `cluster/`).
+    /// `None`: one node, everything in SQLite.
+    pub cluster: Option<crate::cluster::ClusterConfig>,
     /// `--metrics ADDR`: serve Prometheus text at `http://ADDR/metrics` on a
     /// listener of its own (off by default; see `metrics.rs`).
     pub metrics: Option<std::net::SocketAddr>,
@@ -164,6 +167,7 @@ impl Default for Config {
             handshake_timeout: HANDSHAKE_TIMEOUT,
             rate_limit: Some(RATE_THRESHOLD),
             address_rate_limit: None,
+            cluster: None,
             bot_rate_limit: DEFAULT_BOT_RATE_LIMIT,
             max_connections: MAX_CONNECTIONS,
             max_per_ip: MAX_CONNECTIONS_PER_IP,

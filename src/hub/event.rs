@@ -33,6 +33,10 @@ pub enum Event {
     },
     /// From the `Server` handle.
     Control(Control),
+    /// From the other nodes of a cluster (`cluster/relay.rs`).
+    Cluster(crate::cluster::relay::Received),
+    /// This node starts or stops leading its cluster (`cluster/lease.rs`).
+    Role(crate::cluster::Role),
 }
 
 /// Ask the hub something and wait for the answer (see [`Ask`]), or give up
@@ -287,10 +291,13 @@ pub enum Control {
 }
 
 /// The hub's answer to `Ask::Admit`.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Admission {
     /// Go ahead, as this session.
     Welcome(SessionId),
     UnknownSession,
     RateLimited,
+    /// A cluster's follower that knows no leader now (a failover is under
+    /// way): try again in a moment.
+    Unavailable,
 }

@@ -70,6 +70,7 @@ use crate::metrics::{self, EventKind, Metrics};
 use crate::protocol::{self, close};
 use crate::storage::{Changed, Outcome, StorageError, Store, Write, Writes};
 
+mod cluster;
 mod conns;
 mod event;
 mod outbox;
@@ -79,6 +80,7 @@ pub use crate::chat::{ConnId, SessionId};
 pub use crate::cmd::login::{Form as LoginForm, LoginRefusal, LoginStep};
 pub use event::{ask, Admission, Ask, ConnEvent, Control, Event, PasswordStep, Peer};
 
+use crate::cluster::relay::Up as cluster_up;
 use conns::Conns;
 
 /// The chat, and the connections it writes to. Owned by the hub thread alone.
@@ -102,6 +104,12 @@ pub struct Hub {
     /// When open bot connections' tokens are next checked (a revoke by
     /// `natter token revoke`, beside natter: `cmd::bots::recheck`).
     next_token_check: Instant,
+    /// In a cluster (`--redis`): this node's role, its bus to the others,
+    /// and the connections other nodes hold (see `cluster.rs`).
+    cluster: Option<cluster::Node>,
+    /// The janitor's wake-up call, given again to a chat started anew.
+    janitor: Option<crossbeam_channel::Sender<()>>,
+    config: Config,
 }
 
 /// What woke the hub: one of its two inputs, or a timer coming due.
@@ -163,15 +171,21 @@ pub fn hub_loop(mut hub: Hub, events: Receiver<Event>) {
 }
 
 impl Hub {
-    /// A hub starting from what `store` holds.
-    pub fn new(
+    /// A hub starting from what `store` holds. In a cluster (`cluster`:
+    /// this node's status and its bus to the others) it starts following,
+    /// with its chat on standby until the lease thread says this node leads.
+    pub fn with_cluster(
         config: Config,
         store: Box<dyn Store>,
         writes: Writes,
         metrics: Arc<Metrics>,
+        cluster: Option<(Arc<crate::cluster::Status>, crate::cluster::relay::Bus)>,
         now: Instant,
     ) -> Result<Hub, StorageError> {
-        let mut chat = Chat::new(config.clone(), store, writes, now)?;
+        let mut chat = match cluster {
+            None => Chat::new(config.clone(), store, writes, now)?,
+            Some(_) => Chat::standby(config.clone(), store, writes, now),
+        };
         chat.set_metrics(metrics.clone());
         Ok(Hub {
             metrics,
@@ -184,18 +198,34 @@ impl Hub {
             shutdown_deadline: None,
             next_token_check: now + TOKEN_CHECK_INTERVAL,
             chat,
+            cluster: cluster.map(|(status, bus)| cluster::Node::new(status, bus, now)),
+            janitor: None,
+            config,
         })
+    }
+
+    /// Whether this node is a cluster's follower: it runs no rules.
+    fn follows(&self) -> bool {
+        self.cluster.as_ref().is_some_and(|n| !n.leads())
     }
 
     /// Handle one event: who sent it decides where it goes. Only queues
     /// bytes; `flush` writes them.
     /// Give the chat the janitor's wake-up call (`media/janitor.rs`).
     pub fn set_janitor(&mut self, nudge: crossbeam_channel::Sender<()>) {
+        self.janitor = Some(nudge.clone());
         self.chat.set_janitor(nudge);
     }
 
     fn handle(&mut self, event: Event, now: Instant) {
         match event {
+            Event::Role(role) => self.role_changed(role, now),
+            Event::Cluster(received) => self.cluster_message(received, now),
+            Event::Ask(ask) if self.follows() => {
+                if let Some(node) = &mut self.cluster {
+                    node.ask_leader(ask, now);
+                }
+            }
             Event::Ask(ask) => self.answer(ask, now),
             Event::Conn { id, event, sent } => {
                 self.metrics
@@ -363,6 +393,7 @@ impl Hub {
             ConnEvent::Connected { peer, socket, ip } => self.connected(id, peer, socket, ip, now),
             ConnEvent::Disconnected { close } => self.disconnected(id, close, now),
             event => match self.conns.open_peer(id) {
+                Some(Peer::Member(_)) if self.follows() => self.relay_up(id, event, now),
                 Some(Peer::Member(_)) => {
                     let caller = self.conns.caller(id).expect("an open member has a caller");
                     self.member_event(&caller, event, now);
@@ -391,6 +422,14 @@ impl Hub {
         self.conns.insert(id, peer, socket, ip, now);
         self.metrics.connections_opened.fetch_add(1, Relaxed);
         if let Peer::Member(session) = peer {
+            if let Some(node) = self.cluster.as_mut().filter(|n| !n.leads()) {
+                node.up(cluster_up::Connected {
+                    conn: id,
+                    session,
+                    ip,
+                });
+                return;
+            }
             let address = crate::ratelimit::address_key(ip);
             if let Err((code, reason)) = self.chat.connect(id, session, address, now) {
                 self.close(id, code, reason, false, now);
@@ -424,7 +463,10 @@ impl Hub {
     fn carry_out(&mut self, now: Instant) {
         let out = self.chat.take_out();
         for (conn, frame) in out.replies {
-            self.conns.queue(conn, frame, now);
+            match &mut self.cluster {
+                Some(node) if node.remote.contains_key(&conn) => node.send(conn, &frame),
+                _ => self.conns.queue(conn, frame, now),
+            }
         }
         for (conn, code, reason) in out.closes {
             self.close(conn, code, reason, false, now);
@@ -449,6 +491,7 @@ impl Hub {
             // Nobody closed it but its client.
             self.metrics.closes.add(metrics::CLOSE_BY_PEER, 1);
             self.chat.disconnect(id, now);
+            self.left_locally(id);
         }
         if !pending {
             self.forget(id, now);
@@ -459,9 +502,25 @@ impl Hub {
     /// shut once the close frame is out or `CLOSE_FLUSH_TIMEOUT` has passed.
     /// `discard` drops queued frames first (a slow consumer will not read them).
     fn close(&mut self, id: ConnId, code: u16, reason: &str, discard: bool, now: Instant) {
+        if let Some(node) = self.cluster.as_mut().filter(|n| n.remote.contains_key(&id)) {
+            // Another node's connection: it leaves the chat here, and its
+            // node closes the socket.
+            node.close_remote(id, code, reason);
+            self.chat.disconnect(id, now);
+            return;
+        }
         if self.conns.start_close(id, code, reason, discard, now) {
             self.metrics.closes.add(metrics::close_index(code), 1);
             self.chat.disconnect(id, now);
+            self.left_locally(id);
+        }
+    }
+
+    /// A follower's member connection ended here: the leader takes it out
+    /// of the chat.
+    fn left_locally(&mut self, id: ConnId) {
+        if let Some(node) = self.cluster.as_mut().filter(|n| !n.leads()) {
+            node.up(cluster_up::Disconnected { conn: id });
         }
     }
 
@@ -475,6 +534,16 @@ impl Hub {
 
     /// Commit, then hand out the rooms' batches, close the doomed, and write.
     fn flush(&mut self, now: Instant) {
+        if self.follows() {
+            self.send_out(now);
+            if let Some(node) = &mut self.cluster {
+                node.flush(now);
+            }
+            self.metrics
+                .connections
+                .store(self.conns.len() as u64, Relaxed);
+            return;
+        }
         // Inline (in memory) this stores the pass's messages now, and
         // `stored` hands them out. On the writer thread the commit runs while
         // everything else goes out, and its messages follow below.
@@ -501,6 +570,9 @@ impl Hub {
             cmd::bots::polls(&mut self.chat, now, false);
         }
         self.chat.drop_idle_rooms();
+        if let Some(node) = &mut self.cluster {
+            node.flush(now);
+        }
         let open = self.conns.len() as u64;
         self.metrics.connections.store(open, Relaxed);
         let (sessions, rooms) = self.chat.counts();
@@ -567,11 +639,15 @@ impl Hub {
     /// Every room's batch, to its members.
     fn deliver(&mut self, now: Instant) {
         let conns = &mut self.conns;
+        let mut node = self.cluster.as_mut();
         let (mut deliveries, mut bytes) = (0, 0);
         self.chat.deliver(|member, chunk| {
             deliveries += 1;
             bytes += chunk.len() as u64;
-            conns.queue(member, chunk.clone(), now)
+            match node.as_mut() {
+                Some(n) if n.remote.contains_key(&member) => n.send(member, chunk),
+                _ => conns.queue(member, chunk.clone(), now),
+            }
         });
         self.metrics.deliveries.fetch_add(deliveries, Relaxed);
         self.metrics.delivered_bytes.fetch_add(bytes, Relaxed);
@@ -582,6 +658,9 @@ impl Hub {
     /// The earliest moment something needs the hub without an event arriving.
     fn next_wakeup(&self, now: Instant) -> Instant {
         let mut at = self.next_ping.min(self.chat.next_deadline());
+        if let Some(node) = &self.cluster {
+            at = at.min(node.next_deadline());
+        }
         if let Some(due) = self.conns.next_deadline(now, WRITE_RETRY_INTERVAL) {
             at = at.min(due);
         }
@@ -594,12 +673,23 @@ impl Hub {
     /// Timers: the chat's (leave notices, expiry, retention), pings, and
     /// closing sockets past their deadline.
     fn tick(&mut self, now: Instant) {
+        self.cluster_tick(now);
+        if self.follows() {
+            self.ping(now);
+            return;
+        }
         self.chat.tick(now);
         if now >= self.next_token_check {
             self.next_token_check = now + TOKEN_CHECK_INTERVAL;
             cmd::bots::recheck(&mut self.chat);
         }
         self.carry_out(now);
+        self.ping(now);
+    }
+
+    /// Pings, a slice of the connections at a time, and closing sockets
+    /// past their deadline.
+    fn ping(&mut self, now: Instant) {
         if now >= self.next_ping {
             // One slice at a time (see `PING_SLICES`): connection ids are
             // handed out in order, so the slices stay even.

@@ -59,6 +59,12 @@ pub mod close {
     pub const TOO_BIG: u16 = 1009;
     /// The server failed.
     pub const INTERNAL_ERROR: u16 = 1011;
+    /// Cluster mode: another node leads now (or this node's place in the
+    /// cluster was reset): reconnect and resume, nothing is lost.
+    pub const SERVICE_RESTART: u16 = 1012;
+    /// Cluster mode: this node lost Redis; reconnect (through the load
+    /// balancer, to a healthy node) and resume.
+    pub const TRY_AGAIN_LATER: u16 = 1013;
 }
 
 /// The size of a message's JSON in a `message` frame, exactly: serde writes

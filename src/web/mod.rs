@@ -20,6 +20,7 @@ mod export;
 mod login;
 mod media;
 mod pages;
+mod relay;
 mod transcript;
 mod upload;
 
@@ -105,6 +106,11 @@ fn handle(mut request: Request, context: &Arc<WebContext>) {
         let _ = request.respond(secure(refusal));
         return;
     }
+    let path = url.split_once('?').map_or(url, |(path, _)| path);
+    if relay::forwards(path, context) {
+        metrics.answered(label, 200);
+        return relay::forward(request, context);
+    }
     match route(&mut request, context) {
         // A client that hung up before reading its answer is not our problem.
         Answer::Page(page) => {
@@ -164,6 +170,8 @@ pub struct WebContext {
     polls: Arc<std::sync::atomic::AtomicUsize>,
     /// The server's figures: requests are counted by route and status.
     metrics: Arc<Metrics>,
+    /// In a cluster, what this node knows of it (see `relay.rs`).
+    cluster: Option<Arc<crate::cluster::Status>>,
 }
 
 impl WebContext {
@@ -189,7 +197,14 @@ impl WebContext {
             downloads: Default::default(),
             polls: Default::default(),
             metrics,
+            cluster: None,
         }
+    }
+
+    /// In a cluster: follow its leader (see `relay.rs`).
+    pub fn with_cluster(mut self, cluster: Option<Arc<crate::cluster::Status>>) -> WebContext {
+        self.cluster = cluster;
+        self
     }
 }
 

@@ -93,11 +93,33 @@ fn form_page(status: u16, name: &str, room: &str, error: &str, invite: &str, cod
 
 /// `GET /healthz`: 200 while the database file is in place, 503 saying what
 /// is wrong with it otherwise (for a load balancer or a monitor).
+/// In a cluster, also 503 once Redis has been unreachable for
+/// `REDIS_DOWN_AFTER`, so the load balancer drains this node.
 pub(super) fn healthz(context: &WebContext) -> Page {
+    if let Some(status) = &context.cluster {
+        let down = status.redis_down_for();
+        if down > crate::config::REDIS_DOWN_AFTER {
+            let why = format!(
+                "the cluster's Redis has not answered for {} s (more than {} s)\n",
+                down.as_secs(),
+                crate::config::REDIS_DOWN_AFTER.as_secs()
+            );
+            return text(503, &why).with_header(header("Retry-After", "5"));
+        }
+        if status.lead().is_none() && status.leader_web().is_none() {
+            let why = "this node knows no leader of its cluster yet\n";
+            return text(503, why).with_header(header("Retry-After", "3"));
+        }
+    }
     match context.db_health.problem() {
         None => text(200, "ok\n"),
         Some(problem) => text(503, &format!("{problem}\n")),
     }
+}
+
+/// 503 with `Retry-After`: the cluster cannot answer this now.
+pub(super) fn unavailable(why: &str) -> Page {
+    text(503, &format!("{why}\n")).with_header(header("Retry-After", "3"))
 }
 
 /// `GET /r/<room>`: the chat page, or the login form for that room when the

@@ -240,6 +240,10 @@ fn ask_hub(context: &WsContext, token: &str, ip: IpAddr) -> Result<SessionId, Re
             StatusCode::TOO_MANY_REQUESTS,
             "too many connections or messages from your session or address; wait a little",
         )),
+        Some(Admission::Unavailable) => Err((
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the cluster is choosing a leader; try again in a few seconds",
+        )),
         Some(Admission::UnknownSession) | None => {
             Err((StatusCode::UNAUTHORIZED, "session expired; log in again"))
         }

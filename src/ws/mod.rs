@@ -118,7 +118,13 @@ impl WsContext {
 /// stays in its own thread. To stop it, set `stop` and connect once to wake the
 /// blocking `accept` (see the module doc).
 pub(crate) fn accept_loop(listener: TcpListener, context: Arc<WsContext>, stop: Arc<AtomicBool>) {
-    let mut next_id: ConnId = 1;
+    // In a cluster, each node counts in its own range (see
+    // `ClusterConfig::first_conn_id`).
+    let mut next_id: ConnId = context
+        .config
+        .cluster
+        .as_ref()
+        .map_or(1, |c| c.first_conn_id());
     let mut backoff = ACCEPT_RETRY_MIN;
     loop {
         let accepted = listener.accept();

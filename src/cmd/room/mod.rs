@@ -26,7 +26,7 @@ use crate::storage::RoomWrite;
 /// What a reader thread does with a room password it found in a request
 /// (see `ws/reader.rs`): the hashing runs there, under the hashers' limit,
 /// never on the hub.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub enum PasswordStep {
     /// Check the `join`'s password against this hash (argon2id PHC).
     Check(String),
