@@ -19,6 +19,7 @@ usage: natter [options]          run the chat
        natter tail --url URL --room ROOM --token TOKEN [--json]
                                  post as a bot; follow a room live (natter say --help)
        natter nginx-config [--listen PORT] [--server-name NAME] [--port N] [--ws-port N]
+                           [--upstream HOST:PORT ...]
                                  print an nginx configuration to run natter behind (--help)
 
   --host ADDR        address to listen on (default 127.0.0.1; 0.0.0.0 for everyone)

@@ -20,6 +20,9 @@ usage: natter nginx-config [options]     print an nginx configuration for natter
   --ws-port N          natter's WebSocket port (default: web port + 1)
   --max-upload-mb N    the largest upload, as natter's own --max-upload-mb
                        (default 10): nginx then takes uploads that large
+  --upstream HOST:PORT a natter node of a cluster (--redis), by its web port;
+                       its WebSocket port is PORT+1, or give HOST:PORT,WSPORT.
+                       Repeat it for every node (instead of --port/--ws-port)
   -h, --help           show this help
 
 Put the output inside nginx's http { } block; its first lines say how to run
@@ -38,6 +41,9 @@ pub struct Options {
     /// natter's `--max-upload-mb`: nginx's body limit for `/upload/`, so
     /// the proxy never refuses what natter takes (mattermost#3701).
     pub max_upload_mb: u64,
+    /// The nodes of a cluster (`--upstream`): host, web port, WebSocket
+    /// port. Empty: one natter on 127.0.0.1 (`port`, `ws_port`).
+    pub upstreams: Vec<(String, u16, u16)>,
 }
 
 impl Options {
@@ -64,6 +70,47 @@ impl Options {
     }
 }
 
+impl Options {
+    /// The `server` lines of an upstream block. With several nodes, one
+    /// client address always lands on the same node (`hash ... consistent`),
+    /// so natter's per-address limits stay exact, and a node that fails is
+    /// skipped for a while (`max_fails`): its clients reconnect to another
+    /// and resume (the nodes' `/healthz` says when one lost its cluster).
+    fn servers(&self, each: impl Fn(&(String, u16, u16)) -> String) -> String {
+        if self.upstreams.is_empty() {
+            return format!(
+                "    server {};\n",
+                each(&("127.0.0.1".into(), self.port, self.ws_port))
+            );
+        }
+        let mut text = String::from("    hash $remote_addr consistent;\n");
+        for node in &self.upstreams {
+            text.push_str(&format!(
+                "    server {} max_fails=1 fail_timeout=5s;\n",
+                each(node)
+            ));
+        }
+        text
+    }
+
+    /// What to run each node of a cluster with.
+    fn cluster_note(&self) -> String {
+        if self.upstreams.is_empty() {
+            return String::new();
+        }
+        let mut text = String::from(
+            "# A cluster: run each node below with the flags above, and also\n\
+             #   --redis redis://REDIS_HOST:6379 --node-address HOST:PORT\n\
+             # (HOST:PORT as in its `server` line; see the README's cluster part).\n",
+        );
+        for (host, web, ws) in &self.upstreams {
+            text.push_str(&format!("#   node {host}: --port {web} --ws-port {ws}\n"));
+        }
+        text.push('\n');
+        text
+    }
+}
+
 /// The template with every placeholder filled in.
 pub fn render(options: &Options) -> String {
     let values = [
@@ -74,6 +121,15 @@ pub fn render(options: &Options) -> String {
         ("max_upload_mb", options.max_upload_mb.to_string()),
         ("public_url", options.public_url()),
         ("ws_url", options.ws_url()),
+        (
+            "web_servers",
+            options.servers(|(h, web, _)| format!("{h}:{web}")),
+        ),
+        (
+            "ws_servers",
+            options.servers(|(h, _, ws)| format!("{h}:{ws}")),
+        ),
+        ("cluster_note", options.cluster_note()),
     ];
     let mut text = TEMPLATE.to_string();
     for (key, value) in values {
@@ -110,6 +166,13 @@ pub fn parse(mut args: pico_args::Arguments) -> Result<Option<Options>, String> 
         .unwrap_or(crate::config::DEFAULT_MAX_UPLOAD_MB);
     if max_upload_mb == 0 {
         return Err("--max-upload-mb takes a number of MiB above 0".into());
+    }
+    let mut upstreams = Vec::new();
+    while let Some(node) = args
+        .opt_value_from_str::<_, String>("--upstream")
+        .map_err(bad("--upstream"))?
+    {
+        upstreams.push(upstream(&node)?);
     }
     if let Some(first) = args.finish().first() {
         return Err(format!("unknown argument {:?}", first.to_string_lossy()));
@@ -150,7 +213,31 @@ pub fn parse(mut args: pico_args::Arguments) -> Result<Option<Options>, String> 
         port,
         ws_port,
         max_upload_mb,
+        upstreams,
     }))
+}
+
+/// `HOST:PORT` or `HOST:PORT,WSPORT`: one node of a cluster.
+fn upstream(node: &str) -> Result<(String, u16, u16), String> {
+    let bad = || format!("--upstream takes HOST:PORT or HOST:PORT,WSPORT, got {node:?}");
+    let (address, ws) = match node.split_once(',') {
+        Some((address, ws)) => (address, Some(ws.parse::<u16>().map_err(|_| bad())?)),
+        None => (node, None),
+    };
+    let (host, port) = address.rsplit_once(':').ok_or_else(bad)?;
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    let ws = match ws {
+        Some(ws) => ws,
+        None => port.checked_add(1).ok_or_else(bad)?,
+    };
+    let host_ok = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-[]:".contains(c));
+    if !host_ok || port == 0 || ws == 0 || port == ws {
+        return Err(bad());
+    }
+    Ok((host.to_string(), port, ws))
 }
 
 /// `natter nginx-config ...`: print the configuration, or explain what is wrong
@@ -198,6 +285,28 @@ mod tests {
         let options = parse(args(&["--max-upload-mb", "25"])).unwrap().unwrap();
         assert!(render(&options).contains("client_max_body_size 25m;"));
         assert!(render(&options).contains("--max-upload-mb 25"));
+    }
+
+    #[test]
+    fn several_upstreams_make_a_cluster_balanced_by_address() {
+        let options = parse(args(&[
+            "--upstream",
+            "10.0.0.5:8080",
+            "--upstream",
+            "10.0.0.6:9000,9100",
+        ]))
+        .unwrap()
+        .unwrap();
+        let text = render(&options);
+        assert!(!text.contains("{{"), "a placeholder is left: {text}");
+        assert!(text.contains("server 10.0.0.5:8080 max_fails=1 fail_timeout=5s;"));
+        assert!(text.contains("server 10.0.0.5:8081 max_fails=1 fail_timeout=5s;"));
+        assert!(text.contains("server 10.0.0.6:9100 max_fails=1 fail_timeout=5s;"));
+        assert_eq!(text.matches("hash $remote_addr consistent;").count(), 2);
+        assert!(text.contains("--redis redis://"));
+        for bad in ["10.0.0.5", "10.0.0.5:0", "h:80,80", "a b:80", "x:80,y"] {
+            assert!(parse(args(&["--upstream", bad])).is_err(), "accepted {bad}");
+        }
     }
 
     #[test]

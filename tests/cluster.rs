@@ -9,22 +9,26 @@ use serde_json::{json, Value};
 
 /// What `hello` says, and a client past it.
 fn hello_epoch(client_hello: &Value) -> String {
-    client_hello["epoch"].as_str().expect("hello has an epoch").to_string()
+    client_hello["epoch"]
+        .as_str()
+        .expect("hello has an epoch")
+        .to_string()
 }
 
 /// Redis, and natter nodes on it, each with its own database.
+/// (Dropped in this order: the nodes, then Redis, then their files.)
 struct Cluster {
+    nodes: Vec<Option<Binary>>,
     redis: RedisServer,
     dir: TempDir,
-    nodes: Vec<Option<Binary>>,
 }
 
 impl Cluster {
     fn start(n: usize) -> Cluster {
         let mut cluster = Cluster {
+            nodes: Vec::new(),
             redis: RedisServer::start(),
             dir: TempDir::new("cluster"),
-            nodes: Vec::new(),
         };
         for _ in 0..n {
             cluster.add();
@@ -264,7 +268,12 @@ fn a_logout_on_one_node_closes_that_sessions_sockets_on_every_node() {
     assert_eq!(page.status, 303, "{}", page.body);
     assert_eq!(on_leader.expect_close(), Some(1008));
     assert_eq!(on_follower.expect_close(), Some(1008));
-    let again = cluster.node(followers[1]).server().connect().session(&cookie).try_open();
+    let again = cluster
+        .node(followers[1])
+        .server()
+        .connect()
+        .session(&cookie)
+        .try_open();
     assert!(
         matches!(again, Err(ref r) if r.status == 401),
         "the session is gone on every node"
@@ -323,7 +332,11 @@ fn when_the_leader_is_killed_another_node_leads_and_nothing_is_lost() {
     let new = cluster.wait_leader();
     assert_eq!(new, follower);
     let (mut alice, hello) = connect_hello(&cluster, follower, &cookie);
-    assert_eq!(hello_epoch(&hello), epoch, "Redis did not restart: same epoch");
+    assert_eq!(
+        hello_epoch(&hello),
+        epoch,
+        "Redis did not restart: same epoch"
+    );
     let joined = resume(&mut alice, "lobby", since, &epoch);
     assert_eq!(joined["gap"], false, "{joined}");
     assert_eq!(
@@ -332,7 +345,11 @@ fn when_the_leader_is_killed_another_node_leads_and_nothing_is_lost() {
     );
     alice.say("lobby", "on the new leader");
     let m = message_with(&mut alice, "on the new leader");
-    assert_eq!(m["id"].as_u64(), Some(since + 4), "the room's sequence goes on");
+    assert_eq!(
+        m["id"].as_u64(),
+        Some(since + 4),
+        "the room's sequence goes on"
+    );
 }
 
 #[test]
@@ -353,7 +370,11 @@ fn a_redis_restart_gives_resuming_clients_a_gap_and_loses_nothing() {
     assert_eq!(alice.expect_close(), Some(1012));
     cluster.wait_leader();
     let (mut alice, hello) = connect_hello(&cluster, follower, &cookie);
-    assert_ne!(hello_epoch(&hello), epoch, "a new epoch after Redis restarted");
+    assert_ne!(
+        hello_epoch(&hello),
+        epoch,
+        "a new epoch after Redis restarted"
+    );
     let joined = resume(&mut alice, "lobby", since, &epoch);
     assert_eq!(joined["gap"], true, "{joined}");
     assert_eq!(
@@ -400,7 +421,10 @@ fn concurrent_senders_on_every_node_make_one_gapless_order_per_room() {
             (0..total)
                 .map(|_| {
                     let m = w.recv_message();
-                    (m["id"].as_u64().unwrap(), m["text"].as_str().unwrap().to_string())
+                    (
+                        m["id"].as_u64().unwrap(),
+                        m["text"].as_str().unwrap().to_string(),
+                    )
                 })
                 .collect()
         })
@@ -409,5 +433,9 @@ fn concurrent_senders_on_every_node_make_one_gapless_order_per_room() {
     assert_eq!(seen[0], seen[2], "every node delivers one order");
     let ids: Vec<u64> = seen[0].iter().map(|(id, _)| *id).collect();
     let first = ids[0];
-    assert_eq!(ids, (first..first + total as u64).collect::<Vec<_>>(), "gapless");
+    assert_eq!(
+        ids,
+        (first..first + total as u64).collect::<Vec<_>>(),
+        "gapless"
+    );
 }

@@ -33,8 +33,10 @@ use crate::config::{LEASE_RENEW, LEASE_TTL};
 
 /// Take the lease if nobody holds it (or it is void after a restart of
 /// Redis) and this node is as far as the log. KEYS: leader, term, meta,
-/// logseq. ARGV: node, ttl ms, run_id, a new epoch, this node's position.
-/// Returns {term, epoch}, or nil.
+/// logseq. ARGV: node, ttl ms, run_id, a new epoch, this node's position,
+/// the highest term this node has seen (a Redis that lost its keys counts
+/// terms from 1 again; every term must still be new). Returns {term,
+/// epoch}, or nil.
 const ACQUIRE: &str = r"
 local cur = redis.call('GET', KEYS[1])
 local run = redis.call('HGET', KEYS[3], 'run_id')
@@ -45,6 +47,10 @@ if run ~= ARGV[3] then
   redis.call('HSET', KEYS[3], 'run_id', ARGV[3], 'epoch', ARGV[4])
 end
 local term = redis.call('INCR', KEYS[2])
+if term <= tonumber(ARGV[6]) then
+  term = tonumber(ARGV[6]) + 1
+  redis.call('SET', KEYS[2], term)
+end
 redis.call('SET', KEYS[1], ARGV[1] .. ':' .. term, 'PX', ARGV[2])
 return {term, redis.call('HGET', KEYS[3], 'epoch')}
 ";
@@ -87,6 +93,8 @@ fn lease_loop(redis: &mut Redis, status: &Status, on_role: Box<dyn Fn(Role) + Se
     let mut seen: Option<String> = None;
     let mut last_run_id = String::new();
     let mut led_before = false;
+    // The highest term this node has seen, led or followed.
+    let mut max_term = 0u64;
     // Not before this may a node that did not lead take a lease made void by
     // a restart of Redis.
     let mut wait_until = Instant::now();
@@ -149,10 +157,12 @@ fn lease_loop(redis: &mut Redis, status: &Status, on_role: Box<dyn Fn(Role) + Se
                         .arg(&run_id)
                         .arg(&epoch[..16])
                         .arg(at)
+                        .arg(max_term)
                         .invoke(con)
                 });
                 match got {
                     Ok(Some((term, epoch))) => {
+                        max_term = max_term.max(term);
                         eprintln!(
                             "natter: cluster: node {} leads (term {term}, epoch {epoch})",
                             status.node
@@ -172,6 +182,7 @@ fn lease_loop(redis: &mut Redis, status: &Status, on_role: Box<dyn Fn(Role) + Se
                                 .as_deref()
                                 .and_then(|h| h.rsplit(':').next())
                                 .and_then(|t| t.parse().ok());
+                            max_term = max_term.max(term.unwrap_or(0));
                             seen = now;
                             on_role(Role::Follow(term));
                         }

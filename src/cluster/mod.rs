@@ -190,6 +190,8 @@ pub enum Role {
 /// writes it.
 pub struct Status {
     pub node: String,
+    /// This run's number (`ClusterConfig::index`).
+    pub instance: u64,
     pub keys: Keys,
     pub log_length: u64,
     /// Written by the lease thread.
@@ -213,6 +215,7 @@ impl Status {
     pub fn new(config: &ClusterConfig, web: String, relay_secret: String) -> Status {
         Status {
             node: config.node.clone(),
+            instance: config.index,
             keys: Keys::new(&config.prefix),
             log_length: config.log_length,
             lead: Mutex::new(None),

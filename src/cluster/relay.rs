@@ -47,6 +47,10 @@ const POP_BLOCK: Duration = Duration::from_millis(500);
 #[derive(Debug, Serialize, Deserialize)]
 pub struct UpMessage {
     pub node: String,
+    /// Which run of that node (its number, see `ClusterConfig::index`): a
+    /// node restarted under the same name is another instance, and the
+    /// leader forgets the old one's clients when it falls silent.
+    pub instance: u64,
     pub term: u64,
     pub up: Up,
 }
@@ -135,9 +139,11 @@ pub enum DownWhat {
         code: u16,
         reason: String,
     },
-    /// The leader gave up on this node's connections (it fell too far
+    /// The leader gave up on this instance's connections (it fell too far
     /// behind, or was silent too long): close every client, to resume.
-    Reset,
+    Reset {
+        instance: u64,
+    },
 }
 
 impl Down {
@@ -214,6 +220,7 @@ impl Bus {
     pub fn up(&mut self, term: u64, up: Up) {
         let message = UpMessage {
             node: self.status.node.clone(),
+            instance: self.status.instance,
             term,
             up,
         };

@@ -50,8 +50,8 @@ pub struct Node {
     pub role: NodeRole,
     /// Leading: connections held by other nodes, by id.
     pub remote: HashMap<ConnId, Remote>,
-    /// Leading: when each follower last spoke.
-    seen: HashMap<String, Instant>,
+    /// Leading: when each follower (name, instance) last spoke.
+    seen: HashMap<(String, u64), Instant>,
     /// Following: questions waiting for the leader's answer.
     rpcs: HashMap<u64, Waiting>,
     next_rpc: u64,
@@ -74,6 +74,7 @@ pub enum NodeRole {
 /// A connection held by another node.
 pub struct Remote {
     pub node: String,
+    pub instance: u64,
     pub session: SessionId,
     pub address: IpAddr,
 }
@@ -241,7 +242,10 @@ impl Node {
                 DownWhat::Close { conn, code, reason } => {
                     Some(FromLeader::Close(conn, code, reason))
                 }
-                DownWhat::Reset => Some(FromLeader::Reset),
+                DownWhat::Reset { instance } if instance == self.status.instance => {
+                    Some(FromLeader::Reset)
+                }
+                DownWhat::Reset { .. } => None,
             },
         }
     }
@@ -254,12 +258,17 @@ impl Node {
 
     /// A follower's message, if it is for this leader; the follower counts
     /// as alive.
-    pub fn follower_said(&mut self, message: UpMessage, now: Instant) -> Option<(String, Up)> {
+    pub fn follower_said(
+        &mut self,
+        message: UpMessage,
+        now: Instant,
+    ) -> Option<((String, u64), Up)> {
         if Some(message.term) != self.term() || !self.leads() {
             return None;
         }
-        self.seen.insert(message.node.clone(), now);
-        Some((message.node, message.up))
+        let from = (message.node, message.instance);
+        self.seen.insert(from.clone(), now);
+        Some((from, message.up))
     }
 
     /// The caller a remote connection's request comes from. Its node keeps
@@ -323,23 +332,23 @@ impl Node {
     /// connections, to take out of the chat. Their node, if it comes back,
     /// is told to reset.
     pub fn silent_nodes(&mut self, now: Instant) -> Vec<ConnId> {
-        let silent: Vec<String> = self
+        let silent: Vec<(String, u64)> = self
             .seen
             .iter()
             .filter(|(_, &at)| now.saturating_duration_since(at) > NODE_SILENT_AFTER)
             .map(|(node, _)| node.clone())
             .collect();
         let mut gone = Vec::new();
-        for node in silent {
+        for (node, instance) in silent {
             eprintln!("natter: cluster: node {node} is silent; its clients leave");
-            self.seen.remove(&node);
+            self.seen.remove(&(node.clone(), instance));
             gone.extend(
                 self.remote
                     .iter()
-                    .filter(|(_, r)| r.node == node)
+                    .filter(|(_, r)| r.node == node && r.instance == instance)
                     .map(|(&id, _)| id),
             );
-            self.down(&node, DownWhat::Reset);
+            self.down(&node, DownWhat::Reset { instance });
         }
         for id in &gone {
             self.remote.remove(id);
@@ -477,7 +486,7 @@ impl Hub {
         match received {
             R::Up(up) => {
                 if let Some((from, up)) = node.follower_said(up, now) {
-                    self.follower_event(&from, up, now);
+                    self.follower_event(from, up, now);
                 }
             }
             R::Down(down) => match node.leader_said(down) {
@@ -497,7 +506,8 @@ impl Hub {
 
     /// A follower relays one of its client's events: the leader runs it
     /// as it runs a local one.
-    fn follower_event(&mut self, from: &str, up: Up, now: Instant) {
+    fn follower_event(&mut self, (from, instance): (String, u64), up: Up, now: Instant) {
+        let from = from.as_str();
         let chat = &mut self.chat;
         let node = self.cluster.as_mut().expect("only a cluster gets here");
         match up {
@@ -531,6 +541,7 @@ impl Hub {
                     conn,
                     Remote {
                         node: from.to_string(),
+                        instance,
                         session,
                         address,
                     },
