@@ -439,3 +439,92 @@ fn concurrent_senders_on_every_node_make_one_gapless_order_per_room() {
         "gapless"
     );
 }
+
+#[test]
+fn without_redis_every_node_says_unhealthy_and_sends_its_clients_elsewhere() {
+    let mut cluster = Cluster::start(2);
+    let (leader, follower) = (cluster.wait_leader(), cluster.follower());
+    let mut clients: Vec<Client> = [leader, follower]
+        .iter()
+        .map(|&i| connect(&cluster, i, &format!("user{i}")).0)
+        .collect();
+    cluster.redis.kill();
+    // The leader stops leading at once (its lease cannot be renewed): 1012;
+    // a follower rides out a short blip, then sends its clients away: 1013.
+    for client in &mut clients {
+        let code = client.expect_close_within(Duration::from_secs(20));
+        assert!(
+            matches!(code, Some(1012) | Some(1013)),
+            "closed to reconnect: {code:?}"
+        );
+    }
+    for i in [leader, follower] {
+        let server = cluster.node(i).server();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let health = server.get("/healthz", None);
+            if health.status == 503 {
+                assert!(health.body.contains("Redis"), "{}", health.body);
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node {i} still says it is healthy"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    cluster.redis.start_again();
+    for i in [leader, follower] {
+        cluster.wait_ready(i);
+    }
+}
+
+#[test]
+fn a_message_redis_was_too_slow_for_is_refused_and_resent_once() {
+    let cluster = Cluster::start(2);
+    let leader = cluster.wait_leader();
+    let cookie = login(&cluster, leader, "alice");
+    let (mut alice, hello) = connect_hello(&cluster, leader, &cookie);
+    let epoch = hello_epoch(&hello);
+    alice.join("lobby");
+    alice.say("lobby", "before");
+    let since = message_with(&mut alice, "before")["id"].as_u64().unwrap();
+    // Redis stops answering (SIGSTOP), as a stalled Redis would.
+    cluster.redis.signal("STOP");
+    alice.send(json!({"type": "message", "room": "lobby", "text": "slow", "client_id": "c-1"}));
+    // Refused as not stored, or the socket is closed to resume: never
+    // acknowledged as stored.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        assert!(Instant::now() < deadline, "no answer while Redis stalled");
+        match alice.try_recv() {
+            Some(v) if v["type"] == "error" => {
+                assert_eq!(v["code"], "storage_failed", "{v}");
+                break;
+            }
+            Some(v) => assert_ne!(v["text"], "slow", "told before it was stored: {v}"),
+            None => break, // closed: it resumes below
+        }
+    }
+    cluster.redis.signal("CONT");
+    cluster.wait_leader();
+    let leader = cluster.wait_leader();
+    cluster.wait_ready(leader);
+    // The page sends it again, with the same client_id, once it is back.
+    let (mut alice, _) = connect_hello(&cluster, leader, &cookie);
+    let joined = resume(&mut alice, "lobby", since, &epoch);
+    let resent = |client: &mut Client| {
+        client
+            .send(json!({"type": "message", "room": "lobby", "text": "slow", "client_id": "c-1"}));
+        message_with(client, "slow")
+    };
+    let first = resent(&mut alice);
+    let second = resent(&mut alice);
+    assert_eq!(first["id"], second["id"], "stored once, whatever was sent");
+    let before: Vec<String> = texts(joined["history"].as_array().unwrap());
+    assert!(
+        before.iter().filter(|t| *t == "slow").count() <= 1,
+        "{joined}"
+    );
+}

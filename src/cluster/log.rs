@@ -155,14 +155,21 @@ struct Read {
 
 impl Applier {
     fn run(mut self, mut at: Position) {
+        // Said once per outage, not every 200 ms of it.
+        let mut failing = false;
         while !self.status.stopping.load(Relaxed) {
             if self.status.lead().is_some() {
                 self.serve_snapshot();
             }
             let entries = match self.read(&at.id) {
-                Ok(entries) => entries,
+                Ok(entries) => {
+                    failing = false;
+                    entries
+                }
                 Err(e) => {
-                    eprintln!("natter: cluster: cannot read the log: {e}");
+                    if !std::mem::replace(&mut failing, true) {
+                        eprintln!("natter: cluster: cannot read the log: {e}");
+                    }
                     thread::sleep(Duration::from_millis(200));
                     continue;
                 }

@@ -282,6 +282,7 @@ pub fn spawn(
 }
 
 fn send_loop(mut redis: Redis, sends: Receiver<Outgoing>, status: &Status) {
+    let mut failing = false;
     while let Ok(first) = sends.recv() {
         let mut batch = first;
         for more in sends.try_iter().take(64) {
@@ -297,8 +298,12 @@ fn send_loop(mut redis: Redis, sends: Receiver<Outgoing>, status: &Status) {
             .run(|con| pipe.query::<()>(con))
             .or_else(|_| redis.run(|con| pipe.query::<()>(con)));
         status.redis_seen(sent.is_ok());
-        if let Err(e) = sent {
-            eprintln!("natter: cluster: could not send to the other nodes: {e}");
+        match sent {
+            Err(e) if !std::mem::replace(&mut failing, true) => {
+                eprintln!("natter: cluster: could not send to the other nodes: {e}")
+            }
+            Err(_) => {}
+            Ok(()) => failing = false,
         }
     }
 }

@@ -120,15 +120,53 @@ impl Client {
         self.set_read_timeout(DEADLINE);
     }
 
+    /// The next JSON message, or `None` once the connection is closed (or
+    /// broken). Panics at the deadline.
+    pub fn try_recv(&mut self) -> Option<Value> {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            assert!(Instant::now() < deadline, "no message before the deadline");
+            match self.socket.read() {
+                Ok(Message::Text(text)) => {
+                    return Some(serde_json::from_str(&text).expect("the server sends JSON"))
+                }
+                Ok(Message::Close(_)) => return None,
+                Ok(_) => continue,
+                Err(tungstenite::Error::Io(e))
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    continue
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+
     /// Read until the server closes, and return its close code (None when the
     /// connection ended without a close frame).
     pub fn expect_close(&mut self) -> Option<u16> {
-        let deadline = Instant::now() + DEADLINE;
+        self.expect_close_within(DEADLINE)
+    }
+
+    /// `expect_close`, waiting up to `wait`.
+    pub fn expect_close_within(&mut self, wait: Duration) -> Option<u16> {
+        let deadline = Instant::now() + wait;
         loop {
             assert!(Instant::now() < deadline, "not closed before the deadline");
             match self.socket.read() {
                 Ok(Message::Close(frame)) => return frame.map(|f| u16::from(f.code)),
                 Ok(_) => continue,
+                Err(tungstenite::Error::Io(e))
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    continue
+                }
                 Err(_) => return None,
             }
         }

@@ -85,12 +85,25 @@ impl RedisServer {
 
     /// Kill it (SIGKILL: no last save) and start it again on the same port.
     pub fn restart(&mut self) {
+        self.signal("CONT"); // a stopped process dies only once it runs
         self.kill();
         self.run();
     }
 
+    /// Send a signal by name (`STOP` stalls it, `CONT` wakes it).
+    pub fn signal(&self, name: &str) {
+        if let Some(child) = &self.child {
+            let status = Command::new("kill")
+                .args([format!("-{name}"), child.id().to_string()])
+                .status()
+                .expect("kill runs");
+            assert!(status.success(), "kill -{name} failed");
+        }
+    }
+
     /// Kill it and leave it down.
     pub fn kill(&mut self) {
+        self.signal("CONT");
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
