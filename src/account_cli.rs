@@ -40,8 +40,12 @@ pub fn main(mut args: pico_args::Arguments) -> ExitCode {
     };
     let result = match (command.as_deref(), name) {
         (Some("list"), None) => list(&mut store),
-        (Some("reset"), Some(name)) => reset(&mut store, &name),
-        (Some("delete"), Some(name)) => delete(&mut store, &name),
+        (Some("reset"), Some(name)) => store
+            .refuse_if_clustered()
+            .and_then(|()| reset(&mut store, &name)),
+        (Some("delete"), Some(name)) => store
+            .refuse_if_clustered()
+            .and_then(|()| delete(&mut store, &name)),
         _ => return usage("say list, reset NAME or delete NAME"),
     };
     match result {

@@ -46,9 +46,15 @@ pub fn main(mut args: pico_args::Arguments) -> ExitCode {
         f(&mut store)
     };
     let result = match (command.as_deref(), first, second) {
-        (Some("create"), Some(room), Some(name)) => run(&|s| create(s, &room, &name, scope)),
+        (Some("create"), Some(room), Some(name)) => run(&|s| {
+            s.refuse_if_clustered()?;
+            create(s, &room, &name, scope)
+        }),
         (Some("list"), room, None) => run(&|s| list(s, room.as_deref())),
-        (Some("revoke"), Some(id), None) => run(&|s| revoke(s, &id)),
+        (Some("revoke"), Some(id), None) => run(&|s| {
+            s.refuse_if_clustered()?;
+            revoke(s, &id)
+        }),
         _ => return usage("say create ROOM NAME, list [ROOM] or revoke ID"),
     };
     match result {

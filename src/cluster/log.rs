@@ -42,6 +42,9 @@ use super::Status;
 use crate::config::{LOG_BLOCK, LOG_READ_COUNT, MAX_SNAPSHOT_BYTES, REDIS_TIMEOUT};
 use crate::storage::{Applied, Entry, EntryRef, Journal, Position, Sqlite, StorageError};
 
+/// How long a node waits for the snapshot it asked for before it asks again.
+const SNAPSHOT_ASK_AGAIN: Duration = Duration::from_secs(5);
+
 /// Append one entry. KEYS: leader, logseq, log. ARGV: holder (`node:term`),
 /// the leader's position, the log's length, the term, the entry's JSON.
 /// Returns {n, stream id}, or an error reply saying why not.
@@ -130,7 +133,6 @@ pub fn spawn_applier(
                 store,
                 status,
                 db: PathBuf::from(db),
-                served: 0,
             }
             .run(at)
         })
@@ -143,8 +145,6 @@ struct Applier {
     status: Arc<Status>,
     /// The database file (snapshots are written beside it).
     db: PathBuf,
-    /// The last snapshot request this node answered, while leading.
-    served: u64,
 }
 
 /// One entry as read from the stream.
@@ -268,22 +268,23 @@ impl Applier {
     /// `None` if natter stops meanwhile.
     fn load_snapshot(&mut self) -> Option<Position> {
         let keys = self.status.keys.clone();
-        let asked: u64 = loop {
-            if self.status.stopping.load(Relaxed) {
-                return None;
-            }
-            match self
-                .redis
-                .run(|con| redis::cmd("INCR").arg(keys.snapshot_asked()).query(con))
-            {
-                Ok(n) => break n,
-                Err(_) => thread::sleep(Duration::from_millis(500)),
-            }
-        };
         let path = self.db.with_extension("snapshot-in");
+        let mut asked = 0;
+        let mut asked_at = std::time::Instant::now();
         loop {
             if self.status.stopping.load(Relaxed) {
                 return None;
+            }
+            // Ask (again, every few seconds: the leader may have changed,
+            // or Redis may have lost the request).
+            if asked == 0 || asked_at.elapsed() > SNAPSHOT_ASK_AGAIN {
+                let n: Result<u64, String> = self
+                    .redis
+                    .run(|con| redis::cmd("INCR").arg(keys.snapshot_asked()).query(con));
+                if let Ok(n) = n {
+                    asked = n;
+                    asked_at = std::time::Instant::now();
+                }
             }
             thread::sleep(Duration::from_millis(200));
             let got: Result<(Option<u64>, Option<Vec<u8>>), String> = self.redis.run(|con| {
@@ -295,7 +296,7 @@ impl Applier {
             let Ok((Some(served), Some(bytes))) = got else {
                 continue;
             };
-            if served < asked {
+            if asked == 0 || served < asked {
                 continue;
             }
             let loaded = std::fs::write(&path, &bytes)
@@ -321,14 +322,20 @@ impl Applier {
     /// the last.
     fn serve_snapshot(&mut self) {
         let keys = self.status.keys.clone();
-        let asked: Option<u64> = self
-            .redis
-            .run(|con| redis::cmd("GET").arg(keys.snapshot_asked()).query(con))
-            .ok()
-            .flatten();
-        let Some(asked) = asked.filter(|&a| a > self.served) else {
+        // Both counters live in Redis, so a Redis that lost them (and the
+        // snapshot) starts both from nothing together.
+        let counters: Result<(Option<u64>, Option<u64>), String> = self.redis.run(|con| {
+            redis::pipe()
+                .get(keys.snapshot_asked())
+                .get(keys.snapshot_served())
+                .query(con)
+        });
+        let Ok((Some(asked), served)) = counters else {
             return;
         };
+        if asked <= served.unwrap_or(0) {
+            return;
+        }
         let path = self.db.with_extension("snapshot-out");
         let _ = std::fs::remove_file(&path);
         let made = self
@@ -344,7 +351,12 @@ impl Applier {
                      {MAX_SNAPSHOT_BYTES} (a Redis string's): no snapshot for new nodes",
                     bytes.len()
                 );
-                self.served = asked;
+                let _ = self.redis.run(|con| {
+                    redis::cmd("SET")
+                        .arg(keys.snapshot_served())
+                        .arg(asked)
+                        .query::<()>(con)
+                });
                 return;
             }
             Err(e) => {
@@ -362,7 +374,6 @@ impl Applier {
         });
         match set {
             Ok(()) => {
-                self.served = asked;
                 eprintln!("natter: cluster: wrote a snapshot ({} bytes)", bytes.len());
             }
             Err(e) => eprintln!("natter: cluster: cannot write the snapshot: {e}"),

@@ -436,6 +436,21 @@ impl Sqlite {
         position(self.guard()).map_err(describe)
     }
 
+    /// Refuse a change made beside natter (`natter account`, `natter
+    /// token`) to a node's copy of a cluster's database: it would reach no
+    /// other node, and the next snapshot would undo it.
+    pub fn refuse_if_clustered(&mut self) -> Result<(), StorageError> {
+        match self.position()?.n {
+            0 => Ok(()),
+            _ => Err(
+                "this database is a node's copy of a cluster's (--redis): a change \
+                      made here would reach no other node. Make it from the page (room \
+                      settings, the account page) instead"
+                    .into(),
+            ),
+        }
+    }
+
     /// Apply entry `at` of the cluster's log, written by the leader (a
     /// follower's copy, `cluster/log.rs`), in one transaction with the new
     /// position. An entry at or below the position is already here (the

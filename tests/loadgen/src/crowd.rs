@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crate::client::{self, Connection, Frame, FrameReader};
+use crate::client::{self, Connection, Endpoints, Frame, FrameReader};
 use crate::server::{CpuMeter, CpuUse, ServerProcess};
 use crate::stats::{Marker, Phase};
 
@@ -52,7 +52,8 @@ const POLL_THREADS: usize = 2;
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// How a crowd is laid out. Client `i` is in room `i % rooms`; the first
-/// `senders_per_room` clients of each room also send.
+/// `senders_per_room` clients of each room also send. On a cluster, client
+/// `i` connects to node `i % nodes` (see [`Crowd::gather_on`]).
 #[derive(Clone, Copy)]
 pub struct Plan {
     pub rooms: usize,
@@ -147,8 +148,9 @@ struct Sent {
 
 /// A connected crowd. Call [`Crowd::finish`] when done with it.
 pub struct Crowd {
-    /// The server's process id, for CPU accounting.
-    server_pid: u32,
+    /// The server's process ids (a cluster's are several), for CPU
+    /// accounting: their CPU is summed.
+    server_pids: Vec<u32>,
     shared: Arc<Shared>,
     connections: Vec<Arc<Connection>>,
     senders: Vec<Sender>,
@@ -167,7 +169,15 @@ pub struct Crowd {
 impl Crowd {
     /// Log in, connect and join every client of the plan.
     pub fn gather(server: &ServerProcess, plan: Plan, start: Instant) -> Crowd {
-        let endpoints = server.endpoints;
+        Crowd::gather_on(&[server.endpoints], &[server.pid], plan, start)
+    }
+
+    /// `gather` on several nodes of one cluster: client `i` logs in and
+    /// connects to `nodes[i % nodes.len()]`, so with one room the senders and
+    /// the listeners are spread evenly over the nodes. `pids` are every
+    /// process that serves them (the nodes and their Redis), whose CPU the
+    /// phases report as the server's.
+    pub fn gather_on(nodes: &[Endpoints], pids: &[u32], plan: Plan, start: Instant) -> Crowd {
         let total = plan.rooms * plan.per_room;
         let shared = Arc::new(Shared {
             start,
@@ -193,6 +203,7 @@ impl Crowd {
                         return;
                     }
                     let room = i % plan.rooms;
+                    let endpoints = nodes[i % nodes.len()];
                     match client::join(endpoints, &format!("u{i}"), &format!("r{room}")) {
                         Ok((connection, reader)) => {
                             let connection = Arc::new(connection);
@@ -227,7 +238,7 @@ impl Crowd {
         let connect_time = started.elapsed();
 
         let mut crowd = Crowd {
-            server_pid: server.pid,
+            server_pids: pids.to_vec(),
             shared,
             connections: Vec::new(),
             senders: Vec::new(),
@@ -288,7 +299,7 @@ impl Crowd {
     pub fn run_phase(&mut self, phase: usize, rate: f64, duration: Duration) -> PhaseReport {
         let shared = self.shared.clone();
         let stats = &shared.phases[phase];
-        let cpu = CpuMeter::start(self.server_pid);
+        let cpu = CpuMeter::start_all(&self.server_pids);
         let sent = self.send_paced(phase, rate, duration);
 
         // Drain: wait for every delivery, or until the stragglers are lost.

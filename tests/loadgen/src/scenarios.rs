@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::client::Endpoints;
 use crate::crowd::{Crowd, PhaseReport, Plan};
 use crate::flood::{Flood, FloodPlan, Tally};
 use crate::metrics::{self, Scrape};
@@ -31,18 +32,24 @@ pub struct Bench {
     pub fd_limit: Option<u64>,
 }
 
-/// How long each steady-rate scenario (the fan-outs, many-rooms) measures.
-const STEADY_SECONDS: u64 = 10;
+/// How long each steady-rate scenario (the fan-outs, many-rooms, the
+/// cluster's) measures.
+pub const STEADY_SECONDS: u64 = 10;
 /// How many clients send in the single-room scenarios.
-const FANOUT_SENDERS: usize = 10;
+pub const FANOUT_SENDERS: usize = 10;
+/// fanout-100: this many clients in one room, and this many messages per
+/// second in all (100,000 deliveries per second). The cluster scenarios
+/// (`cluster.rs`) send the same load, so that their rows compare with it.
+pub const FANOUT_100_CLIENTS: usize = 100;
+pub const FANOUT_100_RATE: f64 = 1000.0;
 /// Unmeasured traffic before the first measured phase of a scenario. After
 /// seconds of idling, the first messages meet cold caches and (on a shared VM)
 /// descheduled cores; a warm-up keeps that out of the figures, as benchmarks
 /// usually do. It is phase 0, and nothing reports it.
-const WARM_UP: Duration = Duration::from_secs(1);
+pub const WARM_UP: Duration = Duration::from_secs(1);
 
 /// How long the crowd may take to go quiet after connecting.
-const SETTLE_LIMIT: Duration = Duration::from_secs(20);
+pub const SETTLE_LIMIT: Duration = Duration::from_secs(20);
 
 /// The ramp: total messages per second at each step (1,000 members each, so
 /// deliveries per second are a thousand times these).
@@ -109,7 +116,7 @@ fn start_server(bench: &Bench, name: &str) -> Result<ServerProcess, Error> {
 /// The limit-lifting flags plus where to store history: `:memory:` for the
 /// `-mem` scenarios, otherwise a fresh database file named after the scenario
 /// in the bench's temporary folder (natter's default is a file too).
-fn server_flags(bench: &Bench, name: &str) -> Vec<String> {
+pub fn server_flags(bench: &Bench, name: &str) -> Vec<String> {
     let db = if name.ends_with("-mem") {
         ":memory:".to_string()
     } else {
@@ -139,19 +146,31 @@ fn fd_limit_note(bench: &Bench, clients: usize) -> Option<String> {
 /// notice to everyone already in the room (and, spaced out, the member list),
 /// so a thousand joins into one room keep the receivers busy for a while.
 fn gather(server: &ServerProcess, name: &str, plan: Plan, bench: &Bench) -> Crowd {
+    gather_on(&[server.endpoints], &[server.pid], name, plan, bench)
+}
+
+/// `gather` on the nodes of a cluster (`Crowd::gather_on`: client `i` on
+/// node `i % nodes`), waiting for every process in `pids` to go quiet.
+pub fn gather_on(
+    nodes: &[Endpoints],
+    pids: &[u32],
+    name: &str,
+    plan: Plan,
+    bench: &Bench,
+) -> Crowd {
     eprintln!(
         "bench: {name}: connecting {} clients in {} room(s)",
         plan.rooms * plan.per_room,
         plan.rooms
     );
     let started = Instant::now();
-    let mut crowd = Crowd::gather(server, plan, bench.start);
+    let mut crowd = Crowd::gather_on(nodes, pids, plan, bench.start);
     eprintln!(
         "bench: {name}: {} joined in {:.1} s; waiting for the server to go quiet",
         crowd.joined,
         crowd.connect_time.as_secs_f64()
     );
-    server::settle(server.pid, SETTLE_LIMIT);
+    server::settle_all(pids, SETTLE_LIMIT);
     crowd.quiet_after = started.elapsed();
     crowd.setup_bytes = crowd.bytes_received();
     crowd
@@ -176,7 +195,7 @@ fn traffic_notes(row: &mut Row, report: &PhaseReport, crowd: &Crowd, server: &Se
 /// core stalls whatever thread it was running, server or generator, so such a
 /// run measures the host's neighbours more than natter. The choice looks at
 /// the steal figure only, never at the results.
-fn least_disturbed(name: &str, run: impl Fn() -> Result<Row, Error>) -> Result<Row, Error> {
+pub fn least_disturbed(name: &str, run: impl Fn() -> Result<Row, Error>) -> Result<Row, Error> {
     let mut best: Option<Row> = None;
     let mut attempts = 0;
     while attempts < DISTURBED_ATTEMPTS {
@@ -434,7 +453,7 @@ pub fn cold_start(bench: &Bench) -> Result<Row, Error> {
 }
 
 /// One `GET /healthz`: whether it answered 200.
-fn healthy(web: SocketAddr) -> bool {
+pub fn healthy(web: SocketAddr) -> bool {
     let check = || -> std::io::Result<bool> {
         let mut stream = TcpStream::connect(web)?;
         stream.set_read_timeout(Some(Duration::from_secs(2)))?;

@@ -348,8 +348,11 @@ impl MachineTicks {
 /// Measures the CPU used by the server and by the generator over a window,
 /// and by everything else on the machine, which should be close to nothing:
 /// other work on the box shows up as noise in the latencies.
+///
+/// "The server" may be several processes (a cluster's nodes and its Redis):
+/// their CPU is summed, as what serving the load cost in all.
 pub struct CpuMeter {
-    server: u32,
+    servers: Vec<u32>,
     started: Instant,
     server_ticks: u64,
     own_ticks: u64,
@@ -374,10 +377,15 @@ pub struct CpuUse {
 
 impl CpuMeter {
     pub fn start(server: u32) -> CpuMeter {
+        CpuMeter::start_all(&[server])
+    }
+
+    /// A meter whose server is all of `servers` together.
+    pub fn start_all(servers: &[u32]) -> CpuMeter {
         CpuMeter {
-            server,
+            servers: servers.to_vec(),
             started: Instant::now(),
-            server_ticks: cpu_ticks(Some(server)),
+            server_ticks: servers_ticks(servers),
             own_ticks: cpu_ticks(None),
             machine: machine_ticks(),
         }
@@ -386,7 +394,7 @@ impl CpuMeter {
     pub fn read(&self) -> CpuUse {
         let seconds = self.started.elapsed().as_secs_f64().max(1e-3);
         let percent = |ticks: u64| 100.0 * ticks as f64 / ticks_per_second() as f64 / seconds;
-        let server = cpu_ticks(Some(self.server)).saturating_sub(self.server_ticks);
+        let server = servers_ticks(&self.servers).saturating_sub(self.server_ticks);
         let generator = cpu_ticks(None).saturating_sub(self.own_ticks);
         let machine = machine_ticks();
         let busy = machine.busy.saturating_sub(self.machine.busy);
@@ -400,6 +408,11 @@ impl CpuMeter {
     }
 }
 
+/// The CPU ticks of several processes together.
+fn servers_ticks(servers: &[u32]) -> u64 {
+    servers.iter().map(|&pid| cpu_ticks(Some(pid))).sum()
+}
+
 /// Wait until the server has been nearly idle (under 5% of a core) for longer
 /// than the longest gap between member lists, or `limit` has passed. Used after
 /// connecting a crowd: a thousand joins send every member a thousand notices
@@ -407,11 +420,18 @@ impl CpuMeter {
 /// lists. That storm must be over before latency is measured; a list arriving
 /// during the first measured second would be measured as latency.
 pub fn settle(server: u32, limit: Duration) {
+    settle_all(&[server], limit);
+}
+
+/// `settle` for a server made of several processes (a cluster's nodes and its
+/// Redis): all of them together under 5% of a core. A follower's join storm
+/// goes through the leader and Redis too, so all of them must be done.
+pub fn settle_all(servers: &[u32], limit: Duration) {
     let needed = MAX_PRESENCE_INTERVAL + Duration::from_millis(500);
     let deadline = Instant::now() + limit;
     let mut quiet_since: Option<Instant> = None;
     while Instant::now() < deadline {
-        let meter = CpuMeter::start(server);
+        let meter = CpuMeter::start_all(servers);
         thread::sleep(Duration::from_millis(200));
         if meter.read().server < 5.0 {
             let since = *quiet_since.get_or_insert_with(Instant::now);
