@@ -44,6 +44,10 @@
 //!   [`client`]: `natter say` and `natter tail`, a bot's two commands, on
 //!   natter's own HTTP and WebSocket code.
 //! - [`nginx`]: `natter nginx-config`, a reverse-proxy configuration.
+//! - [`cluster`]: cluster mode (`--redis`): one node leads and runs the chat
+//!   for every node's clients, the others relay; the lease, the shared log
+//!   that keeps every node's database a copy, and the bus between nodes.
+//!   The hub's side is `hub/cluster.rs`, the pages' `web/relay.rs`.
 //!
 //! Files marked "the edge" in their first lines (`ws/admission.rs`,
 //! `web/edge.rs`, `storage/health.rs`, `protocol/names.rs`) are hardening:

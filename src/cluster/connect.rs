@@ -1,22 +1,22 @@
 //! Reaching Redis: one blocking connection per thread that needs one, with
 //! time-outs on every read and write, and a new connection after any error.
 //!
-//! The `redis` crate's synchronous `Connection` never reconnects by itself:
-//! after an I/O error it stays broken. So each thread here holds a
+//! A connection that broke (a time-out, Redis restarted) may have left a
+//! reply half read, so it is never used again: each thread holds a
 //! [`Redis`], which drops a broken connection and opens a new one on the
 //! next call, waiting longer between attempts while Redis stays away
-//! ([`REDIS_MAX_BACKOFF`]).
+//! ([`REDIS_MAX_BACKOFF`]). A refusal from Redis (an error reply) leaves the
+//! connection as good as it was.
 
 use std::time::{Duration, Instant};
 
-use redis::{Client, Connection, RedisError};
-
+use super::resp::{Cmd, Conn, Error, Url};
 use crate::config::{REDIS_CONNECT_TIMEOUT, REDIS_MAX_BACKOFF, REDIS_TIMEOUT};
 
 /// One thread's way to Redis.
 pub struct Redis {
-    client: Client,
-    con: Option<Connection>,
+    url: Url,
+    con: Option<Conn>,
     /// The server's `run_id` when this connection opened: a new one means
     /// Redis restarted (or a replica took over) and may have lost writes.
     run_id: String,
@@ -30,9 +30,8 @@ pub struct Redis {
 impl Redis {
     /// Check `url` (`redis://host:port[/db]`); nothing is connected yet.
     pub fn new(url: &str) -> Result<Redis, String> {
-        let client = Client::open(url).map_err(|e| format!("--redis {url}: {e}"))?;
         Ok(Redis {
-            client,
+            url: Url::parse(url)?,
             con: None,
             run_id: String::new(),
             retry_at: Instant::now(),
@@ -49,7 +48,7 @@ impl Redis {
 
     /// The connection, opened now if there is none. Fails at once, without
     /// trying, while the back-off after a failure lasts.
-    pub fn get(&mut self) -> Result<&mut Connection, String> {
+    fn get(&mut self) -> Result<&mut Conn, String> {
         if self.con.is_none() {
             let now = Instant::now();
             if now < self.retry_at {
@@ -66,21 +65,26 @@ impl Redis {
                         .max(Duration::from_millis(100))
                         .min(REDIS_MAX_BACKOFF);
                     self.retry_at = now + self.backoff;
-                    return Err(format!("cannot reach Redis: {e}"));
+                    return Err(format!("cannot reach Redis at {}: {e}", self.url.address));
                 }
             }
         }
         Ok(self.con.as_mut().expect("opened just above"))
     }
 
-    fn open(&self) -> Result<(Connection, String), RedisError> {
-        let mut con = self
-            .client
-            .get_connection_with_timeout(REDIS_CONNECT_TIMEOUT)?;
-        con.set_read_timeout(Some(self.read_timeout))?;
-        con.set_write_timeout(Some(REDIS_TIMEOUT))?;
-        let info: String = redis::cmd("INFO").arg("server").query(&mut con)?;
+    fn open(&self) -> Result<(Conn, String), Error> {
+        let mut con = Conn::connect(&self.url.address, REDIS_CONNECT_TIMEOUT)?;
+        con.set_timeouts(self.read_timeout, REDIS_TIMEOUT)?;
+        if let Some(password) = &self.url.password {
+            con.query(&Cmd::new("AUTH").arg(password))?;
+        }
+        if self.url.db != 0 {
+            con.query(&Cmd::new("SELECT").arg(self.url.db))?;
+        }
+        let info = con.query(&Cmd::new("INFO").arg("server"))?;
         let run_id = info
+            .text()
+            .unwrap_or_default()
             .lines()
             .find_map(|line| line.strip_prefix("run_id:"))
             .unwrap_or_default()
@@ -89,21 +93,21 @@ impl Redis {
         Ok((con, run_id))
     }
 
-    /// Run `f` on the connection; an error drops it (the next call opens a
-    /// new one), and comes back as a line for the log.
-    pub fn run<T>(
-        &mut self,
-        f: impl FnOnce(&mut Connection) -> redis::RedisResult<T>,
-    ) -> Result<T, String> {
+    /// Run `f` on the connection; an error comes back as a line for the
+    /// log, and a broken connection is dropped (the next call opens one).
+    pub fn run<T>(&mut self, f: impl FnOnce(&mut Conn) -> Result<T, Error>) -> Result<T, String> {
         let con = self.get()?;
         f(con).map_err(|e| {
-            // A script's own refusal (an error reply) leaves the connection
-            // good; anything else may have left it mid-reply.
-            if !matches!(e.kind(), redis::ErrorKind::Server(_)) || e.is_io_error() {
+            if let Error::Io(_) = e {
                 self.con = None;
             }
             e.to_string()
         })
+    }
+
+    /// One command.
+    pub fn query(&mut self, cmd: Cmd) -> Result<super::resp::Value, String> {
+        self.run(|con| con.query(&cmd))
     }
 
     /// The `run_id` of the Redis this connection reached (empty before the

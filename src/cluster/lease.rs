@@ -25,9 +25,8 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use redis::Script;
-
 use super::connect::Redis;
+use super::resp::{Cmd, Value};
 use super::{Lead, Role, Status};
 use crate::config::{LEASE_RENEW, LEASE_TTL};
 
@@ -87,7 +86,6 @@ pub fn spawn(
 
 fn lease_loop(redis: &mut Redis, status: &Status, on_role: Box<dyn Fn(Role) + Send>) {
     let keys = &status.keys;
-    let (acquire, renew) = (Script::new(ACQUIRE), Script::new(RENEW));
     let ttl_ms = LEASE_TTL.as_millis() as u64;
     // The leader this node last saw, and the Redis it saw it on.
     let mut seen: Option<String> = None;
@@ -99,9 +97,7 @@ fn lease_loop(redis: &mut Redis, status: &Status, on_role: Box<dyn Fn(Role) + Se
     // a restart of Redis.
     let mut wait_until = Instant::now();
     while !status.stopping.load(Relaxed) {
-        let up = redis
-            .run(|con| redis::cmd("PING").query::<String>(con))
-            .is_ok();
+        let up = redis.query(Cmd::new("PING")).is_ok();
         status.redis_seen(up);
         if up && redis.run_id() != last_run_id {
             if !last_run_id.is_empty() {
@@ -116,20 +112,19 @@ fn lease_loop(redis: &mut Redis, status: &Status, on_role: Box<dyn Fn(Role) + Se
         match status.lead() {
             Some(lead) => {
                 let holder = format!("{}:{}", status.node, lead.term);
-                let renewed: Result<i64, String> = redis.run(|con| {
-                    renew
-                        .key(keys.leader())
-                        .key(keys.meta())
-                        .arg(&holder)
-                        .arg(ttl_ms)
-                        .arg(&run_id)
-                        .invoke(con)
-                });
+                let renewed = redis
+                    .query(
+                        Cmd::eval(RENEW, &[&keys.leader(), &keys.meta()])
+                            .arg(&holder)
+                            .arg(ttl_ms)
+                            .arg(&run_id),
+                    )
+                    .map(|v| v.int());
                 // Unsure (Redis did not answer) counts as lost: the lease may
                 // lapse meanwhile, and a leader that is not sure must stop
                 // before another starts. Its next append would be fenced out
                 // anyway.
-                if renewed != Ok(1) {
+                if renewed != Ok(Some(1)) {
                     eprintln!(
                         "natter: cluster: this node no longer leads (term {})",
                         lead.term
@@ -146,20 +141,19 @@ fn lease_loop(redis: &mut Redis, status: &Status, on_role: Box<dyn Fn(Role) + Se
                     thread::sleep(LEASE_RENEW); // no randomness now; try again
                     continue;
                 };
-                let got: Result<Option<(u64, String)>, String> = redis.run(|con| {
-                    acquire
-                        .key(keys.leader())
-                        .key(keys.term())
-                        .key(keys.meta())
-                        .key(keys.logseq())
-                        .arg(&status.node)
-                        .arg(ttl_ms)
-                        .arg(&run_id)
-                        .arg(&epoch[..16])
-                        .arg(at)
-                        .arg(max_term)
-                        .invoke(con)
-                });
+                let keys4 = [keys.leader(), keys.term(), keys.meta(), keys.logseq()];
+                let keys4: Vec<&str> = keys4.iter().map(String::as_str).collect();
+                let got = redis
+                    .query(
+                        Cmd::eval(ACQUIRE, &keys4)
+                            .arg(&status.node)
+                            .arg(ttl_ms)
+                            .arg(&run_id)
+                            .arg(&epoch[..16])
+                            .arg(at)
+                            .arg(max_term),
+                    )
+                    .map(term_and_epoch);
                 match got {
                     Ok(Some((term, epoch))) => {
                         max_term = max_term.max(term);
@@ -173,10 +167,10 @@ fn lease_loop(redis: &mut Redis, status: &Status, on_role: Box<dyn Fn(Role) + Se
                         on_role(Role::Lead(lead));
                     }
                     Ok(None) => {
-                        let now: Option<String> = redis
-                            .run(|con| redis::cmd("GET").arg(keys.leader()).query(con))
+                        let now = redis
+                            .query(Cmd::new("GET").arg(&keys.leader()))
                             .ok()
-                            .flatten();
+                            .and_then(|v| v.text());
                         if now.is_some() && now != seen {
                             let term = now
                                 .as_deref()
@@ -199,12 +193,7 @@ fn lease_loop(redis: &mut Redis, status: &Status, on_role: Box<dyn Fn(Role) + Se
     }
     if let Some(lead) = status.lead() {
         let holder = format!("{}:{}", status.node, lead.term);
-        let _ = redis.run(|con| {
-            Script::new(RELEASE)
-                .key(keys.leader())
-                .arg(&holder)
-                .invoke::<i64>(con)
-        });
+        let _ = redis.query(Cmd::eval(RELEASE, &[&keys.leader()]).arg(&holder));
     }
 }
 
@@ -214,17 +203,23 @@ fn lease_loop(redis: &mut Redis, status: &Status, on_role: Box<dyn Fn(Role) + Se
 fn publish_web(redis: &mut Redis, status: &Status, ttl_ms: u64) {
     let key = status.keys.leader_web();
     if status.lead().is_some() {
-        let _ = redis.run(|con| {
-            redis::cmd("SET")
-                .arg(&key)
-                .arg(&status.web)
-                .arg("PX")
-                .arg(ttl_ms)
-                .query::<()>(con)
-        });
-    } else if let Ok(web) = redis.run(|con| redis::cmd("GET").arg(&key).query(con)) {
-        status.set_leader_web(web);
+        let set = Cmd::new("SET")
+            .arg(&key)
+            .arg(&status.web)
+            .arg("PX")
+            .arg(ttl_ms);
+        let _ = redis.query(set);
+    } else if let Ok(web) = redis.query(Cmd::new("GET").arg(&key)) {
+        status.set_leader_web(web.text());
     }
+}
+
+/// `{term, epoch}` from the acquire script, or `None` (nil: not taken).
+fn term_and_epoch(reply: Value) -> Option<(u64, String)> {
+    let items = reply.into_items();
+    let term = items.first()?.int()?;
+    let epoch = items.get(1)?.text()?;
+    Some((term as u64, epoch))
 }
 
 /// The lease thread's pause between rounds: a renewal every

@@ -35,9 +35,8 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use redis::Script;
-
 use super::connect::Redis;
+use super::resp::{Cmd, Value};
 use super::Status;
 use crate::config::{LOG_BLOCK, LOG_READ_COUNT, MAX_SNAPSHOT_BYTES, REDIS_TIMEOUT};
 use crate::storage::{Applied, Entry, EntryRef, Journal, Position, Sqlite, StorageError};
@@ -68,16 +67,11 @@ return {n, id}
 pub struct RedisJournal {
     redis: Redis,
     status: Arc<Status>,
-    script: Script,
 }
 
 impl RedisJournal {
     pub fn new(redis: Redis, status: Arc<Status>) -> RedisJournal {
-        RedisJournal {
-            redis,
-            status,
-            script: Script::new(APPEND),
-        }
+        RedisJournal { redis, status }
     }
 }
 
@@ -89,22 +83,23 @@ impl Journal for RedisJournal {
         let data = serde_json::to_string(entry).map_err(|e| e.to_string())?;
         let keys = &self.status.keys;
         let holder = format!("{}:{}", self.status.node, lead.term);
-        let (script, length) = (&self.script, self.status.log_length);
-        let got: Result<(u64, String), String> = self.redis.run(|con| {
-            script
-                .key(keys.leader())
-                .key(keys.logseq())
-                .key(keys.log())
-                .arg(&holder)
-                .arg(at.n)
-                .arg(length)
-                .arg(lead.term)
-                .arg(&data)
-                .invoke(con)
-        });
+        let cmd = Cmd::eval(APPEND, &[&keys.leader(), &keys.logseq(), &keys.log()])
+            .arg(&holder)
+            .arg(at.n)
+            .arg(self.status.log_length)
+            .arg(lead.term)
+            .arg(&data);
+        let got = self.redis.query(cmd);
         self.status
             .redis_seen(got.is_ok() || self.redis.is_connected());
-        let (n, id) = got.map_err(|e| format!("the cluster's Redis did not take it: {e}"))?;
+        let reply = got.map_err(|e| format!("the cluster's Redis did not take it: {e}"))?;
+        let items = reply.into_items();
+        let n = items.first().and_then(Value::int);
+        let id = items.get(1).and_then(Value::text);
+        let (Some(n), Some(id)) = (n, id) else {
+            return Err("the cluster's Redis answered the append strangely".into());
+        };
+        let n = n as u64;
         self.status.applied.store(n, Relaxed);
         Ok(Position {
             n,
@@ -211,46 +206,42 @@ impl Applier {
     /// The entries after stream id `after`, waiting up to `LOG_BLOCK`.
     fn read(&mut self, after: &str) -> Result<Vec<Read>, String> {
         let log = self.status.keys.log();
-        let reply: Option<redis::streams::StreamReadReply> = self.redis.run(|con| {
-            redis::cmd("XREAD")
-                .arg("COUNT")
-                .arg(LOG_READ_COUNT)
-                .arg("BLOCK")
-                .arg(LOG_BLOCK.as_millis() as u64)
-                .arg("STREAMS")
-                .arg(&log)
-                .arg(after)
-                .query(con)
-        })?;
+        let cmd = Cmd::new("XREAD")
+            .arg("COUNT")
+            .arg(LOG_READ_COUNT as u64)
+            .arg("BLOCK")
+            .arg(LOG_BLOCK.as_millis() as u64)
+            .arg("STREAMS")
+            .arg(&log)
+            .arg(after);
+        // `[[log, [[id, [field, value, ...]], ...]]]`, or nil.
+        let reply = self.redis.query(cmd)?;
         let mut out = Vec::new();
-        for key in reply.map(|r| r.keys).unwrap_or_default() {
-            for entry in key.ids {
-                let field = |name: &str| -> Option<Vec<u8>> {
-                    entry
-                        .map
-                        .get(name)
-                        .and_then(|v| redis::from_redis_value(v.clone()).ok())
+        for stream in reply.into_items() {
+            let Some(entries) = stream.into_items().pop() else {
+                continue;
+            };
+            for entry in entries.into_items() {
+                let mut parts = entry.into_items().into_iter();
+                let id = parts.next().and_then(|v| v.text()).unwrap_or_default();
+                let mut fields = parts.next().map(Value::into_items).unwrap_or_default();
+                let mut field = |name: &str| -> Option<Vec<u8>> {
+                    let at = fields
+                        .iter()
+                        .position(|f| f.text().as_deref() == Some(name))?;
+                    std::mem::replace(fields.get_mut(at + 1)?, Value::Nil).into_data()
                 };
-                let number = |name: &str| {
-                    field(name)
-                        .and_then(|b| String::from_utf8(b).ok())
+                let number = |b: Option<Vec<u8>>| {
+                    b.and_then(|b| String::from_utf8(b).ok())
                         .and_then(|s| s.parse::<u64>().ok())
                 };
-                let (Some(n), Some(term), Some(data)) =
-                    (number("n"), number("term"), field("data"))
-                else {
-                    eprintln!(
-                        "natter: cluster: log entry {} is malformed; skipped",
-                        entry.id
-                    );
+                let (n, term, data) = (number(field("n")), number(field("term")), field("data"));
+                let (Some(n), Some(term), Some(data)) = (n, term, data) else {
+                    eprintln!("natter: cluster: log entry {id} is malformed; skipped");
                     continue;
                 };
                 out.push(Read {
-                    at: Position {
-                        n,
-                        term,
-                        id: entry.id.clone(),
-                    },
+                    at: Position { n, term, id },
                     data,
                 });
             }
@@ -278,24 +269,28 @@ impl Applier {
             // Ask (again, every few seconds: the leader may have changed,
             // or Redis may have lost the request).
             if asked == 0 || asked_at.elapsed() > SNAPSHOT_ASK_AGAIN {
-                let n: Result<u64, String> = self
+                let n = self
                     .redis
-                    .run(|con| redis::cmd("INCR").arg(keys.snapshot_asked()).query(con));
-                if let Ok(n) = n {
-                    asked = n;
+                    .query(Cmd::new("INCR").arg(&keys.snapshot_asked()));
+                if let Some(n) = n.ok().and_then(|v| v.int()) {
+                    asked = n as u64;
                     asked_at = std::time::Instant::now();
                 }
             }
             thread::sleep(Duration::from_millis(200));
-            let got: Result<(Option<u64>, Option<Vec<u8>>), String> = self.redis.run(|con| {
-                redis::pipe()
-                    .get(keys.snapshot_served())
-                    .get(keys.snapshot())
-                    .query(con)
-            });
-            let Ok((Some(served), Some(bytes))) = got else {
+            let cmds = [
+                Cmd::new("GET").arg(&keys.snapshot_served()),
+                Cmd::new("GET").arg(&keys.snapshot()),
+            ];
+            let Ok(mut got) = self.redis.run(|con| con.pipeline(&cmds)) else {
                 continue;
             };
+            let bytes = got.pop().and_then(Result::ok).and_then(Value::into_data);
+            let served = got.pop().and_then(Result::ok).and_then(|v| v.int());
+            let (Some(served), Some(bytes)) = (served, bytes) else {
+                continue;
+            };
+            let served = served as u64;
             if asked == 0 || served < asked {
                 continue;
             }
@@ -324,18 +319,21 @@ impl Applier {
         let keys = self.status.keys.clone();
         // Both counters live in Redis, so a Redis that lost them (and the
         // snapshot) starts both from nothing together.
-        let counters: Result<(Option<u64>, Option<u64>), String> = self.redis.run(|con| {
-            redis::pipe()
-                .get(keys.snapshot_asked())
-                .get(keys.snapshot_served())
-                .query(con)
-        });
-        let Ok((Some(asked), served)) = counters else {
+        let cmds = [
+            Cmd::new("GET").arg(&keys.snapshot_asked()),
+            Cmd::new("GET").arg(&keys.snapshot_served()),
+        ];
+        let Ok(counters) = self.redis.run(|con| con.pipeline(&cmds)) else {
+            return;
+        };
+        let mut counters = counters.into_iter().map(|r| r.ok().and_then(|v| v.int()));
+        let (Some(asked), served) = (counters.next().flatten(), counters.next().flatten()) else {
             return;
         };
         if asked <= served.unwrap_or(0) {
             return;
         }
+        let asked = asked as u64;
         let path = self.db.with_extension("snapshot-out");
         let _ = std::fs::remove_file(&path);
         let made = self
@@ -351,12 +349,9 @@ impl Applier {
                      {MAX_SNAPSHOT_BYTES} (a Redis string's): no snapshot for new nodes",
                     bytes.len()
                 );
-                let _ = self.redis.run(|con| {
-                    redis::cmd("SET")
-                        .arg(keys.snapshot_served())
-                        .arg(asked)
-                        .query::<()>(con)
-                });
+                let _ = self
+                    .redis
+                    .query(Cmd::new("SET").arg(&keys.snapshot_served()).arg(asked));
                 return;
             }
             Err(e) => {
@@ -364,14 +359,18 @@ impl Applier {
                 return;
             }
         };
-        let set: Result<(), String> = self.redis.run(|con| {
-            redis::pipe()
-                .set(keys.snapshot(), &bytes)
-                .ignore()
-                .set(keys.snapshot_served(), asked)
-                .ignore()
-                .query(con)
-        });
+        let cmds = [
+            Cmd::new("SET").arg(&keys.snapshot()).arg(&bytes),
+            Cmd::new("SET").arg(&keys.snapshot_served()).arg(asked),
+        ];
+        let set = self
+            .redis
+            .run(|con| con.pipeline(&cmds))
+            .and_then(|replies| {
+                replies
+                    .into_iter()
+                    .try_for_each(|r| r.map(drop).map_err(|e| e.to_string()))
+            });
         match set {
             Ok(()) => {
                 eprintln!("natter: cluster: wrote a snapshot ({} bytes)", bytes.len());

@@ -25,6 +25,7 @@
 //!
 //! # The files
 //!
+//! - `resp.rs`: Redis's wire protocol, as much as natter speaks.
 //! - `connect.rs`: one blocking connection to Redis per thread, reopened
 //!   after any error, with back-off.
 //! - `lease.rs`: who leads, the term that fences an old leader out, and the
@@ -47,6 +48,7 @@ pub mod connect;
 pub mod lease;
 pub mod log;
 pub mod relay;
+pub mod resp;
 
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Mutex;
@@ -287,20 +289,26 @@ pub fn join(config: &mut ClusterConfig, host: &str, web_port: u16) -> Result<Sta
         config.node = address.clone();
     }
     let fresh = crate::session::new_token().map_err(|e| e.to_string())?;
-    let (index, secret): (u64, String) = redis
-        .run(|con| {
-            redis::pipe()
-                .incr(keys.nodes(), 1)
-                .set_options(
-                    keys.relay_secret(),
-                    &fresh,
-                    redis::SetOptions::default().conditional_set(redis::ExistenceCheck::NX),
-                )
-                .ignore()
-                .get(keys.relay_secret())
-                .query(con)
-        })
+    let cmds = [
+        resp::Cmd::new("INCR").arg(&keys.nodes()),
+        resp::Cmd::new("SET")
+            .arg(&keys.relay_secret())
+            .arg(&fresh)
+            .arg("NX"),
+        resp::Cmd::new("GET").arg(&keys.relay_secret()),
+    ];
+    let replies = redis
+        .run(|con| con.pipeline(&cmds))
         .map_err(|e| format!("cannot join the cluster at {}: {e}", config.redis))?;
-    config.index = index % (1 << 20);
+    let mut replies = replies.into_iter().map(|r| r.ok());
+    let index = replies.next().flatten().and_then(|v| v.int());
+    let secret = replies.nth(1).flatten().and_then(|v| v.text());
+    let (Some(index), Some(secret)) = (index, secret) else {
+        return Err(format!(
+            "cannot join the cluster at {}: Redis refused",
+            config.redis
+        ));
+    };
+    config.index = index as u64 % (1 << 20);
     Ok(Status::new(config, address, secret))
 }

@@ -31,6 +31,7 @@ use crossbeam_channel::{Receiver, Sender};
 use serde::{Deserialize, Serialize};
 
 use super::connect::Redis;
+use super::resp::{Cmd, Value};
 use super::Status;
 use crate::chat::{ConnId, SessionId};
 use crate::cmd::room::PasswordStep;
@@ -288,15 +289,16 @@ fn send_loop(mut redis: Redis, sends: Receiver<Outgoing>, status: &Status) {
         for more in sends.try_iter().take(64) {
             batch.extend(more);
         }
-        let mut pipe = redis::pipe();
-        for (key, message) in &batch {
-            pipe.rpush(key, message).ignore();
-        }
+        let cmds: Vec<Cmd> = batch
+            .iter()
+            .map(|(key, message)| Cmd::new("RPUSH").arg(key).arg(message))
+            .collect();
         // One try again after a reconnect; then the batch is given up (the
         // clients it was for resume, see `Bus::flush`).
         let sent = redis
-            .run(|con| pipe.query::<()>(con))
-            .or_else(|_| redis.run(|con| pipe.query::<()>(con)));
+            .run(|con| con.pipeline(&cmds))
+            .or_else(|_| redis.run(|con| con.pipeline(&cmds)))
+            .map(drop);
         status.redis_seen(sent.is_ok());
         match sent {
             Err(e) if !std::mem::replace(&mut failing, true) => {
@@ -318,13 +320,13 @@ fn recv_loop(mut redis: Redis, status: &Status, to_hub: Sender<Event>) {
         // Take what is there; if nothing is, wait for the first in Redis.
         let mut got: Vec<(String, Vec<u8>)> = Vec::new();
         for key in &keys {
-            let popped: Result<Option<Vec<Vec<u8>>>, String> =
-                redis.run(|con| redis::cmd("LPOP").arg(key).arg(POP_COUNT).query(con));
+            let popped = redis.query(Cmd::new("LPOP").arg(key).arg(POP_COUNT as u64));
             match popped {
                 Ok(values) => got.extend(
                     values
-                        .unwrap_or_default()
+                        .into_items()
                         .into_iter()
+                        .filter_map(Value::into_data)
                         .map(|v| (key.clone(), v)),
                 ),
                 Err(_) => {
@@ -334,14 +336,19 @@ fn recv_loop(mut redis: Redis, status: &Status, to_hub: Sender<Event>) {
             }
         }
         if got.is_empty() {
-            let waited: Result<Option<(String, Vec<u8>)>, String> = redis.run(|con| {
-                redis::cmd("BLPOP")
-                    .arg(&keys)
-                    .arg(POP_BLOCK.as_secs_f64())
-                    .query(con)
-            });
-            if let Ok(Some(one)) = waited {
-                got.push(one);
+            let mut blpop = Cmd::new("BLPOP");
+            for key in &keys {
+                blpop = blpop.arg(key);
+            }
+            let blpop = blpop.arg(format!("{}", POP_BLOCK.as_secs_f64()).as_str());
+            if let Ok(reply) = redis.query(blpop) {
+                let mut pair = reply.into_items().into_iter();
+                if let (Some(key), Some(value)) = (
+                    pair.next().and_then(|k| k.text()),
+                    pair.next().and_then(Value::into_data),
+                ) {
+                    got.push((key, value));
+                }
             }
         }
         for (key, raw) in got {

@@ -29,7 +29,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crate::client::{self, Connection, Endpoints, Frame, FrameReader};
-use crate::server::{CpuMeter, CpuUse, ServerProcess};
+use crate::server::{CpuMeter, CpuUse};
 use crate::stats::{Marker, Phase};
 
 /// Threads that log clients in and join them, each one client at a time.
@@ -167,16 +167,12 @@ pub struct Crowd {
 }
 
 impl Crowd {
-    /// Log in, connect and join every client of the plan.
-    pub fn gather(server: &ServerProcess, plan: Plan, start: Instant) -> Crowd {
-        Crowd::gather_on(&[server.endpoints], &[server.pid], plan, start)
-    }
-
-    /// `gather` on several nodes of one cluster: client `i` logs in and
-    /// connects to `nodes[i % nodes.len()]`, so with one room the senders and
-    /// the listeners are spread evenly over the nodes. `pids` are every
-    /// process that serves them (the nodes and their Redis), whose CPU the
-    /// phases report as the server's.
+    /// Log in, connect and join every client of the plan. `nodes` are where:
+    /// one server's endpoints, or a cluster's nodes, client `i` on
+    /// `nodes[i % nodes.len()]`, so that with one room the senders and the
+    /// listeners are spread evenly over the nodes. `pids` are every process
+    /// that serves them (on a cluster, the nodes and their Redis), whose CPU
+    /// the phases report, summed, as the server's.
     pub fn gather_on(nodes: &[Endpoints], pids: &[u32], plan: Plan, start: Instant) -> Crowd {
         let total = plan.rooms * plan.per_room;
         let shared = Arc::new(Shared {

@@ -97,11 +97,24 @@
 //! `--trust-proxy`), so the limits per address decide nothing. The rows note
 //! the logins' answers by status and how long `GET /` took meanwhile.
 //!
+//! # What a cluster costs
+//!
+//! `cluster-100` (`cluster.rs`) starts a `redis-server` of its own and two
+//! natter nodes on it (`--redis`, each with its own database file), waits
+//! until both answer `/healthz` with 200, and runs fanout-100's load on
+//! them: 100 clients in one room, every other one on each node, 1,000
+//! msgs/s. The follower's half pays the hops through Redis. Its latency is
+//! every member's, on both nodes, and its `srv` the CPU of both nodes and
+//! Redis summed. `cluster-100-one` runs the same load, measured the same
+//! way, on one node with a database file and no Redis: the row to compare
+//! it with.
+//!
 //! Every scenario stops by itself, and all traffic goes to 127.0.0.1.
 
 #![forbid(unsafe_code)]
 
 mod client;
+mod cluster;
 mod crowd;
 mod flood;
 mod metrics;
@@ -124,7 +137,8 @@ pub type Error = Box<dyn std::error::Error + Send + Sync>;
 const USAGE: &str = "\
 usage: natter-bench [--scenario NAME|all] [--server PATH]
 
-  --scenario NAME   one of: fanout-100, fanout-100-mem, fanout-1000,
+  --scenario NAME   one of: fanout-100, fanout-100-mem, cluster-100-one,
+                    cluster-100, fanout-1000,
                     fanout-1000-mem, ramp-1000, ramp-1000-mem, idle (both
                     idle-2000 and idle-10000), idle-2000, idle-10000,
                     many-rooms, small-rooms, small-rooms-mem, big-room,
@@ -144,6 +158,11 @@ usage: natter-bench [--scenario NAME|all] [--server PATH]
                     measures the chat with no logins, during 50 wrong-
                     password logins/s at one claimed name, then spread over
                     150 claimed names, and with no logins again.
+                    cluster-100 (cluster mode: a redis-server of its own,
+                    /usr/bin/redis-server, and two natter nodes on it, 50
+                    of the 100 clients on each) and cluster-100-one (one
+                    node, no Redis) run fanout-100's load: 1,000 msgs/s in
+                    one room; their srv is every node and Redis, summed.
   --server PATH     the natter binary to start (default: the natter next
                     to this executable; `make bench` builds both)
   -h, --help        show this help
@@ -151,9 +170,11 @@ usage: natter-bench [--scenario NAME|all] [--server PATH]
 Each scenario starts a fresh server on free ports of 127.0.0.1. Progress goes
 to stderr; the table goes to stdout.";
 
-const SCENARIOS: [&str; 16] = [
+const SCENARIOS: [&str; 18] = [
     "fanout-100",
     "fanout-100-mem",
+    "cluster-100-one",
+    "cluster-100",
     "fanout-1000",
     "fanout-1000-mem",
     "ramp-1000",
@@ -226,6 +247,7 @@ fn run(chosen: &[&str], server: Option<String>) -> Result<bool, Error> {
     let bench = Bench {
         flags: server::unlimited_flags(&help),
         metrics: help.contains(server::METRICS_FLAG),
+        redis: help.contains(cluster::REDIS_FLAG),
         binary,
         start: Instant::now(),
         scratch,
@@ -247,7 +269,8 @@ fn run(chosen: &[&str], server: Option<String>) -> Result<bool, Error> {
     );
     println!(
         "latency: send to receipt by every member; lost: not delivered 3 s after the last send\n\
-         CPU in % of one core, while measuring: srv = the server, gen = this generator, \
+         CPU in % of one core, while measuring: srv = the server (in cluster-100, both \
+         nodes and Redis together), gen = this generator, \
          other = everything else on the machine, steal = time the host took from this \
          (virtual) machine"
     );
@@ -275,9 +298,15 @@ fn run(chosen: &[&str], server: Option<String>) -> Result<bool, Error> {
             "small-rooms" | "small-rooms-mem" | "big-room" | "big-room-mem" => {
                 scenarios::fixed_rate(&bench, name, print)
             }
-            "fanout-100" | "fanout-100-mem" => {
-                scenarios::fanout(&bench, name, 100, 1000.0).map(print)
-            }
+            "fanout-100" | "fanout-100-mem" => scenarios::fanout(
+                &bench,
+                name,
+                scenarios::FANOUT_100_CLIENTS,
+                scenarios::FANOUT_100_RATE,
+            )
+            .map(print),
+            "cluster-100" => cluster::cluster(&bench, name, cluster::CLUSTER_NODES).map(print),
+            "cluster-100-one" => cluster::cluster(&bench, name, 1).map(print),
             "fanout-1000" | "fanout-1000-mem" => {
                 scenarios::fanout(&bench, name, 1000, 100.0).map(print)
             }

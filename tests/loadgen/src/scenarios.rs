@@ -24,6 +24,9 @@ pub struct Bench {
     /// Whether the server lists `--metrics` in its `--help` (older ones do
     /// not: the fixed-rate steps then show no hub figures).
     pub metrics: bool,
+    /// Whether the server lists `--redis` (cluster mode) in its `--help`;
+    /// without it, cluster-100 cannot run.
+    pub redis: bool,
     /// Time zero for message timestamps.
     pub start: Instant,
     /// A temporary folder for the servers' database files, removed at the end.

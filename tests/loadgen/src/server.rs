@@ -155,6 +155,12 @@ impl ServerProcess {
         }
     }
 
+    /// The first lines the server wrote to stderr (up to `STDERR_KEPT`).
+    pub fn stderr_lines(&self) -> Vec<String> {
+        let log = self.stderr.lock().unwrap_or_else(|p| p.into_inner());
+        log.first.clone()
+    }
+
     /// Lines the server wrote to stderr so far.
     pub fn stderr_count(&self) -> usize {
         self.stderr.lock().unwrap_or_else(|p| p.into_inner()).count
