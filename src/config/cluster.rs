@@ -62,3 +62,9 @@ pub const DEFAULT_REDIS_PREFIX: &str = "natter";
 /// members leave after this and the leave grace. Two lease times: a
 /// follower paused for a lease's length is not dropped at once.
 pub const NODE_SILENT_AFTER: Duration = Duration::from_secs(6);
+
+/// Requests a follower forwards to the leader at once, each on a thread of
+/// its own (a long-poll holds one for up to 30 s); past it, 503 with
+/// `Retry-After`. As many as the bots' long-polls and uploads of one node
+/// could want together, with room for pages.
+pub const MAX_RELAYS: usize = 256;

@@ -109,7 +109,7 @@ fn handle(mut request: Request, context: &Arc<WebContext>) {
     let path = url.split_once('?').map_or(url, |(path, _)| path);
     if relay::forwards(path, context) {
         metrics.answered(label, 200);
-        return relay::forward(request, context);
+        return relay::on_own_thread(request, context);
     }
     match route(&mut request, context) {
         // A client that hung up before reading its answer is not our problem.
@@ -172,6 +172,8 @@ pub struct WebContext {
     metrics: Arc<Metrics>,
     /// In a cluster, what this node knows of it (see `relay.rs`).
     cluster: Option<Arc<crate::cluster::Status>>,
+    /// Requests being forwarded to the leader now (a [`Slot`] each).
+    relays: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl WebContext {
@@ -198,6 +200,7 @@ impl WebContext {
             polls: Default::default(),
             metrics,
             cluster: None,
+            relays: Default::default(),
         }
     }
 

@@ -13,9 +13,12 @@ use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use tiny_http::Request;
 
-use super::WebContext;
+use super::{Slot, WebContext};
+use crate::config::MAX_RELAYS;
 
 /// The header a follower names the client's address in, after the secret.
 pub const RELAY_HEADER: &str = "X-Natter-Relay";
@@ -33,9 +36,29 @@ pub fn forwards(path: &str, context: &WebContext) -> bool {
     status.lead().is_none() && path != "/healthz" && !path.starts_with("/assets/")
 }
 
+/// Forward `request` on a thread of its own (`web-relay`), so that a slow
+/// answer (a long-poll, an export, an upload) never holds one of the page
+/// workers: at most `MAX_RELAYS` at once, 503 past them.
+pub fn on_own_thread(request: Request, context: &Arc<WebContext>) {
+    let Some(slot) = Slot::claim(&context.relays, MAX_RELAYS) else {
+        let why = format!("{MAX_RELAYS} requests are being forwarded already; try again");
+        let _ = request.respond(super::pages::secure(super::pages::unavailable(&why)));
+        return;
+    };
+    let shared = context.clone();
+    let refused = super::edge::on_own_thread("web-relay", request, move |request| {
+        forward(request, &shared);
+        drop(slot);
+    });
+    if let Some(request) = refused {
+        let page = super::pages::unavailable("no thread to forward the request; try again");
+        let _ = request.respond(super::pages::secure(page));
+    }
+}
+
 /// Forward `request` to the leader and copy its answer back. With no
 /// leader known (a failover under way) the client is told to retry.
-pub fn forward(mut request: Request, context: &WebContext) {
+fn forward(mut request: Request, context: &WebContext) {
     let status = context.cluster.as_ref().expect("only a cluster forwards");
     let Some(leader) = status.leader_web() else {
         let page = super::pages::unavailable(
