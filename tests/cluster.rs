@@ -161,6 +161,11 @@ fn resume(client: &mut Client, room: &str, since: u64, epoch: &str) -> Value {
     client.recv_type("joined")
 }
 
+/// The texts of a `joined` frame's history.
+fn history(joined: &Value) -> Vec<String> {
+    texts(joined["history"].as_array().expect("joined has a history"))
+}
+
 fn texts(messages: &[Value]) -> Vec<String> {
     messages
         .iter()
@@ -310,7 +315,7 @@ fn a_killed_follower_s_clients_resume_elsewhere_and_its_members_leave() {
     let (mut alice, _) = connect_hello(&cluster, leader, &cookie);
     let joined = resume(&mut alice, "lobby", since, &epoch);
     assert_eq!(joined["gap"], false, "{joined}");
-    assert_eq!(texts(joined["history"].as_array().unwrap()), ["after"]);
+    assert_eq!(history(&joined), ["after"]);
 }
 
 #[test]
@@ -339,10 +344,7 @@ fn when_the_leader_is_killed_another_node_leads_and_nothing_is_lost() {
     );
     let joined = resume(&mut alice, "lobby", since, &epoch);
     assert_eq!(joined["gap"], false, "{joined}");
-    assert_eq!(
-        texts(joined["history"].as_array().unwrap()),
-        ["stored 2", "stored 3", "stored 4"]
-    );
+    assert_eq!(history(&joined), ["stored 2", "stored 3", "stored 4"]);
     alice.say("lobby", "on the new leader");
     let m = message_with(&mut alice, "on the new leader");
     assert_eq!(
@@ -378,7 +380,7 @@ fn a_redis_restart_gives_resuming_clients_a_gap_and_loses_nothing() {
     let joined = resume(&mut alice, "lobby", since, &epoch);
     assert_eq!(joined["gap"], true, "{joined}");
     assert_eq!(
-        texts(joined["history"].as_array().unwrap()),
+        history(&joined),
         ["kept 0", "kept 1", "kept 2"],
         "the room afresh, with everything stored before"
     );
@@ -522,7 +524,7 @@ fn a_message_redis_was_too_slow_for_is_refused_and_resent_once() {
     let first = resent(&mut alice);
     let second = resent(&mut alice);
     assert_eq!(first["id"], second["id"], "stored once, whatever was sent");
-    let before: Vec<String> = texts(joined["history"].as_array().unwrap());
+    let before: Vec<String> = history(&joined);
     assert!(
         before.iter().filter(|t| *t == "slow").count() <= 1,
         "{joined}"

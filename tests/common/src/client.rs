@@ -81,14 +81,7 @@ impl Client {
                 }
                 Ok(Message::Close(frame)) => panic!("closed by the server: {frame:?}"),
                 Ok(_) => {}
-                Err(tungstenite::Error::Io(e))
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    break
-                }
+                Err(e) if timed_out(&e) => break,
                 Err(err) => panic!("read failed: {err}"),
             }
         }
@@ -106,14 +99,7 @@ impl Client {
                     assert_ne!(value["type"], kind, "unexpected {kind}: {value}");
                 }
                 Ok(_) => {}
-                Err(tungstenite::Error::Io(e))
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    break
-                }
+                Err(e) if timed_out(&e) => break,
                 Err(err) => panic!("read failed: {err}"),
             }
         }
@@ -132,14 +118,7 @@ impl Client {
                 }
                 Ok(Message::Close(_)) => return None,
                 Ok(_) => continue,
-                Err(tungstenite::Error::Io(e))
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    continue
-                }
+                Err(e) if timed_out(&e) => continue,
                 Err(_) => return None,
             }
         }
@@ -159,14 +138,7 @@ impl Client {
             match self.socket.read() {
                 Ok(Message::Close(frame)) => return frame.map(|f| u16::from(f.code)),
                 Ok(_) => continue,
-                Err(tungstenite::Error::Io(e))
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    continue
-                }
+                Err(e) if timed_out(&e) => continue,
                 Err(_) => return None,
             }
         }
@@ -183,4 +155,13 @@ impl Client {
             .set_read_timeout(Some(wait))
             .expect("a non-zero timeout is accepted");
     }
+}
+
+/// Whether a read failed only because its time-out passed (the connection
+/// is still good).
+fn timed_out(err: &tungstenite::Error) -> bool {
+    matches!(err, tungstenite::Error::Io(e) if matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    ))
 }
