@@ -181,6 +181,13 @@ fn a_message_sent_on_one_node_reaches_members_on_another_in_order() {
     let (mut bob, _) = connect(&cluster, a, "bob");
     alice.join("lobby");
     bob.join("lobby");
+    // One member list for the room, whichever node each member is on.
+    loop {
+        let presence = alice.recv_type("presence");
+        if presence["members"] == json!(["alice", "bob"]) {
+            break;
+        }
+    }
     for n in 0..8 {
         alice.say("lobby", &format!("from the follower {n}"));
     }
