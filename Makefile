@@ -51,8 +51,11 @@ lint:
 ## bench: the benchmark: what one message costs natter's own code (parse,
 ## validate, encode, store: tests/bench/core.rs), then fresh servers under
 ## load, one table line per scenario (or per rate, in the fixed-rate ones),
-## last login-flood (issue 15: chat latency in a busy room with no logins
-## and during 50 wrong-password logins/s at claimed names, a row each);
+## cluster-100 beside cluster-100-one (fanout-100's load on two nodes and a
+## redis-server of its own, against one node: what cluster mode costs; needs
+## redis-server, which make setup installs), last login-flood (issue 15:
+## chat latency in a busy room with no logins and during 50 wrong-password
+## logins/s at claimed names, a row each);
 ## takes about ten minutes; run it on a quiet machine. It measures the static
 ## binary, the one that ships, so cold-start reports that binary's size. The
 ## load generator (tests/loadgen/) is built beside it and told its path.

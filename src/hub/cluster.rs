@@ -365,9 +365,11 @@ impl Node {
         for node in nodes {
             self.flush_frames_of(&node);
         }
-        if !self.leads() && now >= self.next_alive {
+        if now >= self.next_alive {
             self.next_alive = now + ALIVE_EVERY;
-            self.up(Up::Alive);
+            if !self.leads() {
+                self.up(Up::Alive);
+            }
         }
         self.bus.flush();
         // Questions the leader never answered: their askers gave up.
@@ -390,7 +392,8 @@ impl Node {
         !std::mem::replace(&mut self.closed_for_outage, true)
     }
 
-    /// When the hub must wake for the cluster at the latest.
+    /// When the hub must wake for the cluster at the latest: a follower to
+    /// say it is alive; a leader to look for silent nodes, once a second.
     pub fn next_deadline(&self) -> Instant {
         self.next_alive
     }

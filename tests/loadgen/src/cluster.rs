@@ -54,8 +54,12 @@ const READY_POLL: Duration = Duration::from_millis(50);
 
 /// How long the processes are watched, idle, once ready and before any
 /// client connects. A server with nothing to do should use next to no CPU;
-/// what it uses anyway is in every figure after, so the row says it.
-const IDLE_WINDOW: Duration = Duration::from_secs(1);
+/// what it uses anyway is in every figure after, so the row says it. Long
+/// enough for every once-a-second timer of a cluster (the lease's renewal,
+/// a follower's "alive") to fire twice or more, and for what a node starts
+/// doing a second after it took the lease: measured only in the first
+/// second, a leader that spun from then on looked idle.
+const IDLE_WINDOW: Duration = Duration::from_secs(3);
 /// Above this (in % of one core, every process together) the row says the
 /// server was busy with nothing to do: `server::settle`'s own threshold of
 /// quiet. A server that busy never settles, and its crowd is measured after
