@@ -301,7 +301,8 @@ pub(super) fn ws_url(request: &Request, context: &WebContext) -> Page {
                 .as_deref()
                 .is_some_and(|u| u.starts_with("https://"));
             let scheme = if secure { "wss" } else { "ws" };
-            format!("{scheme}://{name}:{}/ws", context.ws_port)
+            let port = super::relay::ws_port(request, context);
+            format!("{scheme}://{name}:{port}/ws")
         }
     };
     json_page(200, &json!({ "url": url }))

@@ -233,14 +233,8 @@ pub(super) fn cookie_token(request: &Request) -> Option<String> {
 /// a trusted proxy the address it forwarded (see `ws::client_ip`).
 pub(super) fn client_address(request: &Request, context: &WebContext) -> IpAddr {
     // Forwarded by a follower of this cluster (`relay.rs`), with the secret.
-    if let Some(status) = &context.cluster {
-        let relayed = first_header(request, super::relay::RELAY_HEADER)
-            .and_then(|v| v.split_once(' '))
-            .filter(|(secret, _)| *secret == status.relay_secret)
-            .and_then(|(_, ip)| ip.parse().ok());
-        if let Some(ip) = relayed {
-            return ip;
-        }
+    if let Some((ip, _)) = super::relay::relayed(request, context) {
+        return ip;
     }
     let peer = request
         .remote_addr()

@@ -154,7 +154,7 @@ pub(super) fn chat_page(request: &Request, path: &str, context: &WebContext) -> 
             };
         }
     };
-    let ws_port = context.ws_port.to_string();
+    let ws_port = super::relay::ws_port(request, context).to_string();
     let ws_url = context.config.ws_url.as_deref().unwrap_or("");
     html(
         200,

@@ -27,6 +27,30 @@ pub const RELAY_HEADER: &str = "X-Natter-Relay";
 /// longest long-poll (`MAX_POLL_WAIT`), which is the slowest answer there is.
 const RELAY_READ_TIMEOUT: Duration = Duration::from_secs(45);
 
+/// A request a follower forwarded (with the cluster's secret): the client's
+/// address, and the WebSocket port of the node the client is on, which the
+/// chat page must name (the leader's own would be another origin).
+pub fn relayed(request: &Request, context: &WebContext) -> Option<(std::net::IpAddr, u16)> {
+    let status = context.cluster.as_ref()?;
+    let value = request
+        .headers()
+        .iter()
+        .find(|h| h.field.equiv(RELAY_HEADER))?
+        .value
+        .as_str();
+    let mut parts = value.split(' ');
+    if parts.next()? != status.relay_secret {
+        return None;
+    }
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}
+
+/// The WebSocket port the page should connect to: this node's, or for a
+/// forwarded request the forwarding node's.
+pub fn ws_port(request: &Request, context: &WebContext) -> u16 {
+    relayed(request, context).map_or(context.ws_port, |(_, port)| port)
+}
+
 /// Whether this request is forwarded: this node follows, and it is not
 /// one of the few answered by any node.
 pub fn forwards(path: &str, context: &WebContext) -> bool {
@@ -96,8 +120,9 @@ fn forward(mut request: Request, context: &WebContext) {
         }
     }
     head.push_str(&format!(
-        "{RELAY_HEADER}: {} {ip}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "{RELAY_HEADER}: {} {ip} {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         status.relay_secret,
+        context.ws_port,
         body.len()
     ));
     let upstream = leader
