@@ -207,6 +207,31 @@ fn a_message_sent_on_one_node_reaches_members_on_another_in_order() {
     );
 }
 
+/// alice, logged in on node `i` and in #lobby, has posted `PREFIX 0` to
+/// `PREFIX n-1` and seen each come back: her client, her session, the epoch
+/// and her messages' ids.
+fn alice_posted(
+    cluster: &Cluster,
+    i: usize,
+    prefix: &str,
+    n: usize,
+) -> (Client, String, String, Vec<u64>) {
+    let cookie = login(cluster, i, "alice");
+    let (mut alice, hello) = connect_hello(cluster, i, &cookie);
+    alice.join("lobby");
+    for k in 0..n {
+        alice.say("lobby", &format!("{prefix} {k}"));
+    }
+    let ids = (0..n)
+        .map(|k| {
+            message_with(&mut alice, &format!("{prefix} {k}"))["id"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    (alice, cookie, hello_epoch(&hello), ids)
+}
+
 /// Skip messages until the one with this text.
 fn message_with(client: &mut Client, text: &str) -> Value {
     loop {
@@ -329,15 +354,8 @@ fn a_killed_follower_s_clients_resume_elsewhere_and_its_members_leave() {
 fn when_the_leader_is_killed_another_node_leads_and_nothing_is_lost() {
     let mut cluster = Cluster::start(2);
     let (leader, follower) = (cluster.wait_leader(), cluster.follower());
-    let cookie = login(&cluster, follower, "alice");
-    let (mut alice, hello) = connect_hello(&cluster, follower, &cookie);
-    let epoch = hello_epoch(&hello);
-    alice.join("lobby");
-    for n in 0..5 {
-        alice.say("lobby", &format!("stored {n}"));
-    }
-    let since = message_with(&mut alice, "stored 1")["id"].as_u64().unwrap();
-    message_with(&mut alice, "stored 4");
+    let (mut alice, cookie, epoch, ids) = alice_posted(&cluster, follower, "stored", 5);
+    let since = ids[1];
     cluster.kill(leader);
     // The follower's clients are told to resume with the next leader.
     assert_eq!(alice.expect_close(), Some(1012));
@@ -365,15 +383,8 @@ fn when_the_leader_is_killed_another_node_leads_and_nothing_is_lost() {
 fn a_redis_restart_gives_resuming_clients_a_gap_and_loses_nothing() {
     let mut cluster = Cluster::start(2);
     let follower = cluster.follower();
-    let cookie = login(&cluster, follower, "alice");
-    let (mut alice, hello) = connect_hello(&cluster, follower, &cookie);
-    let epoch = hello_epoch(&hello);
-    alice.join("lobby");
-    for n in 0..3 {
-        alice.say("lobby", &format!("kept {n}"));
-    }
-    let since = message_with(&mut alice, "kept 0")["id"].as_u64().unwrap();
-    message_with(&mut alice, "kept 2");
+    let (mut alice, cookie, epoch, ids) = alice_posted(&cluster, follower, "kept", 3);
+    let since = ids[0];
     // Redis with no persistence: a restart loses every key it had.
     cluster.redis.restart();
     assert_eq!(alice.expect_close(), Some(1012));
