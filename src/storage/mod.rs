@@ -7,9 +7,11 @@
 //! state), and with a database file a second one on the writer thread, which
 //! commits what the hub hands it (`writer.rs`), so that no disk ever stalls
 //! the hub.
-//! Today there is one implementation, [`Sqlite`], one SQLite file; a second
-//! (Redis, shared by several nodes) can sit beside it without the commands
-//! changing, because they only ever see [`Store`].
+//! There is one implementation, [`Sqlite`], one SQLite file. In a cluster
+//! (`--redis`, `cluster/`) every node keeps its own file too: the leader's
+//! commits also go, inside their transaction, to a shared log (a
+//! [`Journal`]), which every other node applies to its copy
+//! ([`Sqlite::apply`]). The commands never know: they only see [`Store`].
 //!
 //! The files, in reading order:
 //!
