@@ -9,7 +9,7 @@
 //! - `cluster-send` takes what the hub hands it at the end of a pass, and
 //!   pushes it in one pipeline (one round trip however many lists);
 //! - `cluster-recv` pops this node's down list (and, while leading, the up
-//!   list) and hands what it read to the hub as an [`Event`].
+//!   list) and hands what it read to the hub as an `Event::Cluster`.
 //!
 //! Every message names the term of the leader it is for. A new leader starts
 //! with every client reconnecting (followers close theirs with 1012), so a
