@@ -267,7 +267,7 @@ fn open_storage(
             )?)
         }
     };
-    let hub = Hub::with_cluster(
+    let hub = Hub::new(
         config.clone(),
         Box::new(store),
         writes,

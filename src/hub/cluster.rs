@@ -28,14 +28,15 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 
-use crate::chat::{Caller, ConnId, SessionId};
-use crate::cluster::relay::{Bus, Down, DownWhat, Up, UpMessage};
+use crate::chat::{Caller, Chat, ConnId, SessionId};
+use crate::cluster::relay::{Bus, Down, DownWhat, Received as R, Up, UpMessage};
 use crate::cluster::{Role, Status};
+use crate::cmd;
 use crate::cmd::room::PasswordStep;
 use crate::config::{NODE_SILENT_AFTER, REDIS_DOWN_AFTER};
 use crate::protocol::{close, Rejection};
 
-use super::{Admission, Ask};
+use super::{Admission, Ask, ConnEvent, Hub, Peer};
 
 /// How often a follower says it is alive when it has nothing else to say.
 const ALIVE_EVERY: Duration = Duration::from_secs(1);
@@ -418,12 +419,7 @@ pub const OUTAGE: (u16, &str) = (
     "this node lost its cluster; reconnect",
 );
 
-// -- the hub's side --------------------------------------------------------------
-
-use super::{ConnEvent, Hub, Peer};
-use crate::chat::Chat;
-use crate::cluster::relay::Received as R;
-use crate::cmd;
+// -- the hub's side: what it does with its node's role and messages --------------
 
 impl Hub {
     /// The lease thread's news: start or stop running the chat. Either way

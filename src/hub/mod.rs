@@ -80,7 +80,7 @@ pub use crate::chat::{ConnId, SessionId};
 pub use crate::cmd::login::{Form as LoginForm, LoginRefusal, LoginStep};
 pub use event::{ask, Admission, Ask, ConnEvent, Control, Event, PasswordStep, Peer};
 
-use crate::cluster::relay::Up as cluster_up;
+use crate::cluster::relay::Up;
 use conns::Conns;
 
 /// The chat, and the connections it writes to. Owned by the hub thread alone.
@@ -174,7 +174,7 @@ impl Hub {
     /// A hub starting from what `store` holds. In a cluster (`cluster`:
     /// this node's status and its bus to the others) it starts following,
     /// with its chat on standby until the lease thread says this node leads.
-    pub fn with_cluster(
+    pub fn new(
         config: Config,
         store: Box<dyn Store>,
         writes: Writes,
@@ -423,7 +423,7 @@ impl Hub {
         self.metrics.connections_opened.fetch_add(1, Relaxed);
         if let Peer::Member(session) = peer {
             if let Some(node) = self.cluster.as_mut().filter(|n| !n.leads()) {
-                node.up(cluster_up::Connected {
+                node.up(Up::Connected {
                     conn: id,
                     session,
                     ip,
@@ -463,10 +463,7 @@ impl Hub {
     fn carry_out(&mut self, now: Instant) {
         let out = self.chat.take_out();
         for (conn, frame) in out.replies {
-            match &mut self.cluster {
-                Some(node) if node.remote.contains_key(&conn) => node.send(conn, &frame),
-                _ => self.conns.queue(conn, frame, now),
-            }
+            queue(&mut self.conns, self.cluster.as_mut(), conn, &frame, now);
         }
         for (conn, code, reason) in out.closes {
             self.close(conn, code, reason, false, now);
@@ -520,7 +517,7 @@ impl Hub {
     /// of the chat.
     fn left_locally(&mut self, id: ConnId) {
         if let Some(node) = self.cluster.as_mut().filter(|n| !n.leads()) {
-            node.up(cluster_up::Disconnected { conn: id });
+            node.up(Up::Disconnected { conn: id });
         }
     }
 
@@ -638,16 +635,12 @@ impl Hub {
 
     /// Every room's batch, to its members.
     fn deliver(&mut self, now: Instant) {
-        let conns = &mut self.conns;
-        let mut node = self.cluster.as_mut();
+        let (conns, node) = (&mut self.conns, &mut self.cluster);
         let (mut deliveries, mut bytes) = (0, 0);
         self.chat.deliver(|member, chunk| {
             deliveries += 1;
             bytes += chunk.len() as u64;
-            match node.as_mut() {
-                Some(n) if n.remote.contains_key(&member) => n.send(member, chunk),
-                _ => conns.queue(member, chunk.clone(), now),
-            }
+            queue(conns, node.as_mut(), member, chunk, now);
         });
         self.metrics.deliveries.fetch_add(deliveries, Relaxed);
         self.metrics.delivered_bytes.fetch_add(bytes, Relaxed);
@@ -724,6 +717,22 @@ impl Hub {
             Some(deadline) => self.conns.is_empty() || now >= deadline,
             None => false,
         }
+    }
+}
+
+/// Queue `chunk` for connection `conn`: into its outbox when its socket is
+/// here, down the bus to its node when another node holds it (a cluster's
+/// leader, `cluster.rs`).
+fn queue(
+    conns: &mut Conns,
+    cluster: Option<&mut cluster::Node>,
+    conn: ConnId,
+    chunk: &Arc<[u8]>,
+    now: Instant,
+) {
+    match cluster {
+        Some(node) if node.remote.contains_key(&conn) => node.send(conn, chunk),
+        _ => conns.queue(conn, chunk.clone(), now),
     }
 }
 
